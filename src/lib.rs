@@ -1,0 +1,16 @@
+//! callbudget: audits how a Cisco Meraki organization spends its shared API call budget.
+//!
+//! Data flows one way: [`dashboard`] (the API client and the API's vocabulary) →
+//! `collect` → [`store`] → `analysis` → `report`. The [`sim`] module is a
+//! Meraki-compatible simulator; it shares only the API models with [`dashboard`].
+//! [`budget`] and [`timestamp`] are leaf modules every stage may use.
+
+pub mod budget;
+pub mod cli;
+pub mod dashboard;
+pub mod sim;
+pub mod store;
+pub mod timestamp;
+
+/// The version stamped into databases and reports.
+pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
