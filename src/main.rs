@@ -1,1 +1,20 @@
-fn main() {}
+//! The `callbudget` binary: parse the command line, run one command, turn an error into a one-line
+//! message and an exit code.
+
+mod commands;
+
+use callbudget::cli::Cli;
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match commands::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            // `{:#}` prints the context chain on one line: "cannot read x: No such file".
+            eprintln!("callbudget: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,113 @@
-//! The command line, clap only: what each subcommand accepts. The work is done by library functions.
+//! The command line, clap only: what each subcommand accepts. The work is done by library
+//! functions; the binary's `commands` module wires the two together.
+
+use crate::sim::faults::{FaultSetting, RetryAfterStyle};
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Audits how a Cisco Meraki organization spends its shared API call budget.
+///
+/// The API key is read from MERAKI_DASHBOARD_API_KEY (never from a flag, which would land in shell
+/// history and `ps`).
+#[derive(Debug, Parser)]
+#[command(name = "callbudget", version, about, long_about = None, max_term_width = 100)]
+pub struct Cli {
+    /// More detail on stderr (repeat for more).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve a Meraki-compatible API simulator built from scenario files.
+    ///
+    /// The simulator plays each scenario's consumers through the organization's call budget to build
+    /// its request log, then serves getOrganizations, getOrganizationAdmins,
+    /// getOrganizationApiRequests, its overview and responseCodes/byInterval under
+    /// http://ADDR/api/v1, accepting the key in MERAKI_DASHBOARD_API_KEY.
+    Simulate(SimulateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// A scenario file (repeat for several organizations). See sample-data/README.md.
+    #[arg(long = "scenario", value_name = "FILE", required = true)]
+    pub scenarios: Vec<PathBuf>,
+    /// Address to serve on; port 0 picks a free port.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8787")]
+    pub listen: SocketAddr,
+    /// When the scenarios' timelines end (RFC 3339); default: when the simulator starts.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub now: Option<DateTime<Utc>>,
+    /// Replace every scenario's seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Write the ground truth: the request log as JSONL to FILE and the planted anomalies to
+    /// FILE with the extension `.anomalies.json`.
+    #[arg(long, value_name = "FILE")]
+    pub truth_out: Option<PathBuf>,
+    /// Build the log (and --truth-out), print a summary and exit without serving.
+    #[arg(long)]
+    pub no_serve: bool,
+    /// Stream the log as JSONL to FILE without holding it in memory, then exit (for month-long
+    /// benchmark logs).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["truth_out", "no_serve"])]
+    pub generate_out: Option<PathBuf>,
+    /// Inject a fault: storm, 5xx, slow, reset, truncate or malformed, with a rate from 0 to 1
+    /// (e.g. --fault 5xx=0.1). Repeatable.
+    #[arg(long = "fault", value_name = "KIND=RATE")]
+    pub faults: Vec<FaultSetting>,
+    /// How Retry-After is written on 429s: seconds (Meraki), date (HTTP date) or unit (`2s`).
+    #[arg(long, value_name = "STYLE", default_value = "seconds")]
+    pub retry_after: RetryAfterStyle,
+    /// Seed for fault injection.
+    #[arg(long, default_value_t = 0)]
+    pub fault_seed: u64,
+    /// How long an injected 429 storm lasts, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3.0)]
+    pub storm_seconds: f64,
+    /// How long a slow response is delayed, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    pub slow_ms: u64,
+    /// Serve without live rate limits (for benchmarks).
+    #[arg(long)]
+    pub no_rate_limits: bool,
+}
+
+fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+    crate::timestamp::parse(s).map_err(|e| format!("{s:?} is not an RFC 3339 time ({e}), e.g. 2026-11-20T00:00:00Z"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn simulate_reads_repeated_scenarios_and_faults() {
+        let cli = Cli::try_parse_from([
+            "callbudget", "simulate", "--scenario", "a.toml", "--scenario", "b.toml",
+            "--fault", "5xx=0.1", "--retry-after", "date", "--now", "2026-11-20T00:00:00Z",
+        ])
+        .unwrap();
+        let Command::Simulate(args) = cli.command;
+        assert_eq!(args.scenarios.len(), 2);
+        assert_eq!(args.faults[0].rate, 0.1);
+        assert_eq!(args.retry_after, RetryAfterStyle::Date);
+        assert_eq!(args.now.unwrap().to_rfc3339(), "2026-11-20T00:00:00+00:00");
+        assert!(Cli::try_parse_from(["callbudget", "simulate", "--scenario", "a", "--fault", "5xx=7"]).is_err());
+        assert!(Cli::try_parse_from(["callbudget", "simulate", "--scenario", "a", "--now", "noon"]).is_err());
+    }
+}

@@ -1,1 +1,219 @@
-//! The simulator.
+//! A Meraki-compatible simulator: builds organizations' request logs from scenario files by running
+//! every consumer's traffic through the call budget ([`engine`]), keeps them compactly ([`log`]),
+//! and serves them over HTTP with the Dashboard API's shapes, rules and limits ([`server`]), with
+//! optional [`faults`]. Its ground truth ([`truth`]) lets tests check what callbudget collected.
+//!
+//! Embedding: [`SimulatorHandle::start`] runs it on its own thread and runtime, bound to an address
+//! such as `127.0.0.1:0`, and hands back the address; dropping the handle stops it.
+
+pub mod engine;
+pub mod faults;
+pub mod log;
+pub mod scenario;
+pub mod server;
+pub mod truth;
+
+use crate::dashboard::models::RequestRecord;
+use chrono::{DateTime, Utc};
+use faults::{FaultInjector, FaultPlan};
+use log::RequestLog;
+use scenario::Scenario;
+use server::{SimClock, SimState};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use truth::GroundTruth;
+
+/// Why the simulator could not start or serve.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error(transparent)]
+    Scenario(#[from] scenario::ScenarioError),
+    #[error("no scenario given: the simulator needs at least one organization")]
+    NoScenario,
+    #[error("two scenarios describe organization {0}: organization ids must be unique")]
+    DuplicateOrganization(String),
+    #[error("the simulator needs an API key to accept: set {}", crate::dashboard::API_KEY_ENV)]
+    MissingApiKey,
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("simulator runtime failed: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// What to simulate and how to serve it.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub scenarios: Vec<Scenario>,
+    /// Where the scenarios' timelines end; the clock runs on from here.
+    pub now: DateTime<Utc>,
+    /// The API key the simulator accepts.
+    pub api_key: String,
+    /// Live 429s when callers exceed the org or source-IP budget (off for benchmarks).
+    pub enforce_rate_limits: bool,
+    pub faults: FaultPlan,
+}
+
+impl SimConfig {
+    pub fn new(scenarios: Vec<Scenario>, now: DateTime<Utc>, api_key: impl Into<String>) -> Self {
+        SimConfig {
+            scenarios,
+            now,
+            api_key: api_key.into(),
+            enforce_rate_limits: true,
+            faults: FaultPlan::default(),
+        }
+    }
+}
+
+/// A built simulator: the generated log and everything needed to serve it.
+pub struct Simulator {
+    state: Arc<SimState>,
+    now: DateTime<Utc>,
+}
+
+impl Simulator {
+    /// Generates the scenarios' request log (the slow part: seconds for a busy week).
+    pub fn build(config: SimConfig) -> Result<Simulator, SimError> {
+        if config.scenarios.is_empty() {
+            return Err(SimError::NoScenario);
+        }
+        for (i, s) in config.scenarios.iter().enumerate() {
+            if config.scenarios[..i].iter().any(|o| o.org_id == s.org_id) {
+                return Err(SimError::DuplicateOrganization(s.org_id.clone()));
+            }
+        }
+        if config.api_key.is_empty() {
+            return Err(SimError::MissingApiKey);
+        }
+        let log = RequestLog::generate(&config.scenarios, config.now);
+        let state = SimState::new(
+            config.scenarios,
+            log,
+            SimClock::new(config.now),
+            config.api_key,
+            config.enforce_rate_limits,
+            FaultInjector::new(config.faults),
+        );
+        Ok(Simulator {
+            state: Arc::new(state),
+            now: config.now,
+        })
+    }
+
+    /// Where the scenarios' timelines end.
+    pub fn timeline_end(&self) -> DateTime<Utc> {
+        self.now
+    }
+
+    /// An organization's log as API records, including the calls served so far.
+    pub fn records(&self, org_id: &str) -> Vec<RequestRecord> {
+        let log = self.state.read_log();
+        let Some(org) = log.org_index(org_id) else {
+            return Vec::new();
+        };
+        log.orgs[org]
+            .entries
+            .iter()
+            .map(|e| log.record(e).to_owned_record())
+            .collect()
+    }
+
+    /// Writes the whole log as JSONL; returns the number of records.
+    pub fn write_log_jsonl(&self, out: &mut impl std::io::Write) -> std::io::Result<u64> {
+        truth::write_log_jsonl(&self.state.read_log(), out)
+    }
+
+    /// The planted anomalies and what the traffic produced.
+    pub fn ground_truth(&self) -> GroundTruth {
+        GroundTruth::compute(&self.state.read_log(), &self.state.scenarios, self.now)
+    }
+
+    /// Serves on an already bound listener until `shutdown` resolves.
+    pub async fn serve(
+        &self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let app = axum::Router::new()
+            .fallback(server::handle)
+            .with_state(Arc::clone(&self.state));
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+    }
+}
+
+/// A simulator running on its own thread; stops when dropped.
+pub struct SimulatorHandle {
+    addr: SocketAddr,
+    simulator: Arc<Simulator>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SimulatorHandle {
+    /// Binds `addr` (use port 0 for any free port) and serves until the handle is dropped.
+    pub fn start(simulator: Simulator, addr: SocketAddr) -> Result<SimulatorHandle, SimError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(SimError::Runtime)?;
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind(addr))
+            .map_err(|source| SimError::Bind { addr, source })?;
+        let bound = listener
+            .local_addr()
+            .map_err(|source| SimError::Bind { addr, source })?;
+        let simulator = Arc::new(simulator);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = Arc::clone(&simulator);
+        let thread = std::thread::Builder::new()
+            .name("callbudget-sim".to_owned())
+            .spawn(move || {
+                let result = runtime.block_on(serving.serve(listener, async {
+                    let _ = stopped.await;
+                }));
+                if let Err(e) = result {
+                    eprintln!("simulator stopped: {e}");
+                }
+            })
+            .map_err(SimError::Runtime)?;
+        Ok(SimulatorHandle {
+            addr: bound,
+            simulator,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL a client uses: `http://127.0.0.1:PORT/api/v1`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/api/v1", self.addr)
+    }
+
+    pub fn simulator(&self) -> &Simulator {
+        &self.simulator
+    }
+}
+
+impl Drop for SimulatorHandle {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! `callbudget simulate`: build the scenarios' log, optionally write the ground truth, serve.
+
+use anyhow::{Context, Result, bail};
+use callbudget::cli::SimulateArgs;
+use callbudget::dashboard::API_KEY_ENV;
+use callbudget::sim::faults::FaultPlan;
+use callbudget::sim::scenario::Scenario;
+use callbudget::sim::{SimConfig, Simulator, truth};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+pub fn run(args: SimulateArgs, quiet: bool) -> Result<ExitCode> {
+    let mut scenarios = Vec::new();
+    for path in &args.scenarios {
+        let mut s = Scenario::load(path)?;
+        if let Some(seed) = args.seed {
+            s.seed = seed;
+        }
+        scenarios.push(s);
+    }
+    let now = args.now.unwrap_or_else(chrono::Utc::now);
+    let say = |msg: String| {
+        if !quiet {
+            eprintln!("{msg}");
+        }
+    };
+
+    if let Some(out) = &args.generate_out {
+        let started = Instant::now();
+        let file = File::create(out).with_context(|| format!("cannot create {}", out.display()))?;
+        let mut writer = BufWriter::with_capacity(1 << 20, file);
+        let n = truth::stream_log_jsonl(&scenarios, now, &mut writer)
+            .and_then(|n| writer.flush().map(|()| n))
+            .with_context(|| format!("cannot write {}", out.display()))?;
+        say(format!(
+            "wrote {n} records to {} in {:.1} s",
+            out.display(),
+            started.elapsed().as_secs_f64()
+        ));
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    // The key is only needed to serve; building a log offline needs none.
+    let api_key = match std::env::var(API_KEY_ENV) {
+        Ok(key) if !key.is_empty() => key,
+        _ if args.no_serve => "unused-offline".to_owned(),
+        _ => bail!("set {API_KEY_ENV} to the API key the simulator should accept"),
+    };
+    let faults = args.faults.iter().fold(
+        FaultPlan {
+            retry_after: args.retry_after,
+            seed: args.fault_seed,
+            storm_length: Duration::from_secs_f64(args.storm_seconds.max(0.0)),
+            slow_delay: Duration::from_millis(args.slow_ms),
+            ..FaultPlan::default()
+        },
+        |plan, setting| plan.with(*setting),
+    );
+    let mut config = SimConfig::new(scenarios, now, api_key);
+    config.enforce_rate_limits = !args.no_rate_limits;
+    config.faults = faults;
+
+    let started = Instant::now();
+    let simulator = Simulator::build(config)?;
+    let truth = simulator.ground_truth();
+    for org in &truth.organizations {
+        say(format!(
+            "organization {}: {} requests, {} answered 429, {} spike episodes, {} to {} (built in {:.1} s)",
+            org.org_id,
+            org.requests,
+            org.http_429s,
+            org.episodes.len(),
+            callbudget::timestamp::format(&org.start),
+            callbudget::timestamp::format(&org.end),
+            started.elapsed().as_secs_f64()
+        ));
+    }
+    if let Some(out) = &args.truth_out {
+        write_truth(&simulator, &truth, out)?;
+        say(format!(
+            "ground truth: {} and {}",
+            out.display(),
+            anomalies_path(out).display()
+        ));
+    }
+    if args.no_serve {
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let addr = listener.local_addr().context("cannot read the bound address")?;
+        say(format!(
+            "simulator serving at http://{addr}/api/v1 (Ctrl-C to stop)"
+        ));
+        simulator
+            .serve(listener, async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .context("the simulator stopped")
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `truth.jsonl` → `truth.anomalies.json`.
+pub fn anomalies_path(out: &Path) -> PathBuf {
+    out.with_extension("anomalies.json")
+}
+
+fn write_truth(simulator: &Simulator, truth: &truth::GroundTruth, out: &Path) -> Result<()> {
+    let file = File::create(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let mut writer = BufWriter::with_capacity(1 << 20, file);
+    simulator
+        .write_log_jsonl(&mut writer)
+        .and_then(|_| writer.flush())
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    let anomalies = anomalies_path(out);
+    let json = serde_json::to_vec_pretty(truth).context("cannot encode the ground truth")?;
+    std::fs::write(&anomalies, json).with_context(|| format!("cannot write {}", anomalies.display()))?;
+    Ok(())
+}

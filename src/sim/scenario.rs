@@ -1,0 +1,730 @@
+//! Scenario files: a TOML description of one organization (its admins, networks and devices) and of
+//! the consumers that spend its API budget, each with a traffic pattern and a reaction to 429.
+//! The format is documented in `sample-data/README.md`.
+//!
+//! Parsing keeps source spans so that every refusal names the file, the line and the field.
+
+use crate::budget::BucketLimits;
+use crate::dashboard::operations::OperationCatalog;
+use chrono::NaiveTime;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+
+/// Why a scenario was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("cannot read scenario {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {field}: {message}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        field: String,
+        message: String,
+    },
+}
+
+// ---- The file as written -------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScenarioFile {
+    organization: OrganizationSection,
+    #[serde(default)]
+    budget: Option<BudgetSection>,
+    inventory: InventorySection,
+    #[serde(default)]
+    api_key: Option<ApiKeySection>,
+    #[serde(default)]
+    admins: Vec<AdminSection>,
+    #[serde(default)]
+    consumers: Vec<ConsumerSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrganizationSection {
+    id: Spanned<String>,
+    name: String,
+    days: Spanned<u32>,
+    #[serde(default)]
+    seed: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BudgetSection {
+    requests_per_second: Option<Spanned<f64>>,
+    burst: Option<Spanned<f64>>,
+    per_source_ip_per_second: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InventorySection {
+    networks: Spanned<u32>,
+    devices: Spanned<u32>,
+    network_id_prefix: Option<String>,
+    serial_prefix: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApiKeySection {
+    admin: Spanned<String>,
+    client_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdminSection {
+    id: Spanned<String>,
+    name: String,
+    email: String,
+    org_access: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsumerSection {
+    name: Spanned<String>,
+    user_agent: String,
+    admin: Spanned<String>,
+    source_ip: Spanned<String>,
+    client_id: String,
+    client_type: Option<Spanned<String>>,
+    latency_ms: Option<Spanned<[u32; 2]>>,
+    send_operation_id: Option<bool>,
+    on_429: RetrySection,
+    traffic: Vec<TrafficSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetrySection {
+    honours_retry_after: bool,
+    backoff: Spanned<String>,
+    jitter: bool,
+    retry_delay_seconds: Option<Spanned<f64>>,
+    max_retries: u32,
+}
+
+/// One traffic pattern. A flat struct rather than a tagged enum: serde's tagged enums lose the
+/// spans needed to name the line of a bad field.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrafficSection {
+    kind: Spanned<String>,
+    operation: Option<Spanned<String>>,
+    operations: Option<Vec<Spanned<String>>>,
+    every_minutes: Option<Spanned<f64>>,
+    offset_minutes: Option<Spanned<f64>>,
+    targets: Option<Spanned<u32>>,
+    concurrency: Option<Spanned<u32>>,
+    at: Option<Spanned<String>>,
+    requests: Option<Spanned<u32>>,
+    weekdays_only: Option<bool>,
+    per_hour: Option<Spanned<f64>>,
+}
+
+// ---- The validated model --------------------------------------------------------------------
+
+/// A validated scenario: one organization and the traffic its consumers send.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub source: PathBuf,
+    pub org_id: String,
+    pub org_name: String,
+    pub days: u32,
+    pub seed: u64,
+    pub org_budget: BucketLimits,
+    pub source_ip_budget: BucketLimits,
+    pub networks: Vec<String>,
+    pub devices: Vec<Device>,
+    pub admins: Vec<AdminSpec>,
+    pub api_key_owner: ApiKeyOwner,
+    pub consumers: Vec<ConsumerSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    pub serial: String,
+    pub network: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminSpec {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub org_access: String,
+}
+
+/// Whose key the simulator accepts: its calls are logged under this admin and client id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyOwner {
+    pub admin_id: String,
+    pub client_id: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ConsumerSpec {
+    pub name: String,
+    pub user_agent: String,
+    pub admin_id: String,
+    pub source_ip: String,
+    pub client_id: String,
+    pub client_type: String,
+    /// Response time range; a synchronous client sends its next request after the response.
+    pub latency: (Duration, Duration),
+    pub send_operation_id: bool,
+    pub on_429: RetryPolicy,
+    pub traffic: Vec<TrafficPattern>,
+}
+
+/// How a consumer reacts to a 429.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    pub honours_retry_after: bool,
+    pub backoff: Backoff,
+    pub jitter: bool,
+    pub retry_delay: Duration,
+    pub max_retries: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backoff {
+    /// The same delay before every retry.
+    None,
+    /// The delay doubles with every retry.
+    Exponential,
+}
+
+/// What a path parameter of an operation is filled with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetKind {
+    Device,
+    Network,
+    Organization,
+}
+
+/// An operation a consumer calls, resolved against the catalog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperationRef {
+    pub catalog_index: usize,
+    pub operation_id: String,
+    pub target: TargetKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrafficPattern {
+    /// Every `every`, one request per target for `targets` devices or networks.
+    Poll {
+        operation: OperationRef,
+        every: Duration,
+        offset: Option<Duration>,
+        targets: u32,
+        concurrency: u32,
+    },
+    /// Once a day at `at` (UTC), `requests` calls cycling through the operations.
+    Burst {
+        operations: Vec<OperationRef>,
+        at: NaiveTime,
+        requests: u32,
+        concurrency: u32,
+        weekdays_only: bool,
+    },
+    /// Single requests at random (Poisson) times, `per_hour` on average.
+    Trickle {
+        operations: Vec<OperationRef>,
+        per_hour: f64,
+    },
+}
+
+impl Scenario {
+    /// Reads and validates a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Scenario::parse(path, &text)
+    }
+
+    /// Validates scenario text; `path` is only used to name the file in errors.
+    pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
+        let v = Validator { path, text };
+        let file: ScenarioFile = toml::from_str(text).map_err(|e| v.toml_error(&e))?;
+        v.validate(file)
+    }
+
+    /// The devices or networks an operation can target.
+    pub fn target_count(&self, kind: TargetKind) -> usize {
+        match kind {
+            TargetKind::Device => self.devices.len(),
+            TargetKind::Network => self.networks.len(),
+            TargetKind::Organization => 1,
+        }
+    }
+}
+
+struct Validator<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Validator<'_> {
+    fn line_of(&self, offset: usize) -> usize {
+        let end = offset.min(self.text.len());
+        self.text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+    }
+
+    fn invalid(&self, span: std::ops::Range<usize>, field: &str, message: impl Into<String>) -> ScenarioError {
+        ScenarioError::Invalid {
+            path: self.path.to_owned(),
+            line: self.line_of(span.start),
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    fn toml_error(&self, e: &toml::de::Error) -> ScenarioError {
+        let message = e.message().trim().to_owned();
+        // serde names the offending field in backticks: "missing field `days`".
+        let field = message
+            .split('`')
+            .nth(1)
+            .map(str::to_owned)
+            .unwrap_or_else(|| "syntax".to_owned());
+        ScenarioError::Invalid {
+            path: self.path.to_owned(),
+            line: e.span().map(|s| self.line_of(s.start)).unwrap_or(1),
+            field,
+            message,
+        }
+    }
+
+    fn validate(&self, file: ScenarioFile) -> Result<Scenario, ScenarioError> {
+        let catalog = OperationCatalog::meraki_v1();
+        let org = &file.organization;
+        if org.id.get_ref().trim().is_empty() {
+            return Err(self.invalid(org.id.span(), "organization.id", "must not be empty"));
+        }
+        if *org.days.get_ref() == 0 || *org.days.get_ref() > 31 {
+            return Err(self.invalid(
+                org.days.span(),
+                "organization.days",
+                "must be between 1 and 31 (the API's lookback)",
+            ));
+        }
+
+        let mut org_budget = BucketLimits::MERAKI_ORG;
+        let mut source_ip_budget = BucketLimits::MERAKI_SOURCE_IP;
+        if let Some(b) = &file.budget {
+            if let Some(r) = &b.requests_per_second {
+                org_budget.rate_per_second = self.positive(r, "budget.requests_per_second")?;
+            }
+            if let Some(r) = &b.burst {
+                if *r.get_ref() < 0.0 {
+                    return Err(self.invalid(r.span(), "budget.burst", "must not be negative"));
+                }
+                org_budget.burst = *r.get_ref();
+            }
+            if let Some(r) = &b.per_source_ip_per_second {
+                source_ip_budget.rate_per_second =
+                    self.positive(r, "budget.per_source_ip_per_second")?;
+            }
+        }
+
+        let inv = &file.inventory;
+        if *inv.networks.get_ref() == 0 {
+            return Err(self.invalid(inv.networks.span(), "inventory.networks", "must be at least 1"));
+        }
+        let network_prefix = inv.network_id_prefix.clone().unwrap_or_else(|| "L_64618".to_owned());
+        let serial_prefix = inv.serial_prefix.clone().unwrap_or_else(|| "Q2XX".to_owned());
+        let networks: Vec<String> = (0..*inv.networks.get_ref())
+            .map(|i| format!("{network_prefix}{:012}", i + 1))
+            .collect();
+        let devices: Vec<Device> = (0..*inv.devices.get_ref() as usize)
+            .map(|i| {
+                let network = i % networks.len();
+                Device {
+                    serial: format!("{serial_prefix}-{:04}-{:04}", network + 1, i + 1),
+                    network,
+                }
+            })
+            .collect();
+
+        let mut admins = Vec::new();
+        for (i, a) in file.admins.iter().enumerate() {
+            if admins.iter().any(|x: &AdminSpec| x.id == *a.id.get_ref()) {
+                return Err(self.invalid(a.id.span(), &format!("admins[{i}].id"), "duplicate admin id"));
+            }
+            admins.push(AdminSpec {
+                id: a.id.get_ref().clone(),
+                name: a.name.clone(),
+                email: a.email.clone(),
+                org_access: a.org_access.clone().unwrap_or_else(|| "full".to_owned()),
+            });
+        }
+        let admin_exists = |id: &str| admins.iter().any(|a| a.id == id);
+
+        let api_key_owner = match &file.api_key {
+            Some(k) => {
+                if !admin_exists(k.admin.get_ref()) {
+                    return Err(self.invalid(
+                        k.admin.span(),
+                        "api_key.admin",
+                        format!("no admin with id {:?} in [[admins]]", k.admin.get_ref()),
+                    ));
+                }
+                ApiKeyOwner {
+                    admin_id: k.admin.get_ref().clone(),
+                    client_id: k.client_id.clone().unwrap_or_else(|| "k_simulator".to_owned()),
+                }
+            }
+            None => ApiKeyOwner {
+                admin_id: admins.first().map(|a| a.id.clone()).unwrap_or_default(),
+                client_id: "k_simulator".to_owned(),
+            },
+        };
+
+        let partial = Scenario {
+            source: self.path.to_owned(),
+            org_id: org.id.get_ref().clone(),
+            org_name: org.name.clone(),
+            days: *org.days.get_ref(),
+            seed: org.seed,
+            org_budget,
+            source_ip_budget,
+            networks,
+            devices,
+            admins: admins.clone(),
+            api_key_owner,
+            consumers: Vec::new(),
+        };
+
+        let mut consumers = Vec::new();
+        for (ci, c) in file.consumers.iter().enumerate() {
+            let at = |f: &str| format!("consumers[{ci}].{f}");
+            if consumers.iter().any(|x: &ConsumerSpec| x.name == *c.name.get_ref()) {
+                return Err(self.invalid(c.name.span(), &at("name"), "duplicate consumer name"));
+            }
+            if !admin_exists(c.admin.get_ref()) {
+                return Err(self.invalid(
+                    c.admin.span(),
+                    &at("admin"),
+                    format!("no admin with id {:?} in [[admins]]", c.admin.get_ref()),
+                ));
+            }
+            if c.source_ip.get_ref().parse::<std::net::IpAddr>().is_err() {
+                return Err(self.invalid(c.source_ip.span(), &at("source_ip"), "not an IP address"));
+            }
+            let client_type = match &c.client_type {
+                None => "api_key".to_owned(),
+                Some(t) if t.get_ref() == "api_key" || t.get_ref() == "oauth" => t.get_ref().clone(),
+                Some(t) => {
+                    return Err(self.invalid(t.span(), &at("client_type"), "must be \"api_key\" or \"oauth\""));
+                }
+            };
+            let latency = match &c.latency_ms {
+                None => (Duration::from_millis(80), Duration::from_millis(250)),
+                Some(l) => {
+                    let [lo, hi] = *l.get_ref();
+                    if lo > hi || hi == 0 {
+                        return Err(self.invalid(
+                            l.span(),
+                            &at("latency_ms"),
+                            "must be [low, high] with low <= high and high > 0",
+                        ));
+                    }
+                    (Duration::from_millis(lo.into()), Duration::from_millis(hi.into()))
+                }
+            };
+            let r = &c.on_429;
+            let backoff = match r.backoff.get_ref().as_str() {
+                "none" => Backoff::None,
+                "exponential" => Backoff::Exponential,
+                _ => {
+                    return Err(self.invalid(
+                        r.backoff.span(),
+                        &at("on_429.backoff"),
+                        "must be \"none\" or \"exponential\"",
+                    ));
+                }
+            };
+            let retry_delay = match &r.retry_delay_seconds {
+                None => Duration::from_secs(1),
+                Some(d) => Duration::from_secs_f64(self.positive(d, &at("on_429.retry_delay_seconds"))?),
+            };
+            if c.traffic.is_empty() {
+                return Err(self.invalid(c.name.span(), &at("traffic"), "a consumer needs at least one [[consumers.traffic]]"));
+            }
+            let mut traffic = Vec::new();
+            for (ti, t) in c.traffic.iter().enumerate() {
+                traffic.push(self.traffic(&partial, catalog, t, &format!("consumers[{ci}].traffic[{ti}]"))?);
+            }
+            consumers.push(ConsumerSpec {
+                name: c.name.get_ref().clone(),
+                user_agent: c.user_agent.clone(),
+                admin_id: c.admin.get_ref().clone(),
+                source_ip: c.source_ip.get_ref().clone(),
+                client_id: c.client_id.clone(),
+                client_type,
+                latency,
+                send_operation_id: c.send_operation_id.unwrap_or(true),
+                on_429: RetryPolicy {
+                    honours_retry_after: r.honours_retry_after,
+                    backoff,
+                    jitter: r.jitter,
+                    retry_delay,
+                    max_retries: r.max_retries,
+                },
+                traffic,
+            });
+        }
+        Ok(Scenario { consumers, ..partial })
+    }
+
+    fn positive(&self, v: &Spanned<f64>, field: &str) -> Result<f64, ScenarioError> {
+        let x = *v.get_ref();
+        if x.is_finite() && x > 0.0 {
+            Ok(x)
+        } else {
+            Err(self.invalid(v.span(), field, "must be a number greater than 0"))
+        }
+    }
+
+    fn operation(&self, catalog: &OperationCatalog, op: &Spanned<String>, field: &str) -> Result<OperationRef, ScenarioError> {
+        let id = op.get_ref();
+        let Some(index) = catalog.index_of(id) else {
+            return Err(self.invalid(
+                op.span(),
+                field,
+                format!("unknown operation {id:?} (not in the Meraki v1 catalog)"),
+            ));
+        };
+        let target = match catalog.all()[index].path_parameters().next() {
+            Some("serial") => TargetKind::Device,
+            Some("networkId") => TargetKind::Network,
+            Some("organizationId") => TargetKind::Organization,
+            _ => {
+                return Err(self.invalid(
+                    op.span(),
+                    field,
+                    format!("operation {id:?} is not scoped to a device, network or organization"),
+                ));
+            }
+        };
+        Ok(OperationRef {
+            catalog_index: index,
+            operation_id: id.clone(),
+            target,
+        })
+    }
+
+    fn operations(&self, catalog: &OperationCatalog, t: &TrafficSection, field: &str) -> Result<Vec<OperationRef>, ScenarioError> {
+        let Some(ops) = &t.operations else {
+            return Err(self.invalid(t.kind.span(), &format!("{field}.operations"), "required for this kind"));
+        };
+        if ops.is_empty() {
+            return Err(self.invalid(t.kind.span(), &format!("{field}.operations"), "must name at least one operation"));
+        }
+        ops.iter()
+            .enumerate()
+            .map(|(i, op)| self.operation(catalog, op, &format!("{field}.operations[{i}]")))
+            .collect()
+    }
+
+    fn required<'s, T>(&self, value: &'s Option<Spanned<T>>, t: &TrafficSection, field: &str) -> Result<&'s Spanned<T>, ScenarioError> {
+        value
+            .as_ref()
+            .ok_or_else(|| self.invalid(t.kind.span(), field, format!("required for kind {:?}", t.kind.get_ref())))
+    }
+
+    fn count(&self, v: &Spanned<u32>, field: &str) -> Result<u32, ScenarioError> {
+        match *v.get_ref() {
+            0 => Err(self.invalid(v.span(), field, "must be at least 1")),
+            n => Ok(n),
+        }
+    }
+
+    fn traffic(&self, scenario: &Scenario, catalog: &OperationCatalog, t: &TrafficSection, field: &str) -> Result<TrafficPattern, ScenarioError> {
+        let f = |name: &str| format!("{field}.{name}");
+        let concurrency = match &t.concurrency {
+            Some(c) => self.count(c, &f("concurrency"))?,
+            None => 1,
+        };
+        match t.kind.get_ref().as_str() {
+            "poll" => {
+                let op = self.required(&t.operation, t, &f("operation"))?;
+                let operation = self.operation(catalog, op, &f("operation"))?;
+                let every = self.required(&t.every_minutes, t, &f("every_minutes"))?;
+                let every_minutes = self.positive(every, &f("every_minutes"))?;
+                let available = scenario.target_count(operation.target) as u32;
+                let targets = match &t.targets {
+                    Some(n) => {
+                        let n = self.count(n, &f("targets")).and_then(|count| {
+                            if count > available {
+                                Err(self.invalid(
+                                    n.span(),
+                                    &f("targets"),
+                                    format!("{count} targets but the inventory has {available} for {}", operation.operation_id),
+                                ))
+                            } else {
+                                Ok(count)
+                            }
+                        })?;
+                        n
+                    }
+                    None => available,
+                };
+                let offset = match &t.offset_minutes {
+                    Some(o) if *o.get_ref() < 0.0 || *o.get_ref() >= every_minutes => {
+                        return Err(self.invalid(o.span(), &f("offset_minutes"), "must be at least 0 and less than every_minutes"));
+                    }
+                    Some(o) => Some(Duration::from_secs_f64(o.get_ref() * 60.0)),
+                    None => None,
+                };
+                Ok(TrafficPattern::Poll {
+                    operation,
+                    every: Duration::from_secs_f64(every_minutes * 60.0),
+                    offset,
+                    targets,
+                    concurrency,
+                })
+            }
+            "burst" => {
+                let operations = self.operations(catalog, t, field)?;
+                let at = self.required(&t.at, t, &f("at"))?;
+                let time = NaiveTime::parse_from_str(at.get_ref(), "%H:%M")
+                    .map_err(|_| self.invalid(at.span(), &f("at"), "must be a UTC time of day as HH:MM"))?;
+                let requests = self.count(self.required(&t.requests, t, &f("requests"))?, &f("requests"))?;
+                Ok(TrafficPattern::Burst {
+                    operations,
+                    at: time,
+                    requests,
+                    concurrency,
+                    weekdays_only: t.weekdays_only.unwrap_or(false),
+                })
+            }
+            "trickle" => {
+                let operations = self.operations(catalog, t, field)?;
+                let per_hour = self.positive(self.required(&t.per_hour, t, &f("per_hour"))?, &f("per_hour"))?;
+                Ok(TrafficPattern::Trickle { operations, per_hour })
+            }
+            other => Err(self.invalid(
+                t.kind.span(),
+                &f("kind"),
+                format!("unknown traffic kind {other:?}: expected \"poll\", \"burst\" or \"trickle\""),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[organization]
+id = "1"
+name = "Test Org"
+days = 1
+
+[inventory]
+networks = 2
+devices = 4
+
+[[admins]]
+id = "100"
+name = "Ada"
+email = "ada@example.com"
+
+[[consumers]]
+name = "poller"
+user_agent = "python-meraki/4.7.0 Caller/(Poller/1.0 Test)"
+admin = "100"
+source_ip = "192.0.2.1"
+client_id = "k_1"
+on_429 = { honours_retry_after = true, backoff = "exponential", jitter = true, max_retries = 3 }
+
+[[consumers.traffic]]
+kind = "poll"
+operation = "getDeviceLldpCdp"
+every_minutes = 5
+"#;
+
+    fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+        Scenario::parse(Path::new("test.toml"), text)
+    }
+
+    #[test]
+    fn minimal_scenario_builds_inventory_and_defaults() {
+        let s = parse(MINIMAL).unwrap();
+        assert_eq!(s.networks, ["L_64618000000000001", "L_64618000000000002"]);
+        assert_eq!(s.devices[3].serial, "Q2XX-0002-0004");
+        assert_eq!(s.devices[3].network, 1);
+        assert_eq!(s.org_budget, BucketLimits::MERAKI_ORG);
+        assert_eq!(s.api_key_owner.admin_id, "100");
+        let TrafficPattern::Poll { targets, every, .. } = &s.consumers[0].traffic[0] else {
+            panic!("expected a poll");
+        };
+        assert_eq!(*targets, 4);
+        assert_eq!(*every, Duration::from_secs(300));
+    }
+
+    fn error_of(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn unknown_operation_names_file_line_and_field() {
+        let bad = MINIMAL.replace("getDeviceLldpCdp", "getDeviceLldp");
+        assert_eq!(
+            error_of(&bad),
+            "test.toml:26: consumers[0].traffic[0].operation: unknown operation \"getDeviceLldp\" (not in the Meraki v1 catalog)"
+        );
+    }
+
+    #[test]
+    fn missing_field_is_named_with_its_line() {
+        let bad = MINIMAL.replace("every_minutes = 5\n", "");
+        assert_eq!(
+            error_of(&bad),
+            "test.toml:25: consumers[0].traffic[0].every_minutes: required for kind \"poll\""
+        );
+        let bad = MINIMAL.replace("days = 1\n", "");
+        let e = error_of(&bad);
+        assert!(e.starts_with("test.toml:2: days: "), "{e}");
+    }
+
+    #[test]
+    fn misspelt_key_and_unknown_admin_are_refused() {
+        let e = error_of(&MINIMAL.replace("every_minutes", "evry_minutes"));
+        assert!(e.starts_with("test.toml:27: evry_minutes: unknown field"), "{e}");
+        let e = error_of(&MINIMAL.replace("admin = \"100\"", "admin = \"999\""));
+        assert_eq!(e, "test.toml:19: consumers[0].admin: no admin with id \"999\" in [[admins]]");
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let e = error_of(&MINIMAL.replace("192.0.2.1", "not-an-ip"));
+        assert!(e.contains("consumers[0].source_ip: not an IP address"), "{e}");
+        let e = error_of(&MINIMAL.replace("backoff = \"exponential\"", "backoff = \"sometimes\""));
+        assert!(e.contains("consumers[0].on_429.backoff"), "{e}");
+        let e = error_of(&MINIMAL.replace("every_minutes = 5", "every_minutes = 5\ntargets = 9"));
+        assert!(e.contains("9 targets but the inventory has 4"), "{e}");
+        let e = error_of(&MINIMAL.replace("kind = \"poll\"", "kind = \"flood\""));
+        assert!(e.contains("unknown traffic kind \"flood\""), "{e}");
+        let e = error_of("this is [not toml");
+        assert!(e.starts_with("test.toml:1: "), "{e}");
+    }
+}
