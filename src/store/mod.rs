@@ -1,1 +1,601 @@
-//! The SQLite store.
+//! The SQLite store: one database file holding everything callbudget has collected, organized in
+//! collection windows (one window = one endpoint, one org, one filter, one `[t0, t1)` time range).
+//!
+//! Rules the code relies on (docs/schema.md explains them to people writing SQL):
+//! - The schema is the numbered `.sql` files in `migrations/`, embedded in the binary and applied in
+//!   order by `rusqlite_migration`, which tracks them with `PRAGMA user_version`. Released migrations
+//!   are never edited; a change is a new file.
+//! - A file is inspected read-only before anything writes to it: one that is not a callbudget
+//!   database, is damaged, or comes from a newer callbudget is refused and left byte-identical.
+//!   (Switching to WAL alone would rewrite its header.)
+//! - Every timestamp is TEXT in [`crate::timestamp`]'s canonical form, so text order is time order.
+//! - A window is written in one transaction together with its rows. Storing a window whose range
+//!   covers stored windows of the same (org, endpoint, filter) replaces them; a partial overlap with
+//!   a stored complete window is refused, so no request is ever counted twice.
+
+mod read;
+mod write;
+
+use chrono::{DateTime, Utc};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use rusqlite_migration::{M, Migrations};
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// `PRAGMA application_id` of every callbudget database: "CBDG" in ASCII.
+pub const APPLICATION_ID: i32 = 0x4342_4447;
+
+/// The migrations, in order. Their count is the schema version this build writes.
+const MIGRATION_SQL: [&str; 1] = [include_str!("migrations/0001_initial.sql")];
+
+/// The schema version (`PRAGMA user_version`) of a fully migrated database.
+pub const SCHEMA_VERSION: usize = MIGRATION_SQL.len();
+
+/// How long a writer waits for another process's write lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the in-memory store calls itself in error messages.
+const IN_MEMORY: &str = ":memory:";
+
+/// Everything that can go wrong opening, reading or writing the store. Every variant names the
+/// database file, since a user may keep several.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} is not a callbudget database (it is not an SQLite database)", path.display())]
+    NotSqlite { path: PathBuf },
+    #[error("{} is not a callbudget database ({reason})", path.display())]
+    NotCallbudget { path: PathBuf, reason: String },
+    #[error("{} is damaged or not a database: {source}", path.display())]
+    Corrupt {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "{} has schema version {found} but this callbudget knows up to {known}: upgrade callbudget",
+        path.display()
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: usize,
+    },
+    #[error("cannot migrate {} to schema version {SCHEMA_VERSION}: {source}", path.display())]
+    Migrate {
+        path: PathBuf,
+        source: rusqlite_migration::Error,
+    },
+    #[error("{}: {context}: {source}", path.display())]
+    Sqlite {
+        path: PathBuf,
+        context: &'static str,
+        source: rusqlite::Error,
+    },
+    #[error("{}: invalid window {window}: {reason}", path.display())]
+    InvalidWindow {
+        path: PathBuf,
+        window: String,
+        reason: &'static str,
+    },
+    #[error(
+        "{}: window {window} partly overlaps stored window {stored_id} [{stored_t0}, {stored_t1}) \
+         without covering it; store a window that covers it, or one that does not touch it",
+        path.display()
+    )]
+    PartialOverlap {
+        path: PathBuf,
+        window: String,
+        stored_id: WindowId,
+        stored_t0: String,
+        stored_t1: String,
+    },
+    #[error("{}: window {window} holds a record at {ts}, outside its range", path.display())]
+    RecordOutsideWindow {
+        path: PathBuf,
+        window: String,
+        ts: String,
+    },
+    #[error("{}: window {window}: response code {code:?} is not a number from 0 to 65535", path.display())]
+    InvalidResponseCode {
+        path: PathBuf,
+        window: String,
+        code: String,
+    },
+}
+
+/// A Meraki organization id (`"549236"`): opaque text, never a number.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OrgId(String);
+
+impl OrgId {
+    pub fn new(id: impl Into<String>) -> Self {
+        OrgId(id.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for OrgId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for OrgId {
+    fn from(id: &str) -> Self {
+        OrgId(id.to_owned())
+    }
+}
+
+impl ToSql for OrgId {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.0.as_str()))
+    }
+}
+
+impl FromSql for OrgId {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        String::column_result(value).map(OrgId)
+    }
+}
+
+/// The row id of a collection window (`collection_windows.id`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WindowId(i64);
+
+impl WindowId {
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+impl fmt::Display for WindowId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl ToSql for WindowId {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.0))
+    }
+}
+
+impl FromSql for WindowId {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        i64::column_result(value).map(WindowId)
+    }
+}
+
+/// Implements the text round trip of an enum stored in a CHECK-constrained TEXT column.
+macro_rules! text_enum {
+    ($ty:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $ty {
+            /// The text stored in the database.
+            pub fn as_str(self) -> &'static str {
+                match self { $($ty::$variant => $text),+ }
+            }
+
+            /// The inverse of [`Self::as_str`].
+            pub fn from_db(text: &str) -> Option<Self> {
+                match text { $($text => Some($ty::$variant),)+ _ => None }
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl ToSql for $ty {
+            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+                Ok(ToSqlOutput::from(self.as_str()))
+            }
+        }
+
+        impl FromSql for $ty {
+            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+                let text = value.as_str()?;
+                $ty::from_db(text).ok_or_else(|| {
+                    FromSqlError::Other(format!("unknown {} {text:?}", stringify!($ty)).into())
+                })
+            }
+        }
+    };
+}
+
+/// The API endpoint a window was collected from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Endpoint {
+    /// getOrganizations
+    Organizations,
+    /// getOrganizationAdmins
+    Admins,
+    /// getOrganizationApiRequests, the per-request log
+    ApiRequests,
+    /// getOrganizationApiRequestsOverview
+    Overview,
+    /// getOrganizationApiRequestsOverviewResponseCodesByInterval
+    ResponseCodesByInterval,
+}
+
+text_enum!(Endpoint {
+    Organizations => "organizations",
+    Admins => "admins",
+    ApiRequests => "apiRequests",
+    Overview => "overview",
+    ResponseCodesByInterval => "responseCodesByInterval",
+});
+
+/// Whether a window's collection finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WindowStatus {
+    Complete,
+    Failed,
+    /// Reserved for a collector that records a window before its rows; the store's own writes
+    /// never leave one behind.
+    InProgress,
+}
+
+text_enum!(WindowStatus {
+    Complete => "complete",
+    Failed => "failed",
+    InProgress => "in_progress",
+});
+
+/// The API filter a window was collected with. Windows with different filters describe
+/// overlapping sets of requests, so they never replace one another.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum CollectionFilter {
+    None,
+    Admin(String),
+    SourceIp(String),
+    UserAgent(String),
+    Operation(String),
+}
+
+impl CollectionFilter {
+    /// The `filter_kind` column.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CollectionFilter::None => "none",
+            CollectionFilter::Admin(_) => "admin",
+            CollectionFilter::SourceIp(_) => "source_ip",
+            CollectionFilter::UserAgent(_) => "user_agent",
+            CollectionFilter::Operation(_) => "operation",
+        }
+    }
+
+    /// The `filter_value` column: `''` for [`CollectionFilter::None`].
+    pub fn value(&self) -> &str {
+        match self {
+            CollectionFilter::None => "",
+            CollectionFilter::Admin(v)
+            | CollectionFilter::SourceIp(v)
+            | CollectionFilter::UserAgent(v)
+            | CollectionFilter::Operation(v) => v,
+        }
+    }
+
+    /// The inverse of [`Self::kind`] and [`Self::value`].
+    pub fn from_parts(kind: &str, value: &str) -> Option<Self> {
+        let value = value.to_owned();
+        match kind {
+            "none" if value.is_empty() => Some(CollectionFilter::None),
+            "admin" => Some(CollectionFilter::Admin(value)),
+            "source_ip" => Some(CollectionFilter::SourceIp(value)),
+            "user_agent" => Some(CollectionFilter::UserAgent(value)),
+            "operation" => Some(CollectionFilter::Operation(value)),
+            _ => None,
+        }
+    }
+}
+
+/// What the collector knows about a window it has collected; the row count comes from the data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowMeta {
+    pub org_id: OrgId,
+    pub endpoint: Endpoint,
+    pub filter: CollectionFilter,
+    /// Start of the collected range, inclusive.
+    pub t0: DateTime<Utc>,
+    /// End of the collected range, exclusive.
+    pub t1: DateTime<Utc>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    /// HTTP calls the collection took, retries and pages included.
+    pub calls: u64,
+    /// 429 answers seen while collecting it.
+    pub http_429s: u64,
+}
+
+impl fmt::Display for WindowMeta {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} of org {}", self.endpoint, self.org_id)?;
+        if self.filter != CollectionFilter::None {
+            write!(f, " ({}={})", self.filter.kind(), self.filter.value())?;
+        }
+        write!(
+            f,
+            " [{}, {})",
+            crate::timestamp::format(&self.t0),
+            crate::timestamp::format(&self.t1)
+        )
+    }
+}
+
+/// One row of `collection_windows`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowRow {
+    pub id: WindowId,
+    pub org_id: OrgId,
+    pub endpoint: Endpoint,
+    pub filter: CollectionFilter,
+    pub t0: DateTime<Utc>,
+    pub t1: DateTime<Utc>,
+    pub status: WindowStatus,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub rows: u64,
+    pub calls: u64,
+    pub http_429s: u64,
+    pub error: Option<String>,
+}
+
+/// An open callbudget database. Not `Sync`: one per thread.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens the callbudget database at `path`, creating it if the file is missing or empty, and
+    /// migrates it to [`SCHEMA_VERSION`]. Any other file is refused and left untouched.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
+        let path = path.as_ref();
+        inspect(path)?;
+        // No URI flag: a file named "file:..." is a file, not a URI.
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn =
+            Connection::open_with_flags(path, flags).map_err(|source| StoreError::Sqlite {
+                path: path.to_owned(),
+                context: "opening the database",
+                source,
+            })?;
+        Store::initialize(conn, path.to_owned())
+    }
+
+    /// A fresh database in memory, for tests and dry runs.
+    pub fn open_in_memory() -> Result<Store, StoreError> {
+        let conn = Connection::open_in_memory().map_err(|source| StoreError::Sqlite {
+            path: PathBuf::from(IN_MEMORY),
+            context: "opening an in-memory database",
+            source,
+        })?;
+        Store::initialize(conn, PathBuf::from(IN_MEMORY))
+    }
+
+    /// The file this store writes to (`:memory:` for an in-memory store).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A value of the `metadata` table.
+    pub fn metadata(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row("SELECT value FROM metadata WHERE key = ?1", [key], |row| {
+                row.get(0)
+            })
+            .optional()
+            .map_err(self.sql_error("reading metadata"))
+    }
+
+    /// Per-connection settings, then migrations, then the metadata every writing open refreshes.
+    fn initialize(mut conn: Connection, path: PathBuf) -> Result<Store, StoreError> {
+        let sql_error = |context: &'static str| {
+            let path = path.clone();
+            move |source| StoreError::Sqlite {
+                path,
+                context,
+                source,
+            }
+        };
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(sql_error("setting the busy timeout"))?;
+        // WAL: readers (a report, the sqlite3 shell) never block the collector and vice versa.
+        // An in-memory database answers "memory", which is as good.
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))
+            .map_err(sql_error("switching to WAL mode"))?;
+        // NORMAL is durable across crashes of the process in WAL mode; a power cut may lose the last
+        // windows, which the next collection fetches again.
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(sql_error("setting synchronous"))?;
+        // Off by default in SQLite and per connection: without it ON DELETE CASCADE does nothing.
+        conn.pragma_update(None, "foreign_keys", true)
+            .map_err(sql_error("enabling foreign keys"))?;
+
+        migrations()
+            .to_latest(&mut conn)
+            .map_err(|source| StoreError::Migrate {
+                path: path.clone(),
+                source,
+            })?;
+
+        let now = crate::timestamp::format(&Utc::now());
+        let tx = conn.transaction().map_err(sql_error("writing metadata"))?;
+        {
+            let mut upsert = tx
+                .prepare(
+                    "INSERT INTO metadata (key, value) VALUES (?1, ?2)
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                )
+                .map_err(sql_error("writing metadata"))?;
+            for (key, value) in [
+                ("application", "callbudget"),
+                ("schema_version", &SCHEMA_VERSION.to_string()),
+                ("tool_version", crate::TOOL_VERSION),
+            ] {
+                upsert
+                    .execute([key, value])
+                    .map_err(sql_error("writing metadata"))?;
+            }
+            tx.execute(
+                "INSERT INTO metadata (key, value) VALUES ('created_at', ?1)
+                 ON CONFLICT (key) DO NOTHING",
+                [&now],
+            )
+            .map_err(sql_error("writing metadata"))?;
+        }
+        tx.commit().map_err(sql_error("writing metadata"))?;
+        Ok(Store { conn, path })
+    }
+
+    /// Wraps a rusqlite error with this store's path and what was being done.
+    fn sql_error(
+        &self,
+        context: &'static str,
+    ) -> impl FnOnce(rusqlite::Error) -> StoreError + use<> {
+        let path = self.path.clone();
+        move |source| StoreError::Sqlite {
+            path,
+            context,
+            source,
+        }
+    }
+}
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(MIGRATION_SQL.iter().map(|sql| M::up(sql)).collect())
+}
+
+/// The first 16 bytes of every SQLite database file.
+const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+/// Decides, without writing a byte, whether `path` may be opened as a callbudget database: a
+/// callbudget database at this schema version or older, or nothing yet (no file, an empty file, an
+/// empty SQLite database), which becomes one.
+fn inspect(path: &Path) -> Result<(), StoreError> {
+    let io_error = |source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_error(e)),
+    };
+    let mut header = Vec::with_capacity(100);
+    file.by_ref()
+        .take(100)
+        .read_to_end(&mut header)
+        .map_err(io_error)?;
+    drop(file);
+    if header.is_empty() {
+        return Ok(());
+    }
+    if header.len() < 100 || !header.starts_with(SQLITE_MAGIC) {
+        return Err(StoreError::NotSqlite {
+            path: path.to_owned(),
+        });
+    }
+
+    let corrupt = |source| StoreError::Corrupt {
+        path: path.to_owned(),
+        source,
+    };
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(corrupt)?;
+    let application_id: i32 = conn
+        .pragma_query_value(None, "application_id", |row| row.get(0))
+        .map_err(corrupt)?;
+    let user_version: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(corrupt)?;
+    // Reading the schema is what fails on a damaged file whose header survived.
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
+        .and_then(|mut stmt| {
+            stmt.query_map([], |row| row.get(0))?
+                .collect::<Result<_, _>>()
+        })
+        .map_err(corrupt)?;
+    drop(conn);
+
+    if application_id == APPLICATION_ID {
+        return match usize::try_from(user_version) {
+            Ok(v) if v <= SCHEMA_VERSION => Ok(()),
+            _ => Err(StoreError::TooNew {
+                path: path.to_owned(),
+                found: user_version,
+                known: SCHEMA_VERSION,
+            }),
+        };
+    }
+    if application_id == 0 && user_version == 0 && tables.is_empty() {
+        return Ok(());
+    }
+    let reason = if application_id != 0 {
+        format!(
+            "its application_id is {application_id:#010x}, callbudget's is {APPLICATION_ID:#010x}"
+        )
+    } else if tables.is_empty() {
+        format!("it is an SQLite database with user_version {user_version} and no tables")
+    } else {
+        format!("it has tables {}", tables.join(", "))
+    };
+    Err(StoreError::NotCallbudget {
+        path: path.to_owned(),
+        reason,
+    })
+}
+
+/// Reads a canonical timestamp column.
+fn timestamp_column(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<DateTime<Utc>> {
+    let text: String = row.get(idx)?;
+    crate::timestamp::parse(&text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+/// Reads an optional canonical timestamp column.
+fn optional_timestamp_column(
+    row: &rusqlite::Row<'_>,
+    idx: usize,
+) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    match row.get_ref(idx)? {
+        ValueRef::Null => Ok(None),
+        _ => timestamp_column(row, idx).map(Some),
+    }
+}
+
+/// A count as SQLite's INTEGER, which is signed: counts past `i64::MAX` are refused, not wrapped.
+fn count_to_sql(count: u64) -> rusqlite::Result<i64> {
+    i64::try_from(count).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+}
+
+/// Reads a count column (CHECK-constrained to be non-negative).
+fn count_column(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<u64> {
+    let count: i64 = row.get(idx)?;
+    u64::try_from(count).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Integer, Box::new(e))
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,968 @@
+//! The store's specification: migrations, refusal of foreign files, idempotent windows, round trips.
+
+use super::*;
+use crate::dashboard::models::{
+    Admin, ApiAccess, ApiClient, Organization, RequestRecord, RequestsOverview, ResponseCodeCount,
+    ResponseCodeInterval,
+};
+use crate::timestamp;
+use std::collections::BTreeMap;
+
+fn t(text: &str) -> DateTime<Utc> {
+    timestamp::parse(text).unwrap()
+}
+
+fn org() -> OrgId {
+    OrgId::new("549236")
+}
+
+fn meta(endpoint: Endpoint, filter: CollectionFilter, t0: &str, t1: &str) -> WindowMeta {
+    WindowMeta {
+        org_id: org(),
+        endpoint,
+        filter,
+        t0: t(t0),
+        t1: t(t1),
+        started_at: t("2026-11-21T00:00:00Z"),
+        finished_at: t("2026-11-21T00:00:05Z"),
+        calls: 3,
+        http_429s: 1,
+    }
+}
+
+fn requests(t0: &str, t1: &str) -> WindowMeta {
+    meta(Endpoint::ApiRequests, CollectionFilter::None, t0, t1)
+}
+
+/// A record with only `ts` and `path` set.
+fn record(ts: &str, path: &str) -> RequestRecord {
+    RequestRecord {
+        admin_id: None,
+        method: None,
+        host: None,
+        path: Some(path.to_owned()),
+        query_string: None,
+        user_agent: None,
+        ts: t(ts),
+        response_code: None,
+        source_ip: None,
+        version: None,
+        operation_id: None,
+        client: None,
+    }
+}
+
+fn count(store: &Store, table: &str) -> i64 {
+    store
+        .conn
+        .query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
+            row.get(0)
+        })
+        .unwrap()
+}
+
+fn paths(store: &Store) -> Vec<String> {
+    store
+        .request_records(
+            &org(),
+            &CollectionFilter::None,
+            t("2000-01-01T00:00:00Z"),
+            t("2100-01-01T00:00:00Z"),
+        )
+        .unwrap()
+        .into_iter()
+        .map(|r| r.path.unwrap())
+        .collect()
+}
+
+fn user_version(conn: &Connection) -> i64 {
+    conn.pragma_query_value(None, "user_version", |row| row.get(0))
+        .unwrap()
+}
+
+// ---- migrations and opening ----
+
+#[test]
+fn a_new_database_is_migrated_to_the_current_schema_and_stamped() {
+    let store = Store::open_in_memory().unwrap();
+    assert_eq!(SCHEMA_VERSION, 1);
+    assert_eq!(user_version(&store.conn), 1);
+    let application_id: i32 = store
+        .conn
+        .pragma_query_value(None, "application_id", |row| row.get(0))
+        .unwrap();
+    assert_eq!(application_id, 0x4342_4447);
+    assert_eq!(APPLICATION_ID, 1_128_416_327);
+    let tables: Vec<String> = store
+        .conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type IN ('table', 'view') ORDER BY name")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        tables,
+        [
+            "admins",
+            "api_requests",
+            "collection_windows",
+            "metadata",
+            "organizations",
+            "overview_counts",
+            "response_code_counts",
+            "unfiltered_api_requests",
+        ]
+    );
+    assert_eq!(
+        store.metadata("application").unwrap().as_deref(),
+        Some("callbudget")
+    );
+    assert_eq!(
+        store.metadata("schema_version").unwrap().as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        store.metadata("tool_version").unwrap().as_deref(),
+        Some(crate::TOOL_VERSION)
+    );
+    let created_at = store.metadata("created_at").unwrap().unwrap();
+    assert_eq!(created_at.len(), "2026-11-20T10:15:02.120000Z".len());
+    assert_eq!(timestamp::format(&t(&created_at)), created_at);
+}
+
+#[test]
+fn migrating_twice_is_a_no_op() {
+    migrations().validate().unwrap();
+    let mut conn = Connection::open_in_memory().unwrap();
+    migrations().to_latest(&mut conn).unwrap();
+    conn.execute("INSERT INTO metadata (key, value) VALUES ('k', 'v')", [])
+        .unwrap();
+    migrations().to_latest(&mut conn).unwrap();
+    assert_eq!(user_version(&conn), 1);
+    let value: String = conn
+        .query_row("SELECT value FROM metadata WHERE key = 'k'", [], |row| {
+            row.get(0)
+        })
+        .unwrap();
+    assert_eq!(value, "v");
+}
+
+#[test]
+fn reopening_a_database_keeps_its_version_and_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    let created_at = {
+        let mut store = Store::open(&path).unwrap();
+        store
+            .store_request_window(
+                &requests("2026-11-20T10:00:00Z", "2026-11-20T11:00:00Z"),
+                &[record("2026-11-20T10:15:02.12Z", "/a")],
+            )
+            .unwrap();
+        store.metadata("created_at").unwrap()
+    };
+    let store = Store::open(&path).unwrap();
+    assert_eq!(user_version(&store.conn), 1);
+    assert_eq!(store.metadata("created_at").unwrap(), created_at);
+    assert_eq!(paths(&store), ["/a"]);
+    assert_eq!(store.windows(&org()).unwrap().len(), 1);
+}
+
+#[test]
+fn wal_mode_and_foreign_keys_are_on_after_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("audit.db")).unwrap();
+    let mode: String = store
+        .conn
+        .pragma_query_value(None, "journal_mode", |row| row.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let foreign_keys: i64 = store
+        .conn
+        .pragma_query_value(None, "foreign_keys", |row| row.get(0))
+        .unwrap();
+    assert_eq!(foreign_keys, 1);
+}
+
+#[test]
+fn a_missing_or_empty_file_becomes_a_new_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.db");
+    let empty = dir.path().join("empty.db");
+    std::fs::write(&empty, b"").unwrap();
+    for path in [missing, empty] {
+        let store = Store::open(&path).unwrap();
+        assert_eq!(user_version(&store.conn), 1);
+        assert_eq!(store.path(), path);
+    }
+}
+
+/// Opens `path`, expects a refusal, and checks that the file did not change by a byte.
+fn refused_untouched(path: &Path) -> StoreError {
+    let before = std::fs::read(path).unwrap();
+    let err = Store::open(path).unwrap_err();
+    assert_eq!(
+        std::fs::read(path).unwrap(),
+        before,
+        "{} was modified",
+        path.display()
+    );
+    err
+}
+
+#[test]
+fn a_database_from_a_newer_callbudget_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.db");
+    drop(Store::open(&path).unwrap());
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", 7).unwrap();
+    }
+    let err = refused_untouched(&path);
+    assert!(matches!(
+        err,
+        StoreError::TooNew {
+            found: 7,
+            known: 1,
+            ..
+        }
+    ));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{} has schema version 7 but this callbudget knows up to 1: upgrade callbudget",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn another_programs_sqlite_database_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE foo (a); CREATE TABLE bar (b); INSERT INTO foo VALUES (1);",
+        )
+        .unwrap();
+    }
+    let err = refused_untouched(&path);
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{} is not a callbudget database (it has tables bar, foo)",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn a_database_with_another_application_id_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "application_id", 0x0F05_5112)
+            .unwrap();
+    }
+    let err = refused_untouched(&path);
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{} is not a callbudget database (its application_id is 0x0f055112, callbudget's is \
+             0x43424447)",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn a_text_file_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.db");
+    std::fs::write(&path, "shopping list\nmilk\n").unwrap();
+    let err = refused_untouched(&path);
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{} is not a callbudget database (it is not an SQLite database)",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn a_damaged_database_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.db");
+    drop(Store::open(&path).unwrap());
+    // Keep the 100-byte header, garble the schema's b-tree page that follows it.
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[100..1024].fill(0xFF);
+    std::fs::write(&path, &bytes).unwrap();
+    let err = refused_untouched(&path);
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    assert!(
+        err.to_string().starts_with(&format!(
+            "{} is damaged or not a database: ",
+            path.display()
+        )),
+        "{err}"
+    );
+}
+
+// ---- idempotent windows ----
+
+#[test]
+fn storing_the_same_window_twice_keeps_one_copy() {
+    let mut store = Store::open_in_memory().unwrap();
+    let window = requests("2026-11-20T10:00:00Z", "2026-11-20T11:00:00Z");
+    let records = [
+        record("2026-11-20T10:00:00Z", "/a"),
+        record("2026-11-20T10:59:59.999999Z", "/b"),
+    ];
+    store.store_request_window(&window, &records).unwrap();
+    let second = store.store_request_window(&window, &records).unwrap();
+    assert_eq!(count(&store, "collection_windows"), 1);
+    assert_eq!(count(&store, "api_requests"), 2);
+    let windows = store.windows(&org()).unwrap();
+    assert_eq!(windows.len(), 1);
+    assert_eq!(windows[0].id, second);
+    assert_eq!(windows[0].rows, 2);
+    assert_eq!(windows[0].calls, 3);
+    assert_eq!(windows[0].http_429s, 1);
+    assert_eq!(windows[0].status, WindowStatus::Complete);
+    assert_eq!(windows[0].finished_at, Some(t("2026-11-21T00:00:05Z")));
+    assert_eq!(paths(&store), ["/a", "/b"]);
+}
+
+#[test]
+fn a_longer_window_with_the_same_start_replaces_the_shorter() {
+    let mut store = Store::open_in_memory().unwrap();
+    store
+        .store_request_window(
+            &requests("2026-11-20T10:00:00Z", "2026-11-20T11:00:00Z"),
+            &[record("2026-11-20T10:30:00Z", "/old")],
+        )
+        .unwrap();
+    store
+        .store_request_window(
+            &requests("2026-11-20T10:00:00Z", "2026-11-20T12:00:00Z"),
+            &[
+                record("2026-11-20T10:30:00Z", "/new"),
+                record("2026-11-20T11:30:00Z", "/later"),
+            ],
+        )
+        .unwrap();
+    let windows = store.windows(&org()).unwrap();
+    assert_eq!(windows.len(), 1);
+    assert_eq!(windows[0].t1, t("2026-11-20T12:00:00Z"));
+    assert_eq!(windows[0].rows, 2);
+    assert_eq!(paths(&store), ["/new", "/later"]);
+}
+
+#[test]
+fn a_window_covering_several_stored_windows_replaces_them_all() {
+    let mut store = Store::open_in_memory().unwrap();
+    for (t0, t1, path) in [
+        ("2026-11-20T10:00:00Z", "2026-11-20T11:00:00Z", "/1"),
+        ("2026-11-20T11:00:00Z", "2026-11-20T12:00:00Z", "/2"),
+    ] {
+        store
+            .store_request_window(&requests(t0, t1), &[record(t0, path)])
+            .unwrap();
+    }
+    assert_eq!(paths(&store), ["/1", "/2"]);
+    store
+        .store_request_window(
+            &requests("2026-11-20T09:00:00Z", "2026-11-20T13:00:00Z"),
+            &[record("2026-11-20T12:30:00Z", "/all")],
+        )
+        .unwrap();
+    assert_eq!(count(&store, "collection_windows"), 1);
+    assert_eq!(paths(&store), ["/all"]);
+}
+
+#[test]
+fn a_partial_overlap_is_refused_and_changes_nothing() {
+    let mut store = Store::open_in_memory().unwrap();
+    let stored = store
+        .store_request_window(
+            &requests("2026-11-20T10:00:00Z", "2026-11-20T12:00:00Z"),
+            &[record("2026-11-20T11:00:00Z", "/kept")],
+        )
+        .unwrap();
+    for (t0, t1) in [
+        ("2026-11-20T11:00:00Z", "2026-11-20T13:00:00Z"), // overlaps the end
+        ("2026-11-20T09:00:00Z", "2026-11-20T10:00:00.000001Z"), // overlaps the start
+        ("2026-11-20T10:30:00Z", "2026-11-20T11:30:00Z"), // inside it
+    ] {
+        let err = store
+            .store_request_window(&requests(t0, t1), &[record(t0, "/refused")])
+            .unwrap_err();
+        match err {
+            StoreError::PartialOverlap {
+                stored_id,
+                stored_t0,
+                stored_t1,
+                ..
+            } => {
+                assert_eq!(stored_id, stored);
+                assert_eq!(stored_t0, "2026-11-20T10:00:00.000000Z");
+                assert_eq!(stored_t1, "2026-11-20T12:00:00.000000Z");
+            }
+            other => panic!("expected PartialOverlap, got {other:?}"),
+        }
+    }
+    assert_eq!(count(&store, "collection_windows"), 1);
+    assert_eq!(paths(&store), ["/kept"]);
+
+    // Half-open ranges: a window starting where the stored one ends does not overlap it.
+    store
+        .store_request_window(
+            &requests("2026-11-20T12:00:00Z", "2026-11-20T13:00:00Z"),
+            &[record("2026-11-20T12:00:00Z", "/next")],
+        )
+        .unwrap();
+    assert_eq!(paths(&store), ["/kept", "/next"]);
+}
+
+#[test]
+fn a_replacement_that_fails_midway_keeps_the_old_window() {
+    let mut store = Store::open_in_memory().unwrap();
+    let old = store
+        .store_request_window(
+            &requests("2026-11-20T10:00:00Z", "2026-11-20T11:00:00Z"),
+            &[
+                record("2026-11-20T10:10:00Z", "/old1"),
+                record("2026-11-20T10:20:00Z", "/old2"),
+            ],
+        )
+        .unwrap();
+    // The covering window's third record lies outside it: found after the old window was deleted
+    // and two new records were inserted, inside the transaction.
+    let err = store
+        .store_request_window(
+            &requests("2026-11-20T10:00:00Z", "2026-11-20T12:00:00Z"),
+            &[
+                record("2026-11-20T10:10:00Z", "/new1"),
+                record("2026-11-20T11:10:00Z", "/new2"),
+                record("2026-11-20T12:00:00Z", "/outside"),
+            ],
+        )
+        .unwrap_err();
+    match &err {
+        StoreError::RecordOutsideWindow { ts, .. } => assert_eq!(ts, "2026-11-20T12:00:00.000000Z"),
+        other => panic!("expected RecordOutsideWindow, got {other:?}"),
+    }
+    let windows = store.windows(&org()).unwrap();
+    assert_eq!(windows.len(), 1);
+    assert_eq!(windows[0].id, old);
+    assert_eq!(windows[0].rows, 2);
+    assert_eq!(windows[0].t1, t("2026-11-20T11:00:00Z"));
+    assert_eq!(count(&store, "api_requests"), 2);
+    assert_eq!(paths(&store), ["/old1", "/old2"]);
+}
+
+#[test]
+fn an_interval_replacement_that_fails_midway_keeps_the_old_intervals() {
+    let mut store = Store::open_in_memory().unwrap();
+    let window = meta(
+        Endpoint::ResponseCodesByInterval,
+        CollectionFilter::None,
+        "2026-11-20T00:00:00Z",
+        "2026-11-20T02:00:00Z",
+    );
+    let interval = |start: &str, end: &str, code: u16, count: u64| ResponseCodeInterval {
+        start_ts: t(start),
+        end_ts: t(end),
+        counts: vec![ResponseCodeCount { code, count }],
+    };
+    store
+        .store_interval_window(
+            &window,
+            &[interval(
+                "2026-11-20T00:00:00Z",
+                "2026-11-20T01:00:00Z",
+                200,
+                812,
+            )],
+        )
+        .unwrap();
+    // SQLite integers are signed: the second interval's count cannot be stored.
+    let err = store
+        .store_interval_window(
+            &window,
+            &[
+                interval("2026-11-20T00:00:00Z", "2026-11-20T01:00:00Z", 200, 5),
+                interval(
+                    "2026-11-20T01:00:00Z",
+                    "2026-11-20T02:00:00Z",
+                    429,
+                    u64::MAX,
+                ),
+            ],
+        )
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Sqlite { .. }), "{err:?}");
+    let stored: Vec<(String, i64, i64)> = store
+        .conn
+        .prepare("SELECT interval_start, response_code, count FROM response_code_counts")
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        stored,
+        [("2026-11-20T00:00:00.000000Z".to_owned(), 200, 812)]
+    );
+    assert_eq!(store.windows(&org()).unwrap()[0].rows, 1);
+}
+
+#[test]
+fn windows_with_different_filters_do_not_replace_each_other() {
+    let mut store = Store::open_in_memory().unwrap();
+    let (t0, t1) = ("2026-11-20T10:00:00Z", "2026-11-20T11:00:00Z");
+    let admin = CollectionFilter::Admin("212406".into());
+    store
+        .store_request_window(&requests(t0, t1), &[record(t0, "/all")])
+        .unwrap();
+    store
+        .store_request_window(
+            &meta(Endpoint::ApiRequests, admin.clone(), t0, t1),
+            &[record(t0, "/admin")],
+        )
+        .unwrap();
+    assert_eq!(count(&store, "collection_windows"), 2);
+    assert_eq!(paths(&store), ["/all"]);
+    let only_admin = store.request_records(&org(), &admin, t(t0), t(t1)).unwrap();
+    assert_eq!(only_admin[0].path.as_deref(), Some("/admin"));
+    assert_eq!(
+        store
+            .count_requests(&org(), &CollectionFilter::None, t(t0), t(t1))
+            .unwrap(),
+        1
+    );
+    assert_eq!(count(&store, "unfiltered_api_requests"), 1);
+}
+
+#[test]
+fn a_complete_window_replaces_a_failed_attempt_it_covers() {
+    let mut store = Store::open_in_memory().unwrap();
+    let window = requests("2026-11-20T10:00:00Z", "2026-11-20T11:00:00Z");
+    let failed = store
+        .record_failed_window(&window, "HTTP 500 on page 3")
+        .unwrap();
+    let windows = store.windows(&org()).unwrap();
+    assert_eq!(windows[0].id, failed);
+    assert_eq!(windows[0].status, WindowStatus::Failed);
+    assert_eq!(windows[0].error.as_deref(), Some("HTTP 500 on page 3"));
+    assert_eq!(
+        store
+            .last_complete_window(&org(), Endpoint::ApiRequests, &CollectionFilter::None)
+            .unwrap(),
+        None
+    );
+
+    let complete = store
+        .store_request_window(&window, &[record("2026-11-20T10:00:00Z", "/a")])
+        .unwrap();
+    let windows = store.windows(&org()).unwrap();
+    assert_eq!(windows.len(), 1);
+    assert_eq!(windows[0].id, complete);
+    let last = store
+        .last_complete_window(&org(), Endpoint::ApiRequests, &CollectionFilter::None)
+        .unwrap()
+        .unwrap();
+    assert_eq!(last.id, complete);
+    assert_eq!(last.error, None);
+}
+
+#[test]
+fn a_window_must_match_its_endpoint_and_run_forward() {
+    let mut store = Store::open_in_memory().unwrap();
+    let backwards = requests("2026-11-20T11:00:00Z", "2026-11-20T10:00:00Z");
+    assert!(matches!(
+        store.store_request_window::<String>(&backwards, &[]),
+        Err(StoreError::InvalidWindow {
+            reason: "t0 is not before t1",
+            ..
+        })
+    ));
+    let overview = meta(
+        Endpoint::Overview,
+        CollectionFilter::None,
+        "2026-11-20T10:00:00Z",
+        "2026-11-20T11:00:00Z",
+    );
+    assert!(matches!(
+        store.store_request_window::<String>(&overview, &[]),
+        Err(StoreError::InvalidWindow { .. })
+    ));
+    assert_eq!(count(&store, "collection_windows"), 0);
+}
+
+// ---- round trips ----
+
+#[test]
+fn request_records_round_trip_with_every_field_and_every_null() {
+    let mut store = Store::open_in_memory().unwrap();
+    let full = RequestRecord {
+        admin_id: Some("212406".to_owned()),
+        method: Some("GET".to_owned()),
+        host: Some("api.meraki.com".to_owned()),
+        path: Some("/api/v1/devices/Q2XX-AAAA-0001/lldpCdp".to_owned()),
+        query_string: Some(String::new()),
+        user_agent: Some("python-meraki/4.7.0 Caller/(NocPoller/2.1 Acme)".to_owned()),
+        ts: t("2026-11-20T10:15:02.120000Z"),
+        response_code: Some(429),
+        source_ip: Some("203.0.113.7".to_owned()),
+        version: Some(1),
+        operation_id: Some("getDeviceLldpCdp".to_owned()),
+        client: Some(ApiClient {
+            id: Some("k_3f9".to_owned()),
+            kind: Some("api_key".to_owned()),
+        }),
+    };
+    let bare = RequestRecord {
+        admin_id: None,
+        method: None,
+        host: None,
+        path: None,
+        query_string: None,
+        user_agent: None,
+        ts: t("2026-11-20T10:15:02.120001Z"),
+        response_code: None,
+        source_ip: None,
+        version: None,
+        operation_id: None,
+        client: None,
+    };
+    let oauth_without_id = RequestRecord {
+        client: Some(ApiClient {
+            id: None,
+            kind: Some("oauth".to_owned()),
+        }),
+        ts: t("2026-11-20T10:15:03Z"),
+        ..bare.clone()
+    };
+    let records = vec![full, bare, oauth_without_id];
+    store
+        .store_request_window(
+            &requests("2026-11-20T10:00:00Z", "2026-11-20T11:00:00Z"),
+            &records,
+        )
+        .unwrap();
+    let read = store
+        .request_records(
+            &org(),
+            &CollectionFilter::None,
+            t("2026-11-20T10:00:00Z"),
+            t("2026-11-20T11:00:00Z"),
+        )
+        .unwrap();
+    assert_eq!(read, records);
+
+    let stored_ts: String = store
+        .conn
+        .query_row(
+            "SELECT ts FROM api_requests ORDER BY ts LIMIT 1",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(stored_ts, "2026-11-20T10:15:02.120000Z");
+    let mut totals = BTreeMap::new();
+    totals.insert(None, 2);
+    totals.insert(Some(429), 1);
+    assert_eq!(
+        store
+            .response_code_totals(
+                &org(),
+                &CollectionFilter::None,
+                t("2026-11-20T10:00:00Z"),
+                t("2026-11-20T11:00:00Z"),
+            )
+            .unwrap(),
+        totals
+    );
+}
+
+#[test]
+fn borrowed_records_are_stored_like_owned_ones() {
+    let mut store = Store::open_in_memory().unwrap();
+    let borrowed = RequestRecord::<&str> {
+        admin_id: Some("1"),
+        method: None,
+        host: None,
+        path: Some("/x"),
+        query_string: None,
+        user_agent: Some("ua"),
+        ts: t("2026-11-20T10:00:00Z"),
+        response_code: Some(200),
+        source_ip: None,
+        version: Some(1),
+        operation_id: None,
+        client: None,
+    };
+    store
+        .store_request_window(
+            &requests("2026-11-20T10:00:00Z", "2026-11-20T11:00:00Z"),
+            std::slice::from_ref(&borrowed),
+        )
+        .unwrap();
+    let read = store
+        .request_records(
+            &org(),
+            &CollectionFilter::None,
+            t("2026-11-20T10:00:00Z"),
+            t("2026-11-20T11:00:00Z"),
+        )
+        .unwrap();
+    assert_eq!(read, [borrowed.to_owned_record()]);
+}
+
+#[test]
+fn interval_counts_are_stored_one_row_per_code_with_their_filter() {
+    let mut store = Store::open_in_memory().unwrap();
+    let window = meta(
+        Endpoint::ResponseCodesByInterval,
+        CollectionFilter::UserAgent("NocPoller".into()),
+        "2026-11-20T00:00:00Z",
+        "2026-11-20T00:04:00Z",
+    );
+    let intervals = [
+        ResponseCodeInterval {
+            start_ts: t("2026-11-20T00:00:00Z"),
+            end_ts: t("2026-11-20T00:02:00Z"),
+            counts: vec![
+                ResponseCodeCount {
+                    code: 200,
+                    count: 812,
+                },
+                ResponseCodeCount {
+                    code: 429,
+                    count: 3,
+                },
+            ],
+        },
+        ResponseCodeInterval {
+            start_ts: t("2026-11-20T00:02:00Z"),
+            end_ts: t("2026-11-20T00:04:00Z"),
+            counts: vec![],
+        },
+    ];
+    store.store_interval_window(&window, &intervals).unwrap();
+    type Row = (String, String, String, i64, i64, i64, String, String);
+    let rows: Vec<Row> = store
+        .conn
+        .prepare(
+            "SELECT org_id, interval_start, interval_end, interval_seconds, response_code, count,
+                    filter_kind, filter_value
+             FROM response_code_counts ORDER BY response_code",
+        )
+        .unwrap()
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+            ))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let row = |code, count| {
+        (
+            "549236".to_owned(),
+            "2026-11-20T00:00:00.000000Z".to_owned(),
+            "2026-11-20T00:02:00.000000Z".to_owned(),
+            120,
+            code,
+            count,
+            "user_agent".to_owned(),
+            "NocPoller".to_owned(),
+        )
+    };
+    assert_eq!(rows, [row(200, 812), row(429, 3)]);
+    assert_eq!(store.windows(&org()).unwrap()[0].rows, 2);
+}
+
+#[test]
+fn overview_counts_are_stored_one_row_per_code() {
+    let mut store = Store::open_in_memory().unwrap();
+    let window = meta(
+        Endpoint::Overview,
+        CollectionFilter::None,
+        "2026-11-20T00:00:00Z",
+        "2026-11-21T00:00:00Z",
+    );
+    let mut counts = BTreeMap::new();
+    counts.insert("200".to_owned(), 50_120);
+    counts.insert("429".to_owned(), 313);
+    let overview = RequestsOverview {
+        response_code_counts: counts,
+    };
+    store.store_overview_window(&window, &overview).unwrap();
+    store.store_overview_window(&window, &overview).unwrap();
+    let rows: Vec<(String, String, i64, i64)> = store
+        .conn
+        .prepare("SELECT t0, t1, response_code, count FROM overview_counts ORDER BY response_code")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let day = |code, count| {
+        (
+            "2026-11-20T00:00:00.000000Z".to_owned(),
+            "2026-11-21T00:00:00.000000Z".to_owned(),
+            code,
+            count,
+        )
+    };
+    assert_eq!(rows, [day(200, 50_120), day(429, 313)]);
+
+    let mut bad = BTreeMap::new();
+    bad.insert("2xx".to_owned(), 1);
+    let err = store
+        .store_overview_window(
+            &window,
+            &RequestsOverview {
+                response_code_counts: bad,
+            },
+        )
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidResponseCode { ref code, .. } if code == "2xx"));
+    assert_eq!(count(&store, "overview_counts"), 2);
+}
+
+#[test]
+fn organizations_keep_first_seen_and_take_the_latest_snapshot() {
+    let mut store = Store::open_in_memory().unwrap();
+    let org_named = |name: &str| Organization {
+        id: "549236".to_owned(),
+        name: name.to_owned(),
+        url: Some("https://n1.meraki.com/o/x/manage/organization/overview".to_owned()),
+        api: Some(ApiAccess { enabled: true }),
+        licensing: None,
+        cloud: Some(serde_json::json!({"region": {"name": "North America"}})),
+        management: None,
+    };
+    store
+        .upsert_organizations(&[org_named("Acme")], t("2026-11-20T00:00:00Z"))
+        .unwrap();
+    store
+        .upsert_organizations(&[org_named("Acme Corp")], t("2026-11-22T00:00:00Z"))
+        .unwrap();
+    // A backfill of an older snapshot widens first_seen but does not undo the rename.
+    store
+        .upsert_organizations(&[org_named("Acme Old")], t("2026-11-01T00:00:00Z"))
+        .unwrap();
+    let row: (String, String, i64, String, String, String) = store
+        .conn
+        .query_row(
+            "SELECT id, name, api_enabled, cloud_region, first_seen, last_seen FROM organizations",
+            [],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        row,
+        (
+            "549236".to_owned(),
+            "Acme Corp".to_owned(),
+            1,
+            "North America".to_owned(),
+            "2026-11-01T00:00:00.000000Z".to_owned(),
+            "2026-11-22T00:00:00.000000Z".to_owned(),
+        )
+    );
+}
+
+#[test]
+fn admins_are_upserted_with_json_lists_and_canonical_last_active() {
+    let mut store = Store::open_in_memory().unwrap();
+    let admin = |name: &str, last_active: &str| Admin {
+        id: "212406".to_owned(),
+        name: Some(name.to_owned()),
+        email: Some("noc@example.com".to_owned()),
+        org_access: Some("full".to_owned()),
+        account_status: Some("ok".to_owned()),
+        two_factor_auth_enabled: Some(true),
+        has_api_key: Some(false),
+        last_active: Some(last_active.to_owned()),
+        tags: vec![serde_json::json!({"tag": "noc", "access": "read-only"})],
+        networks: vec![],
+        authentication_method: Some("Email".to_owned()),
+    };
+    store
+        .upsert_admins(
+            &org(),
+            &[admin("Noc", "2026-11-20 10:15:02 UTC")],
+            t("2026-11-21T00:00:00Z"),
+        )
+        .unwrap();
+    // An older snapshot arriving late changes nothing.
+    store
+        .upsert_admins(&org(), &[admin("Old", "")], t("2026-11-01T00:00:00Z"))
+        .unwrap();
+    let row: (String, i64, i64, String, String, String, String) = store
+        .conn
+        .query_row(
+            "SELECT name, two_factor_auth_enabled, has_api_key, last_active, tags, networks,
+                    collected_at
+             FROM admins WHERE org_id = '549236' AND id = '212406'",
+            [],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ))
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        row,
+        (
+            "Noc".to_owned(),
+            1,
+            0,
+            "2026-11-20T10:15:02.000000Z".to_owned(),
+            r#"[{"access":"read-only","tag":"noc"}]"#.to_owned(),
+            "[]".to_owned(),
+            "2026-11-21T00:00:00.000000Z".to_owned(),
+        )
+    );
+    store
+        .upsert_admins(&org(), &[admin("Noc", "")], t("2026-11-22T00:00:00Z"))
+        .unwrap();
+    let last_active: Option<String> = store
+        .conn
+        .query_row("SELECT last_active FROM admins", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(last_active, None);
+}
