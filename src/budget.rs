@@ -126,7 +126,9 @@ mod tests {
         let mut bucket = TokenBucket::new(BucketLimits::MERAKI_ORG, 0);
         while bucket.try_take(0).is_ok() {}
         // One second later exactly ten more are admitted.
-        let admitted = (0..40).filter(|_| bucket.try_take(1_000_000).is_ok()).count();
+        let admitted = (0..40)
+            .filter(|_| bucket.try_take(1_000_000).is_ok())
+            .count();
         assert_eq!(admitted, 10);
         // 99.999 ms later: still nothing; at 100 ms: one.
         assert!(bucket.try_take(1_099_999).is_err());
@@ -138,7 +140,9 @@ mod tests {
         let mut bucket = TokenBucket::new(BucketLimits::MERAKI_ORG, 0);
         // One attempt every millisecond for ten seconds: the full bucket (20), then one token
         // every 100 ms for the remaining 9.999 s (99).
-        let admitted = (0..10_000).filter(|ms| bucket.try_take(ms * 1000).is_ok()).count();
+        let admitted = (0..10_000)
+            .filter(|ms| bucket.try_take(ms * 1000).is_ok())
+            .count();
         assert_eq!(admitted, 119);
     }
 

@@ -82,7 +82,8 @@ pub struct SimulateArgs {
 }
 
 fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
-    crate::timestamp::parse(s).map_err(|e| format!("{s:?} is not an RFC 3339 time ({e}), e.g. 2026-11-20T00:00:00Z"))
+    crate::timestamp::parse(s)
+        .map_err(|e| format!("{s:?} is not an RFC 3339 time ({e}), e.g. 2026-11-20T00:00:00Z"))
 }
 
 #[cfg(test)]
@@ -98,8 +99,18 @@ mod tests {
     #[test]
     fn simulate_reads_repeated_scenarios_and_faults() {
         let cli = Cli::try_parse_from([
-            "callbudget", "simulate", "--scenario", "a.toml", "--scenario", "b.toml",
-            "--fault", "5xx=0.1", "--retry-after", "date", "--now", "2026-11-20T00:00:00Z",
+            "callbudget",
+            "simulate",
+            "--scenario",
+            "a.toml",
+            "--scenario",
+            "b.toml",
+            "--fault",
+            "5xx=0.1",
+            "--retry-after",
+            "date",
+            "--now",
+            "2026-11-20T00:00:00Z",
         ])
         .unwrap();
         let Command::Simulate(args) = cli.command;
@@ -107,7 +118,20 @@ mod tests {
         assert_eq!(args.faults[0].rate, 0.1);
         assert_eq!(args.retry_after, RetryAfterStyle::Date);
         assert_eq!(args.now.unwrap().to_rfc3339(), "2026-11-20T00:00:00+00:00");
-        assert!(Cli::try_parse_from(["callbudget", "simulate", "--scenario", "a", "--fault", "5xx=7"]).is_err());
-        assert!(Cli::try_parse_from(["callbudget", "simulate", "--scenario", "a", "--now", "noon"]).is_err());
+        assert!(
+            Cli::try_parse_from([
+                "callbudget",
+                "simulate",
+                "--scenario",
+                "a",
+                "--fault",
+                "5xx=7"
+            ])
+            .is_err()
+        );
+        assert!(
+            Cli::try_parse_from(["callbudget", "simulate", "--scenario", "a", "--now", "noon"])
+                .is_err()
+        );
     }
 }

@@ -95,7 +95,9 @@ pub fn run(args: SimulateArgs, quiet: bool) -> Result<ExitCode> {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
-        let addr = listener.local_addr().context("cannot read the bound address")?;
+        let addr = listener
+            .local_addr()
+            .context("cannot read the bound address")?;
         say(format!(
             "simulator serving at http://{addr}/api/v1 (Ctrl-C to stop)"
         ));
@@ -123,6 +125,7 @@ fn write_truth(simulator: &Simulator, truth: &truth::GroundTruth, out: &Path) ->
         .with_context(|| format!("cannot write {}", out.display()))?;
     let anomalies = anomalies_path(out);
     let json = serde_json::to_vec_pretty(truth).context("cannot encode the ground truth")?;
-    std::fs::write(&anomalies, json).with_context(|| format!("cannot write {}", anomalies.display()))?;
+    std::fs::write(&anomalies, json)
+        .with_context(|| format!("cannot write {}", anomalies.display()))?;
     Ok(())
 }

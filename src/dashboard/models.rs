@@ -173,7 +173,10 @@ mod tests {
  "client": {"id": "k_3f9", "type": "api_key"}}"#;
         let record: RequestRecord = serde_json::from_str(json).unwrap();
         assert_eq!(record.response_code, Some(429));
-        assert_eq!(record.client.as_ref().unwrap().kind.as_deref(), Some("api_key"));
+        assert_eq!(
+            record.client.as_ref().unwrap().kind.as_deref(),
+            Some("api_key")
+        );
         assert_eq!(record.operation_id.as_deref(), Some("getDeviceLldpCdp"));
     }
 

@@ -48,8 +48,8 @@ impl OperationCatalog {
         static CATALOG: OnceLock<OperationCatalog> = OnceLock::new();
         CATALOG.get_or_init(|| {
             // The JSON is part of the binary and covered by tests, so a failure here is a build defect.
-            let operations: Vec<Operation> =
-                serde_json::from_str(CATALOG_JSON).expect("embedded operation catalog is valid JSON");
+            let operations: Vec<Operation> = serde_json::from_str(CATALOG_JSON)
+                .expect("embedded operation catalog is valid JSON");
             OperationCatalog::new(operations)
         })
     }

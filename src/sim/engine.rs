@@ -57,7 +57,11 @@ enum Action {
     /// A traffic pattern fires: start a job and schedule its next occurrence.
     Occur { consumer: usize, pattern: usize },
     /// A worker of `job` sends call `call` (attempt 0 is the first try).
-    Send { job: usize, call: usize, attempt: u32 },
+    Send {
+        job: usize,
+        call: usize,
+        attempt: u32,
+    },
 }
 
 #[derive(Debug)]
@@ -144,7 +148,13 @@ pub fn run(scenarios: &[Scenario], end: DateTime<Utc>, mut sink: impl FnMut(&Gen
         let start_us = end_us - i64::from(scenarios[state.org].days) * 86_400 * MICROS_PER_SEC;
         for (p, pattern) in state.spec.traffic.iter().enumerate() {
             if let Some(t) = first_occurrence(pattern, start_us, &mut state.rng) {
-                engine.schedule(t, Action::Occur { consumer: c, pattern: p });
+                engine.schedule(
+                    t,
+                    Action::Occur {
+                        consumer: c,
+                        pattern: p,
+                    },
+                );
             }
         }
     }
@@ -202,10 +212,19 @@ pub fn run(scenarios: &[Scenario], end: DateTime<Utc>, mut sink: impl FnMut(&Gen
                 let responded = t + latency_us;
                 let policy = state.spec.on_429;
                 if response_code == 429 && attempt < policy.max_retries {
-                    let delay = retry_delay(state.spec, attempt, retry_after_seconds(wait), &mut state.rng);
+                    let delay = retry_delay(
+                        state.spec,
+                        attempt,
+                        retry_after_seconds(wait),
+                        &mut state.rng,
+                    );
                     engine.schedule(
                         responded + delay.as_micros() as i64,
-                        Action::Send { job, call, attempt: attempt + 1 },
+                        Action::Send {
+                            job,
+                            call,
+                            attempt: attempt + 1,
+                        },
                     );
                 } else {
                     engine.next_call(job, responded);
@@ -237,7 +256,14 @@ impl Engine<'_> {
         }
     }
 
-    fn start_job(&mut self, t_us: i64, consumer: usize, calls: Vec<PlannedCall>, concurrency: u32, rng: &mut ChaCha8Rng) {
+    fn start_job(
+        &mut self,
+        t_us: i64,
+        consumer: usize,
+        calls: Vec<PlannedCall>,
+        concurrency: u32,
+        rng: &mut ChaCha8Rng,
+    ) {
         if calls.is_empty() {
             return;
         }
@@ -260,8 +286,19 @@ impl Engine<'_> {
         };
         for w in 0..workers as usize {
             // Threads of one script start within a few milliseconds of each other.
-            let stagger = if w == 0 { 0 } else { rng.random_range(0..20_000) };
-            self.schedule(t_us + stagger, Action::Send { job: id, call: w, attempt: 0 });
+            let stagger = if w == 0 {
+                0
+            } else {
+                rng.random_range(0..20_000)
+            };
+            self.schedule(
+                t_us + stagger,
+                Action::Send {
+                    job: id,
+                    call: w,
+                    attempt: 0,
+                },
+            );
         }
     }
 
@@ -273,7 +310,14 @@ impl Engine<'_> {
         if job.next < job.calls.len() {
             let call = job.next;
             job.next += 1;
-            self.schedule(t_us, Action::Send { job: job_id, call, attempt: 0 });
+            self.schedule(
+                t_us,
+                Action::Send {
+                    job: job_id,
+                    call,
+                    attempt: 0,
+                },
+            );
         } else {
             job.workers -= 1;
             if job.workers == 0 {
@@ -285,7 +329,12 @@ impl Engine<'_> {
 }
 
 /// How long a consumer waits after a 429 before its next try.
-fn retry_delay(spec: &ConsumerSpec, attempt: u32, retry_after_secs: u64, rng: &mut ChaCha8Rng) -> Duration {
+fn retry_delay(
+    spec: &ConsumerSpec,
+    attempt: u32,
+    retry_after_secs: u64,
+    rng: &mut ChaCha8Rng,
+) -> Duration {
     let policy = spec.on_429;
     let growth = match policy.backoff {
         Backoff::None => 1.0,
@@ -333,7 +382,10 @@ fn next_occurrence(pattern: &TrafficPattern, now_us: i64, rng: &mut ChaCha8Rng) 
 
 /// The first scheduled burst strictly after `after_us` (a cron-like daily time, UTC).
 fn next_burst(pattern: &TrafficPattern, after_us: i64, rng: &mut ChaCha8Rng) -> i64 {
-    let TrafficPattern::Burst { at, weekdays_only, .. } = pattern else {
+    let TrafficPattern::Burst {
+        at, weekdays_only, ..
+    } = pattern
+    else {
         return i64::MAX;
     };
     let after = crate::timestamp::from_micros(after_us);
@@ -367,7 +419,11 @@ fn planned(op: &OperationRef, target: u32, sub_id: u16) -> PlannedCall {
 }
 
 /// The calls one occurrence of a pattern makes, and with how many parallel workers.
-fn plan_job(pattern: &TrafficPattern, scenario: &Scenario, rng: &mut ChaCha8Rng) -> (Vec<PlannedCall>, u32) {
+fn plan_job(
+    pattern: &TrafficPattern,
+    scenario: &Scenario,
+    rng: &mut ChaCha8Rng,
+) -> (Vec<PlannedCall>, u32) {
     match pattern {
         TrafficPattern::Poll {
             operation,
@@ -488,7 +544,10 @@ concurrency = 20
         let ok = log.iter().filter(|r| r.response_code == 200).count();
         assert!(refused > 100, "refused {refused}");
         // Every call is tried at most 1 + 3 times, and every admitted call is one of the 200.
-        assert!(ok <= 200 && ok + refused <= 800, "ok {ok} refused {refused}");
+        assert!(
+            ok <= 200 && ok + refused <= 800,
+            "ok {ok} refused {refused}"
+        );
         // In any one second the bucket admits at most 20 (burst) + 10 (refill).
         let first = log[0].ts_us;
         let in_first_second = log

@@ -207,9 +207,20 @@ mod tests {
     #[test]
     fn fault_settings_parse_and_reject_nonsense() {
         let s: FaultSetting = "5xx=0.1".parse().unwrap();
-        assert_eq!(s, FaultSetting { kind: FaultKind::ServerError, rate: 0.1 });
+        assert_eq!(
+            s,
+            FaultSetting {
+                kind: FaultKind::ServerError,
+                rate: 0.1
+            }
+        );
         assert!("5xx=2".parse::<FaultSetting>().is_err());
-        assert!("lag=0.1".parse::<FaultSetting>().unwrap_err().contains("unknown fault"));
+        assert!(
+            "lag=0.1"
+                .parse::<FaultSetting>()
+                .unwrap_err()
+                .contains("unknown fault")
+        );
         assert!("5xx".parse::<FaultSetting>().is_err());
     }
 
@@ -223,9 +234,19 @@ mod tests {
 
     #[test]
     fn a_ten_percent_rate_hits_about_ten_percent_and_repeats_with_the_seed() {
-        let plan = FaultPlan { seed: 9, ..FaultPlan::default() }.with("5xx=0.1".parse().unwrap());
-        let a: Vec<_> = { let f = FaultInjector::new(plan.clone()); (0..2000).map(|_| f.draw()).collect() };
-        let b: Vec<_> = { let f = FaultInjector::new(plan); (0..2000).map(|_| f.draw()).collect() };
+        let plan = FaultPlan {
+            seed: 9,
+            ..FaultPlan::default()
+        }
+        .with("5xx=0.1".parse().unwrap());
+        let a: Vec<_> = {
+            let f = FaultInjector::new(plan.clone());
+            (0..2000).map(|_| f.draw()).collect()
+        };
+        let b: Vec<_> = {
+            let f = FaultInjector::new(plan);
+            (0..2000).map(|_| f.draw()).collect()
+        };
         assert_eq!(a, b);
         let hits = a.iter().filter(|d| d.server_error.is_some()).count();
         assert!((150..250).contains(&hits), "{hits}");

@@ -200,7 +200,14 @@ impl RequestLog {
 
     /// Appends a request that happened now (the simulator's own served calls). Entries stay in time
     /// order because the caller's clock is monotonic and starts at the end of the generated log.
-    pub fn append(&mut self, org: usize, ts_us: i64, source: Source, endpoint: Endpoint, response_code: u16) {
+    pub fn append(
+        &mut self,
+        org: usize,
+        ts_us: i64,
+        source: Source,
+        endpoint: Endpoint,
+        response_code: u16,
+    ) {
         let source = self.sources.intern(source);
         let endpoint = self.endpoints.intern(endpoint);
         let entries = &mut self.orgs[org].entries;
@@ -247,7 +254,12 @@ impl RequestLog {
     /// Which sources and endpoints pass a filter, decided once per distinct value.
     pub fn compile(&self, filter: &RecordFilter) -> CompiledFilter {
         CompiledFilter {
-            sources: self.sources.values().iter().map(|s| filter.source_matches(s)).collect(),
+            sources: self
+                .sources
+                .values()
+                .iter()
+                .map(|s| filter.source_matches(s))
+                .collect(),
             endpoints: self
                 .endpoints
                 .values()
@@ -291,9 +303,14 @@ impl RecordFilter {
             && self.path.as_ref().is_none_or(|p| {
                 *p == e.path || e.path.strip_prefix(API_PATH_PREFIX) == Some(p.as_str())
             })
-            && self.method.as_ref().is_none_or(|m| m.eq_ignore_ascii_case(&e.method))
+            && self
+                .method
+                .as_ref()
+                .is_none_or(|m| m.eq_ignore_ascii_case(&e.method))
             && (self.operation_ids.is_empty()
-                || e.operation_id.as_ref().is_some_and(|op| self.operation_ids.contains(op)))
+                || e.operation_id
+                    .as_ref()
+                    .is_some_and(|op| self.operation_ids.contains(op)))
     }
 }
 
@@ -307,8 +324,15 @@ pub struct CompiledFilter {
 
 impl CompiledFilter {
     pub fn matches(&self, e: &LogEntry) -> bool {
-        self.sources.get(e.source as usize).copied().unwrap_or(false)
-            && self.endpoints.get(e.endpoint as usize).copied().unwrap_or(false)
+        self.sources
+            .get(e.source as usize)
+            .copied()
+            .unwrap_or(false)
+            && self
+                .endpoints
+                .get(e.endpoint as usize)
+                .copied()
+                .unwrap_or(false)
             && self.response_code.is_none_or(|c| c == e.response_code)
     }
 }

@@ -32,7 +32,10 @@ pub enum SimError {
     NoScenario,
     #[error("two scenarios describe organization {0}: organization ids must be unique")]
     DuplicateOrganization(String),
-    #[error("the simulator needs an API key to accept: set {}", crate::dashboard::API_KEY_ENV)]
+    #[error(
+        "the simulator needs an API key to accept: set {}",
+        crate::dashboard::API_KEY_ENV
+    )]
     MissingApiKey,
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -53,6 +56,8 @@ pub struct SimConfig {
     pub api_key: String,
     /// Live 429s when callers exceed the org or source-IP budget (off for benchmarks).
     pub enforce_rate_limits: bool,
+    /// Stop the clock at `now` (tests: every call lands at the same instant, buckets never refill).
+    pub frozen_clock: bool,
     pub faults: FaultPlan,
 }
 
@@ -63,6 +68,7 @@ impl SimConfig {
             now,
             api_key: api_key.into(),
             enforce_rate_limits: true,
+            frozen_clock: false,
             faults: FaultPlan::default(),
         }
     }
@@ -92,7 +98,11 @@ impl Simulator {
         let state = SimState::new(
             config.scenarios,
             log,
-            SimClock::new(config.now),
+            if config.frozen_clock {
+                SimClock::frozen(config.now)
+            } else {
+                SimClock::new(config.now)
+            },
             config.api_key,
             config.enforce_rate_limits,
             FaultInjector::new(config.faults),

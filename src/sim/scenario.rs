@@ -283,10 +283,19 @@ struct Validator<'a> {
 impl Validator<'_> {
     fn line_of(&self, offset: usize) -> usize {
         let end = offset.min(self.text.len());
-        self.text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
     }
 
-    fn invalid(&self, span: std::ops::Range<usize>, field: &str, message: impl Into<String>) -> ScenarioError {
+    fn invalid(
+        &self,
+        span: std::ops::Range<usize>,
+        field: &str,
+        message: impl Into<String>,
+    ) -> ScenarioError {
         ScenarioError::Invalid {
             path: self.path.to_owned(),
             line: self.line_of(span.start),
@@ -345,10 +354,20 @@ impl Validator<'_> {
 
         let inv = &file.inventory;
         if *inv.networks.get_ref() == 0 {
-            return Err(self.invalid(inv.networks.span(), "inventory.networks", "must be at least 1"));
+            return Err(self.invalid(
+                inv.networks.span(),
+                "inventory.networks",
+                "must be at least 1",
+            ));
         }
-        let network_prefix = inv.network_id_prefix.clone().unwrap_or_else(|| "L_64618".to_owned());
-        let serial_prefix = inv.serial_prefix.clone().unwrap_or_else(|| "Q2XX".to_owned());
+        let network_prefix = inv
+            .network_id_prefix
+            .clone()
+            .unwrap_or_else(|| "L_64618".to_owned());
+        let serial_prefix = inv
+            .serial_prefix
+            .clone()
+            .unwrap_or_else(|| "Q2XX".to_owned());
         let networks: Vec<String> = (0..*inv.networks.get_ref())
             .map(|i| format!("{network_prefix}{:012}", i + 1))
             .collect();
@@ -365,7 +384,11 @@ impl Validator<'_> {
         let mut admins = Vec::new();
         for (i, a) in file.admins.iter().enumerate() {
             if admins.iter().any(|x: &AdminSpec| x.id == *a.id.get_ref()) {
-                return Err(self.invalid(a.id.span(), &format!("admins[{i}].id"), "duplicate admin id"));
+                return Err(self.invalid(
+                    a.id.span(),
+                    &format!("admins[{i}].id"),
+                    "duplicate admin id",
+                ));
             }
             admins.push(AdminSpec {
                 id: a.id.get_ref().clone(),
@@ -387,7 +410,10 @@ impl Validator<'_> {
                 }
                 ApiKeyOwner {
                     admin_id: k.admin.get_ref().clone(),
-                    client_id: k.client_id.clone().unwrap_or_else(|| "k_simulator".to_owned()),
+                    client_id: k
+                        .client_id
+                        .clone()
+                        .unwrap_or_else(|| "k_simulator".to_owned()),
                 }
             }
             None => ApiKeyOwner {
@@ -414,7 +440,10 @@ impl Validator<'_> {
         let mut consumers = Vec::new();
         for (ci, c) in file.consumers.iter().enumerate() {
             let at = |f: &str| format!("consumers[{ci}].{f}");
-            if consumers.iter().any(|x: &ConsumerSpec| x.name == *c.name.get_ref()) {
+            if consumers
+                .iter()
+                .any(|x: &ConsumerSpec| x.name == *c.name.get_ref())
+            {
                 return Err(self.invalid(c.name.span(), &at("name"), "duplicate consumer name"));
             }
             if !admin_exists(c.admin.get_ref()) {
@@ -425,13 +454,23 @@ impl Validator<'_> {
                 ));
             }
             if c.source_ip.get_ref().parse::<std::net::IpAddr>().is_err() {
-                return Err(self.invalid(c.source_ip.span(), &at("source_ip"), "not an IP address"));
+                return Err(self.invalid(
+                    c.source_ip.span(),
+                    &at("source_ip"),
+                    "not an IP address",
+                ));
             }
             let client_type = match &c.client_type {
                 None => "api_key".to_owned(),
-                Some(t) if t.get_ref() == "api_key" || t.get_ref() == "oauth" => t.get_ref().clone(),
+                Some(t) if t.get_ref() == "api_key" || t.get_ref() == "oauth" => {
+                    t.get_ref().clone()
+                }
                 Some(t) => {
-                    return Err(self.invalid(t.span(), &at("client_type"), "must be \"api_key\" or \"oauth\""));
+                    return Err(self.invalid(
+                        t.span(),
+                        &at("client_type"),
+                        "must be \"api_key\" or \"oauth\"",
+                    ));
                 }
             };
             let latency = match &c.latency_ms {
@@ -445,7 +484,10 @@ impl Validator<'_> {
                             "must be [low, high] with low <= high and high > 0",
                         ));
                     }
-                    (Duration::from_millis(lo.into()), Duration::from_millis(hi.into()))
+                    (
+                        Duration::from_millis(lo.into()),
+                        Duration::from_millis(hi.into()),
+                    )
                 }
             };
             let r = &c.on_429;
@@ -462,14 +504,25 @@ impl Validator<'_> {
             };
             let retry_delay = match &r.retry_delay_seconds {
                 None => Duration::from_secs(1),
-                Some(d) => Duration::from_secs_f64(self.positive(d, &at("on_429.retry_delay_seconds"))?),
+                Some(d) => {
+                    Duration::from_secs_f64(self.positive(d, &at("on_429.retry_delay_seconds"))?)
+                }
             };
             if c.traffic.is_empty() {
-                return Err(self.invalid(c.name.span(), &at("traffic"), "a consumer needs at least one [[consumers.traffic]]"));
+                return Err(self.invalid(
+                    c.name.span(),
+                    &at("traffic"),
+                    "a consumer needs at least one [[consumers.traffic]]",
+                ));
             }
             let mut traffic = Vec::new();
             for (ti, t) in c.traffic.iter().enumerate() {
-                traffic.push(self.traffic(&partial, catalog, t, &format!("consumers[{ci}].traffic[{ti}]"))?);
+                traffic.push(self.traffic(
+                    &partial,
+                    catalog,
+                    t,
+                    &format!("consumers[{ci}].traffic[{ti}]"),
+                )?);
             }
             consumers.push(ConsumerSpec {
                 name: c.name.get_ref().clone(),
@@ -490,7 +543,10 @@ impl Validator<'_> {
                 traffic,
             });
         }
-        Ok(Scenario { consumers, ..partial })
+        Ok(Scenario {
+            consumers,
+            ..partial
+        })
     }
 
     fn positive(&self, v: &Spanned<f64>, field: &str) -> Result<f64, ScenarioError> {
@@ -502,7 +558,12 @@ impl Validator<'_> {
         }
     }
 
-    fn operation(&self, catalog: &OperationCatalog, op: &Spanned<String>, field: &str) -> Result<OperationRef, ScenarioError> {
+    fn operation(
+        &self,
+        catalog: &OperationCatalog,
+        op: &Spanned<String>,
+        field: &str,
+    ) -> Result<OperationRef, ScenarioError> {
         let id = op.get_ref();
         let Some(index) = catalog.index_of(id) else {
             return Err(self.invalid(
@@ -530,12 +591,25 @@ impl Validator<'_> {
         })
     }
 
-    fn operations(&self, catalog: &OperationCatalog, t: &TrafficSection, field: &str) -> Result<Vec<OperationRef>, ScenarioError> {
+    fn operations(
+        &self,
+        catalog: &OperationCatalog,
+        t: &TrafficSection,
+        field: &str,
+    ) -> Result<Vec<OperationRef>, ScenarioError> {
         let Some(ops) = &t.operations else {
-            return Err(self.invalid(t.kind.span(), &format!("{field}.operations"), "required for this kind"));
+            return Err(self.invalid(
+                t.kind.span(),
+                &format!("{field}.operations"),
+                "required for this kind",
+            ));
         };
         if ops.is_empty() {
-            return Err(self.invalid(t.kind.span(), &format!("{field}.operations"), "must name at least one operation"));
+            return Err(self.invalid(
+                t.kind.span(),
+                &format!("{field}.operations"),
+                "must name at least one operation",
+            ));
         }
         ops.iter()
             .enumerate()
@@ -543,10 +617,19 @@ impl Validator<'_> {
             .collect()
     }
 
-    fn required<'s, T>(&self, value: &'s Option<Spanned<T>>, t: &TrafficSection, field: &str) -> Result<&'s Spanned<T>, ScenarioError> {
-        value
-            .as_ref()
-            .ok_or_else(|| self.invalid(t.kind.span(), field, format!("required for kind {:?}", t.kind.get_ref())))
+    fn required<'s, T>(
+        &self,
+        value: &'s Option<Spanned<T>>,
+        t: &TrafficSection,
+        field: &str,
+    ) -> Result<&'s Spanned<T>, ScenarioError> {
+        value.as_ref().ok_or_else(|| {
+            self.invalid(
+                t.kind.span(),
+                field,
+                format!("required for kind {:?}", t.kind.get_ref()),
+            )
+        })
     }
 
     fn count(&self, v: &Spanned<u32>, field: &str) -> Result<u32, ScenarioError> {
@@ -556,7 +639,13 @@ impl Validator<'_> {
         }
     }
 
-    fn traffic(&self, scenario: &Scenario, catalog: &OperationCatalog, t: &TrafficSection, field: &str) -> Result<TrafficPattern, ScenarioError> {
+    fn traffic(
+        &self,
+        scenario: &Scenario,
+        catalog: &OperationCatalog,
+        t: &TrafficSection,
+        field: &str,
+    ) -> Result<TrafficPattern, ScenarioError> {
         let f = |name: &str| format!("{field}.{name}");
         let concurrency = match &t.concurrency {
             Some(c) => self.count(c, &f("concurrency"))?,
@@ -576,7 +665,10 @@ impl Validator<'_> {
                                 Err(self.invalid(
                                     n.span(),
                                     &f("targets"),
-                                    format!("{count} targets but the inventory has {available} for {}", operation.operation_id),
+                                    format!(
+                                        "{count} targets but the inventory has {available} for {}",
+                                        operation.operation_id
+                                    ),
                                 ))
                             } else {
                                 Ok(count)
@@ -588,7 +680,11 @@ impl Validator<'_> {
                 };
                 let offset = match &t.offset_minutes {
                     Some(o) if *o.get_ref() < 0.0 || *o.get_ref() >= every_minutes => {
-                        return Err(self.invalid(o.span(), &f("offset_minutes"), "must be at least 0 and less than every_minutes"));
+                        return Err(self.invalid(
+                            o.span(),
+                            &f("offset_minutes"),
+                            "must be at least 0 and less than every_minutes",
+                        ));
                     }
                     Some(o) => Some(Duration::from_secs_f64(o.get_ref() * 60.0)),
                     None => None,
@@ -604,9 +700,13 @@ impl Validator<'_> {
             "burst" => {
                 let operations = self.operations(catalog, t, field)?;
                 let at = self.required(&t.at, t, &f("at"))?;
-                let time = NaiveTime::parse_from_str(at.get_ref(), "%H:%M")
-                    .map_err(|_| self.invalid(at.span(), &f("at"), "must be a UTC time of day as HH:MM"))?;
-                let requests = self.count(self.required(&t.requests, t, &f("requests"))?, &f("requests"))?;
+                let time = NaiveTime::parse_from_str(at.get_ref(), "%H:%M").map_err(|_| {
+                    self.invalid(at.span(), &f("at"), "must be a UTC time of day as HH:MM")
+                })?;
+                let requests = self.count(
+                    self.required(&t.requests, t, &f("requests"))?,
+                    &f("requests"),
+                )?;
                 Ok(TrafficPattern::Burst {
                     operations,
                     at: time,
@@ -617,13 +717,21 @@ impl Validator<'_> {
             }
             "trickle" => {
                 let operations = self.operations(catalog, t, field)?;
-                let per_hour = self.positive(self.required(&t.per_hour, t, &f("per_hour"))?, &f("per_hour"))?;
-                Ok(TrafficPattern::Trickle { operations, per_hour })
+                let per_hour = self.positive(
+                    self.required(&t.per_hour, t, &f("per_hour"))?,
+                    &f("per_hour"),
+                )?;
+                Ok(TrafficPattern::Trickle {
+                    operations,
+                    per_hour,
+                })
             }
             other => Err(self.invalid(
                 t.kind.span(),
                 &f("kind"),
-                format!("unknown traffic kind {other:?}: expected \"poll\", \"burst\" or \"trickle\""),
+                format!(
+                    "unknown traffic kind {other:?}: expected \"poll\", \"burst\" or \"trickle\""
+                ),
             )),
         }
     }
@@ -709,15 +817,24 @@ every_minutes = 5
     #[test]
     fn misspelt_key_and_unknown_admin_are_refused() {
         let e = error_of(&MINIMAL.replace("every_minutes", "evry_minutes"));
-        assert!(e.starts_with("test.toml:27: evry_minutes: unknown field"), "{e}");
+        assert!(
+            e.starts_with("test.toml:27: evry_minutes: unknown field"),
+            "{e}"
+        );
         let e = error_of(&MINIMAL.replace("admin = \"100\"", "admin = \"999\""));
-        assert_eq!(e, "test.toml:19: consumers[0].admin: no admin with id \"999\" in [[admins]]");
+        assert_eq!(
+            e,
+            "test.toml:19: consumers[0].admin: no admin with id \"999\" in [[admins]]"
+        );
     }
 
     #[test]
     fn bad_values_are_refused() {
         let e = error_of(&MINIMAL.replace("192.0.2.1", "not-an-ip"));
-        assert!(e.contains("consumers[0].source_ip: not an IP address"), "{e}");
+        assert!(
+            e.contains("consumers[0].source_ip: not an IP address"),
+            "{e}"
+        );
         let e = error_of(&MINIMAL.replace("backoff = \"exponential\"", "backoff = \"sometimes\""));
         assert!(e.contains("consumers[0].on_429.backoff"), "{e}");
         let e = error_of(&MINIMAL.replace("every_minutes = 5", "every_minutes = 5\ntargets = 9"));

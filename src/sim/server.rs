@@ -26,11 +26,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-/// The simulator's clock: the scenario timeline ends at `end`, and time moves on from there.
+/// The simulator's clock: the scenario timeline ends at `end`, and time moves on from there —
+/// or, for tests that need every call to land at the same instant, stands still.
 #[derive(Debug, Clone)]
 pub struct SimClock {
     end: DateTime<Utc>,
     started: Instant,
+    frozen: bool,
 }
 
 impl SimClock {
@@ -38,15 +40,28 @@ impl SimClock {
         SimClock {
             end,
             started: Instant::now(),
+            frozen: false,
+        }
+    }
+
+    /// A clock that always reads `end`: buckets never refill, storms never end.
+    pub fn frozen(end: DateTime<Utc>) -> Self {
+        SimClock {
+            frozen: true,
+            ..SimClock::new(end)
         }
     }
 
     pub fn now(&self) -> DateTime<Utc> {
-        self.end + TimeDelta::from_std(self.started.elapsed()).unwrap_or_default()
+        self.end + TimeDelta::microseconds(self.elapsed_us())
     }
 
     fn elapsed_us(&self) -> i64 {
-        self.started.elapsed().as_micros() as i64
+        if self.frozen {
+            0
+        } else {
+            self.started.elapsed().as_micros() as i64
+        }
     }
 }
 
@@ -116,7 +131,12 @@ impl LiveLimiter {
     }
 
     /// Admits a call (taking a token from each bucket) or says how long to wait.
-    fn admit(&mut self, org: Option<usize>, ip: std::net::IpAddr, now_us: i64) -> Result<(), Duration> {
+    fn admit(
+        &mut self,
+        org: Option<usize>,
+        ip: std::net::IpAddr,
+        now_us: i64,
+    ) -> Result<(), Duration> {
         let ip_limits = self.ip_limits;
         let ip_bucket = self
             .ips
@@ -125,7 +145,11 @@ impl LiveLimiter {
         let org_bucket = match org {
             Some(o) => {
                 let limits = self.org_limits[o];
-                Some(self.orgs.entry(o).or_insert_with(|| TokenBucket::new(limits, now_us)))
+                Some(
+                    self.orgs
+                        .entry(o)
+                        .or_insert_with(|| TokenBucket::new(limits, now_us)),
+                )
             }
             None => None,
         };
@@ -166,8 +190,10 @@ impl ApiError {
 fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = status;
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
     r
 }
 
@@ -225,16 +251,19 @@ impl Query {
     fn time(&self, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
         match self.get(name) {
             None => Ok(None),
-            Some(v) => crate::timestamp::parse(v)
-                .map(Some)
-                .map_err(|_| ApiError::bad_request(format!("'{name}' must be an ISO 8601 timestamp"))),
+            Some(v) => crate::timestamp::parse(v).map(Some).map_err(|_| {
+                ApiError::bad_request(format!("'{name}' must be an ISO 8601 timestamp"))
+            }),
         }
     }
 }
 
 /// Resolves t0 / t1 / timespan the way the API does: at most 31 days long and no further back than
 /// 31 days; `timespan` (seconds) excludes t0. Defaults to the last 31 days.
-fn resolve_window(q: &Query, now: DateTime<Utc>) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
+fn resolve_window(
+    q: &Query,
+    now: DateTime<Utc>,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
     let t0 = q.time("t0")?;
     let t1 = q.time("t1")?;
     let timespan: Option<f64> = match q.get("timespan") {
@@ -247,7 +276,9 @@ fn resolve_window(q: &Query, now: DateTime<Utc>) -> Result<(DateTime<Utc>, DateT
     let max_seconds = MAX_TIMESPAN.num_seconds() as f64;
     if let Some(span) = timespan {
         if t0.is_some() {
-            return Err(ApiError::bad_request("'timespan' cannot be combined with 't0'"));
+            return Err(ApiError::bad_request(
+                "'timespan' cannot be combined with 't0'",
+            ));
         }
         if !(span > 0.0 && span <= max_seconds) {
             return Err(ApiError::bad_request(format!(
@@ -271,10 +302,14 @@ fn resolve_window(q: &Query, now: DateTime<Utc>) -> Result<(DateTime<Utc>, DateT
         return Err(ApiError::bad_request("'t0' must be before 't1'"));
     }
     if t1 - t0 > MAX_TIMESPAN {
-        return Err(ApiError::bad_request("'t1' can be at most 31 days after 't0'"));
+        return Err(ApiError::bad_request(
+            "'t1' can be at most 31 days after 't0'",
+        ));
     }
     if t0 < now - MAX_TIMESPAN {
-        return Err(ApiError::bad_request("'t0' can be at most 31 days before now"));
+        return Err(ApiError::bad_request(
+            "'t0' can be at most 31 days before now",
+        ));
     }
     Ok((t0, t1))
 }
@@ -316,7 +351,9 @@ fn record_filter(q: &Query, partial_user_agent: bool) -> Result<RecordFilter, Ap
     if let Some(m) = &method
         && !["GET", "PUT", "POST", "DELETE"].contains(&m.as_str())
     {
-        return Err(ApiError::bad_request("'method' must be one of GET, PUT, POST, DELETE"));
+        return Err(ApiError::bad_request(
+            "'method' must be one of GET, PUT, POST, DELETE",
+        ));
     }
     let version: Option<u8> = q.int("version")?;
     if version.is_some_and(|v| v > 1) {
@@ -369,9 +406,14 @@ fn route(state: &SimState, method: &Method, path: &str) -> Result<Route, Respons
         ["organizations", id, "admins"] => Ok(Route::Admins(org(id)?)),
         ["organizations", id, "apiRequests"] => Ok(Route::ApiRequests(org(id)?)),
         ["organizations", id, "apiRequests", "overview"] => Ok(Route::Overview(org(id)?)),
-        ["organizations", id, "apiRequests", "overview", "responseCodes", "byInterval"] => {
-            Ok(Route::ByInterval(org(id)?))
-        }
+        [
+            "organizations",
+            id,
+            "apiRequests",
+            "overview",
+            "responseCodes",
+            "byInterval",
+        ] => Ok(Route::ByInterval(org(id)?)),
         _ => Err(not_found()),
     }
 }
@@ -437,7 +479,9 @@ async fn serve(state: &Arc<SimState>, peer: SocketAddr, request: &RequestHead) -
     };
     let org = match route {
         Route::Organizations => None,
-        Route::Admins(o) | Route::ApiRequests(o) | Route::Overview(o) | Route::ByInterval(o) => Some(o),
+        Route::Admins(o) | Route::ApiRequests(o) | Route::Overview(o) | Route::ByInterval(o) => {
+            Some(o)
+        }
     };
     let faults = state.faults.draw();
     let style = state.faults.plan().retry_after;
@@ -474,7 +518,13 @@ async fn serve(state: &Arc<SimState>, peer: SocketAddr, request: &RequestHead) -
 }
 
 /// Why a call is refused with 429, if it is: an injected storm or a spent budget.
-fn refusal(state: &SimState, org: Option<usize>, peer: SocketAddr, now_us: i64, faults: &FaultDraw) -> Option<Duration> {
+fn refusal(
+    state: &SimState,
+    org: Option<usize>,
+    peer: SocketAddr,
+    now_us: i64,
+    faults: &FaultDraw,
+) -> Option<Duration> {
     if let Some(o) = org {
         let mut storms = state.storms.lock().unwrap_or_else(|p| p.into_inner());
         if faults.start_storm {
@@ -494,7 +544,13 @@ fn refusal(state: &SimState, org: Option<usize>, peer: SocketAddr, now_us: i64, 
     limiter.admit(org, peer.ip(), now_us).err()
 }
 
-fn log_served_call(state: &SimState, org: usize, peer: SocketAddr, request: &RequestHead, code: u16) {
+fn log_served_call(
+    state: &SimState,
+    org: usize,
+    peer: SocketAddr,
+    request: &RequestHead,
+    code: u16,
+) {
     let owner = &state.scenarios[org].api_key_owner;
     let user_agent = request
         .headers
@@ -541,15 +597,23 @@ async fn apply_body_fault(response: Response, fault: BodyFault) -> Response {
         }
         BodyFault::Malformed => {
             parts.headers.remove(header::CONTENT_LENGTH);
-            Response::from_parts(parts, Body::from("<html><body>502 Bad Gateway</body></html>"))
+            Response::from_parts(
+                parts,
+                Body::from("<html><body>502 Bad Gateway</body></html>"),
+            )
         }
         BodyFault::Reset => {
             // Promise the whole body, send half, then fail the stream: the connection is cut mid-body.
             let half = bytes.slice(..bytes.len() / 2);
-            parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+            parts
+                .headers
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
             let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = vec![
                 Ok(half),
-                Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "simulated reset")),
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "simulated reset",
+                )),
             ];
             Response::from_parts(parts, Body::from_stream(futures_util::stream::iter(chunks)))
         }
@@ -560,13 +624,18 @@ fn answer(state: &SimState, route: &Route, q: &Query, host: &str) -> Result<Resp
     let now = state.clock.now();
     match *route {
         Route::Organizations => organizations(state, q, host),
-        Route::Admins(o) => Ok(json_response(StatusCode::OK, to_json(&admins(state, o, now)))),
+        Route::Admins(o) => Ok(json_response(
+            StatusCode::OK,
+            to_json(&admins(state, o, now)),
+        )),
         Route::ApiRequests(o) => api_requests(state, o, q, host, now),
         Route::Overview(o) => {
             let (t0, t1) = resolve_window(q, now)?;
             let log = state.read_log();
             let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-            for e in &log.orgs[o].entries[log.range(o, t0.timestamp_micros(), t1.timestamp_micros())] {
+            for e in
+                &log.orgs[o].entries[log.range(o, t0.timestamp_micros(), t1.timestamp_micros())]
+            {
                 *counts.entry(e.response_code.to_string()).or_default() += 1;
             }
             Ok(json_response(
@@ -587,10 +656,14 @@ fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
 fn organizations(state: &SimState, q: &Query, host: &str) -> Result<Response, ApiError> {
     let per_page: usize = q.int("perPage")?.unwrap_or(9000);
     if !(3..=9000).contains(&per_page) {
-        return Err(ApiError::bad_request("'perPage' must be between 3 and 9000"));
+        return Err(ApiError::bad_request(
+            "'perPage' must be between 3 and 9000",
+        ));
     }
     let after = match q.get("startingAfter") {
-        Some(t) => Some(decode_token(t).ok_or_else(|| ApiError::bad_request("invalid 'startingAfter'"))?),
+        Some(t) => {
+            Some(decode_token(t).ok_or_else(|| ApiError::bad_request("invalid 'startingAfter'"))?)
+        }
         None => None,
     };
     let first = after.map_or(0, |i| i + 1);
@@ -614,7 +687,10 @@ fn organizations(state: &SimState, q: &Query, host: &str) -> Result<Response, Ap
     let mut links = vec![format!("<{base}>; rel=first")];
     let last = first + orgs.len();
     if last < state.scenarios.len() && !orgs.is_empty() {
-        links.push(format!("<{base}&startingAfter={}>; rel=next", encode_token(last - 1)));
+        links.push(format!(
+            "<{base}&startingAfter={}>; rel=next",
+            encode_token(last - 1)
+        ));
     }
     set_link(&mut response, &links);
     Ok(response)
@@ -648,11 +724,19 @@ fn set_link(response: &mut Response, links: &[String]) {
     }
 }
 
-fn api_requests(state: &SimState, org: usize, q: &Query, host: &str, now: DateTime<Utc>) -> Result<Response, ApiError> {
+fn api_requests(
+    state: &SimState,
+    org: usize,
+    q: &Query,
+    host: &str,
+    now: DateTime<Utc>,
+) -> Result<Response, ApiError> {
     let (t0, t1) = resolve_window(q, now)?;
     let per_page: usize = q.int("perPage")?.unwrap_or(50);
     if !(3..=1000).contains(&per_page) {
-        return Err(ApiError::bad_request("'perPage' must be between 3 and 1000"));
+        return Err(ApiError::bad_request(
+            "'perPage' must be between 3 and 1000",
+        ));
     }
     let token = |name: &str| -> Result<Option<usize>, ApiError> {
         match q.get(name) {
@@ -675,11 +759,18 @@ fn api_requests(state: &SimState, org: usize, q: &Query, host: &str, now: DateTi
     // Indexes of the page's entries, ascending.
     let page: Vec<usize> = match (after, before) {
         (_, Some(b)) => {
-            let mut back: Vec<usize> = (range.start..b.min(range.end)).rev().filter(matches).take(per_page).collect();
+            let mut back: Vec<usize> = (range.start..b.min(range.end))
+                .rev()
+                .filter(matches)
+                .take(per_page)
+                .collect();
             back.reverse();
             back
         }
-        (Some(a), None) => ((a + 1).max(range.start)..range.end).filter(matches).take(per_page).collect(),
+        (Some(a), None) => ((a + 1).max(range.start)..range.end)
+            .filter(matches)
+            .take(per_page)
+            .collect(),
         (None, None) => range.clone().filter(matches).take(per_page).collect(),
     };
     let has_next = page
@@ -696,8 +787,10 @@ fn api_requests(state: &SimState, org: usize, q: &Query, host: &str, now: DateTi
             body.push(b',');
         }
         let entry: &LogEntry = &entries[i];
-        serde_json::to_writer(&mut body, &log.record(entry))
-            .map_err(|e| ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, message: e.to_string() })?;
+        serde_json::to_writer(&mut body, &log.record(entry)).map_err(|e| ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: e.to_string(),
+        })?;
     }
     body.push(b']');
     drop(log);
@@ -705,7 +798,16 @@ fn api_requests(state: &SimState, org: usize, q: &Query, host: &str, now: DateTi
     // Links pin the window so that later pages do not move with the clock.
     let mut params = form_urlencoded::Serializer::new(String::new());
     for (k, v) in &q.pairs {
-        if !["t0", "t1", "timespan", "perPage", "startingAfter", "endingBefore"].contains(&k.as_str()) {
+        if ![
+            "t0",
+            "t1",
+            "timespan",
+            "perPage",
+            "startingAfter",
+            "endingBefore",
+        ]
+        .contains(&k.as_str())
+        {
             params.append_pair(k, v);
         }
     }
@@ -719,22 +821,35 @@ fn api_requests(state: &SimState, org: usize, q: &Query, host: &str, now: DateTi
     );
     let mut links = vec![format!("<{base}>; rel=first")];
     if let (true, Some(&first)) = (has_prev, page.first()) {
-        links.push(format!("<{base}&endingBefore={}>; rel=prev", encode_token(first)));
+        links.push(format!(
+            "<{base}&endingBefore={}>; rel=prev",
+            encode_token(first)
+        ));
     }
     if let (true, Some(&last)) = (has_next, page.last()) {
-        links.push(format!("<{base}&startingAfter={}>; rel=next", encode_token(last)));
+        links.push(format!(
+            "<{base}&startingAfter={}>; rel=next",
+            encode_token(last)
+        ));
     }
     let mut response = json_response(StatusCode::OK, body);
     set_link(&mut response, &links);
     Ok(response)
 }
 
-fn by_interval(state: &SimState, org: usize, q: &Query, now: DateTime<Utc>) -> Result<Response, ApiError> {
+fn by_interval(
+    state: &SimState,
+    org: usize,
+    q: &Query,
+    now: DateTime<Utc>,
+) -> Result<Response, ApiError> {
     let (t0, t1) = resolve_window(q, now)?;
     let interval: u32 = match q.int("interval")? {
         Some(i) if RESPONSE_CODE_INTERVALS.contains(&i) => i,
         Some(_) => {
-            return Err(ApiError::bad_request("'interval' must be one of 120, 3600, 14400, 21600"));
+            return Err(ApiError::bad_request(
+                "'interval' must be one of 120, 3600, 14400, 21600",
+            ));
         }
         None => default_interval_seconds(t1 - t0),
     };
@@ -801,7 +916,9 @@ mod tests {
         assert_eq!(now - t0, MAX_TIMESPAN);
         assert!(resolve_window(&q("timespan=2678401"), now).is_err());
         assert!(resolve_window(&q("t0=2026-10-19T23:59:59Z"), now).is_err());
-        assert!(resolve_window(&q("t0=2026-11-19T00:00:00Z&t1=2026-11-18T00:00:00Z"), now).is_err());
+        assert!(
+            resolve_window(&q("t0=2026-11-19T00:00:00Z&t1=2026-11-18T00:00:00Z"), now).is_err()
+        );
         assert!(resolve_window(&q("t0=yesterday"), now).is_err());
         assert!(resolve_window(&q("t0=2026-11-19T00:00:00Z&timespan=60"), now).is_err());
     }

@@ -106,9 +106,13 @@ fn pattern_truth(p: &TrafficPattern) -> PatternTruth {
             target_kind: operations[0].target,
             targets: None,
             every_minutes: None,
-            planned_calls_per_day: f64::from(*requests) * if *weekdays_only { 5.0 / 7.0 } else { 1.0 },
+            planned_calls_per_day: f64::from(*requests)
+                * if *weekdays_only { 5.0 / 7.0 } else { 1.0 },
         },
-        TrafficPattern::Trickle { operations, per_hour } => PatternTruth {
+        TrafficPattern::Trickle {
+            operations,
+            per_hour,
+        } => PatternTruth {
             kind: "trickle",
             operations: operations.iter().map(|o| o.operation_id.clone()).collect(),
             target_kind: operations[0].target,
@@ -279,7 +283,11 @@ pub fn write_log_jsonl(log: &RequestLog, out: &mut impl Write) -> std::io::Resul
 
 /// Streams the scenarios' log as JSONL without holding it: for month-long benchmark logs.
 /// Records of all organizations come interleaved in time order.
-pub fn stream_log_jsonl(scenarios: &[Scenario], end: DateTime<Utc>, out: &mut impl Write) -> std::io::Result<u64> {
+pub fn stream_log_jsonl(
+    scenarios: &[Scenario],
+    end: DateTime<Utc>,
+    out: &mut impl Write,
+) -> std::io::Result<u64> {
     let builder = PathBuilder::new(scenarios);
     let mut log = RequestLog::default();
     let mut endpoint_ids = HashMap::new();
