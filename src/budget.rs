@@ -87,6 +87,34 @@ impl TokenBucket {
         self.level_nt >= NANO
     }
 
+    /// How long from `now_us` until a token is available (zero if one is), without taking it.
+    pub fn time_until_token(&mut self, now_us: i64) -> Duration {
+        self.refill(now_us);
+        if self.level_nt >= NANO {
+            Duration::ZERO
+        } else {
+            let deficit = NANO - self.level_nt;
+            Duration::from_micros(((deficit + self.milli_rate - 1) / self.milli_rate) as u64)
+        }
+    }
+
+    /// Takes a token from every bucket, or from none: a call refused by one budget spends nothing
+    /// from the others. On refusal, returns the longest wait among the buckets.
+    pub fn take_all(buckets: &mut [&mut TokenBucket], now_us: i64) -> Result<(), Duration> {
+        let wait = buckets
+            .iter_mut()
+            .map(|b| b.time_until_token(now_us))
+            .max()
+            .unwrap_or_default();
+        if wait > Duration::ZERO {
+            return Err(wait);
+        }
+        for b in buckets.iter_mut() {
+            b.level_nt -= NANO;
+        }
+        Ok(())
+    }
+
     /// Removes every token, as a burst from someone else would (used for injected 429 storms).
     pub fn drain(&mut self, now_us: i64) {
         self.refill(now_us);
@@ -151,6 +179,22 @@ mod tests {
         let mut bucket = TokenBucket::new(BucketLimits::MERAKI_ORG, 5_000_000);
         while bucket.try_take(5_000_000).is_ok() {}
         assert!(bucket.try_take(4_000_000).is_err());
+    }
+
+    #[test]
+    fn a_call_refused_by_one_bucket_spends_nothing_from_the_other() {
+        let mut org = TokenBucket::new(BucketLimits::MERAKI_ORG, 0);
+        let mut ip = TokenBucket::new(BucketLimits::MERAKI_SOURCE_IP, 0);
+        for _ in 0..20 {
+            TokenBucket::take_all(&mut [&mut org, &mut ip], 0).unwrap();
+        }
+        for _ in 0..50 {
+            let wait = TokenBucket::take_all(&mut [&mut org, &mut ip], 0).unwrap_err();
+            assert_eq!(wait, Duration::from_millis(100));
+        }
+        // The IP bucket lost only the 20 admitted calls' tokens: 80 remain.
+        let admitted = (0..100).filter(|_| ip.try_take(0).is_ok()).count();
+        assert_eq!(admitted, 80);
     }
 
     #[test]

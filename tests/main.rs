@@ -1,1 +1,5 @@
+//! The integration tests: one binary (see Cargo.toml), one module per area.
 
+mod sim_cli;
+mod sim_http;
+mod support;

@@ -10,6 +10,7 @@
 
 use super::scenario::{Backoff, ConsumerSpec, OperationRef, Scenario, TargetKind, TrafficPattern};
 use crate::budget::{TokenBucket, retry_after_seconds};
+use crate::dashboard::operations::OperationCatalog;
 use chrono::{DateTime, Datelike, Duration as TimeDelta, Utc, Weekday};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -182,21 +183,19 @@ pub fn run(scenarios: &[Scenario], end: DateTime<Utc>, mut sink: impl FnMut(&Gen
                     None => continue,
                 };
                 let t = event.t_us;
-                let org_bucket = &mut org_buckets[state.org];
-                let ip_bucket = &mut ip_buckets[state.ip_bucket];
-                let admitted = org_bucket.has_token(t) && ip_bucket.has_token(t);
-                let (response_code, wait) = if admitted {
-                    let _ = org_bucket.try_take(t);
-                    let _ = ip_bucket.try_take(t);
-                    let method = crate::dashboard::operations::OperationCatalog::meraki_v1().all()
-                        [planned.operation]
-                        .method
-                        .as_str();
-                    (success_code(method), Duration::ZERO)
-                } else {
-                    let org_wait = org_bucket.try_take(t).err().unwrap_or_default();
-                    let ip_wait = ip_bucket.try_take(t).err().unwrap_or_default();
-                    (429, org_wait.max(ip_wait))
+                let admission = TokenBucket::take_all(
+                    &mut [
+                        &mut org_buckets[state.org],
+                        &mut ip_buckets[state.ip_bucket],
+                    ],
+                    t,
+                );
+                let (response_code, wait) = match admission {
+                    Ok(()) => {
+                        let method = &OperationCatalog::meraki_v1().all()[planned.operation].method;
+                        (success_code(method), Duration::ZERO)
+                    }
+                    Err(wait) => (429, wait),
                 };
                 sink(&GeneratedRequest {
                     org: state.org,

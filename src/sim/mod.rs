@@ -170,26 +170,32 @@ pub struct SimulatorHandle {
 impl SimulatorHandle {
     /// Binds `addr` (use port 0 for any free port) and serves until the handle is dropped.
     pub fn start(simulator: Simulator, addr: SocketAddr) -> Result<SimulatorHandle, SimError> {
+        // Bound with std so that starting works from inside another async runtime (tests).
+        let listener =
+            std::net::TcpListener::bind(addr).map_err(|source| SimError::Bind { addr, source })?;
+        let bound = listener
+            .local_addr()
+            .and_then(|a| listener.set_nonblocking(true).map(|()| a))
+            .map_err(|source| SimError::Bind { addr, source })?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .map_err(SimError::Runtime)?;
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind(addr))
-            .map_err(|source| SimError::Bind { addr, source })?;
-        let bound = listener
-            .local_addr()
-            .map_err(|source| SimError::Bind { addr, source })?;
         let simulator = Arc::new(simulator);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let serving = Arc::clone(&simulator);
         let thread = std::thread::Builder::new()
             .name("callbudget-sim".to_owned())
             .spawn(move || {
-                let result = runtime.block_on(serving.serve(listener, async {
-                    let _ = stopped.await;
-                }));
+                let result = runtime.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener)?;
+                    serving
+                        .serve(listener, async {
+                            let _ = stopped.await;
+                        })
+                        .await
+                });
                 if let Err(e) = result {
                     eprintln!("simulator stopped: {e}");
                 }

@@ -306,18 +306,41 @@ impl Validator<'_> {
 
     fn toml_error(&self, e: &toml::de::Error) -> ScenarioError {
         let message = e.message().trim().to_owned();
-        // serde names the offending field in backticks: "missing field `days`".
-        let field = message
-            .split('`')
-            .nth(1)
-            .map(str::to_owned)
-            .unwrap_or_else(|| "syntax".to_owned());
+        let line = e.span().map(|s| self.line_of(s.start)).unwrap_or(1);
+        // serde names missing and unknown fields itself ("missing field `days`"); otherwise the
+        // field is the key written on the offending line.
+        let named = [
+            "missing field",
+            "unknown field",
+            "duplicate key",
+            "duplicate field",
+        ]
+        .iter()
+        .any(|p| message.starts_with(p));
+        let field = if named {
+            message.split('`').nth(1).map(str::to_owned)
+        } else {
+            self.key_on_line(line)
+        }
+        .unwrap_or_else(|| "syntax".to_owned());
         ScenarioError::Invalid {
             path: self.path.to_owned(),
-            line: e.span().map(|s| self.line_of(s.start)).unwrap_or(1),
+            line,
             field,
             message,
         }
+    }
+
+    /// The key assigned on a line (`every_minutes = 10` → `every_minutes`), or the table a header
+    /// line opens (`[inventory` → `[inventory]`).
+    fn key_on_line(&self, line: usize) -> Option<String> {
+        let text = self.text.lines().nth(line.checked_sub(1)?)?.trim();
+        if let Some((key, _)) = text.split_once('=') {
+            let key = key.trim();
+            return (!key.is_empty()).then(|| key.to_owned());
+        }
+        let header = text.trim_start_matches('[').trim_end_matches(']').trim();
+        (text.starts_with('[') && !header.is_empty()).then(|| format!("[{header}]"))
     }
 
     fn validate(&self, file: ScenarioFile) -> Result<Scenario, ScenarioError> {
@@ -659,23 +682,20 @@ impl Validator<'_> {
                 let every_minutes = self.positive(every, &f("every_minutes"))?;
                 let available = scenario.target_count(operation.target) as u32;
                 let targets = match &t.targets {
-                    Some(n) => {
-                        let n = self.count(n, &f("targets")).and_then(|count| {
-                            if count > available {
-                                Err(self.invalid(
-                                    n.span(),
-                                    &f("targets"),
-                                    format!(
-                                        "{count} targets but the inventory has {available} for {}",
-                                        operation.operation_id
-                                    ),
-                                ))
-                            } else {
-                                Ok(count)
-                            }
-                        })?;
-                        n
-                    }
+                    Some(n) => self.count(n, &f("targets")).and_then(|count| {
+                        if count > available {
+                            Err(self.invalid(
+                                n.span(),
+                                &f("targets"),
+                                format!(
+                                    "{count} targets but the inventory has {available} for {}",
+                                    operation.operation_id
+                                ),
+                            ))
+                        } else {
+                            Ok(count)
+                        }
+                    })?,
                     None => available,
                 };
                 let offset = match &t.offset_minutes {

@@ -20,6 +20,7 @@ use axum::http::request::Parts as RequestHead;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use chrono::{DateTime, TimeDelta, Utc};
+use futures_util::StreamExt;
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -130,7 +131,7 @@ impl LiveLimiter {
         }
     }
 
-    /// Admits a call (taking a token from each bucket) or says how long to wait.
+    /// Admits a call (taking a token from each bucket, or from none) or says how long to wait.
     fn admit(
         &mut self,
         org: Option<usize>,
@@ -142,30 +143,14 @@ impl LiveLimiter {
             .ips
             .entry(ip)
             .or_insert_with(|| TokenBucket::new(ip_limits, now_us));
-        let org_bucket = match org {
+        match org {
             Some(o) => {
                 let limits = self.org_limits[o];
-                Some(
-                    self.orgs
-                        .entry(o)
-                        .or_insert_with(|| TokenBucket::new(limits, now_us)),
-                )
-            }
-            None => None,
-        };
-        let ip_has = ip_bucket.has_token(now_us);
-        match org_bucket {
-            Some(b) => {
-                let org_has = b.has_token(now_us);
-                if org_has && ip_has {
-                    let _ = b.try_take(now_us);
-                    let _ = ip_bucket.try_take(now_us);
-                    Ok(())
-                } else {
-                    let w1 = b.try_take(now_us).err().unwrap_or_default();
-                    let w2 = ip_bucket.try_take(now_us).err().unwrap_or_default();
-                    Err(w1.max(w2))
-                }
+                let org_bucket = self
+                    .orgs
+                    .entry(o)
+                    .or_insert_with(|| TokenBucket::new(limits, now_us));
+                TokenBucket::take_all(&mut [org_bucket, ip_bucket], now_us)
             }
             None => ip_bucket.try_take(now_us),
         }
@@ -385,8 +370,11 @@ enum Route {
     ByInterval(usize),
 }
 
-fn route(state: &SimState, method: &Method, path: &str) -> Result<Route, Response> {
-    let not_found = || error_response(StatusCode::NOT_FOUND, "Not found");
+fn route(state: &SimState, method: &Method, path: &str) -> Result<Route, ApiError> {
+    let not_found = || ApiError {
+        status: StatusCode::NOT_FOUND,
+        message: "Not found".to_owned(),
+    };
     let Some(rest) = path.strip_prefix(crate::dashboard::operations::API_PATH_PREFIX) else {
         return Err(not_found());
     };
@@ -399,7 +387,10 @@ fn route(state: &SimState, method: &Method, path: &str) -> Result<Route, Respons
             .scenarios
             .iter()
             .position(|s| s.org_id == id)
-            .ok_or_else(|| error_response(StatusCode::NOT_FOUND, "Organization not found"))
+            .ok_or_else(|| ApiError {
+                status: StatusCode::NOT_FOUND,
+                message: "Organization not found".to_owned(),
+            })
     };
     match segments.as_slice() {
         ["organizations"] => Ok(Route::Organizations),
@@ -475,7 +466,7 @@ async fn serve(state: &Arc<SimState>, peer: SocketAddr, request: &RequestHead) -
     }
     let route = match route(state, &request.method, &path) {
         Ok(r) => r,
-        Err(response) => return response,
+        Err(e) => return error_response(e.status, &e.message),
     };
     let org = match route {
         Route::Organizations => None,
@@ -608,14 +599,16 @@ async fn apply_body_fault(response: Response, fault: BodyFault) -> Response {
             parts
                 .headers
                 .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
-            let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = vec![
-                Ok(half),
+            // The error comes a moment later so that hyper has written the head and first half.
+            let first = futures_util::stream::iter([Ok::<_, std::io::Error>(half)]);
+            let cut = futures_util::stream::once(async {
+                tokio::time::sleep(Duration::from_millis(50)).await;
                 Err(std::io::Error::new(
                     std::io::ErrorKind::ConnectionReset,
                     "simulated reset",
-                )),
-            ];
-            Response::from_parts(parts, Body::from_stream(futures_util::stream::iter(chunks)))
+                ))
+            });
+            Response::from_parts(parts, Body::from_stream(first.chain(cut)))
         }
     }
 }

@@ -73,7 +73,8 @@ pub struct EpisodeTruth {
     pub peak_429_per_minute: u64,
     /// The consumer that received the most 429s in the episode.
     pub most_refused: String,
-    /// The consumer that sent the most requests in the minute before the episode began.
+    /// The consumer that sent the most requests from a minute before the episode began to a minute
+    /// after: who was pushing the budget over when the 429s started.
     pub top_sender_at_start: String,
 }
 

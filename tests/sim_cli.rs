@@ -1,0 +1,251 @@
+//! `callbudget simulate`, the real binary: reproducible ground truth, one-line errors naming the
+//! file, line and field, and the planted anomalies of tiny.toml.
+
+use crate::support::{TINY_END, sample_path};
+use assert_cmd::Command;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+fn callbudget() -> Command {
+    let mut cmd = Command::cargo_bin("callbudget").expect("the callbudget binary is built");
+    // Nothing here may wait on a terminal or run forever if serving starts by mistake.
+    cmd.env_remove(callbudget::dashboard::API_KEY_ENV)
+        .timeout(Duration::from_secs(60));
+    cmd
+}
+
+fn tiny() -> PathBuf {
+    sample_path("tiny.toml")
+}
+
+/// Runs `simulate --no-serve --truth-out OUT` on tiny.toml and returns the JSONL written.
+fn truth_of_tiny(out: &Path, extra: &[&str]) -> Vec<u8> {
+    callbudget()
+        .arg("simulate")
+        .arg("--scenario")
+        .arg(tiny())
+        .args(["--now", TINY_END, "--no-serve", "--truth-out"])
+        .arg(out)
+        .args(extra)
+        .assert()
+        .success()
+        .stdout("");
+    std::fs::read(out).expect("--truth-out writes the log")
+}
+
+#[test]
+fn same_scenario_and_seed_give_a_byte_identical_log() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let a = truth_of_tiny(&dir.path().join("a.jsonl"), &[]);
+    let b = truth_of_tiny(&dir.path().join("b.jsonl"), &[]);
+    assert!(!a.is_empty());
+    assert!(a == b, "two runs wrote different logs");
+
+    let reseeded = truth_of_tiny(&dir.path().join("c.jsonl"), &["--seed", "8"]);
+    assert!(a != reseeded, "--seed 8 changed nothing");
+}
+
+#[test]
+fn generate_out_streams_the_same_log_as_truth_out() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let truth = truth_of_tiny(&dir.path().join("truth.jsonl"), &[]);
+    let streamed = dir.path().join("streamed.jsonl");
+    callbudget()
+        .arg("simulate")
+        .arg("--scenario")
+        .arg(tiny())
+        .args(["--now", TINY_END, "--generate-out"])
+        .arg(&streamed)
+        .assert()
+        .success()
+        .stdout("");
+    let streamed = std::fs::read(&streamed).expect("--generate-out writes the log");
+    assert!(!streamed.is_empty());
+    assert!(
+        streamed == truth,
+        "--generate-out and --truth-out differ for one organization"
+    );
+}
+
+/// tiny.toml with one text replaced, written to DIR/NAME.
+fn broken_tiny(dir: &Path, name: &str, from: &str, to: &str) -> PathBuf {
+    let text = std::fs::read_to_string(tiny()).expect("tiny.toml is readable");
+    assert!(text.contains(from), "tiny.toml no longer contains {from:?}");
+    let path = dir.join(name);
+    std::fs::write(&path, text.replacen(from, to, 1)).expect("writing the broken scenario");
+    path
+}
+
+/// Runs `simulate --no-serve` on a scenario that must be refused; returns stderr.
+fn refusal_of(scenario: &Path) -> String {
+    let output = callbudget()
+        .arg("simulate")
+        .arg("--scenario")
+        .arg(scenario)
+        .args(["--now", TINY_END, "--no-serve"])
+        .assert()
+        .failure()
+        .stdout("")
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8(output.stderr).expect("stderr is UTF-8");
+    assert_eq!(stderr.lines().count(), 1, "not one line: {stderr:?}");
+    assert!(stderr.ends_with('\n'));
+    stderr
+}
+
+#[test]
+fn misspelt_operation_is_refused_in_one_line_naming_file_line_and_field() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = broken_tiny(
+        dir.path(),
+        "op.toml",
+        "\"getDeviceLldpCdp\"",
+        "\"getDeviceLldp\"",
+    );
+    assert_eq!(
+        refusal_of(&path),
+        format!(
+            "callbudget: error: {}:35: consumers[0].traffic[0].operation: unknown operation \"getDeviceLldp\" (not in the Meraki v1 catalog)\n",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn misspelt_key_is_refused_in_one_line_naming_file_line_and_key() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = broken_tiny(
+        dir.path(),
+        "key.toml",
+        "every_minutes = 10\n",
+        "evry_minutes = 10\n",
+    );
+    let stderr = refusal_of(&path);
+    let head = format!(
+        "callbudget: error: {}:36: evry_minutes: unknown field `evry_minutes`",
+        path.display()
+    );
+    assert!(stderr.starts_with(&head), "{stderr}");
+}
+
+#[test]
+fn toml_syntax_error_is_refused_in_one_line_naming_file_and_line() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = broken_tiny(
+        dir.path(),
+        "syntax.toml",
+        "every_minutes = 10\n",
+        "every_minutes = 10 10\n",
+    );
+    let stderr = refusal_of(&path);
+    let head = format!("callbudget: error: {}:36: ", path.display());
+    assert!(stderr.starts_with(&head), "{stderr}");
+}
+
+#[test]
+fn toml_syntax_error_names_the_key_on_its_line() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = broken_tiny(
+        dir.path(),
+        "syntax.toml",
+        "every_minutes = 10\n",
+        "every_minutes = 10 10\n",
+    );
+    let stderr = refusal_of(&path);
+    let head = format!("callbudget: error: {}:36: every_minutes: ", path.display());
+    assert!(stderr.starts_with(&head), "{stderr}");
+}
+
+#[test]
+fn value_of_the_wrong_type_names_its_field() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = broken_tiny(
+        dir.path(),
+        "type.toml",
+        "every_minutes = 10\n",
+        "every_minutes = \"ten\"\n",
+    );
+    let stderr = refusal_of(&path);
+    let head = format!("callbudget: error: {}:36: every_minutes: ", path.display());
+    assert!(stderr.starts_with(&head), "{stderr}");
+}
+
+#[test]
+fn unclosed_table_header_is_not_reported_as_a_field_named_bracket() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = broken_tiny(dir.path(), "table.toml", "[inventory]\n", "[inventory\n");
+    let stderr = refusal_of(&path);
+    let bogus = format!("callbudget: error: {}:11: ]: ", path.display());
+    assert!(!stderr.starts_with(&bogus), "{stderr}");
+    let head = format!("callbudget: error: {}:11: ", path.display());
+    assert!(stderr.starts_with(&head), "{stderr}");
+}
+
+#[test]
+fn serving_without_an_api_key_is_refused_naming_the_variable() {
+    let output = callbudget()
+        .arg("simulate")
+        .arg("--scenario")
+        .arg(tiny())
+        .args(["--now", TINY_END, "--listen", "127.0.0.1:0"])
+        .assert()
+        .failure()
+        .stdout("")
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8(output.stderr).expect("stderr is UTF-8");
+    assert_eq!(
+        stderr,
+        "callbudget: error: set MERAKI_DASHBOARD_API_KEY to the API key the simulator should accept\n"
+    );
+}
+
+#[test]
+fn tiny_truth_has_one_episode_at_six_caused_by_the_burst_script() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let out = dir.path().join("truth.jsonl");
+    let jsonl = truth_of_tiny(&out, &[]);
+    let lines: Vec<serde_json::Value> = jsonl
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).expect("every line is a JSON record"))
+        .collect();
+    let refused = lines.iter().filter(|r| r["responseCode"] == 429).count() as u64;
+
+    let anomalies = dir.path().join("truth.anomalies.json");
+    let truth: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(&anomalies).expect("the anomalies file sits next to the log"),
+    )
+    .expect("the anomalies file is JSON");
+    let orgs = truth["organizations"].as_array().expect("organizations");
+    assert_eq!(orgs.len(), 1);
+    let org = &orgs[0];
+    assert_eq!(org["org_id"], "100001");
+    assert_eq!(org["start"], "2026-11-19T00:00:00.000000Z");
+    assert_eq!(org["end"], "2026-11-20T00:00:00.000000Z");
+    assert_eq!(org["requests"], lines.len() as u64);
+    assert_eq!(org["http_429s"], refused);
+
+    let consumers = org["consumers"].as_array().expect("consumers");
+    let names: Vec<&str> = consumers
+        .iter()
+        .map(|c| c["name"].as_str().expect("a name"))
+        .collect();
+    assert_eq!(names, ["lldp-poller", "burst-script", "sdk-app"]);
+    let requests: u64 = consumers
+        .iter()
+        .map(|c| c["requests"].as_u64().expect("a count"))
+        .sum();
+    assert_eq!(requests, lines.len() as u64);
+
+    let episodes = org["episodes"].as_array().expect("episodes");
+    assert_eq!(episodes.len(), 1, "{episodes:?}");
+    let episode = &episodes[0];
+    assert_eq!(episode["start"], "2026-11-19T06:00:00.000000Z");
+    assert_eq!(episode["end"], "2026-11-19T06:01:00.000000Z");
+    assert_eq!(episode["most_refused"], "burst-script");
+    // The burst is the day's only source of 429s.
+    assert_eq!(episode["http_429s"], refused);
+    assert!(refused > 0);
+}

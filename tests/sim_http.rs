@@ -1,0 +1,641 @@
+//! The simulator over real HTTP on 127.0.0.1:0: the Dashboard API's limits, pagination, parameter
+//! rules, filters and faults, checked against the log the simulator holds.
+
+use crate::support::{
+    API_KEY, Answer, Api, TEST_USER_AGENT, TINY_END, TINY_ORG, block_on, records_in, serve, time,
+    tiny_config, tiny_scenario, window_query,
+};
+use callbudget::dashboard::models::{RequestRecord, RequestsOverview, ResponseCodeInterval};
+use callbudget::sim::SimConfig;
+use callbudget::sim::faults::{FaultPlan, FaultSetting, RetryAfterStyle};
+use callbudget::sim::scenario::Scenario;
+use chrono::TimeDelta;
+use reqwest::StatusCode;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+const ADMINS: &str = "/organizations/100001/admins";
+
+fn frozen_tiny() -> SimConfig {
+    SimConfig {
+        frozen_clock: true,
+        ..tiny_config()
+    }
+}
+
+fn with_fault(setting: &str) -> SimConfig {
+    let setting: FaultSetting = setting.parse().expect("a valid fault setting");
+    SimConfig {
+        faults: FaultPlan::default().with(setting),
+        ..frozen_tiny()
+    }
+}
+
+fn error_body(message: &str) -> Vec<String> {
+    vec![message.to_owned()]
+}
+
+// ---- The live budget --------------------------------------------------------------------------
+
+#[test]
+fn forty_simultaneous_requests_admit_exactly_twenty() {
+    let handle = serve(SimConfig {
+        enforce_rate_limits: true,
+        ..frozen_tiny()
+    });
+    let api = Api::new(&handle);
+    let logged_before = handle.simulator().records(TINY_ORG).len();
+
+    let answers: Vec<Answer> = block_on(async {
+        let mut calls = tokio::task::JoinSet::new();
+        for _ in 0..40 {
+            let api = api.clone();
+            calls.spawn(async move { api.get(ADMINS).await });
+        }
+        calls.join_all().await
+    });
+
+    let ok = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::OK)
+        .count();
+    let refused: Vec<&Answer> = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::TOO_MANY_REQUESTS)
+        .collect();
+    assert_eq!((ok, refused.len()), (20, 20));
+    for answer in refused {
+        // The frozen bucket is 100 ms from its next token: rounded up, one second.
+        assert_eq!(answer.header("retry-after"), Some("1"));
+        assert_eq!(
+            String::from_utf8_lossy(&answer.body),
+            r#"{"errors":["API rate limit exceeded for organization"]}"#
+        );
+    }
+    // The refusals are in the organization's log too, as the real API logs them.
+    let served: Vec<u16> = handle.simulator().records(TINY_ORG)[logged_before..]
+        .iter()
+        .filter_map(|r| r.response_code)
+        .collect();
+    assert_eq!(served.len(), 40);
+    assert_eq!(served.iter().filter(|&&c| c == 429).count(), 20);
+}
+
+#[test]
+fn calls_refused_for_the_org_budget_do_not_spend_the_source_ip_budget() {
+    // Frozen clock: the org bucket admits 20, the source-IP bucket 100, and neither refills.
+    let handle = serve(SimConfig {
+        enforce_rate_limits: true,
+        ..frozen_tiny()
+    });
+    let api = Api::new(&handle);
+    let codes: Vec<StatusCode> = block_on(async {
+        let mut codes = Vec::new();
+        for _ in 0..100 {
+            codes.push(api.get(ADMINS).await.status);
+        }
+        // 20 calls were admitted, so 80 of the source IP's 100 tokens are left for
+        // getOrganizations, which only the source-IP budget limits.
+        codes.push(api.get("/organizations").await.status);
+        codes
+    });
+    assert_eq!(
+        codes.iter().filter(|&&c| c == StatusCode::OK).count(),
+        21,
+        "{codes:?}"
+    );
+    assert_eq!(codes[100], StatusCode::OK);
+}
+
+#[tokio::test]
+async fn simulator_starts_inside_an_async_test() {
+    let handle = serve(frozen_tiny());
+    let answer = Api::new(&handle).get(ADMINS).await;
+    assert_eq!(answer.status, StatusCode::OK);
+}
+
+// ---- Pagination -------------------------------------------------------------------------------
+
+/// One day, one poll of 2,345 devices at its very start, and a budget nothing exceeds.
+const DAILY_POLL_OF_2345_DEVICES: &str = r#"
+[organization]
+id = "200001"
+name = "Pagination Org"
+days = 1
+seed = 3
+
+[budget]
+requests_per_second = 1000000
+per_source_ip_per_second = 1000000
+
+[inventory]
+networks = 3
+devices = 2345
+
+[[admins]]
+id = "900001"
+name = "Ada Admin"
+email = "ada@example.com"
+
+[[consumers]]
+name = "daily-lldp"
+user_agent = "DailyLldp/1.0 Test"
+admin = "900001"
+source_ip = "192.0.2.10"
+client_id = "k_daily"
+on_429 = { honours_retry_after = true, backoff = "none", jitter = false, max_retries = 0 }
+
+[[consumers.traffic]]
+kind = "poll"
+operation = "getDeviceLldpCdp"
+every_minutes = 1440
+offset_minutes = 0
+targets = 2345
+concurrency = 200
+"#;
+
+#[test]
+fn pagination_serves_each_record_once_in_order() {
+    let scenario = Scenario::parse(Path::new("daily.toml"), DAILY_POLL_OF_2345_DEVICES)
+        .expect("the pagination scenario is valid");
+    let end = time(TINY_END);
+    let handle = serve(SimConfig::new(vec![scenario], end, API_KEY));
+    let (t0, t1) = (end - TimeDelta::days(1), end);
+    let expected = records_in(&handle, "200001", t0, t1);
+    assert_eq!(expected.len(), 2345);
+    assert!(expected.iter().all(|r| r.response_code == Some(200)));
+
+    let api = Api::new(&handle);
+    let first = format!(
+        "/organizations/200001/apiRequests?perPage=1000&{}",
+        window_query(t0, t1)
+    );
+    let (pages, first_answer, last_answer, previous_of_last) = block_on(async {
+        let pages = api.pages(&first).await;
+        let first_answer = api.get(&first).await;
+        let second = first_answer.link("next").expect("page 1 links to page 2");
+        let third = api
+            .get(&second)
+            .await
+            .link("next")
+            .expect("page 2 links to page 3");
+        let last_answer = api.get(&third).await;
+        let prev = last_answer.link("prev").expect("page 3 links back");
+        let previous_of_last = api.get(&prev).await;
+        (pages, first_answer, last_answer, previous_of_last)
+    });
+
+    let sizes: Vec<usize> = pages.iter().map(Vec::len).collect();
+    assert_eq!(sizes, [1000, 1000, 345]);
+    let served: Vec<RequestRecord> = pages.concat();
+    assert_eq!(served, expected);
+
+    assert_eq!(first_answer.link("prev"), None);
+    assert!(first_answer.link("first").is_some());
+    assert_eq!(last_answer.link("next"), None);
+    assert_eq!(previous_of_last.status, StatusCode::OK);
+    assert_eq!(
+        previous_of_last.json::<Vec<RequestRecord>>(),
+        pages[1],
+        "rel=prev of the last page is page 2"
+    );
+}
+
+// ---- Parameter rules, auth, routing --------------------------------------------------------------
+
+#[test]
+fn out_of_range_parameters_get_400_with_errors_body() {
+    let handle = serve(frozen_tiny());
+    let api = Api::new(&handle);
+    let day = window_query(time("2026-11-19T00:00:00Z"), time(TINY_END));
+    let requests = format!("/organizations/{TINY_ORG}/apiRequests");
+    let by_interval = format!("{requests}/overview/responseCodes/byInterval");
+    let cases = [
+        (
+            format!("{requests}?perPage=2&{day}"),
+            "'perPage' must be between 3 and 1000",
+        ),
+        (
+            format!("{requests}?perPage=1001&{day}"),
+            "'perPage' must be between 3 and 1000",
+        ),
+        (
+            format!("{by_interval}?interval=60&{day}"),
+            "'interval' must be one of 120, 3600, 14400, 21600",
+        ),
+        (
+            format!("{requests}?t0=2026-10-19T00:00:00Z"),
+            "'t0' can be at most 31 days before now",
+        ),
+        (
+            format!("{requests}?startingAfter=garbage&{day}"),
+            "invalid 'startingAfter'",
+        ),
+    ];
+    let (answers, bounds) = block_on(async {
+        let mut answers = Vec::new();
+        for (path, _) in &cases {
+            answers.push(api.get(path).await);
+        }
+        let mut bounds = Vec::new();
+        for per_page in [3, 1000] {
+            let path = format!("{requests}?perPage={per_page}&{day}");
+            bounds.push(api.get(&path).await.status);
+        }
+        (answers, bounds)
+    });
+    for ((path, message), answer) in cases.iter().zip(&answers) {
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{path}");
+        assert_eq!(answer.errors(), error_body(message), "{path}");
+    }
+    assert_eq!(bounds, [StatusCode::OK, StatusCode::OK]);
+}
+
+#[test]
+fn unknown_org_is_404_and_wrong_key_is_401() {
+    let handle = serve(frozen_tiny());
+    let api = Api::new(&handle);
+    let (unknown, wrong_key, no_key, legacy_key) = block_on(async {
+        let unknown = api.get("/organizations/999999/admins").await;
+        let wrong_key = api.with_key("not-the-key").get(ADMINS).await;
+        let no_key = api
+            .client
+            .get(api.url(ADMINS))
+            .send()
+            .await
+            .expect("the simulator answers");
+        let legacy_key = api
+            .client
+            .get(api.url(ADMINS))
+            .header("X-Cisco-Meraki-API-Key", API_KEY)
+            .send()
+            .await
+            .expect("the simulator answers");
+        (unknown, wrong_key, no_key.status(), legacy_key.status())
+    });
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert_eq!(unknown.errors(), error_body("Organization not found"));
+    assert_eq!(wrong_key.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong_key.errors(), error_body("Invalid API key"));
+    assert_eq!(no_key, StatusCode::UNAUTHORIZED);
+    assert_eq!(legacy_key, StatusCode::OK);
+}
+
+// ---- Counts agree across endpoints ----------------------------------------------------------------
+
+fn code_counts<'a>(records: impl IntoIterator<Item = &'a RequestRecord>) -> BTreeMap<u16, u64> {
+    let mut counts = BTreeMap::new();
+    for r in records {
+        *counts
+            .entry(r.response_code.expect("simulated records have a code"))
+            .or_default() += 1;
+    }
+    counts
+}
+
+fn interval_counts(intervals: &[ResponseCodeInterval]) -> Vec<BTreeMap<u16, u64>> {
+    intervals
+        .iter()
+        .map(|i| i.counts.iter().map(|c| (c.code, c.count)).collect())
+        .collect()
+}
+
+#[test]
+fn interval_counts_equal_overview_equal_log_counts() {
+    let handle = serve(frozen_tiny());
+    let api = Api::new(&handle);
+    // Twelve hours around the 06:00 burst, so the window holds 429s as well as 200s.
+    let (t0, t1) = (time("2026-11-19T00:00:00Z"), time("2026-11-19T12:00:00Z"));
+    let window = window_query(t0, t1);
+    let requests = format!("/organizations/{TINY_ORG}/apiRequests");
+    let in_log = records_in(&handle, TINY_ORG, t0, t1);
+
+    let (fine, default, overview, pages) = block_on(async {
+        let by_interval = format!("{requests}/overview/responseCodes/byInterval?{window}");
+        let fine: Vec<ResponseCodeInterval> =
+            api.get(&format!("{by_interval}&interval=120")).await.json();
+        let default: Vec<ResponseCodeInterval> = api.get(&by_interval).await.json();
+        let overview: RequestsOverview = api
+            .get(&format!("{requests}/overview?{window}"))
+            .await
+            .json();
+        let pages = api
+            .pages(&format!("{requests}?perPage=1000&{window}"))
+            .await;
+        (fine, default, overview, pages)
+    });
+
+    let expected = code_counts(&in_log);
+    assert!(expected.contains_key(&200) && expected.contains_key(&429));
+
+    // Per interval: the log's records bucketed from t0, 120 s and (12 h → default) 3600 s wide.
+    for (intervals, seconds, n) in [(&fine, 120, 360), (&default, 3600, 12)] {
+        assert_eq!(intervals.len(), n, "{seconds}-second intervals");
+        assert_eq!(intervals[0].start_ts, t0);
+        assert_eq!(intervals[n - 1].end_ts, t1);
+        let mut bucketed = vec![BTreeMap::<u16, u64>::new(); n];
+        for r in &in_log {
+            let i = ((r.ts - t0).num_microseconds().unwrap_or(0) / (seconds * 1_000_000)) as usize;
+            *bucketed[i]
+                .entry(r.response_code.unwrap_or_default())
+                .or_default() += 1;
+        }
+        assert_eq!(
+            interval_counts(intervals),
+            bucketed,
+            "{seconds}-second intervals"
+        );
+        let mut summed = BTreeMap::<u16, u64>::new();
+        for counts in interval_counts(intervals) {
+            for (code, n) in counts {
+                *summed.entry(code).or_default() += n;
+            }
+        }
+        assert_eq!(summed, expected, "{seconds}-second intervals summed");
+    }
+
+    let overview: BTreeMap<u16, u64> = overview
+        .response_code_counts
+        .iter()
+        .map(|(code, n)| (code.parse().expect("codes are numbers"), *n))
+        .collect();
+    assert_eq!(overview, expected);
+
+    let paged: Vec<RequestRecord> = pages.concat();
+    assert_eq!(code_counts(&paged), expected);
+    assert_eq!(paged, in_log);
+}
+
+// ---- Filters ------------------------------------------------------------------------------------
+
+#[test]
+fn request_log_filters_return_exactly_the_matching_records() {
+    let handle = serve(frozen_tiny());
+    let api = Api::new(&handle);
+    let (t0, t1) = (time("2026-11-19T00:00:00Z"), time(TINY_END));
+    let in_log = records_in(&handle, TINY_ORG, t0, t1);
+    let is = |field: &Option<String>, value: &str| field.as_deref() == Some(value);
+
+    type Matcher = Box<dyn Fn(&RequestRecord) -> bool>;
+    let cases: Vec<(&str, Matcher)> = vec![
+        (
+            "adminId=900002",
+            Box::new(move |r| is(&r.admin_id, "900002")),
+        ),
+        (
+            "sourceIp=192.0.2.30",
+            Box::new(move |r| is(&r.source_ip, "192.0.2.30")),
+        ),
+        (
+            "userAgent=TinyPusher%2F0.1%20Tiny",
+            Box::new(move |r| is(&r.user_agent, "TinyPusher/0.1 Tiny")),
+        ),
+        ("method=PUT", Box::new(move |r| is(&r.method, "PUT"))),
+        (
+            "responseCode=429",
+            Box::new(|r| r.response_code == Some(429)),
+        ),
+        (
+            "operationIds%5B%5D=getOrganizationDevices&operationIds%5B%5D=getNetworkClients",
+            Box::new(move |r| {
+                is(&r.operation_id, "getOrganizationDevices")
+                    || is(&r.operation_id, "getNetworkClients")
+            }),
+        ),
+    ];
+    let answers: Vec<Vec<RequestRecord>> = block_on(async {
+        let mut answers = Vec::new();
+        for (filter, _) in &cases {
+            let first = format!(
+                "/organizations/{TINY_ORG}/apiRequests?perPage=1000&{}&{filter}",
+                window_query(t0, t1)
+            );
+            answers.push(api.pages(&first).await.concat());
+        }
+        answers
+    });
+    for ((filter, matches), served) in cases.iter().zip(answers) {
+        let expected: Vec<RequestRecord> = in_log.iter().filter(|r| matches(r)).cloned().collect();
+        assert!(
+            !expected.is_empty() && expected.len() < in_log.len(),
+            "{filter} should select some but not all records"
+        );
+        assert_eq!(served, expected, "{filter}");
+    }
+}
+
+// ---- Faults ---------------------------------------------------------------------------------------
+
+#[test]
+fn server_error_fault_answers_5xx_with_a_request_id() {
+    let handle = serve(with_fault("5xx=1"));
+    let api = Api::new(&handle);
+    let answers: Vec<Answer> = block_on(async {
+        let mut answers = Vec::new();
+        for _ in 0..8 {
+            answers.push(api.get(ADMINS).await);
+        }
+        answers
+    });
+    let mut ids = std::collections::BTreeSet::new();
+    for a in &answers {
+        assert!(
+            [500, 502, 503, 504].contains(&a.status.as_u16()),
+            "{}",
+            a.status
+        );
+        assert_eq!(a.errors(), error_body("Simulated server error"));
+        let id = a.header("x-request-id").expect("an X-Request-Id header");
+        assert!(id.starts_with("sim-"), "{id}");
+        ids.insert(id.to_owned());
+    }
+    assert_eq!(ids.len(), 8, "every request has its own id");
+}
+
+#[test]
+fn truncate_fault_answers_200_with_json_cut_short() {
+    let handle = serve(with_fault("truncate=1"));
+    let api = Api::new(&handle);
+    let answer = block_on(api.get(ADMINS));
+    assert_eq!(answer.status, StatusCode::OK);
+    assert!(answer.body.starts_with(b"[{"), "{:?}", answer.body);
+    assert!(serde_json::from_slice::<serde_json::Value>(&answer.body).is_err());
+}
+
+#[test]
+fn malformed_fault_answers_200_with_a_body_that_is_not_json() {
+    let handle = serve(with_fault("malformed=1"));
+    let api = Api::new(&handle);
+    let answer = block_on(api.get(ADMINS));
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(
+        String::from_utf8_lossy(&answer.body),
+        "<html><body>502 Bad Gateway</body></html>"
+    );
+    assert!(serde_json::from_slice::<serde_json::Value>(&answer.body).is_err());
+}
+
+#[test]
+fn reset_fault_fails_the_call_with_a_client_error() {
+    let handle = serve(with_fault("reset=1"));
+    let api = Api::new(&handle);
+    let result = block_on(async {
+        let response = api.request(ADMINS).send().await?;
+        response.bytes().await
+    });
+    let error = result.expect_err("a cut connection is an error, not an answer");
+    // reqwest reports a body cut short as a decode error (hyper: IncompleteBody).
+    assert!(
+        error.is_request() || error.is_body() || error.is_decode(),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn reset_fault_cuts_the_connection_mid_body() {
+    let handle = serve(with_fault("reset=1"));
+    let api = Api::new(&handle);
+    let (status, body) = block_on(async {
+        let response = api
+            .request(ADMINS)
+            .send()
+            .await
+            .expect("the head arrives before the cut");
+        (response.status(), response.bytes().await)
+    });
+    assert_eq!(status, StatusCode::OK);
+    let error = body.expect_err("reading the body fails");
+    assert!(error.is_body() || error.is_decode(), "{error:?}");
+}
+
+fn storm(retry_after: RetryAfterStyle) -> Answer {
+    let handle = serve(SimConfig {
+        faults: FaultPlan {
+            retry_after,
+            ..FaultPlan::default().with("storm=1".parse().expect("a valid fault"))
+        },
+        ..frozen_tiny()
+    });
+    let api = Api::new(&handle);
+    let answer = block_on(api.get(ADMINS));
+    assert_eq!(answer.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        answer.errors(),
+        error_body("API rate limit exceeded for organization")
+    );
+    answer
+}
+
+#[test]
+fn storm_fault_refuses_with_retry_after_in_seconds() {
+    // The default storm lasts 3 s and the clock is frozen at its start.
+    assert_eq!(
+        storm(RetryAfterStyle::Seconds).header("retry-after"),
+        Some("3")
+    );
+}
+
+#[test]
+fn retry_after_as_a_date_is_an_http_date_in_the_future() {
+    let answer = storm(RetryAfterStyle::Date);
+    let value = answer.header("retry-after").expect("a Retry-After header");
+    let at = httpdate::parse_http_date(value).expect("an HTTP date");
+    let now = SystemTime::now();
+    assert!(at > now, "{value} is not in the future");
+    assert!(
+        at <= now + Duration::from_secs(4),
+        "{value} is further than the 3 s storm"
+    );
+}
+
+#[test]
+fn retry_after_with_a_unit_is_seconds_and_s() {
+    assert_eq!(
+        storm(RetryAfterStyle::Unit).header("retry-after"),
+        Some("3s")
+    );
+}
+
+fn statuses_with_ten_percent_5xx() -> Vec<u16> {
+    let handle = serve(SimConfig {
+        faults: FaultPlan {
+            seed: 11,
+            ..FaultPlan::default().with("5xx=0.1".parse().expect("a valid fault"))
+        },
+        ..frozen_tiny()
+    });
+    let api = Api::new(&handle);
+    block_on(async {
+        let mut statuses = Vec::new();
+        for _ in 0..200 {
+            statuses.push(api.get(ADMINS).await.status.as_u16());
+        }
+        statuses
+    })
+}
+
+#[test]
+fn ten_percent_5xx_is_seeded_and_repeats_call_for_call() {
+    let first = statuses_with_ten_percent_5xx();
+    let second = statuses_with_ten_percent_5xx();
+    assert_eq!(first, second);
+    let errors = first.iter().filter(|&&s| s != 200).count();
+    assert!(first.iter().all(|s| [200, 500, 502, 503, 504].contains(s)));
+    assert!((5..=40).contains(&errors), "{errors} errors in 200 calls");
+    // Seed 11 draws this many; a change means the fault sequence for a seed changed.
+    assert_eq!(errors, 21);
+}
+
+// ---- The simulator logs what it serves --------------------------------------------------------
+
+#[test]
+fn served_calls_are_logged_under_the_key_owner_without_the_key() {
+    let handle = serve(frozen_tiny());
+    let api = Api::new(&handle);
+    let before = handle.simulator().records(TINY_ORG).len();
+    let statuses = block_on(async {
+        let mut statuses = Vec::new();
+        for _ in 0..3 {
+            statuses.push(api.get(ADMINS).await.status);
+        }
+        statuses
+    });
+    assert_eq!(statuses, [StatusCode::OK; 3]);
+
+    let records = handle.simulator().records(TINY_ORG);
+    assert_eq!(records.len(), before + 3);
+    let owner = &tiny_scenario().api_key_owner;
+    assert_eq!(
+        owner.admin_id, "900001",
+        "tiny.toml's first admin owns the key"
+    );
+    for r in &records[before..] {
+        assert_eq!(
+            r.path.as_deref(),
+            Some("/api/v1/organizations/100001/admins")
+        );
+        assert_eq!(r.method.as_deref(), Some("GET"));
+        assert_eq!(r.operation_id.as_deref(), Some("getOrganizationAdmins"));
+        assert_eq!(r.user_agent.as_deref(), Some(TEST_USER_AGENT));
+        assert_eq!(r.source_ip.as_deref(), Some("127.0.0.1"));
+        assert_eq!(r.admin_id.as_deref(), Some(owner.admin_id.as_str()));
+        assert_eq!(r.response_code, Some(200));
+        assert_eq!(
+            r.ts,
+            time(TINY_END),
+            "the frozen clock reads the timeline's end"
+        );
+        let client = r.client.as_ref().expect("a client object");
+        assert_eq!(client.id.as_deref(), Some(owner.client_id.as_str()));
+        assert_eq!(client.kind.as_deref(), Some("api_key"));
+        let json = serde_json::to_string(r).expect("records serialize");
+        assert!(!json.contains(API_KEY), "the key leaked into {json}");
+    }
+    let mut jsonl = Vec::new();
+    handle
+        .simulator()
+        .write_log_jsonl(&mut jsonl)
+        .expect("writing to memory");
+    assert!(!String::from_utf8_lossy(&jsonl).contains(API_KEY));
+}

@@ -1,0 +1,223 @@
+//! Fixtures the integration tests share: the sample scenarios, a simulator on 127.0.0.1:0, an HTTP
+//! client that speaks to it as a Dashboard API client would, and Link-header pagination.
+
+use callbudget::dashboard::models::RequestRecord;
+use callbudget::sim::scenario::Scenario;
+use callbudget::sim::{SimConfig, Simulator, SimulatorHandle};
+use chrono::{DateTime, Utc};
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use std::path::{Path, PathBuf};
+
+/// The key every test simulator accepts. Long and odd enough to be found if it ever leaks.
+pub const API_KEY: &str = "test-key-5f0c2a9e71d34b8c";
+
+/// Where tiny.toml's timeline ends: its one day is 2026-11-19.
+pub const TINY_END: &str = "2026-11-20T00:00:00Z";
+/// tiny.toml's organization.
+pub const TINY_ORG: &str = "100001";
+
+/// The User-Agent the test client sends.
+pub const TEST_USER_AGENT: &str = "callbudget-tests/1.0 (integration)";
+
+pub fn time(text: &str) -> DateTime<Utc> {
+    callbudget::timestamp::parse(text).expect("test timestamps are valid RFC 3339")
+}
+
+pub fn sample_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("sample-data")
+        .join(name)
+}
+
+pub fn tiny_scenario() -> Scenario {
+    Scenario::load(&sample_path("tiny.toml")).expect("sample-data/tiny.toml is a valid scenario")
+}
+
+/// A config for tiny.toml ending at [`TINY_END`], with live rate limits off so that tests which
+/// are not about the budget can make as many calls as they like.
+pub fn tiny_config() -> SimConfig {
+    let mut config = SimConfig::new(vec![tiny_scenario()], time(TINY_END), API_KEY);
+    config.enforce_rate_limits = false;
+    config
+}
+
+/// Builds the simulator and serves it on a free port of 127.0.0.1; dropping the handle stops it.
+///
+/// Call it outside any tokio runtime: the handle starts its own.
+pub fn serve(config: SimConfig) -> SimulatorHandle {
+    let simulator = Simulator::build(config).expect("the test scenario builds");
+    SimulatorHandle::start(
+        simulator,
+        "127.0.0.1:0".parse().expect("a valid socket address"),
+    )
+    .expect("the simulator binds 127.0.0.1:0")
+}
+
+/// Runs a test's client side on a runtime of its own (the simulator has another).
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime for the test client")
+        .block_on(future)
+}
+
+/// A fully read answer.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> T {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not the expected JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// The `{"errors": [...]}` of an error answer.
+    pub fn errors(&self) -> Vec<String> {
+        self.json::<callbudget::dashboard::models::ErrorBody>()
+            .errors
+    }
+
+    /// The URL of the Link header's `rel=REL` entry.
+    pub fn link(&self, rel: &str) -> Option<String> {
+        link(self.header("link")?, rel)
+    }
+}
+
+/// Parses `<url>; rel=first, <url>; rel=next` and returns the URL of `rel`.
+pub fn link(header: &str, rel: &str) -> Option<String> {
+    let mut rest = header;
+    while let Some(open) = rest.find('<') {
+        let close = open + rest[open..].find('>')?;
+        let url = &rest[open + 1..close];
+        let params_end = rest[close..].find('<').map_or(rest.len(), |i| close + i);
+        let params = &rest[close + 1..params_end];
+        let names_rel = params.split(';').any(|p| {
+            let p = p.trim().trim_end_matches(',').trim();
+            p == format!("rel={rel}") || p == format!("rel=\"{rel}\"")
+        });
+        if names_rel {
+            return Some(url.to_owned());
+        }
+        rest = &rest[params_end..];
+    }
+    None
+}
+
+/// A Dashboard API client for the simulator: bearer key, test User-Agent.
+#[derive(Clone)]
+pub struct Api {
+    pub client: reqwest::Client,
+    pub base: String,
+    pub key: String,
+}
+
+impl Api {
+    pub fn new(handle: &SimulatorHandle) -> Self {
+        // reqwest is built with `rustls-no-provider` and panics without one, even for plain HTTP.
+        // Installing twice (tests run in parallel) is refused harmlessly.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        Api {
+            client: reqwest::Client::builder()
+                .user_agent(TEST_USER_AGENT)
+                .build()
+                .expect("a plain-HTTP reqwest client"),
+            base: handle.base_url(),
+            key: API_KEY.to_owned(),
+        }
+    }
+
+    pub fn with_key(&self, key: &str) -> Self {
+        Api {
+            key: key.to_owned(),
+            ..self.clone()
+        }
+    }
+
+    /// `path` is below the base URL (`/organizations/1/admins?x=y`) or a full URL from a Link.
+    pub fn url(&self, path: &str) -> String {
+        if path.starts_with("http://") {
+            path.to_owned()
+        } else {
+            format!("{}{path}", self.base)
+        }
+    }
+
+    pub fn request(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .get(self.url(path))
+            .header("Authorization", format!("Bearer {}", self.key))
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        let response = self
+            .request(path)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path} failed: {e}"));
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .bytes()
+            .await
+            .unwrap_or_else(|e| panic!("reading the body of GET {path} failed: {e}"))
+            .to_vec();
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// Fetches `first` and every page after it by following `rel=next`, returning the pages.
+    pub async fn pages(&self, first: &str) -> Vec<Vec<RequestRecord>> {
+        let mut pages = Vec::new();
+        let mut next = Some(first.to_owned());
+        while let Some(url) = next {
+            let answer = self.get(&url).await;
+            assert_eq!(answer.status, StatusCode::OK, "GET {url}");
+            pages.push(answer.json::<Vec<RequestRecord>>());
+            next = answer.link("next");
+            assert!(pages.len() < 1000, "pagination does not end");
+        }
+        pages
+    }
+}
+
+/// `t0=...&t1=...` for a window, in the canonical timestamp form.
+pub fn window_query(t0: DateTime<Utc>, t1: DateTime<Utc>) -> String {
+    format!(
+        "t0={}&t1={}",
+        callbudget::timestamp::format(&t0),
+        callbudget::timestamp::format(&t1)
+    )
+}
+
+/// The records of `org` with `t0 <= ts < t1`, as the simulator holds them.
+pub fn records_in(
+    handle: &SimulatorHandle,
+    org: &str,
+    t0: DateTime<Utc>,
+    t1: DateTime<Utc>,
+) -> Vec<RequestRecord> {
+    handle
+        .simulator()
+        .records(org)
+        .into_iter()
+        .filter(|r| r.ts >= t0 && r.ts < t1)
+        .collect()
+}
