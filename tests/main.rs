@@ -1,5 +1,6 @@
 //! The integration tests: one binary (see Cargo.toml), one module per area.
 
+mod scenarios;
 mod sim_cli;
 mod sim_http;
 mod support;

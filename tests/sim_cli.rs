@@ -28,9 +28,36 @@ fn truth_of_tiny(out: &Path, extra: &[&str]) -> Vec<u8> {
         .arg(out)
         .args(extra)
         .assert()
-        .success()
-        .stdout("");
+        .success();
     std::fs::read(out).expect("--truth-out writes the log")
+}
+
+#[test]
+fn simulate_prints_what_the_traffic_did() {
+    let output = callbudget()
+        .arg("simulate")
+        .arg("--scenario")
+        .arg(tiny())
+        .args(["--now", TINY_END, "--no-serve"])
+        .output()
+        .expect("callbudget runs");
+    assert!(output.status.success());
+    let stdout = String::from_utf8(output.stdout).expect("stdout is UTF-8");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("organization 100001: 3952 requests from 2026-11-19T00:00:00.000000Z"),
+        "{stdout}"
+    );
+    assert!(
+        lines[0].ends_with("231 answered 429, 1 spike episode(s)"),
+        "{stdout}"
+    );
+    let consumers: Vec<&str> = lines[1..4]
+        .iter()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(consumers, ["lldp-poller", "burst-script", "sdk-app"]);
+    assert!(lines[4].contains("most refused: burst-script"), "{stdout}");
 }
 
 #[test]

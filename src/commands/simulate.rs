@@ -66,17 +66,15 @@ pub fn run(args: SimulateArgs, quiet: bool) -> Result<ExitCode> {
     let started = Instant::now();
     let simulator = Simulator::build(config)?;
     let truth = simulator.ground_truth();
-    for org in &truth.organizations {
-        say(format!(
-            "organization {}: {} requests, {} answered 429, {} spike episodes, {} to {} (built in {:.1} s)",
-            org.org_id,
-            org.requests,
-            org.http_429s,
-            org.episodes.len(),
-            callbudget::timestamp::format(&org.start),
-            callbudget::timestamp::format(&org.end),
-            started.elapsed().as_secs_f64()
-        ));
+    say(format!(
+        "built the request log in {:.1} s",
+        started.elapsed().as_secs_f64()
+    ));
+    if let Err(e) = print_summary(&truth) {
+        // `callbudget simulate ... | head` closing the pipe is not a failure.
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(e).context("cannot write the summary");
+        }
     }
     if let Some(out) = &args.truth_out {
         write_truth(&simulator, &truth, out)?;
@@ -109,6 +107,43 @@ pub fn run(args: SimulateArgs, quiet: bool) -> Result<ExitCode> {
             .context("the simulator stopped")
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the simulated traffic did, per organization and consumer (stdout: it is the result).
+fn print_summary(truth: &truth::GroundTruth) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    for org in &truth.organizations {
+        writeln!(
+            out,
+            "organization {}: {} requests from {} to {}, {} answered 429, {} spike episode(s)",
+            org.org_id,
+            org.requests,
+            callbudget::timestamp::format(&org.start),
+            callbudget::timestamp::format(&org.end),
+            org.http_429s,
+            org.episodes.len()
+        )?;
+        for c in &org.consumers {
+            writeln!(
+                out,
+                "  {:<24} {:>9} requests {:>7} x 429  {}",
+                c.name, c.requests, c.http_429s, c.user_agent
+            )?;
+        }
+        for e in &org.episodes {
+            writeln!(
+                out,
+                "  429 episode {} to {}: {} x 429 (peak {}/min), most refused: {}, top sender: {}",
+                callbudget::timestamp::format(&e.start),
+                callbudget::timestamp::format(&e.end),
+                e.http_429s,
+                e.peak_429_per_minute,
+                e.most_refused,
+                e.top_sender_at_start
+            )?;
+        }
+    }
+    out.flush()
 }
 
 /// `truth.jsonl` → `truth.anomalies.json`.
