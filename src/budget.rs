@@ -115,6 +115,15 @@ impl TokenBucket {
         Ok(())
     }
 
+    /// Changes the bucket's shape from `now_us` on (AIMD pacing): tokens earned so far are kept, up
+    /// to the new capacity.
+    pub fn set_limits(&mut self, limits: BucketLimits, now_us: i64) {
+        self.refill(now_us);
+        self.milli_rate = ((limits.rate_per_second * 1000.0).round() as i64).max(1);
+        self.capacity_nt = (limits.capacity() * NANO as f64).round() as i64;
+        self.level_nt = self.level_nt.min(self.capacity_nt);
+    }
+
     /// Removes every token, as a burst from someone else would (used for injected 429 storms).
     pub fn drain(&mut self, now_us: i64) {
         self.refill(now_us);
@@ -195,6 +204,23 @@ mod tests {
         // The IP bucket lost only the 20 admitted calls' tokens: 80 remain.
         let admitted = (0..100).filter(|_| ip.try_take(0).is_ok()).count();
         assert_eq!(admitted, 80);
+    }
+
+    #[test]
+    fn slowing_a_bucket_down_keeps_earned_tokens_up_to_the_new_capacity() {
+        let mut bucket = TokenBucket::new(BucketLimits::MERAKI_ORG, 0);
+        bucket.set_limits(
+            BucketLimits {
+                rate_per_second: 2.0,
+                burst: 0.0,
+            },
+            0,
+        );
+        let admitted = (0..10).filter(|_| bucket.try_take(0).is_ok()).count();
+        assert_eq!(admitted, 2);
+        // Now one token every 500 ms.
+        assert!(bucket.try_take(499_999).is_err());
+        assert!(bucket.try_take(500_000).is_ok());
     }
 
     #[test]

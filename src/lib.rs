@@ -7,6 +7,7 @@
 
 pub mod budget;
 pub mod cli;
+pub mod collect;
 pub mod dashboard;
 pub mod sim;
 pub mod store;

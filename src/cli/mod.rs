@@ -2,8 +2,8 @@
 //! functions; the binary's `commands` module wires the two together.
 
 use crate::sim::faults::{FaultSetting, RetryAfterStyle};
-use chrono::{DateTime, Utc};
-use clap::{Args, Parser, Subcommand};
+use chrono::{DateTime, TimeDelta, Utc};
+use clap::{ArgGroup, Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -26,6 +26,13 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Pull organizations' API activity into the database, politely and incrementally.
+    ///
+    /// Per organization: its admins, then for each window since the last run (or the last 24 hours)
+    /// the per-request log, the overview and the response codes by interval. Each window is stored
+    /// in one transaction when complete: an interrupted run resumes where it stopped. The API key is
+    /// read from MERAKI_DASHBOARD_API_KEY or --api-key-file.
+    Collect(CollectArgs),
     /// Serve a Meraki-compatible API simulator built from scenario files.
     ///
     /// The simulator plays each scenario's consumers through the organization's call budget to build
@@ -33,6 +40,54 @@ pub enum Command {
     /// getOrganizationApiRequests, its overview and responseCodes/byInterval under
     /// http://ADDR/api/v1, accepting the key in MERAKI_DASHBOARD_API_KEY.
     Simulate(SimulateArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("which_orgs").required(true).args(["orgs", "all_orgs"])))]
+pub struct CollectArgs {
+    /// The database to fill.
+    #[arg(long, value_name = "PATH", default_value = "callbudget.db")]
+    pub db: PathBuf,
+    /// An organization id to collect (repeatable).
+    #[arg(long = "org", value_name = "ID")]
+    pub orgs: Vec<String>,
+    /// Collect every organization the API key can see.
+    #[arg(long)]
+    pub all_orgs: bool,
+    /// The API's base URL (regional clouds and the simulator use their own).
+    #[arg(long, value_name = "URL", default_value = crate::dashboard::DEFAULT_BASE_URL)]
+    pub base_url: String,
+    /// Read the API key from this file instead of MERAKI_DASHBOARD_API_KEY.
+    #[arg(long, value_name = "PATH")]
+    pub api_key_file: Option<PathBuf>,
+    /// Trust this extra CA certificate (PEM), e.g. a corporate TLS-inspection proxy's.
+    #[arg(long, value_name = "PATH")]
+    pub ca_cert: Option<PathBuf>,
+    /// Start of the range: RFC 3339 or a span ago (`36h`, `7d`); default: the end of the last
+    /// complete window, else 24 hours ago.
+    #[arg(long, value_name = "TIME", value_parser = parse_time_or_ago)]
+    pub since: Option<DateTime<Utc>>,
+    /// End of the range: RFC 3339 or a span ago; default: now.
+    #[arg(long, value_name = "TIME", value_parser = parse_time_or_ago)]
+    pub until: Option<DateTime<Utc>>,
+    /// The fraction of each organization's budget (and of the source IP's) the collector may use.
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.3, value_parser = parse_share)]
+    pub budget_share: f64,
+    /// Each organization's budget, requests per second (Meraki: 10).
+    #[arg(long, value_name = "RATE", default_value_t = 10.0)]
+    pub org_rate: f64,
+    /// The per-source-IP budget, requests per second (Meraki: 100).
+    #[arg(long, value_name = "RATE", default_value_t = 100.0)]
+    pub source_ip_rate: f64,
+    /// Minutes of request log per window: the most an interruption can lose.
+    #[arg(long, value_name = "MINUTES", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=1440))]
+    pub window_minutes: u32,
+    /// Also pull response codes by interval per admin, source IP and user agent seen.
+    #[arg(long)]
+    pub by_consumer: bool,
+    /// Organizations collected at once.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub concurrent_orgs: u32,
 }
 
 #[derive(Debug, Args)]
@@ -81,6 +136,33 @@ pub struct SimulateArgs {
     pub no_rate_limits: bool,
 }
 
+fn parse_share(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x > 0.0 && x <= 1.0 => Ok(x),
+        _ => Err(format!(
+            "{s:?}: the share must be a fraction greater than 0 and at most 1"
+        )),
+    }
+}
+
+/// RFC 3339, or a span before now: `90m`, `36h`, `7d`.
+fn parse_time_or_ago(s: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = crate::timestamp::parse(s) {
+        return Ok(t);
+    }
+    let (number, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: i64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is neither an RFC 3339 time nor a span such as 36h or 7d"))?;
+    let span = match unit {
+        "m" => TimeDelta::minutes(n),
+        "h" => TimeDelta::hours(n),
+        "d" => TimeDelta::days(n),
+        _ => return Err(format!("{s:?}: a span ends in m, h or d (e.g. 36h)")),
+    };
+    Ok(Utc::now() - span)
+}
+
 fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
     crate::timestamp::parse(s)
         .map_err(|e| format!("{s:?} is not an RFC 3339 time ({e}), e.g. 2026-11-20T00:00:00Z"))
@@ -113,7 +195,9 @@ mod tests {
             "2026-11-20T00:00:00Z",
         ])
         .unwrap();
-        let Command::Simulate(args) = cli.command;
+        let Command::Simulate(args) = cli.command else {
+            panic!("expected simulate");
+        };
         assert_eq!(args.scenarios.len(), 2);
         assert_eq!(args.faults[0].rate, 0.1);
         assert_eq!(args.retry_after, RetryAfterStyle::Date);

@@ -1,14 +1,26 @@
 //! Wiring from parsed command lines to the library: one module per subcommand, each short.
 
+mod collect;
 mod simulate;
 
 use anyhow::Result;
 use callbudget::cli::{Cli, Command};
 use std::process::ExitCode;
 
+/// How much to say on stderr.
+#[derive(Debug, Clone, Copy)]
+pub struct Verbosity {
+    pub quiet: bool,
+    pub verbose: u8,
+}
+
 pub fn run(cli: Cli) -> Result<ExitCode> {
-    let quiet = cli.quiet;
+    let verbosity = Verbosity {
+        quiet: cli.quiet,
+        verbose: cli.verbose,
+    };
     match cli.command {
-        Command::Simulate(args) => simulate::run(args, quiet),
+        Command::Collect(args) => collect::run(args, verbosity),
+        Command::Simulate(args) => simulate::run(args, verbosity.quiet),
     }
 }

@@ -70,11 +70,11 @@ pub fn run(args: SimulateArgs, quiet: bool) -> Result<ExitCode> {
         "built the request log in {:.1} s",
         started.elapsed().as_secs_f64()
     ));
-    if let Err(e) = print_summary(&truth) {
-        // `callbudget simulate ... | head` closing the pipe is not a failure.
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            return Err(e).context("cannot write the summary");
-        }
+    // `callbudget simulate ... | head` closing the pipe is not a failure.
+    if let Err(e) = print_summary(&truth)
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        return Err(e).context("cannot write the summary");
     }
     if let Some(out) = &args.truth_out {
         write_truth(&simulator, &truth, out)?;

@@ -1,9 +1,14 @@
 //! The Meraki Dashboard API as callbudget sees it: the shapes of its answers ([`models`]) and the
-//! catalog of its operations ([`operations`]). The HTTP client (auth, pacing, retries, pagination)
-//! is built on these by the collector issue; the simulator shares only these models.
+//! catalog of its operations ([`operations`]), and the HTTP [`client`] built on them: the [`key`],
+//! [`pacing`] at a share of the budget, [`retry`] rules and pagination. The simulator shares only
+//! the models and the catalog.
 
+pub mod client;
+pub mod key;
 pub mod models;
 pub mod operations;
+pub mod pacing;
+pub mod retry;
 
 /// The default base URL of the Meraki Dashboard API v1.
 pub const DEFAULT_BASE_URL: &str = "https://api.meraki.com/api/v1";

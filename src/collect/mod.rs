@@ -1,0 +1,529 @@
+//! What to fetch and where it goes: for each organization, its name and admins, then for each
+//! planned window the per-request log (every page), the overview and the response codes by
+//! interval — optionally per admin, source IP and user agent — each window stored in one
+//! transaction once complete. An interrupted run loses only the window in flight; the next run
+//! resumes from the last complete window, re-pulling it to catch late records.
+//!
+//! Organizations are collected concurrently; the client's pacers keep the whole run within its
+//! share of each org's budget and of the source IP's.
+
+pub mod plan;
+
+use crate::dashboard::client::{CallTally, ClientError, DashboardClient};
+use crate::dashboard::models::{
+    Admin, Organization, RequestRecord, RequestsOverview, ResponseCodeInterval,
+};
+use crate::store::{CollectionFilter, Endpoint, OrgId, Store, StoreError, WindowMeta};
+use chrono::{DateTime, TimeDelta, Utc};
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Which organizations to collect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrgSelection {
+    Ids(Vec<String>),
+    All,
+}
+
+/// What a run collects.
+#[derive(Debug, Clone)]
+pub struct CollectOptions {
+    pub orgs: OrgSelection,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    /// Length of one request-log window: what an interruption can lose at most.
+    pub window: TimeDelta,
+    /// Also pull byInterval series per admin, source IP and user agent seen in each window.
+    pub by_consumer: bool,
+    /// How many organizations are collected at once.
+    pub concurrent_orgs: usize,
+}
+
+impl Default for CollectOptions {
+    fn default() -> Self {
+        CollectOptions {
+            orgs: OrgSelection::All,
+            since: None,
+            until: None,
+            window: TimeDelta::hours(1),
+            by_consumer: false,
+            concurrent_orgs: 4,
+        }
+    }
+}
+
+/// Why an organization (or the whole run) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    #[error(transparent)]
+    Api(#[from] ClientError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("organization {0} is not among the organizations this API key can see")]
+    UnknownOrganization(String),
+    #[error("the database writer stopped: {0}")]
+    Writer(String),
+}
+
+/// What the person running the collector is told, as it happens.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CollectEvent {
+    OrgStarted {
+        org: String,
+        name: String,
+        windows: usize,
+    },
+    /// A page of the request log arrived.
+    Page {
+        org: String,
+        records: usize,
+    },
+    WindowStored {
+        org: String,
+        t0: DateTime<Utc>,
+        t1: DateTime<Utc>,
+        records: u64,
+        tally: CallTally,
+    },
+    Warning {
+        org: Option<String>,
+        message: String,
+    },
+    OrgFinished {
+        org: String,
+        summary: OrgSummary,
+    },
+    OrgFailed {
+        org: String,
+        error: String,
+    },
+}
+
+/// One organization's run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OrgSummary {
+    pub windows: u64,
+    pub records: u64,
+    pub tally: CallTally,
+}
+
+/// The whole run.
+#[derive(Debug, Default)]
+pub struct CollectSummary {
+    pub orgs: Vec<(String, Result<OrgSummary, String>)>,
+    pub elapsed: Duration,
+}
+
+impl CollectSummary {
+    pub fn total(&self) -> OrgSummary {
+        let mut total = OrgSummary::default();
+        for s in self.orgs.iter().filter_map(|(_, r)| r.as_ref().ok()) {
+            total.windows += s.windows;
+            total.records += s.records;
+            total.tally.add(&s.tally);
+        }
+        total
+    }
+
+    pub fn failed(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.orgs
+            .iter()
+            .filter_map(|(o, r)| r.as_ref().err().map(|e| (o.as_str(), e.as_str())))
+    }
+}
+
+type Events = Arc<dyn Fn(CollectEvent) + Send + Sync>;
+
+/// The store behind a mutex, used from blocking tasks so that SQLite never stalls the HTTP side.
+#[derive(Clone)]
+pub struct SharedStore(Arc<Mutex<Store>>);
+
+impl SharedStore {
+    pub fn new(store: Store) -> Self {
+        SharedStore(Arc::new(Mutex::new(store)))
+    }
+
+    async fn with<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, CollectError> {
+        let store = Arc::clone(&self.0);
+        tokio::task::spawn_blocking(move || {
+            let mut store = store.lock().unwrap_or_else(|p| p.into_inner());
+            work(&mut store)
+        })
+        .await
+        .map_err(|e| CollectError::Writer(e.to_string()))?
+        .map_err(CollectError::from)
+    }
+}
+
+/// The finest byInterval interval for a window (the API accepts 120, 3600, 14400 and 21600 s).
+pub fn finest_interval(span: TimeDelta) -> u32 {
+    if span <= TimeDelta::days(1) {
+        120
+    } else if span <= TimeDelta::days(7) {
+        3600
+    } else {
+        14400
+    }
+}
+
+struct Run {
+    client: Arc<DashboardClient>,
+    store: SharedStore,
+    options: CollectOptions,
+    until: DateTime<Utc>,
+    events: Events,
+}
+
+/// Lists the organizations the key can see: the run's first call, made before anything is opened
+/// or written, so a wrong key costs one request and leaves the database alone.
+pub async fn list_organizations(
+    client: &DashboardClient,
+) -> Result<(Vec<Organization>, CallTally), CollectError> {
+    let mut tally = CallTally::default();
+    let url = client.url("/organizations", &[]);
+    let orgs = client.get_all_pages(None, &url, &mut tally, |_| {}).await?;
+    Ok((orgs, tally))
+}
+
+/// Collects what `options` asks for from the listed `orgs` into `store`. Per-organization failures
+/// are reported in the summary (and as events); an error is returned only when nothing could be
+/// started.
+pub async fn collect(
+    client: Arc<DashboardClient>,
+    store: SharedStore,
+    orgs: Vec<Organization>,
+    options: CollectOptions,
+    events: impl Fn(CollectEvent) + Send + Sync + 'static,
+) -> Result<CollectSummary, CollectError> {
+    let started = Instant::now();
+    let until = options.until.unwrap_or_else(Utc::now);
+    let run = Arc::new(Run {
+        client,
+        store,
+        options,
+        until,
+        events: Arc::new(events),
+    });
+
+    let collected_at = Utc::now();
+    let listed = orgs.clone();
+    run.store
+        .with(move |s| s.upsert_organizations(&listed, collected_at))
+        .await?;
+
+    let targets: Vec<(String, Result<String, CollectError>)> = match &run.options.orgs {
+        OrgSelection::All => orgs
+            .iter()
+            .map(|o| (o.id.clone(), Ok(o.name.clone())))
+            .collect(),
+        OrgSelection::Ids(ids) => ids
+            .iter()
+            .map(|id| match orgs.iter().find(|o| &o.id == id) {
+                Some(o) => (id.clone(), Ok(o.name.clone())),
+                None => (
+                    id.clone(),
+                    Err(CollectError::UnknownOrganization(id.clone())),
+                ),
+            })
+            .collect(),
+    };
+
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(
+        run.options.concurrent_orgs.max(1),
+    ));
+    let tasks: Vec<_> = targets
+        .into_iter()
+        .map(|(org, name)| {
+            let run = Arc::clone(&run);
+            let semaphore = Arc::clone(&semaphore);
+            tokio::spawn(async move {
+                let result = match name {
+                    Err(e) => Err(e),
+                    Ok(name) => {
+                        let _permit = semaphore.acquire().await;
+                        run.collect_org(&org, &name).await
+                    }
+                };
+                let result = result.map_err(|e| e.to_string());
+                match &result {
+                    Ok(summary) => (run.events)(CollectEvent::OrgFinished {
+                        org: org.clone(),
+                        summary: summary.clone(),
+                    }),
+                    Err(error) => (run.events)(CollectEvent::OrgFailed {
+                        org: org.clone(),
+                        error: error.clone(),
+                    }),
+                }
+                (org, result)
+            })
+        })
+        .collect();
+    let mut summary = CollectSummary::default();
+    for task in tasks {
+        summary.orgs.push(
+            task.await
+                .map_err(|e| CollectError::Writer(e.to_string()))?,
+        );
+    }
+    summary.elapsed = started.elapsed();
+    Ok(summary)
+}
+
+impl Run {
+    async fn collect_org(&self, org: &str, name: &str) -> Result<OrgSummary, CollectError> {
+        let mut summary = OrgSummary::default();
+        let org_id = OrgId::new(org);
+
+        let admins_url = self
+            .client
+            .url(&format!("/organizations/{org}/admins"), &[]);
+        let admins: Vec<Admin> = self
+            .client
+            .get(Some(org), &admins_url, &mut summary.tally)
+            .await?
+            .value;
+        let collected_at = Utc::now();
+        let id = org_id.clone();
+        self.store
+            .with(move |s| s.upsert_admins(&id, &admins, collected_at))
+            .await?;
+
+        let id = org_id.clone();
+        let last = self
+            .store
+            .with(move |s| {
+                s.last_complete_window(&id, Endpoint::ApiRequests, &CollectionFilter::None)
+            })
+            .await?;
+        let plan = plan::plan(&plan::PlanInput {
+            since: self.options.since,
+            until: self.until,
+            last_complete: last.map(|w| (w.t0, w.t1)),
+            window: self.options.window,
+            first_run_span: TimeDelta::hours(24),
+        });
+        if let Some((from, to)) = plan.lost {
+            (self.events)(CollectEvent::Warning {
+                org: Some(org.to_owned()),
+                message: format!(
+                    "requests from {} to {} are older than the API's 31-day lookback: that gap is lost for good",
+                    crate::timestamp::format(&from),
+                    crate::timestamp::format(&to)
+                ),
+            });
+        }
+        (self.events)(CollectEvent::OrgStarted {
+            org: org.to_owned(),
+            name: name.to_owned(),
+            windows: plan.windows.len(),
+        });
+        for (t0, t1) in plan.windows {
+            let (records, tally) = self.collect_window(org, t0, t1).await?;
+            summary.windows += 1;
+            summary.records += records;
+            summary.tally.add(&tally);
+            (self.events)(CollectEvent::WindowStored {
+                org: org.to_owned(),
+                t0,
+                t1,
+                records,
+                tally,
+            });
+        }
+        Ok(summary)
+    }
+
+    fn meta(
+        &self,
+        org: &str,
+        endpoint: Endpoint,
+        filter: CollectionFilter,
+        window: (DateTime<Utc>, DateTime<Utc>),
+        started_at: DateTime<Utc>,
+        tally: &CallTally,
+    ) -> WindowMeta {
+        WindowMeta {
+            org_id: OrgId::new(org),
+            endpoint,
+            filter,
+            t0: window.0,
+            t1: window.1,
+            started_at,
+            finished_at: Utc::now(),
+            calls: tally.calls,
+            http_429s: tally.http_429s,
+        }
+    }
+
+    /// One window: the request log, the overview and the byInterval series, each stored in its own
+    /// transaction as soon as it is complete. Returns the request records stored and the calls made.
+    async fn collect_window(
+        &self,
+        org: &str,
+        t0: DateTime<Utc>,
+        t1: DateTime<Utc>,
+    ) -> Result<(u64, CallTally), CollectError> {
+        let span = [
+            ("t0", crate::timestamp::format(&t0)),
+            ("t1", crate::timestamp::format(&t1)),
+        ];
+        let mut total = CallTally::default();
+
+        // The per-request log, every page.
+        let started_at = Utc::now();
+        let mut tally = CallTally::default();
+        let mut query = span.to_vec();
+        query.push(("perPage", "1000".to_owned()));
+        let url = self
+            .client
+            .url(&format!("/organizations/{org}/apiRequests"), &query);
+        let events = Arc::clone(&self.events);
+        let org_name = org.to_owned();
+        let mut records: Vec<RequestRecord> = self
+            .client
+            .get_all_pages(Some(org), &url, &mut tally, move |n| {
+                events(CollectEvent::Page {
+                    org: org_name.clone(),
+                    records: n,
+                })
+            })
+            .await?;
+        let before = records.len();
+        records.retain(|r| r.ts >= t0 && r.ts < t1);
+        if records.len() != before {
+            (self.events)(CollectEvent::Warning {
+                org: Some(org.to_owned()),
+                message: format!(
+                    "the API returned {} records outside the window asked for; they were left out",
+                    before - records.len()
+                ),
+            });
+        }
+        let consumers = Consumers::of(&records);
+        let count = records.len() as u64;
+        let meta = self.meta(
+            org,
+            Endpoint::ApiRequests,
+            CollectionFilter::None,
+            (t0, t1),
+            started_at,
+            &tally,
+        );
+        self.store
+            .with(move |s| s.store_request_window(&meta, &records))
+            .await?;
+        total.add(&tally);
+
+        // The overview.
+        let started_at = Utc::now();
+        let mut tally = CallTally::default();
+        let url = self
+            .client
+            .url(&format!("/organizations/{org}/apiRequests/overview"), &span);
+        let overview: RequestsOverview = self.client.get(Some(org), &url, &mut tally).await?.value;
+        let meta = self.meta(
+            org,
+            Endpoint::Overview,
+            CollectionFilter::None,
+            (t0, t1),
+            started_at,
+            &tally,
+        );
+        self.store
+            .with(move |s| s.store_overview_window(&meta, &overview))
+            .await?;
+        total.add(&tally);
+
+        // Response codes by interval, for the org and, on request, per consumer.
+        let mut filters = vec![CollectionFilter::None];
+        if self.options.by_consumer {
+            filters.extend(consumers.filters());
+        }
+        for filter in filters {
+            total.add(&self.collect_intervals(org, (t0, t1), filter).await?);
+        }
+        Ok((count, total))
+    }
+
+    async fn collect_intervals(
+        &self,
+        org: &str,
+        window: (DateTime<Utc>, DateTime<Utc>),
+        filter: CollectionFilter,
+    ) -> Result<CallTally, CollectError> {
+        let started_at = Utc::now();
+        let mut tally = CallTally::default();
+        let mut query = vec![
+            ("t0", crate::timestamp::format(&window.0)),
+            ("t1", crate::timestamp::format(&window.1)),
+            ("interval", finest_interval(window.1 - window.0).to_string()),
+        ];
+        match &filter {
+            CollectionFilter::None => {}
+            CollectionFilter::Admin(v) => query.push(("adminIds[]", v.clone())),
+            CollectionFilter::SourceIp(v) => query.push(("sourceIps[]", v.clone())),
+            CollectionFilter::UserAgent(v) => query.push(("userAgent", v.clone())),
+            CollectionFilter::Operation(v) => query.push(("operationIds[]", v.clone())),
+        }
+        let url = self.client.url(
+            &format!("/organizations/{org}/apiRequests/overview/responseCodes/byInterval"),
+            &query,
+        );
+        let intervals: Vec<ResponseCodeInterval> =
+            self.client.get(Some(org), &url, &mut tally).await?.value;
+        let meta = self.meta(
+            org,
+            Endpoint::ResponseCodesByInterval,
+            filter,
+            window,
+            started_at,
+            &tally,
+        );
+        self.store
+            .with(move |s| s.store_interval_window(&meta, &intervals))
+            .await?;
+        Ok(tally)
+    }
+}
+
+/// The admins, source IPs and user agents seen in a window, for `--by-consumer`.
+struct Consumers {
+    admins: BTreeSet<String>,
+    source_ips: BTreeSet<String>,
+    user_agents: BTreeSet<String>,
+}
+
+impl Consumers {
+    fn of(records: &[RequestRecord]) -> Consumers {
+        let set = |f: fn(&RequestRecord) -> Option<&String>| {
+            records
+                .iter()
+                .filter_map(f)
+                .filter(|v| !v.is_empty())
+                .cloned()
+                .collect::<BTreeSet<String>>()
+        };
+        Consumers {
+            admins: set(|r| r.admin_id.as_ref()),
+            source_ips: set(|r| r.source_ip.as_ref()),
+            user_agents: set(|r| r.user_agent.as_ref()),
+        }
+    }
+
+    fn filters(self) -> impl Iterator<Item = CollectionFilter> {
+        self.admins
+            .into_iter()
+            .map(CollectionFilter::Admin)
+            .chain(self.source_ips.into_iter().map(CollectionFilter::SourceIp))
+            .chain(
+                self.user_agents
+                    .into_iter()
+                    .map(CollectionFilter::UserAgent),
+            )
+    }
+}
