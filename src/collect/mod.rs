@@ -148,15 +148,28 @@ impl SharedStore {
         &self,
         work: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, CollectError> {
+        finish(self.spawn(work)).await
+    }
+
+    /// Starts `work` on a blocking thread; await it with [`finish`].
+    fn spawn<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> tokio::task::JoinHandle<Result<T, StoreError>> {
         let store = Arc::clone(&self.0);
         tokio::task::spawn_blocking(move || {
             let mut store = store.lock().unwrap_or_else(|p| p.into_inner());
             work(&mut store)
         })
-        .await
+    }
+}
+
+async fn finish<T>(
+    task: tokio::task::JoinHandle<Result<T, StoreError>>,
+) -> Result<T, CollectError> {
+    task.await
         .map_err(|e| CollectError::Writer(e.to_string()))?
         .map_err(CollectError::from)
-    }
 }
 
 /// The finest byInterval interval for a window (the API accepts 120, 3600, 14400 and 21600 s).
@@ -322,20 +335,34 @@ impl Run {
             name: name.to_owned(),
             windows: plan.windows.len(),
         });
+        // Storing window N overlaps fetching window N+1; at most these two are in memory, and an
+        // interruption loses at most them.
+        let mut storing: Option<tokio::task::JoinHandle<Result<StoredWindow, StoreError>>> = None;
         for (t0, t1) in plan.windows {
-            let (records, tally) = self.collect_window(org, t0, t1).await?;
-            summary.windows += 1;
-            summary.records += records;
-            summary.tally.add(&tally);
-            (self.events)(CollectEvent::WindowStored {
-                org: org.to_owned(),
-                t0,
-                t1,
-                records,
-                tally,
-            });
+            let fetched = self.fetch_window(org, t0, t1).await;
+            if let Some(task) = storing.take() {
+                self.stored(org, finish(task).await?, &mut summary);
+            }
+            let fetched = fetched?;
+            storing = Some(self.store.spawn(move |s| fetched.store(s)));
+        }
+        if let Some(task) = storing.take() {
+            self.stored(org, finish(task).await?, &mut summary);
         }
         Ok(summary)
+    }
+
+    fn stored(&self, org: &str, window: StoredWindow, summary: &mut OrgSummary) {
+        summary.windows += 1;
+        summary.records += window.records;
+        summary.tally.add(&window.tally);
+        (self.events)(CollectEvent::WindowStored {
+            org: org.to_owned(),
+            t0: window.t0,
+            t1: window.t1,
+            records: window.records,
+            tally: window.tally,
+        });
     }
 
     fn meta(
@@ -360,21 +387,18 @@ impl Run {
         }
     }
 
-    /// One window: the request log, the overview and the byInterval series, each stored in its own
-    /// transaction as soon as it is complete. Returns the request records stored and the calls made.
-    async fn collect_window(
+    /// Fetches one window: the request log (every page), the overview and the byInterval series.
+    async fn fetch_window(
         &self,
         org: &str,
         t0: DateTime<Utc>,
         t1: DateTime<Utc>,
-    ) -> Result<(u64, CallTally), CollectError> {
+    ) -> Result<FetchedWindow, CollectError> {
         let span = [
             ("t0", crate::timestamp::format(&t0)),
             ("t1", crate::timestamp::format(&t1)),
         ];
-        let mut total = CallTally::default();
 
-        // The per-request log, every page.
         let started_at = Utc::now();
         let mut tally = CallTally::default();
         let mut query = span.to_vec();
@@ -405,8 +429,7 @@ impl Run {
             });
         }
         let consumers = Consumers::of(&records);
-        let count = records.len() as u64;
-        let meta = self.meta(
+        let requests = self.meta(
             org,
             Endpoint::ApiRequests,
             CollectionFilter::None,
@@ -414,19 +437,15 @@ impl Run {
             started_at,
             &tally,
         );
-        self.store
-            .with(move |s| s.store_request_window(&meta, &records))
-            .await?;
-        total.add(&tally);
+        let mut total = tally;
 
-        // The overview.
         let started_at = Utc::now();
         let mut tally = CallTally::default();
         let url = self
             .client
             .url(&format!("/organizations/{org}/apiRequests/overview"), &span);
         let overview: RequestsOverview = self.client.get(Some(org), &url, &mut tally).await?.value;
-        let meta = self.meta(
+        let overview_meta = self.meta(
             org,
             Endpoint::Overview,
             CollectionFilter::None,
@@ -434,28 +453,32 @@ impl Run {
             started_at,
             &tally,
         );
-        self.store
-            .with(move |s| s.store_overview_window(&meta, &overview))
-            .await?;
         total.add(&tally);
 
-        // Response codes by interval, for the org and, on request, per consumer.
         let mut filters = vec![CollectionFilter::None];
         if self.options.by_consumer {
             filters.extend(consumers.filters());
         }
+        let mut intervals = Vec::with_capacity(filters.len());
         for filter in filters {
-            total.add(&self.collect_intervals(org, (t0, t1), filter).await?);
+            let (meta, series, tally) = self.fetch_intervals(org, (t0, t1), filter).await?;
+            total.add(&tally);
+            intervals.push((meta, series));
         }
-        Ok((count, total))
+        Ok(FetchedWindow {
+            requests: (requests, records),
+            overview: (overview_meta, overview),
+            intervals,
+            tally: total,
+        })
     }
 
-    async fn collect_intervals(
+    async fn fetch_intervals(
         &self,
         org: &str,
         window: (DateTime<Utc>, DateTime<Utc>),
         filter: CollectionFilter,
-    ) -> Result<CallTally, CollectError> {
+    ) -> Result<(WindowMeta, Vec<ResponseCodeInterval>, CallTally), CollectError> {
         let started_at = Utc::now();
         let mut tally = CallTally::default();
         let mut query = vec![
@@ -484,10 +507,43 @@ impl Run {
             started_at,
             &tally,
         );
-        self.store
-            .with(move |s| s.store_interval_window(&meta, &intervals))
-            .await?;
-        Ok(tally)
+        Ok((meta, intervals, tally))
+    }
+}
+
+/// Everything fetched for one window, ready to store.
+struct FetchedWindow {
+    requests: (WindowMeta, Vec<RequestRecord>),
+    overview: (WindowMeta, RequestsOverview),
+    intervals: Vec<(WindowMeta, Vec<ResponseCodeInterval>)>,
+    /// Every call the window took, and the time spent waiting.
+    tally: CallTally,
+}
+
+/// What storing a window amounted to.
+struct StoredWindow {
+    t0: DateTime<Utc>,
+    t1: DateTime<Utc>,
+    records: u64,
+    tally: CallTally,
+}
+
+impl FetchedWindow {
+    /// Stores the request log first: each endpoint's window in its own transaction, so the
+    /// request-log checkpoint that resumption reads is never ahead of what it promises.
+    fn store(self, store: &mut Store) -> Result<StoredWindow, StoreError> {
+        let (meta, records) = &self.requests;
+        store.store_request_window(meta, records)?;
+        store.store_overview_window(&self.overview.0, &self.overview.1)?;
+        for (meta, intervals) in &self.intervals {
+            store.store_interval_window(meta, intervals)?;
+        }
+        Ok(StoredWindow {
+            t0: meta.t0,
+            t1: meta.t1,
+            records: records.len() as u64,
+            tally: self.tally,
+        })
     }
 }
 
