@@ -1,5 +1,7 @@
 //! The integration tests: one binary (see Cargo.toml), one module per area.
 
+mod collect_cli;
+mod collect_lib;
 mod scenarios;
 mod sim_cli;
 mod sim_http;

@@ -221,3 +221,97 @@ pub fn records_in(
         .filter(|r| r.ts >= t0 && r.ts < t1)
         .collect()
 }
+
+/// acme-week.toml's organization.
+pub const ACME_ORG: &str = "549236";
+
+/// A config for acme-week.toml ending at `now`, with live rate limits off.
+pub fn acme_week_config(now: &str) -> SimConfig {
+    let scenario = Scenario::load(&sample_path("acme-week.toml"))
+        .expect("sample-data/acme-week.toml is a valid scenario");
+    let mut config = SimConfig::new(vec![scenario], time(now), API_KEY);
+    config.enforce_rate_limits = false;
+    config
+}
+
+/// A collector client for `handle` that is fast rather than polite: rates far above any budget,
+/// short backoff, and enough retries that a 10 % fault rate never exhausts them.
+pub fn fast_client_config(handle: &SimulatorHandle) -> callbudget::dashboard::client::ClientConfig {
+    use callbudget::dashboard::client::ClientConfig;
+    use callbudget::dashboard::key::ApiKey;
+    use callbudget::dashboard::retry::Backoff;
+    let key = ApiKey::new(API_KEY).expect("the test key is a valid key");
+    let mut config = ClientConfig::new(handle.base_url(), key, 1.0);
+    config.org_rate = 1000.0;
+    config.source_ip_rate = 10_000.0;
+    config.max_retries = 10;
+    config.backoff = Backoff {
+        base: std::time::Duration::from_millis(10),
+        cap: std::time::Duration::from_millis(200),
+    };
+    config
+}
+
+/// Lists the organizations and collects them into the database at `db`, as `callbudget collect`
+/// does, on a runtime of the test's own. Panics if the run cannot start.
+pub fn collect_into(
+    db: &Path,
+    config: callbudget::dashboard::client::ClientConfig,
+    options: callbudget::collect::CollectOptions,
+) -> callbudget::collect::CollectSummary {
+    use callbudget::collect::{SharedStore, collect, list_organizations};
+    use callbudget::dashboard::client::DashboardClient;
+    let client = DashboardClient::new(config).expect("the client builds");
+    block_on(async move {
+        let (orgs, _) = list_organizations(&client)
+            .await
+            .expect("the key lists organizations");
+        let store = callbudget::store::Store::open(db).expect("the database opens");
+        collect(
+            std::sync::Arc::new(client),
+            SharedStore::new(store),
+            orgs,
+            options,
+            |_| {},
+        )
+        .await
+        .expect("the collection starts")
+    })
+}
+
+/// Records as a multiset: each distinct record and how often it occurs.
+pub fn multiset(
+    records: impl IntoIterator<Item = RequestRecord>,
+) -> std::collections::HashMap<RequestRecord, usize> {
+    let mut counts = std::collections::HashMap::new();
+    for r in records {
+        *counts.entry(r).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// Records counted by response code.
+pub fn counts_by_code<'a>(
+    records: impl IntoIterator<Item = &'a RequestRecord>,
+) -> std::collections::BTreeMap<Option<u16>, u64> {
+    let mut counts = std::collections::BTreeMap::new();
+    for r in records {
+        *counts.entry(r.response_code).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// The request records stored in the database at `db` for `org` with `t0 <= ts < t1`, from
+/// unfiltered windows.
+pub fn stored_records(
+    db: &Path,
+    org: &str,
+    t0: DateTime<Utc>,
+    t1: DateTime<Utc>,
+) -> Vec<RequestRecord> {
+    use callbudget::store::{CollectionFilter, OrgId, Store};
+    Store::open(db)
+        .expect("the database opens")
+        .request_records(&OrgId::new(org), &CollectionFilter::None, t0, t1)
+        .expect("the stored records read back")
+}

@@ -214,6 +214,12 @@ impl DashboardClient {
         )
     }
 
+    fn jitter(&self) -> f64 {
+        use rand::Rng;
+        let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+        rng.random_range(0.0..1.0)
+    }
+
     fn backoff_delay(&self, attempt: u32) -> Duration {
         let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
         self.config.backoff.delay(attempt, &mut *rng)
@@ -249,11 +255,12 @@ impl DashboardClient {
                 Attempt::Throttled(retry_after) => {
                     tally.http_429s += 1;
                     throttled += 1;
-                    let wait = retry_after.unwrap_or_else(|| self.backoff_delay(throttled.min(6)));
-                    match &org_pacer {
-                        Some(p) => p.on_throttled(wait),
-                        None => self.source_ip_pacer.on_throttled(wait),
-                    }
+                    let asked = retry_after.unwrap_or_else(|| self.backoff_delay(throttled.min(6)));
+                    let jitter = self.jitter();
+                    let wait = match &org_pacer {
+                        Some(p) => p.on_throttled(asked, jitter),
+                        None => self.source_ip_pacer.on_throttled(asked, jitter),
+                    };
                     (self.events)(ClientEvent::Throttled {
                         url: url.to_owned(),
                         wait,
@@ -270,7 +277,13 @@ impl DashboardClient {
                 Attempt::Retry { reason, request_id } => (reason, request_id),
             };
             failures += 1;
-            if failures > self.config.max_retries {
+            // A host that refuses connections is told quickly: a few tries, not the full budget.
+            let limit = if reason == CANNOT_CONNECT {
+                self.config.max_retries.min(MAX_CONNECT_RETRIES)
+            } else {
+                self.config.max_retries
+            };
+            if failures > limit {
                 return Err(ClientError::RetriesExhausted {
                     url: url.to_owned(),
                     attempts: failures + throttled,
@@ -366,6 +379,10 @@ impl DashboardClient {
     }
 }
 
+const CANNOT_CONNECT: &str = "cannot connect";
+/// Retries for a host that refuses connections (backoff ceilings 1 + 2 + 4 s).
+const MAX_CONNECT_RETRIES: u32 = 3;
+
 enum Attempt<T> {
     Done(Page<T>),
     Throttled(Option<Duration>),
@@ -400,7 +417,7 @@ fn transport_reason(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         "timed out".to_owned()
     } else if e.is_connect() {
-        "cannot connect".to_owned()
+        CANNOT_CONNECT.to_owned()
     } else {
         // Without the URL (already known) and never with headers.
         let mut reason = e.to_string();

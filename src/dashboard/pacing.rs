@@ -2,8 +2,10 @@
 //!
 //! One [`Pacer`] per organization and one for the source IP, each a token bucket at
 //! `share × limit` with AIMD on top: every 429 halves the rate (the official SDK: × 0.7) and pauses
-//! the whole pacer until `Retry-After` has passed — not just the call that was refused — and every
-//! success adds back 5 % of the share (the SDK: + 0.2 requests/s), never above it. A maintained
+//! the whole pacer until `Retry-After` has passed — not just the call that was refused. While 429s
+//! keep coming the pause doubles (with jitter); only after [`HOLD`] without one does each success
+//! add back 5 % of the share (the SDK: + 0.2 requests/s at once), never above it. So beside a
+//! consumer that keeps the budget empty, the collector backs off instead of probing every second. A maintained
 //! rate-limiting crate (governor) was considered: its quotas are fixed at creation, and AIMD needs
 //! the rate to move, so the pacer reuses the token bucket the simulator and analysis replay.
 
@@ -17,12 +19,19 @@ const MIN_FRACTION: f64 = 0.05;
 const DECREASE: f64 = 0.5;
 /// What a success adds to the rate, as a fraction of the share.
 const INCREASE_FRACTION: f64 = 0.05;
+/// How long after a 429 the rate stays down before successes raise it again.
+pub const HOLD: Duration = Duration::from_secs(10);
+/// The longest pause a streak of 429s grows to.
+const MAX_PAUSE: Duration = Duration::from_secs(60);
 
 #[derive(Debug)]
 struct PacerState {
     bucket: TokenBucket,
     rate: f64,
     paused_until_us: i64,
+    /// 429s since the last success.
+    streak: u32,
+    last_throttled_us: Option<i64>,
 }
 
 /// A token bucket at a share of a budget, slowed by 429s and sped back up by successes.
@@ -45,6 +54,8 @@ impl Pacer {
                 bucket: TokenBucket::new(Self::limits(max_rate), 0),
                 rate: max_rate,
                 paused_until_us: 0,
+                streak: 0,
+                last_throttled_us: None,
             }),
         }
     }
@@ -94,26 +105,47 @@ impl Pacer {
         started.elapsed()
     }
 
-    /// A call succeeded: speed up a little, up to the share.
+    /// A call succeeded: speed up a little, up to the share, once 429s have stopped for [`HOLD`].
     pub fn on_success(&self) {
         let now = self.now_us();
         let mut state = self.lock();
-        if state.rate < self.max_rate {
+        state.streak = 0;
+        let holding = state
+            .last_throttled_us
+            .is_some_and(|t| now - t < HOLD.as_micros() as i64);
+        if state.rate < self.max_rate && !holding {
             state.rate = (state.rate + self.max_rate * INCREASE_FRACTION).min(self.max_rate);
             let limits = Self::limits(state.rate);
             state.bucket.set_limits(limits, now);
         }
     }
 
-    /// A call was refused with 429: slow down and hold every call until `retry_after` has passed.
-    pub fn on_throttled(&self, retry_after: Duration) {
+    /// A call was refused with 429: slow down and hold every call until `retry_after` has passed —
+    /// longer, doubling with jitter, while 429s keep coming. Returns the pause.
+    pub fn on_throttled(&self, retry_after: Duration, jitter: f64) -> Duration {
         let now = self.now_us();
         let mut state = self.lock();
         state.rate = (state.rate * DECREASE).max(self.max_rate * MIN_FRACTION);
         let limits = Self::limits(state.rate);
         state.bucket.set_limits(limits, now);
-        let until = now + retry_after.as_micros() as i64;
+        state.streak += 1;
+        state.last_throttled_us = Some(now);
+        // The first 429 waits what the server asked; each further one in a row doubles that
+        // (at least a second), spread by `jitter` in [0, 1) so that clients do not re-sync.
+        let grown = retry_after
+            .max(Duration::from_secs(1))
+            .saturating_mul(1 << (state.streak - 1).min(6))
+            .min(MAX_PAUSE);
+        let pause = if state.streak == 1 {
+            retry_after
+        } else {
+            grown
+                .mul_f64(0.75 + 0.5 * jitter.clamp(0.0, 1.0))
+                .max(retry_after)
+        };
+        let until = now + pause.as_micros() as i64;
         state.paused_until_us = state.paused_until_us.max(until);
+        pause
     }
 }
 
@@ -121,19 +153,30 @@ impl Pacer {
 mod tests {
     use super::*;
 
+    /// A pacer whose last 429 lies `ago` in the past.
+    fn throttled_ago(pacer: &Pacer, ago: Duration) {
+        pacer.lock().last_throttled_us = Some(pacer.now_us() - ago.as_micros() as i64);
+    }
+
     #[test]
-    fn throttling_halves_the_rate_and_successes_restore_it_to_the_share_only() {
+    fn throttling_halves_the_rate_and_successes_restore_it_to_the_share_only_after_the_hold() {
         let pacer = Pacer::new(3.0);
-        pacer.on_throttled(Duration::ZERO);
+        pacer.on_throttled(Duration::ZERO, 0.5);
         assert_eq!(pacer.current_rate(), 1.5);
-        pacer.on_throttled(Duration::ZERO);
+        pacer.on_throttled(Duration::ZERO, 0.5);
         assert_eq!(pacer.current_rate(), 0.75);
+        // Within the hold, successes do not speed it up.
+        for _ in 0..100 {
+            pacer.on_success();
+        }
+        assert_eq!(pacer.current_rate(), 0.75);
+        throttled_ago(&pacer, HOLD);
         for _ in 0..100 {
             pacer.on_success();
         }
         assert_eq!(pacer.current_rate(), 3.0);
         for _ in 0..100 {
-            pacer.on_throttled(Duration::ZERO);
+            pacer.on_throttled(Duration::ZERO, 0.5);
         }
         assert!((pacer.current_rate() - 0.15).abs() < 1e-9);
     }
@@ -141,11 +184,37 @@ mod tests {
     #[test]
     fn a_throttled_pacer_holds_every_call_until_retry_after() {
         let pacer = Pacer::new(100.0);
-        pacer.on_throttled(Duration::from_secs(5));
+        assert_eq!(
+            pacer.on_throttled(Duration::from_secs(5), 0.9),
+            Duration::from_secs(5)
+        );
         let wait = pacer.try_acquire().expect("paused");
         assert!(
             wait > Duration::from_millis(4900) && wait <= Duration::from_secs(5),
             "{wait:?}"
+        );
+    }
+
+    #[test]
+    fn a_streak_of_429s_doubles_the_pause_with_jitter_up_to_a_minute() {
+        let pacer = Pacer::new(3.0);
+        let pauses: Vec<u64> = (0..9)
+            .map(|_| pacer.on_throttled(Duration::from_secs(1), 0.5).as_secs())
+            .collect();
+        assert_eq!(pauses, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+        // Jitter spreads a pause over 0.75–1.25 of its value, never below Retry-After.
+        assert_eq!(
+            pacer.on_throttled(Duration::from_secs(1), 0.0),
+            Duration::from_secs(45)
+        );
+        pacer.on_success();
+        assert_eq!(
+            pacer.on_throttled(Duration::from_secs(3), 0.0),
+            Duration::from_secs(3)
+        );
+        assert_eq!(
+            pacer.on_throttled(Duration::from_secs(3), 0.0),
+            Duration::from_millis(4500)
         );
     }
 
