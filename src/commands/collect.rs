@@ -89,7 +89,7 @@ fn print_summary(
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "collected {} window(s) of {} organization(s) into {}: {} records, {} calls, {} x 429, {:.1} s waited, {:.1} s in all",
+        "collected {} window(s) of {} organization(s) into {}: {} records, {} calls, {} x 429, {:.1} s waited (summed over organizations), {:.1} s in all",
         total.windows,
         summary.orgs.len(),
         db.display(),
@@ -260,9 +260,10 @@ impl Progress {
         }
     }
 
+    /// Leaves the finished bars on screen, so the summary follows them.
     fn finish(&self) {
         if let Some(bars) = &self.bars {
-            let _ = bars.clear();
+            let _ = bars.println("");
         }
     }
 }
