@@ -316,3 +316,67 @@ fn the_summary_names_records_calls_429s_waiting_and_rate_and_quiet_keeps_stderr_
         crate::support::multiset(stored_records(&db, TINY_ORG, time(SINCE), time(UNTIL)));
     assert_eq!(stored, crate::support::multiset(truth));
 }
+
+#[test]
+fn the_key_can_come_from_a_file_instead_of_the_environment() {
+    let handle = serve(tiny_config());
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let key_file = dir.path().join("meraki.key");
+    std::fs::write(&key_file, format!("{API_KEY}\n")).expect("the key file is written");
+    let db = dir.path().join("cb.db");
+    let mut cmd = collect(&handle, &db, "wrong-key-in-the-environment");
+    cmd.arg("--api-key-file").arg(&key_file).arg("-q");
+    cmd.assert().success();
+    let store = callbudget::store::Store::open(&db).expect("the database opens");
+    let stored = store
+        .count_requests(
+            &callbudget::store::OrgId::new(TINY_ORG),
+            &callbudget::store::CollectionFilter::None,
+            time(SINCE),
+            time(UNTIL),
+        )
+        .expect("the requests are counted");
+    assert!(stored > 0);
+}
+
+#[test]
+fn missing_key_and_unreadable_ca_certificate_are_one_line_errors() {
+    let handle = serve(tiny_config());
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("cb.db");
+
+    let output = callbudget()
+        .arg("collect")
+        .arg("--db")
+        .arg(&db)
+        .args(["--org", TINY_ORG, "--base-url", &handle.base_url()])
+        .output()
+        .expect("callbudget runs");
+    assert!(!output.status.success());
+    assert_eq!(
+        text(&output.stderr),
+        "callbudget: error: no API key: set MERAKI_DASHBOARD_API_KEY or pass --api-key-file\n"
+    );
+
+    let missing = dir.path().join("no-such-ca.pem");
+    let mut cmd = collect(&handle, &db, API_KEY);
+    let output = cmd
+        .arg("--ca-cert")
+        .arg(&missing)
+        .output()
+        .expect("callbudget runs");
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "callbudget: error: cannot read the CA certificate {}",
+            missing.display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        !db.exists(),
+        "nothing is written when the client cannot be set up"
+    );
+}
