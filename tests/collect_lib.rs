@@ -575,3 +575,25 @@ fn beside_a_saturating_consumer_it_slows_down_and_finishes() {
         records_in(&handle, TINY_ORG, time(since), time(until)),
     );
 }
+
+#[test]
+fn changing_the_window_length_between_runs_neither_fails_nor_doubles() {
+    let handle = serve(tiny_config());
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("cb.db");
+    let (since, until) = ("2026-11-19T04:00:00Z", "2026-11-19T07:20:00Z");
+    let first = options(TINY_ORG, Some(since), until);
+    assert_all_collected(&collect_into(&db, fast_client_config(&handle), first));
+    // Half-hour windows over the same range: their boundaries fall inside the stored hour windows.
+    let mut second = options(
+        TINY_ORG,
+        Some("2026-11-19T04:30:00Z"),
+        "2026-11-19T08:00:00Z",
+    );
+    second.window = TimeDelta::minutes(30);
+    assert_all_collected(&collect_into(&db, fast_client_config(&handle), second));
+    assert_same_records(
+        stored_records(&db, TINY_ORG, time(since), time("2026-11-19T08:00:00Z")),
+        records_in(&handle, TINY_ORG, time(since), time("2026-11-19T08:00:00Z")),
+    );
+}

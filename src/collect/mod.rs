@@ -313,13 +313,28 @@ impl Run {
                 s.last_complete_window(&id, Endpoint::ApiRequests, &CollectionFilter::None)
             })
             .await?;
-        let plan = plan::plan(&plan::PlanInput {
+        let mut plan = plan::plan(&plan::PlanInput {
             since: self.options.since,
             until: self.until,
             last_complete: last.map(|w| (w.t0, w.t1)),
             window: self.options.window,
             first_run_span: TimeDelta::hours(24),
         });
+        let id = org_id.clone();
+        let stored: Vec<(DateTime<Utc>, DateTime<Utc>)> = self
+            .store
+            .with(move |s| s.windows(&id))
+            .await?
+            .into_iter()
+            .filter(|w| {
+                w.endpoint == Endpoint::ApiRequests
+                    && w.filter == CollectionFilter::None
+                    && w.status == crate::store::WindowStatus::Complete
+            })
+            .map(|w| (w.t0, w.t1))
+            .collect();
+        plan.windows =
+            plan::respect_stored(plan.windows, &stored, plan::earliest_available(self.until));
         if let Some((from, to)) = plan.lost {
             (self.events)(CollectEvent::Warning {
                 org: Some(org.to_owned()),

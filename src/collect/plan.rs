@@ -11,6 +11,34 @@ pub fn earliest_available(until: DateTime<Utc>) -> DateTime<Utc> {
     until - crate::dashboard::MAX_TIMESPAN + TimeDelta::minutes(5)
 }
 
+/// Moves window boundaries that would cut through a stored window (collected by an earlier run
+/// with another `--window-minutes`, or clamped at the lookback) to that window's edges, so that every
+/// new window either contains a stored one or misses it: the store refuses partial overlaps.
+pub fn respect_stored(
+    windows: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+    stored: &[(DateTime<Utc>, DateTime<Utc>)],
+    earliest: DateTime<Utc>,
+) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    let inside = |t: DateTime<Utc>| stored.iter().find(|(s0, s1)| *s0 < t && t < *s1).copied();
+    let mut out: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::with_capacity(windows.len());
+    for (mut t0, mut t1) in windows {
+        if let Some(last) = out.last() {
+            t0 = last.1;
+        } else if let Some((s0, _)) = inside(t0)
+            && s0 >= earliest
+        {
+            t0 = s0;
+        }
+        while let Some((_, s1)) = inside(t1) {
+            t1 = s1;
+        }
+        if t1 > t0 {
+            out.push((t0, t1));
+        }
+    }
+    out
+}
+
 /// What the planner knows.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PlanInput {
@@ -103,7 +131,8 @@ mod tests {
             p.windows,
             vec![
                 (t("2026-11-20T10:00:00Z"), t("2026-11-20T11:00:00Z")),
-                (t("2026-11-20T11:00:00Z"), t("2026-11-20T12:00:00Z")),
+                (t("2026-11-20T11:00:00Z"), t("2026-11-20T11:45:00Z")),
+                (t("2026-11-20T11:45:00Z"), t("2026-11-20T12:00:00Z")),
                 (t("2026-11-20T12:00:00Z"), t("2026-11-20T12:10:00Z")),
             ]
         );
@@ -118,6 +147,31 @@ mod tests {
         assert_eq!(p.lost, Some((t("2026-10-01T00:00:00Z"), earliest)));
         assert_eq!(p.windows[0], (earliest, t("2026-10-20T01:00:00Z")));
         assert_eq!(p.windows.last().unwrap().1, t("2026-11-20T00:00:00Z"));
+    }
+
+    #[test]
+    fn boundaries_never_cut_through_a_stored_window() {
+        let planned = vec![
+            (t("2026-11-20T10:30:00Z"), t("2026-11-20T11:00:00Z")),
+            (t("2026-11-20T11:00:00Z"), t("2026-11-20T11:30:00Z")),
+            (t("2026-11-20T11:30:00Z"), t("2026-11-20T12:00:00Z")),
+            (t("2026-11-20T12:00:00Z"), t("2026-11-20T12:10:00Z")),
+        ];
+        // An earlier run stored hour windows; its last one was partial.
+        let stored = [
+            (t("2026-11-20T10:00:00Z"), t("2026-11-20T11:00:00Z")),
+            (t("2026-11-20T11:00:00Z"), t("2026-11-20T11:45:00Z")),
+        ];
+        let earliest = t("2026-10-20T00:00:00Z");
+        assert_eq!(
+            respect_stored(planned, &stored, earliest),
+            vec![
+                (t("2026-11-20T10:00:00Z"), t("2026-11-20T11:00:00Z")),
+                (t("2026-11-20T11:00:00Z"), t("2026-11-20T11:45:00Z")),
+                (t("2026-11-20T11:45:00Z"), t("2026-11-20T12:00:00Z")),
+                (t("2026-11-20T12:00:00Z"), t("2026-11-20T12:10:00Z")),
+            ]
+        );
     }
 
     #[test]
