@@ -380,3 +380,26 @@ fn missing_key_and_unreadable_ca_certificate_are_one_line_errors() {
         "nothing is written when the client cannot be set up"
     );
 }
+
+#[test]
+fn an_until_in_the_future_of_the_apis_clock_is_refused() {
+    // The simulator's clock reads TINY_END (2026-11-20): a day later is the future to it.
+    let handle = serve(tiny_config());
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let output = callbudget()
+        .env(API_KEY_ENV, API_KEY)
+        .arg("collect")
+        .arg("--db")
+        .arg(dir.path().join("cb.db"))
+        .args(["--org", TINY_ORG, "--base-url", &handle.base_url()])
+        .args(["--until", "2026-11-21T00:00:00Z"])
+        .output()
+        .expect("callbudget runs");
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("--until 2026-11-21T00:00:00.000000Z is in the future (the API's clock says 2026-11-20T00:00"),
+        "{stderr}"
+    );
+}

@@ -639,3 +639,13 @@ fn served_calls_are_logged_under_the_key_owner_without_the_key() {
         .expect("writing to memory");
     assert!(!String::from_utf8_lossy(&jsonl).contains(API_KEY));
 }
+
+#[test]
+fn the_date_header_tells_the_simulated_clock() {
+    let mut config = tiny_config();
+    config.frozen_clock = true;
+    let handle = serve(config);
+    let api = Api::new(&handle);
+    let answer = block_on(api.get(&format!("/organizations/{TINY_ORG}/admins")));
+    assert_eq!(answer.header("date"), Some("Fri, 20 Nov 2026 00:00:00 GMT"));
+}

@@ -74,10 +74,10 @@ pub struct CollectArgs {
     #[arg(long, value_name = "FRACTION", default_value_t = 0.3, value_parser = parse_share)]
     pub budget_share: f64,
     /// Each organization's budget, requests per second (Meraki: 10).
-    #[arg(long, value_name = "RATE", default_value_t = 10.0)]
+    #[arg(long, value_name = "RATE", default_value_t = 10.0, value_parser = parse_rate)]
     pub org_rate: f64,
     /// The per-source-IP budget, requests per second (Meraki: 100).
-    #[arg(long, value_name = "RATE", default_value_t = 100.0)]
+    #[arg(long, value_name = "RATE", default_value_t = 100.0, value_parser = parse_rate)]
     pub source_ip_rate: f64,
     /// Minutes of request log per window: the most an interruption can lose.
     #[arg(long, value_name = "MINUTES", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=1440))]
@@ -126,7 +126,7 @@ pub struct SimulateArgs {
     #[arg(long, default_value_t = 0)]
     pub fault_seed: u64,
     /// How long an injected 429 storm lasts, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 3.0)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 3.0, value_parser = parse_storm_seconds)]
     pub storm_seconds: f64,
     /// How long a slow response is delayed, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 2000)]
@@ -134,6 +134,22 @@ pub struct SimulateArgs {
     /// Serve without live rate limits (for benchmarks).
     #[arg(long)]
     pub no_rate_limits: bool,
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 && x <= 1e9 => Ok(x),
+        _ => Err(format!(
+            "{s:?}: a rate is a number of requests per second, greater than 0"
+        )),
+    }
+}
+
+fn parse_storm_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if (0.0..=3600.0).contains(&x) => Ok(x),
+        _ => Err(format!("{s:?}: a storm lasts from 0 to 3600 seconds")),
+    }
 }
 
 fn parse_share(s: &str) -> Result<f64, String> {
@@ -155,12 +171,13 @@ fn parse_time_or_ago(s: &str) -> Result<DateTime<Utc>, String> {
         .parse()
         .map_err(|_| format!("{s:?} is neither an RFC 3339 time nor a span such as 36h or 7d"))?;
     let span = match unit {
-        "m" => TimeDelta::minutes(n),
-        "h" => TimeDelta::hours(n),
-        "d" => TimeDelta::days(n),
+        "m" => TimeDelta::try_minutes(n),
+        "h" => TimeDelta::try_hours(n),
+        "d" => TimeDelta::try_days(n),
         _ => return Err(format!("{s:?}: a span ends in m, h or d (e.g. 36h)")),
     };
-    Ok(Utc::now() - span)
+    span.and_then(|span| Utc::now().checked_sub_signed(span))
+        .ok_or_else(|| format!("{s:?} reaches beyond the calendar"))
 }
 
 fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {

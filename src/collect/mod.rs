@@ -64,6 +64,8 @@ pub enum CollectError {
     UnknownOrganization(String),
     #[error("the database writer stopped: {0}")]
     Writer(String),
+    #[error("--until {until} is in the future (the API's clock says {now})")]
+    FutureUntil { until: String, now: String },
 }
 
 /// What the person running the collector is told, as it happens.
@@ -172,6 +174,10 @@ async fn finish<T>(
         .map_err(CollectError::from)
 }
 
+/// How late a record may be logged after its time: windows ending this close to the newest stored
+/// one are pulled again.
+pub const LATE_RECORDS: TimeDelta = TimeDelta::minutes(5);
+
 /// The finest byInterval interval for a window (the API accepts 120, 3600, 14400 and 21600 s).
 pub fn finest_interval(span: TimeDelta) -> u32 {
     if span <= TimeDelta::days(1) {
@@ -213,7 +219,16 @@ pub async fn collect(
     events: impl Fn(CollectEvent) + Send + Sync + 'static,
 ) -> Result<CollectSummary, CollectError> {
     let started = Instant::now();
-    let until = options.until.unwrap_or_else(Utc::now);
+    // "Now" is the API's clock (its Date header), so a lookback or a default range is the
+    // server's, not this machine's.
+    let now = client.server_now().unwrap_or_else(Utc::now);
+    let until = options.until.unwrap_or(now);
+    if until > now + TimeDelta::minutes(2) {
+        return Err(CollectError::FutureUntil {
+            until: crate::timestamp::format(&until),
+            now: crate::timestamp::format(&now),
+        });
+    }
     let run = Arc::new(Run {
         client,
         store,
@@ -307,20 +322,6 @@ impl Run {
             .await?;
 
         let id = org_id.clone();
-        let last = self
-            .store
-            .with(move |s| {
-                s.last_complete_window(&id, Endpoint::ApiRequests, &CollectionFilter::None)
-            })
-            .await?;
-        let mut plan = plan::plan(&plan::PlanInput {
-            since: self.options.since,
-            until: self.until,
-            last_complete: last.map(|w| (w.t0, w.t1)),
-            window: self.options.window,
-            first_run_span: TimeDelta::hours(24),
-        });
-        let id = org_id.clone();
         let stored: Vec<(DateTime<Utc>, DateTime<Utc>)> = self
             .store
             .with(move |s| s.windows(&id))
@@ -333,8 +334,28 @@ impl Run {
             })
             .map(|w| (w.t0, w.t1))
             .collect();
-        plan.windows =
-            plan::respect_stored(plan.windows, &stored, plan::earliest_available(self.until));
+        // Resume by re-pulling every window that ended within LATE_RECORDS of the newest one:
+        // records logged a little after their time land there.
+        let newest_end = stored.iter().map(|w| w.1).max();
+        let resume = newest_end.and_then(|end| {
+            stored
+                .iter()
+                .filter(|w| w.1 > end - LATE_RECORDS)
+                .map(|w| w.0)
+                .min()
+                .map(|t0| (t0, end))
+        });
+        // Measured when this org starts: it may have waited for a slot.
+        let now = self.client.server_now().unwrap_or_else(Utc::now);
+        let mut plan = plan::plan(&plan::PlanInput {
+            since: self.options.since,
+            until: self.until,
+            now,
+            last_complete: resume,
+            window: self.options.window,
+            first_run_span: TimeDelta::hours(24),
+        });
+        plan.windows = plan::respect_stored(plan.windows, &stored, plan::earliest_available(now));
         if let Some((from, to)) = plan.lost {
             (self.events)(CollectEvent::Warning {
                 org: Some(org.to_owned()),
@@ -354,11 +375,31 @@ impl Run {
         // interruption loses at most them.
         let mut storing: Option<tokio::task::JoinHandle<Result<StoredWindow, StoreError>>> = None;
         for (t0, t1) in plan.windows {
+            let started_at = Utc::now();
             let fetched = self.fetch_window(org, t0, t1).await;
             if let Some(task) = storing.take() {
                 self.stored(org, finish(task).await?, &mut summary);
             }
-            let fetched = fetched?;
+            let fetched = match fetched {
+                Ok(f) => f,
+                Err(e) => {
+                    // The attempt is recorded (for coverage reports); its error names no secret.
+                    let meta = self.meta(
+                        org,
+                        Endpoint::ApiRequests,
+                        CollectionFilter::None,
+                        (t0, t1),
+                        started_at,
+                        &CallTally::default(),
+                    );
+                    let message = e.to_string();
+                    let _ = self
+                        .store
+                        .with(move |s| s.record_failed_window(&meta, &message))
+                        .await;
+                    return Err(e);
+                }
+            };
             storing = Some(self.store.spawn(move |s| fetched.store(s)));
         }
         if let Some(task) = storing.take() {

@@ -24,10 +24,9 @@ pub fn respect_stored(
     for (mut t0, mut t1) in windows {
         if let Some(last) = out.last() {
             t0 = last.1;
-        } else if let Some((s0, _)) = inside(t0)
-            && s0 >= earliest
-        {
-            t0 = s0;
+        } else if let Some((s0, s1)) = inside(t0) {
+            // Back to the stored window's start if the API still has it, else past its end.
+            t0 = if s0 >= earliest { s0 } else { s1 };
         }
         while let Some((_, s1)) = inside(t1) {
             t1 = s1;
@@ -44,6 +43,8 @@ pub fn respect_stored(
 pub struct PlanInput {
     pub since: Option<DateTime<Utc>>,
     pub until: DateTime<Utc>,
+    /// The API's clock: its lookback counts back from here.
+    pub now: DateTime<Utc>,
     /// The last complete unfiltered request-log window of the org, if any: `(t0, t1)`.
     pub last_complete: Option<(DateTime<Utc>, DateTime<Utc>)>,
     pub window: TimeDelta,
@@ -72,7 +73,7 @@ pub fn plan(input: &PlanInput) -> Plan {
         (None, Some((t0, _))) => t0,
         (None, None) => floor_to_grid(until - input.first_run_span, input.window),
     };
-    let earliest = earliest_available(until);
+    let earliest = earliest_available(input.now);
     let (start, lost) = if start < earliest {
         (earliest, Some((start, earliest)))
     } else {
@@ -100,6 +101,7 @@ mod tests {
         PlanInput {
             since: None,
             until: t(until),
+            now: t(until),
             last_complete: None,
             window: TimeDelta::hours(1),
             first_run_span: TimeDelta::hours(24),
@@ -131,8 +133,7 @@ mod tests {
             p.windows,
             vec![
                 (t("2026-11-20T10:00:00Z"), t("2026-11-20T11:00:00Z")),
-                (t("2026-11-20T11:00:00Z"), t("2026-11-20T11:45:00Z")),
-                (t("2026-11-20T11:45:00Z"), t("2026-11-20T12:00:00Z")),
+                (t("2026-11-20T11:00:00Z"), t("2026-11-20T12:00:00Z")),
                 (t("2026-11-20T12:00:00Z"), t("2026-11-20T12:10:00Z")),
             ]
         );
@@ -171,6 +172,19 @@ mod tests {
                 (t("2026-11-20T11:45:00Z"), t("2026-11-20T12:00:00Z")),
                 (t("2026-11-20T12:00:00Z"), t("2026-11-20T12:10:00Z")),
             ]
+        );
+    }
+
+    #[test]
+    fn a_start_clamped_inside_a_stored_window_skips_past_it() {
+        let planned = vec![
+            (t("2026-10-20T00:05:00Z"), t("2026-10-20T01:00:00Z")),
+            (t("2026-10-20T01:00:00Z"), t("2026-10-20T02:00:00Z")),
+        ];
+        let stored = [(t("2026-10-20T00:00:00Z"), t("2026-10-20T01:00:00Z"))];
+        assert_eq!(
+            respect_stored(planned, &stored, t("2026-10-20T00:05:00Z")),
+            vec![(t("2026-10-20T01:00:00Z"), t("2026-10-20T02:00:00Z"))]
         );
     }
 

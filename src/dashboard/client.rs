@@ -54,6 +54,10 @@ pub enum ClientError {
         attempts: u32,
         last: String,
     },
+    #[error(
+        "refusing to follow a pagination link to {link}: it is not on {base} (the API key would go with it)"
+    )]
+    ForeignLink { link: String, base: String },
     #[error("cannot set up the HTTP client: {0}")]
     Setup(String),
     #[error("cannot read the CA certificate {path}: {reason}")]
@@ -134,6 +138,8 @@ type EventSink = Arc<dyn Fn(ClientEvent) + Send + Sync>;
 /// A Dashboard API client shared by every organization's collection.
 pub struct DashboardClient {
     http: reqwest::Client,
+    /// The API's clock, from the `Date` header of the last answer, and when that was read.
+    server_clock: Mutex<Option<(chrono::DateTime<chrono::Utc>, Instant)>>,
     config: ClientConfig,
     source_ip_pacer: Pacer,
     org_pacers: Mutex<HashMap<String, Arc<Pacer>>>,
@@ -173,6 +179,7 @@ impl DashboardClient {
             .map_err(|e| ClientError::Setup(e.to_string()))?;
         Ok(DashboardClient {
             http,
+            server_clock: Mutex::new(None),
             source_ip_pacer: Pacer::new(config.source_ip_rate),
             org_pacers: Mutex::new(HashMap::new()),
             rng: Mutex::new(rand_chacha::ChaCha8Rng::from_os_rng()),
@@ -316,6 +323,7 @@ impl DashboardClient {
         };
         let status = response.status();
         let headers = response.headers().clone();
+        self.note_server_date(&headers);
         let request_id = headers
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
@@ -368,9 +376,38 @@ impl DashboardClient {
             let page: Page<Vec<T>> = self.get(org, &url, tally).await?;
             on_page(page.value.len());
             items.extend(page.value);
-            next = page.next;
+            if let Some(link) = page.next {
+                // The key travels with every call: never to another scheme, host or port.
+                if origin(&link) != origin(&self.config.base_url) {
+                    return Err(ClientError::ForeignLink {
+                        link: strip_query(&link).to_owned(),
+                        base: self.config.base_url.clone(),
+                    });
+                }
+                next = Some(link);
+            }
         }
         Ok(items)
+    }
+
+    /// The API's current time, from the `Date` header of its last answer (the lookback and "now"
+    /// are the server's), or `None` before the first answer.
+    pub fn server_now(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        let clock = self.server_clock.lock().unwrap_or_else(|p| p.into_inner());
+        clock.map(|(date, read)| {
+            date + chrono::TimeDelta::from_std(read.elapsed()).unwrap_or_default()
+        })
+    }
+
+    fn note_server_date(&self, headers: &HeaderMap) {
+        let date = headers
+            .get(header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok());
+        if let Some(date) = date {
+            let mut clock = self.server_clock.lock().unwrap_or_else(|p| p.into_inner());
+            *clock = Some((chrono::DateTime::<chrono::Utc>::from(date), Instant::now()));
+        }
     }
 
     /// The current AIMD rate of an organization's pacer.
@@ -419,7 +456,7 @@ fn transport_reason(e: &reqwest::Error) -> String {
     } else if e.is_connect() {
         CANNOT_CONNECT.to_owned()
     } else {
-        // Without the URL (already known) and never with headers.
+        // reqwest's text names the URL (which carries no secret) but never the headers.
         let mut reason = e.to_string();
         let mut source = std::error::Error::source(e);
         while let Some(s) = source {
@@ -453,6 +490,16 @@ fn client_error(status: StatusCode, url: &str, body: &[u8]) -> ClientError {
             message: error_message(body),
         },
     }
+}
+
+/// Scheme, host and port of a URL, or `None` when it does not parse.
+fn origin(url: &str) -> Option<(String, Option<String>, Option<u16>)> {
+    let url = reqwest::Url::parse(url).ok()?;
+    Some((
+        url.scheme().to_owned(),
+        url.host_str().map(str::to_owned),
+        url.port_or_known_default(),
+    ))
 }
 
 fn strip_query(url: &str) -> &str {
@@ -537,6 +584,26 @@ mod tests {
             HeaderValue::from_static("<https://x/p2>; rel=prev"),
         );
         assert_eq!(next_link(&headers), None);
+    }
+
+    #[test]
+    fn origins_compare_scheme_host_and_port() {
+        assert_eq!(
+            origin("https://api.meraki.com/api/v1/x?a=1"),
+            origin("https://api.meraki.com:443/y")
+        );
+        assert_ne!(
+            origin("https://api.meraki.com/x"),
+            origin("http://api.meraki.com/x")
+        );
+        assert_ne!(
+            origin("http://127.0.0.1:8787/x"),
+            origin("http://127.0.0.1:8788/x")
+        );
+        assert_ne!(
+            origin("https://api.meraki.com/x"),
+            origin("https://evil.example/x")
+        );
     }
 
     #[test]

@@ -143,7 +143,7 @@ impl Pacer {
                 .mul_f64(0.75 + 0.5 * jitter.clamp(0.0, 1.0))
                 .max(retry_after)
         };
-        let until = now + pause.as_micros() as i64;
+        let until = now.saturating_add(i64::try_from(pause.as_micros()).unwrap_or(i64::MAX));
         state.paused_until_us = state.paused_until_us.max(until);
         pause
     }

@@ -5,16 +5,28 @@
 use rand::Rng;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// The longest wait a server can impose with one 429 (Cisco XDR's rolling hour can ask for most of
+/// an hour): a larger `Retry-After` is read as this.
+pub const MAX_WAIT: Duration = Duration::from_secs(3600);
+
 /// How long a `Retry-After` value asks to wait, read against `now` (the local wall clock) for the
 /// date form. `None` when the value is unreadable.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     let seconds = value.strip_suffix('s').unwrap_or(value).trim();
     if let Ok(s) = seconds.parse::<f64>() {
-        return (s.is_finite() && s >= 0.0).then(|| Duration::from_secs_f64(s));
+        return (s >= 0.0).then(|| {
+            Duration::try_from_secs_f64(s)
+                .unwrap_or(MAX_WAIT)
+                .min(MAX_WAIT)
+        });
     }
     let when = httpdate::parse_http_date(value).ok()?;
-    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+    Some(
+        when.duration_since(now)
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_WAIT),
+    )
 }
 
 /// How long until an `X-RateLimit-Reset` Unix time (seconds, possibly fractional).
@@ -24,7 +36,11 @@ pub fn parse_rate_limit_reset(value: &str, now: SystemTime) -> Option<Duration> 
         return None;
     }
     let now = now.duration_since(UNIX_EPOCH).ok()?.as_secs_f64();
-    Some(Duration::from_secs_f64((reset - now).max(0.0)))
+    Some(
+        Duration::try_from_secs_f64((reset - now).max(0.0))
+            .unwrap_or(MAX_WAIT)
+            .min(MAX_WAIT),
+    )
 }
 
 /// Exponential backoff with full jitter: a random wait in `[0, min(cap, base × 2^attempt)]`, so
@@ -77,6 +93,9 @@ mod tests {
             Some(Duration::from_millis(500))
         );
         assert_eq!(parse_retry_after("-1", at(0)), None);
+        assert_eq!(parse_retry_after("1e300", at(0)), Some(MAX_WAIT));
+        assert_eq!(parse_retry_after("86400", at(0)), Some(MAX_WAIT));
+        assert_eq!(parse_retry_after("NaN", at(0)), None);
         assert_eq!(parse_retry_after("soon", at(0)), None);
     }
 
@@ -102,6 +121,7 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(parse_rate_limit_reset("x", at(0)), None);
+        assert_eq!(parse_rate_limit_reset("1e300", at(0)), Some(MAX_WAIT));
     }
 
     #[test]

@@ -527,9 +527,12 @@ impl Validator<'_> {
             };
             let retry_delay = match &r.retry_delay_seconds {
                 None => Duration::from_secs(1),
-                Some(d) => {
-                    Duration::from_secs_f64(self.positive(d, &at("on_429.retry_delay_seconds"))?)
-                }
+                Some(d) => Duration::from_secs_f64(self.within(
+                    d,
+                    &at("on_429.retry_delay_seconds"),
+                    0.001,
+                    3600.0,
+                )?),
             };
             if c.traffic.is_empty() {
                 return Err(self.invalid(
@@ -578,6 +581,26 @@ impl Validator<'_> {
             Ok(x)
         } else {
             Err(self.invalid(v.span(), field, "must be a number greater than 0"))
+        }
+    }
+
+    /// A number within `[low, high]`: bounds keep the simulated clock arithmetic finite.
+    fn within(
+        &self,
+        v: &Spanned<f64>,
+        field: &str,
+        low: f64,
+        high: f64,
+    ) -> Result<f64, ScenarioError> {
+        let x = *v.get_ref();
+        if x.is_finite() && (low..=high).contains(&x) {
+            Ok(x)
+        } else {
+            Err(self.invalid(
+                v.span(),
+                field,
+                format!("must be a number from {low} to {high}"),
+            ))
         }
     }
 
@@ -679,7 +702,8 @@ impl Validator<'_> {
                 let op = self.required(&t.operation, t, &f("operation"))?;
                 let operation = self.operation(catalog, op, &f("operation"))?;
                 let every = self.required(&t.every_minutes, t, &f("every_minutes"))?;
-                let every_minutes = self.positive(every, &f("every_minutes"))?;
+                // From once a second to once a month.
+                let every_minutes = self.within(every, &f("every_minutes"), 1.0 / 60.0, 44640.0)?;
                 let available = scenario.target_count(operation.target) as u32;
                 let targets = match &t.targets {
                     Some(n) => self.count(n, &f("targets")).and_then(|count| {
@@ -737,9 +761,11 @@ impl Validator<'_> {
             }
             "trickle" => {
                 let operations = self.operations(catalog, t, field)?;
-                let per_hour = self.positive(
+                let per_hour = self.within(
                     self.required(&t.per_hour, t, &f("per_hour"))?,
                     &f("per_hour"),
+                    0.01,
+                    3_600_000.0,
                 )?;
                 Ok(TrafficPattern::Trickle {
                     operations,
@@ -859,6 +885,16 @@ every_minutes = 5
         assert!(e.contains("consumers[0].on_429.backoff"), "{e}");
         let e = error_of(&MINIMAL.replace("every_minutes = 5", "every_minutes = 5\ntargets = 9"));
         assert!(e.contains("9 targets but the inventory has 4"), "{e}");
+        let e = error_of(&MINIMAL.replace("every_minutes = 5", "every_minutes = 1e300"));
+        assert!(e.contains("every_minutes: must be a number from"), "{e}");
+        let e = error_of(&MINIMAL.replace(
+            "max_retries = 3 }",
+            "max_retries = 3, retry_delay_seconds = 0.0 }",
+        ));
+        assert!(
+            e.contains("retry_delay_seconds: must be a number from 0.001 to 3600"),
+            "{e}"
+        );
         let e = error_of(&MINIMAL.replace("kind = \"poll\"", "kind = \"flood\""));
         assert!(e.contains("unknown traffic kind \"flood\""), "{e}");
         let e = error_of("this is [not toml");

@@ -326,9 +326,12 @@ fn decode_token(token: &str) -> Option<usize> {
     if hex.len() != 16 {
         return None;
     }
+    // Positions are far below u32::MAX; anything larger is a forged token.
     u64::from_str_radix(hex, 16)
         .ok()
-        .map(|v| (v ^ TOKEN_MASK) as usize)
+        .map(|v| v ^ TOKEN_MASK)
+        .filter(|&v| v < u64::from(u32::MAX))
+        .map(|v| v as usize)
 }
 
 fn record_filter(q: &Query, partial_user_agent: bool) -> Result<RecordFilter, ApiError> {
@@ -455,6 +458,12 @@ pub async fn handle(
     let mut response = serve(&state, peer, &head).await;
     if let Ok(v) = HeaderValue::from_str(&format!("sim-{request_id:08x}")) {
         response.headers_mut().insert("X-Request-Id", v);
+    }
+    // The simulated clock, as the real service's Date header tells its own: clients read the
+    // API's "now" (and so its 31-day lookback) from it.
+    let now = std::time::SystemTime::from(state.clock.now());
+    if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(now)) {
+        response.headers_mut().insert(header::DATE, v);
     }
     response
 }
@@ -888,6 +897,10 @@ mod tests {
         assert_eq!(decode_token(&encode_token(2344)), Some(2344));
         assert_eq!(decode_token("2344"), None);
         assert_eq!(decode_token("pzz"), None);
+        assert_eq!(
+            decode_token(&format!("p{:016x}", u64::MAX ^ TOKEN_MASK)),
+            None
+        );
     }
 
     #[test]
