@@ -5,6 +5,7 @@
 //! Meraki-compatible simulator; it shares only the API models with [`dashboard`].
 //! [`budget`] and [`timestamp`] are leaf modules every stage may use.
 
+pub mod analysis;
 pub mod budget;
 pub mod cli;
 pub mod collect;

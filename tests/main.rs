@@ -1,5 +1,6 @@
 //! The integration tests: one binary (see Cargo.toml), one module per area.
 
+mod analysis;
 mod collect_cli;
 mod collect_lib;
 mod scenarios;

@@ -16,6 +16,8 @@
 mod read;
 mod write;
 
+pub use read::RequestLogRow;
+
 use chrono::{DateTime, Utc};
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};

@@ -11,6 +11,7 @@ use super::{
 use crate::dashboard::models::{ApiClient, RequestRecord};
 use crate::timestamp;
 use chrono::{DateTime, Utc};
+use rusqlite::types::Type;
 use rusqlite::{OptionalExtension, Row, params};
 use std::collections::BTreeMap;
 
@@ -158,6 +159,87 @@ impl Store {
             })
             .map_err(err)
     }
+}
+
+/// One request of the unfiltered log as [`Store::scan_request_log`] hands it out: strings borrow
+/// from SQLite's row buffer and live only for the callback, so scanning allocates nothing per row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RequestLogRow<'a> {
+    /// When the request was made, in microseconds since the Unix epoch.
+    pub ts_us: i64,
+    pub response_code: Option<u16>,
+    pub method: Option<&'a str>,
+    pub path: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    pub admin_id: Option<&'a str>,
+    pub source_ip: Option<&'a str>,
+    pub operation_id: Option<&'a str>,
+    pub client_id: Option<&'a str>,
+}
+
+impl Store {
+    /// Calls `visit` with every request of the unfiltered log (`unfiltered_api_requests`) of
+    /// `org_id` with `t0 <= ts < t1`, in no particular order; returns how many it visited.
+    ///
+    /// Read-only and streaming: for analyses over millions of rows that keep only a few columns.
+    pub fn scan_request_log(
+        &self,
+        org_id: &OrgId,
+        t0: DateTime<Utc>,
+        t1: DateTime<Utc>,
+        mut visit: impl FnMut(&RequestLogRow<'_>),
+    ) -> Result<u64, StoreError> {
+        let err = self.sql_error("scanning the request log");
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT ts, response_code, method, path, user_agent, admin_id, source_ip,
+                        operation_id, client_id
+                 FROM unfiltered_api_requests
+                 WHERE org_id = ?1 AND ts >= ?2 AND ts < ?3",
+            )
+            .map_err(self.sql_error("scanning the request log"))?;
+        let mut rows = stmt
+            .query(params![
+                org_id,
+                timestamp::format(&t0),
+                timestamp::format(&t1)
+            ])
+            .map_err(self.sql_error("scanning the request log"))?;
+        let mut visited = 0u64;
+        let result = (|| {
+            while let Some(row) = rows.next()? {
+                visit(&request_log_row(row)?);
+                visited += 1;
+            }
+            Ok(())
+        })();
+        result.map_err(err)?;
+        Ok(visited)
+    }
+}
+
+fn request_log_row<'a>(row: &'a Row<'_>) -> rusqlite::Result<RequestLogRow<'a>> {
+    let text = |idx: usize| -> rusqlite::Result<Option<&'a str>> {
+        row.get_ref(idx)?
+            .as_str_or_null()
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, Box::new(e)))
+    };
+    let ts = text(0)?.unwrap_or_default();
+    let ts_us = timestamp::parse(ts)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, Type::Text, Box::new(e)))?
+        .timestamp_micros();
+    Ok(RequestLogRow {
+        ts_us,
+        response_code: row.get(1)?,
+        method: text(2)?,
+        path: text(3)?,
+        user_agent: text(4)?,
+        admin_id: text(5)?,
+        source_ip: text(6)?,
+        operation_id: text(7)?,
+        client_id: text(8)?,
+    })
 }
 
 fn window_row(row: &Row<'_>) -> rusqlite::Result<WindowRow> {

@@ -1,0 +1,81 @@
+//! The analysis engine: turns the stored request log into findings. It reads the store and uses
+//! the [`crate::budget`] model; it never talks to the Dashboard API.
+//!
+//! [`frames`] loads an organization's log into a polars [`DataFrame`](polars::prelude::DataFrame);
+//! each detector ([`timeline`], [`spikes`]) takes that frame and the window it covers and returns a
+//! serializable result that reports render.
+
+pub mod frames;
+pub mod spikes;
+
+pub mod timeline;
+
+use crate::store::{OrgId, StoreError};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+pub use frames::{RequestLogBuilder, load_request_log};
+pub use spikes::{ConsumerCount, SpikeEpisode, SpikeOptions, detect_spikes};
+
+pub use timeline::{BudgetTimeline, HeadroomPercentiles, PeakRate, budget_timeline};
+
+/// Everything that can go wrong analysing a window.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalysisError {
+    #[error("reading the request log of organization {org_id}: {source}")]
+    Store {
+        org_id: OrgId,
+        source: Box<StoreError>,
+    },
+    #[error("{context}: {source}")]
+    Frame {
+        context: &'static str,
+        source: polars::prelude::PolarsError,
+    },
+    #[error("invalid analysis window [{start}, {end}): its end must come after its start")]
+    EmptyWindow {
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    },
+    #[error(
+        "invalid bucket limits: the rate must be a positive number of requests per second, got {0}"
+    )]
+    InvalidRate(f64),
+}
+
+impl AnalysisError {
+    /// Wraps a polars error with what the analysis was doing.
+    pub(crate) fn frame(
+        context: &'static str,
+    ) -> impl FnOnce(polars::prelude::PolarsError) -> Self {
+        move |source| AnalysisError::Frame { context, source }
+    }
+}
+
+/// The half-open time range `[start, end)` an analysis covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct AnalysisWindow {
+    #[serde(with = "crate::timestamp::serde_canonical")]
+    pub start: DateTime<Utc>,
+    #[serde(with = "crate::timestamp::serde_canonical")]
+    pub end: DateTime<Utc>,
+}
+
+impl AnalysisWindow {
+    /// A window; refused unless `start < end`.
+    pub fn new(start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Self, AnalysisError> {
+        if start < end {
+            Ok(AnalysisWindow { start, end })
+        } else {
+            Err(AnalysisError::EmptyWindow { start, end })
+        }
+    }
+
+    pub(crate) fn start_us(&self) -> i64 {
+        self.start.timestamp_micros()
+    }
+
+    pub(crate) fn end_us(&self) -> i64 {
+        self.end.timestamp_micros()
+    }
+}
