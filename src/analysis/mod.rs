@@ -5,9 +5,9 @@
 //! each detector ([`timeline`], [`spikes`]) takes that frame and the window it covers and returns a
 //! serializable result that reports render.
 
+pub mod findings;
 pub mod frames;
 pub mod spikes;
-
 pub mod timeline;
 
 use crate::store::{OrgId, StoreError};
@@ -15,8 +15,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 pub use frames::{RequestLogBuilder, load_request_log};
+pub use findings::{Finding, FindingKind, Severity};
 pub use spikes::{ConsumerCount, SpikeEpisode, SpikeOptions, detect_spikes};
-
 pub use timeline::{BudgetTimeline, HeadroomPercentiles, PeakRate, budget_timeline};
 
 /// Everything that can go wrong analysing a window.
