@@ -30,6 +30,7 @@ pub enum FindingKind {
     /// The org's budget was at or over its limit for a noticeable time.
     BudgetSaturation,
     /// A 429 spike episode.
+    #[serde(rename = "spike_429")]
     Spike429,
     /// A consumer that drives saturation.
     NoisyConsumer,

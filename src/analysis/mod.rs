@@ -5,6 +5,7 @@
 //! each detector ([`timeline`], [`spikes`]) takes that frame and the window it covers and returns a
 //! serializable result that reports render.
 
+pub mod audit;
 pub mod findings;
 pub mod frames;
 pub mod spikes;
@@ -14,8 +15,9 @@ use crate::store::{OrgId, StoreError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-pub use frames::{RequestLogBuilder, load_request_log};
+pub use audit::{AuditOptions, OrgAudit, audit_org, save_audit};
 pub use findings::{Finding, FindingKind, Severity};
+pub use frames::{RequestLogBuilder, load_request_log};
 pub use spikes::{ConsumerCount, SpikeEpisode, SpikeOptions, detect_spikes};
 pub use timeline::{BudgetTimeline, HeadroomPercentiles, PeakRate, budget_timeline};
 

@@ -33,6 +33,12 @@ pub enum Command {
     /// in one transaction when complete: an interrupted run resumes where it stopped. The API key is
     /// read from MERAKI_DASHBOARD_API_KEY or --api-key-file.
     Collect(CollectArgs),
+    /// Turn the stored activity into findings: budget saturation and 429 spike episodes.
+    ///
+    /// Replays each organization's per-request log through its token bucket, finds the 429 spikes
+    /// against a rolling baseline, saves the audit and its findings in the database (re-analysing a
+    /// window replaces them) and prints them. Exit code 3 when --fail-on finds something.
+    Analyze(AnalyzeArgs),
     /// Serve a Meraki-compatible API simulator built from scenario files.
     ///
     /// The simulator plays each scenario's consumers through the organization's call budget to build
@@ -91,6 +97,34 @@ pub struct CollectArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// The database to read (and to save the audit in).
+    #[arg(long, value_name = "PATH", default_value = "callbudget.db")]
+    pub db: PathBuf,
+    /// An organization to analyse (repeatable); default: every collected organization.
+    #[arg(long = "org", value_name = "ID")]
+    pub orgs: Vec<String>,
+    /// Start of the window: RFC 3339 or a span before --until (`24h`, `7d`); default 24 h before it.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// End of the window: RFC 3339; default: the end of the organization's collected log.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub until: Option<DateTime<Utc>>,
+    /// table, json or markdown.
+    #[arg(long, value_name = "FORMAT", default_value = "table")]
+    pub format: crate::report::TextFormat,
+    /// Exit with code 3 when a finding is at least this severe: warning or critical.
+    #[arg(long, value_name = "SEVERITY", value_parser = parse_severity)]
+    pub fail_on: Option<crate::analysis::Severity>,
+    /// The organization's budget, requests per second (Meraki: 10).
+    #[arg(long, value_name = "RATE", default_value_t = 10.0, value_parser = parse_rate)]
+    pub rate: f64,
+    /// The burst on top of one second's worth (Meraki: 10).
+    #[arg(long, value_name = "N", default_value_t = 10.0)]
+    pub burst: f64,
+}
+
+#[derive(Debug, Args)]
 pub struct SimulateArgs {
     /// A scenario file (repeat for several organizations). See sample-data/README.md.
     #[arg(long = "scenario", value_name = "FILE", required = true)]
@@ -134,6 +168,26 @@ pub struct SimulateArgs {
     /// Serve without live rate limits (for benchmarks).
     #[arg(long)]
     pub no_rate_limits: bool,
+}
+
+fn parse_severity(s: &str) -> Result<crate::analysis::Severity, String> {
+    match s {
+        "warning" => Ok(crate::analysis::Severity::Warning),
+        "critical" => Ok(crate::analysis::Severity::Critical),
+        other => Err(format!("{other:?}: expected warning or critical")),
+    }
+}
+
+/// A span such as `90m`, `36h` or `7d`.
+pub fn parse_span(s: &str) -> Option<TimeDelta> {
+    let (number, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: i64 = number.parse().ok()?;
+    match unit {
+        "m" => TimeDelta::try_minutes(n),
+        "h" => TimeDelta::try_hours(n),
+        "d" => TimeDelta::try_days(n),
+        _ => None,
+    }
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {

@@ -1,5 +1,6 @@
 //! Wiring from parsed command lines to the library: one module per subcommand, each short.
 
+mod analyze;
 mod collect;
 mod simulate;
 
@@ -20,6 +21,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         verbose: cli.verbose,
     };
     match cli.command {
+        Command::Analyze(args) => analyze::run(args),
         Command::Collect(args) => collect::run(args, verbosity),
         Command::Simulate(args) => simulate::run(args, verbosity.quiet),
     }

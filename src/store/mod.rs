@@ -13,8 +13,11 @@
 //!   covers stored windows of the same (org, endpoint, filter) replaces them; a partial overlap with
 //!   a stored complete window is refused, so no request is ever counted twice.
 
+mod audits;
 mod read;
 mod write;
+
+pub use audits::{AuditRecord, StoredFinding};
 
 pub use read::RequestLogRow;
 
@@ -31,7 +34,10 @@ use std::time::Duration;
 pub const APPLICATION_ID: i32 = 0x4342_4447;
 
 /// The migrations, in order. Their count is the schema version this build writes.
-const MIGRATION_SQL: [&str; 1] = [include_str!("migrations/0001_initial.sql")];
+const MIGRATION_SQL: [&str; 2] = [
+    include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0002_audits.sql"),
+];
 
 /// The schema version (`PRAGMA user_version`) of a fully migrated database.
 pub const SCHEMA_VERSION: usize = MIGRATION_SQL.len();

@@ -1,0 +1,189 @@
+//! One audit of one organization's window: load the log, run the detectors, turn their results
+//! into findings, and save them so periodic audits can be compared.
+
+use super::{
+    AnalysisError, AnalysisWindow, BudgetTimeline, Finding, FindingKind, Severity, SpikeEpisode,
+    SpikeOptions, budget_timeline, detect_spikes, load_request_log,
+};
+use crate::budget::BucketLimits;
+use crate::store::{AuditRecord, OrgId, Store, StoredFinding};
+use chrono::{DateTime, Utc};
+use polars::prelude::*;
+use serde::Serialize;
+
+/// Settings of an audit.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct AuditOptions {
+    /// The organization's budget the log is replayed through (Meraki: 10/s + 10).
+    pub limits: BucketLimits,
+    pub spikes: SpikeOptions,
+}
+
+impl Default for AuditOptions {
+    fn default() -> Self {
+        AuditOptions {
+            limits: BucketLimits::MERAKI_ORG,
+            spikes: SpikeOptions::default(),
+        }
+    }
+}
+
+/// What an audit of one organization found.
+#[derive(Debug, Clone, Serialize)]
+pub struct OrgAudit {
+    pub org_id: String,
+    pub window: AnalysisWindow,
+    pub options: AuditOptions,
+    pub requests: u64,
+    pub http_429s: u64,
+    pub timeline: BudgetTimeline,
+    pub spikes: Vec<SpikeEpisode>,
+    /// Most severe first.
+    pub findings: Vec<Finding>,
+}
+
+/// A share of the window's seconds at or over the limit that makes saturation critical.
+const CRITICAL_SATURATED_SHARE: f64 = 0.01;
+
+/// Audits `org_id` over `window` from the stored per-request log.
+pub fn audit_org(
+    store: &Store,
+    org_id: &OrgId,
+    window: AnalysisWindow,
+    options: AuditOptions,
+) -> Result<OrgAudit, AnalysisError> {
+    let log = load_request_log(store, org_id, &window)?;
+    let http_429s = count_429s(&log)?;
+    let timeline = budget_timeline(&log, &window, options.limits)?;
+    let spikes = detect_spikes(&log, &window, &options.spikes)?;
+    let mut findings = saturation_findings(&timeline);
+    findings.extend(spike_findings(&spikes));
+    findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.start.cmp(&b.start)));
+    Ok(OrgAudit {
+        org_id: org_id.as_str().to_owned(),
+        window,
+        options,
+        requests: timeline.total_requests,
+        http_429s,
+        timeline,
+        spikes,
+        findings,
+    })
+}
+
+fn count_429s(log: &DataFrame) -> Result<u64, AnalysisError> {
+    let codes = log
+        .column(super::frames::RESPONSE_CODE)
+        .and_then(|c| c.i32().cloned())
+        .map_err(AnalysisError::frame("reading response codes"))?;
+    Ok(codes
+        .iter()
+        .filter(|c| *c == Some(super::frames::TOO_MANY_REQUESTS))
+        .count() as u64)
+}
+
+fn saturation_findings(t: &BudgetTimeline) -> Vec<Finding> {
+    if t.seconds_at_or_over_limit == 0 {
+        return Vec::new();
+    }
+    let window_seconds = (t.window.end - t.window.start).num_seconds().max(1) as f64;
+    let share = t.seconds_at_or_over_limit as f64 / window_seconds;
+    let severity = if share >= CRITICAL_SATURATED_SHARE {
+        Severity::Critical
+    } else {
+        Severity::Warning
+    };
+    let peak = t.peak_1s.as_ref().map_or(0, |p| p.requests);
+    vec![Finding {
+        kind: FindingKind::BudgetSaturation,
+        severity,
+        consumer: None,
+        start: t.window.start,
+        end: t.window.end,
+        summary: format!(
+            "the budget ({}/s + {}) was at or over its limit in {} second(s) ({:.2} % of the window); the busiest second had {} requests",
+            t.limits.rate_per_second,
+            t.limits.burst,
+            t.seconds_at_or_over_limit,
+            share * 100.0,
+            peak
+        ),
+        metrics: serde_json::json!({
+            "seconds_at_or_over_limit": t.seconds_at_or_over_limit,
+            "seconds_with_refusals": t.seconds_with_refusals,
+            "refused_by_replay": t.refused_by_replay,
+            "peak_1s": peak,
+            "share_of_window": share,
+        }),
+    }]
+}
+
+fn spike_findings(spikes: &[SpikeEpisode]) -> Vec<Finding> {
+    spikes
+        .iter()
+        .map(|e| {
+            let refused = e.most_refused.first().and_then(|c| c.user_agent.clone());
+            let sender = e.top_senders_at_start.first().and_then(|c| c.user_agent.clone());
+            Finding {
+                kind: FindingKind::Spike429,
+                severity: if e.peak_429_per_minute >= 100 {
+                    Severity::Critical
+                } else {
+                    Severity::Warning
+                },
+                consumer: refused.clone(),
+                start: e.start,
+                end: e.end,
+                summary: format!(
+                    "{} × 429 ({} at peak per minute, baseline {:.1}); most refused: {}; sending most as it began: {}",
+                    e.http_429s,
+                    e.peak_429_per_minute,
+                    e.baseline_429_per_minute,
+                    refused.as_deref().unwrap_or("(no user agent)"),
+                    sender.as_deref().unwrap_or("(no user agent)")
+                ),
+                metrics: serde_json::to_value(e).unwrap_or_default(),
+            }
+        })
+        .collect()
+}
+
+/// Saves an audit and its findings, replacing an earlier audit of the same window.
+pub fn save_audit(
+    store: &mut Store,
+    audit: &OrgAudit,
+    created_at: DateTime<Utc>,
+) -> Result<i64, AnalysisError> {
+    let record = AuditRecord {
+        org_id: OrgId::new(&audit.org_id),
+        t0: audit.window.start,
+        t1: audit.window.end,
+        created_at,
+        requests: audit.requests,
+        http_429s: audit.http_429s,
+        summary: serde_json::json!({
+            "options": audit.options,
+            "seconds_at_or_over_limit": audit.timeline.seconds_at_or_over_limit,
+            "spike_episodes": audit.spikes.len(),
+        }),
+    };
+    let findings: Vec<StoredFinding> = audit
+        .findings
+        .iter()
+        .map(|f| StoredFinding {
+            kind: f.kind.as_str().to_owned(),
+            severity: f.severity.as_str().to_owned(),
+            consumer: f.consumer.clone(),
+            start: f.start,
+            end: f.end,
+            summary: f.summary.clone(),
+            metrics: f.metrics.clone(),
+        })
+        .collect();
+    store
+        .save_audit(&record, &findings)
+        .map_err(|source| AnalysisError::Store {
+            org_id: record.org_id.clone(),
+            source: Box::new(source),
+        })
+}

@@ -1,0 +1,91 @@
+//! `callbudget analyze`: audit each organization's stored window, save the findings, print them.
+
+use anyhow::{Context, Result, bail};
+use callbudget::analysis::{AnalysisWindow, AuditOptions, audit_org, save_audit};
+use callbudget::budget::BucketLimits;
+use callbudget::cli::{AnalyzeArgs, parse_span};
+use callbudget::store::{CollectionFilter, Endpoint, OrgId, Store};
+use chrono::{TimeDelta, Utc};
+use std::io::Write;
+use std::process::ExitCode;
+
+/// The exit code when `--fail-on` finds something: distinct from errors (1) and usage (2).
+const FINDINGS_EXIT_CODE: u8 = 3;
+
+pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
+    if !args.db.exists() {
+        bail!(
+            "{} does not exist: run `callbudget collect` first",
+            args.db.display()
+        );
+    }
+    let mut store = Store::open(&args.db)?;
+    let orgs: Vec<OrgId> = if args.orgs.is_empty() {
+        store.collected_organizations()?
+    } else {
+        args.orgs.iter().map(OrgId::new).collect()
+    };
+    if orgs.is_empty() {
+        bail!(
+            "{} holds no collected request log yet: run `callbudget collect` first",
+            args.db.display()
+        );
+    }
+    let options = AuditOptions {
+        limits: BucketLimits {
+            rate_per_second: args.rate,
+            burst: args.burst.max(0.0),
+        },
+        ..AuditOptions::default()
+    };
+    let mut audits = Vec::new();
+    for org in &orgs {
+        let until = match args.until {
+            Some(t) => t,
+            None => match store.last_complete_window(
+                org,
+                Endpoint::ApiRequests,
+                &CollectionFilter::None,
+            )? {
+                Some(w) => w.t1,
+                None => bail!(
+                    "organization {org} has no collected request log in {}",
+                    args.db.display()
+                ),
+            },
+        };
+        let since = match &args.since {
+            None => until - TimeDelta::hours(24),
+            Some(text) => match callbudget::timestamp::parse(text) {
+                Ok(t) => t,
+                Err(_) => parse_span(text)
+                    .and_then(|span| until.checked_sub_signed(span))
+                    .with_context(|| format!("--since {text:?} is neither an RFC 3339 time nor a span such as 24h or 7d"))?,
+            },
+        };
+        let window = AnalysisWindow::new(since, until)?;
+        let audit = audit_org(&store, org, window, options)
+            .with_context(|| format!("analysing organization {org}"))?;
+        save_audit(&mut store, &audit, Utc::now())?;
+        audits.push(audit);
+    }
+
+    let text = callbudget::report::render(args.format, &audits);
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        return Err(e).context("cannot write the findings");
+    }
+    let failing = args.fail_on.is_some_and(|threshold| {
+        audits
+            .iter()
+            .flat_map(|a| &a.findings)
+            .any(|f| f.severity >= threshold)
+    });
+    Ok(if failing {
+        ExitCode::from(FINDINGS_EXIT_CODE)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

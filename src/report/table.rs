@@ -1,0 +1,52 @@
+//! Findings as plain text for a terminal.
+
+use crate::analysis::OrgAudit;
+use crate::timestamp;
+use std::fmt::Write;
+
+pub fn render(audits: &[OrgAudit]) -> String {
+    let mut out = String::new();
+    for a in audits {
+        let t = &a.timeline;
+        let _ = writeln!(
+            out,
+            "organization {}  {} to {}",
+            a.org_id,
+            timestamp::format(&a.window.start),
+            timestamp::format(&a.window.end)
+        );
+        let _ = writeln!(
+            out,
+            "  requests {}   429s {}   seconds at/over the limit {}   peak 1 s / 10 s / 60 s: {} / {} / {} requests",
+            a.requests,
+            a.http_429s,
+            t.seconds_at_or_over_limit,
+            t.peak_1s.as_ref().map_or(0, |p| p.requests),
+            t.peak_10s.as_ref().map_or(0, |p| p.requests),
+            t.peak_60s.as_ref().map_or(0, |p| p.requests),
+        );
+        if let Some(h) = &t.headroom {
+            let _ = writeln!(
+                out,
+                "  headroom (active seconds): p50 {:.0} %  p90 {:.0} %  p99 {:.0} %",
+                h.p50 * 100.0,
+                h.p90 * 100.0,
+                h.p99 * 100.0
+            );
+        }
+        if a.findings.is_empty() {
+            let _ = writeln!(out, "  no findings");
+        }
+        for f in &a.findings {
+            let _ = writeln!(
+                out,
+                "  {:<8} {:<20} {}  {}",
+                f.severity.as_str(),
+                f.kind.as_str(),
+                timestamp::format(&f.start),
+                f.summary
+            );
+        }
+    }
+    out
+}

@@ -1,0 +1,240 @@
+//! Audits and their findings: written by the analysis, read by reports and trends. Re-analysing a
+//! window replaces its audit (and, by cascade, its findings) in one transaction.
+
+use super::{OrgId, Store, StoreError};
+use crate::timestamp;
+use chrono::{DateTime, Utc};
+use rusqlite::params;
+
+/// One analysis run over one organization's window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecord {
+    pub org_id: OrgId,
+    pub t0: DateTime<Utc>,
+    pub t1: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub requests: u64,
+    pub http_429s: u64,
+    /// Headline numbers and settings, as JSON.
+    pub summary: serde_json::Value,
+}
+
+/// A finding as stored: the analysis' `Finding` flattened to text columns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredFinding {
+    pub kind: String,
+    pub severity: String,
+    pub consumer: Option<String>,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub summary: String,
+    pub metrics: serde_json::Value,
+}
+
+impl Store {
+    /// Stores an audit and its findings, replacing any earlier audit of the same org and window.
+    /// Returns the audit's id.
+    pub fn save_audit(
+        &mut self,
+        audit: &AuditRecord,
+        findings: &[StoredFinding],
+    ) -> Result<i64, StoreError> {
+        let path = self.path.clone();
+        let err = move |context: &'static str| {
+            let path = path.clone();
+            move |source| StoreError::Sqlite {
+                path,
+                context,
+                source,
+            }
+        };
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(err("starting an audit transaction"))?;
+        let (t0, t1) = (timestamp::format(&audit.t0), timestamp::format(&audit.t1));
+        tx.execute(
+            "DELETE FROM audits WHERE org_id = ?1 AND t0 = ?2 AND t1 = ?3",
+            params![audit.org_id, t0, t1],
+        )
+        .map_err(err("replacing an audit"))?;
+        let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let id: i64 = tx
+            .query_row(
+                "INSERT INTO audits (org_id, t0, t1, created_at, tool_version, requests, http_429s, summary)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+                params![
+                    audit.org_id,
+                    t0,
+                    t1,
+                    timestamp::format(&audit.created_at),
+                    crate::TOOL_VERSION,
+                    count(audit.requests),
+                    count(audit.http_429s),
+                    audit.summary.to_string()
+                ],
+                |row| row.get(0),
+            )
+            .map_err(err("storing an audit"))?;
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO findings (audit_id, org_id, kind, severity, consumer, start, end, summary, metrics)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )
+                .map_err(err("storing findings"))?;
+            for f in findings {
+                insert
+                    .execute(params![
+                        id,
+                        audit.org_id,
+                        f.kind,
+                        f.severity,
+                        f.consumer,
+                        timestamp::format(&f.start),
+                        timestamp::format(&f.end),
+                        f.summary,
+                        f.metrics.to_string()
+                    ])
+                    .map_err(err("storing a finding"))?;
+            }
+        }
+        tx.commit().map_err(err("committing an audit"))?;
+        Ok(id)
+    }
+
+    /// Organizations with a collected request log, by id.
+    pub fn collected_organizations(&self) -> Result<Vec<OrgId>, StoreError> {
+        let err = self.sql_error("listing collected organizations");
+        self.conn
+            .prepare_cached(
+                "SELECT DISTINCT org_id FROM collection_windows
+                 WHERE endpoint = 'apiRequests' AND status = 'complete' ORDER BY org_id",
+            )
+            .and_then(|mut stmt| stmt.query_map([], |row| row.get(0))?.collect())
+            .map_err(err)
+    }
+
+    /// The findings of the audit of `org_id` over exactly `[t0, t1)`, most severe first.
+    pub fn audit_findings(
+        &self,
+        org_id: &OrgId,
+        t0: DateTime<Utc>,
+        t1: DateTime<Utc>,
+    ) -> Result<Vec<StoredFinding>, StoreError> {
+        let err = self.sql_error("reading findings");
+        self.conn
+            .prepare_cached(
+                "SELECT f.kind, f.severity, f.consumer, f.start, f.end, f.summary, f.metrics
+                 FROM findings AS f JOIN audits AS a ON a.id = f.audit_id
+                 WHERE a.org_id = ?1 AND a.t0 = ?2 AND a.t1 = ?3
+                 ORDER BY CASE f.severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, f.start, f.rowid",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_map(
+                    params![org_id, timestamp::format(&t0), timestamp::format(&t1)],
+                    |row| {
+                        let time = |i: usize| -> rusqlite::Result<DateTime<Utc>> {
+                            let text: String = row.get(i)?;
+                            timestamp::parse(&text).map_err(|e| {
+                                rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+                            })
+                        };
+                        let metrics: String = row.get(6)?;
+                        Ok(StoredFinding {
+                            kind: row.get(0)?,
+                            severity: row.get(1)?,
+                            consumer: row.get(2)?,
+                            start: time(3)?,
+                            end: time(4)?,
+                            summary: row.get(5)?,
+                            metrics: serde_json::from_str(&metrics).unwrap_or(serde_json::Value::Null),
+                        })
+                    },
+                )?
+                .collect()
+            })
+            .map_err(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        timestamp::parse(s).unwrap()
+    }
+
+    fn audit(requests: u64) -> AuditRecord {
+        AuditRecord {
+            org_id: OrgId::new("1"),
+            t0: t("2026-11-19T00:00:00Z"),
+            t1: t("2026-11-20T00:00:00Z"),
+            created_at: t("2026-11-20T01:00:00Z"),
+            requests,
+            http_429s: 3,
+            summary: serde_json::json!({"rate": 10}),
+        }
+    }
+
+    fn finding(kind: &str, severity: &str) -> StoredFinding {
+        StoredFinding {
+            kind: kind.to_owned(),
+            severity: severity.to_owned(),
+            consumer: Some("A/1 B".to_owned()),
+            start: t("2026-11-19T09:00:00Z"),
+            end: t("2026-11-19T09:03:00Z"),
+            summary: "s".to_owned(),
+            metrics: serde_json::json!({"n": 1}),
+        }
+    }
+
+    #[test]
+    fn re_analysing_a_window_replaces_its_findings() {
+        let mut store = Store::open_in_memory().unwrap();
+        store
+            .save_audit(
+                &audit(10),
+                &[finding("spike_429", "warning"), finding("x", "info")],
+            )
+            .unwrap();
+        store
+            .save_audit(&audit(12), &[finding("spike_429", "critical")])
+            .unwrap();
+        let found = store
+            .audit_findings(
+                &OrgId::new("1"),
+                t("2026-11-19T00:00:00Z"),
+                t("2026-11-20T00:00:00Z"),
+            )
+            .unwrap();
+        assert_eq!(found, vec![finding("spike_429", "critical")]);
+        let audits: i64 = store
+            .conn
+            .query_row("SELECT count(*) FROM audits", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(audits, 1);
+    }
+
+    #[test]
+    fn a_finding_with_an_unknown_severity_leaves_the_previous_audit_intact() {
+        let mut store = Store::open_in_memory().unwrap();
+        store
+            .save_audit(&audit(10), &[finding("a", "warning")])
+            .unwrap();
+        assert!(
+            store
+                .save_audit(&audit(11), &[finding("b", "fatal")])
+                .is_err()
+        );
+        let found = store
+            .audit_findings(
+                &OrgId::new("1"),
+                t("2026-11-19T00:00:00Z"),
+                t("2026-11-20T00:00:00Z"),
+            )
+            .unwrap();
+        assert_eq!(found, vec![finding("a", "warning")]);
+    }
+}

@@ -1,0 +1,162 @@
+//! `callbudget analyze` on a collected database: findings printed in every format, saved and
+//! replaced in the database, and an exit code cron and CI can use.
+
+use crate::support::{ACME_ORG, acme_week_config, collect_into, fast_client_config, serve, time};
+use assert_cmd::Command;
+use callbudget::collect::{CollectOptions, OrgSelection};
+use callbudget::store::{OrgId, Store};
+use std::path::Path;
+
+fn callbudget() -> Command {
+    Command::cargo_bin("callbudget").expect("the callbudget binary is built")
+}
+
+/// acme-week 2026-11-19 06:00–12:00 (the 09:00 episode) collected into `db`; returns the number of
+/// planted episodes in that range.
+fn collect_acme(db: &Path) -> usize {
+    let handle = serve(acme_week_config("2026-11-20T00:00:00Z"));
+    let (since, until) = (time("2026-11-19T06:00:00Z"), time("2026-11-19T12:00:00Z"));
+    let summary = collect_into(
+        db,
+        fast_client_config(&handle),
+        CollectOptions {
+            orgs: OrgSelection::Ids(vec![ACME_ORG.to_owned()]),
+            since: Some(since),
+            until: Some(until),
+            ..CollectOptions::default()
+        },
+    );
+    assert_eq!(summary.failed().count(), 0);
+    handle.simulator().ground_truth().organizations[0]
+        .episodes
+        .iter()
+        .filter(|e| e.start >= since && e.end <= until)
+        .count()
+}
+
+fn analyze(db: &Path, extra: &[&str]) -> std::process::Output {
+    callbudget()
+        .arg("analyze")
+        .arg("--db")
+        .arg(db)
+        .args(["--since", "6h"])
+        .args(extra)
+        .output()
+        .expect("callbudget runs")
+}
+
+#[test]
+fn analyze_finds_the_planted_spike_saves_it_and_replaces_it_when_run_again() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("cb.db");
+    let planted = collect_acme(&db);
+    assert_eq!(planted, 1);
+
+    let output = analyze(&db, &["--format", "json"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&output.stdout).expect("valid JSON");
+    assert_eq!(doc["schema_version"], 1);
+    let audit = &doc["audits"][0];
+    assert_eq!(audit["org_id"], ACME_ORG);
+    assert_eq!(audit["window"]["start"], "2026-11-19T06:00:00.000000Z");
+    assert_eq!(audit["window"]["end"], "2026-11-19T12:00:00.000000Z");
+    let spikes = audit["spikes"].as_array().expect("spikes");
+    assert_eq!(spikes.len(), planted);
+    assert_eq!(spikes[0]["start"], "2026-11-19T09:00:00.000000Z");
+    assert_eq!(
+        spikes[0]["most_refused"][0]["user_agent"],
+        "PortPusher/0.9 AcmeNetEng"
+    );
+    let kinds: Vec<&str> = audit["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["kind"].as_str())
+        .collect();
+    assert!(kinds.contains(&"spike_429"), "{kinds:?}");
+    assert!(kinds.contains(&"budget_saturation"), "{kinds:?}");
+
+    let saved = |db: &Path| {
+        Store::open(db)
+            .expect("the database opens")
+            .audit_findings(
+                &OrgId::new(ACME_ORG),
+                time("2026-11-19T06:00:00Z"),
+                time("2026-11-19T12:00:00Z"),
+            )
+            .expect("findings are read")
+    };
+    let first = saved(&db);
+    assert_eq!(first.len(), kinds.len());
+    assert!(analyze(&db, &[]).status.success());
+    assert_eq!(
+        saved(&db),
+        first,
+        "re-analysing the window replaces its findings"
+    );
+}
+
+#[test]
+fn fail_on_gives_exit_code_3_and_markdown_lists_the_findings() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("cb.db");
+    collect_acme(&db);
+    let output = analyze(&db, &["--fail-on", "critical", "--format", "markdown"]);
+    assert_eq!(output.status.code(), Some(3));
+    let text = String::from_utf8(output.stdout).expect("UTF-8");
+    assert!(
+        text.starts_with(
+            "## Organization 549236 — 2026-11-19T06:00:00.000000Z to 2026-11-19T12:00:00.000000Z"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("| critical | spike_429 |"), "{text}");
+    // 06:00–07:00 has no 429 episode, and at 1000/s nothing saturates: nothing to fail on.
+    let calm = callbudget()
+        .arg("analyze")
+        .arg("--db")
+        .arg(&db)
+        .args([
+            "--since",
+            "1h",
+            "--until",
+            "2026-11-19T07:00:00Z",
+            "--rate",
+            "1000",
+        ])
+        .args(["--fail-on", "warning"])
+        .output()
+        .expect("callbudget runs");
+    assert_eq!(
+        calm.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&calm.stdout)
+    );
+    assert!(String::from_utf8_lossy(&calm.stdout).contains("  no findings\n"));
+}
+
+#[test]
+fn analyze_without_a_database_is_a_one_line_error_and_creates_nothing() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("missing.db");
+    let output = callbudget()
+        .arg("analyze")
+        .arg("--db")
+        .arg(&db)
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        format!(
+            "callbudget: error: {} does not exist: run `callbudget collect` first\n",
+            db.display()
+        )
+    );
+    assert!(!db.exists());
+}
