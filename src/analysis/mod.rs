@@ -5,8 +5,10 @@
 //! each detector ([`timeline`], [`spikes`]) takes that frame and the window it covers and returns a
 //! serializable result that reports render.
 
+pub mod consumers;
 pub mod findings;
 pub mod frames;
+pub mod retries;
 pub mod spikes;
 pub mod timeline;
 
@@ -14,8 +16,13 @@ use crate::store::{OrgId, StoreError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-pub use frames::{RequestLogBuilder, load_request_log};
+pub use consumers::{
+    ConsumerKey, ConsumerUsage, OperationCount, ParsedUserAgent, PeriodChange, consumer_findings,
+    consumer_usage, parse_user_agent,
+};
 pub use findings::{Finding, FindingKind, Severity};
+pub use frames::{RequestLogBuilder, load_request_log};
+pub use retries::{RetryBehaviour, RetryOptions, retry_behaviour, retry_findings};
 pub use spikes::{ConsumerCount, SpikeEpisode, SpikeOptions, detect_spikes};
 pub use timeline::{BudgetTimeline, HeadroomPercentiles, PeakRate, budget_timeline};
 
