@@ -382,3 +382,183 @@ fn coefficient_of_variation(delays: &[i64]) -> Option<f64> {
         / n;
     Some(variance.sqrt() / mean)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::frames::RequestLogBuilder;
+    use crate::store::RequestLogRow;
+    use chrono::TimeDelta;
+
+    const MS: i64 = 1_000;
+    const SCRIPT: &str = "PortPusher/0.9";
+    const SDK: &str = "python-meraki/4.7.0 Caller/(Sync/1)";
+
+    fn t0() -> DateTime<Utc> {
+        crate::timestamp::parse("2026-11-19T09:00:00Z").unwrap()
+    }
+
+    /// (offset µs from 09:00, response code, user agent, path)
+    fn frame(requests: &[(i64, u16, Option<&str>, &str)]) -> DataFrame {
+        let mut builder = RequestLogBuilder::default();
+        for &(offset, code, user_agent, path) in requests {
+            builder.push(&RequestLogRow {
+                ts_us: t0().timestamp_micros() + offset,
+                response_code: Some(code),
+                method: Some("PUT"),
+                path: Some(path),
+                user_agent,
+                admin_id: None,
+                source_ip: None,
+                operation_id: None,
+                client_id: None,
+            });
+        }
+        builder.finish().unwrap()
+    }
+
+    fn behaviour(requests: &[(i64, u16, Option<&str>, &str)]) -> Vec<RetryBehaviour> {
+        retry_behaviour(&frame(requests), &RetryOptions::default()).unwrap()
+    }
+
+    fn window() -> AnalysisWindow {
+        AnalysisWindow::new(t0(), t0() + TimeDelta::hours(1)).unwrap()
+    }
+
+    #[test]
+    fn an_empty_window_has_no_behaviour_or_findings() {
+        assert_eq!(behaviour(&[]), vec![]);
+        assert_eq!(
+            retry_findings(&[], &window(), &RetryOptions::default()),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn one_refused_request_without_a_retry() {
+        let b = behaviour(&[(0, 429, Some(SCRIPT), "/a")]);
+        assert_eq!(
+            b,
+            vec![RetryBehaviour {
+                user_agent: Some(SCRIPT.into()),
+                http_429s: 1,
+                retried_429s: 0,
+                early_retries: 0,
+                early_share: 0.0,
+                median_delay_seconds: None,
+                chains: 0,
+                median_growth_ratio: None,
+                first_retries: 0,
+                first_retry_delay_cv: None,
+                peak_early_retries_per_minute: 0,
+                peak_minute: None,
+            }]
+        );
+    }
+
+    #[test]
+    fn only_429s_make_one_chain_without_growth_listed_out_of_order() {
+        // Four 429s 200 ms apart on one call, listed backwards, and one on another path.
+        let b = behaviour(&[
+            (600 * MS, 429, Some(SCRIPT), "/a"),
+            (400 * MS, 429, Some(SCRIPT), "/a"),
+            (200 * MS, 429, Some(SCRIPT), "/a"),
+            (0, 429, Some(SCRIPT), "/a"),
+            (100 * MS, 429, Some(SCRIPT), "/b"),
+        ]);
+        assert_eq!(b.len(), 1);
+        let b = &b[0];
+        assert_eq!(
+            (b.http_429s, b.retried_429s, b.early_retries, b.chains),
+            (5, 3, 3, 1)
+        );
+        assert_eq!(b.median_delay_seconds, Some(0.2));
+        assert_eq!(b.median_growth_ratio, Some(1.0));
+        assert_eq!((b.first_retries, b.first_retry_delay_cv), (1, None));
+        assert_eq!(b.peak_early_retries_per_minute, 3);
+        assert_eq!(b.peak_minute, Some(t0()));
+        let kinds: Vec<_> =
+            retry_findings(std::slice::from_ref(b), &window(), &RetryOptions::default())
+                .iter()
+                .map(|f| f.kind)
+                .collect();
+        // Three retries are too few to judge waiting, but the chain shows no back-off.
+        assert_eq!(kinds, vec![FindingKind::NoBackoffGrowth]);
+    }
+
+    #[test]
+    fn records_without_a_user_agent_are_a_consumer_of_their_own() {
+        let b = behaviour(&[
+            (0, 429, None, "/a"),
+            (2_000 * MS, 200, None, "/a"),
+            (0, 429, Some(SCRIPT), "/a"),
+        ]);
+        let summary: Vec<_> = b
+            .iter()
+            .map(|b| (b.user_agent.as_deref(), b.retried_429s, b.early_retries))
+            .collect();
+        assert_eq!(summary, vec![(Some(SCRIPT), 0, 0), (None, 1, 0)]);
+        assert_eq!(b[1].median_delay_seconds, Some(2.0));
+    }
+
+    #[test]
+    fn identical_early_gaps_are_flagged_and_exponential_backoff_is_not() {
+        let mut requests = Vec::new();
+        let paths: Vec<String> = (0..25).map(|i| format!("/port/{i}")).collect();
+        // 25 calls refused at once, each retried 200 ms later and admitted.
+        for path in &paths {
+            requests.push((0, 429, Some(SCRIPT), path.as_str()));
+            requests.push((200 * MS, 200, Some(SCRIPT), path.as_str()));
+        }
+        // An SDK call refused three times, waiting 1.5 s, 3 s and 6 s.
+        for (offset, code) in [(0, 429), (1_500, 429), (4_500, 429), (10_500, 200)] {
+            requests.push((offset * MS, code, Some(SDK), "/sdk"));
+        }
+        let b = behaviour(&requests);
+        let script = &b[0];
+        assert_eq!(script.user_agent.as_deref(), Some(SCRIPT));
+        assert_eq!((script.retried_429s, script.early_retries), (25, 25));
+        assert_eq!(script.first_retry_delay_cv, Some(0.0));
+        let sdk = &b[1];
+        assert_eq!((sdk.retried_429s, sdk.early_retries, sdk.chains), (3, 0, 1));
+        assert_eq!(sdk.median_growth_ratio, Some(2.0));
+        assert_eq!(sdk.first_retry_delay_cv, None);
+
+        let findings = retry_findings(&b, &window(), &RetryOptions::default());
+        let judged: Vec<_> = findings
+            .iter()
+            .map(|f| (f.kind, f.severity, f.consumer.as_deref()))
+            .collect();
+        assert_eq!(
+            judged,
+            vec![
+                (
+                    FindingKind::IgnoresRetryAfter,
+                    Severity::Critical,
+                    Some(SCRIPT)
+                ),
+                (FindingKind::RetryStorm, Severity::Warning, Some(SCRIPT)),
+                (
+                    FindingKind::SynchronizedRetries,
+                    Severity::Warning,
+                    Some(SCRIPT)
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_longer_assumed_retry_after_makes_slow_retries_early() {
+        let requests = [
+            (0, 429, Some(SDK), "/a"),
+            (2_000 * MS, 200, Some(SDK), "/a"),
+        ];
+        let options = RetryOptions {
+            retry_after: Duration::from_secs(5),
+            ..RetryOptions::default()
+        };
+        let b = retry_behaviour(&frame(&requests), &options).unwrap();
+        assert_eq!(b[0].early_retries, 1);
+        assert_eq!(behaviour(&requests)[0].early_retries, 0);
+    }
+}
