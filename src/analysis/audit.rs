@@ -2,8 +2,10 @@
 //! into findings, and save them so periodic audits can be compared.
 
 use super::{
-    AnalysisError, AnalysisWindow, BudgetTimeline, Finding, FindingKind, Severity, SpikeEpisode,
-    SpikeOptions, budget_timeline, detect_spikes, load_request_log,
+    AnalysisError, AnalysisWindow, BudgetTimeline, ConsumerKey, ConsumerUsage, Finding,
+    FindingKind, RetryBehaviour, RetryOptions, Severity, SpikeEpisode, SpikeOptions,
+    budget_timeline, consumer_findings, consumer_usage, detect_spikes, load_request_log,
+    retry_behaviour, retry_findings,
 };
 use crate::budget::BucketLimits;
 use crate::store::{AuditRecord, OrgId, Store, StoredFinding};
@@ -17,6 +19,9 @@ pub struct AuditOptions {
     /// The organization's budget the log is replayed through (Meraki: 10/s + 10).
     pub limits: BucketLimits,
     pub spikes: SpikeOptions,
+    /// How consumers are told apart.
+    pub consumer_key: ConsumerKey,
+    pub retries: RetryOptions,
 }
 
 impl Default for AuditOptions {
@@ -24,6 +29,8 @@ impl Default for AuditOptions {
         AuditOptions {
             limits: BucketLimits::MERAKI_ORG,
             spikes: SpikeOptions::default(),
+            consumer_key: ConsumerKey::default(),
+            retries: RetryOptions::default(),
         }
     }
 }
@@ -38,6 +45,10 @@ pub struct OrgAudit {
     pub http_429s: u64,
     pub timeline: BudgetTimeline,
     pub spikes: Vec<SpikeEpisode>,
+    /// Ranked by how much each drives saturation, with the change against the previous period.
+    pub consumers: Vec<ConsumerUsage>,
+    /// How each user agent reacts to 429s.
+    pub retries: Vec<RetryBehaviour>,
     /// Most severe first.
     pub findings: Vec<Finding>,
 }
@@ -56,8 +67,22 @@ pub fn audit_org(
     let http_429s = count_429s(&log)?;
     let timeline = budget_timeline(&log, &window, options.limits)?;
     let spikes = detect_spikes(&log, &window, &options.spikes)?;
+    // The period of the same length just before, for each consumer's change.
+    let previous = AnalysisWindow::new(window.start - (window.end - window.start), window.start)
+        .and_then(|w| load_request_log(store, org_id, &w))?;
+    let previous = (previous.height() > 0).then_some(&previous);
+    let consumers = consumer_usage(
+        &log,
+        &window,
+        options.consumer_key,
+        options.limits,
+        previous,
+    )?;
+    let retries = retry_behaviour(&log, &options.retries)?;
     let mut findings = saturation_findings(&timeline);
     findings.extend(spike_findings(&spikes));
+    findings.extend(consumer_findings(&consumers, &window, options.consumer_key));
+    findings.extend(retry_findings(&retries, &window, &options.retries));
     findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.start.cmp(&b.start)));
     Ok(OrgAudit {
         org_id: org_id.as_str().to_owned(),
@@ -67,6 +92,8 @@ pub fn audit_org(
         http_429s,
         timeline,
         spikes,
+        consumers,
+        retries,
         findings,
     })
 }

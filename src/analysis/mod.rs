@@ -2,12 +2,15 @@
 //! the [`crate::budget`] model; it never talks to the Dashboard API.
 //!
 //! [`frames`] loads an organization's log into a polars [`DataFrame`](polars::prelude::DataFrame);
-//! each detector ([`timeline`], [`spikes`]) takes that frame and the window it covers and returns a
-//! serializable result that reports render.
+//! each detector ([`timeline`], [`spikes`], [`consumers`], [`retries`]) takes that frame and the
+//! window it covers and returns a serializable result and its [`findings`]; [`audit`] runs them all
+//! for one organization and saves what they found.
 
 pub mod audit;
+pub mod consumers;
 pub mod findings;
 pub mod frames;
+pub mod retries;
 pub mod spikes;
 pub mod timeline;
 
@@ -16,8 +19,13 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 pub use audit::{AuditOptions, OrgAudit, audit_org, save_audit};
+pub use consumers::{
+    ConsumerKey, ConsumerUsage, OperationCount, ParsedUserAgent, PeriodChange, consumer_findings,
+    consumer_usage, parse_user_agent,
+};
 pub use findings::{Finding, FindingKind, Severity};
 pub use frames::{RequestLogBuilder, load_request_log};
+pub use retries::{RetryBehaviour, RetryOptions, retry_behaviour, retry_findings};
 pub use spikes::{ConsumerCount, SpikeEpisode, SpikeOptions, detect_spikes};
 pub use timeline::{BudgetTimeline, HeadroomPercentiles, PeakRate, budget_timeline};
 

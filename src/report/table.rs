@@ -34,6 +34,27 @@ pub fn render(audits: &[OrgAudit]) -> String {
                 h.p99 * 100.0
             );
         }
+        if !a.consumers.is_empty() {
+            let _ = writeln!(out, "  consumers (by requests in saturated seconds):");
+        }
+        for c in a.consumers.iter().take(5) {
+            let change = c
+                .change
+                .as_ref()
+                .and_then(|ch| ch.delta_percent)
+                .map(|p| format!("{p:+.0} %"))
+                .unwrap_or_else(|| "new".to_owned());
+            let _ = writeln!(
+                out,
+                "    {:<40} {:>8} requests ({:>5.1} % of budget) {:>6} x 429  saturating {:>5.1} %  vs previous {}",
+                c.consumer.as_deref().unwrap_or("(none)"),
+                c.requests,
+                c.budget_share * 100.0,
+                c.http_429s,
+                c.saturation_share * 100.0,
+                change
+            );
+        }
         if a.findings.is_empty() {
             let _ = writeln!(out, "  no findings");
         }

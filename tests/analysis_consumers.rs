@@ -1,0 +1,96 @@
+//! Consumers and retry behaviour on a collected acme-week: the noisy poller is the biggest
+//! consumer, and the two clients that ignore Retry-After are told apart from the one that honours it.
+
+use crate::support::{ACME_ORG, acme_week_config, collect_into, fast_client_config, serve, time};
+use callbudget::analysis::{
+    AnalysisWindow, ConsumerKey, FindingKind, RetryOptions, consumer_findings, consumer_usage,
+    load_request_log, retry_behaviour, retry_findings,
+};
+use callbudget::budget::BucketLimits;
+use callbudget::collect::{CollectOptions, OrgSelection};
+use callbudget::store::{OrgId, Store};
+
+#[test]
+fn acme_week_consumers_and_retry_behaviour_match_the_scenario() {
+    let handle = serve(acme_week_config("2026-11-20T00:00:00Z"));
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("cb.db");
+    let (since, until) = (time("2026-11-19T06:00:00Z"), time("2026-11-19T12:00:00Z"));
+    let summary = collect_into(
+        &db,
+        fast_client_config(&handle),
+        CollectOptions {
+            orgs: OrgSelection::Ids(vec![ACME_ORG.to_owned()]),
+            since: Some(since),
+            until: Some(until),
+            ..CollectOptions::default()
+        },
+    );
+    assert_eq!(summary.failed().count(), 0, "the collection succeeds");
+    let store = Store::open(&db).expect("the database opens");
+    let window = AnalysisWindow::new(since, until).expect("a valid window");
+    let log = load_request_log(&store, &OrgId::new(ACME_ORG), &window).expect("the log loads");
+
+    let truth = handle.simulator().ground_truth();
+    let org_truth = truth
+        .organizations
+        .iter()
+        .find(|o| o.org_id == ACME_ORG)
+        .expect("acme-week's organization has a ground truth");
+    let agent = |name: &str| {
+        org_truth
+            .consumers
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| c.user_agent.clone())
+            .unwrap_or_else(|| panic!("acme-week has a consumer {name}"))
+    };
+
+    let usage = consumer_usage(
+        &log,
+        &window,
+        ConsumerKey::UserAgent,
+        BucketLimits::MERAKI_ORG,
+        None,
+    )
+    .expect("consumer usage");
+    let biggest = usage
+        .iter()
+        .max_by_key(|u| u.requests)
+        .expect("acme-week has consumers");
+    assert_eq!(
+        biggest.consumer.as_deref(),
+        Some(agent("noc-poller").as_str())
+    );
+    // The 09:00 burst, not the steady poller, is what fills the saturated seconds.
+    assert_eq!(
+        usage[0].consumer.as_deref(),
+        Some(agent("port-config-script").as_str())
+    );
+    let noisy = consumer_findings(&usage, &window, ConsumerKey::UserAgent);
+    assert!(noisy.iter().any(|f| f.kind == FindingKind::NoisyConsumer
+        && f.consumer.as_deref() == Some(agent("port-config-script").as_str())));
+
+    let options = RetryOptions::default();
+    let behaviour = retry_behaviour(&log, &options).expect("retry behaviour");
+    let findings = retry_findings(&behaviour, &window, &options);
+    let flagged = |kind: FindingKind, name: &str| {
+        let ua = agent(name);
+        findings
+            .iter()
+            .any(|f| f.kind == kind && f.consumer.as_deref() == Some(ua.as_str()))
+    };
+    assert!(flagged(
+        FindingKind::IgnoresRetryAfter,
+        "port-config-script"
+    ));
+    assert!(flagged(FindingKind::IgnoresRetryAfter, "noc-poller"));
+    assert!(!flagged(
+        FindingKind::IgnoresRetryAfter,
+        "sdk-inventory-app"
+    ));
+    assert!(
+        flagged(FindingKind::SynchronizedRetries, "port-config-script")
+            || flagged(FindingKind::NoBackoffGrowth, "port-config-script")
+    );
+}
