@@ -79,6 +79,16 @@ fn analyze_finds_the_planted_spike_saves_it_and_replaces_it_when_run_again() {
         .collect();
     assert!(kinds.contains(&"spike_429"), "{kinds:?}");
     assert!(kinds.contains(&"budget_saturation"), "{kinds:?}");
+    assert!(kinds.contains(&"noisy_consumer"), "{kinds:?}");
+    assert!(kinds.contains(&"ignores_retry_after"), "{kinds:?}");
+    let consumers = audit["consumers"].as_array().expect("consumers");
+    assert_eq!(consumers[0]["consumer"], "PortPusher/0.9 AcmeNetEng");
+    let retries = audit["retries"].as_array().expect("retry behaviour");
+    assert!(
+        retries
+            .iter()
+            .any(|r| r["user_agent"] == "PortPusher/0.9 AcmeNetEng")
+    );
 
     let saved = |db: &Path| {
         Store::open(db)

@@ -370,6 +370,10 @@ fn coefficient_of_variation(delays: &[i64]) -> Option<f64> {
     if delays.len() < 2 {
         return None;
     }
+    // Summed in a fixed order: the same log always gives the same digits (calls come from a map).
+    let mut sorted = delays.to_vec();
+    sorted.sort_unstable();
+    let delays = sorted.as_slice();
     let n = delays.len() as f64;
     let mean = delays.iter().map(|&d| d as f64).sum::<f64>() / n;
     if mean <= 0.0 {
