@@ -374,9 +374,17 @@ fn first_occurrence(pattern: &TrafficPattern, start_us: i64, rng: &mut ChaCha8Rn
 fn next_occurrence(pattern: &TrafficPattern, now_us: i64, rng: &mut ChaCha8Rng) -> i64 {
     match pattern {
         TrafficPattern::Poll { every, .. } => now_us + every.as_micros() as i64,
-        TrafficPattern::Burst { .. } => next_burst(pattern, now_us, rng),
+        // From the next day on: the start-up delay is drawn anew each time, so searching from
+        // `now` could find today's slot again and fire twice.
+        TrafficPattern::Burst { .. } => next_burst(pattern, end_of_day_us(now_us), rng),
         TrafficPattern::Trickle { per_hour, .. } => now_us + poisson_gap(*per_hour, rng),
     }
+}
+
+/// The last microsecond of the UTC day of `t_us`.
+fn end_of_day_us(t_us: i64) -> i64 {
+    const DAY_US: i64 = 86_400 * MICROS_PER_SEC;
+    t_us - t_us.rem_euclid(DAY_US) + DAY_US - 1
 }
 
 /// The first scheduled burst strictly after `after_us` (a cron-like daily time, UTC).
@@ -554,6 +562,32 @@ concurrency = 20
             .filter(|r| r.response_code == 200 && r.ts_us < first + 1_000_000)
             .count();
         assert!(in_first_second <= 30, "{in_first_second}");
+    }
+
+    #[test]
+    fn a_daily_burst_fires_once_a_day() {
+        let s = scenario(&format!(
+            "{HEAD}{}",
+            r#"
+[[consumers]]
+name = "burst"
+user_agent = "B/1 T"
+admin = "100"
+source_ip = "192.0.2.2"
+client_id = "k"
+on_429 = { honours_retry_after = true, backoff = "none", jitter = false, max_retries = 0 }
+[[consumers.traffic]]
+kind = "burst"
+operations = ["updateDeviceSwitchPort"]
+at = "09:00"
+requests = 5
+"#
+        ));
+        // Seven days: five calls a day, whatever start-up delays the days draw.
+        let mut week = s.clone();
+        week.days = 7;
+        let log = run_all(&week, end());
+        assert_eq!(log.len(), 35);
     }
 
     #[test]
