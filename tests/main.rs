@@ -1,6 +1,7 @@
 //! The integration tests: one binary (see Cargo.toml), one module per area.
 
 mod analysis;
+mod analysis_recommend;
 mod collect_cli;
 mod collect_lib;
 mod scenarios;

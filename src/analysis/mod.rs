@@ -2,22 +2,31 @@
 //! the [`crate::budget`] model; it never talks to the Dashboard API.
 //!
 //! [`frames`] loads an organization's log into a polars [`DataFrame`](polars::prelude::DataFrame);
-//! each detector ([`timeline`], [`spikes`]) takes that frame and the window it covers and returns a
+//! each detector ([`timeline`], [`spikes`], [`recommend`], [`whatif`]) takes that frame and the window
+//! it covers and returns a
 //! serializable result that reports render.
 
 pub mod findings;
 pub mod frames;
+pub mod recommend;
 pub mod spikes;
 pub mod timeline;
+pub mod whatif;
 
 use crate::store::{OrgId, StoreError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-pub use frames::{RequestLogBuilder, load_request_log};
 pub use findings::{Finding, FindingKind, Severity};
+pub use frames::{RequestLogBuilder, load_request_log};
+pub use recommend::{
+    RecommendOptions, Recommendation, RecommendationKind, recommend, recommendation_findings,
+};
 pub use spikes::{ConsumerCount, SpikeEpisode, SpikeOptions, detect_spikes};
 pub use timeline::{BudgetTimeline, HeadroomPercentiles, PeakRate, budget_timeline};
+pub use whatif::{
+    WhatIf, WhatIfScenario, senders_in_refused_seconds, what_if, what_if_top, whatif_findings,
+};
 
 /// Everything that can go wrong analysing a window.
 #[derive(Debug, thiserror::Error)]
