@@ -2,9 +2,8 @@
 //! the [`crate::budget`] model; it never talks to the Dashboard API.
 //!
 //! [`frames`] loads an organization's log into a polars [`DataFrame`](polars::prelude::DataFrame);
-//! each detector ([`timeline`], [`spikes`], [`recommend`], [`whatif`]) takes that frame and the window
-//! it covers and returns a
-//! serializable result that reports render.
+//! each detector ([`timeline`], [`spikes`], [`recommend`], [`whatif`]) takes that frame and the
+//! window it covers and returns a serializable result that reports render.
 
 pub mod findings;
 pub mod frames;
