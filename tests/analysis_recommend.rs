@@ -5,7 +5,7 @@
 use crate::support::{ACME_ORG, acme_week_config, collect_into, fast_client_config, serve, time};
 use callbudget::analysis::{
     AnalysisWindow, RecommendOptions, Recommendation, RecommendationKind, WhatIfScenario,
-    load_request_log, recommend, senders_in_refused_seconds, what_if,
+    load_request_log, recommend, senders_in_refused_seconds, what_if, what_if_top,
 };
 use callbudget::budget::BucketLimits;
 use callbudget::collect::{CollectOptions, OrgSelection};
@@ -14,6 +14,7 @@ use callbudget::store::{OrgId, Store};
 
 const NOC_POLLER: &str = "python-meraki/4.7.0 Caller/(NocPoller/2.1 Acme)";
 const PORT_SCRIPT: &str = "PortPusher/0.9 AcmeNetEng";
+const INVENTORY: &str = "python-meraki/4.7.0 Caller/(InventorySync/3.4 Acme)";
 const GRAFANA: &str = "python-meraki/4.7.0 Caller/(MerakiExporter/1.2 Grafana)";
 
 fn find<'a>(recs: &'a [Recommendation], consumer: &str, op: &str) -> &'a Recommendation {
@@ -75,6 +76,21 @@ fn analyse_once() -> (Vec<Recommendation>, String, u64, Option<u64>, f64) {
     )
     .expect("recommendations");
 
+    let top = what_if_top(&log, BucketLimits::MERAKI_ORG, &recs, catalog, 3).expect("what-ifs");
+    let spared_without_top: Vec<(String, u64, u64)> = top
+        .iter()
+        .filter(|w| w.scenario == WhatIfScenario::WithoutConsumer)
+        .map(|w| (w.consumer.clone(), w.spared, w.refused_others_before))
+        .collect();
+    // The three biggest senders: the poller, the burst script and the inventory app.
+    assert_eq!(
+        spared_without_top,
+        [
+            (NOC_POLLER.to_owned(), 267, 557),
+            (PORT_SCRIPT.to_owned(), 176, 176),
+            (INVENTORY.to_owned(), 11, 705),
+        ]
+    );
     let senders = senders_in_refused_seconds(&log, BucketLimits::MERAKI_ORG).expect("senders");
     let driver = senders
         .first()

@@ -433,6 +433,39 @@ mod tests {
     }
 
     #[test]
+    fn requests_with_an_unmatched_path_or_no_user_agent_still_take_tokens() {
+        // 20 requests at 10:00 on a path the catalog does not know, without a user agent, then
+        // the steady consumer's 5 reads at +100 ms: 4 are refused, by the anonymous traffic.
+        let mut builder = RequestLogBuilder::default();
+        for at_ms in std::iter::repeat_n(0, 20).chain(std::iter::repeat_n(100, 5)) {
+            let anonymous = at_ms == 0;
+            builder.push(&RequestLogRow {
+                ts_us: t0().timestamp_micros() + at_ms * 1000,
+                response_code: Some(200),
+                method: Some("GET"),
+                path: Some(if anonymous {
+                    "/api/v1/nothing/here"
+                } else {
+                    "/api/v1/organizations/1/networks"
+                }),
+                user_agent: (!anonymous).then_some(STEADY),
+                admin_id: None,
+                source_ip: None,
+                operation_id: None,
+                client_id: None,
+            });
+        }
+        let what_ifs = top(&builder.finish().unwrap(), &[]);
+        assert_eq!(what_ifs.len(), 1);
+        assert_eq!(what_ifs[0].consumer, STEADY);
+        // The steady consumer's own refusals are not "others'": nobody else was refused.
+        assert_eq!(
+            (what_ifs[0].refused_others_before, what_ifs[0].spared),
+            (0, 0)
+        );
+    }
+
+    #[test]
     fn an_empty_window_has_no_what_ifs_or_findings() {
         let what_ifs = top(&frame(&[]), &[]);
         assert!(what_ifs.is_empty());
