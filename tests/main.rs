@@ -2,6 +2,7 @@
 
 mod analysis;
 mod analysis_consumers;
+mod analysis_recommend;
 mod analyze_cli;
 mod collect_cli;
 mod collect_lib;

@@ -3,11 +3,13 @@
 
 use super::{
     AnalysisError, AnalysisWindow, BudgetTimeline, ConsumerKey, ConsumerUsage, Finding,
-    FindingKind, RetryBehaviour, RetryOptions, Severity, SpikeEpisode, SpikeOptions,
-    budget_timeline, consumer_findings, consumer_usage, detect_spikes, load_request_log,
-    retry_behaviour, retry_findings,
+    FindingKind, RecommendOptions, Recommendation, RetryBehaviour, RetryOptions, Severity,
+    SpikeEpisode, SpikeOptions, WhatIf, budget_timeline, consumer_findings, consumer_usage,
+    detect_spikes, load_request_log, recommend, recommendation_findings, retry_behaviour,
+    retry_findings, senders_in_refused_seconds, what_if, what_if_top, whatif_findings,
 };
 use crate::budget::BucketLimits;
+use crate::dashboard::operations::OperationCatalog;
 use crate::store::{AuditRecord, OrgId, Store, StoredFinding};
 use chrono::{DateTime, Utc};
 use polars::prelude::*;
@@ -49,6 +51,10 @@ pub struct OrgAudit {
     pub consumers: Vec<ConsumerUsage>,
     /// How each user agent reacts to 429s.
     pub retries: Vec<RetryBehaviour>,
+    /// Cheaper ways to get the same data, biggest saving first.
+    pub recommendations: Vec<Recommendation>,
+    /// The others' refusals spared without (or with a changed) top consumer.
+    pub what_ifs: Vec<WhatIf>,
     /// Most severe first.
     pub findings: Vec<Finding>,
 }
@@ -79,10 +85,33 @@ pub fn audit_org(
         previous,
     )?;
     let retries = retry_behaviour(&log, &options.retries)?;
+    let catalog = OperationCatalog::meraki_v1();
+    let recommendations = recommend(&log, &window, catalog, &RecommendOptions::default())?;
+    // The three biggest senders, and whoever sent most while the bucket was refusing.
+    let mut what_ifs = what_if_top(&log, options.limits, &recommendations, catalog, 3)?;
+    if let Some(top) = senders_in_refused_seconds(&log, options.limits)?
+        .first()
+        .and_then(|c| c.user_agent.clone())
+        && !what_ifs.iter().any(|w| w.consumer == top)
+    {
+        what_ifs.extend(what_if(
+            &log,
+            options.limits,
+            &[top.as_str()],
+            &recommendations,
+            catalog,
+        )?);
+    }
     let mut findings = saturation_findings(&timeline);
     findings.extend(spike_findings(&spikes));
     findings.extend(consumer_findings(&consumers, &window, options.consumer_key));
     findings.extend(retry_findings(&retries, &window, &options.retries));
+    findings.extend(recommendation_findings(
+        &recommendations,
+        &window,
+        options.limits.rate_per_second,
+    ));
+    findings.extend(whatif_findings(&what_ifs, &window));
     findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.start.cmp(&b.start)));
     Ok(OrgAudit {
         org_id: org_id.as_str().to_owned(),
@@ -94,6 +123,8 @@ pub fn audit_org(
         spikes,
         consumers,
         retries,
+        recommendations,
+        what_ifs,
         findings,
     })
 }

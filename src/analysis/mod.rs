@@ -2,17 +2,19 @@
 //! the [`crate::budget`] model; it never talks to the Dashboard API.
 //!
 //! [`frames`] loads an organization's log into a polars [`DataFrame`](polars::prelude::DataFrame);
-//! each detector ([`timeline`], [`spikes`], [`consumers`], [`retries`]) takes that frame and the
-//! window it covers and returns a serializable result and its [`findings`]; [`audit`] runs them all
-//! for one organization and saves what they found.
+//! each detector ([`timeline`], [`spikes`], [`consumers`], [`retries`], [`recommend`], [`whatif`])
+//! takes that frame and the window it covers and returns a serializable result and its
+//! [`findings`]; [`audit`] runs them all for one organization and saves what they found.
 
 pub mod audit;
 pub mod consumers;
 pub mod findings;
 pub mod frames;
+pub mod recommend;
 pub mod retries;
 pub mod spikes;
 pub mod timeline;
+pub mod whatif;
 
 use crate::store::{OrgId, StoreError};
 use chrono::{DateTime, Utc};
@@ -25,9 +27,15 @@ pub use consumers::{
 };
 pub use findings::{Finding, FindingKind, Severity};
 pub use frames::{RequestLogBuilder, load_request_log};
+pub use recommend::{
+    RecommendOptions, Recommendation, RecommendationKind, recommend, recommendation_findings,
+};
 pub use retries::{RetryBehaviour, RetryOptions, retry_behaviour, retry_findings};
 pub use spikes::{ConsumerCount, SpikeEpisode, SpikeOptions, detect_spikes};
 pub use timeline::{BudgetTimeline, HeadroomPercentiles, PeakRate, budget_timeline};
+pub use whatif::{
+    WhatIf, WhatIfScenario, senders_in_refused_seconds, what_if, what_if_top, whatif_findings,
+};
 
 /// Everything that can go wrong analysing a window.
 #[derive(Debug, thiserror::Error)]

@@ -55,6 +55,34 @@ pub fn render(audits: &[OrgAudit]) -> String {
                 change
             );
         }
+        if !a.recommendations.is_empty() {
+            let _ = writeln!(out, "  recommendations (calls saved per day):");
+        }
+        for r in a.recommendations.iter().take(5) {
+            let _ = writeln!(
+                out,
+                "    {:>8.0}  {} {} -> {}: {}",
+                r.calls_saved_per_day,
+                r.consumer,
+                r.current_operation,
+                r.suggested_operation,
+                r.arithmetic
+            );
+        }
+        for w in a.what_ifs.iter().filter(|w| w.spared > 0) {
+            let _ = writeln!(
+                out,
+                "  what-if {} ({}): {} of the others' {} refusals spared",
+                w.consumer,
+                match &w.scenario {
+                    crate::analysis::WhatIfScenario::WithoutConsumer => "without it".to_owned(),
+                    crate::analysis::WhatIfScenario::WithRecommendations { .. } =>
+                        "with its recommendations".to_owned(),
+                },
+                w.spared,
+                w.refused_others_before
+            );
+        }
         if a.findings.is_empty() {
             let _ = writeln!(out, "  no findings");
         }

@@ -1,0 +1,527 @@
+//! Detector 4, what-if: replays the organization's token bucket over the log as logged, without
+//! one consumer, and with that consumer's calls thinned as its recommendations say, and counts the
+//! refusals everyone else would have been spared.
+//!
+//! Like the budget timeline, the replay offers the bucket every logged request in time order,
+//! retries included (a retry is a request the budget had to answer), and starts with a full
+//! bucket. It does not model the retries that fewer refusals would have made unnecessary, so the
+//! figures are what the same demand minus X does to the bucket.
+
+use super::frames::{TS, USER_AGENT, sorted_timestamps_us};
+use super::recommend::{Recommendation, ResolvedLog, resolve_log};
+use super::spikes::ConsumerCount;
+use super::{AnalysisError, AnalysisWindow, Finding, FindingKind, Severity};
+use crate::budget::{BucketLimits, TokenBucket};
+use crate::dashboard::operations::OperationCatalog;
+use polars::prelude::*;
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// What was changed about the consumer in a what-if.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "scenario")]
+pub enum WhatIfScenario {
+    /// All of the consumer's requests removed.
+    WithoutConsumer,
+    /// The consumer's requests of these operations thinned to their recommended rate.
+    WithRecommendations { operations: Vec<String> },
+}
+
+/// The refusals the other consumers would have been spared.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WhatIf {
+    /// The consumer's user agent.
+    pub consumer: String,
+    #[serde(flatten)]
+    pub scenario: WhatIfScenario,
+    /// The consumer's requests the scenario takes out of the replay.
+    pub requests_removed: u64,
+    /// Requests of the other consumers the replay refuses as logged.
+    pub refused_others_before: u64,
+    /// … and in the scenario.
+    pub refused_others_after: u64,
+    /// `refused_others_before − refused_others_after`.
+    pub spared: u64,
+    /// `spared / refused_others_before` (0 when nobody else was refused).
+    pub spared_share: f64,
+}
+
+/// The what-ifs for the `top` consumers by requests (most first): without each, and, when it
+/// has recommendations, with them applied.
+pub fn what_if_top(
+    log: &DataFrame,
+    limits: BucketLimits,
+    recommendations: &[Recommendation],
+    catalog: &OperationCatalog,
+    top: usize,
+) -> Result<Vec<WhatIf>, AnalysisError> {
+    let resolved = resolve_log(log, catalog)?;
+    let mut counts = vec![0u64; resolved.consumers.len()];
+    for r in &resolved.requests {
+        if let Some(c) = r.consumer {
+            counts[c] += 1;
+        }
+    }
+    let mut ranked: Vec<usize> = (0..counts.len()).collect();
+    ranked.sort_by(|&a, &b| {
+        counts[b]
+            .cmp(&counts[a])
+            .then_with(|| resolved.consumers[a].cmp(&resolved.consumers[b]))
+    });
+    ranked.truncate(top);
+    Ok(what_if_resolved(
+        &resolved,
+        limits,
+        &ranked,
+        recommendations,
+    ))
+}
+
+/// The what-ifs for these consumers (user agents); one not in the log is skipped.
+pub fn what_if(
+    log: &DataFrame,
+    limits: BucketLimits,
+    consumers: &[&str],
+    recommendations: &[Recommendation],
+    catalog: &OperationCatalog,
+) -> Result<Vec<WhatIf>, AnalysisError> {
+    let resolved = resolve_log(log, catalog)?;
+    let indices: Vec<usize> = consumers
+        .iter()
+        .filter_map(|c| resolved.consumers.iter().position(|x| x == c))
+        .collect();
+    Ok(what_if_resolved(
+        &resolved,
+        limits,
+        &indices,
+        recommendations,
+    ))
+}
+
+fn what_if_resolved(
+    log: &ResolvedLog<'_>,
+    limits: BucketLimits,
+    consumers: &[usize],
+    recommendations: &[Recommendation],
+) -> Vec<WhatIf> {
+    let everyone = vec![true; log.requests.len()];
+    let before = replay(log, limits, &everyone);
+    let refused_except = |refused: &[u64], x: usize| -> u64 {
+        refused
+            .iter()
+            .enumerate()
+            .filter(|&(c, _)| c != x)
+            .map(|(_, n)| n)
+            .sum()
+    };
+    let mut out = Vec::new();
+    for &x in consumers {
+        let name = &log.consumers[x];
+        let others_before = refused_except(&before, x);
+        let without: Vec<bool> = log.requests.iter().map(|r| r.consumer != Some(x)).collect();
+        out.push(outcome(
+            name,
+            WhatIfScenario::WithoutConsumer,
+            &without,
+            others_before,
+            refused_except(&replay(log, limits, &without), x),
+        ));
+
+        let own: Vec<&Recommendation> = recommendations
+            .iter()
+            .filter(|r| &r.consumer == name && r.current_calls_per_day > 0.0)
+            .collect();
+        if own.is_empty() {
+            continue;
+        }
+        let mut kept = everyone.clone();
+        for rec in &own {
+            let ratio = (rec.calls_per_day_after / rec.current_calls_per_day).clamp(0.0, 1.0);
+            let mut k = 0u64;
+            for (keep, r) in kept.iter_mut().zip(&log.requests) {
+                if r.consumer == Some(x)
+                    && r.operation
+                        .is_some_and(|op| op.operation_id == rec.current_operation)
+                {
+                    // Keep one in 1/ratio, evenly: request k survives when (k + 1)·ratio
+                    // crosses a whole number.
+                    *keep = ((k + 1) as f64 * ratio).floor() > (k as f64 * ratio).floor();
+                    k += 1;
+                }
+            }
+        }
+        let operations = own.iter().map(|r| r.current_operation.clone()).collect();
+        out.push(outcome(
+            name,
+            WhatIfScenario::WithRecommendations { operations },
+            &kept,
+            others_before,
+            refused_except(&replay(log, limits, &kept), x),
+        ));
+    }
+    out
+}
+
+fn outcome(
+    consumer: &str,
+    scenario: WhatIfScenario,
+    kept: &[bool],
+    refused_others_before: u64,
+    refused_others_after: u64,
+) -> WhatIf {
+    let spared = refused_others_before.saturating_sub(refused_others_after);
+    WhatIf {
+        consumer: consumer.to_owned(),
+        scenario,
+        requests_removed: kept.iter().filter(|k| !**k).count() as u64,
+        refused_others_before,
+        refused_others_after,
+        spared,
+        spared_share: if refused_others_before == 0 {
+            0.0
+        } else {
+            spared as f64 / refused_others_before as f64
+        },
+    }
+}
+
+/// Refusals per consumer index (the last slot: requests without a user agent) when the bucket
+/// is offered the `kept` requests.
+fn replay(log: &ResolvedLog<'_>, limits: BucketLimits, kept: &[bool]) -> Vec<u64> {
+    let anonymous = log.consumers.len();
+    let mut refused = vec![0u64; anonymous + 1];
+    let mut bucket: Option<TokenBucket> = None;
+    for (r, _) in log.requests.iter().zip(kept).filter(|(_, k)| **k) {
+        let bucket = bucket.get_or_insert_with(|| TokenBucket::new(limits, r.ts_us));
+        if bucket.try_take(r.ts_us).is_err() {
+            refused[r.consumer.unwrap_or(anonymous)] += 1;
+        }
+    }
+    refused
+}
+
+/// Who sent the requests of the seconds in which the replay (as logged) refuses something, most
+/// first: the consumers that drive saturation.
+pub fn senders_in_refused_seconds(
+    log: &DataFrame,
+    limits: BucketLimits,
+) -> Result<Vec<ConsumerCount>, AnalysisError> {
+    let sorted = sorted_timestamps_us(log)?;
+    let mut refused_seconds: Vec<i64> = Vec::new();
+    if let Some(&first) = sorted.first() {
+        let mut bucket = TokenBucket::new(limits, first);
+        for &ts in &sorted {
+            let second = ts.div_euclid(1_000_000);
+            if bucket.try_take(ts).is_err() && refused_seconds.last() != Some(&second) {
+                refused_seconds.push(second);
+            }
+        }
+    }
+    let err = || AnalysisError::frame("reading senders in refused seconds");
+    let frame = log
+        .clone()
+        .lazy()
+        .select([
+            col(TS).dt().timestamp(TimeUnit::Microseconds).alias(TS),
+            col(USER_AGENT).cast(DataType::String),
+        ])
+        .collect()
+        .map_err(err())?;
+    let ts = frame.column(TS).and_then(|c| c.i64()).map_err(err())?;
+    let agents = frame
+        .column(USER_AGENT)
+        .and_then(|c| c.str())
+        .map_err(err())?;
+    let mut counts: HashMap<Option<&str>, u64> = HashMap::new();
+    for (ts, agent) in ts.iter().zip(agents.iter()) {
+        if let Some(ts) = ts
+            && refused_seconds
+                .binary_search(&ts.div_euclid(1_000_000))
+                .is_ok()
+        {
+            *counts.entry(agent).or_default() += 1;
+        }
+    }
+    let mut out: Vec<ConsumerCount> = counts
+        .into_iter()
+        .map(|(agent, requests)| ConsumerCount {
+            user_agent: agent.map(str::to_owned),
+            requests,
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.requests
+            .cmp(&a.requests)
+            .then_with(|| a.user_agent.is_none().cmp(&b.user_agent.is_none()))
+            .then_with(|| a.user_agent.cmp(&b.user_agent))
+    });
+    Ok(out)
+}
+
+/// One finding per what-if that spares the others something: a warning when it spares at least
+/// half of their refusals.
+pub fn whatif_findings(what_ifs: &[WhatIf], window: &AnalysisWindow) -> Vec<Finding> {
+    what_ifs
+        .iter()
+        .filter(|w| w.spared > 0)
+        .map(|w| {
+            let change = match &w.scenario {
+                WhatIfScenario::WithoutConsumer => "without this consumer".to_owned(),
+                WhatIfScenario::WithRecommendations { operations } => {
+                    format!(
+                        "with its {} calls replaced as recommended",
+                        operations.join(", ")
+                    )
+                }
+            };
+            Finding {
+                kind: FindingKind::WhatIf,
+                severity: if w.spared_share >= 0.5 {
+                    Severity::Warning
+                } else {
+                    Severity::Info
+                },
+                consumer: Some(w.consumer.clone()),
+                start: window.start,
+                end: window.end,
+                summary: format!(
+                    "{change}, the other consumers would have been refused {} times instead of {}: \
+                     {} refusals ({:.0} %) spared",
+                    w.refused_others_after,
+                    w.refused_others_before,
+                    w.spared,
+                    w.spared_share * 100.0
+                ),
+                metrics: serde_json::to_value(w).unwrap_or_default(),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::RecommendationKind;
+    use crate::analysis::frames::RequestLogBuilder;
+    use crate::store::RequestLogRow;
+    use chrono::{DateTime, TimeDelta, Utc};
+
+    const BURSTER: &str = "Pusher/1";
+    const STEADY: &str = "Steady/1";
+
+    fn t0() -> DateTime<Utc> {
+        crate::timestamp::parse("2026-11-19T10:00:00Z").unwrap()
+    }
+
+    fn window() -> AnalysisWindow {
+        AnalysisWindow::new(t0(), t0() + TimeDelta::hours(1)).unwrap()
+    }
+
+    /// (ms after 10:00, user agent) → PUTs for the burster (no operationId), GETs for the others.
+    fn frame(calls: &[(i64, &str)]) -> DataFrame {
+        let mut builder = RequestLogBuilder::default();
+        for &(at_ms, agent) in calls {
+            let (method, path) = if agent == BURSTER {
+                ("PUT", "/api/v1/devices/Q2XX-0001-0001/switch/ports/1")
+            } else {
+                ("GET", "/api/v1/organizations/1/networks")
+            };
+            builder.push(&RequestLogRow {
+                ts_us: t0().timestamp_micros() + at_ms * 1000,
+                response_code: Some(200),
+                method: Some(method),
+                path: Some(path),
+                user_agent: Some(agent),
+                admin_id: None,
+                source_ip: None,
+                operation_id: None,
+                client_id: None,
+            });
+        }
+        builder.finish().unwrap()
+    }
+
+    /// 30 writes at 10:00:00 from the burster, then 5 reads at 10:00:00.1 from the steady one:
+    /// the full bucket admits 20 writes, and 100 ms later holds one token, so 4 reads are refused.
+    fn burst_then_reads() -> DataFrame {
+        let mut calls = vec![(0, BURSTER); 30];
+        calls.extend([(100, STEADY); 5]);
+        frame(&calls)
+    }
+
+    fn batch_recommendation(ratio: f64) -> Recommendation {
+        Recommendation {
+            kind: RecommendationKind::WriteBurst,
+            consumer: BURSTER.to_owned(),
+            current_operation: "updateDeviceSwitchPort".to_owned(),
+            calls_in_window: 30,
+            current_calls_per_day: 720.0,
+            distinct_targets: 1,
+            polling_interval_seconds: None,
+            cycles_per_day: None,
+            suggested_operation: "createOrganizationActionBatch".to_owned(),
+            calls_per_day_after: 720.0 * ratio,
+            calls_saved_per_day: 720.0 * (1.0 - ratio),
+            estimated: false,
+            arithmetic: String::new(),
+        }
+    }
+
+    fn top(log: &DataFrame, recs: &[Recommendation]) -> Vec<WhatIf> {
+        what_if_top(
+            log,
+            BucketLimits::MERAKI_ORG,
+            recs,
+            OperationCatalog::meraki_v1(),
+            3,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn removing_the_burster_spares_exactly_the_others_refusals() {
+        let what_ifs = top(&burst_then_reads(), &[]);
+        assert_eq!(
+            what_ifs,
+            [
+                WhatIf {
+                    consumer: BURSTER.to_owned(),
+                    scenario: WhatIfScenario::WithoutConsumer,
+                    requests_removed: 30,
+                    refused_others_before: 4,
+                    refused_others_after: 0,
+                    spared: 4,
+                    spared_share: 1.0,
+                },
+                // The reads came after the burst: without them the burster is refused as often.
+                WhatIf {
+                    consumer: STEADY.to_owned(),
+                    scenario: WhatIfScenario::WithoutConsumer,
+                    requests_removed: 5,
+                    refused_others_before: 10,
+                    refused_others_after: 10,
+                    spared: 0,
+                    spared_share: 0.0,
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn thinning_the_burst_as_recommended_spares_the_others_too() {
+        // One write in three kept: 10 writes, so 11 tokens remain for the 5 reads.
+        let what_ifs = top(&burst_then_reads(), &[batch_recommendation(1.0 / 3.0)]);
+        let with = &what_ifs[1];
+        assert_eq!(
+            with.scenario,
+            WhatIfScenario::WithRecommendations {
+                operations: vec!["updateDeviceSwitchPort".to_owned()]
+            }
+        );
+        assert_eq!(with.consumer, BURSTER);
+        assert_eq!(
+            (
+                with.requests_removed,
+                with.refused_others_after,
+                with.spared
+            ),
+            (20, 0, 4)
+        );
+        // Keeping 29 of 30 writes leaves the bucket 1 token short at 10:00:00 and 0 at +100 ms.
+        let barely = top(&burst_then_reads(), &[batch_recommendation(29.0 / 30.0)]);
+        assert_eq!((barely[1].requests_removed, barely[1].spared), (1, 0));
+    }
+
+    #[test]
+    fn requests_with_an_unmatched_path_or_no_user_agent_still_take_tokens() {
+        // 20 requests at 10:00 on a path the catalog does not know, without a user agent, then
+        // the steady consumer's 5 reads at +100 ms: 4 are refused, by the anonymous traffic.
+        let mut builder = RequestLogBuilder::default();
+        for at_ms in std::iter::repeat_n(0, 20).chain(std::iter::repeat_n(100, 5)) {
+            let anonymous = at_ms == 0;
+            builder.push(&RequestLogRow {
+                ts_us: t0().timestamp_micros() + at_ms * 1000,
+                response_code: Some(200),
+                method: Some("GET"),
+                path: Some(if anonymous {
+                    "/api/v1/nothing/here"
+                } else {
+                    "/api/v1/organizations/1/networks"
+                }),
+                user_agent: (!anonymous).then_some(STEADY),
+                admin_id: None,
+                source_ip: None,
+                operation_id: None,
+                client_id: None,
+            });
+        }
+        let what_ifs = top(&builder.finish().unwrap(), &[]);
+        assert_eq!(what_ifs.len(), 1);
+        assert_eq!(what_ifs[0].consumer, STEADY);
+        // The steady consumer's own refusals are not "others'": nobody else was refused.
+        assert_eq!(
+            (what_ifs[0].refused_others_before, what_ifs[0].spared),
+            (0, 0)
+        );
+    }
+
+    #[test]
+    fn an_empty_window_has_no_what_ifs_or_findings() {
+        let what_ifs = top(&frame(&[]), &[]);
+        assert!(what_ifs.is_empty());
+        assert!(whatif_findings(&what_ifs, &window()).is_empty());
+        assert!(
+            senders_in_refused_seconds(&frame(&[]), BucketLimits::MERAKI_ORG)
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_consumer_not_in_the_log_is_skipped() {
+        let what_ifs = what_if(
+            &burst_then_reads(),
+            BucketLimits::MERAKI_ORG,
+            &["Nobody/0", STEADY],
+            &[],
+            OperationCatalog::meraki_v1(),
+        )
+        .unwrap();
+        assert_eq!(what_ifs.len(), 1);
+        assert_eq!(what_ifs[0].consumer, STEADY);
+    }
+
+    #[test]
+    fn the_senders_of_saturated_seconds_are_ranked_by_requests() {
+        let senders =
+            senders_in_refused_seconds(&burst_then_reads(), BucketLimits::MERAKI_ORG).unwrap();
+        assert_eq!(
+            senders,
+            [
+                ConsumerCount {
+                    user_agent: Some(BURSTER.to_owned()),
+                    requests: 30
+                },
+                ConsumerCount {
+                    user_agent: Some(STEADY.to_owned()),
+                    requests: 5
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn only_what_ifs_that_spare_something_become_findings() {
+        let what_ifs = top(&burst_then_reads(), &[]);
+        let findings = whatif_findings(&what_ifs, &window());
+        assert_eq!(findings.len(), 1);
+        assert_eq!(findings[0].kind, FindingKind::WhatIf);
+        assert_eq!(findings[0].severity, Severity::Warning);
+        assert_eq!(findings[0].consumer.as_deref(), Some(BURSTER));
+        assert_eq!(
+            findings[0].summary,
+            "without this consumer, the other consumers would have been refused 0 times instead \
+             of 4: 4 refusals (100 %) spared"
+        );
+    }
+}
