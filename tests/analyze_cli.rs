@@ -82,7 +82,8 @@ fn analyze_finds_the_planted_spike_saves_it_and_replaces_it_when_run_again() {
     assert!(kinds.contains(&"noisy_consumer"), "{kinds:?}");
     assert!(kinds.contains(&"ignores_retry_after"), "{kinds:?}");
     let consumers = audit["consumers"].as_array().expect("consumers");
-    assert_eq!(consumers[0]["consumer"], "PortPusher/0.9 AcmeNetEng");
+    // By application: the poller's caller name ranks first.
+    assert_eq!(consumers[0]["consumer"], "NocPoller/2.1 Acme");
     let retries = audit["retries"].as_array().expect("retry behaviour");
     assert!(
         retries

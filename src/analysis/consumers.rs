@@ -7,8 +7,10 @@
 //!
 //! **Ranking.** Consumers are ranked by the requests they sent during *saturated seconds*: the
 //! organization's token bucket is replayed over every request of the log in time order (starting
-//! full at the first request, as [`super::timeline`] does), and a second is saturated when the
-//! replay refuses at least one request in it. A consumer's share of the requests sent in saturated
+//! full at the first request, as [`super::timeline`] does), and a second is saturated when it is at
+//! or over the limit as the timeline counts it: the replay refuses a request in it, or it holds at
+//! least `rate` requests (a budget running flat out leaves everyone else no room even before
+//! Meraki refuses anyone). A consumer's share of the requests sent in saturated
 //! seconds ([`ConsumerUsage::saturation_share`]) is what [`consumer_findings`] judges: sending
 //! while the budget is exhausted is what gets everybody refused, whoever Meraki happens to refuse.
 //! Ties are broken by total requests, then by consumer name.
@@ -413,19 +415,25 @@ pub(crate) fn time_order(log: &DataFrame) -> Result<Vec<(i64, usize)>, AnalysisE
     Ok(order)
 }
 
-/// Seconds (since the epoch) in which the bucket, replayed over `order`, refuses a request; sorted.
+/// Seconds (since the epoch) at or over the limit: the bucket, replayed over `order`, refuses a
+/// request in them, or they hold at least `rate` requests. Sorted.
 fn saturated_seconds(order: &[(i64, usize)], limits: BucketLimits) -> Vec<i64> {
     let mut seconds: Vec<i64> = Vec::new();
     let Some(&(first, _)) = order.first() else {
         return seconds;
     };
     let mut bucket = TokenBucket::new(limits, first);
+    let mut current = (i64::MIN, 0u64);
     for &(ts, _) in order {
-        if bucket.try_take(ts).is_err() {
-            let second = ts.div_euclid(MICROS_PER_SECOND);
-            if seconds.last() != Some(&second) {
-                seconds.push(second);
-            }
+        let second = ts.div_euclid(MICROS_PER_SECOND);
+        if current.0 != second {
+            current = (second, 0);
+        }
+        current.1 += 1;
+        let refused = bucket.try_take(ts).is_err();
+        let at_rate = current.1 as f64 >= limits.rate_per_second;
+        if (refused || at_rate) && seconds.last() != Some(&second) {
+            seconds.push(second);
         }
     }
     seconds
