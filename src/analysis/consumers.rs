@@ -49,6 +49,23 @@ pub enum ConsumerKey {
     ClientId,
 }
 
+impl std::str::FromStr for ConsumerKey {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.replace('-', "_").as_str() {
+            "application" => Ok(ConsumerKey::Application),
+            "user_agent" => Ok(ConsumerKey::UserAgent),
+            "admin" => Ok(ConsumerKey::Admin),
+            "source_ip" => Ok(ConsumerKey::SourceIp),
+            "client_id" => Ok(ConsumerKey::ClientId),
+            _ => Err(format!(
+                "{s:?}: expected application, user-agent, admin, source-ip or client-id"
+            )),
+        }
+    }
+}
+
 impl ConsumerKey {
     pub fn as_str(self) -> &'static str {
         match self {

@@ -122,6 +122,10 @@ pub struct AnalyzeArgs {
     /// The burst on top of one second's worth (Meraki: 10).
     #[arg(long, value_name = "N", default_value_t = 10.0)]
     pub burst: f64,
+    /// What a consumer is: application (the user agent's Caller), user-agent, admin, source-ip or
+    /// client-id.
+    #[arg(long, value_name = "KEY", default_value = "application")]
+    pub group_by: crate::analysis::ConsumerKey,
 }
 
 #[derive(Debug, Args)]

@@ -36,6 +36,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
             rate_per_second: args.rate,
             burst: args.burst.max(0.0),
         },
+        consumer_key: args.group_by,
         ..AuditOptions::default()
     };
     let mut audits = Vec::new();
