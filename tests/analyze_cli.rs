@@ -176,3 +176,42 @@ fn analyze_without_a_database_is_a_one_line_error_and_creates_nothing() {
     );
     assert!(!db.exists());
 }
+
+#[test]
+fn with_only_interval_counts_analyze_gives_the_spike_without_inventing_attribution() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("cb.db");
+    collect_acme(&db);
+    // As if only byInterval had been collected: drop the request log.
+    rusqlite::Connection::open(&db)
+        .and_then(|c| {
+            c.execute_batch(
+                "PRAGMA foreign_keys = ON; DELETE FROM collection_windows WHERE endpoint = 'apiRequests';",
+            )
+        })
+        .expect("the request log is dropped");
+    let output = analyze(&db, &["--format", "json"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&output.stdout).expect("valid JSON");
+    let audit = &doc["audits"][0];
+    assert_eq!(audit["coverage"], "intervals_only");
+    assert_eq!(audit["window"]["end"], "2026-11-19T12:00:00.000000Z");
+    let spikes = audit["spikes"].as_array().expect("spikes");
+    assert_eq!(spikes.len(), 1);
+    assert_eq!(spikes[0]["start"], "2026-11-19T09:00:00.000000Z");
+    assert_eq!(spikes[0]["most_refused"], serde_json::json!([]));
+    assert_eq!(audit["consumers"], serde_json::json!([]));
+    let kinds: Vec<&str> = audit["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["kind"].as_str())
+        .collect();
+    assert!(kinds.contains(&"attribution_unavailable"), "{kinds:?}");
+    assert!(kinds.contains(&"spike_429"), "{kinds:?}");
+    assert!(!kinds.contains(&"noisy_consumer"), "{kinds:?}");
+}

@@ -37,12 +37,26 @@ impl Default for AuditOptions {
     }
 }
 
+/// Which data an audit rests on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Coverage {
+    /// The per-request log: everything, attribution included.
+    RequestLog,
+    /// Only response codes by interval: the timeline and the spikes, spread evenly over each
+    /// interval, and no attribution to consumers.
+    IntervalsOnly,
+    /// Nothing was collected for the window.
+    Nothing,
+}
+
 /// What an audit of one organization found.
 #[derive(Debug, Clone, Serialize)]
 pub struct OrgAudit {
     pub org_id: String,
     pub window: AnalysisWindow,
     pub options: AuditOptions,
+    pub coverage: Coverage,
     pub requests: u64,
     pub http_429s: u64,
     pub timeline: BudgetTimeline,
@@ -69,7 +83,27 @@ pub fn audit_org(
     window: AnalysisWindow,
     options: AuditOptions,
 ) -> Result<OrgAudit, AnalysisError> {
-    let log = load_request_log(store, org_id, &window)?;
+    let mut log = load_request_log(store, org_id, &window)?;
+    let mut coverage = if log.height() > 0 {
+        Coverage::RequestLog
+    } else {
+        Coverage::Nothing
+    };
+    if log.height() == 0 {
+        let counts = store
+            .interval_counts(org_id, window.start, window.end)
+            .map_err(|source| AnalysisError::Store {
+                org_id: org_id.clone(),
+                source: Box::new(source),
+            })?;
+        if !counts.is_empty() {
+            log = intervals_as_log(&counts)?;
+            coverage = Coverage::IntervalsOnly;
+        }
+    }
+    if coverage == Coverage::IntervalsOnly {
+        return intervals_only_audit(org_id, window, options, &log);
+    }
     let http_429s = count_429s(&log)?;
     let timeline = budget_timeline(&log, &window, options.limits)?;
     let spikes = detect_spikes(&log, &window, &options.spikes)?;
@@ -117,6 +151,7 @@ pub fn audit_org(
         org_id: org_id.as_str().to_owned(),
         window,
         options,
+        coverage,
         requests: timeline.total_requests,
         http_429s,
         timeline,
@@ -125,6 +160,75 @@ pub fn audit_org(
         retries,
         recommendations,
         what_ifs,
+        findings,
+    })
+}
+
+/// Response codes by interval as a request-log frame without attribution: each interval's requests
+/// spread evenly over it, every field but the time and the code null. Only the timeline and the
+/// spike detector read it, and nothing is attributed to a consumer.
+fn intervals_as_log(counts: &[crate::store::IntervalCount]) -> Result<DataFrame, AnalysisError> {
+    let mut builder = super::RequestLogBuilder::default();
+    for c in counts {
+        let start = c.start.timestamp_micros();
+        let span = (c.end.timestamp_micros() - start).max(1);
+        for i in 0..c.count {
+            let ts_us = start + (i as i64).saturating_mul(span) / c.count.max(1) as i64;
+            builder.push(&crate::store::RequestLogRow {
+                ts_us,
+                response_code: Some(c.code),
+                method: None,
+                path: None,
+                user_agent: None,
+                admin_id: None,
+                source_ip: None,
+                operation_id: None,
+                client_id: None,
+            });
+        }
+    }
+    builder.finish()
+}
+
+fn intervals_only_audit(
+    org_id: &OrgId,
+    window: AnalysisWindow,
+    options: AuditOptions,
+    log: &DataFrame,
+) -> Result<OrgAudit, AnalysisError> {
+    let http_429s = count_429s(log)?;
+    let timeline = budget_timeline(log, &window, options.limits)?;
+    let mut spikes = detect_spikes(log, &window, &options.spikes)?;
+    for s in &mut spikes {
+        // Who was refused or sending is not in interval counts: say nothing rather than guess.
+        s.most_refused.clear();
+        s.top_senders_at_start.clear();
+    }
+    let mut findings = vec![Finding {
+        kind: FindingKind::AttributionUnavailable,
+        severity: Severity::Info,
+        consumer: None,
+        start: window.start,
+        end: window.end,
+        summary: "only response codes by interval were collected for this window: the timeline and the spikes come from them (spread evenly over each interval); telling consumers apart needs the per-request log (callbudget collect)".to_owned(),
+        metrics: serde_json::json!({"requests": timeline.total_requests}),
+    }];
+    findings.extend(saturation_findings(&timeline));
+    findings.extend(spike_findings(&spikes));
+    findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.start.cmp(&b.start)));
+    Ok(OrgAudit {
+        org_id: org_id.as_str().to_owned(),
+        window,
+        options,
+        coverage: Coverage::IntervalsOnly,
+        requests: timeline.total_requests,
+        http_429s,
+        timeline,
+        spikes,
+        consumers: Vec::new(),
+        retries: Vec::new(),
+        recommendations: Vec::new(),
+        what_ifs: Vec::new(),
         findings,
     })
 }

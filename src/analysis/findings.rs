@@ -46,6 +46,8 @@ pub enum FindingKind {
     Recommendation,
     /// What removing or changing a consumer would have spared the others.
     WhatIf,
+    /// Only response codes by interval were collected: no attribution to consumers.
+    AttributionUnavailable,
 }
 
 impl FindingKind {
@@ -60,6 +62,7 @@ impl FindingKind {
             FindingKind::SynchronizedRetries => "synchronized_retries",
             FindingKind::Recommendation => "recommendation",
             FindingKind::WhatIf => "what_if",
+            FindingKind::AttributionUnavailable => "attribution_unavailable",
         }
     }
 }

@@ -43,17 +43,23 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
     for org in &orgs {
         let until = match args.until {
             Some(t) => t,
-            None => match store.last_complete_window(
-                org,
-                Endpoint::ApiRequests,
-                &CollectionFilter::None,
-            )? {
-                Some(w) => w.t1,
-                None => bail!(
-                    "organization {org} has no collected request log in {}",
-                    args.db.display()
-                ),
-            },
+            // The end of the request log, else of the response codes by interval.
+            None => {
+                let none = CollectionFilter::None;
+                let last = match store.last_complete_window(org, Endpoint::ApiRequests, &none)? {
+                    Some(w) => Some(w),
+                    None => {
+                        store.last_complete_window(org, Endpoint::ResponseCodesByInterval, &none)?
+                    }
+                };
+                match last {
+                    Some(w) => w.t1,
+                    None => bail!(
+                        "organization {org} has nothing collected in {}",
+                        args.db.display()
+                    ),
+                }
+            }
         };
         let since = match &args.since {
             None => until - TimeDelta::hours(24),

@@ -25,6 +25,12 @@ pub fn render(audits: &[OrgAudit]) -> String {
             t.peak_10s.as_ref().map_or(0, |p| p.requests),
             t.peak_60s.as_ref().map_or(0, |p| p.requests),
         );
+        if a.coverage == crate::analysis::audit::Coverage::IntervalsOnly {
+            let _ = writeln!(
+                out,
+                "  (from response codes by interval only: no per-request log, so no attribution)"
+            );
+        }
         if let Some(h) = &t.headroom {
             let _ = writeln!(
                 out,

@@ -19,6 +19,15 @@ pub struct AuditRecord {
     pub summary: serde_json::Value,
 }
 
+/// One unfiltered byInterval count: `count` requests got `code` in `[start, end)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IntervalCount {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub code: u16,
+    pub count: u64,
+}
+
 /// A finding as stored: the analysis' `Finding` flattened to text columns.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredFinding {
@@ -103,13 +112,51 @@ impl Store {
         Ok(id)
     }
 
-    /// Organizations with a collected request log, by id.
+    /// The unfiltered response-code counts by interval of intervals starting in `[t0, t1)`, by time:
+    /// what analysis falls back on where no per-request log was collected.
+    pub fn interval_counts(
+        &self,
+        org_id: &OrgId,
+        t0: DateTime<Utc>,
+        t1: DateTime<Utc>,
+    ) -> Result<Vec<IntervalCount>, StoreError> {
+        let err = self.sql_error("reading response codes by interval");
+        self.conn
+            .prepare_cached(
+                "SELECT interval_start, interval_end, response_code, count FROM response_code_counts
+                 WHERE org_id = ?1 AND filter_kind = 'none' AND interval_start >= ?2 AND interval_start < ?3
+                 ORDER BY interval_start, response_code",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_map(params![org_id, timestamp::format(&t0), timestamp::format(&t1)], |row| {
+                    let time = |i: usize| -> rusqlite::Result<DateTime<Utc>> {
+                        let text: String = row.get(i)?;
+                        timestamp::parse(&text).map_err(|e| {
+                            rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+                        })
+                    };
+                    let code: i64 = row.get(2)?;
+                    let count: i64 = row.get(3)?;
+                    Ok(IntervalCount {
+                        start: time(0)?,
+                        end: time(1)?,
+                        code: u16::try_from(code).unwrap_or(0),
+                        count: u64::try_from(count).unwrap_or(0),
+                    })
+                })?
+                .collect()
+            })
+            .map_err(err)
+    }
+
+    /// Organizations with a collected request log or response codes by interval, by id.
     pub fn collected_organizations(&self) -> Result<Vec<OrgId>, StoreError> {
         let err = self.sql_error("listing collected organizations");
         self.conn
             .prepare_cached(
                 "SELECT DISTINCT org_id FROM collection_windows
-                 WHERE endpoint = 'apiRequests' AND status = 'complete' ORDER BY org_id",
+                 WHERE endpoint IN ('apiRequests', 'responseCodesByInterval') AND status = 'complete'
+                 ORDER BY org_id",
             )
             .and_then(|mut stmt| stmt.query_map([], |row| row.get(0))?.collect())
             .map_err(err)
