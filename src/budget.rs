@@ -131,6 +131,20 @@ impl TokenBucket {
     }
 }
 
+/// Replays requests through a bucket that starts full at the first one: `timestamps` (µs, in time
+/// order) come back paired with whether the bucket admitted each. The analysis' detectors all
+/// replay the log this way.
+pub fn replay<I: IntoIterator<Item = i64>>(
+    limits: BucketLimits,
+    timestamps: I,
+) -> impl Iterator<Item = (i64, bool)> {
+    let mut bucket: Option<TokenBucket> = None;
+    timestamps.into_iter().map(move |ts| {
+        let bucket = bucket.get_or_insert_with(|| TokenBucket::new(limits, ts));
+        (ts, bucket.try_take(ts).is_ok())
+    })
+}
+
 /// `Retry-After` in whole seconds for a wait, as Meraki sends it: rounded up, at least 1.
 pub fn retry_after_seconds(wait: Duration) -> u64 {
     let secs = wait.as_micros().div_ceil(1_000_000) as u64;
@@ -221,6 +235,15 @@ mod tests {
         // Now one token every 500 ms.
         assert!(bucket.try_take(499_999).is_err());
         assert!(bucket.try_take(500_000).is_ok());
+    }
+
+    #[test]
+    fn replay_starts_full_at_the_first_request() {
+        let admitted: Vec<bool> = replay(BucketLimits::MERAKI_ORG, (0..22).map(|i| 5_000_000 + i))
+            .map(|(_, ok)| ok)
+            .collect();
+        assert_eq!(admitted.iter().filter(|ok| **ok).count(), 20);
+        assert!(!admitted[20] && !admitted[21]);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use super::frames::{
     ADMIN_ID, CLIENT_ID, OPERATION_ID, RESPONSE_CODE, SOURCE_IP, TOO_MANY_REQUESTS, TS, USER_AGENT,
 };
 use super::{AnalysisError, AnalysisWindow};
-use crate::budget::{BucketLimits, TokenBucket};
+use crate::budget::{BucketLimits, replay as replay_bucket};
 use polars::prelude::*;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -436,18 +436,14 @@ pub(crate) fn time_order(log: &DataFrame) -> Result<Vec<(i64, usize)>, AnalysisE
 /// request in them, or they hold at least `rate` requests. Sorted.
 fn saturated_seconds(order: &[(i64, usize)], limits: BucketLimits) -> Vec<i64> {
     let mut seconds: Vec<i64> = Vec::new();
-    let Some(&(first, _)) = order.first() else {
-        return seconds;
-    };
-    let mut bucket = TokenBucket::new(limits, first);
     let mut current = (i64::MIN, 0u64);
-    for &(ts, _) in order {
+    for (ts, admitted) in replay_bucket(limits, order.iter().map(|&(ts, _)| ts)) {
         let second = ts.div_euclid(MICROS_PER_SECOND);
         if current.0 != second {
             current = (second, 0);
         }
         current.1 += 1;
-        let refused = bucket.try_take(ts).is_err();
+        let refused = !admitted;
         let at_rate = current.1 as f64 >= limits.rate_per_second;
         if (refused || at_rate) && seconds.last() != Some(&second) {
             seconds.push(second);

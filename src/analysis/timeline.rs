@@ -7,7 +7,7 @@
 
 use super::frames::{TS, sorted_timestamps_us};
 use super::{AnalysisError, AnalysisWindow};
-use crate::budget::{BucketLimits, TokenBucket};
+use crate::budget::{BucketLimits, replay as replay_bucket};
 use chrono::{DateTime, Utc};
 use polars::prelude::*;
 use serde::Serialize;
@@ -136,12 +136,8 @@ fn replay(sorted_ts_us: &[i64], limits: BucketLimits) -> Refusals {
         requests: 0,
         seconds: Vec::new(),
     };
-    let Some(&first) = sorted_ts_us.first() else {
-        return refusals;
-    };
-    let mut bucket = TokenBucket::new(limits, first);
-    for &ts in sorted_ts_us {
-        if bucket.try_take(ts).is_err() {
+    for (ts, admitted) in replay_bucket(limits, sorted_ts_us.iter().copied()) {
+        if !admitted {
             refusals.requests += 1;
             let second = ts.div_euclid(MICROS_PER_SECOND) * MICROS_PER_SECOND;
             if refusals.seconds.last() != Some(&second) {

@@ -11,7 +11,7 @@ use super::frames::{TS, USER_AGENT, sorted_timestamps_us};
 use super::recommend::{Recommendation, ResolvedLog, resolve_log};
 use super::spikes::ConsumerCount;
 use super::{AnalysisError, AnalysisWindow, Finding, FindingKind, Severity};
-use crate::budget::{BucketLimits, TokenBucket};
+use crate::budget::{BucketLimits, replay as replay_bucket};
 use crate::dashboard::operations::OperationCatalog;
 use polars::prelude::*;
 use serde::Serialize;
@@ -190,10 +190,16 @@ fn outcome(
 fn replay(log: &ResolvedLog<'_>, limits: BucketLimits, kept: &[bool]) -> Vec<u64> {
     let anonymous = log.consumers.len();
     let mut refused = vec![0u64; anonymous + 1];
-    let mut bucket: Option<TokenBucket> = None;
-    for (r, _) in log.requests.iter().zip(kept).filter(|(_, k)| **k) {
-        let bucket = bucket.get_or_insert_with(|| TokenBucket::new(limits, r.ts_us));
-        if bucket.try_take(r.ts_us).is_err() {
+    let offered: Vec<_> = log
+        .requests
+        .iter()
+        .zip(kept)
+        .filter(|(_, k)| **k)
+        .map(|(r, _)| r)
+        .collect();
+    let replayed = replay_bucket(limits, offered.iter().map(|r| r.ts_us));
+    for (r, (_, admitted)) in offered.iter().zip(replayed) {
+        if !admitted {
             refused[r.consumer.unwrap_or(anonymous)] += 1;
         }
     }
@@ -208,13 +214,10 @@ pub fn senders_in_refused_seconds(
 ) -> Result<Vec<ConsumerCount>, AnalysisError> {
     let sorted = sorted_timestamps_us(log)?;
     let mut refused_seconds: Vec<i64> = Vec::new();
-    if let Some(&first) = sorted.first() {
-        let mut bucket = TokenBucket::new(limits, first);
-        for &ts in &sorted {
-            let second = ts.div_euclid(1_000_000);
-            if bucket.try_take(ts).is_err() && refused_seconds.last() != Some(&second) {
-                refused_seconds.push(second);
-            }
+    for (ts, admitted) in replay_bucket(limits, sorted.iter().copied()) {
+        let second = ts.div_euclid(1_000_000);
+        if !admitted && refused_seconds.last() != Some(&second) {
+            refused_seconds.push(second);
         }
     }
     let err = || AnalysisError::frame("reading senders in refused seconds");
