@@ -215,3 +215,47 @@ fn with_only_interval_counts_analyze_gives_the_spike_without_inventing_attributi
     assert!(kinds.contains(&"spike_429"), "{kinds:?}");
     assert!(!kinds.contains(&"noisy_consumer"), "{kinds:?}");
 }
+
+#[test]
+fn the_window_shrinks_to_what_was_collected_and_a_year_is_the_most() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("cb.db");
+    collect_acme(&db);
+    // A week asked for, six hours collected: rates and per-day figures are over the six hours.
+    let output = callbudget()
+        .arg("analyze")
+        .arg("--db")
+        .arg(&db)
+        .args(["--since", "7d", "--format", "json"])
+        .output()
+        .expect("callbudget runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&output.stdout).expect("valid JSON");
+    let audit = &doc["audits"][0];
+    assert_eq!(audit["window"]["start"], "2026-11-19T06:00:00.000000Z");
+    assert_eq!(audit["window"]["end"], "2026-11-19T12:00:00.000000Z");
+    // Nothing before 06:00 was collected: no change against a previous period is claimed.
+    assert!(
+        audit["consumers"]
+            .as_array()
+            .expect("consumers")
+            .iter()
+            .all(|c| c["change"].is_null())
+    );
+
+    let output = callbudget()
+        .arg("analyze")
+        .arg("--db")
+        .arg(&db)
+        .args(["--since", "2000-01-01T00:00:00Z"])
+        .output()
+        .expect("callbudget runs");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("is longer than a year"), "{stderr}");
+}

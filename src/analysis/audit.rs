@@ -107,10 +107,29 @@ pub fn audit_org(
     let http_429s = count_429s(&log)?;
     let timeline = budget_timeline(&log, &window, options.limits)?;
     let spikes = detect_spikes(&log, &window, &options.spikes)?;
-    // The period of the same length just before, for each consumer's change.
-    let previous = AnalysisWindow::new(window.start - (window.end - window.start), window.start)
-        .and_then(|w| load_request_log(store, org_id, &w))?;
-    let previous = (previous.height() > 0).then_some(&previous);
+    // The period of the same length just before, for each consumer's change — only when it was
+    // collected whole: a partly collected period would make everyone look like they grew.
+    let previous_window =
+        AnalysisWindow::new(window.start - (window.end - window.start), window.start)?;
+    let covered = store
+        .collected_extent(
+            org_id,
+            crate::store::Endpoint::ApiRequests,
+            previous_window.start,
+            previous_window.end,
+        )
+        .map_err(|source| AnalysisError::Store {
+            org_id: org_id.clone(),
+            source: Box::new(source),
+        })?
+        .map_or(0.0, |e| e.covered_seconds);
+    let length = (previous_window.end - previous_window.start).num_seconds() as f64;
+    let previous = if covered >= 0.99 * length {
+        Some(load_request_log(store, org_id, &previous_window)?)
+    } else {
+        None
+    };
+    let previous = previous.as_ref().filter(|p| p.height() > 0);
     let consumers = consumer_usage(
         &log,
         &window,
@@ -296,14 +315,20 @@ fn spike_findings(spikes: &[SpikeEpisode]) -> Vec<Finding> {
                 consumer: refused.clone(),
                 start: e.start,
                 end: e.end,
-                summary: format!(
-                    "{} × 429 ({} at peak per minute, baseline {:.1}); most refused: {}; sending most as it began: {}",
-                    e.http_429s,
-                    e.peak_429_per_minute,
-                    e.baseline_429_per_minute,
-                    refused.as_deref().unwrap_or("(no user agent)"),
-                    sender.as_deref().unwrap_or("(no user agent)")
-                ),
+                summary: match (&refused, &sender) {
+                    (None, None) if e.most_refused.is_empty() => format!(
+                        "{} × 429 ({} at peak per minute, baseline {:.1})",
+                        e.http_429s, e.peak_429_per_minute, e.baseline_429_per_minute
+                    ),
+                    _ => format!(
+                        "{} × 429 ({} at peak per minute, baseline {:.1}); most refused: {}; sending most as it began: {}",
+                        e.http_429s,
+                        e.peak_429_per_minute,
+                        e.baseline_429_per_minute,
+                        refused.as_deref().unwrap_or("(no user agent)"),
+                        sender.as_deref().unwrap_or("(no user agent)")
+                    ),
+                },
                 metrics: serde_json::to_value(e).unwrap_or_default(),
             }
         })

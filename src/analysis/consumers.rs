@@ -315,7 +315,7 @@ pub fn consumer_findings(
                 start: window.start,
                 end: window.end,
                 summary: format!(
-                    "{} {name} sent {:.0} % of the requests made while the budget was exhausted \
+                    "{} {name} sent {:.0} % of the requests made while the budget was at or over its limit \
                      ({} of its {} requests)",
                     key.as_str().replace('_', " "),
                     u.saturation_share * 100.0,

@@ -144,8 +144,8 @@ fn what_if_resolved(
                         .is_some_and(|op| op.operation_id == rec.current_operation)
                 {
                     // Keep one in 1/ratio, evenly: request k survives when (k + 1)·ratio
-                    // crosses a whole number.
-                    *keep = ((k + 1) as f64 * ratio).floor() > (k as f64 * ratio).floor();
+                    // crosses a whole number. Two recommendations for one operation both thin.
+                    *keep &= ((k + 1) as f64 * ratio).floor() > (k as f64 * ratio).floor();
                     k += 1;
                 }
             }

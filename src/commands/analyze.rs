@@ -9,6 +9,9 @@ use chrono::{TimeDelta, Utc};
 use std::io::Write;
 use std::process::ExitCode;
 
+/// The longest window one analysis covers (the spike detector keeps one counter per minute).
+const MAX_WINDOW: TimeDelta = TimeDelta::days(366);
+
 /// The exit code when `--fail-on` finds something: distinct from errors (1) and usage (2).
 const FINDINGS_EXIT_CODE: u8 = 3;
 
@@ -70,7 +73,20 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
                     .with_context(|| format!("--since {text:?} is neither an RFC 3339 time nor a span such as 24h or 7d"))?,
             },
         };
-        let window = AnalysisWindow::new(since, until)?;
+        if until - since > MAX_WINDOW {
+            bail!(
+                "the window from {since} to {until} is longer than a year: analyse at most a year at a time"
+            );
+        }
+        // Rates and per-day figures are over the time actually collected, not the time asked for.
+        let extent = match store.collected_extent(org, Endpoint::ApiRequests, since, until)? {
+            Some(e) => Some(e),
+            None => store.collected_extent(org, Endpoint::ResponseCodesByInterval, since, until)?,
+        };
+        let Some(extent) = extent else {
+            bail!("organization {org} has nothing collected between {since} and {until}");
+        };
+        let window = AnalysisWindow::new(since.max(extent.first), until.min(extent.last))?;
         let audit = audit_org(&store, org, window, options)
             .with_context(|| format!("analysing organization {org}"))?;
         save_audit(&mut store, &audit, Utc::now())?;

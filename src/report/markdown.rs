@@ -15,7 +15,7 @@ fn escape(text: &str) -> String {
         ) {
             out.push('\\');
         }
-        if c == '\n' {
+        if c == '\n' || c == '\r' {
             out.push(' ');
         } else {
             out.push(c);

@@ -4,6 +4,14 @@ use crate::analysis::OrgAudit;
 use crate::timestamp;
 use std::fmt::Write;
 
+/// API text with control characters replaced, so a stored user agent cannot send escape
+/// sequences to the terminal.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect()
+}
+
 pub fn render(audits: &[OrgAudit]) -> String {
     let mut out = String::new();
     for a in audits {
@@ -53,7 +61,7 @@ pub fn render(audits: &[OrgAudit]) -> String {
             let _ = writeln!(
                 out,
                 "    {:<40} {:>8} requests ({:>5.1} % of budget) {:>6} x 429  saturating {:>5.1} %  vs previous {}",
-                c.consumer.as_deref().unwrap_or("(none)"),
+                printable(c.consumer.as_deref().unwrap_or("(none)")),
                 c.requests,
                 c.budget_share * 100.0,
                 c.http_429s,
@@ -69,7 +77,7 @@ pub fn render(audits: &[OrgAudit]) -> String {
                 out,
                 "    {:>8.0}  {} {} -> {}: {}",
                 r.calls_saved_per_day,
-                r.consumer,
+                printable(&r.consumer),
                 r.current_operation,
                 r.suggested_operation,
                 r.arithmetic
@@ -79,7 +87,7 @@ pub fn render(audits: &[OrgAudit]) -> String {
             let _ = writeln!(
                 out,
                 "  what-if {} ({}): {} of the others' {} refusals spared",
-                w.consumer,
+                printable(&w.consumer),
                 match &w.scenario {
                     crate::analysis::WhatIfScenario::WithoutConsumer => "without it".to_owned(),
                     crate::analysis::WhatIfScenario::WithRecommendations { .. } =>
@@ -99,9 +107,22 @@ pub fn render(audits: &[OrgAudit]) -> String {
                 f.severity.as_str(),
                 f.kind.as_str(),
                 timestamp::format(&f.start),
-                f.summary
+                printable(&f.summary)
             );
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_from_the_api_never_reach_the_terminal() {
+        assert_eq!(
+            printable("evil\u{1b}[2Jagent\r"),
+            "evil\u{fffd}[2Jagent\u{fffd}"
+        );
+    }
 }

@@ -28,6 +28,15 @@ pub struct IntervalCount {
     pub count: u64,
 }
 
+/// What a range's collected windows cover.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CollectedExtent {
+    pub first: DateTime<Utc>,
+    pub last: DateTime<Utc>,
+    /// The covered seconds: the union of the windows, clipped to the range.
+    pub covered_seconds: f64,
+}
+
 /// A finding as stored: the analysis' `Finding` flattened to text columns.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredFinding {
@@ -112,7 +121,7 @@ impl Store {
         Ok(id)
     }
 
-    /// The unfiltered response-code counts by interval of intervals starting in `[t0, t1)`, by time:
+    /// The unfiltered response-code counts of the intervals lying within `[t0, t1)`, by time:
     /// what analysis falls back on where no per-request log was collected.
     pub fn interval_counts(
         &self,
@@ -124,7 +133,7 @@ impl Store {
         self.conn
             .prepare_cached(
                 "SELECT interval_start, interval_end, response_code, count FROM response_code_counts
-                 WHERE org_id = ?1 AND filter_kind = 'none' AND interval_start >= ?2 AND interval_start < ?3
+                 WHERE org_id = ?1 AND filter_kind = 'none' AND interval_start >= ?2 AND interval_end <= ?3
                  ORDER BY interval_start, response_code",
             )
             .and_then(|mut stmt| {
@@ -147,6 +156,63 @@ impl Store {
                 .collect()
             })
             .map_err(err)
+    }
+
+    /// What of `[t0, t1)` the complete unfiltered windows of `endpoint` cover: the first and last
+    /// covered instants and the covered seconds (their union, clipped to the range), or `None`
+    /// when nothing of it was collected.
+    pub fn collected_extent(
+        &self,
+        org_id: &OrgId,
+        endpoint: super::Endpoint,
+        t0: DateTime<Utc>,
+        t1: DateTime<Utc>,
+    ) -> Result<Option<CollectedExtent>, StoreError> {
+        let err = self.sql_error("reading collected windows");
+        let spans: Vec<(String, String)> = self
+            .conn
+            .prepare_cached(
+                "SELECT t0, t1 FROM collection_windows
+                 WHERE org_id = ?1 AND endpoint = ?2 AND filter_kind = 'none' AND status = 'complete'
+                   AND t1 > ?3 AND t0 < ?4
+                 ORDER BY t0",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_map(
+                    params![org_id, endpoint, timestamp::format(&t0), timestamp::format(&t1)],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )?
+                .collect()
+            })
+            .map_err(err)?;
+        let mut extent: Option<CollectedExtent> = None;
+        let mut reached = t0;
+        for (a, b) in spans {
+            let (Ok(a), Ok(b)) = (timestamp::parse(&a), timestamp::parse(&b)) else {
+                continue;
+            };
+            let (a, b) = (a.max(t0), b.min(t1));
+            let new_start = a.max(reached);
+            let added = if b > new_start {
+                (b - new_start).num_microseconds().unwrap_or(0) as f64 / 1e6
+            } else {
+                0.0
+            };
+            reached = reached.max(b);
+            extent = Some(match extent {
+                None => CollectedExtent {
+                    first: a,
+                    last: b,
+                    covered_seconds: added,
+                },
+                Some(e) => CollectedExtent {
+                    first: e.first.min(a),
+                    last: e.last.max(b),
+                    covered_seconds: e.covered_seconds + added,
+                },
+            });
+        }
+        Ok(extent)
     }
 
     /// Organizations with a collected request log or response codes by interval, by id.
@@ -235,6 +301,58 @@ mod tests {
             summary: "s".to_owned(),
             metrics: serde_json::json!({"n": 1}),
         }
+    }
+
+    #[test]
+    fn collected_extent_is_the_clipped_union_of_complete_windows() {
+        use crate::store::{CollectionFilter, Endpoint, WindowMeta};
+        let mut store = Store::open_in_memory().unwrap();
+        let meta = |a: &str, b: &str| WindowMeta {
+            org_id: OrgId::new("1"),
+            endpoint: Endpoint::ApiRequests,
+            filter: CollectionFilter::None,
+            t0: t(a),
+            t1: t(b),
+            started_at: t(b),
+            finished_at: t(b),
+            calls: 1,
+            http_429s: 0,
+        };
+        let none: &[crate::dashboard::models::RequestRecord] = &[];
+        store
+            .store_request_window(&meta("2026-11-19T00:00:00Z", "2026-11-19T01:00:00Z"), none)
+            .unwrap();
+        store
+            .store_request_window(&meta("2026-11-19T02:00:00Z", "2026-11-19T03:00:00Z"), none)
+            .unwrap();
+        let org = OrgId::new("1");
+        let extent = store
+            .collected_extent(
+                &org,
+                Endpoint::ApiRequests,
+                t("2026-11-18T00:00:00Z"),
+                t("2026-11-19T02:30:00Z"),
+            )
+            .unwrap();
+        assert_eq!(
+            extent,
+            Some(CollectedExtent {
+                first: t("2026-11-19T00:00:00Z"),
+                last: t("2026-11-19T02:30:00Z"),
+                covered_seconds: 5400.0
+            })
+        );
+        assert_eq!(
+            store
+                .collected_extent(
+                    &org,
+                    Endpoint::ApiRequests,
+                    t("2026-11-20T00:00:00Z"),
+                    t("2026-11-21T00:00:00Z")
+                )
+                .unwrap(),
+            None
+        );
     }
 
     #[test]

@@ -17,7 +17,7 @@ mod audits;
 mod read;
 mod write;
 
-pub use audits::{AuditRecord, IntervalCount, StoredFinding};
+pub use audits::{AuditRecord, CollectedExtent, IntervalCount, StoredFinding};
 
 pub use read::RequestLogRow;
 
