@@ -89,8 +89,9 @@ pub fn detect_spikes(
         let end_us = first_minute + (run.last as i64 + 1) * MICROS_PER_MINUTE;
         let minutes = &per_minute[run.first..=run.last];
         episodes.push(SpikeEpisode {
-            start: crate::timestamp::from_micros(start_us),
-            end: crate::timestamp::from_micros(end_us),
+            // Minutes are counted whole; the episode never reaches outside the window.
+            start: crate::timestamp::from_micros(start_us.max(window.start_us())),
+            end: crate::timestamp::from_micros(end_us.min(window.end_us())),
             http_429s: minutes.iter().sum(),
             peak_429_per_minute: minutes.iter().copied().max().unwrap_or_default(),
             baseline_429_per_minute: run.baseline,
@@ -347,6 +348,31 @@ mod tests {
 
     fn minute_time(minute: i64) -> DateTime<Utc> {
         crate::timestamp::from_micros(t0() + minute * MINUTE)
+    }
+
+    #[test]
+    fn an_episode_never_reaches_outside_a_window_not_aligned_to_the_minute() {
+        let window = AnalysisWindow::new(
+            crate::timestamp::parse("2026-11-19T10:00:30Z").unwrap(),
+            crate::timestamp::parse("2026-11-19T10:05:30Z").unwrap(),
+        )
+        .unwrap();
+        // 30 × 429 at 10:00:40 and at 10:05:10: two episodes, in the window's first and last minute.
+        let mut records: Vec<_> = (0..30)
+            .map(|i| (t0() + 40_000_000 + i, 429, Some("a")))
+            .collect();
+        records.extend((0..30).map(|i| (t0() + 5 * MINUTE + 10_000_000 + i, 429, Some("a"))));
+        let episodes = detect_spikes(&frame(&records), &window, &SpikeOptions::default()).unwrap();
+        assert_eq!(episodes.len(), 2, "{episodes:?}");
+        assert_eq!(
+            (episodes[0].start, episodes[0].end),
+            (window.start, minute_time(1))
+        );
+        assert_eq!(
+            (episodes[1].start, episodes[1].end),
+            (minute_time(5), window.end)
+        );
+        assert_eq!(episodes[0].http_429s + episodes[1].http_429s, 60);
     }
 
     #[test]
