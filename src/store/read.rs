@@ -226,9 +226,13 @@ fn request_log_row<'a>(row: &'a Row<'_>) -> rusqlite::Result<RequestLogRow<'a>> 
             .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, Box::new(e)))
     };
     let ts = text(0)?.unwrap_or_default();
-    let ts_us = timestamp::parse(ts)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, Type::Text, Box::new(e)))?
-        .timestamp_micros();
+    // Every timestamp callbudget writes is canonical; anything else goes through the full parser.
+    let ts_us = match timestamp::canonical_to_micros(ts) {
+        Some(us) => us,
+        None => timestamp::parse(ts)
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, Type::Text, Box::new(e)))?
+            .timestamp_micros(),
+    };
     Ok(RequestLogRow {
         ts_us,
         response_code: row.get(1)?,
