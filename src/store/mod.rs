@@ -34,9 +34,10 @@ use std::time::Duration;
 pub const APPLICATION_ID: i32 = 0x4342_4447;
 
 /// The migrations, in order. Their count is the schema version this build writes.
-const MIGRATION_SQL: [&str; 2] = [
+const MIGRATION_SQL: [&str; 3] = [
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_audits.sql"),
+    include_str!("migrations/0003_views.sql"),
 ];
 
 /// The schema version (`PRAGMA user_version`) of a fully migrated database.
