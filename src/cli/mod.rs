@@ -39,6 +39,12 @@ pub enum Command {
     /// against a rolling baseline, saves the audit and its findings in the database (re-analysing a
     /// window replaces them) and prints them. Exit code 3 when --fail-on finds something.
     Analyze(AnalyzeArgs),
+    /// Run a named query of the built-in `queries/` library on the database.
+    ///
+    /// The same SQL files run unchanged in the sqlite3 shell (`sqlite3 callbudget.db <
+    /// queries/NAME.sql`). Parameters are bound as values, never pasted into the SQL; an unset
+    /// parameter takes the default its file's header names. `--list` shows every query.
+    Query(QueryArgs),
     /// Serve a Meraki-compatible API simulator built from scenario files.
     ///
     /// The simulator plays each scenario's consumers through the organization's call budget to build
@@ -126,6 +132,26 @@ pub struct AnalyzeArgs {
     /// client-id.
     #[arg(long, value_name = "KEY", default_value = "application")]
     pub group_by: crate::analysis::ConsumerKey,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("what").required(true).args(["name", "list"])))]
+pub struct QueryArgs {
+    /// The query to run (see --list).
+    #[arg(value_name = "NAME")]
+    pub name: Option<String>,
+    /// List the queries with what each answers.
+    #[arg(long, conflicts_with_all = ["params", "format"])]
+    pub list: bool,
+    /// The database to read.
+    #[arg(long, value_name = "PATH", default_value = "callbudget.db")]
+    pub db: PathBuf,
+    /// A parameter of the query, NAME=VALUE, bound to `:NAME` (repeatable), e.g. org=549236.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// table, csv or json.
+    #[arg(long, value_name = "FORMAT", value_enum, default_value = "table")]
+    pub format: crate::queries::QueryFormat,
 }
 
 #[derive(Debug, Args)]

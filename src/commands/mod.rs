@@ -2,6 +2,7 @@
 
 mod analyze;
 mod collect;
+mod query;
 mod simulate;
 
 use anyhow::Result;
@@ -23,6 +24,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Analyze(args) => analyze::run(args),
         Command::Collect(args) => collect::run(args, verbosity),
+        Command::Query(args) => query::run(args),
         Command::Simulate(args) => simulate::run(args, verbosity.quiet),
     }
 }

@@ -13,10 +13,12 @@
 //!   covers stored windows of the same (org, endpoint, filter) replaces them; a partial overlap with
 //!   a stored complete window is refused, so no request is ever counted twice.
 
+mod adhoc;
 mod audits;
 mod read;
 mod write;
 
+pub use adhoc::QueryRows;
 pub use audits::{AuditRecord, CollectedExtent, IntervalCount, StoredFinding};
 
 pub use read::RequestLogRow;
