@@ -45,6 +45,12 @@ pub enum Command {
     /// queries/NAME.sql`). Parameters are bound as values, never pasted into the SQL; an unset
     /// parameter takes the default its file's header names. `--list` shows every query.
     Query(QueryArgs),
+    /// Write the database's tables as CSV or Parquet files for DuckDB, Spark or Trino.
+    ///
+    /// CSV: one TABLE.csv per table. Parquet: one file per organization and day, hive style
+    /// (TABLE/org=ORG/day=YYYY-MM-DD/data.parquet), so several databases' exports read as one
+    /// dataset. Columns keep their types; timestamps stay in the schema's text form.
+    Export(ExportArgs),
     /// Serve a Meraki-compatible API simulator built from scenario files.
     ///
     /// The simulator plays each scenario's consumers through the organization's call budget to build
@@ -152,6 +158,22 @@ pub struct QueryArgs {
     /// table, csv or json.
     #[arg(long, value_name = "FORMAT", value_enum, default_value = "table")]
     pub format: crate::queries::QueryFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The database to read.
+    #[arg(long, value_name = "PATH", default_value = "callbudget.db")]
+    pub db: PathBuf,
+    /// csv or parquet.
+    #[arg(long, value_name = "FORMAT", value_enum)]
+    pub format: crate::export::ExportFormat,
+    /// A table to export (repeatable); default: every table.
+    #[arg(long = "table", value_name = "TABLE")]
+    pub tables: Vec<String>,
+    /// The directory to write into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]

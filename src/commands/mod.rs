@@ -2,6 +2,7 @@
 
 mod analyze;
 mod collect;
+mod export;
 mod query;
 mod simulate;
 
@@ -25,6 +26,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Analyze(args) => analyze::run(args),
         Command::Collect(args) => collect::run(args, verbosity),
         Command::Query(args) => query::run(args),
+        Command::Export(args) => export::run(args, verbosity.quiet),
         Command::Simulate(args) => simulate::run(args, verbosity.quiet),
     }
 }

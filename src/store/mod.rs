@@ -15,11 +15,13 @@
 
 mod adhoc;
 mod audits;
+mod export;
 mod read;
 mod write;
 
 pub use adhoc::QueryRows;
 pub use audits::{AuditRecord, CollectedExtent, IntervalCount, StoredFinding};
+pub use export::{ColumnType, EXPORTED_TABLES, ExportedTable, TypedRows};
 
 pub use read::RequestLogRow;
 
