@@ -10,6 +10,8 @@ pub mod budget;
 pub mod cli;
 pub mod collect;
 pub mod dashboard;
+pub mod export;
+pub mod queries;
 pub mod report;
 pub mod sim;
 pub mod store;

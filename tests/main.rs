@@ -6,6 +6,8 @@ mod analysis_recommend;
 mod analyze_cli;
 mod collect_cli;
 mod collect_lib;
+mod export_cli;
+mod queries;
 mod scenarios;
 mod sim_cli;
 mod sim_http;

@@ -39,6 +39,18 @@ pub enum Command {
     /// against a rolling baseline, saves the audit and its findings in the database (re-analysing a
     /// window replaces them) and prints them. Exit code 3 when --fail-on finds something.
     Analyze(AnalyzeArgs),
+    /// Run a named query of the built-in `queries/` library on the database.
+    ///
+    /// The same SQL files run unchanged in the sqlite3 shell (`sqlite3 callbudget.db <
+    /// queries/NAME.sql`). Parameters are bound as values, never pasted into the SQL; an unset
+    /// parameter takes the default its file's header names. `--list` shows every query.
+    Query(QueryArgs),
+    /// Write the database's tables as CSV or Parquet files for DuckDB, Spark or Trino.
+    ///
+    /// CSV: one TABLE.csv per table. Parquet: one file per organization and day, hive style
+    /// (TABLE/org=ORG/day=YYYY-MM-DD/data.parquet), so several databases' exports read as one
+    /// dataset. Columns keep their types; timestamps stay in the schema's text form.
+    Export(ExportArgs),
     /// Serve a Meraki-compatible API simulator built from scenario files.
     ///
     /// The simulator plays each scenario's consumers through the organization's call budget to build
@@ -126,6 +138,42 @@ pub struct AnalyzeArgs {
     /// client-id.
     #[arg(long, value_name = "KEY", default_value = "application")]
     pub group_by: crate::analysis::ConsumerKey,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("what").required(true).args(["name", "list"])))]
+pub struct QueryArgs {
+    /// The query to run (see --list).
+    #[arg(value_name = "NAME")]
+    pub name: Option<String>,
+    /// List the queries with what each answers.
+    #[arg(long, conflicts_with_all = ["params", "format"])]
+    pub list: bool,
+    /// The database to read.
+    #[arg(long, value_name = "PATH", default_value = "callbudget.db")]
+    pub db: PathBuf,
+    /// A parameter of the query, NAME=VALUE, bound to `:NAME` (repeatable), e.g. org=549236.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// table, csv or json.
+    #[arg(long, value_name = "FORMAT", value_enum, default_value = "table")]
+    pub format: crate::queries::QueryFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The database to read.
+    #[arg(long, value_name = "PATH", default_value = "callbudget.db")]
+    pub db: PathBuf,
+    /// csv or parquet.
+    #[arg(long, value_name = "FORMAT", value_enum)]
+    pub format: crate::export::ExportFormat,
+    /// A table to export (repeatable); default: every table.
+    #[arg(long = "table", value_name = "TABLE")]
+    pub tables: Vec<String>,
+    /// The directory to write into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]

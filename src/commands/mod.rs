@@ -2,6 +2,8 @@
 
 mod analyze;
 mod collect;
+mod export;
+mod query;
 mod simulate;
 
 use anyhow::Result;
@@ -23,6 +25,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Analyze(args) => analyze::run(args),
         Command::Collect(args) => collect::run(args, verbosity),
+        Command::Query(args) => query::run(args),
+        Command::Export(args) => export::run(args, verbosity.quiet),
         Command::Simulate(args) => simulate::run(args, verbosity.quiet),
     }
 }

@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 /// API text with control characters replaced, so a stored user agent cannot send escape
 /// sequences to the terminal.
-fn printable(text: &str) -> String {
+pub(crate) fn printable(text: &str) -> String {
     text.chars()
         .map(|c| if c.is_control() { '\u{fffd}' } else { c })
         .collect()

@@ -13,11 +13,15 @@
 //!   covers stored windows of the same (org, endpoint, filter) replaces them; a partial overlap with
 //!   a stored complete window is refused, so no request is ever counted twice.
 
+mod adhoc;
 mod audits;
+mod export;
 mod read;
 mod write;
 
+pub use adhoc::QueryRows;
 pub use audits::{AuditRecord, CollectedExtent, IntervalCount, StoredFinding};
+pub use export::{ColumnType, EXPORTED_TABLES, ExportedTable, TypedRows};
 
 pub use read::RequestLogRow;
 
@@ -34,9 +38,10 @@ use std::time::Duration;
 pub const APPLICATION_ID: i32 = 0x4342_4447;
 
 /// The migrations, in order. Their count is the schema version this build writes.
-const MIGRATION_SQL: [&str; 2] = [
+const MIGRATION_SQL: [&str; 3] = [
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_audits.sql"),
+    include_str!("migrations/0003_views.sql"),
 ];
 
 /// The schema version (`PRAGMA user_version`) of a fully migrated database.

@@ -1,0 +1,35 @@
+//! `callbudget export`: the database's tables as CSV or Parquet files.
+
+use anyhow::{Result, bail};
+use callbudget::cli::ExportArgs;
+use callbudget::export::{export, find_table};
+use callbudget::store::{EXPORTED_TABLES, Store};
+use std::process::ExitCode;
+
+pub fn run(args: ExportArgs, quiet: bool) -> Result<ExitCode> {
+    let tables = if args.tables.is_empty() {
+        EXPORTED_TABLES.iter().collect()
+    } else {
+        args.tables
+            .iter()
+            .map(|name| find_table(name))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    if !args.db.exists() {
+        bail!(
+            "{} does not exist: run `callbudget collect` first, or pass --db",
+            args.db.display()
+        );
+    }
+    let store = Store::open(&args.db)?;
+    let written = export(&store, &tables, args.format, &args.out)?;
+    if !quiet {
+        eprintln!(
+            "wrote {} file(s) of {} table(s) under {}",
+            written.len(),
+            tables.len(),
+            args.out.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,47 @@
+//! `callbudget query`: run a named query of the embedded `queries/` library, or list them.
+
+use anyhow::{Context, Result, bail};
+use callbudget::cli::QueryArgs;
+use callbudget::queries::{self, LIBRARY};
+use callbudget::store::Store;
+use std::io::Write;
+use std::process::ExitCode;
+
+pub fn run(args: QueryArgs) -> Result<ExitCode> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let written = match args.name {
+        None => list(&mut out),
+        Some(name) => {
+            let query = queries::find(&name)?;
+            let params = args
+                .params
+                .iter()
+                .map(|p| queries::parse_parameter(p))
+                .collect::<Result<Vec<_>, _>>()?;
+            if !args.db.exists() {
+                bail!(
+                    "{} does not exist: run `callbudget collect` first, or pass --db",
+                    args.db.display()
+                );
+            }
+            let store = Store::open(&args.db)?;
+            let rows = queries::run(&store, query, &params)?;
+            queries::write_rows(&mut out, args.format, &rows)
+        }
+    };
+    // A closed pipe (`callbudget query ... | head`) means the reader has what it wanted.
+    if let Err(e) = written.and_then(|()| out.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        return Err(e).context("cannot write the query's rows");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn list(out: &mut impl Write) -> std::io::Result<()> {
+    let width = LIBRARY.iter().map(|q| q.name.len()).max().unwrap_or(0);
+    for q in &LIBRARY {
+        writeln!(out, "{:width$}  {}", q.name, q.summary())?;
+    }
+    Ok(())
+}

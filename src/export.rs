@@ -1,0 +1,180 @@
+//! `callbudget export`: the database's tables as files for DuckDB, Spark or Trino. CSV writes one
+//! file per table; Parquet one file per organization and day, hive style
+//! (`TABLE/org=ORG/day=YYYY-MM-DD/data.parquet`), so a fleet's exports can be read as one dataset.
+//! Columns keep their SQLite types: INTEGER as Int64, REAL as Float64, TEXT (timestamps too, in the
+//! schema's fixed-width form) as String.
+
+use crate::store::{ColumnType, EXPORTED_TABLES, ExportedTable, Store, StoreError, TypedRows};
+use polars::prelude::*;
+use rusqlite::types::Value;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    Csv,
+    Parquet,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("no table named {name:?} is exported; the tables are: {}", EXPORTED_TABLES.map(|t| t.name).join(", "))]
+    UnknownTable { name: String },
+    #[error(
+        "table {table}: the partition value {value:?} cannot be a directory name; export it as csv"
+    )]
+    UnsafePartition { table: &'static str, value: String },
+    #[error("cannot write {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {}: {source}", path.display())]
+    Frame { path: PathBuf, source: PolarsError },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The exported table called `name`.
+pub fn find_table(name: &str) -> Result<&'static ExportedTable, ExportError> {
+    EXPORTED_TABLES
+        .iter()
+        .find(|t| t.name == name)
+        .ok_or_else(|| ExportError::UnknownTable {
+            name: name.to_owned(),
+        })
+}
+
+/// Writes `tables` of `store` under `out` in `format`; returns the files written.
+pub fn export(
+    store: &Store,
+    tables: &[&ExportedTable],
+    format: ExportFormat,
+    out: &Path,
+) -> Result<Vec<PathBuf>, ExportError> {
+    let mut written = Vec::new();
+    for table in tables {
+        match format {
+            ExportFormat::Csv => {
+                let path = out.join(format!("{}.csv", table.name));
+                write_file(&path, &store.export_all(table)?, format)?;
+                written.push(path);
+            }
+            ExportFormat::Parquet => {
+                for (org, day) in store.export_partitions(table)? {
+                    for value in [&org, &day] {
+                        if !is_safe_directory_name(value) {
+                            return Err(ExportError::UnsafePartition {
+                                table: table.name,
+                                value: value.clone(),
+                            });
+                        }
+                    }
+                    let path = out
+                        .join(table.name)
+                        .join(format!("org={org}"))
+                        .join(format!("day={day}"))
+                        .join("data.parquet");
+                    write_file(&path, &store.export_partition(table, &org, &day)?, format)?;
+                    written.push(path);
+                }
+            }
+        }
+    }
+    Ok(written)
+}
+
+/// Organization ids and days are API text: only plain names may become directories.
+fn is_safe_directory_name(value: &str) -> bool {
+    !value.is_empty()
+        && value != "."
+        && value != ".."
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+fn write_file(path: &Path, rows: &TypedRows, format: ExportFormat) -> Result<(), ExportError> {
+    let frame_err = |source| ExportError::Frame {
+        path: path.to_owned(),
+        source,
+    };
+    let io_err = |source| ExportError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut df = frame(rows).map_err(frame_err)?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io_err)?;
+    }
+    let file = std::fs::File::create(path).map_err(io_err)?;
+    match format {
+        ExportFormat::Csv => CsvWriter::new(file)
+            .include_header(true)
+            .finish(&mut df)
+            .map_err(frame_err),
+        ExportFormat::Parquet => ParquetWriter::new(file)
+            .finish(&mut df)
+            .map(|_| ())
+            .map_err(frame_err),
+    }
+}
+
+/// The rows as a frame, one column per table column, typed by its declaration.
+fn frame(rows: &TypedRows) -> PolarsResult<DataFrame> {
+    let columns = rows
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, (name, kind))| {
+            let name = PlSmallStr::from(name.as_str());
+            let values = rows.rows.iter().map(|row| &row[i]);
+            match kind {
+                ColumnType::Integer => Column::new(
+                    name,
+                    values
+                        .map(|v| match v {
+                            Value::Integer(x) => Some(*x),
+                            _ => None,
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+                ColumnType::Real => Column::new(
+                    name,
+                    values
+                        .map(|v| match v {
+                            Value::Real(x) => Some(*x),
+                            Value::Integer(x) => Some(*x as f64),
+                            _ => None,
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+                ColumnType::Text => Column::new(
+                    name,
+                    values
+                        .map(|v| match v {
+                            Value::Text(s) => Some(s.clone()),
+                            Value::Integer(x) => Some(x.to_string()),
+                            Value::Real(x) => Some(x.to_string()),
+                            _ => None,
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+            }
+        })
+        .collect();
+    DataFrame::new(rows.rows.len(), columns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_names_become_partition_directories() {
+        assert!(is_safe_directory_name("549236"));
+        assert!(is_safe_directory_name("2026-11-19"));
+        for bad in ["", ".", "..", "a/b", "..\\x", "a b"] {
+            assert!(!is_safe_directory_name(bad), "{bad:?}");
+        }
+    }
+}

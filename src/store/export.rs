@@ -1,0 +1,170 @@
+//! Whole tables for export, one organization-day at a time, with each column's declared type.
+//!
+//! Every statement is a constant: the table list below is fixed, nothing from the command line
+//! reaches the SQL but bound values.
+
+use super::{Store, StoreError};
+use rusqlite::types::Value;
+
+/// A table callbudget exports, and how its rows fall into (organization, day) partitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExportedTable {
+    pub name: &'static str,
+    select_all: &'static str,
+    partitions: &'static str,
+    select_partition: &'static str,
+}
+
+macro_rules! exported_table {
+    ($table:literal, org = $org:literal, day = $day:literal, order = $order:literal) => {
+        ExportedTable {
+            name: $table,
+            select_all: concat!("SELECT * FROM ", $table, " ORDER BY ", $order),
+            partitions: concat!(
+                "SELECT DISTINCT ",
+                $org,
+                ", substr(",
+                $day,
+                ", 1, 10) FROM ",
+                $table,
+                " ORDER BY 1, 2"
+            ),
+            select_partition: concat!(
+                "SELECT * FROM ",
+                $table,
+                " WHERE ",
+                $org,
+                " = ?1 AND substr(",
+                $day,
+                ", 1, 10) = ?2 ORDER BY ",
+                $order
+            ),
+        }
+    };
+}
+
+/// The exported tables; the day of a row is the one of its main timestamp. Rows keep their
+/// insertion order (tables without a rowid: their primary key's).
+pub const EXPORTED_TABLES: [ExportedTable; 8] = [
+    exported_table!("api_requests", org = "org_id", day = "ts", order = "rowid"),
+    exported_table!(
+        "response_code_counts",
+        org = "org_id",
+        day = "interval_start",
+        order = "rowid"
+    ),
+    exported_table!(
+        "overview_counts",
+        org = "org_id",
+        day = "t0",
+        order = "rowid"
+    ),
+    exported_table!(
+        "collection_windows",
+        org = "org_id",
+        day = "t0",
+        order = "rowid"
+    ),
+    exported_table!("audits", org = "org_id", day = "t0", order = "rowid"),
+    exported_table!("findings", org = "org_id", day = "start", order = "rowid"),
+    exported_table!(
+        "admins",
+        org = "org_id",
+        day = "collected_at",
+        order = "org_id, id"
+    ),
+    exported_table!("organizations", org = "id", day = "last_seen", order = "id"),
+];
+
+/// A column's SQLite type as declared in the schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnType {
+    Integer,
+    Real,
+    Text,
+}
+
+/// Rows of one table with the declared type of each column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TypedRows {
+    pub columns: Vec<(String, ColumnType)>,
+    pub rows: Vec<Vec<Value>>,
+}
+
+impl Store {
+    /// Every row of `table`.
+    pub fn export_all(&self, table: &ExportedTable) -> Result<TypedRows, StoreError> {
+        self.typed_rows(table, table.select_all, &[])
+    }
+
+    /// The (organization, day) pairs `table` has rows for, in order; day is `YYYY-MM-DD`.
+    pub fn export_partitions(
+        &self,
+        table: &ExportedTable,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let err = |source| StoreError::Sqlite {
+            path: self.path.clone(),
+            context: "listing a table's partitions",
+            source,
+        };
+        let mut statement = self.conn.prepare(table.partitions).map_err(err)?;
+        let pairs = statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .map_err(err)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(err)?;
+        Ok(pairs)
+    }
+
+    /// The rows of `table` for one organization and day.
+    pub fn export_partition(
+        &self,
+        table: &ExportedTable,
+        org: &str,
+        day: &str,
+    ) -> Result<TypedRows, StoreError> {
+        self.typed_rows(table, table.select_partition, &[org, day])
+    }
+
+    fn typed_rows(
+        &self,
+        table: &ExportedTable,
+        sql: &str,
+        params: &[&str],
+    ) -> Result<TypedRows, StoreError> {
+        let err = |source| StoreError::Sqlite {
+            path: self.path.clone(),
+            context: "reading a table for export",
+            source,
+        };
+        let mut declared = self
+            .conn
+            .prepare("SELECT name, upper(type) FROM pragma_table_info(?1) ORDER BY cid")
+            .map_err(err)?;
+        let columns = declared
+            .query_map([table.name], |row| {
+                let (name, declared): (String, String) = (row.get(0)?, row.get(1)?);
+                let kind = if declared.contains("INT") {
+                    ColumnType::Integer
+                } else if declared.contains("REAL") {
+                    ColumnType::Real
+                } else {
+                    ColumnType::Text
+                };
+                Ok((name, kind))
+            })
+            .map_err(err)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(err)?;
+        let mut statement = self.conn.prepare(sql).map_err(err)?;
+        let width = statement.column_count();
+        let rows = statement
+            .query_map(rusqlite::params_from_iter(params), |row| {
+                (0..width).map(|i| row.get::<_, Value>(i)).collect()
+            })
+            .map_err(err)?
+            .collect::<Result<Vec<Vec<Value>>, _>>()
+            .map_err(err)?;
+        Ok(TypedRows { columns, rows })
+    }
+}

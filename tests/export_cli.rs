@@ -1,0 +1,150 @@
+//! `callbudget export` round trips: files read back with polars hold the same rows and types.
+
+use crate::support::{ACME_ORG, acme_week_config, collect_into, fast_client_config, serve, time};
+use assert_cmd::Command;
+use callbudget::collect::{CollectOptions, OrgSelection};
+use polars::prelude::*;
+use rusqlite::Connection;
+use std::path::Path;
+
+fn collect_acme(db: &Path) {
+    let handle = serve(acme_week_config("2026-11-20T00:00:00Z"));
+    let summary = collect_into(
+        db,
+        fast_client_config(&handle),
+        CollectOptions {
+            orgs: OrgSelection::Ids(vec![ACME_ORG.to_owned()]),
+            since: Some(time("2026-11-19T10:00:00Z")),
+            until: Some(time("2026-11-19T12:00:00Z")),
+            ..CollectOptions::default()
+        },
+    );
+    assert_eq!(summary.failed().count(), 0);
+}
+
+fn export(db: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    Command::cargo_bin("callbudget")
+        .expect("the callbudget binary is built")
+        .args(["export", "--db"])
+        .arg(db)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .output()
+        .expect("callbudget runs")
+}
+
+fn stored(db: &Path, sql: &str) -> Vec<Option<String>> {
+    let conn = Connection::open(db).expect("the database opens");
+    let mut statement = conn.prepare(sql).expect("the query prepares");
+    statement
+        .query_map([], |row| row.get(0))
+        .expect("the query runs")
+        .collect::<Result<_, _>>()
+        .expect("the rows read")
+}
+
+fn texts(df: &DataFrame, column: &str) -> Vec<Option<String>> {
+    let values = df
+        .column(column)
+        .expect("the column exists")
+        .str()
+        .expect("a text column");
+    (0..values.len())
+        .map(|i| values.get(i).map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn parquet_is_partitioned_by_org_and_day_and_reads_back_with_the_same_rows_and_types() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("cb.db");
+    collect_acme(&db);
+    let out = dir.path().join("out");
+    let output = export(&db, &out, &["--format", "parquet"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let file = out.join("api_requests/org=549236/day=2026-11-19/data.parquet");
+    let df = ParquetReader::new(std::fs::File::open(&file).expect("the partition exists"))
+        .finish()
+        .expect("the Parquet file reads");
+    let paths = stored(&db, "SELECT path FROM api_requests ORDER BY rowid");
+    assert_eq!(df.height(), paths.len());
+    assert_eq!(texts(&df, "path"), paths);
+    assert_eq!(
+        texts(&df, "ts"),
+        stored(&db, "SELECT ts FROM api_requests ORDER BY rowid")
+    );
+    let schema = df.schema();
+    assert_eq!(schema.get("window_id"), Some(&DataType::Int64));
+    assert_eq!(schema.get("org_id"), Some(&DataType::String));
+    assert_eq!(schema.get("ts"), Some(&DataType::String));
+    assert_eq!(schema.get("response_code"), Some(&DataType::Int64));
+    assert_eq!(schema.get("query_string"), Some(&DataType::String));
+    let codes = df
+        .column("response_code")
+        .expect("response_code")
+        .i64()
+        .expect("integers");
+    let codes: Vec<Option<i64>> = (0..codes.len()).map(|i| codes.get(i)).collect();
+    let conn = Connection::open(&db).expect("the database opens");
+    let stored_codes: Vec<Option<i64>> = conn
+        .prepare("SELECT response_code FROM api_requests ORDER BY rowid")
+        .expect("prepares")
+        .query_map([], |row| row.get(0))
+        .expect("runs")
+        .collect::<Result<_, _>>()
+        .expect("reads");
+    assert_eq!(codes, stored_codes);
+    for table in [
+        "collection_windows",
+        "response_code_counts",
+        "overview_counts",
+    ] {
+        assert!(
+            out.join(table)
+                .join("org=549236/day=2026-11-19/data.parquet")
+                .exists(),
+            "{table}"
+        );
+    }
+}
+
+#[test]
+fn csv_writes_one_file_per_table_that_reads_back_and_unknown_tables_are_refused() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("cb.db");
+    collect_acme(&db);
+    let out = dir.path().join("csv");
+    let output = export(&db, &out, &["--format", "csv", "--table", "api_requests"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let entries: Vec<_> = std::fs::read_dir(&out).expect("the directory").collect();
+    assert_eq!(entries.len(), 1);
+    let df = CsvReadOptions::default()
+        .with_has_header(true)
+        .with_infer_schema_length(Some(0))
+        .try_into_reader_with_file_path(Some(out.join("api_requests.csv")))
+        .expect("the CSV opens")
+        .finish()
+        .expect("the CSV reads");
+    assert_eq!(
+        texts(&df, "user_agent"),
+        stored(&db, "SELECT user_agent FROM api_requests ORDER BY rowid")
+    );
+
+    let refused = export(&db, &out, &["--format", "csv", "--table", "requests"]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.starts_with("callbudget: error: no table named \"requests\" is exported; the tables are: api_requests, "),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1);
+}
