@@ -34,9 +34,11 @@ macro_rules! exported_table {
                 $table,
                 " WHERE ",
                 $org,
-                " = ?1 AND substr(",
+                " = ?1 AND ",
                 $day,
-                ", 1, 10) = ?2 ORDER BY ",
+                " >= ?2 AND ",
+                $day,
+                " < ?3 ORDER BY ",
                 $order
             ),
         }
@@ -116,14 +118,21 @@ impl Store {
         Ok(pairs)
     }
 
-    /// The rows of `table` for one organization and day.
+    /// The rows of `table` for one organization and day (`YYYY-MM-DD`). Selected as a range of
+    /// the canonical timestamp text (`day <= ts < next day`), so the (org, time) indexes serve it.
     pub fn export_partition(
         &self,
         table: &ExportedTable,
         org: &str,
         day: &str,
     ) -> Result<TypedRows, StoreError> {
-        self.typed_rows(table, table.select_partition, &[org, day])
+        let next_day = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.succ_opt())
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            // A day that is not a date (a hand-edited row): every value starting with it.
+            .unwrap_or_else(|| format!("{day}\u{10ffff}"));
+        self.typed_rows(table, table.select_partition, &[org, day, &next_day])
     }
 
     fn typed_rows(
