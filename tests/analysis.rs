@@ -1,12 +1,11 @@
 //! The analysis engine on a collected database: the spike episodes it finds are the simulator's
 //! planted ones, and the budget timeline counts every stored request.
 
-use crate::support::{ACME_ORG, acme_week_config, collect_into, fast_client_config, serve, time};
+use crate::support::{ACME_ORG, acme_week_config, collect_acme_range, serve, time};
 use callbudget::analysis::{
     AnalysisWindow, SpikeOptions, budget_timeline, detect_spikes, load_request_log,
 };
 use callbudget::budget::BucketLimits;
-use callbudget::collect::{CollectOptions, OrgSelection};
 use callbudget::store::{CollectionFilter, OrgId, Store};
 use chrono::TimeDelta;
 
@@ -16,17 +15,7 @@ fn spike_episodes_match_the_simulators_ground_truth_on_acme_week() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let db = dir.path().join("cb.db");
     let (since, until) = (time("2026-11-19T06:00:00Z"), time("2026-11-19T12:00:00Z"));
-    let summary = collect_into(
-        &db,
-        fast_client_config(&handle),
-        CollectOptions {
-            orgs: OrgSelection::Ids(vec![ACME_ORG.to_owned()]),
-            since: Some(since),
-            until: Some(until),
-            ..CollectOptions::default()
-        },
-    );
-    assert_eq!(summary.failed().count(), 0, "the collection succeeds");
+    collect_acme_range(&handle, &db, since, until);
 
     let store = Store::open(&db).expect("the database opens");
     let org = OrgId::new(ACME_ORG);

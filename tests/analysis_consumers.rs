@@ -1,13 +1,12 @@
 //! Consumers and retry behaviour on a collected acme-week: the noisy poller is the biggest
 //! consumer, and the two clients that ignore Retry-After are told apart from the one that honours it.
 
-use crate::support::{ACME_ORG, acme_week_config, collect_into, fast_client_config, serve, time};
+use crate::support::{ACME_ORG, acme_week_config, collect_acme_range, serve, time};
 use callbudget::analysis::{
     AnalysisWindow, ConsumerKey, FindingKind, RetryOptions, consumer_findings, consumer_usage,
     load_request_log, retry_behaviour, retry_findings,
 };
 use callbudget::budget::BucketLimits;
-use callbudget::collect::{CollectOptions, OrgSelection};
 use callbudget::store::{OrgId, Store};
 
 #[test]
@@ -16,17 +15,7 @@ fn acme_week_consumers_and_retry_behaviour_match_the_scenario() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let db = dir.path().join("cb.db");
     let (since, until) = (time("2026-11-19T06:00:00Z"), time("2026-11-19T12:00:00Z"));
-    let summary = collect_into(
-        &db,
-        fast_client_config(&handle),
-        CollectOptions {
-            orgs: OrgSelection::Ids(vec![ACME_ORG.to_owned()]),
-            since: Some(since),
-            until: Some(until),
-            ..CollectOptions::default()
-        },
-    );
-    assert_eq!(summary.failed().count(), 0, "the collection succeeds");
+    collect_acme_range(&handle, &db, since, until);
     let store = Store::open(&db).expect("the database opens");
     let window = AnalysisWindow::new(since, until).expect("a valid window");
     let log = load_request_log(&store, &OrgId::new(ACME_ORG), &window).expect("the log loads");

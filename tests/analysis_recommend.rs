@@ -2,13 +2,12 @@
 //! burst script and the dashboard exporter each get the scenario's cheaper operation, and taking
 //! the consumer that drives saturation out of the replay spares the others' refusals.
 
-use crate::support::{ACME_ORG, acme_week_config, collect_into, fast_client_config, serve, time};
+use crate::support::{ACME_ORG, acme_week_config, collect_acme_range, serve, time};
 use callbudget::analysis::{
     AnalysisWindow, RecommendOptions, Recommendation, RecommendationKind, WhatIfScenario,
     load_request_log, recommend, senders_in_refused_seconds, what_if, what_if_top,
 };
 use callbudget::budget::BucketLimits;
-use callbudget::collect::{CollectOptions, OrgSelection};
 use callbudget::dashboard::operations::OperationCatalog;
 use callbudget::store::{OrgId, Store};
 
@@ -54,17 +53,7 @@ fn analyse_once() -> (Vec<Recommendation>, String, u64, Option<u64>, f64) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let db = dir.path().join("cb.db");
     let (since, until) = (time("2026-11-19T06:00:00Z"), time("2026-11-19T12:00:00Z"));
-    let summary = collect_into(
-        &db,
-        fast_client_config(&handle),
-        CollectOptions {
-            orgs: OrgSelection::Ids(vec![ACME_ORG.to_owned()]),
-            since: Some(since),
-            until: Some(until),
-            ..CollectOptions::default()
-        },
-    );
-    assert_eq!(summary.failed().count(), 0, "the collection succeeds");
+    collect_acme_range(&handle, &db, since, until);
     let store = Store::open(&db).expect("the database opens");
     let window = AnalysisWindow::new(since, until).expect("a valid window");
     let log = load_request_log(&store, &OrgId::new(ACME_ORG), &window).expect("the log loads");

@@ -1,9 +1,8 @@
 //! `callbudget analyze` on a collected database: findings printed in every format, saved and
 //! replaced in the database, and an exit code cron and CI can use.
 
-use crate::support::{ACME_ORG, acme_week_config, collect_into, fast_client_config, serve, time};
+use crate::support::{ACME_ORG, acme_week_config, collect_acme_range, serve, time};
 use assert_cmd::Command;
-use callbudget::collect::{CollectOptions, OrgSelection};
 use callbudget::store::{OrgId, Store};
 use std::path::Path;
 
@@ -16,17 +15,7 @@ fn callbudget() -> Command {
 fn collect_acme(db: &Path) -> usize {
     let handle = serve(acme_week_config("2026-11-20T00:00:00Z"));
     let (since, until) = (time("2026-11-19T06:00:00Z"), time("2026-11-19T12:00:00Z"));
-    let summary = collect_into(
-        db,
-        fast_client_config(&handle),
-        CollectOptions {
-            orgs: OrgSelection::Ids(vec![ACME_ORG.to_owned()]),
-            since: Some(since),
-            until: Some(until),
-            ..CollectOptions::default()
-        },
-    );
-    assert_eq!(summary.failed().count(), 0);
+    collect_acme_range(&handle, db, since, until);
     handle.simulator().ground_truth().organizations[0]
         .episodes
         .iter()

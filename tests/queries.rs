@@ -1,9 +1,8 @@
 //! `callbudget query` and the `queries/` library on acme-week 2026-11-19 06:00–12:00, analysed
 //! twice (06:00–09:00, then 06:00–12:00) so that findings and a previous audit exist.
 
-use crate::support::{ACME_ORG, acme_week_config, collect_into, fast_client_config, serve, time};
+use crate::support::{ACME_ORG, acme_week_config, collect_acme_range, serve, time};
 use assert_cmd::Command;
-use callbudget::collect::{CollectOptions, OrgSelection};
 use callbudget::queries::LIBRARY;
 use polars::prelude::SerReader;
 use rusqlite::Connection;
@@ -23,17 +22,12 @@ fn acme_db() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let db = dir.path().join("cb.db");
     let handle = serve(acme_week_config("2026-11-20T00:00:00Z"));
-    let summary = collect_into(
+    collect_acme_range(
+        &handle,
         &db,
-        fast_client_config(&handle),
-        CollectOptions {
-            orgs: OrgSelection::Ids(vec![ACME_ORG.to_owned()]),
-            since: Some(time("2026-11-19T06:00:00Z")),
-            until: Some(time("2026-11-19T12:00:00Z")),
-            ..CollectOptions::default()
-        },
+        time("2026-11-19T06:00:00Z"),
+        time("2026-11-19T12:00:00Z"),
     );
-    assert_eq!(summary.failed().count(), 0);
     for window in [
         ["--until", "2026-11-19T09:00:00Z", "--since", "3h"],
         ["--until", "2026-11-19T12:00:00Z", "--since", "6h"],

@@ -254,6 +254,27 @@ pub fn fast_client_config(handle: &SimulatorHandle) -> callbudget::dashboard::cl
 
 /// Lists the organizations and collects them into the database at `db`, as `callbudget collect`
 /// does, on a runtime of the test's own. Panics if the run cannot start.
+/// Collects acme-week's organization over `[since, until)` from `handle` into `db`, fast rather
+/// than polite, and asserts that it succeeded.
+pub fn collect_acme_range(
+    handle: &SimulatorHandle,
+    db: &Path,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+) {
+    let summary = collect_into(
+        db,
+        fast_client_config(handle),
+        callbudget::collect::CollectOptions {
+            orgs: callbudget::collect::OrgSelection::Ids(vec![ACME_ORG.to_owned()]),
+            since: Some(since),
+            until: Some(until),
+            ..callbudget::collect::CollectOptions::default()
+        },
+    );
+    assert_eq!(summary.failed().count(), 0, "the collection succeeds");
+}
+
 pub fn collect_into(
     db: &Path,
     config: callbudget::dashboard::client::ClientConfig,
