@@ -404,6 +404,36 @@ struct Usage {
 }
 
 impl Usage {
+    /// The recommendation replacing `current` with `suggested` for this usage.
+    #[allow(clippy::too_many_arguments)]
+    fn recommend(
+        &self,
+        kind: RecommendationKind,
+        consumer: &str,
+        current: &str,
+        suggested: &str,
+        after: f64,
+        saved: f64,
+        estimated: bool,
+        arithmetic: String,
+    ) -> Recommendation {
+        Recommendation {
+            kind,
+            consumer: consumer.to_owned(),
+            current_operation: current.to_owned(),
+            calls_in_window: self.calls,
+            current_calls_per_day: self.calls_per_day,
+            distinct_targets: self.targets,
+            polling_interval_seconds: self.interval_seconds,
+            cycles_per_day: self.cycles_per_day,
+            suggested_operation: suggested.to_owned(),
+            calls_per_day_after: after,
+            calls_saved_per_day: saved,
+            estimated,
+            arithmetic,
+        }
+    }
+
     fn of(by_target: &BTreeMap<&str, Vec<i64>>, per_day: f64) -> Self {
         let calls: u64 = by_target.values().map(|t| t.len() as u64).sum();
         let mut gaps: Vec<i64> = by_target
@@ -497,21 +527,16 @@ fn fan_out_recommendation(
         after = thousands(after),
         saved = thousands(saved),
     );
-    Some(Recommendation {
-        kind: RecommendationKind::FanOut,
-        consumer: consumer.to_owned(),
-        current_operation: rule.current.to_owned(),
-        calls_in_window: usage.calls,
-        current_calls_per_day: usage.calls_per_day,
-        distinct_targets: usage.targets,
-        polling_interval_seconds: usage.interval_seconds,
-        cycles_per_day: usage.cycles_per_day,
-        suggested_operation: rule.suggested.to_owned(),
-        calls_per_day_after: after,
-        calls_saved_per_day: saved,
+    Some(usage.recommend(
+        RecommendationKind::FanOut,
+        consumer,
+        rule.current,
+        rule.suggested,
+        after,
+        saved,
         estimated,
         arithmetic,
-    })
+    ))
 }
 
 /// The networks of these serials: from the inventory, a serial it lacks counting as a network of
@@ -558,21 +583,16 @@ fn slow_list_recommendation(rule: &Rule, consumer: &str, usage: &Usage) -> Optio
         after = thousands(after),
         saved = thousands(saved),
     );
-    Some(Recommendation {
-        kind: RecommendationKind::SlowChangingList,
-        consumer: consumer.to_owned(),
-        current_operation: rule.current.to_owned(),
-        calls_in_window: usage.calls,
-        current_calls_per_day: usage.calls_per_day,
-        distinct_targets: usage.targets,
-        polling_interval_seconds: usage.interval_seconds,
-        cycles_per_day: usage.cycles_per_day,
-        suggested_operation: rule.suggested.to_owned(),
-        calls_per_day_after: after,
-        calls_saved_per_day: saved,
-        estimated: false,
+    Some(usage.recommend(
+        RecommendationKind::SlowChangingList,
+        consumer,
+        rule.current,
+        rule.suggested,
+        after,
+        saved,
+        false,
         arithmetic,
-    })
+    ))
 }
 
 fn status_recommendation(rule: &Rule, consumer: &str, usage: &Usage) -> Option<Recommendation> {
@@ -588,21 +608,16 @@ fn status_recommendation(rule: &Rule, consumer: &str, usage: &Usage) -> Option<R
         current = thousands(usage.calls_per_day),
         saved = thousands(saved),
     );
-    Some(Recommendation {
-        kind: RecommendationKind::StatusRepoll,
-        consumer: consumer.to_owned(),
-        current_operation: rule.current.to_owned(),
-        calls_in_window: usage.calls,
-        current_calls_per_day: usage.calls_per_day,
-        distinct_targets: usage.targets,
-        polling_interval_seconds: usage.interval_seconds,
-        cycles_per_day: usage.cycles_per_day,
-        suggested_operation: rule.suggested.to_owned(),
-        calls_per_day_after: after,
-        calls_saved_per_day: saved,
-        estimated: false,
+    Some(usage.recommend(
+        RecommendationKind::StatusRepoll,
+        consumer,
+        rule.current,
+        rule.suggested,
+        after,
+        saved,
+        false,
         arithmetic,
-    })
+    ))
 }
 
 /// Writes of one operation by one consumer: clusters separated by more than a burst span, kept
