@@ -359,12 +359,19 @@ fn retry_delay(
 fn first_occurrence(pattern: &TrafficPattern, start_us: i64, rng: &mut ChaCha8Rng) -> Option<i64> {
     match pattern {
         TrafficPattern::Poll { every, offset, .. } => {
-            let every_us = every.as_micros() as i64;
+            let every_us = (every.as_micros() as i64).max(1);
             let offset_us = match offset {
                 Some(o) => o.as_micros() as i64,
-                None => rng.random_range(0..every_us.max(1)),
+                None => rng.random_range(0..every_us),
             };
-            Some(start_us + offset_us)
+            // Like cron, cycles sit on the clock (every_minutes = 5, offset 0: at :00, :05, …),
+            // not on whenever the timeline happens to start.
+            let first = start_us - start_us.rem_euclid(every_us) + offset_us;
+            Some(if first < start_us {
+                first + every_us
+            } else {
+                first
+            })
         }
         TrafficPattern::Burst { .. } => Some(next_burst(pattern, start_us - 1, rng)),
         TrafficPattern::Trickle { per_hour, .. } => Some(start_us + poisson_gap(*per_hour, rng)),
@@ -562,6 +569,37 @@ concurrency = 20
             .filter(|r| r.response_code == 200 && r.ts_us < first + 1_000_000)
             .count();
         assert!(in_first_second <= 30, "{in_first_second}");
+    }
+
+    #[test]
+    fn poll_cycles_sit_on_the_clock_whenever_the_timeline_starts() {
+        let s = scenario(&format!(
+            "{HEAD}{}",
+            r#"
+[[consumers]]
+name = "gentle"
+user_agent = "G/1 T"
+admin = "100"
+source_ip = "192.0.2.1"
+client_id = "k"
+on_429 = { honours_retry_after = true, backoff = "none", jitter = false, max_retries = 0 }
+[[consumers.traffic]]
+kind = "poll"
+operation = "getDeviceLldpCdp"
+every_minutes = 5
+offset_minutes = 1
+targets = 1
+"#
+        ));
+        // A timeline ending at 17:16:57, not on any boundary.
+        let end = crate::timestamp::parse("2026-11-25T17:16:57Z").unwrap();
+        let log = run_all(&s, end);
+        assert_eq!(log.len(), 288);
+        let five_minutes = 300_000_000;
+        assert!(
+            log.iter()
+                .all(|r| r.ts_us.rem_euclid(five_minutes) == 60_000_000)
+        );
     }
 
     #[test]
