@@ -598,3 +598,35 @@ fn changing_the_window_length_between_runs_neither_fails_nor_doubles() {
         records_in(&handle, TINY_ORG, time(since), time("2026-11-19T08:00:00Z")),
     );
 }
+
+#[test]
+fn all_orgs_collects_every_organization_the_key_sees() {
+    // A second organization: tiny.toml under another id and seed.
+    let text = std::fs::read_to_string(crate::support::sample_path("tiny.toml"))
+        .expect("tiny.toml is readable")
+        .replace("id = \"100001\"", "id = \"100002\"")
+        .replace("seed = 7", "seed = 8");
+    let second = callbudget::sim::scenario::Scenario::parse(Path::new("tiny-2.toml"), &text)
+        .expect("the second organization is a valid scenario");
+    let mut config = tiny_config();
+    config.scenarios.push(second);
+    let handle = serve(config);
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("cb.db");
+    let mut opts = options(
+        TINY_ORG,
+        Some("2026-11-19T05:00:00Z"),
+        "2026-11-19T07:00:00Z",
+    );
+    opts.orgs = OrgSelection::All;
+    let summary = collect_into(&db, fast_client_config(&handle), opts);
+    assert_all_collected(&summary);
+    let orgs: Vec<&str> = summary.orgs.iter().map(|(o, _)| o.as_str()).collect();
+    assert_eq!(orgs, ["100001", "100002"]);
+    for org in ["100001", "100002"] {
+        let (since, until) = (time("2026-11-19T05:00:00Z"), time("2026-11-19T07:00:00Z"));
+        let truth = records_in(&handle, org, since, until);
+        assert!(!truth.is_empty());
+        assert_same_records(stored_records(&db, org, since, until), truth);
+    }
+}
