@@ -2,11 +2,12 @@
 //! into findings, and save them so periodic audits can be compared.
 
 use super::{
-    AnalysisError, AnalysisWindow, BudgetTimeline, ConsumerKey, ConsumerUsage, Finding,
-    FindingKind, RecommendOptions, Recommendation, RetryBehaviour, RetryOptions, Severity,
-    SpikeEpisode, SpikeOptions, WhatIf, budget_timeline, consumer_findings, consumer_usage,
-    detect_spikes, load_request_log, recommend, recommendation_findings, retry_behaviour,
-    retry_findings, senders_in_refused_seconds, what_if, what_if_top, whatif_findings,
+    AnalysisError, AnalysisWindow, AuditSeries, BudgetTimeline, ConsumerKey, ConsumerUsage,
+    Finding, FindingKind, RecommendOptions, Recommendation, RetryBehaviour, RetryOptions,
+    SeriesInputs, Severity, SpikeEpisode, SpikeOptions, WhatIf, budget_timeline, consumer_findings,
+    consumer_usage, detect_spikes, load_request_log, recommend, recommendation_findings,
+    retry_behaviour, retry_findings, senders_in_refused_seconds, what_if, what_if_top,
+    whatif_findings,
 };
 use crate::budget::BucketLimits;
 use crate::dashboard::operations::OperationCatalog;
@@ -71,6 +72,9 @@ pub struct OrgAudit {
     pub what_ifs: Vec<WhatIf>,
     /// Most severe first.
     pub findings: Vec<Finding>,
+    /// Aggregated for the report's charts; not part of the JSON findings schema.
+    #[serde(skip)]
+    pub series: AuditSeries,
 }
 
 /// A share of the window's seconds at or over the limit that makes saturation critical.
@@ -138,6 +142,17 @@ pub fn audit_org(
         previous,
     )?;
     let retries = retry_behaviour(&log, &options.retries)?;
+    let series = AuditSeries::compute(
+        &log,
+        &window,
+        &SeriesInputs {
+            consumer_key: options.consumer_key,
+            consumers: &consumers,
+            spikes: &spikes,
+            retries: &retries,
+            retry_options: &options.retries,
+        },
+    )?;
     let catalog = OperationCatalog::meraki_v1();
     let recommendations = recommend(&log, &window, catalog, &RecommendOptions::default())?;
     // The three biggest senders, and whoever sent most while the bucket was refusing.
@@ -180,6 +195,7 @@ pub fn audit_org(
         recommendations,
         what_ifs,
         findings,
+        series,
     })
 }
 
@@ -218,6 +234,18 @@ fn intervals_only_audit(
     let http_429s = count_429s(log)?;
     let timeline = budget_timeline(log, &window, options.limits)?;
     let mut spikes = detect_spikes(log, &window, &options.spikes)?;
+    // The timeline, the heatmap and the episodes; no consumers or retries to draw.
+    let series = AuditSeries::compute(
+        log,
+        &window,
+        &SeriesInputs {
+            consumer_key: options.consumer_key,
+            consumers: &[],
+            spikes: &spikes,
+            retries: &[],
+            retry_options: &options.retries,
+        },
+    )?;
     for s in &mut spikes {
         // Who was refused or sending is not in interval counts: say nothing rather than guess.
         s.most_refused.clear();
@@ -249,6 +277,7 @@ fn intervals_only_audit(
         recommendations: Vec::new(),
         what_ifs: Vec::new(),
         findings,
+        series,
     })
 }
 

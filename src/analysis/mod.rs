@@ -4,7 +4,8 @@
 //! [`frames`] loads an organization's log into a polars [`DataFrame`](polars::prelude::DataFrame);
 //! each detector ([`timeline`], [`spikes`], [`consumers`], [`retries`], [`recommend`], [`whatif`])
 //! takes that frame and the window it covers and returns a serializable result and its
-//! [`findings`]; [`audit`] runs them all for one organization and saves what they found.
+//! [`findings`]; [`audit`] runs them all for one organization and saves what they found, with the
+//! [`series`] the report's charts are drawn from.
 
 pub mod audit;
 pub mod consumers;
@@ -12,6 +13,7 @@ pub mod findings;
 pub mod frames;
 pub mod recommend;
 pub mod retries;
+pub mod series;
 pub mod spikes;
 pub mod timeline;
 pub mod whatif;
@@ -30,7 +32,10 @@ pub use frames::{RequestLogBuilder, load_request_log};
 pub use recommend::{
     RecommendOptions, Recommendation, RecommendationKind, recommend, recommendation_findings,
 };
-pub use retries::{RetryBehaviour, RetryOptions, retry_behaviour, retry_findings};
+pub use retries::{
+    RetryBehaviour, RetryDelays, RetryOptions, retry_behaviour, retry_delays, retry_findings,
+};
+pub use series::{AuditSeries, ResponseClass, SeriesInputs};
 pub use spikes::{ConsumerCount, SpikeEpisode, SpikeOptions, detect_spikes};
 pub use timeline::{BudgetTimeline, HeadroomPercentiles, PeakRate, budget_timeline};
 pub use whatif::{

@@ -214,6 +214,78 @@ pub fn retry_behaviour(
     Ok(out)
 }
 
+/// One user agent's retries after 429s: the delay of each, paired as [`retry_behaviour`] pairs
+/// them (for the report's delay histograms).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryDelays {
+    /// `None` for records without a user agent.
+    pub user_agent: Option<String>,
+    pub delays: Vec<Duration>,
+}
+
+/// The delay of every retry after a 429, by user agent (in no particular order). Only calls that
+/// received a 429 are gathered and sorted, so this stays cheap on a large log with few 429s.
+pub fn retry_delays(
+    log: &DataFrame,
+    options: &RetryOptions,
+) -> Result<Vec<RetryDelays>, AnalysisError> {
+    let codes = response_codes(log)?;
+    if !codes.contains(&Some(TOO_MANY_REQUESTS)) {
+        return Ok(Vec::new());
+    }
+    let agents = labels(log, USER_AGENT, |s| s)?;
+    let methods = labels(log, METHOD, |s| s)?;
+    let paths = log
+        .column(PATH)
+        .and_then(|c| c.str())
+        .map_err(AnalysisError::frame("reading paths"))?;
+    let ts = log
+        .column(super::frames::TS)
+        .and_then(|c| c.datetime())
+        .map_err(AnalysisError::frame("reading timestamps"))?
+        .physical();
+    /// (user agent, method, path), the path borrowed from the frame.
+    type RefusedCall<'a> = (Option<u32>, Option<u32>, &'a str);
+    let refused: std::collections::HashSet<RefusedCall<'_>> = (0..codes.len())
+        .filter(|&row| codes[row] == Some(TOO_MANY_REQUESTS))
+        .filter_map(|row| Some((agents.ids[row], methods.ids[row], paths.get(row)?)))
+        .collect();
+    // Each refused call's requests: (ts, row, got a 429), then in time order (ties in row order,
+    // as `time_order` breaks them).
+    let mut calls: HashMap<RefusedCall<'_>, Vec<(i64, usize, bool)>> = HashMap::new();
+    for (row, (ts, path)) in ts.iter().zip(paths.iter()).enumerate() {
+        let (Some(ts), Some(path)) = (ts, path) else {
+            continue;
+        };
+        let call = (agents.ids[row], methods.ids[row], path);
+        if refused.contains(&call) {
+            calls
+                .entry(call)
+                .or_default()
+                .push((ts, row, codes[row] == Some(TOO_MANY_REQUESTS)));
+        }
+    }
+    let horizon = options.horizon.as_micros() as i64;
+    let mut by_agent: HashMap<Option<u32>, Vec<Duration>> = HashMap::new();
+    for ((agent, _, _), mut requests) in calls {
+        requests.sort_unstable();
+        let delays = by_agent.entry(agent).or_default();
+        for pair in requests.windows(2) {
+            let ((ts, _, is_429), (next, _, _)) = (pair[0], pair[1]);
+            if is_429 && next - ts < horizon {
+                delays.push(Duration::from_micros((next - ts) as u64));
+            }
+        }
+    }
+    Ok(by_agent
+        .into_iter()
+        .map(|(agent, delays)| RetryDelays {
+            user_agent: agent.map(|a| agents.names[a as usize].clone()),
+            delays,
+        })
+        .collect())
+}
+
 /// The findings of each consumer's retry behaviour over `window` (see the thresholds above).
 pub fn retry_findings(
     behaviours: &[RetryBehaviour],
@@ -548,6 +620,57 @@ mod tests {
                     Some(SCRIPT)
                 ),
             ]
+        );
+    }
+
+    #[test]
+    fn retry_delays_pair_as_retry_behaviour_does() {
+        let mut requests = vec![
+            (0, 429, Some(SCRIPT), "/a"),
+            (200 * MS, 429, Some(SCRIPT), "/a"),
+            (400 * MS, 200, Some(SCRIPT), "/a"),
+            (100 * MS, 200, Some(SCRIPT), "/never-refused"),
+            (0, 429, None, "/a"),
+            (2_000 * MS, 200, None, "/a"),
+            (0, 429, Some(SDK), "/b"),
+            (301_000 * MS, 200, Some(SDK), "/b"),
+        ];
+        requests.reverse();
+        let log = frame(&requests);
+        let options = RetryOptions::default();
+        let mut delays = retry_delays(&log, &options).unwrap();
+        delays.sort_by(|a, b| a.user_agent.cmp(&b.user_agent));
+        let found: Vec<(Option<&str>, Vec<Duration>)> = delays
+            .iter()
+            .map(|d| {
+                let mut v = d.delays.clone();
+                v.sort();
+                (d.user_agent.as_deref(), v)
+            })
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                (None, vec![Duration::from_secs(2)]),
+                (
+                    Some(SCRIPT),
+                    vec![Duration::from_millis(200), Duration::from_millis(200)]
+                ),
+                // Past the 5-minute horizon: not a retry.
+                (Some(SDK), vec![]),
+            ]
+        );
+        for b in retry_behaviour(&log, &options).unwrap() {
+            let d = delays
+                .iter()
+                .find(|d| d.user_agent == b.user_agent)
+                .unwrap();
+            assert_eq!(d.delays.len() as u64, b.retried_429s);
+        }
+        assert!(
+            retry_delays(&frame(&[(0, 200, Some(SDK), "/b")]), &options)
+                .unwrap()
+                .is_empty()
         );
     }
 
