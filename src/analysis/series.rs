@@ -27,12 +27,13 @@ pub const CONSUMER_SERIES: usize = 8;
 /// How many user agents get a retry-delay histogram (those with the most early retries).
 pub const RETRY_SERIES: usize = 6;
 /// Retry-delay histogram bins per decade of seconds (log-spaced, so 0.1 s and 60 s both read).
-pub const RETRY_DELAY_BINS_PER_DECADE: i32 = 5;
-/// The first bin's upper edge is 10^(this / bins per decade) s; earlier retries fall in it.
-const RETRY_DELAY_FIRST_EDGE_EXPONENT: i32 = -10;
+pub const RETRY_DELAY_BINS_PER_DECADE: i32 = 10;
+/// The first bin's upper edge is 10^(this / bins per decade) s (10 ms); earlier retries fall in
+/// it.
+const RETRY_DELAY_FIRST_EDGE_EXPONENT: i32 = -20;
 /// The last bin's lower edge is 10^(this / bins per decade) s (≈ 251 s, under the 5-minute
 /// horizon); later retries fall in it.
-const RETRY_DELAY_LAST_EDGE_EXPONENT: i32 = 12;
+const RETRY_DELAY_LAST_EDGE_EXPONENT: i32 = 24;
 
 /// Bucket widths to choose from, in seconds: round ones, so tick labels fall on them.
 const BUCKET_WIDTHS_SECONDS: [i64; 13] = [
@@ -170,13 +171,18 @@ pub struct RetryDelayHistogram {
     pub user_agent: Option<String>,
     /// Retries per bin.
     pub retries: Vec<u64>,
-    /// Retries sooner than Retry-After plus the assumed response time (as [`RetryBehaviour`]).
-    pub early_retries: u64,
+    /// Of those, per bin, the retries sooner than Retry-After plus the assumed response time (as
+    /// [`RetryBehaviour`] counts them): a bin can straddle that line.
+    pub early: Vec<u64>,
 }
 
 impl RetryDelayHistogram {
     pub fn total(&self) -> u64 {
         self.retries.iter().sum()
+    }
+
+    pub fn early_retries(&self) -> u64 {
+        self.early.iter().sum()
     }
 }
 
@@ -480,18 +486,18 @@ fn retry_histograms(
             let at = delays.iter().position(|d| d.user_agent == b.user_agent)?;
             let agent = delays.swap_remove(at);
             let mut retries = vec![0u64; bins];
-            let mut early_retries = 0;
+            let mut early = vec![0u64; bins];
             for delay in &agent.delays {
                 // Bin i holds [edges[i], edges[i + 1]); the ends hold everything beyond them.
                 let seconds = delay.as_secs_f64();
                 let bin = edges[1..bins].partition_point(|&edge| edge <= seconds);
                 retries[bin] += 1;
-                early_retries += u64::from(*delay < early_under);
+                early[bin] += u64::from(*delay < early_under);
             }
             Some(RetryDelayHistogram {
                 user_agent: agent.user_agent,
                 retries,
-                early_retries,
+                early,
             })
         })
         .collect())
@@ -767,12 +773,12 @@ mod tests {
         ]);
         let (s, _) = series(&requests, &window(1));
         let edges = &s.retry_delay_edges_seconds;
-        assert_eq!(edges.len(), 25);
-        assert!((edges[1] - 0.01).abs() < 1e-12 && (edges[11] - 1.0).abs() < 1e-12);
+        assert_eq!(edges.len(), 47);
+        assert!((edges[1] - 0.01).abs() < 1e-12 && (edges[21] - 1.0).abs() < 1e-12);
         let by_agent: Vec<(Option<&str>, u64, u64)> = s
             .retry_delays
             .iter()
-            .map(|h| (h.user_agent.as_deref(), h.total(), h.early_retries))
+            .map(|h| (h.user_agent.as_deref(), h.total(), h.early_retries()))
             .collect();
         assert_eq!(by_agent, vec![(Some(SCRIPT), 4, 4), (Some(NOC), 2, 0)]);
         let bin_of = |seconds: f64| edges.partition_point(|&e| e <= seconds) - 1;
@@ -780,5 +786,26 @@ mod tests {
         assert_eq!(s.retry_delays[1].retries[bin_of(1.5)], 1);
         assert_eq!(s.retry_delays[1].retries[bin_of(3.0)], 1);
         assert_eq!(s.early_retry_under, Duration::from_millis(1_250));
+    }
+
+    #[test]
+    fn a_bin_that_straddles_the_early_line_counts_both_sides() {
+        // 1.2 s is early (under 1 s + 0.25 s), 1.24 s too, 1.255 s is not: one bin [1.1220, 1.2589).
+        let requests: Vec<Req<'_>> = [1_200_000, 1_240_000, 1_255_000]
+            .into_iter()
+            .enumerate()
+            .flat_map(|(i, delay)| {
+                let at = i as i64 * MINUTE;
+                [
+                    (at, Some(429), Some(SCRIPT), "/p"),
+                    (at + delay, Some(200), Some(SCRIPT), "/p"),
+                ]
+            })
+            .collect();
+        let (s, _) = series(&requests, &window(1));
+        let h = &s.retry_delays[0];
+        let bin = h.retries.iter().position(|&n| n > 0).unwrap();
+        assert_eq!((h.retries[bin], h.early[bin]), (3, 2));
+        assert_eq!(h.total(), 3);
     }
 }

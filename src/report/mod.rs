@@ -1,6 +1,7 @@
 //! Renderers: one per output format, all fed the same audits; the analysis never knows which
 //! format will be written. (Charts and the HTML report come with the reports issue.)
 
+pub mod charts;
 pub mod json;
 pub mod markdown;
 pub mod table;
