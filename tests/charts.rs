@@ -7,6 +7,7 @@ use callbudget::analysis::{AnalysisWindow, AuditOptions, OrgAudit, audit_org};
 use callbudget::dashboard::models::RequestRecord;
 use callbudget::report::charts::{ChartFormat, ChartKind, render_chart};
 use callbudget::store::{CollectionFilter, Endpoint, OrgId, Store, WindowMeta};
+use chrono::{DateTime, TimeDelta, Utc};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -28,7 +29,7 @@ fn acme_db() -> &'static PathBuf {
     .1
 }
 
-fn acme_window() -> (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>) {
+fn acme_window() -> (DateTime<Utc>, DateTime<Utc>) {
     (time("2026-11-19T06:00:00Z"), time("2026-11-19T12:00:00Z"))
 }
 
@@ -241,36 +242,13 @@ fn an_empty_window_draws_nothing_and_an_intervals_only_one_draws_the_timeline_an
     }
 }
 
-#[test]
-fn api_text_in_charts_is_escaped_in_svg() {
-    const EVIL: &str = "<script>alert(1)</script>\"'";
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let mut store = Store::open(dir.path().join("evil.db")).expect("the database opens");
-    let (t0, t1) = (time("2026-11-19T09:00:00Z"), time("2026-11-19T10:00:00Z"));
-    // The evil agent is refused and retries at once, ten times; a quiet app is admitted.
-    let record = |offset_ms: i64, code: u16, agent: &str| RequestRecord {
-        admin_id: None,
-        method: Some("PUT".to_owned()),
-        host: None,
-        path: Some("/api/v1/devices/Q2XX/switch/ports/1".to_owned()),
-        query_string: None,
-        user_agent: Some(agent.to_owned()),
-        ts: t0 + chrono::TimeDelta::milliseconds(offset_ms),
-        response_code: Some(code),
-        source_ip: None,
-        version: None,
-        operation_id: None,
-        client: None,
-    };
-    let mut records: Vec<RequestRecord> = (0..10)
-        .flat_map(|i| {
-            [
-                record(i * 1_000, 429, EVIL),
-                record(i * 1_000 + 100, 200, EVIL),
-            ]
-        })
-        .collect();
-    records.push(record(30_000, 200, "QuietApp/1.0"));
+/// Stores `records` as one collected window `[t0, t1)` of acme's organization.
+fn store_window(
+    store: &mut Store,
+    t0: DateTime<Utc>,
+    t1: DateTime<Utc>,
+    records: &[RequestRecord],
+) {
     store
         .store_request_window(
             &WindowMeta {
@@ -284,9 +262,107 @@ fn api_text_in_charts_is_escaped_in_svg() {
                 calls: 1,
                 http_429s: 0,
             },
-            &records,
+            records,
         )
         .expect("the window is stored");
+}
+
+fn record(ts: DateTime<Utc>, code: u16, agent: &str, path: &str) -> RequestRecord {
+    RequestRecord {
+        admin_id: None,
+        method: Some("PUT".to_owned()),
+        host: None,
+        path: Some(path.to_owned()),
+        query_string: None,
+        user_agent: Some(agent.to_owned()),
+        ts,
+        response_code: Some(code),
+        source_ip: None,
+        version: None,
+        operation_id: None,
+        client: None,
+    }
+}
+
+#[test]
+fn a_31_day_window_is_drawn_from_30_minute_buckets() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut store = Store::open(dir.path().join("month.db")).expect("the database opens");
+    let (t0, t1) = (time("2026-11-01T00:00:00Z"), time("2026-12-02T00:00:00Z"));
+    // A poller every 10 minutes all month; a script refused at 09:00 each day, retrying at once.
+    let poll = "/api/v1/devices";
+    let port = "/api/v1/ports/1";
+    let mut records: Vec<RequestRecord> = (0..31 * 144)
+        .map(|i| record(t0 + TimeDelta::minutes(10 * i), 200, "Poller/1.0", poll))
+        .collect();
+    for day in 0..31 {
+        let nine = t0 + TimeDelta::days(day) + TimeDelta::hours(9);
+        records.push(record(nine, 429, PORT_SCRIPT, port));
+        records.push(record(
+            nine + TimeDelta::milliseconds(200),
+            200,
+            PORT_SCRIPT,
+            port,
+        ));
+    }
+    store_window(&mut store, t0, t1, &records);
+    let window = AnalysisWindow::new(t0, t1).expect("a valid window");
+    let audit = audit_org(
+        &store,
+        &OrgId::new(ACME_ORG),
+        window,
+        AuditOptions::default(),
+    )
+    .expect("an audit");
+
+    let series = &audit.series;
+    assert_eq!(series.bucket_width, Duration::from_secs(1_800));
+    assert_eq!(series.buckets.len(), 31 * 48);
+    assert_eq!(series.total_requests(), records.len() as u64);
+    assert_eq!(series.hourly.requests.len(), 31);
+    assert!(series.hourly.requests.iter().all(|day| day[9] == 8));
+    let keep = std::env::var_os("CALLBUDGET_KEEP_CHARTS").map(PathBuf::from);
+    for kind in ChartKind::ALL {
+        for format in [ChartFormat::Png, ChartFormat::Svg] {
+            let bytes = render_chart(&audit, kind, format)
+                .expect("renders")
+                .unwrap_or_else(|| panic!("a month has data for {kind:?}"));
+            if let Some(dir) = &keep {
+                let path = dir.join(format!("month-{}.{}", kind.file_stem(), format.extension()));
+                std::fs::write(&path, &bytes).expect("the chart is written");
+            }
+            match format {
+                ChartFormat::Png => assert_png(&bytes, kind),
+                ChartFormat::Svg => assert_svg(&String::from_utf8(bytes).expect("UTF-8"), kind),
+            }
+        }
+    }
+}
+
+#[test]
+fn api_text_in_charts_is_escaped_in_svg() {
+    const EVIL: &str = "<script>alert(1)</script>\"'";
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut store = Store::open(dir.path().join("evil.db")).expect("the database opens");
+    let (t0, t1) = (time("2026-11-19T09:00:00Z"), time("2026-11-19T10:00:00Z"));
+    // The evil agent is refused and retries at once, ten times; a quiet app is admitted.
+    let path = "/api/v1/devices/Q2XX/switch/ports/1";
+    let mut records: Vec<RequestRecord> = (0..10)
+        .flat_map(|i| {
+            let at = t0 + TimeDelta::seconds(i);
+            [
+                record(at, 429, EVIL, path),
+                record(at + TimeDelta::milliseconds(100), 200, EVIL, path),
+            ]
+        })
+        .collect();
+    records.push(record(
+        t0 + TimeDelta::seconds(30),
+        200,
+        "QuietApp/1.0",
+        path,
+    ));
+    store_window(&mut store, t0, t1, &records);
     let window = AnalysisWindow::new(t0, t1).expect("a valid window");
     let audit = audit_org(
         &store,
