@@ -223,64 +223,87 @@ pub struct RetryDelays {
     pub delays: Vec<Duration>,
 }
 
-/// The delay of every retry after a 429, by user agent (in no particular order). Only calls that
-/// received a 429 are gathered and sorted, so this stays cheap on a large log with few 429s.
+/// The delay of every retry after a 429, by user agent (in no particular order). Only the
+/// requests of calls that received a 429 are gathered and sorted, and calls are told apart by
+/// the categorical ids of their user agent and method, so one hash per request is the cost.
 pub fn retry_delays(
     log: &DataFrame,
     options: &RetryOptions,
 ) -> Result<Vec<RetryDelays>, AnalysisError> {
-    let codes = response_codes(log)?;
-    if !codes.contains(&Some(TOO_MANY_REQUESTS)) {
-        return Ok(Vec::new());
-    }
-    let agents = labels(log, USER_AGENT, |s| s)?;
-    let methods = labels(log, METHOD, |s| s)?;
+    let err = AnalysisError::frame("reading the log for retry delays");
+    let codes = log
+        .column(super::frames::RESPONSE_CODE)
+        .and_then(|c| c.i32())
+        .map_err(err)?;
+    let agents = log
+        .column(USER_AGENT)
+        .and_then(|c| c.cat32())
+        .map_err(AnalysisError::frame("reading the log for retry delays"))?;
+    let methods = log
+        .column(METHOD)
+        .and_then(|c| c.cat32())
+        .map_err(AnalysisError::frame("reading the log for retry delays"))?;
     let paths = log
         .column(PATH)
         .and_then(|c| c.str())
-        .map_err(AnalysisError::frame("reading paths"))?;
+        .map_err(AnalysisError::frame("reading the log for retry delays"))?;
     let ts = log
         .column(super::frames::TS)
         .and_then(|c| c.datetime())
-        .map_err(AnalysisError::frame("reading timestamps"))?
+        .map_err(AnalysisError::frame("reading the log for retry delays"))?
         .physical();
-    /// (user agent, method, path), the path borrowed from the frame.
-    type RefusedCall<'a> = (Option<u32>, Option<u32>, &'a str);
-    let refused: std::collections::HashSet<RefusedCall<'_>> = (0..codes.len())
-        .filter(|&row| codes[row] == Some(TOO_MANY_REQUESTS))
-        .filter_map(|row| Some((agents.ids[row], methods.ids[row], paths.get(row)?)))
-        .collect();
-    // Each refused call's requests: (ts, row, got a 429), then in time order (ties in row order,
-    // as `time_order` breaks them).
-    let mut calls: HashMap<RefusedCall<'_>, Vec<(i64, usize, bool)>> = HashMap::new();
-    for (row, (ts, path)) in ts.iter().zip(paths.iter()).enumerate() {
-        let (Some(ts), Some(path)) = (ts, path) else {
-            continue;
-        };
-        let call = (agents.ids[row], methods.ids[row], path);
-        if refused.contains(&call) {
-            calls
-                .entry(call)
-                .or_default()
-                .push((ts, row, codes[row] == Some(TOO_MANY_REQUESTS)));
+    let rows = || {
+        ts.iter()
+            .zip(codes.iter())
+            .zip(agents.physical().iter())
+            .zip(methods.physical().iter())
+            .zip(paths.iter())
+            .enumerate()
+            .filter_map(|(row, ((((ts, code), agent), method), path))| {
+                let is_429 = code == Some(TOO_MANY_REQUESTS);
+                Some((row, ts?, is_429, (agent, method, path?)))
+            })
+    };
+    // The calls (user agent, method, path) that received a 429, each with a slot…
+    let mut slots: PlHashMap<(Option<u32>, Option<u32>, &str), usize> = PlHashMap::new();
+    for (_, _, is_429, call) in rows() {
+        if is_429 {
+            let next = slots.len();
+            slots.entry(call).or_insert(next);
         }
+    }
+    if slots.is_empty() {
+        return Ok(Vec::new());
+    }
+    // …and their requests: (ts, row, got a 429), then in time order (ties in row order, as
+    // `time_order` breaks them).
+    let mut requests: Vec<Vec<(i64, usize, bool)>> = vec![Vec::new(); slots.len()];
+    for (row, ts, is_429, call) in rows() {
+        if let Some(&slot) = slots.get(&call) {
+            requests[slot].push((ts, row, is_429));
+        }
+    }
+    let mut agent_of_slot = vec![None; slots.len()];
+    for ((agent, _, _), slot) in slots {
+        agent_of_slot[slot] = agent;
     }
     let horizon = options.horizon.as_micros() as i64;
     let mut by_agent: HashMap<Option<u32>, Vec<Duration>> = HashMap::new();
-    for ((agent, _, _), mut requests) in calls {
-        requests.sort_unstable();
+    for (mut call, agent) in requests.into_iter().zip(agent_of_slot) {
+        call.sort_unstable();
         let delays = by_agent.entry(agent).or_default();
-        for pair in requests.windows(2) {
+        for pair in call.windows(2) {
             let ((ts, _, is_429), (next, _, _)) = (pair[0], pair[1]);
             if is_429 && next - ts < horizon {
                 delays.push(Duration::from_micros((next - ts) as u64));
             }
         }
     }
+    let mapping = agents.get_mapping();
     Ok(by_agent
         .into_iter()
         .map(|(agent, delays)| RetryDelays {
-            user_agent: agent.map(|a| agents.names[a as usize].clone()),
+            user_agent: agent.and_then(|a| mapping.cat_to_str(a)).map(str::to_owned),
             delays,
         })
         .collect())
