@@ -39,10 +39,9 @@ pub(crate) fn text(size: u32) -> TextStyle<'static> {
 }
 
 pub(crate) fn bold(size: u32) -> TextStyle<'static> {
-    (FONT_FAMILY, size)
-        .into_font()
-        .style(FontStyle::Bold)
-        .color(&INK)
+    // The style goes in with the family: plotters' `FontDesc::style` keeps the regular face's
+    // glyphs and changes only the name SVG writes.
+    (FONT_FAMILY, size, FontStyle::Bold).into_font().color(&INK)
 }
 
 /// Text, axes and the budget line.
