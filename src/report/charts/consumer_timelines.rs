@@ -63,7 +63,7 @@ where
         ))?;
         let mut chart = ChartBuilder::on(&plot)
             .margin_left(10)
-            .margin_right(10)
+            .margin_right(24)
             .x_label_area_size(if last { 28 } else { 0 })
             .y_label_area_size(70)
             .build_cartesian_2d(ticked(0f64..span, ticks.clone()), 0f64..y_max)?;

@@ -9,6 +9,7 @@
 
 mod bars;
 mod consumer_timelines;
+mod glyphs;
 mod heatmap;
 mod refusals;
 mod retry_delays;
@@ -177,7 +178,10 @@ pub fn render_chart(
             let (width, height) = size;
             let mut rgb = vec![0u8; width as usize * height as usize * 3];
             {
-                let root = BitMapBackend::with_buffer(&mut rgb, size).into_drawing_area();
+                let bitmap =
+                    glyphs::EmbeddedTextBitmap::new(BitMapBackend::with_buffer(&mut rgb, size))
+                        .map_err(|_| ChartError::Font("DejaVuSans.ttf"))?;
+                let root = bitmap.into_drawing_area();
                 draw(kind, &root, audit).map_err(failed)?;
                 root.present().map_err(|e| failed(e.into()))?;
             }

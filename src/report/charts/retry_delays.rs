@@ -56,7 +56,7 @@ where
         let most = histogram.retries.iter().copied().max().unwrap_or(0).max(1) as f64;
         let mut chart = ChartBuilder::on(&plot)
             .margin_left(10)
-            .margin_right(10)
+            .margin_right(24)
             .x_label_area_size(if is_last { 28 } else { 0 })
             .y_label_area_size(70)
             .build_cartesian_2d(log_ticked(first..last, decades.clone()), 0f64..most * 1.15)?;

@@ -19,8 +19,9 @@ use std::sync::OnceLock;
 /// DejaVu Sans falls back to its sans-serif.
 pub(crate) const FONT_FAMILY: &str = "DejaVu Sans, sans-serif";
 
-static DEJAVU_SANS: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
-static DEJAVU_SANS_BOLD: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans-Bold.ttf");
+pub(crate) static DEJAVU_SANS: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
+pub(crate) static DEJAVU_SANS_BOLD: &[u8] =
+    include_bytes!("../../../assets/fonts/DejaVuSans-Bold.ttf");
 
 /// Registers the embedded fonts with plotters, once per process.
 pub(crate) fn register_fonts() -> Result<(), ChartError> {
