@@ -71,6 +71,9 @@ pub struct OrgAudit {
     pub what_ifs: Vec<WhatIf>,
     /// Most severe first.
     pub findings: Vec<Finding>,
+    /// What changed since the previous audit of the organization, if there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trends: Option<super::Trends>,
 }
 
 /// A share of the window's seconds at or over the limit that makes saturation critical.
@@ -102,7 +105,9 @@ pub fn audit_org(
         }
     }
     if coverage == Coverage::IntervalsOnly {
-        return intervals_only_audit(org_id, window, options, &log);
+        let mut audit = intervals_only_audit(org_id, window, options, &log)?;
+        audit.trends = trends_since_previous(store, &audit)?;
+        return Ok(audit);
     }
     let http_429s = count_429s(&log)?;
     let timeline = budget_timeline(&log, &window, options.limits)?;
@@ -166,7 +171,7 @@ pub fn audit_org(
     ));
     findings.extend(whatif_findings(&what_ifs, &window));
     findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.start.cmp(&b.start)));
-    Ok(OrgAudit {
+    let mut audit = OrgAudit {
         org_id: org_id.as_str().to_owned(),
         window,
         options,
@@ -180,7 +185,25 @@ pub fn audit_org(
         recommendations,
         what_ifs,
         findings,
-    })
+        trends: None,
+    };
+    audit.trends = trends_since_previous(store, &audit)?;
+    Ok(audit)
+}
+
+/// Compares an audit with the latest one of the same organization that began before it.
+fn trends_since_previous(
+    store: &Store,
+    audit: &OrgAudit,
+) -> Result<Option<super::Trends>, AnalysisError> {
+    let org_id = OrgId::new(&audit.org_id);
+    let previous = store
+        .previous_audit(&org_id, audit.window.start)
+        .map_err(|source| AnalysisError::Store {
+            org_id: org_id.clone(),
+            source: Box::new(source),
+        })?;
+    Ok(previous.map(|(record, findings)| super::trends::compare(audit, &record, &findings)))
 }
 
 /// Response codes by interval as a request-log frame without attribution: each interval's requests
@@ -249,6 +272,7 @@ fn intervals_only_audit(
         recommendations: Vec::new(),
         what_ifs: Vec::new(),
         findings,
+        trends: None,
     })
 }
 
@@ -352,6 +376,9 @@ pub fn save_audit(
             "options": audit.options,
             "seconds_at_or_over_limit": audit.timeline.seconds_at_or_over_limit,
             "spike_episodes": audit.spikes.len(),
+            // Read back by the next audit's trends.
+            "consumer_key": audit.options.consumer_key,
+            "consumers": super::trends::saved_consumers(audit),
         }),
     };
     let findings: Vec<StoredFinding> = audit

@@ -8,12 +8,14 @@
 
 pub mod audit;
 pub mod consumers;
+pub mod coverage;
 pub mod findings;
 pub mod frames;
 pub mod recommend;
 pub mod retries;
 pub mod spikes;
 pub mod timeline;
+pub mod trends;
 pub mod whatif;
 
 use crate::store::{OrgId, StoreError};
@@ -25,6 +27,7 @@ pub use consumers::{
     ConsumerKey, ConsumerUsage, OperationCount, ParsedUserAgent, PeriodChange, consumer_findings,
     consumer_usage, parse_user_agent,
 };
+pub use coverage::{DataCoverage, EndpointCoverage, data_coverage};
 pub use findings::{Finding, FindingKind, Severity};
 pub use frames::{RequestLogBuilder, load_request_log};
 pub use recommend::{
@@ -33,6 +36,7 @@ pub use recommend::{
 pub use retries::{RetryBehaviour, RetryOptions, retry_behaviour, retry_findings};
 pub use spikes::{ConsumerCount, SpikeEpisode, SpikeOptions, detect_spikes};
 pub use timeline::{BudgetTimeline, HeadroomPercentiles, PeakRate, budget_timeline};
+pub use trends::{ConsumerMove, ConsumerTrend, FindingChange, PreviousAudit, Trends};
 pub use whatif::{
     WhatIf, WhatIfScenario, senders_in_refused_seconds, what_if, what_if_top, whatif_findings,
 };

@@ -39,6 +39,24 @@ pub enum Command {
     /// against a rolling baseline, saves the audit and its findings in the database (re-analysing a
     /// window replaces them) and prints them. Exit code 3 when --fail-on finds something.
     Analyze(AnalyzeArgs),
+    /// Write the audit as files: an HTML report, PNG/SVG charts, JSON findings and Markdown.
+    ///
+    /// Analyses each organization's window like `analyze` (and saves the audit, so the next report
+    /// shows what changed), then writes DIR/report.html (one self-contained file: charts inline, no
+    /// external resources), DIR/charts/ORG/*.png and *.svg, DIR/findings.json and DIR/report.md.
+    Report(ReportArgs),
+    /// Collect, analyse and report in one command: what cron or a systemd timer runs.
+    ///
+    /// Collects like `collect` (same options: incremental, polite, resumable), then reports on the
+    /// newest --report-span of each organization's log like `report`. Exit code 1 if an
+    /// organization could not be collected (the others are still reported), 3 with --fail-on.
+    Audit(AuditArgs),
+    /// Try everything offline: simulate an organization, audit it over HTTP, write the report.
+    ///
+    /// Starts the built-in simulator on 127.0.0.1 with the sample-data/acme-week scenario (built
+    /// into the binary), runs the audit against it over real HTTP and writes the database,
+    /// report.html and the charts into DIR. No API key or network needed.
+    Demo(DemoArgs),
     /// Run a named query of the built-in `queries/` library on the database.
     ///
     /// The same SQL files run unchanged in the sqlite3 shell (`sqlite3 callbudget.db <
@@ -113,6 +131,16 @@ pub struct AnalyzeArgs {
     /// The database to read (and to save the audit in).
     #[arg(long, value_name = "PATH", default_value = "callbudget.db")]
     pub db: PathBuf,
+    /// table, json or markdown.
+    #[arg(long, value_name = "FORMAT", default_value = "table")]
+    pub format: crate::report::TextFormat,
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
+}
+
+/// What to analyse and how: shared by `analyze` and `report`.
+#[derive(Debug, Clone, Args)]
+pub struct AnalysisArgs {
     /// An organization to analyse (repeatable); default: every collected organization.
     #[arg(long = "org", value_name = "ID")]
     pub orgs: Vec<String>,
@@ -122,9 +150,6 @@ pub struct AnalyzeArgs {
     /// End of the window: RFC 3339; default: the end of the organization's collected log.
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     pub until: Option<DateTime<Utc>>,
-    /// table, json or markdown.
-    #[arg(long, value_name = "FORMAT", default_value = "table")]
-    pub format: crate::report::TextFormat,
     /// Exit with code 3 when a finding is at least this severe: warning or critical.
     #[arg(long, value_name = "SEVERITY", value_parser = parse_severity)]
     pub fail_on: Option<crate::analysis::Severity>,
@@ -138,6 +163,70 @@ pub struct AnalyzeArgs {
     /// client-id.
     #[arg(long, value_name = "KEY", default_value = "application")]
     pub group_by: crate::analysis::ConsumerKey,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The database to read (the audit is saved in it too, for the next report's trends).
+    #[arg(long, value_name = "PATH", default_value = "callbudget.db")]
+    pub db: PathBuf,
+    /// The directory to write the report into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Which files, comma-separated: html (report.html), png and svg (charts/), json
+    /// (findings.json), md (report.md).
+    #[arg(
+        long,
+        value_name = "FORMATS",
+        value_delimiter = ',',
+        default_value = "html,png,svg,json,md"
+    )]
+    pub format: Vec<crate::report::files::ReportFormat>,
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub collect: CollectArgs,
+    /// The directory to write the report into (created if missing).
+    #[arg(long, value_name = "DIR", default_value = "callbudget-report")]
+    pub out: PathBuf,
+    /// Which report files, comma-separated: html, png, svg, json, md.
+    #[arg(
+        long,
+        value_name = "FORMATS",
+        value_delimiter = ',',
+        default_value = "html,png,svg,json,md"
+    )]
+    pub format: Vec<crate::report::files::ReportFormat>,
+    /// How much of the newest collected log the report covers (`24h`, `7d`).
+    #[arg(long, value_name = "SPAN", default_value = "24h", value_parser = parse_span_arg)]
+    pub report_span: TimeDelta,
+    /// The burst on top of one second's worth of --org-rate (Meraki: 10).
+    #[arg(long, value_name = "N", default_value_t = 10.0)]
+    pub burst: f64,
+    /// What a consumer is: application, user-agent, admin, source-ip or client-id.
+    #[arg(long, value_name = "KEY", default_value = "application")]
+    pub group_by: crate::analysis::ConsumerKey,
+    /// Exit with code 3 when a finding is at least this severe: warning or critical.
+    #[arg(long, value_name = "SEVERITY", value_parser = parse_severity)]
+    pub fail_on: Option<crate::analysis::Severity>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where the demo writes its database and report (a directory made by an earlier demo is
+    /// replaced; any other non-empty directory is refused).
+    #[arg(long, value_name = "DIR", default_value = "callbudget-demo")]
+    pub out: PathBuf,
+    /// When the simulated week ends (RFC 3339); default: now.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub now: Option<DateTime<Utc>>,
+    /// How many of the week's last days to collect and report (1 to 7).
+    #[arg(long, value_name = "N", default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=7))]
+    pub days: u32,
 }
 
 #[derive(Debug, Args)]
@@ -228,6 +317,12 @@ fn parse_severity(s: &str) -> Result<crate::analysis::Severity, String> {
         "critical" => Ok(crate::analysis::Severity::Critical),
         other => Err(format!("{other:?}: expected warning or critical")),
     }
+}
+
+fn parse_span_arg(s: &str) -> Result<TimeDelta, String> {
+    parse_span(s)
+        .filter(|span| *span > TimeDelta::zero())
+        .ok_or_else(|| format!("{s:?}: expected a span such as 90m, 24h or 7d"))
 }
 
 /// A span such as `90m`, `36h` or `7d`.

@@ -1,9 +1,12 @@
 //! Wiring from parsed command lines to the library: one module per subcommand, each short.
 
 mod analyze;
+mod audit;
 mod collect;
+mod demo;
 mod export;
 mod query;
+mod report;
 mod simulate;
 
 use anyhow::Result;
@@ -24,6 +27,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     };
     match cli.command {
         Command::Analyze(args) => analyze::run(args),
+        Command::Report(args) => report::run(args, verbosity.quiet),
+        Command::Audit(args) => audit::run(args, verbosity),
+        Command::Demo(args) => demo::run(args, verbosity),
         Command::Collect(args) => collect::run(args, verbosity),
         Command::Query(args) => query::run(args),
         Command::Export(args) => export::run(args, verbosity.quiet),

@@ -16,6 +16,7 @@
 mod adhoc;
 mod audits;
 mod export;
+mod history;
 mod read;
 mod write;
 
