@@ -4,6 +4,7 @@ mod analysis;
 mod analysis_consumers;
 mod analysis_recommend;
 mod analyze_cli;
+mod budget_models;
 mod collect_cli;
 mod collect_lib;
 mod export_cli;

@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result, bail};
 use callbudget::analysis::{AnalysisWindow, AuditOptions, audit_org, save_audit};
-use callbudget::budget::BucketLimits;
+use callbudget::budget::{BucketLimits, BudgetModel};
 use callbudget::cli::{AnalyzeArgs, parse_span};
 use callbudget::store::{CollectionFilter, Endpoint, OrgId, Store};
 use chrono::{TimeDelta, Utc};
@@ -34,13 +34,14 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
             args.db.display()
         );
     }
-    let options = AuditOptions {
-        limits: BucketLimits {
-            rate_per_second: args.rate,
-            burst: args.burst.max(0.0),
-        },
-        consumer_key: args.group_by,
-        ..AuditOptions::default()
+    // A budget on the command line applies to every organization; else each its own.
+    let chosen_budget = match (&args.budget_model, args.rate, args.burst) {
+        (Some(spec), _, _) => Some(BudgetModel::resolve(spec)?),
+        (None, None, None) => None,
+        (None, rate, burst) => Some(BudgetModel::token_bucket(BucketLimits {
+            rate_per_second: rate.unwrap_or(BucketLimits::MERAKI_ORG.rate_per_second),
+            burst: burst.unwrap_or(BucketLimits::MERAKI_ORG.burst).max(0.0),
+        })),
     };
     let mut audits = Vec::new();
     for org in &orgs {
@@ -87,6 +88,15 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
             bail!("organization {org} has nothing collected between {since} and {until}");
         };
         let window = AnalysisWindow::new(since.max(extent.first), until.min(extent.last))?;
+        let budget = match &chosen_budget {
+            Some(model) => model.clone(),
+            None => callbudget::import::org_budget_model(&store, org)?,
+        };
+        let options = AuditOptions {
+            budget,
+            consumer_key: args.group_by,
+            ..AuditOptions::default()
+        };
         let audit = audit_org(&store, org, window, options)
             .with_context(|| format!("analysing organization {org}"))?;
         save_audit(&mut store, &audit, Utc::now())?;

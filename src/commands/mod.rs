@@ -3,6 +3,7 @@
 mod analyze;
 mod collect;
 mod export;
+mod import;
 mod query;
 mod simulate;
 
@@ -28,5 +29,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Query(args) => query::run(args),
         Command::Export(args) => export::run(args, verbosity.quiet),
         Command::Simulate(args) => simulate::run(args, verbosity.quiet),
+        Command::Import(args) => import::run(args, verbosity.quiet),
     }
 }
