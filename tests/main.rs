@@ -8,6 +8,7 @@ mod budget_models;
 mod collect_cli;
 mod collect_lib;
 mod export_cli;
+mod import_cli;
 mod queries;
 mod scenarios;
 mod sim_cli;
