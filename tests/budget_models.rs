@@ -258,3 +258,92 @@ burst = 0
         "\"aws\" is neither a built-in budget model (meraki, xdr) nor a .toml or .json model file"
     );
 }
+
+/// The client reads XDR's `x-ratelimit-org-limit` / `-remaining`: it keeps the last quota, and an
+/// answer that leaves nothing holds the organization's next call (slower, no 429 counted).
+#[test]
+fn the_client_keeps_xdrs_org_quota_and_holds_the_org_when_it_is_spent() {
+    use callbudget::dashboard::client::{CallTally, ClientConfig, DashboardClient};
+    use callbudget::dashboard::key::ApiKey;
+    use callbudget::dashboard::retry::{Backoff, RateLimitQuota};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Duration;
+
+    crate::support::block_on(async {
+        let served = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&served);
+        // 2 left, then 1, then 0, ...
+        let app = axum::Router::new().route(
+            "/api/v1/organizations/7/things",
+            axum::routing::get(move || {
+                let left = 2u64.saturating_sub(counter.fetch_add(1, Ordering::SeqCst));
+                async move {
+                    (
+                        [
+                            ("content-type", "application/json".to_owned()),
+                            ("x-ratelimit-org-limit", "8000".to_owned()),
+                            ("x-ratelimit-org-remaining", left.to_string()),
+                        ],
+                        "[]",
+                    )
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port");
+        let addr = listener.local_addr().expect("its address");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let key = ApiKey::new("any-secret-you-like").expect("a key");
+        let mut config = ClientConfig::new(format!("http://{addr}/api/v1"), key, 1.0);
+        config.org_rate = 1000.0;
+        config.source_ip_rate = 10_000.0;
+        config.backoff = Backoff {
+            base: Duration::from_millis(400),
+            cap: Duration::from_secs(1),
+        };
+        let client = DashboardClient::new(config).expect("a client");
+        let url = client.url("/organizations/7/things", &[]);
+        let mut tally = CallTally::default();
+        assert_eq!(client.org_quota("7"), None);
+
+        for left in [2, 1] {
+            client
+                .get::<Vec<serde_json::Value>>(Some("7"), &url, &mut tally)
+                .await
+                .expect("an answer");
+            assert_eq!(
+                client.org_quota("7"),
+                Some(RateLimitQuota {
+                    limit: 8000,
+                    remaining: left
+                })
+            );
+        }
+        let rate = client.org_rate("7");
+        client
+            .get::<Vec<serde_json::Value>>(Some("7"), &url, &mut tally)
+            .await
+            .expect("an answer");
+        assert_eq!(client.org_quota("7").map(|q| q.remaining), Some(0));
+        assert!(
+            client.org_rate("7") < rate,
+            "the spent budget slows the pacer"
+        );
+        // The next call waits out the backoff's first step before it is sent.
+        let waited = tally.waited;
+        client
+            .get::<Vec<serde_json::Value>>(Some("7"), &url, &mut tally)
+            .await
+            .expect("an answer");
+        assert!(
+            tally.waited - waited >= Duration::from_millis(350),
+            "{:?}",
+            tally.waited - waited
+        );
+        assert_eq!((tally.calls, tally.http_429s), (4, 0));
+        assert_eq!(served.load(Ordering::SeqCst), 4);
+    });
+}
