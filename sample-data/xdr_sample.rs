@@ -11,8 +11,10 @@
 //! 10:10 to 11:00 at 2 requests/s on top of its usual enrichment, which pushes the organization
 //! past XDR's 8000 requests in any 60 minutes (the planted saturation). The log's 429s are what
 //! XDR's rolling window refuses (counted over the calls it admitted); siem-sync retries a refused
-//! call after 1 s, twice, without reading Retry-After. The program uses only the standard library:
-//! the integration tests include it to import and analyse the same log.
+//! call after 1 s, twice, without reading Retry-After. At 12:30 soar-runner starts 14 workflows in
+//! 14 s, over the workflow-run API's own 10 per minute. Every limit counts the calls it admitted,
+//! as callbudget's budget models do. The program uses only the standard library: the integration
+//! tests include it to import and analyse the same log.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -27,6 +29,21 @@ pub const WINDOW: i64 = 3600;
 /// The planted backfill: siem-sync's extra 2 requests/s over these seconds since START.
 pub const BACKFILL: (i64, i64) = (2 * 3600 + 600, 3 * 3600);
 pub const NOISY_USER_AGENT: &str = "siem-sync/3.2 (Acme SOC)";
+/// The planted workflow burst: this many runs, one a second, from this second since START.
+pub const WORKFLOW_BURST: (i64, u32) = (4 * 3600 + 1800, 14);
+/// XDR's workflow-run limit: this many in any 60 s.
+pub const WORKFLOW_LIMIT: usize = 10;
+
+/// What the sample holds, for tests to compare the analysis with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SampleTruth {
+    pub lines: u64,
+    pub http_429s: u64,
+    /// Calls the org-wide rolling hour refused.
+    pub refused_org_wide: u64,
+    /// Calls the workflow-run limit refused.
+    pub refused_workflow_runs: u64,
+}
 
 struct Consumer {
     user_agent: &'static str,
@@ -98,8 +115,23 @@ impl SplitMix {
 /// One call: (second since START, order of creation, consumer, request, attempt).
 type Call = Reverse<(i64, u64, usize, usize, u8)>;
 
-/// Writes the sample log; returns (lines, 429s).
-pub fn write_xdr_sample(out: &mut impl Write) -> std::io::Result<(u64, u64)> {
+/// The soar-runner consumer, whose one request is a workflow run.
+const SOAR: usize = 3;
+
+/// Whether a rolling window of `span` seconds admits a call at `at`, counting it if so.
+fn admits(window: &mut VecDeque<i64>, at: i64, span: i64, limit: usize) -> bool {
+    while window.front().is_some_and(|&t| t <= at - span) {
+        window.pop_front();
+    }
+    let ok = window.len() < limit;
+    if ok {
+        window.push_back(at);
+    }
+    ok
+}
+
+/// Writes the sample log.
+pub fn write_xdr_sample(out: &mut impl Write) -> std::io::Result<SampleTruth> {
     let mut rng = SplitMix(20_261_119);
     let mut calls: BinaryHeap<Call> = BinaryHeap::new();
     let mut order = 0u64;
@@ -122,29 +154,36 @@ pub fn write_xdr_sample(out: &mut impl Write) -> std::io::Result<(u64, u64)> {
             push(&mut calls, at, 0, 0, 0);
         }
     }
+    for run in 0..i64::from(WORKFLOW_BURST.1) {
+        push(&mut calls, WORKFLOW_BURST.0 + run, SOAR, 0, 0);
+    }
 
-    // XDR's rolling window over the calls it admitted.
-    let mut admitted: VecDeque<i64> = VecDeque::new();
-    let (mut lines, mut refused) = (0u64, 0u64);
+    // XDR's rolling windows, each over the calls it admitted.
+    let mut org_window: VecDeque<i64> = VecDeque::new();
+    let mut workflow_window: VecDeque<i64> = VecDeque::new();
+    let mut truth = SampleTruth {
+        lines: 0,
+        http_429s: 0,
+        refused_org_wide: 0,
+        refused_workflow_runs: 0,
+    };
     while let Some(Reverse((at, _, c, r, attempt))) = calls.pop() {
-        while admitted.front().is_some_and(|&t| t <= at - WINDOW) {
-            admitted.pop_front();
-        }
-        let ok = admitted.len() < LIMIT;
+        let org_ok = admits(&mut org_window, at, WINDOW, LIMIT);
+        let class_ok = c != SOAR || admits(&mut workflow_window, at, 60, WORKFLOW_LIMIT);
+        truth.refused_org_wide += u64::from(!org_ok);
+        truth.refused_workflow_runs += u64::from(!class_ok);
+        let ok = org_ok && class_ok;
         let consumer = &CONSUMERS[c];
-        let status = if ok {
-            admitted.push_back(at);
-            if consumer.requests[r].0 == "POST" {
-                201
-            } else {
-                200
-            }
-        } else {
-            refused += 1;
+        let status = if !ok {
+            truth.http_429s += 1;
             if attempt < consumer.retries {
                 push(&mut calls, at + 1, c, r, attempt + 1);
             }
             429
+        } else if consumer.requests[r].0 == "POST" {
+            201
+        } else {
+            200
         };
         let (method, path) = consumer.requests[r];
         writeln!(
@@ -155,9 +194,9 @@ pub fn write_xdr_sample(out: &mut impl Write) -> std::io::Result<(u64, u64)> {
             if ok { 180 + rng.below(4000) } else { 64 },
             consumer.user_agent,
         )?;
-        lines += 1;
+        truth.lines += 1;
     }
-    Ok((lines, refused))
+    Ok(truth)
 }
 
 /// `19/Nov/2026:08:00:00 +0000` for Unix seconds (proleptic Gregorian, UTC).
@@ -189,8 +228,8 @@ fn clf_time(unix: i64) -> String {
 fn main() -> std::io::Result<()> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let (lines, refused) = write_xdr_sample(&mut out)?;
+    let truth = write_xdr_sample(&mut out)?;
     out.flush()?;
-    eprintln!("wrote {lines} lines, {refused} of them 429");
+    eprintln!("{truth:?}");
     Ok(())
 }

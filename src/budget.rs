@@ -560,30 +560,38 @@ impl<'m> BudgetReplay<'m> {
         }
     }
 
+    /// Offers the request; refused names the first limit that refused it.
     pub fn offer(&mut self, request: &OfferedRequest<'_>) -> Result<(), Refusal> {
+        match self.refusals(request).first() {
+            Some(refusal) => Err(*refusal),
+            None => Ok(()),
+        }
+    }
+
+    /// Offers the request; every scope that refused it (the org-wide limits, each class), with
+    /// the first of its limits that did. Empty: admitted.
+    pub fn refusals(&mut self, request: &OfferedRequest<'_>) -> Vec<Refusal> {
         let ts = request.ts_us;
         let org = self
             .org
             .get_or_insert_with(|| start_states(&self.model.limits, ts));
-        let mut verdict = match offer_all(org, ts) {
-            Some(limit) => Err(Refusal { class: None, limit }),
-            None => Ok(()),
-        };
+        let mut refusals = Vec::new();
+        if let Some(limit) = offer_all(org, ts) {
+            refusals.push(Refusal { class: None, limit });
+        }
         for (i, class) in self.model.classes.iter().enumerate() {
             if !class.matches(request) {
                 continue;
             }
             let states = self.classes[i].get_or_insert_with(|| start_states(&class.limits, ts));
-            if let Some(limit) = offer_all(states, ts)
-                && verdict.is_ok()
-            {
-                verdict = Err(Refusal {
+            if let Some(limit) = offer_all(states, ts) {
+                refusals.push(Refusal {
                     class: Some(i),
                     limit,
                 });
             }
         }
-        verdict
+        refusals
     }
 }
 

@@ -297,7 +297,7 @@ fn analyze_finds_the_xdr_samples_planted_saturation_and_noisy_consumer() {
     let db = dir.path().join("xdr.db");
     let log = dir.path().join("xdr-day.log");
     let mut text = Vec::new();
-    let (lines, refused) = xdr_sample::write_xdr_sample(&mut text).expect("the sample");
+    let truth = xdr_sample::write_xdr_sample(&mut text).expect("the sample");
     std::fs::write(&log, &text).expect("written");
     let out = import(&db, &log, "combined", &[]);
     assert!(
@@ -322,11 +322,12 @@ fn analyze_finds_the_xdr_samples_planted_saturation_and_noisy_consumer() {
     assert_eq!(audit["options"]["budget"]["name"], "xdr");
     assert_eq!(audit["window"]["start"], "2026-11-19T08:00:00.000000Z");
     assert_eq!(audit["window"]["end"], "2026-11-19T14:00:00.000000Z");
-    assert_eq!(audit["requests"], lines);
-    assert_eq!(audit["http_429s"], refused);
+    assert_eq!(audit["requests"], truth.lines);
+    assert_eq!(audit["http_429s"], truth.http_429s);
     // The replay of XDR's rolling hour refuses exactly what the sample's own XDR refused.
     let timeline = &audit["timeline"];
-    assert!(refused > 1000, "{refused}");
+    let refused = truth.refused_org_wide;
+    assert!(refused > 1000, "{truth:?}");
     assert_eq!(timeline["refused_by_replay"], refused);
     // A window budget holds no single second to a rate.
     assert_eq!(timeline["seconds_at_or_over_rate"], 0);
@@ -367,6 +368,15 @@ fn analyze_finds_the_xdr_samples_planted_saturation_and_noisy_consumer() {
         ("2026-11-19T10:10"..="2026-11-19T11:00").contains(&&spike_start[..16]),
         "{spike_start}"
     );
+    // The workflow burst: 14 runs in 14 s from 12:30:00, the last 4 over the class's 10 per
+    // minute (and a routine run later in that minute).
+    assert!(truth.refused_workflow_runs >= 4, "{truth:?}");
+    let workflows = &audit["classes"][0];
+    assert_eq!(workflows["class"], "workflow-runs");
+    assert_eq!(workflows["refused_by_replay"], truth.refused_workflow_runs);
+    assert_eq!(workflows["first_refusal"], "2026-11-19T12:30:10.000000Z");
+    let class_limit = finding("class_limit");
+    assert_eq!(class_limit["consumer"], "soar-runner/1.1");
     // XDR has no operation catalog: nothing to recommend.
     assert_eq!(audit["recommendations"], serde_json::json!([]));
 

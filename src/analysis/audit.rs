@@ -70,6 +70,8 @@ pub struct OrgAudit {
     pub recommendations: Vec<Recommendation>,
     /// The others' refusals spared without (or with a changed) top consumer.
     pub what_ifs: Vec<WhatIf>,
+    /// The budget model's endpoint classes against their own limits (none for Meraki).
+    pub classes: Vec<super::ClassUsage>,
     /// Most severe first.
     pub findings: Vec<Finding>,
 }
@@ -172,6 +174,8 @@ pub fn audit_org(
         options.budget.sustained_rate_per_second(),
     ));
     findings.extend(whatif_findings(&what_ifs, &window));
+    let classes = super::class_usage(&log, &options.budget)?;
+    findings.extend(super::class_findings(&classes, &window));
     findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.start.cmp(&b.start)));
     Ok(OrgAudit {
         org_id: org_id.as_str().to_owned(),
@@ -186,6 +190,7 @@ pub fn audit_org(
         retries,
         recommendations,
         what_ifs,
+        classes,
         findings,
     })
 }
@@ -255,6 +260,7 @@ fn intervals_only_audit(
         retries: Vec::new(),
         recommendations: Vec::new(),
         what_ifs: Vec::new(),
+        classes: Vec::new(),
         findings,
     })
 }
