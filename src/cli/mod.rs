@@ -35,7 +35,8 @@ pub enum Command {
     Collect(CollectArgs),
     /// Turn the stored activity into findings: budget saturation and 429 spike episodes.
     ///
-    /// Replays each organization's per-request log through its token bucket, finds the 429 spikes
+    /// Replays each organization's per-request log through its budget model (Meraki's token bucket,
+    /// or the model stored at import, or --budget-model), finds the 429 spikes
     /// against a rolling baseline, saves the audit and its findings in the database (re-analysing a
     /// window replaces them) and prints them. Exit code 3 when --fail-on finds something.
     Analyze(AnalyzeArgs),

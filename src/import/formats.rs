@@ -78,7 +78,9 @@ impl ImportedRequest {
             method: some(self.method).map(|m| m.to_ascii_uppercase()),
             host: some(self.host),
             path,
-            query_string: some(self.query_string).or(query_in_path),
+            query_string: some(self.query_string)
+                .or(query_in_path)
+                .map(|q| redact_query(&q)),
             user_agent: some(self.user_agent),
             ts,
             response_code: self.response_code,
@@ -88,6 +90,42 @@ impl ImportedRequest {
             client,
         })
     }
+}
+
+/// Query parameters that carry credentials, by name (any case): their values never reach the
+/// database.
+const SECRET_PARAMETERS: [&str; 12] = [
+    "api_key",
+    "apikey",
+    "key",
+    "token",
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "client_secret",
+    "password",
+    "secret",
+    "signature",
+    "sig",
+];
+
+/// The query string with the value of every credential-carrying parameter (see
+/// [`SECRET_PARAMETERS`]) replaced by `***`; the rest is kept byte for byte.
+pub fn redact_query(query: &str) -> String {
+    query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _))
+                if SECRET_PARAMETERS
+                    .iter()
+                    .any(|s| s.eq_ignore_ascii_case(name.trim_end_matches("[]"))) =>
+            {
+                format!("{name}=***")
+            }
+            _ => pair.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// RFC 3339 with or without a fraction, `Z` or an offset; a space for the `T` is accepted too.
@@ -244,7 +282,7 @@ fn parse_combined_line(line: &str) -> Result<RequestRecord, String> {
         method: method.map(str::to_owned),
         host: None,
         path,
-        query_string: query,
+        query_string: query.map(|q| redact_query(&q)),
         user_agent: user_agent.and_then(dash),
         ts,
         response_code: Some(status),
@@ -291,6 +329,26 @@ mod tests {
         assert_eq!(r.query_string.as_deref(), Some("x=1"));
         assert_eq!(r.response_code, Some(429));
         assert_eq!(r.user_agent.as_deref(), Some("soar-runner/2.0 (\"night\")"));
+    }
+
+    #[test]
+    fn credentials_in_query_strings_are_redacted_in_every_format() {
+        assert_eq!(
+            redact_query("limit=5&api_key=s3cr3t&Access_Token=abc&tokens=1"),
+            "limit=5&api_key=***&Access_Token=***&tokens=1"
+        );
+        let line = r#"10.0.0.1 - - [20/Nov/2026:10:15:02 +0000] "GET /a?token=s3cr3t&x=1 HTTP/1.1" 200 1 "-" "ua""#;
+        let r = parse_combined_line(line).unwrap();
+        assert_eq!(r.query_string.as_deref(), Some("token=***&x=1"));
+        let jsonl = r#"{"ts":"2026-11-20T10:00:00Z","path":"/x?key=s3cr3t"}"#;
+        let parsed = read_jsonl(jsonl.as_bytes()).unwrap();
+        assert_eq!(parsed.records[0].query_string.as_deref(), Some("key=***"));
+        let csv = "ts,path,query_string\n2026-11-20T10:00:00Z,/x,password=hunter2&a=b\n";
+        let parsed = read_csv(csv.as_bytes()).unwrap();
+        assert_eq!(
+            parsed.records[0].query_string.as_deref(),
+            Some("password=***&a=b")
+        );
     }
 
     #[test]
