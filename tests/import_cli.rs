@@ -407,3 +407,90 @@ fn analyze_finds_the_xdr_samples_planted_saturation_and_noisy_consumer() {
     assert_ne!(fixed_refused, refused);
     assert_eq!(doc["audits"][0]["options"]["budget"]["name"], "fixed-hour");
 }
+
+/// A Meraki log imported (the simulator's ground truth, in the API's record shape) is analysed
+/// like a collected one, with recommendations from Meraki's catalog; the same log imported as
+/// another provider's gets none.
+#[test]
+fn recommendations_come_only_with_a_providers_catalog() {
+    use crate::support::{TINY_END, sample_path};
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let truth = dir.path().join("tiny.jsonl");
+    callbudget()
+        .args(["simulate", "--scenario"])
+        .arg(sample_path("tiny.toml"))
+        .args(["--now", TINY_END, "--no-serve", "--truth-out"])
+        .arg(&truth)
+        .assert()
+        .success();
+    let lines = std::fs::read_to_string(&truth)
+        .expect("the truth")
+        .lines()
+        .count();
+    let analyse = |provider: &str| {
+        let db = dir.path().join(format!("{provider}.db"));
+        let out = callbudget()
+            .arg("import")
+            .arg(&truth)
+            .args([
+                "--provider",
+                provider,
+                "--format",
+                "jsonl",
+                "--org",
+                "100001",
+                "--db",
+            ])
+            .arg(&db)
+            .output()
+            .expect("callbudget runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = callbudget()
+            .args(["analyze", "--format", "json", "--db"])
+            .arg(&db)
+            .output()
+            .expect("callbudget runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        doc["audits"][0].clone()
+    };
+
+    let meraki = analyse("meraki");
+    assert_eq!(meraki["options"]["budget"]["catalog"], "meraki-v1");
+    assert_eq!(meraki["requests"], lines as u64);
+    // tiny.toml's one episode: the 06:00 burst script.
+    let spikes = meraki["spikes"].as_array().expect("spikes");
+    assert_eq!(spikes.len(), 1, "{spikes:#?}");
+    assert!(
+        spikes[0]["start"]
+            .as_str()
+            .expect("a start")
+            .starts_with("2026-11-19T06:0")
+    );
+    assert_eq!(
+        spikes[0]["most_refused"][0]["user_agent"],
+        "TinyPusher/0.1 Tiny"
+    );
+    let recommended: Vec<&str> = meraki["recommendations"]
+        .as_array()
+        .expect("recommendations")
+        .iter()
+        .filter_map(|r| r["consumer"].as_str())
+        .collect();
+    assert!(
+        recommended.contains(&"python-meraki/4.7.0 Caller/(TinyPoller/1.0 Tiny)"),
+        "{recommended:?}"
+    );
+
+    let xdr = analyse("xdr");
+    assert_eq!(xdr["requests"], lines as u64);
+    assert_eq!(xdr["recommendations"], serde_json::json!([]));
+}

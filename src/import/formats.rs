@@ -136,12 +136,33 @@ fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
         .map_err(|_| format!("the time {text:?} is not an RFC 3339 timestamp"))
 }
 
+/// Each line of `input` with its 1-based number, without its `\n` or `\r\n`: a line that is not
+/// UTF-8 is one bad line, not an unreadable file.
+fn numbered_lines(
+    input: impl BufRead,
+) -> impl Iterator<Item = std::io::Result<(u64, Result<String, Vec<u8>>)>> {
+    input.split(b'\n').enumerate().map(|(index, line)| {
+        let mut bytes = line?;
+        if bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+        let text = String::from_utf8(bytes).map_err(|e| e.into_bytes());
+        Ok((index as u64 + 1, text))
+    })
+}
+
 /// JSON Lines: one object per line; blank lines are skipped silently.
 pub fn read_jsonl(input: impl BufRead) -> Result<ParsedLog, std::io::Error> {
     let mut parsed = ParsedLog::default();
-    for (index, line) in input.lines().enumerate() {
-        let line = line?;
-        let number = index as u64 + 1;
+    for line in numbered_lines(input) {
+        let (number, text) = line?;
+        let Ok(line) = text else {
+            parsed.malformed.push(MalformedLine {
+                line: number,
+                reason: "not UTF-8 text".to_owned(),
+            });
+            continue;
+        };
         if line.trim().is_empty() {
             continue;
         }
@@ -183,8 +204,13 @@ pub fn read_csv(input: impl std::io::Read) -> Result<ParsedLog, csv::Error> {
                     Err(reason) => parsed.malformed.push(MalformedLine { line, reason }),
                 }
             }
-            // A row of the wrong width: the reader stays usable, the row is malformed.
-            Err(e) if matches!(e.kind(), csv::ErrorKind::UnequalLengths { .. }) => {
+            // A row of the wrong width or not UTF-8: the reader stays usable, the row is malformed.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    csv::ErrorKind::UnequalLengths { .. } | csv::ErrorKind::Utf8 { .. }
+                ) =>
+            {
                 let line = e.position().map_or(line, |p| p.line());
                 parsed.malformed.push(MalformedLine {
                     line,
@@ -203,6 +229,7 @@ fn csv_reason(e: &csv::Error) -> String {
         csv::ErrorKind::UnequalLengths {
             expected_len, len, ..
         } => format!("{len} field(s) where the header has {expected_len}"),
+        csv::ErrorKind::Utf8 { err, .. } => format!("field {} is not UTF-8 text", err.field() + 1),
         csv::ErrorKind::Deserialize { err, .. } => match err.field() {
             Some(field) => format!("field {}: {}", field + 1, err.kind()),
             None => err.kind().to_string(),
@@ -216,9 +243,14 @@ fn csv_reason(e: &csv::Error) -> String {
 /// (the plain common format, without referer and user agent, is read too).
 pub fn read_combined(input: impl BufRead) -> Result<ParsedLog, std::io::Error> {
     let mut parsed = ParsedLog::default();
-    for (index, line) in input.lines().enumerate() {
-        let line = line?;
-        let number = index as u64 + 1;
+    for line in numbered_lines(input) {
+        // Proxies log what clients send: a user agent with stray bytes keeps the rest of its line.
+        let (number, line) = line.map(|(n, text)| {
+            (
+                n,
+                text.unwrap_or_else(|bytes| String::from_utf8_lossy(&bytes).into_owned()),
+            )
+        })?;
         if line.trim().is_empty() {
             continue;
         }
@@ -349,6 +381,35 @@ mod tests {
             parsed.records[0].query_string.as_deref(),
             Some("password=***&a=b")
         );
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_spoil_one_line_not_the_file() {
+        let mut jsonl = br#"{"ts":"2026-11-20T10:00:00Z","userAgent":"a"}"#.to_vec();
+        jsonl.extend(b"\r\n{\"ts\":\"2026-11-20T10:00:01Z\",\"userAgent\":\"\xff\"}\n");
+        jsonl.extend(br#"{"ts":"2026-11-20T10:00:02Z"}"#);
+        let parsed = read_jsonl(&jsonl[..]).unwrap();
+        assert_eq!(parsed.records.len(), 2);
+        assert_eq!(
+            parsed.malformed,
+            [MalformedLine {
+                line: 2,
+                reason: "not UTF-8 text".into()
+            }]
+        );
+
+        let mut csv =
+            b"ts,user_agent\n2026-11-20T10:00:00Z,a\n2026-11-20T10:00:01Z,\xff\n".to_vec();
+        csv.extend(b"2026-11-20T10:00:02Z,c\n");
+        let parsed = read_csv(&csv[..]).unwrap();
+        assert_eq!(parsed.records.len(), 2);
+        assert_eq!(parsed.malformed[0].line, 3);
+        assert_eq!(parsed.malformed[0].reason, "field 2 is not UTF-8 text");
+
+        let combined = b"10.0.0.1 - - [20/Nov/2026:10:15:02 +0000] \"GET /a HTTP/1.1\" 200 1 \"-\" \"ua\xff\"\r\n";
+        let parsed = read_combined(&combined[..]).unwrap();
+        assert_eq!(parsed.records[0].user_agent.as_deref(), Some("ua\u{fffd}"));
+        assert!(parsed.malformed.is_empty());
     }
 
     #[test]
