@@ -334,14 +334,18 @@ pub struct BudgetModel {
 /// Why a budget model cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum BudgetModelError {
-    #[error("cannot read the budget model {path}: {source}")]
+    #[error("cannot read the budget model {}", path.display())]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("the budget model {path} is not valid TOML for a model: {message}")]
-    Toml { path: PathBuf, message: String },
-    #[error("the budget model {path} is not valid JSON for a model: {source}")]
+    #[error("the budget model {}:{line}: {message}", path.display())]
+    Toml {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("the budget model {} is not valid JSON for a model", path.display())]
     Json {
         path: PathBuf,
         source: serde_json::Error,
@@ -440,9 +444,15 @@ impl BudgetModel {
                 source,
             })?
         } else {
-            toml::from_str(&text).map_err(|e| BudgetModelError::Toml {
-                path: path.to_owned(),
-                message: e.to_string().trim().replace('\n', " "),
+            toml::from_str(&text).map_err(|e| {
+                let line = e.span().map_or(1, |span| {
+                    text[..span.start.min(text.len())].matches('\n').count() + 1
+                });
+                BudgetModelError::Toml {
+                    path: path.to_owned(),
+                    line,
+                    message: e.message().trim().to_owned(),
+                }
             })?
         };
         model.validate()?;

@@ -222,7 +222,12 @@ burst = 0
     );
     let err = BudgetModel::resolve(&typo).unwrap_err();
     assert!(matches!(err, BudgetModelError::Toml { .. }), "{err}");
-    assert!(err.to_string().contains("window_secs"), "{err}");
+    assert!(
+        err.to_string().ends_with(
+            "typo.toml:2: unknown field `window_secs`, expected `limit` or `window_seconds`"
+        ),
+        "{err}"
+    );
 
     let zero = write(
         "zero.toml",

@@ -494,3 +494,22 @@ fn recommendations_come_only_with_a_providers_catalog() {
     assert_eq!(xdr["requests"], lines as u64);
     assert_eq!(xdr["recommendations"], serde_json::json!([]));
 }
+
+#[test]
+fn a_file_that_cannot_be_read_is_named_and_leaves_no_database() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("cb.db");
+    let missing = dir.path().join("missing.log");
+    let out = import(&db, &missing, "combined", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "callbudget: error: cannot read {}: ",
+            missing.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!db.exists());
+}

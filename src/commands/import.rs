@@ -3,7 +3,7 @@
 use anyhow::{Context, Result, bail};
 use callbudget::budget::BudgetModel;
 use callbudget::cli::ImportArgs;
-use callbudget::import::{ImportOptions, import_file};
+use callbudget::import::{ImportOptions, read_log, store_log};
 use callbudget::store::{OrgId, Store};
 use chrono::Utc;
 use std::process::ExitCode;
@@ -28,14 +28,17 @@ pub fn run(args: ImportArgs, quiet: bool) -> Result<ExitCode> {
         budget,
         strict: args.strict,
     };
+    // The file first: one that cannot be read leaves no database behind.
+    let parsed = read_log(&args.file, args.format)?;
     let mut store = Store::open(&args.db)?;
-    let summary = import_file(&mut store, &args.file, &options, Utc::now()).with_context(|| {
-        format!(
-            "importing {} into {}",
-            args.file.display(),
-            args.db.display()
-        )
-    })?;
+    let summary =
+        store_log(&mut store, &args.file, parsed, &options, Utc::now()).with_context(|| {
+            format!(
+                "importing {} into {}",
+                args.file.display(),
+                args.db.display()
+            )
+        })?;
     for bad in summary.malformed.iter().take(MALFORMED_SHOWN) {
         eprintln!(
             "{}:{}: skipped: {}",

@@ -64,12 +64,12 @@ pub enum LogFormat {
 /// Everything that can go wrong importing.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{} is not readable CSV: {source}", path.display())]
+    #[error("{} is not readable CSV", path.display())]
     Csv { path: PathBuf, source: csv::Error },
     #[error("{} holds no request (of {} malformed line(s)); nothing was stored", path.display(), malformed)]
     Empty { path: PathBuf, malformed: usize },
@@ -80,7 +80,7 @@ pub enum ImportError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("the budget model stored for organization {org_id} is unreadable: {source}")]
+    #[error("the budget model stored for organization {org_id} is unreadable")]
     StoredModel {
         org_id: OrgId,
         source: serde_json::Error,
@@ -146,16 +146,11 @@ pub fn import_file(
     now: DateTime<Utc>,
 ) -> Result<ImportSummary, ImportError> {
     let parsed = read_log(path, options.format)?;
-    if options.strict && !parsed.malformed.is_empty() {
-        return Err(ImportError::Strict {
-            path: path.to_owned(),
-            malformed: parsed.malformed,
-        });
-    }
     store_log(store, path, parsed, options, now)
 }
 
-/// Stores an already read log: see [`import_file`].
+/// Stores a log read from `path` (named in errors): see [`import_file`]. Read the file first and
+/// open the store after, and a file that cannot be read leaves no database behind.
 pub fn store_log(
     store: &mut Store,
     path: &Path,
@@ -167,6 +162,12 @@ pub fn store_log(
         mut records,
         malformed,
     } = parsed;
+    if options.strict && !malformed.is_empty() {
+        return Err(ImportError::Strict {
+            path: path.to_owned(),
+            malformed,
+        });
+    }
     options.budget.validate()?;
     records.sort_by_key(|r| r.ts);
     let (Some(first), Some(last)) = (records.first().map(|r| r.ts), records.last().map(|r| r.ts))
