@@ -354,6 +354,14 @@ fn analyze_finds_the_xdr_samples_planted_saturation_and_noisy_consumer() {
             )),
         "{saturation}"
     );
+    // Retry behaviour: siem-sync retries a refused call after 1 s, whatever Retry-After says.
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["kind"] == "ignores_retry_after"
+                && f["consumer"] == xdr_sample::NOISY_USER_AGENT),
+        "{findings:#?}"
+    );
     let noisy = finding("noisy_consumer");
     assert_eq!(noisy["consumer"], xdr_sample::NOISY_USER_AGENT);
     assert_eq!(
@@ -427,8 +435,9 @@ fn recommendations_come_only_with_a_providers_catalog() {
         .expect("the truth")
         .lines()
         .count();
-    let analyse = |provider: &str| {
-        let db = dir.path().join(format!("{provider}.db"));
+    // The same log as two organizations of one database: one Meraki, one XDR.
+    let db = dir.path().join("two.db");
+    for (provider, org) in [("meraki", "100001"), ("xdr", "200002")] {
         let out = callbudget()
             .arg("import")
             .arg(&truth)
@@ -438,7 +447,7 @@ fn recommendations_come_only_with_a_providers_catalog() {
                 "--format",
                 "jsonl",
                 "--org",
-                "100001",
+                org,
                 "--db",
             ])
             .arg(&db)
@@ -449,21 +458,29 @@ fn recommendations_come_only_with_a_providers_catalog() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let out = callbudget()
-            .args(["analyze", "--format", "json", "--db"])
-            .arg(&db)
-            .output()
-            .expect("callbudget runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-        doc["audits"][0].clone()
+    }
+    let out = callbudget()
+        .args(["analyze", "--format", "json", "--db"])
+        .arg(&db)
+        .output()
+        .expect("callbudget runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let audit_of = |org: &str| {
+        doc["audits"]
+            .as_array()
+            .expect("audits")
+            .iter()
+            .find(|a| a["org_id"] == org)
+            .unwrap_or_else(|| panic!("an audit of {org}"))
+            .clone()
     };
-
-    let meraki = analyse("meraki");
+    let meraki = audit_of("100001");
+    assert_eq!(meraki["options"]["budget"]["name"], "meraki");
     assert_eq!(meraki["options"]["budget"]["catalog"], "meraki-v1");
     assert_eq!(meraki["requests"], lines as u64);
     // tiny.toml's one episode: the 06:00 burst script.
@@ -490,7 +507,8 @@ fn recommendations_come_only_with_a_providers_catalog() {
         "{recommended:?}"
     );
 
-    let xdr = analyse("xdr");
+    let xdr = audit_of("200002");
+    assert_eq!(xdr["options"]["budget"]["name"], "xdr");
     assert_eq!(xdr["requests"], lines as u64);
     assert_eq!(xdr["recommendations"], serde_json::json!([]));
 }
