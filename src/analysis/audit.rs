@@ -8,7 +8,7 @@ use super::{
     detect_spikes, load_request_log, recommend, recommendation_findings, retry_behaviour,
     retry_findings, senders_in_refused_seconds, what_if, what_if_top, whatif_findings,
 };
-use crate::budget::BucketLimits;
+use crate::budget::{BudgetModel, CatalogName};
 use crate::dashboard::operations::OperationCatalog;
 use crate::store::{AuditRecord, OrgId, Store, StoredFinding};
 use chrono::{DateTime, Utc};
@@ -16,10 +16,11 @@ use polars::prelude::*;
 use serde::Serialize;
 
 /// Settings of an audit.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuditOptions {
-    /// The organization's budget the log is replayed through (Meraki: 10/s + 10).
-    pub limits: BucketLimits,
+    /// The organization's budget the log is replayed through (Meraki: 10/s + 10; see
+    /// [`BudgetModel`] for other providers'). Recommendations come from its catalog, if it has one.
+    pub budget: BudgetModel,
     pub spikes: SpikeOptions,
     /// How consumers are told apart.
     pub consumer_key: ConsumerKey,
@@ -29,7 +30,7 @@ pub struct AuditOptions {
 impl Default for AuditOptions {
     fn default() -> Self {
         AuditOptions {
-            limits: BucketLimits::MERAKI_ORG,
+            budget: BudgetModel::meraki(),
             spikes: SpikeOptions::default(),
             consumer_key: ConsumerKey::default(),
             retries: RetryOptions::default(),
@@ -69,6 +70,8 @@ pub struct OrgAudit {
     pub recommendations: Vec<Recommendation>,
     /// The others' refusals spared without (or with a changed) top consumer.
     pub what_ifs: Vec<WhatIf>,
+    /// The budget model's endpoint classes against their own limits (none for Meraki).
+    pub classes: Vec<super::ClassUsage>,
     /// Most severe first.
     pub findings: Vec<Finding>,
     /// What changed since the previous audit of the organization, if there is one.
@@ -110,7 +113,7 @@ pub fn audit_org(
         return Ok(audit);
     }
     let http_429s = count_429s(&log)?;
-    let timeline = budget_timeline(&log, &window, options.limits)?;
+    let timeline = budget_timeline(&log, &window, &options.budget)?;
     let spikes = detect_spikes(&log, &window, &options.spikes)?;
     // The period of the same length just before, for each consumer's change — only when it was
     // collected whole: a partly collected period would make everyone look like they grew.
@@ -139,22 +142,28 @@ pub fn audit_org(
         &log,
         &window,
         options.consumer_key,
-        options.limits,
+        &options.budget,
         previous,
     )?;
     let retries = retry_behaviour(&log, &options.retries)?;
     let catalog = OperationCatalog::meraki_v1();
-    let recommendations = recommend(&log, &window, catalog, &RecommendOptions::default())?;
+    // Only a provider with an operation catalog has cheaper operations to recommend.
+    let recommendations = match options.budget.catalog {
+        Some(CatalogName::MerakiV1) => {
+            recommend(&log, &window, catalog, &RecommendOptions::default())?
+        }
+        None => Vec::new(),
+    };
     // The three biggest senders, and whoever sent most while the bucket was refusing.
-    let mut what_ifs = what_if_top(&log, options.limits, &recommendations, catalog, 3)?;
-    if let Some(top) = senders_in_refused_seconds(&log, options.limits)?
+    let mut what_ifs = what_if_top(&log, &options.budget, &recommendations, catalog, 3)?;
+    if let Some(top) = senders_in_refused_seconds(&log, &options.budget)?
         .first()
         .and_then(|c| c.user_agent.clone())
         && !what_ifs.iter().any(|w| w.consumer == top)
     {
         what_ifs.extend(what_if(
             &log,
-            options.limits,
+            &options.budget,
             &[top.as_str()],
             &recommendations,
             catalog,
@@ -167,9 +176,11 @@ pub fn audit_org(
     findings.extend(recommendation_findings(
         &recommendations,
         &window,
-        options.limits.rate_per_second,
+        options.budget.sustained_rate_per_second(),
     ));
     findings.extend(whatif_findings(&what_ifs, &window));
+    let classes = super::class_usage(&log, &options.budget)?;
+    findings.extend(super::class_findings(&classes, &window));
     findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.start.cmp(&b.start)));
     let mut audit = OrgAudit {
         org_id: org_id.as_str().to_owned(),
@@ -184,6 +195,7 @@ pub fn audit_org(
         retries,
         recommendations,
         what_ifs,
+        classes,
         findings,
         trends: None,
     };
@@ -239,7 +251,7 @@ fn intervals_only_audit(
     log: &DataFrame,
 ) -> Result<OrgAudit, AnalysisError> {
     let http_429s = count_429s(log)?;
-    let timeline = budget_timeline(log, &window, options.limits)?;
+    let timeline = budget_timeline(log, &window, &options.budget)?;
     let mut spikes = detect_spikes(log, &window, &options.spikes)?;
     for s in &mut spikes {
         // Who was refused or sending is not in interval counts: say nothing rather than guess.
@@ -271,6 +283,7 @@ fn intervals_only_audit(
         retries: Vec::new(),
         recommendations: Vec::new(),
         what_ifs: Vec::new(),
+        classes: Vec::new(),
         findings,
         trends: None,
     })
@@ -306,9 +319,8 @@ fn saturation_findings(t: &BudgetTimeline) -> Vec<Finding> {
         start: t.window.start,
         end: t.window.end,
         summary: format!(
-            "the budget ({}/s + {}) was at or over its limit in {} second(s) ({:.2} % of the window); the busiest second had {} requests",
-            t.limits.rate_per_second,
-            t.limits.burst,
+            "the budget ({}) was at or over its limit in {} second(s) ({:.2} % of the window); the busiest second had {} requests",
+            t.budget.summary(),
             t.seconds_at_or_over_limit,
             share * 100.0,
             peak

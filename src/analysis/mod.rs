@@ -7,6 +7,7 @@
 //! [`findings`]; [`audit`] runs them all for one organization and saves what they found.
 
 pub mod audit;
+pub mod classes;
 pub mod consumers;
 pub mod coverage;
 pub mod findings;
@@ -23,6 +24,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 pub use audit::{AuditOptions, OrgAudit, audit_org, save_audit};
+pub use classes::{ClassUsage, class_findings, class_usage};
 pub use consumers::{
     ConsumerKey, ConsumerUsage, OperationCount, ParsedUserAgent, PeriodChange, consumer_findings,
     consumer_usage, parse_user_agent,

@@ -35,7 +35,8 @@ pub enum Command {
     Collect(CollectArgs),
     /// Turn the stored activity into findings: budget saturation and 429 spike episodes.
     ///
-    /// Replays each organization's per-request log through its token bucket, finds the 429 spikes
+    /// Replays each organization's per-request log through its budget model (Meraki's token bucket,
+    /// or the model stored at import, or --budget-model), finds the 429 spikes
     /// against a rolling baseline, saves the audit and its findings in the database (re-analysing a
     /// window replaces them) and prints them. Exit code 3 when --fail-on finds something.
     Analyze(AnalyzeArgs),
@@ -76,6 +77,13 @@ pub enum Command {
     /// getOrganizationApiRequests, its overview and responseCodes/byInterval under
     /// http://ADDR/api/v1, accepting the key in MERAKI_DASHBOARD_API_KEY.
     Simulate(SimulateArgs),
+    /// Store a request log from another source (a proxy's access log, an application's JSONL or
+    /// CSV, another provider's export) as an organization's log, for `analyze`.
+    ///
+    /// The file's hours replace what was stored for those hours, so importing it again changes
+    /// nothing. Malformed lines are reported with their line numbers and skipped (--strict: the
+    /// file is refused). The organization's provider and budget model are stored with it.
+    Import(ImportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -153,12 +161,16 @@ pub struct AnalysisArgs {
     /// Exit with code 3 when a finding is at least this severe: warning or critical.
     #[arg(long, value_name = "SEVERITY", value_parser = parse_severity)]
     pub fail_on: Option<crate::analysis::Severity>,
-    /// The organization's budget, requests per second (Meraki: 10).
-    #[arg(long, value_name = "RATE", default_value_t = 10.0, value_parser = parse_rate)]
-    pub rate: f64,
-    /// The burst on top of one second's worth (Meraki: 10).
-    #[arg(long, value_name = "N", default_value_t = 10.0)]
-    pub burst: f64,
+    /// A token-bucket budget, requests per second [default: 10, or the organization's model].
+    #[arg(long, value_name = "RATE", value_parser = parse_rate, conflicts_with = "budget_model")]
+    pub rate: Option<f64>,
+    /// The token bucket's burst on top of one second's worth [default: 10].
+    #[arg(long, value_name = "N", conflicts_with = "budget_model")]
+    pub burst: Option<f64>,
+    /// The budget to replay the log through: meraki, xdr or a model file (.toml, .json); default:
+    /// the model stored with the organization at import, else meraki.
+    #[arg(long, value_name = "MODEL")]
+    pub budget_model: Option<String>,
     /// What a consumer is: application (the user agent's Caller), user-agent, admin, source-ip or
     /// client-id.
     #[arg(long, value_name = "KEY", default_value = "application")]
@@ -227,6 +239,35 @@ pub struct DemoArgs {
     /// How many of the week's last days to collect and report (1 to 7).
     #[arg(long, value_name = "N", default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=7))]
     pub days: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The log file to import.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Whose API the log records: meraki, xdr or generic (generic needs --budget-model).
+    #[arg(long, value_enum)]
+    pub provider: crate::import::Provider,
+    /// How the file is written: jsonl, csv (with a header row) or combined (Apache/nginx).
+    #[arg(long, value_enum)]
+    pub format: crate::import::LogFormat,
+    /// The organization the log belongs to (any id: imported organizations are not looked up).
+    #[arg(long, value_name = "ID")]
+    pub org: String,
+    /// The organization's name [default: its id].
+    #[arg(long, value_name = "NAME")]
+    pub org_name: Option<String>,
+    /// The database to fill.
+    #[arg(long, value_name = "PATH", default_value = "callbudget.db")]
+    pub db: PathBuf,
+    /// The organization's budget: meraki, xdr or a model file (.toml, .json) [default: the
+    /// provider's].
+    #[arg(long, value_name = "MODEL")]
+    pub budget_model: Option<String>,
+    /// Refuse the whole file when a line is malformed (default: skip such lines, naming them).
+    #[arg(long)]
+    pub strict: bool,
 }
 
 #[derive(Debug, Args)]

@@ -5,7 +5,7 @@ use anyhow::{Context, Result, bail};
 use callbudget::analysis::{
     AnalysisWindow, AuditOptions, OrgAudit, Severity, audit_org, save_audit,
 };
-use callbudget::budget::BucketLimits;
+use callbudget::budget::{BucketLimits, BudgetModel};
 use callbudget::cli::{AnalysisArgs, AnalyzeArgs, parse_span};
 use callbudget::store::{CollectionFilter, Endpoint, OrgId, Store};
 use chrono::{TimeDelta, Utc};
@@ -71,17 +71,27 @@ pub fn audit_orgs(store: &mut Store, args: &AnalysisArgs) -> Result<Vec<OrgAudit
             store.path().display()
         );
     }
-    let options = AuditOptions {
-        limits: BucketLimits {
-            rate_per_second: args.rate,
-            burst: args.burst.max(0.0),
-        },
-        consumer_key: args.group_by,
-        ..AuditOptions::default()
+    // A budget on the command line applies to every organization; else each its own.
+    let chosen_budget = match (&args.budget_model, args.rate, args.burst) {
+        (Some(spec), _, _) => Some(BudgetModel::resolve(spec)?),
+        (None, None, None) => None,
+        (None, rate, burst) => Some(BudgetModel::token_bucket(BucketLimits {
+            rate_per_second: rate.unwrap_or(BucketLimits::MERAKI_ORG.rate_per_second),
+            burst: burst.unwrap_or(BucketLimits::MERAKI_ORG.burst).max(0.0),
+        })),
     };
     let mut audits = Vec::new();
     for org in &orgs {
         let window = analysis_window(store, org, args)?;
+        let budget = match &chosen_budget {
+            Some(model) => model.clone(),
+            None => callbudget::import::org_budget_model(store, org)?,
+        };
+        let options = AuditOptions {
+            budget,
+            consumer_key: args.group_by,
+            ..AuditOptions::default()
+        };
         let audit = audit_org(store, org, window, options)
             .with_context(|| format!("analysing organization {org}"))?;
         save_audit(store, &audit, Utc::now())?;

@@ -40,8 +40,9 @@ pub fn run_with_key(args: &AuditArgs, key: ApiKey, verbosity: Verbosity) -> Resu
         since: Some(format!("{}m", args.report_span.num_minutes().max(1))),
         until: None,
         fail_on: args.fail_on,
-        rate: args.collect.org_rate,
-        burst: args.burst,
+        rate: Some(args.collect.org_rate),
+        burst: Some(args.burst),
+        budget_model: None,
         group_by: args.group_by,
     };
     let audits = audit_orgs(&mut store, &analysis)?;

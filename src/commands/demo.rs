@@ -92,8 +92,10 @@ pub fn run(args: DemoArgs, verbosity: Verbosity) -> Result<ExitCode> {
         since: Some(format!("{}h", span.num_hours())),
         until: None,
         fail_on: None,
-        rate: 10.0,
-        burst: 10.0,
+        // Meraki's 10/s + 10.
+        rate: None,
+        burst: None,
+        budget_model: None,
         group_by: callbudget::analysis::ConsumerKey::Application,
     };
     let audits = audit_orgs(&mut store, &analysis)?;

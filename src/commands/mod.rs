@@ -5,6 +5,7 @@ mod audit;
 mod collect;
 mod demo;
 mod export;
+mod import;
 mod query;
 mod report;
 mod simulate;
@@ -34,5 +35,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Query(args) => query::run(args),
         Command::Export(args) => export::run(args, verbosity.quiet),
         Command::Simulate(args) => simulate::run(args, verbosity.quiet),
+        Command::Import(args) => import::run(args, verbosity.quiet),
     }
 }

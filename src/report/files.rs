@@ -134,9 +134,7 @@ pub fn write_report(
     // Each chart is drawn once per format: the SVGs serve both the files and the HTML page.
     let mut pages = Vec::with_capacity(orgs.len());
     for org in orgs {
-        let dir = out
-            .join(CHARTS_DIR)
-            .join(chart_dir_name(&org.audit.org_id));
+        let dir = out.join(CHARTS_DIR).join(chart_dir_name(&org.audit.org_id));
         if wants(ReportFormat::Png) || wants(ReportFormat::Svg) {
             create_dir(&dir)?;
         }

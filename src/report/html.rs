@@ -285,6 +285,7 @@ fn top_finding(findings: &[Finding]) -> Option<&Finding> {
         FindingKind::Recommendation => 6,
         FindingKind::NoBackoffGrowth => 7,
         FindingKind::SynchronizedRetries => 8,
+        FindingKind::ClassLimit => 4,
         FindingKind::AttributionUnavailable => 9,
     };
     findings
@@ -298,7 +299,7 @@ fn org_view(report: &OrgReport<'_>) -> OrgView {
     let a = report.audit;
     let t = &a.timeline;
     let window_seconds = (a.window.end - a.window.start).num_seconds().max(1) as f64;
-    let capacity = t.limits.rate_per_second * window_seconds;
+    let capacity = t.budget.sustained_rate_per_second() * window_seconds;
     let headline = vec![
         Stat {
             label: "Requests",
@@ -315,10 +316,7 @@ fn org_view(report: &OrgReport<'_>) -> OrgView {
             } else {
                 0.0
             }),
-            note: format!(
-                "of {}/s + burst {} over the window",
-                t.limits.rate_per_second, t.limits.burst
-            ),
+            note: format!("of {} over the window", t.budget.summary()),
         },
         Stat {
             label: "429 answers",
