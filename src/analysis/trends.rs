@@ -325,7 +325,7 @@ mod tests {
                 records.push(record);
             }
         }
-        records.sort_by_key(|r| r.ts.clone());
+        records.sort_by_key(|r| r.ts);
         let (t0, t1) = (t("2026-11-19T00:00:00Z"), t("2026-11-20T00:00:00Z"));
         let meta = WindowMeta {
             org_id: OrgId::new("1"),
