@@ -12,6 +12,7 @@ pub mod cli;
 pub mod collect;
 pub mod dashboard;
 pub mod export;
+pub mod import;
 pub mod queries;
 pub mod report;
 pub mod sim;

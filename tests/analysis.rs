@@ -5,7 +5,7 @@ use crate::support::{ACME_ORG, acme_week_config, collect_acme_range, serve, time
 use callbudget::analysis::{
     AnalysisWindow, SpikeOptions, budget_timeline, detect_spikes, load_request_log,
 };
-use callbudget::budget::BucketLimits;
+use callbudget::budget::BudgetModel;
 use callbudget::store::{CollectionFilter, OrgId, Store};
 use chrono::TimeDelta;
 
@@ -22,7 +22,7 @@ fn spike_episodes_match_the_simulators_ground_truth_on_acme_week() {
     let window = AnalysisWindow::new(since, until).expect("a valid window");
     let log = load_request_log(&store, &org, &window).expect("the log loads");
 
-    let timeline = budget_timeline(&log, &window, BucketLimits::MERAKI_ORG).expect("a timeline");
+    let timeline = budget_timeline(&log, &window, &BudgetModel::meraki()).expect("a timeline");
     let stored = store
         .count_requests(&org, &CollectionFilter::None, since, until)
         .expect("the stored requests count");

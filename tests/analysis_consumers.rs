@@ -6,7 +6,7 @@ use callbudget::analysis::{
     AnalysisWindow, ConsumerKey, FindingKind, RetryOptions, consumer_findings, consumer_usage,
     load_request_log, retry_behaviour, retry_findings,
 };
-use callbudget::budget::BucketLimits;
+use callbudget::budget::BudgetModel;
 use callbudget::store::{OrgId, Store};
 
 #[test]
@@ -39,7 +39,7 @@ fn acme_week_consumers_and_retry_behaviour_match_the_scenario() {
         &log,
         &window,
         ConsumerKey::UserAgent,
-        BucketLimits::MERAKI_ORG,
+        &BudgetModel::meraki(),
         None,
     )
     .expect("consumer usage");

@@ -7,7 +7,7 @@ use callbudget::analysis::{
     AnalysisWindow, RecommendOptions, Recommendation, RecommendationKind, WhatIfScenario,
     load_request_log, recommend, senders_in_refused_seconds, what_if, what_if_top,
 };
-use callbudget::budget::BucketLimits;
+use callbudget::budget::BudgetModel;
 use callbudget::dashboard::operations::OperationCatalog;
 use callbudget::store::{OrgId, Store};
 
@@ -66,7 +66,7 @@ fn analyse_once() -> (Vec<Recommendation>, String, u64, Option<u64>, f64) {
     )
     .expect("recommendations");
 
-    let top = what_if_top(&log, BucketLimits::MERAKI_ORG, &recs, catalog, 3).expect("what-ifs");
+    let top = what_if_top(&log, &BudgetModel::meraki(), &recs, catalog, 3).expect("what-ifs");
     let spared_without_top: Vec<(String, u64, u64)> = top
         .iter()
         .filter(|w| w.scenario == WhatIfScenario::WithoutConsumer)
@@ -82,14 +82,14 @@ fn analyse_once() -> (Vec<Recommendation>, String, u64, Option<u64>, f64) {
             (EXPORTER.to_owned(), 3, 123),
         ]
     );
-    let senders = senders_in_refused_seconds(&log, BucketLimits::MERAKI_ORG).expect("senders");
+    let senders = senders_in_refused_seconds(&log, &BudgetModel::meraki()).expect("senders");
     let driver = senders
         .first()
         .and_then(|c| c.user_agent.clone())
         .expect("someone sends during saturated seconds");
     let what_ifs = what_if(
         &log,
-        BucketLimits::MERAKI_ORG,
+        &BudgetModel::meraki(),
         &[driver.as_str()],
         &recs,
         catalog,

@@ -9,7 +9,7 @@ use super::{
     retry_behaviour, retry_findings, senders_in_refused_seconds, what_if, what_if_top,
     whatif_findings,
 };
-use crate::budget::BucketLimits;
+use crate::budget::{BudgetModel, CatalogName};
 use crate::dashboard::operations::OperationCatalog;
 use crate::store::{AuditRecord, OrgId, Store, StoredFinding};
 use chrono::{DateTime, Utc};
@@ -17,10 +17,11 @@ use polars::prelude::*;
 use serde::Serialize;
 
 /// Settings of an audit.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuditOptions {
-    /// The organization's budget the log is replayed through (Meraki: 10/s + 10).
-    pub limits: BucketLimits,
+    /// The organization's budget the log is replayed through (Meraki: 10/s + 10; see
+    /// [`BudgetModel`] for other providers'). Recommendations come from its catalog, if it has one.
+    pub budget: BudgetModel,
     pub spikes: SpikeOptions,
     /// How consumers are told apart.
     pub consumer_key: ConsumerKey,
@@ -30,7 +31,7 @@ pub struct AuditOptions {
 impl Default for AuditOptions {
     fn default() -> Self {
         AuditOptions {
-            limits: BucketLimits::MERAKI_ORG,
+            budget: BudgetModel::meraki(),
             spikes: SpikeOptions::default(),
             consumer_key: ConsumerKey::default(),
             retries: RetryOptions::default(),
@@ -70,8 +71,13 @@ pub struct OrgAudit {
     pub recommendations: Vec<Recommendation>,
     /// The others' refusals spared without (or with a changed) top consumer.
     pub what_ifs: Vec<WhatIf>,
+    /// The budget model's endpoint classes against their own limits (none for Meraki).
+    pub classes: Vec<super::ClassUsage>,
     /// Most severe first.
     pub findings: Vec<Finding>,
+    /// What changed since the previous audit of the organization, if there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trends: Option<super::Trends>,
     /// Aggregated for the report's charts; not part of the JSON findings schema.
     #[serde(skip)]
     pub series: AuditSeries,
@@ -106,10 +112,12 @@ pub fn audit_org(
         }
     }
     if coverage == Coverage::IntervalsOnly {
-        return intervals_only_audit(org_id, window, options, &log);
+        let mut audit = intervals_only_audit(org_id, window, options, &log)?;
+        audit.trends = trends_since_previous(store, &audit)?;
+        return Ok(audit);
     }
     let http_429s = count_429s(&log)?;
-    let timeline = budget_timeline(&log, &window, options.limits)?;
+    let timeline = budget_timeline(&log, &window, &options.budget)?;
     let spikes = detect_spikes(&log, &window, &options.spikes)?;
     // The period of the same length just before, for each consumer's change — only when it was
     // collected whole: a partly collected period would make everyone look like they grew.
@@ -138,7 +146,7 @@ pub fn audit_org(
         &log,
         &window,
         options.consumer_key,
-        options.limits,
+        &options.budget,
         previous,
     )?;
     let retries = retry_behaviour(&log, &options.retries)?;
@@ -154,17 +162,23 @@ pub fn audit_org(
         },
     )?;
     let catalog = OperationCatalog::meraki_v1();
-    let recommendations = recommend(&log, &window, catalog, &RecommendOptions::default())?;
+    // Only a provider with an operation catalog has cheaper operations to recommend.
+    let recommendations = match options.budget.catalog {
+        Some(CatalogName::MerakiV1) => {
+            recommend(&log, &window, catalog, &RecommendOptions::default())?
+        }
+        None => Vec::new(),
+    };
     // The three biggest senders, and whoever sent most while the bucket was refusing.
-    let mut what_ifs = what_if_top(&log, options.limits, &recommendations, catalog, 3)?;
-    if let Some(top) = senders_in_refused_seconds(&log, options.limits)?
+    let mut what_ifs = what_if_top(&log, &options.budget, &recommendations, catalog, 3)?;
+    if let Some(top) = senders_in_refused_seconds(&log, &options.budget)?
         .first()
         .and_then(|c| c.user_agent.clone())
         && !what_ifs.iter().any(|w| w.consumer == top)
     {
         what_ifs.extend(what_if(
             &log,
-            options.limits,
+            &options.budget,
             &[top.as_str()],
             &recommendations,
             catalog,
@@ -177,11 +191,13 @@ pub fn audit_org(
     findings.extend(recommendation_findings(
         &recommendations,
         &window,
-        options.limits.rate_per_second,
+        options.budget.sustained_rate_per_second(),
     ));
     findings.extend(whatif_findings(&what_ifs, &window));
+    let classes = super::class_usage(&log, &options.budget)?;
+    findings.extend(super::class_findings(&classes, &window));
     findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.start.cmp(&b.start)));
-    Ok(OrgAudit {
+    let mut audit = OrgAudit {
         org_id: org_id.as_str().to_owned(),
         window,
         options,
@@ -194,9 +210,28 @@ pub fn audit_org(
         retries,
         recommendations,
         what_ifs,
+        classes,
         findings,
+        trends: None,
         series,
-    })
+    };
+    audit.trends = trends_since_previous(store, &audit)?;
+    Ok(audit)
+}
+
+/// Compares an audit with the latest one of the same organization that began before it.
+fn trends_since_previous(
+    store: &Store,
+    audit: &OrgAudit,
+) -> Result<Option<super::Trends>, AnalysisError> {
+    let org_id = OrgId::new(&audit.org_id);
+    let previous = store
+        .previous_audit(&org_id, audit.window.start)
+        .map_err(|source| AnalysisError::Store {
+            org_id: org_id.clone(),
+            source: Box::new(source),
+        })?;
+    Ok(previous.map(|(record, findings)| super::trends::compare(audit, &record, &findings)))
 }
 
 /// Response codes by interval as a request-log frame without attribution: each interval's requests
@@ -232,7 +267,7 @@ fn intervals_only_audit(
     log: &DataFrame,
 ) -> Result<OrgAudit, AnalysisError> {
     let http_429s = count_429s(log)?;
-    let timeline = budget_timeline(log, &window, options.limits)?;
+    let timeline = budget_timeline(log, &window, &options.budget)?;
     let mut spikes = detect_spikes(log, &window, &options.spikes)?;
     // The timeline, the heatmap and the episodes; no consumers or retries to draw.
     let series = AuditSeries::compute(
@@ -276,7 +311,9 @@ fn intervals_only_audit(
         retries: Vec::new(),
         recommendations: Vec::new(),
         what_ifs: Vec::new(),
+        classes: Vec::new(),
         findings,
+        trends: None,
         series,
     })
 }
@@ -311,9 +348,8 @@ fn saturation_findings(t: &BudgetTimeline) -> Vec<Finding> {
         start: t.window.start,
         end: t.window.end,
         summary: format!(
-            "the budget ({}/s + {}) was at or over its limit in {} second(s) ({:.2} % of the window); the busiest second had {} requests",
-            t.limits.rate_per_second,
-            t.limits.burst,
+            "the budget ({}) was at or over its limit in {} second(s) ({:.2} % of the window); the busiest second had {} requests",
+            t.budget.summary(),
             t.seconds_at_or_over_limit,
             share * 100.0,
             peak
@@ -381,6 +417,9 @@ pub fn save_audit(
             "options": audit.options,
             "seconds_at_or_over_limit": audit.timeline.seconds_at_or_over_limit,
             "spike_episodes": audit.spikes.len(),
+            // Read back by the next audit's trends.
+            "consumer_key": audit.options.consumer_key,
+            "consumers": super::trends::saved_consumers(audit),
         }),
     };
     let findings: Vec<StoredFinding> = audit

@@ -20,7 +20,7 @@ use super::frames::{
     ADMIN_ID, CLIENT_ID, OPERATION_ID, RESPONSE_CODE, SOURCE_IP, TOO_MANY_REQUESTS, TS, USER_AGENT,
 };
 use super::{AnalysisError, AnalysisWindow};
-use crate::budget::{BucketLimits, replay as replay_bucket};
+use crate::budget::{BudgetModel, replay as replay_bucket};
 use polars::prelude::*;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -36,7 +36,7 @@ const MICROS_PER_SECOND: i64 = 1_000_000;
 const MICROS_PER_HOUR: i64 = 3_600 * MICROS_PER_SECOND;
 
 /// What a consumer is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConsumerKey {
     /// The calling application: the `Caller/(...)` part of the user agent (see
@@ -183,17 +183,18 @@ pub fn consumer_usage(
     log: &DataFrame,
     window: &AnalysisWindow,
     key: ConsumerKey,
-    limits: BucketLimits,
+    budget: &BudgetModel,
     previous: Option<&DataFrame>,
 ) -> Result<Vec<ConsumerUsage>, AnalysisError> {
-    if !(limits.rate_per_second.is_finite() && limits.rate_per_second > 0.0) {
-        return Err(AnalysisError::InvalidRate(limits.rate_per_second));
+    let rate = budget.sustained_rate_per_second();
+    if !(rate.is_finite() && rate > 0.0) {
+        return Err(AnalysisError::InvalidRate(rate));
     }
     let consumers = consumer_labels(log, key)?;
     let operations = labels(log, OPERATION_ID, |s| s)?;
     let codes = response_codes(log)?;
     let order = time_order(log)?;
-    let saturated = saturated_seconds(&order, limits);
+    let saturated = saturated_seconds(&order, budget);
 
     // One accumulator per consumer, the last one for records without the field.
     let mut accs: Vec<Acc> = (0..=consumers.names.len())
@@ -227,8 +228,7 @@ pub fn consumer_usage(
 
     let previous_counts = previous.map(|p| requests_by_consumer(p, key)).transpose()?;
     let total = order.len() as u64;
-    let capacity = limits.rate_per_second
-        * ((window.end_us() - window.start_us()) as f64 / MICROS_PER_SECOND as f64);
+    let capacity = rate * ((window.end_us() - window.start_us()) as f64 / MICROS_PER_SECOND as f64);
     let mut usage: Vec<ConsumerUsage> = accs
         .into_iter()
         .enumerate()
@@ -433,18 +433,19 @@ pub(crate) fn time_order(log: &DataFrame) -> Result<Vec<(i64, usize)>, AnalysisE
 }
 
 /// Seconds (since the epoch) at or over the limit: the bucket, replayed over `order`, refuses a
-/// request in them, or they hold at least `rate` requests. Sorted.
-fn saturated_seconds(order: &[(i64, usize)], limits: BucketLimits) -> Vec<i64> {
+/// request in them, or they hold at least the budget's per-second limit. Sorted.
+fn saturated_seconds(order: &[(i64, usize)], budget: &BudgetModel) -> Vec<i64> {
+    let per_second_limit = budget.per_second_limit();
     let mut seconds: Vec<i64> = Vec::new();
     let mut current = (i64::MIN, 0u64);
-    for (ts, admitted) in replay_bucket(limits, order.iter().map(|&(ts, _)| ts)) {
+    for (ts, admitted) in replay_bucket(budget, order.iter().map(|&(ts, _)| ts)) {
         let second = ts.div_euclid(MICROS_PER_SECOND);
         if current.0 != second {
             current = (second, 0);
         }
         current.1 += 1;
         let refused = !admitted;
-        let at_rate = current.1 as f64 >= limits.rate_per_second;
+        let at_rate = per_second_limit.is_some_and(|limit| current.1 as f64 >= limit);
         if (refused || at_rate) && seconds.last() != Some(&second) {
             seconds.push(second);
         }
@@ -512,7 +513,7 @@ mod tests {
             &frame(requests),
             &window(),
             key,
-            BucketLimits::MERAKI_ORG,
+            &BudgetModel::meraki(),
             None,
         )
         .unwrap()
@@ -734,7 +735,7 @@ mod tests {
             &current,
             &window(),
             ConsumerKey::Application,
-            BucketLimits::MERAKI_ORG,
+            &BudgetModel::meraki(),
             Some(&previous),
         )
         .unwrap();
@@ -758,12 +759,12 @@ mod tests {
 
     #[test]
     fn an_invalid_rate_is_refused() {
-        let limits = BucketLimits {
+        let budget = BudgetModel::token_bucket(crate::budget::BucketLimits {
             rate_per_second: 0.0,
             burst: 1.0,
-        };
+        });
         let err =
-            consumer_usage(&frame(&[]), &window(), ConsumerKey::Admin, limits, None).unwrap_err();
+            consumer_usage(&frame(&[]), &window(), ConsumerKey::Admin, &budget, None).unwrap_err();
         assert!(matches!(err, AnalysisError::InvalidRate(_)));
     }
 }

@@ -48,6 +48,8 @@ pub enum FindingKind {
     WhatIf,
     /// Only response codes by interval were collected: no attribution to consumers.
     AttributionUnavailable,
+    /// An endpoint class of the budget model (XDR's workflow runs) was over its own limit.
+    ClassLimit,
 }
 
 impl FindingKind {
@@ -63,6 +65,7 @@ impl FindingKind {
             FindingKind::Recommendation => "recommendation",
             FindingKind::WhatIf => "what_if",
             FindingKind::AttributionUnavailable => "attribution_unavailable",
+            FindingKind::ClassLimit => "class_limit",
         }
     }
 }

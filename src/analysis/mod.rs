@@ -8,7 +8,9 @@
 //! [`series`] the report's charts are drawn from.
 
 pub mod audit;
+pub mod classes;
 pub mod consumers;
+pub mod coverage;
 pub mod findings;
 pub mod frames;
 pub mod recommend;
@@ -16,6 +18,7 @@ pub mod retries;
 pub mod series;
 pub mod spikes;
 pub mod timeline;
+pub mod trends;
 pub mod whatif;
 
 use crate::store::{OrgId, StoreError};
@@ -23,10 +26,12 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 pub use audit::{AuditOptions, OrgAudit, audit_org, save_audit};
+pub use classes::{ClassUsage, class_findings, class_usage};
 pub use consumers::{
     ConsumerKey, ConsumerUsage, OperationCount, ParsedUserAgent, PeriodChange, consumer_findings,
     consumer_usage, parse_user_agent,
 };
+pub use coverage::{DataCoverage, EndpointCoverage, data_coverage};
 pub use findings::{Finding, FindingKind, Severity};
 pub use frames::{RequestLogBuilder, load_request_log};
 pub use recommend::{
@@ -38,6 +43,7 @@ pub use retries::{
 pub use series::{AuditSeries, ResponseClass, SeriesInputs};
 pub use spikes::{ConsumerCount, SpikeEpisode, SpikeOptions, detect_spikes};
 pub use timeline::{BudgetTimeline, HeadroomPercentiles, PeakRate, budget_timeline};
+pub use trends::{ConsumerMove, ConsumerTrend, FindingChange, PreviousAudit, Trends};
 pub use whatif::{
     WhatIf, WhatIfScenario, senders_in_refused_seconds, what_if, what_if_top, whatif_findings,
 };

@@ -508,7 +508,7 @@ mod tests {
     use super::*;
     use crate::analysis::frames::RequestLogBuilder;
     use crate::analysis::{consumer_usage, retry_behaviour};
-    use crate::budget::BucketLimits;
+    use crate::budget::BudgetModel;
     use crate::store::RequestLogRow;
     use chrono::TimeDelta;
 
@@ -555,7 +555,7 @@ mod tests {
             &log,
             window,
             ConsumerKey::Application,
-            BucketLimits::MERAKI_ORG,
+            &BudgetModel::meraki(),
             None,
         )
         .unwrap();

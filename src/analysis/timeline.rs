@@ -7,7 +7,7 @@
 
 use super::frames::{TS, sorted_timestamps_us};
 use super::{AnalysisError, AnalysisWindow};
-use crate::budget::{BucketLimits, replay as replay_bucket};
+use crate::budget::{BudgetModel, replay as replay_bucket};
 use chrono::{DateTime, Utc};
 use polars::prelude::*;
 use serde::Serialize;
@@ -18,7 +18,8 @@ const MICROS_PER_SECOND: i64 = 1_000_000;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BudgetTimeline {
     pub window: AnalysisWindow,
-    pub limits: BucketLimits,
+    /// The budget the log was replayed through.
+    pub budget: BudgetModel,
     pub total_requests: u64,
     /// Seconds with at least one request.
     pub active_seconds: u64,
@@ -26,7 +27,8 @@ pub struct BudgetTimeline {
     pub refused_by_replay: u64,
     /// Seconds in which the replayed bucket refuses at least one request.
     pub seconds_with_refusals: u64,
-    /// Seconds with at least `rate_per_second` requests.
+    /// Seconds with at least the budget's per-second limit in requests (a token bucket's rate;
+    /// window budgets have none, so 0).
     pub seconds_at_or_over_rate: u64,
     /// Seconds at or over the limit: with a refusal, or at or over the rate (the union of the two).
     pub seconds_at_or_over_limit: u64,
@@ -64,26 +66,27 @@ pub struct HeadroomPercentiles {
 pub fn budget_timeline(
     log: &DataFrame,
     window: &AnalysisWindow,
-    limits: BucketLimits,
+    budget: &BudgetModel,
 ) -> Result<BudgetTimeline, AnalysisError> {
-    if !(limits.rate_per_second.is_finite() && limits.rate_per_second > 0.0) {
-        return Err(AnalysisError::InvalidRate(limits.rate_per_second));
+    let rate = budget.sustained_rate_per_second();
+    if !(rate.is_finite() && rate > 0.0) {
+        return Err(AnalysisError::InvalidRate(rate));
     }
     let per_second = requests_per_second(log)?;
-    let refused_seconds = replay(&sorted_timestamps_us(log)?, limits);
+    let refused_seconds = replay(&sorted_timestamps_us(log)?, budget);
 
-    let rate = limits.rate_per_second;
+    let per_second_limit = budget.per_second_limit();
     let mut seconds_at_or_over_rate = 0;
     let mut seconds_at_or_over_limit = 0;
     for &(second, requests) in &per_second {
-        let at_rate = requests as f64 >= rate;
+        let at_rate = per_second_limit.is_some_and(|limit| requests as f64 >= limit);
         seconds_at_or_over_rate += u64::from(at_rate);
         let refused = refused_seconds.seconds.binary_search(&second).is_ok();
         seconds_at_or_over_limit += u64::from(at_rate || refused);
     }
     Ok(BudgetTimeline {
         window: *window,
-        limits,
+        budget: budget.clone(),
         total_requests: per_second.iter().map(|(_, n)| n).sum(),
         active_seconds: per_second.len() as u64,
         refused_by_replay: refused_seconds.requests,
@@ -131,12 +134,12 @@ struct Refusals {
     seconds: Vec<i64>,
 }
 
-fn replay(sorted_ts_us: &[i64], limits: BucketLimits) -> Refusals {
+fn replay(sorted_ts_us: &[i64], budget: &BudgetModel) -> Refusals {
     let mut refusals = Refusals {
         requests: 0,
         seconds: Vec::new(),
     };
-    for (ts, admitted) in replay_bucket(limits, sorted_ts_us.iter().copied()) {
+    for (ts, admitted) in replay_bucket(budget, sorted_ts_us.iter().copied()) {
         if !admitted {
             refusals.requests += 1;
             let second = ts.div_euclid(MICROS_PER_SECOND) * MICROS_PER_SECOND;
@@ -228,7 +231,7 @@ mod tests {
     }
 
     fn timeline(offsets_us: &[i64]) -> BudgetTimeline {
-        budget_timeline(&frame(offsets_us), &window(), BucketLimits::MERAKI_ORG).unwrap()
+        budget_timeline(&frame(offsets_us), &window(), &BudgetModel::meraki()).unwrap()
     }
 
     fn peak_at(second: i64, seconds: u32, requests: u64) -> Option<PeakRate> {
@@ -247,7 +250,7 @@ mod tests {
             t,
             BudgetTimeline {
                 window: window(),
-                limits: BucketLimits::MERAKI_ORG,
+                budget: BudgetModel::meraki(),
                 total_requests: 0,
                 active_seconds: 0,
                 refused_by_replay: 0,
@@ -337,12 +340,12 @@ mod tests {
 
     #[test]
     fn a_rate_of_zero_is_refused() {
-        let limits = BucketLimits {
+        let budget = BudgetModel::token_bucket(crate::budget::BucketLimits {
             rate_per_second: 0.0,
             burst: 10.0,
-        };
+        });
         assert!(matches!(
-            budget_timeline(&frame(&[]), &window(), limits),
+            budget_timeline(&frame(&[]), &window(), &budget),
             Err(AnalysisError::InvalidRate(_))
         ));
     }

@@ -11,7 +11,7 @@ use super::frames::{TS, USER_AGENT, sorted_timestamps_us};
 use super::recommend::{Recommendation, ResolvedLog, resolve_log};
 use super::spikes::ConsumerCount;
 use super::{AnalysisError, AnalysisWindow, Finding, FindingKind, Severity};
-use crate::budget::{BucketLimits, replay as replay_bucket};
+use crate::budget::{BudgetModel, replay as replay_bucket};
 use crate::dashboard::operations::OperationCatalog;
 use polars::prelude::*;
 use serde::Serialize;
@@ -50,7 +50,7 @@ pub struct WhatIf {
 /// has recommendations, with them applied.
 pub fn what_if_top(
     log: &DataFrame,
-    limits: BucketLimits,
+    budget: &BudgetModel,
     recommendations: &[Recommendation],
     catalog: &OperationCatalog,
     top: usize,
@@ -71,7 +71,7 @@ pub fn what_if_top(
     ranked.truncate(top);
     Ok(what_if_resolved(
         &resolved,
-        limits,
+        budget,
         &ranked,
         recommendations,
     ))
@@ -80,7 +80,7 @@ pub fn what_if_top(
 /// The what-ifs for these consumers (user agents); one not in the log is skipped.
 pub fn what_if(
     log: &DataFrame,
-    limits: BucketLimits,
+    budget: &BudgetModel,
     consumers: &[&str],
     recommendations: &[Recommendation],
     catalog: &OperationCatalog,
@@ -92,7 +92,7 @@ pub fn what_if(
         .collect();
     Ok(what_if_resolved(
         &resolved,
-        limits,
+        budget,
         &indices,
         recommendations,
     ))
@@ -100,12 +100,12 @@ pub fn what_if(
 
 fn what_if_resolved(
     log: &ResolvedLog<'_>,
-    limits: BucketLimits,
+    budget: &BudgetModel,
     consumers: &[usize],
     recommendations: &[Recommendation],
 ) -> Vec<WhatIf> {
     let everyone = vec![true; log.requests.len()];
-    let before = replay(log, limits, &everyone);
+    let before = replay(log, budget, &everyone);
     let refused_except = |refused: &[u64], x: usize| -> u64 {
         refused
             .iter()
@@ -124,7 +124,7 @@ fn what_if_resolved(
             WhatIfScenario::WithoutConsumer,
             &without,
             others_before,
-            refused_except(&replay(log, limits, &without), x),
+            refused_except(&replay(log, budget, &without), x),
         ));
 
         let own: Vec<&Recommendation> = recommendations
@@ -156,7 +156,7 @@ fn what_if_resolved(
             WhatIfScenario::WithRecommendations { operations },
             &kept,
             others_before,
-            refused_except(&replay(log, limits, &kept), x),
+            refused_except(&replay(log, budget, &kept), x),
         ));
     }
     out
@@ -187,7 +187,7 @@ fn outcome(
 
 /// Refusals per consumer index (the last slot: requests without a user agent) when the bucket
 /// is offered the `kept` requests.
-fn replay(log: &ResolvedLog<'_>, limits: BucketLimits, kept: &[bool]) -> Vec<u64> {
+fn replay(log: &ResolvedLog<'_>, budget: &BudgetModel, kept: &[bool]) -> Vec<u64> {
     let anonymous = log.consumers.len();
     let mut refused = vec![0u64; anonymous + 1];
     let offered: Vec<_> = log
@@ -197,7 +197,7 @@ fn replay(log: &ResolvedLog<'_>, limits: BucketLimits, kept: &[bool]) -> Vec<u64
         .filter(|(_, k)| **k)
         .map(|(r, _)| r)
         .collect();
-    let replayed = replay_bucket(limits, offered.iter().map(|r| r.ts_us));
+    let replayed = replay_bucket(budget, offered.iter().map(|r| r.ts_us));
     for (r, (_, admitted)) in offered.iter().zip(replayed) {
         if !admitted {
             refused[r.consumer.unwrap_or(anonymous)] += 1;
@@ -210,11 +210,11 @@ fn replay(log: &ResolvedLog<'_>, limits: BucketLimits, kept: &[bool]) -> Vec<u64
 /// first: the consumers that drive saturation.
 pub fn senders_in_refused_seconds(
     log: &DataFrame,
-    limits: BucketLimits,
+    budget: &BudgetModel,
 ) -> Result<Vec<ConsumerCount>, AnalysisError> {
     let sorted = sorted_timestamps_us(log)?;
     let mut refused_seconds: Vec<i64> = Vec::new();
-    for (ts, admitted) in replay_bucket(limits, sorted.iter().copied()) {
+    for (ts, admitted) in replay_bucket(budget, sorted.iter().copied()) {
         let second = ts.div_euclid(1_000_000);
         if !admitted && refused_seconds.last() != Some(&second) {
             refused_seconds.push(second);
@@ -373,7 +373,7 @@ mod tests {
     fn top(log: &DataFrame, recs: &[Recommendation]) -> Vec<WhatIf> {
         what_if_top(
             log,
-            BucketLimits::MERAKI_ORG,
+            &BudgetModel::meraki(),
             recs,
             OperationCatalog::meraki_v1(),
             3,
@@ -474,7 +474,7 @@ mod tests {
         assert!(what_ifs.is_empty());
         assert!(whatif_findings(&what_ifs, &window()).is_empty());
         assert!(
-            senders_in_refused_seconds(&frame(&[]), BucketLimits::MERAKI_ORG)
+            senders_in_refused_seconds(&frame(&[]), &BudgetModel::meraki())
                 .unwrap()
                 .is_empty()
         );
@@ -484,7 +484,7 @@ mod tests {
     fn a_consumer_not_in_the_log_is_skipped() {
         let what_ifs = what_if(
             &burst_then_reads(),
-            BucketLimits::MERAKI_ORG,
+            &BudgetModel::meraki(),
             &["Nobody/0", STEADY],
             &[],
             OperationCatalog::meraki_v1(),
@@ -497,7 +497,7 @@ mod tests {
     #[test]
     fn the_senders_of_saturated_seconds_are_ranked_by_requests() {
         let senders =
-            senders_in_refused_seconds(&burst_then_reads(), BucketLimits::MERAKI_ORG).unwrap();
+            senders_in_refused_seconds(&burst_then_reads(), &BudgetModel::meraki()).unwrap();
         assert_eq!(
             senders,
             [

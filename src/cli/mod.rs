@@ -35,10 +35,29 @@ pub enum Command {
     Collect(CollectArgs),
     /// Turn the stored activity into findings: budget saturation and 429 spike episodes.
     ///
-    /// Replays each organization's per-request log through its token bucket, finds the 429 spikes
+    /// Replays each organization's per-request log through its budget model (Meraki's token bucket,
+    /// or the model stored at import, or --budget-model), finds the 429 spikes
     /// against a rolling baseline, saves the audit and its findings in the database (re-analysing a
     /// window replaces them) and prints them. Exit code 3 when --fail-on finds something.
     Analyze(AnalyzeArgs),
+    /// Write the audit as files: an HTML report, PNG/SVG charts, JSON findings and Markdown.
+    ///
+    /// Analyses each organization's window like `analyze` (and saves the audit, so the next report
+    /// shows what changed), then writes DIR/report.html (one self-contained file: charts inline, no
+    /// external resources), DIR/charts/ORG/*.png and *.svg, DIR/findings.json and DIR/report.md.
+    Report(ReportArgs),
+    /// Collect, analyse and report in one command: what cron or a systemd timer runs.
+    ///
+    /// Collects like `collect` (same options: incremental, polite, resumable), then reports on the
+    /// newest --report-span of each organization's log like `report`. Exit code 1 if an
+    /// organization could not be collected (the others are still reported), 3 with --fail-on.
+    Audit(AuditArgs),
+    /// Try everything offline: simulate an organization, audit it over HTTP, write the report.
+    ///
+    /// Starts the built-in simulator on 127.0.0.1 with the sample-data/acme-week scenario (built
+    /// into the binary), runs the audit against it over real HTTP and writes the database,
+    /// report.html and the charts into DIR. No API key or network needed.
+    Demo(DemoArgs),
     /// Run a named query of the built-in `queries/` library on the database.
     ///
     /// The same SQL files run unchanged in the sqlite3 shell (`sqlite3 callbudget.db <
@@ -58,6 +77,13 @@ pub enum Command {
     /// getOrganizationApiRequests, its overview and responseCodes/byInterval under
     /// http://ADDR/api/v1, accepting the key in MERAKI_DASHBOARD_API_KEY.
     Simulate(SimulateArgs),
+    /// Store a request log from another source (a proxy's access log, an application's JSONL or
+    /// CSV, another provider's export) as an organization's log, for `analyze`.
+    ///
+    /// The file's hours replace what was stored for those hours, so importing it again changes
+    /// nothing. Malformed lines are reported with their line numbers and skipped (--strict: the
+    /// file is refused). The organization's provider and budget model are stored with it.
+    Import(ImportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -113,6 +139,16 @@ pub struct AnalyzeArgs {
     /// The database to read (and to save the audit in).
     #[arg(long, value_name = "PATH", default_value = "callbudget.db")]
     pub db: PathBuf,
+    /// table, json or markdown.
+    #[arg(long, value_name = "FORMAT", default_value = "table")]
+    pub format: crate::report::TextFormat,
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
+}
+
+/// What to analyse and how: shared by `analyze` and `report`.
+#[derive(Debug, Clone, Args)]
+pub struct AnalysisArgs {
     /// An organization to analyse (repeatable); default: every collected organization.
     #[arg(long = "org", value_name = "ID")]
     pub orgs: Vec<String>,
@@ -122,22 +158,116 @@ pub struct AnalyzeArgs {
     /// End of the window: RFC 3339; default: the end of the organization's collected log.
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     pub until: Option<DateTime<Utc>>,
-    /// table, json or markdown.
-    #[arg(long, value_name = "FORMAT", default_value = "table")]
-    pub format: crate::report::TextFormat,
     /// Exit with code 3 when a finding is at least this severe: warning or critical.
     #[arg(long, value_name = "SEVERITY", value_parser = parse_severity)]
     pub fail_on: Option<crate::analysis::Severity>,
-    /// The organization's budget, requests per second (Meraki: 10).
-    #[arg(long, value_name = "RATE", default_value_t = 10.0, value_parser = parse_rate)]
-    pub rate: f64,
-    /// The burst on top of one second's worth (Meraki: 10).
-    #[arg(long, value_name = "N", default_value_t = 10.0)]
-    pub burst: f64,
+    /// A token-bucket budget, requests per second [default: 10, or the organization's model].
+    #[arg(long, value_name = "RATE", value_parser = parse_rate, conflicts_with = "budget_model")]
+    pub rate: Option<f64>,
+    /// The token bucket's burst on top of one second's worth [default: 10].
+    #[arg(long, value_name = "N", conflicts_with = "budget_model")]
+    pub burst: Option<f64>,
+    /// The budget to replay the log through: meraki, xdr or a model file (.toml, .json); default:
+    /// the model stored with the organization at import, else meraki.
+    #[arg(long, value_name = "MODEL")]
+    pub budget_model: Option<String>,
     /// What a consumer is: application (the user agent's Caller), user-agent, admin, source-ip or
     /// client-id.
     #[arg(long, value_name = "KEY", default_value = "application")]
     pub group_by: crate::analysis::ConsumerKey,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The database to read (the audit is saved in it too, for the next report's trends).
+    #[arg(long, value_name = "PATH", default_value = "callbudget.db")]
+    pub db: PathBuf,
+    /// The directory to write the report into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Which files, comma-separated: html (report.html), png and svg (charts/), json
+    /// (findings.json), md (report.md).
+    #[arg(
+        long,
+        value_name = "FORMATS",
+        value_delimiter = ',',
+        default_value = "html,png,svg,json,md"
+    )]
+    pub format: Vec<crate::report::files::ReportFormat>,
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub collect: CollectArgs,
+    /// The directory to write the report into (created if missing).
+    #[arg(long, value_name = "DIR", default_value = "callbudget-report")]
+    pub out: PathBuf,
+    /// Which report files, comma-separated: html, png, svg, json, md.
+    #[arg(
+        long,
+        value_name = "FORMATS",
+        value_delimiter = ',',
+        default_value = "html,png,svg,json,md"
+    )]
+    pub format: Vec<crate::report::files::ReportFormat>,
+    /// How much of the newest collected log the report covers (`24h`, `7d`).
+    #[arg(long, value_name = "SPAN", default_value = "24h", value_parser = parse_span_arg)]
+    pub report_span: TimeDelta,
+    /// The burst on top of one second's worth of --org-rate (Meraki: 10).
+    #[arg(long, value_name = "N", default_value_t = 10.0)]
+    pub burst: f64,
+    /// What a consumer is: application, user-agent, admin, source-ip or client-id.
+    #[arg(long, value_name = "KEY", default_value = "application")]
+    pub group_by: crate::analysis::ConsumerKey,
+    /// Exit with code 3 when a finding is at least this severe: warning or critical.
+    #[arg(long, value_name = "SEVERITY", value_parser = parse_severity)]
+    pub fail_on: Option<crate::analysis::Severity>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where the demo writes its database and report (a directory made by an earlier demo is
+    /// replaced; any other non-empty directory is refused).
+    #[arg(long, value_name = "DIR", default_value = "callbudget-demo")]
+    pub out: PathBuf,
+    /// When the simulated week ends (RFC 3339); default: now.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub now: Option<DateTime<Utc>>,
+    /// How many of the week's last days to collect and report (1 to 7).
+    #[arg(long, value_name = "N", default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=7))]
+    pub days: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The log file to import.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Whose API the log records: meraki, xdr or generic (generic needs --budget-model).
+    #[arg(long, value_enum)]
+    pub provider: crate::import::Provider,
+    /// How the file is written: jsonl, csv (with a header row) or combined (Apache/nginx).
+    #[arg(long, value_enum)]
+    pub format: crate::import::LogFormat,
+    /// The organization the log belongs to (any id: imported organizations are not looked up).
+    #[arg(long, value_name = "ID")]
+    pub org: String,
+    /// The organization's name [default: its id].
+    #[arg(long, value_name = "NAME")]
+    pub org_name: Option<String>,
+    /// The database to fill.
+    #[arg(long, value_name = "PATH", default_value = "callbudget.db")]
+    pub db: PathBuf,
+    /// The organization's budget: meraki, xdr or a model file (.toml, .json) [default: the
+    /// provider's].
+    #[arg(long, value_name = "MODEL")]
+    pub budget_model: Option<String>,
+    /// Refuse the whole file when a line is malformed (default: skip such lines, naming them).
+    #[arg(long)]
+    pub strict: bool,
 }
 
 #[derive(Debug, Args)]
@@ -228,6 +358,12 @@ fn parse_severity(s: &str) -> Result<crate::analysis::Severity, String> {
         "critical" => Ok(crate::analysis::Severity::Critical),
         other => Err(format!("{other:?}: expected warning or critical")),
     }
+}
+
+fn parse_span_arg(s: &str) -> Result<TimeDelta, String> {
+    parse_span(s)
+        .filter(|span| *span > TimeDelta::zero())
+        .ok_or_else(|| format!("{s:?}: expected a span such as 90m, 24h or 7d"))
 }
 
 /// A span such as `90m`, `36h` or `7d`.

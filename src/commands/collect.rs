@@ -19,6 +19,20 @@ use std::sync::{Arc, Mutex};
 
 pub fn run(args: CollectArgs, verbosity: Verbosity) -> Result<ExitCode> {
     let key = ApiKey::from_file_or_env(args.api_key_file.as_deref())?;
+    let failed = collect_with_key(&args, key, verbosity)?;
+    Ok(if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Collects as `args` say with `key`; says on stderr which organizations failed and returns them.
+pub fn collect_with_key(
+    args: &CollectArgs,
+    key: ApiKey,
+    verbosity: Verbosity,
+) -> Result<Vec<String>> {
     let mut config = ClientConfig::new(&args.base_url, key, args.budget_share);
     config.org_rate = args.org_rate * args.budget_share;
     config.source_ip_rate = args.source_ip_rate * args.budget_share;
@@ -67,16 +81,12 @@ pub fn run(args: CollectArgs, verbosity: Verbosity) -> Result<ExitCode> {
     {
         return Err(e).context("cannot write the summary");
     }
-    let mut failed = false;
+    let mut failed = Vec::new();
     for (org, error) in summary.failed() {
         eprintln!("callbudget: error: organization {org}: {error}");
-        failed = true;
+        failed.push(org.to_string());
     }
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(failed)
 }
 
 fn print_summary(

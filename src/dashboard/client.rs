@@ -7,12 +7,18 @@
 //! - 5xx, timeouts, connection errors, bodies cut short, invalid JSON: exponential backoff with full
 //!   jitter, at most `max_retries` times; 5xx are reported with their `X-Request-Id`.
 //! - Other 4xx are answers, not accidents: 401/403/404/400 become typed errors at once.
+//! - An answer that says the organization's budget is spent (`x-ratelimit-org-remaining: 0`,
+//!   Cisco XDR; or `X-RateLimit-Remaining: 0`) holds the organization's calls as a 429 without
+//!   `Retry-After` would, before the call that would be refused; the last quota seen is kept
+//!   ([`DashboardClient::org_quota`]).
 //!
 //! The key travels only in the `Authorization` header and appears in no error or event.
 
 use super::key::ApiKey;
 use super::pacing::Pacer;
-use super::retry::{Backoff, parse_rate_limit_reset, parse_retry_after};
+use super::retry::{
+    Backoff, RateLimitQuota, parse_quota, parse_rate_limit_reset, parse_retry_after,
+};
 use rand::SeedableRng;
 use reqwest::StatusCode;
 use reqwest::header::{self, HeaderMap, HeaderValue};
@@ -143,6 +149,8 @@ pub struct DashboardClient {
     config: ClientConfig,
     source_ip_pacer: Pacer,
     org_pacers: Mutex<HashMap<String, Arc<Pacer>>>,
+    /// The last quota each organization's answers reported.
+    org_quotas: Mutex<HashMap<String, RateLimitQuota>>,
     rng: Mutex<rand_chacha::ChaCha8Rng>,
     events: EventSink,
 }
@@ -182,6 +190,7 @@ impl DashboardClient {
             server_clock: Mutex::new(None),
             source_ip_pacer: Pacer::new(config.source_ip_rate),
             org_pacers: Mutex::new(HashMap::new()),
+            org_quotas: Mutex::new(HashMap::new()),
             rng: Mutex::new(rand_chacha::ChaCha8Rng::from_os_rng()),
             config,
             events: Arc::new(|_| {}),
@@ -251,9 +260,12 @@ impl DashboardClient {
             tally.calls += 1;
             let outcome = self.attempt::<T>(url).await;
             let (reason, request_id) = match outcome {
-                Attempt::Done(page) => {
+                Attempt::Done(page, quota) => {
                     if let Some(p) = &org_pacer {
                         p.on_success();
+                    }
+                    if let (Some(org), Some(quota)) = (org, quota) {
+                        self.note_org_quota(org, quota, org_pacer.as_deref());
                     }
                     self.source_ip_pacer.on_success();
                     return Ok(page);
@@ -350,10 +362,13 @@ impl DashboardClient {
             return Attempt::Fatal(client_error(status, url, &body));
         }
         match serde_json::from_slice::<T>(&body) {
-            Ok(value) => Attempt::Done(Page {
-                value,
-                next: next_link(&headers),
-            }),
+            Ok(value) => Attempt::Done(
+                Page {
+                    value,
+                    next: next_link(&headers),
+                },
+                parse_quota(|name| headers.get(name).and_then(|v| v.to_str().ok())),
+            ),
             Err(e) => Attempt::Retry {
                 reason: format!("invalid JSON in the answer: {e}"),
                 request_id,
@@ -410,6 +425,30 @@ impl DashboardClient {
         }
     }
 
+    /// The last quota an organization's answers reported (`x-ratelimit-org-limit` /
+    /// `-remaining`, or the generic `X-RateLimit-*`); `None` before one did.
+    pub fn org_quota(&self, org: &str) -> Option<RateLimitQuota> {
+        let quotas = self.org_quotas.lock().unwrap_or_else(|p| p.into_inner());
+        quotas.get(org).copied()
+    }
+
+    /// Keeps `quota`; when it says nothing is left, the next call would only be refused: hold
+    /// the organization's calls as a 429 without `Retry-After` would.
+    fn note_org_quota(&self, org: &str, quota: RateLimitQuota, pacer: Option<&Pacer>) {
+        {
+            let mut quotas = self.org_quotas.lock().unwrap_or_else(|p| p.into_inner());
+            quotas.insert(org.to_owned(), quota);
+        }
+        if quota.remaining == 0
+            && let Some(p) = pacer
+        {
+            // A rolling window frees up as old calls age out: wait the backoff's first step
+            // (1 s by default), then let the server's Retry-After take over. The hold shows in
+            // the tally's waiting time at the next call; it is not a 429.
+            p.on_throttled(self.config.backoff.ceiling(0), self.jitter());
+        }
+    }
+
     /// The current AIMD rate of an organization's pacer.
     pub fn org_rate(&self, org: &str) -> f64 {
         self.org_pacer(org).current_rate()
@@ -421,7 +460,8 @@ const CANNOT_CONNECT: &str = "cannot connect";
 const MAX_CONNECT_RETRIES: u32 = 3;
 
 enum Attempt<T> {
-    Done(Page<T>),
+    /// The page, and the budget's quota if the answer reported one.
+    Done(Page<T>, Option<RateLimitQuota>),
     Throttled(Option<Duration>),
     Retry {
         reason: String,

@@ -1,6 +1,8 @@
 //! When to try a call again: `Retry-After` in every form servers send (seconds, an HTTP date, or
 //! `3172s` as Cisco XDR writes it), `X-RateLimit-Reset` (a Unix time), and otherwise exponential
-//! backoff with full jitter, capped.
+//! backoff with full jitter, capped. Also what is left of the budget, when the server says:
+//! Cisco XDR's `x-ratelimit-org-limit` / `x-ratelimit-org-remaining`, else the common
+//! `X-RateLimit-Limit` / `X-RateLimit-Remaining`.
 
 use rand::Rng;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -41,6 +43,31 @@ pub fn parse_rate_limit_reset(value: &str, now: SystemTime) -> Option<Duration> 
             .unwrap_or(MAX_WAIT)
             .min(MAX_WAIT),
     )
+}
+
+/// What a server says is left of the budget its answer was counted against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitQuota {
+    /// Requests the window allows (XDR: 8000 per rolling hour).
+    pub limit: u64,
+    /// Requests left in it after this one.
+    pub remaining: u64,
+}
+
+/// The quota of an answer, from its headers (`header` looks one up by its lower-case name): the
+/// organization's (XDR's `x-ratelimit-org-*`) before the generic `x-ratelimit-*`. Both the limit
+/// and the remainder must be whole numbers; a remainder over the limit is read as the limit.
+pub fn parse_quota<'a>(header: impl Fn(&str) -> Option<&'a str>) -> Option<RateLimitQuota> {
+    let pair = |limit: &str, remaining: &str| {
+        let limit: u64 = header(limit)?.trim().parse().ok()?;
+        let remaining: u64 = header(remaining)?.trim().parse().ok()?;
+        Some(RateLimitQuota {
+            limit,
+            remaining: remaining.min(limit),
+        })
+    };
+    pair("x-ratelimit-org-limit", "x-ratelimit-org-remaining")
+        .or_else(|| pair("x-ratelimit-limit", "x-ratelimit-remaining"))
 }
 
 /// Exponential backoff with full jitter: a random wait in `[0, min(cap, base × 2^attempt)]`, so
@@ -122,6 +149,54 @@ mod tests {
         );
         assert_eq!(parse_rate_limit_reset("x", at(0)), None);
         assert_eq!(parse_rate_limit_reset("1e300", at(0)), Some(MAX_WAIT));
+    }
+
+    #[test]
+    fn xdr_org_quota_headers_come_before_the_generic_ones() {
+        fn headers<'a>(
+            pairs: &'a [(&'static str, &'static str)],
+        ) -> impl Fn(&str) -> Option<&'static str> + 'a {
+            move |name| pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+        }
+        const XDR: [(&str, &str); 4] = [
+            ("x-ratelimit-org-limit", "8000"),
+            ("x-ratelimit-org-remaining", " 17"),
+            ("x-ratelimit-limit", "100"),
+            ("x-ratelimit-remaining", "99"),
+        ];
+        assert_eq!(
+            parse_quota(headers(&XDR)),
+            Some(RateLimitQuota {
+                limit: 8000,
+                remaining: 17
+            })
+        );
+        assert_eq!(
+            parse_quota(headers(&XDR[2..])),
+            Some(RateLimitQuota {
+                limit: 100,
+                remaining: 99
+            })
+        );
+        // Half a pair, or a word, is no quota; a remainder over the limit is capped.
+        assert_eq!(parse_quota(headers(&XDR[..1])), None);
+        assert_eq!(
+            parse_quota(headers(&[
+                ("x-ratelimit-org-limit", "8000"),
+                ("x-ratelimit-org-remaining", "lots")
+            ])),
+            None
+        );
+        assert_eq!(
+            parse_quota(headers(&[
+                ("x-ratelimit-limit", "10"),
+                ("x-ratelimit-remaining", "12")
+            ])),
+            Some(RateLimitQuota {
+                limit: 10,
+                remaining: 10
+            })
+        );
     }
 
     #[test]

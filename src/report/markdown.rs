@@ -40,6 +40,42 @@ pub fn render(audits: &[OrgAudit]) -> String {
             "- Requests: {}; 429s: {}; seconds at or over the limit: {}\n",
             a.requests, a.http_429s, t.seconds_at_or_over_limit
         );
+        if let Some(tr) = &a.trends {
+            let _ = writeln!(
+                out,
+                "- Since the previous audit ({} to {}): {:.0} requests/day (was {:.0}), {:.0} × 429/day (was {:.0}); {} new finding(s), {} resolved, {} still open\n",
+                timestamp::format(&tr.previous.start),
+                timestamp::format(&tr.previous.end),
+                tr.requests_per_day,
+                tr.previous_requests_per_day,
+                tr.http_429s_per_day,
+                tr.previous_429s_per_day,
+                tr.new_findings.len(),
+                tr.resolved_findings.len(),
+                tr.persisting_findings
+            );
+            for c in tr
+                .consumers
+                .iter()
+                .filter(|c| c.movement != crate::analysis::ConsumerMove::Steady)
+            {
+                let _ = writeln!(
+                    out,
+                    "  - {} {}: {:.0} → {:.0} requests/day",
+                    escape(c.consumer.as_deref().unwrap_or("(none)")),
+                    c.movement.as_str(),
+                    c.previous_requests_per_day,
+                    c.requests_per_day
+                );
+            }
+            if tr
+                .consumers
+                .iter()
+                .any(|c| c.movement != crate::analysis::ConsumerMove::Steady)
+            {
+                out.push('\n');
+            }
+        }
         if a.findings.is_empty() {
             let _ = writeln!(out, "No findings.\n");
             continue;

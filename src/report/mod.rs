@@ -1,7 +1,10 @@
 //! Renderers: one per output format, all fed the same audits; the analysis never knows which
-//! format will be written. (Charts and the HTML report come with the reports issue.)
+//! format will be written.
 
 pub mod charts;
+pub mod files;
+pub mod format;
+pub mod html;
 pub mod json;
 pub mod markdown;
 pub mod table;

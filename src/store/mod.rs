@@ -16,6 +16,8 @@
 mod adhoc;
 mod audits;
 mod export;
+mod history;
+mod providers;
 mod read;
 mod write;
 
@@ -23,6 +25,7 @@ pub use adhoc::QueryRows;
 pub use audits::{AuditRecord, CollectedExtent, IntervalCount, StoredFinding};
 pub use export::{ColumnType, EXPORTED_TABLES, ExportedTable, TypedRows};
 
+pub use providers::StoredProvider;
 pub use read::RequestLogRow;
 
 use chrono::{DateTime, Utc};
@@ -38,10 +41,12 @@ use std::time::Duration;
 pub const APPLICATION_ID: i32 = 0x4342_4447;
 
 /// The migrations, in order. Their count is the schema version this build writes.
-const MIGRATION_SQL: [&str; 3] = [
+const MIGRATION_SQL: [&str; 4] = [
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_audits.sql"),
     include_str!("migrations/0003_views.sql"),
+    // 0004 (dictionary tables) lands from another branch: it goes before this one.
+    include_str!("migrations/0005_providers.sql"),
 ];
 
 /// The schema version (`PRAGMA user_version`) of a fully migrated database.

@@ -85,8 +85,8 @@ fn user_version(conn: &Connection) -> i64 {
 #[test]
 fn a_new_database_is_migrated_to_the_current_schema_and_stamped() {
     let store = Store::open_in_memory().unwrap();
-    assert_eq!(SCHEMA_VERSION, 3);
-    assert_eq!(user_version(&store.conn), 3);
+    assert_eq!(SCHEMA_VERSION, 4);
+    assert_eq!(user_version(&store.conn), 4);
     let application_id: i32 = store
         .conn
         .pragma_query_value(None, "application_id", |row| row.get(0))
@@ -114,6 +114,7 @@ fn a_new_database_is_migrated_to_the_current_schema_and_stamped() {
             "latest_findings",
             "metadata",
             "operation_volume",
+            "org_providers",
             "organizations",
             "overview_counts",
             "requests_per_minute",
@@ -127,7 +128,7 @@ fn a_new_database_is_migrated_to_the_current_schema_and_stamped() {
     );
     assert_eq!(
         store.metadata("schema_version").unwrap().as_deref(),
-        Some("3")
+        Some("4")
     );
     assert_eq!(
         store.metadata("tool_version").unwrap().as_deref(),
@@ -146,7 +147,7 @@ fn migrating_twice_is_a_no_op() {
     conn.execute("INSERT INTO metadata (key, value) VALUES ('k', 'v')", [])
         .unwrap();
     migrations().to_latest(&mut conn).unwrap();
-    assert_eq!(user_version(&conn), 3);
+    assert_eq!(user_version(&conn), 4);
     let value: String = conn
         .query_row("SELECT value FROM metadata WHERE key = 'k'", [], |row| {
             row.get(0)
@@ -170,7 +171,7 @@ fn reopening_a_database_keeps_its_version_and_data() {
         store.metadata("created_at").unwrap()
     };
     let store = Store::open(&path).unwrap();
-    assert_eq!(user_version(&store.conn), 3);
+    assert_eq!(user_version(&store.conn), 4);
     assert_eq!(store.metadata("created_at").unwrap(), created_at);
     assert_eq!(paths(&store), ["/a"]);
     assert_eq!(store.windows(&org()).unwrap().len(), 1);
@@ -200,7 +201,7 @@ fn a_missing_or_empty_file_becomes_a_new_database() {
     std::fs::write(&empty, b"").unwrap();
     for path in [missing, empty] {
         let store = Store::open(&path).unwrap();
-        assert_eq!(user_version(&store.conn), 3);
+        assert_eq!(user_version(&store.conn), 4);
         assert_eq!(store.path(), path);
     }
 }
@@ -232,14 +233,14 @@ fn a_database_from_a_newer_callbudget_is_refused_untouched() {
         err,
         StoreError::TooNew {
             found: 7,
-            known: 3,
+            known: 4,
             ..
         }
     ));
     assert_eq!(
         err.to_string(),
         format!(
-            "{} has schema version 7 but this callbudget knows up to 3: upgrade callbudget",
+            "{} has schema version 7 but this callbudget knows up to 4: upgrade callbudget",
             path.display()
         )
     );

@@ -3,6 +3,7 @@
 
 use super::bars::{Bar, draw_bars};
 use super::style::{REQUESTS, consumer_label, percent, titled};
+use super::timeline::round_rate;
 use super::{ChartKind, Drawn};
 use crate::analysis::OrgAudit;
 use plotters::coord::Shift;
@@ -52,7 +53,7 @@ where
     let area = titled(root, ChartKind::ConsumerShares.title(), audit)?;
     let x_desc = format!(
         "% of the budget's capacity over the window ({} requests/s × its seconds) · all consumers together: {}",
-        audit.timeline.limits.rate_per_second,
+        round_rate(audit.timeline.budget.sustained_rate_per_second()),
         percent(used)
     );
     draw_bars(&area, &bars, &x_desc, &|x| format!("{x:.0} %"))

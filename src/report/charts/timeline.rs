@@ -8,6 +8,7 @@ use super::style::{
 use super::{ChartKind, Drawn};
 use crate::analysis::OrgAudit;
 use crate::analysis::series::ResponseClass;
+use crate::budget::Limit;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -20,8 +21,21 @@ where
     let (start, end) = (audit.window.start, audit.window.end);
     let offset = |t: chrono::DateTime<chrono::Utc>| (t - start).as_seconds_f64();
     let span = offset(end);
-    let limits = audit.timeline.limits;
-    let ceiling = limits.rate_per_second + limits.burst;
+    let budget = &audit.timeline.budget;
+    let rate = budget.sustained_rate_per_second();
+    // A token bucket also admits rate + burst in one second from full; window budgets have no
+    // per-second ceiling to draw.
+    let ceiling = budget
+        .limits
+        .iter()
+        .filter_map(|l| match *l {
+            Limit::TokenBucket {
+                rate_per_second,
+                burst,
+            } => Some(rate_per_second + burst),
+            _ => None,
+        })
+        .reduce(f64::min);
 
     let classes: Vec<ResponseClass> = ResponseClass::ALL
         .into_iter()
@@ -33,7 +47,7 @@ where
         .map(|b| b.busiest_second)
         .max()
         .unwrap_or(0) as f64;
-    let y_max = busiest.max(ceiling) * 1.1;
+    let y_max = busiest.max(ceiling.unwrap_or(rate)).max(rate) * 1.1;
 
     let area = titled(root, ChartKind::BudgetTimeline.title(), audit)?;
     let (plot_area, legend_area) = area.split_horizontally(900);
@@ -95,18 +109,17 @@ where
         BUSIEST.stroke_width(1),
     ))?;
     chart.draw_series(LineSeries::new(
-        [
-            (0.0, limits.rate_per_second),
-            (span, limits.rate_per_second),
-        ],
+        [(0.0, rate), (span, rate)],
         INK.stroke_width(2),
     ))?;
-    chart.draw_series(DashedLineSeries::new(
-        [(0.0, ceiling), (span, ceiling)],
-        8,
-        6,
-        INK.stroke_width(1),
-    ))?;
+    if let Some(ceiling) = ceiling {
+        chart.draw_series(DashedLineSeries::new(
+            [(0.0, ceiling), (span, ceiling)],
+            8,
+            6,
+            INK.stroke_width(1),
+        ))?;
+    }
 
     let mut legend = vec![
         (
@@ -121,16 +134,18 @@ where
                 colour: INK,
                 width: 2,
             },
-            format!("budget: {} requests/s", limits.rate_per_second),
+            format!("budget: {} requests/s sustained", round_rate(rate)),
         ),
-        (
+    ];
+    if let Some(ceiling) = ceiling {
+        legend.push((
             Mark::Dashed {
                 colour: INK,
                 width: 1,
             },
-            format!("rate + burst: {ceiling} in one second"),
-        ),
-    ];
+            format!("rate + burst: {} in one second", round_rate(ceiling)),
+        ));
+    }
     legend.extend(classes.iter().rev().map(|&c| {
         (
             Mark::Swatch(class_colour(c)),
@@ -152,4 +167,10 @@ pub(super) fn bucket_name(width: std::time::Duration) -> String {
         s if s % 60 == 0 => format!("{}-minute", s / 60),
         s => format!("{s}-second"),
     }
+}
+
+/// 10 → "10", 2.2222… → "2.22" (a window budget's sustained rate).
+pub(super) fn round_rate(rate: f64) -> String {
+    let rounded = (rate * 100.0).round() / 100.0;
+    format!("{rounded}")
 }

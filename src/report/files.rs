@@ -1,0 +1,219 @@
+//! Writing a report directory: `report.html`, `findings.json`, `report.md` and
+//! `charts/ORG/NAME.{png,svg}`, whichever formats were asked for. Each file is written beside its
+//! final name and renamed into place, so a reader (a web server, a person refreshing the page)
+//! never sees half a report while a nightly audit rewrites it.
+
+use super::charts::{ChartError, ChartFormat, ChartKind, render_chart};
+use super::html::{EmbeddedChart, HtmlError, OrgReport, ReportContext};
+use crate::analysis::{DataCoverage, OrgAudit};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// A file format of `callbudget report`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ReportFormat {
+    Html,
+    Png,
+    Svg,
+    Json,
+    Markdown,
+}
+
+impl ReportFormat {
+    pub const ALL: [ReportFormat; 5] = [
+        ReportFormat::Html,
+        ReportFormat::Png,
+        ReportFormat::Svg,
+        ReportFormat::Json,
+        ReportFormat::Markdown,
+    ];
+}
+
+impl std::str::FromStr for ReportFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "html" => Ok(ReportFormat::Html),
+            "png" => Ok(ReportFormat::Png),
+            "svg" => Ok(ReportFormat::Svg),
+            "json" => Ok(ReportFormat::Json),
+            "md" | "markdown" => Ok(ReportFormat::Markdown),
+            other => Err(format!("{other:?}: expected html, png, svg, json or md")),
+        }
+    }
+}
+
+/// The names of the files in a report directory.
+pub const HTML_FILE: &str = "report.html";
+pub const JSON_FILE: &str = "findings.json";
+pub const MARKDOWN_FILE: &str = "report.md";
+pub const CHARTS_DIR: &str = "charts";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("drawing the {chart} chart of organization {org_id}: {source}")]
+    Chart {
+        org_id: String,
+        chart: &'static str,
+        source: ChartError,
+    },
+    #[error(transparent)]
+    Html(#[from] HtmlError),
+}
+
+/// One organization's audit with what the report adds around it.
+#[derive(Debug, Clone)]
+pub struct OrgReportInput {
+    pub audit: OrgAudit,
+    pub organization_name: Option<String>,
+    pub coverage: DataCoverage,
+}
+
+/// The directory name of an organization's charts: its id, with anything but letters, digits,
+/// `-` and `_` replaced (ids come from the API or an imported file).
+pub fn chart_dir_name(org_id: &str) -> String {
+    let name: String = org_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if name.is_empty() {
+        "_".to_owned()
+    } else {
+        name
+    }
+}
+
+/// Writes `data` to `path` through a temporary file in the same directory.
+fn write_atomically(path: &Path, data: &[u8]) -> Result<(), ReportError> {
+    let err = |source| ReportError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".partial");
+    let temporary = PathBuf::from(temporary);
+    let mut file = std::fs::File::create(&temporary).map_err(err)?;
+    file.write_all(data)
+        .and_then(|()| file.sync_all())
+        .map_err(err)?;
+    drop(file);
+    std::fs::rename(&temporary, path).map_err(err)
+}
+
+fn create_dir(path: &Path) -> Result<(), ReportError> {
+    std::fs::create_dir_all(path).map_err(|source| ReportError::Write {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Writes the report of `orgs` into `out` in each of `formats`; returns the files written.
+pub fn write_report(
+    out: &Path,
+    orgs: &[OrgReportInput],
+    formats: &[ReportFormat],
+    context: &ReportContext,
+) -> Result<Vec<PathBuf>, ReportError> {
+    create_dir(out)?;
+    let mut written = Vec::new();
+    let wants = |f: ReportFormat| formats.contains(&f);
+    let audits: Vec<OrgAudit> = orgs.iter().map(|o| o.audit.clone()).collect();
+
+    // Each chart is drawn once per format: the SVGs serve both the files and the HTML page.
+    let mut pages = Vec::with_capacity(orgs.len());
+    for org in orgs {
+        let dir = out.join(CHARTS_DIR).join(chart_dir_name(&org.audit.org_id));
+        if wants(ReportFormat::Png) || wants(ReportFormat::Svg) {
+            create_dir(&dir)?;
+        }
+        let mut charts = Vec::new();
+        for kind in ChartKind::ALL {
+            if wants(ReportFormat::Png)
+                && let Some(png) = chart(&org.audit, kind, ChartFormat::Png)?
+            {
+                let path = dir.join(format!("{}.png", kind.file_stem()));
+                write_atomically(&path, &png)?;
+                written.push(path);
+            }
+            if !(wants(ReportFormat::Svg) || wants(ReportFormat::Html)) {
+                continue;
+            }
+            let Some(svg) = chart(&org.audit, kind, ChartFormat::Svg)? else {
+                continue;
+            };
+            if wants(ReportFormat::Svg) {
+                let path = dir.join(format!("{}.svg", kind.file_stem()));
+                write_atomically(&path, &svg)?;
+                written.push(path);
+            }
+            charts.push(EmbeddedChart {
+                stem: kind.file_stem(),
+                title: kind.title(),
+                description: kind.description(),
+                svg,
+            });
+        }
+        pages.push(OrgReport {
+            audit: &org.audit,
+            organization_name: org.organization_name.clone(),
+            coverage: &org.coverage,
+            charts,
+        });
+    }
+    if wants(ReportFormat::Html) {
+        let html = super::html::render(&pages, context)?;
+        let path = out.join(HTML_FILE);
+        write_atomically(&path, html.as_bytes())?;
+        written.push(path);
+    }
+    if wants(ReportFormat::Json) {
+        let path = out.join(JSON_FILE);
+        write_atomically(&path, super::json::render(&audits).as_bytes())?;
+        written.push(path);
+    }
+    if wants(ReportFormat::Markdown) {
+        let path = out.join(MARKDOWN_FILE);
+        write_atomically(&path, super::markdown::render(&audits).as_bytes())?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+fn chart(
+    audit: &OrgAudit,
+    kind: ChartKind,
+    format: ChartFormat,
+) -> Result<Option<Vec<u8>>, ReportError> {
+    render_chart(audit, kind, format).map_err(|source| ReportError::Chart {
+        org_id: audit.org_id.clone(),
+        chart: kind.file_stem(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_parse_and_org_ids_become_safe_directory_names() {
+        assert_eq!("md".parse::<ReportFormat>(), Ok(ReportFormat::Markdown));
+        assert_eq!(" svg".parse::<ReportFormat>(), Ok(ReportFormat::Svg));
+        assert!("pdf".parse::<ReportFormat>().is_err());
+        assert_eq!(chart_dir_name("549236"), "549236");
+        assert_eq!(chart_dir_name("../etc/passwd"), "___etc_passwd");
+        assert_eq!(chart_dir_name(""), "_");
+    }
+}

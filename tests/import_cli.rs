@@ -1,0 +1,533 @@
+//! `callbudget import` (issue 8): each format's malformed lines named and skipped with everything
+//! else kept, `--strict` refusing the file untouched, re-imports that change nothing, and the XDR
+//! sample's planted saturation and noisy consumer found by `analyze` on the imported log.
+
+use assert_cmd::Command;
+use rusqlite::Connection;
+use std::path::Path;
+
+#[path = "../sample-data/xdr_sample.rs"]
+mod xdr_sample;
+
+fn callbudget() -> Command {
+    Command::cargo_bin("callbudget").expect("the callbudget binary is built")
+}
+
+fn import(db: &Path, file: &Path, format: &str, extra: &[&str]) -> std::process::Output {
+    callbudget()
+        .arg("import")
+        .arg(file)
+        .args(["--provider", "xdr", "--format", format, "--org", "xdr-1"])
+        .arg("--db")
+        .arg(db)
+        .args(extra)
+        .output()
+        .expect("callbudget runs")
+}
+
+/// Every stored request of the database, without its window id, in a fixed order.
+fn stored_rows(db: &Path) -> Vec<String> {
+    let conn = Connection::open(db).expect("the database opens");
+    let mut stmt = conn
+        .prepare(
+            "SELECT ts, org_id, method, path, query_string, user_agent, response_code, source_ip,
+                    admin_id, operation_id, client_id, client_type
+             FROM api_requests ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12",
+        )
+        .expect("a query");
+    stmt.query_map([], |row| {
+        let fields: Vec<String> = (0..12)
+            .map(|i| {
+                row.get::<_, rusqlite::types::Value>(i).map(|v| match v {
+                    rusqlite::types::Value::Null => "-".to_owned(),
+                    rusqlite::types::Value::Integer(n) => n.to_string(),
+                    rusqlite::types::Value::Text(t) => t,
+                    other => format!("{other:?}"),
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(fields.join("|"))
+    })
+    .expect("rows")
+    .collect::<Result<_, _>>()
+    .expect("rows read")
+}
+
+fn count(db: &Path, sql: &str) -> i64 {
+    Connection::open(db)
+        .expect("the database opens")
+        .query_row(sql, [], |row| row.get(0))
+        .expect("a count")
+}
+
+/// One test file per format: the same four requests, two malformed lines at known places.
+struct Case {
+    format: &'static str,
+    name: &'static str,
+    text: &'static str,
+    /// (line, words the reason must contain).
+    malformed: [(u64, &'static str); 2],
+}
+
+const CASES: [Case; 3] = [
+    Case {
+        format: "jsonl",
+        name: "app.jsonl",
+        text: concat!(
+            r#"{"ts":"2026-11-19T10:00:00Z","method":"GET","path":"/iroh/private-intel/incident/search?limit=5","userAgent":"app/1","responseCode":200,"sourceIp":"10.0.0.1"}"#,
+            "\n",
+            r#"{"ts":"2026-11-19T10:00:01Z","method":"GET","path":"/iroh/a","userAgent":"app/1","responseCode":200,"sourceIp":"10.0.0.1"}"#,
+            "\n",
+            r#"{"ts":"yesterday","method":"GET"}"#,
+            "\n",
+            r#"{"timestamp":"2026-11-19T11:30:00.250+00:00","method":"post","url":"/v1.1/workflows/7/start","user_agent":"soar/1","status":429,"client_ip":"10.0.0.2"}"#,
+            "\n",
+            "{\"ts\": \"2026-11-19T10:00:02Z\", \"method\": \"GET\"\n",
+            r#"{"ts":"2026-11-19T12:59:59.999999Z","method":"DELETE","path":"/iroh/b","userAgent":"app/1","responseCode":204,"sourceIp":"10.0.0.1","client":{"id":"k1","type":"oauth"}}"#,
+            "\n",
+        ),
+        malformed: [(3, "RFC 3339"), (5, "not a request object")],
+    },
+    Case {
+        format: "csv",
+        name: "app.csv",
+        text: "ts,method,path,user_agent,response_code,source_ip,client_id\n\
+               2026-11-19T10:00:00Z,GET,/iroh/private-intel/incident/search?limit=5,app/1,200,10.0.0.1,\n\
+               2026-11-19T10:00:01Z,GET,/iroh/a,app/1,200,10.0.0.1,\n\
+               2026-11-19T10:00:02Z,GET,/iroh/c,app/1,OK,10.0.0.1,\n\
+               2026-11-19T11:30:00.250Z,post,/v1.1/workflows/7/start,soar/1,429,10.0.0.2,\n\
+               2026-11-19T10:00:03Z,GET,/iroh/d\n\
+               2026-11-19T12:59:59.999999Z,DELETE,/iroh/b,app/1,204,10.0.0.1,k1\n",
+        malformed: [(4, "field 5"), (6, "3 field(s) where the header has 7")],
+    },
+    Case {
+        format: "combined",
+        name: "proxy.log",
+        text: "10.0.0.1 - - [19/Nov/2026:10:00:00 +0000] \"GET /iroh/private-intel/incident/search?limit=5 HTTP/1.1\" 200 512 \"-\" \"app/1\"\n\
+               10.0.0.1 - - [19/Nov/2026:11:00:01 +0100] \"GET /iroh/a HTTP/1.1\" 200 12 \"-\" \"app/1\"\n\
+               10.0.0.1 - - [19/Nov/2026:10:00:02] \"GET /iroh/c HTTP/1.1\" 200 12 \"-\" \"app/1\"\n\
+               10.0.0.2 - - [19/Nov/2026:11:30:00 +0000] \"POST /v1.1/workflows/7/start HTTP/1.1\" 429 64 \"-\" \"soar/1\"\n\
+               this is not an access log line\n\
+               10.0.0.1 - - [19/Nov/2026:12:59:59 +0000] \"DELETE /iroh/b HTTP/1.1\" 204 0 \"-\" \"app/1\"\n",
+        malformed: [(3, "the time"), (5, "no [time]")],
+    },
+];
+
+#[test]
+fn each_format_names_its_malformed_lines_skips_them_and_stores_every_other_request() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    for case in &CASES {
+        let db = dir.path().join(format!("{}.db", case.format));
+        let file = dir.path().join(case.name);
+        std::fs::write(&file, case.text).expect("the log is written");
+        let out = import(&db, &file, case.format, &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{}: {stderr}", case.format);
+
+        let skipped: Vec<&str> = stderr.lines().collect();
+        assert_eq!(skipped.len(), 2, "{}: {stderr}", case.format);
+        for (line, (number, says)) in skipped.iter().zip(case.malformed) {
+            let prefix = format!("{}:{number}: skipped: ", file.display());
+            assert!(line.starts_with(&prefix), "{}: {line}", case.format);
+            assert!(line.contains(says), "{}: {line}", case.format);
+        }
+        assert!(
+            stdout.starts_with("imported 4 request(s) (1 x 429) of organization xdr-1"),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains("3 hour window(s) from 2026-11-19T10:00:00.000000Z"),
+            "{stdout}"
+        );
+        assert!(stdout.contains("2 malformed line(s) skipped"), "{stdout}");
+
+        // Every good line, mapped as the README's table says.
+        let rows = stored_rows(&db);
+        let jsonl_or_csv = case.format != "combined";
+        let (first_ts, workflow_ts, last_ts) = if jsonl_or_csv {
+            (
+                "2026-11-19T10:00:00.000000Z",
+                "2026-11-19T11:30:00.250000Z",
+                "2026-11-19T12:59:59.999999Z",
+            )
+        } else {
+            (
+                "2026-11-19T10:00:00.000000Z",
+                "2026-11-19T11:30:00.000000Z",
+                "2026-11-19T12:59:59.000000Z",
+            )
+        };
+        let client = if case.format == "jsonl" {
+            "k1|oauth"
+        } else if case.format == "csv" {
+            "k1|-"
+        } else {
+            "-|-"
+        };
+        assert_eq!(
+            rows,
+            [
+                format!(
+                    "{first_ts}|xdr-1|GET|/iroh/private-intel/incident/search|limit=5|app/1|200|10.0.0.1|-|-|-|-"
+                ),
+                "2026-11-19T10:00:01.000000Z|xdr-1|GET|/iroh/a|-|app/1|200|10.0.0.1|-|-|-|-"
+                    .to_owned(),
+                format!(
+                    "{workflow_ts}|xdr-1|POST|/v1.1/workflows/7/start|-|soar/1|429|10.0.0.2|-|-|-|-"
+                ),
+                format!("{last_ts}|xdr-1|DELETE|/iroh/b|-|app/1|204|10.0.0.1|-|-|{client}"),
+            ],
+            "{}",
+            case.format
+        );
+        assert_eq!(
+            count(
+                &db,
+                "SELECT count(*) FROM collection_windows WHERE endpoint = 'apiRequests' AND status = 'complete'"
+            ),
+            3
+        );
+        let provider: String = Connection::open(&db)
+            .unwrap()
+            .query_row(
+                "SELECT provider FROM org_providers WHERE org_id = 'xdr-1'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(provider, "xdr");
+    }
+}
+
+#[test]
+fn importing_the_same_file_again_changes_no_row_and_no_count() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    for case in &CASES {
+        let db = dir.path().join(format!("{}.db", case.format));
+        let file = dir.path().join(case.name);
+        std::fs::write(&file, case.text).expect("the log is written");
+        assert!(import(&db, &file, case.format, &[]).status.success());
+        let before = stored_rows(&db);
+        let windows = "SELECT count(*) FROM collection_windows";
+        let windows_before = count(&db, windows);
+        let out = import(&db, &file, case.format, &[]);
+        assert!(out.status.success());
+        assert_eq!(stored_rows(&db), before, "{}", case.format);
+        assert_eq!(before.len(), 4);
+        assert_eq!(count(&db, windows), windows_before);
+        assert_eq!(count(&db, "SELECT count(*) FROM organizations"), 1);
+    }
+}
+
+#[test]
+fn strict_refuses_a_file_with_a_malformed_line_and_keeps_what_was_stored() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("cb.db");
+    let good = dir.path().join("good.log");
+    std::fs::write(
+        &good,
+        CASES[2].text.lines().take(2).collect::<Vec<_>>().join("\n"),
+    )
+    .expect("written");
+    assert!(import(&db, &good, "combined", &[]).status.success());
+    let before = stored_rows(&db);
+    assert_eq!(before.len(), 2);
+
+    let bad = dir.path().join(CASES[2].name);
+    std::fs::write(&bad, CASES[2].text).expect("written");
+    let out = import(&db, &bad, "combined", &["--strict"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("has 2 malformed line(s), the first at line 3 (the time"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing was stored"), "{stderr}");
+    assert_eq!(stored_rows(&db), before);
+}
+
+#[test]
+fn a_generic_provider_needs_a_budget_model_and_an_unknown_model_is_named() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("cb.db");
+    let file = dir.path().join(CASES[0].name);
+    std::fs::write(&file, CASES[0].text).expect("written");
+    let run = |extra: &[&str]| {
+        callbudget()
+            .arg("import")
+            .arg(&file)
+            .args(["--format", "jsonl", "--org", "g-1", "--db"])
+            .arg(&db)
+            .args(extra)
+            .output()
+            .expect("callbudget runs")
+    };
+    let out = run(&["--provider", "generic"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("--provider generic has no budget of its own: pass --budget-model"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&["--provider", "generic", "--budget-model", "aws"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("\"aws\" is neither a built-in"));
+    assert!(!db.exists() || count(&db, "SELECT count(*) FROM api_requests") == 0);
+
+    let out = run(&[
+        "--provider",
+        "generic",
+        "--budget-model",
+        "sample-data/xdr-model.toml",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM api_requests"), 4);
+}
+
+#[test]
+fn analyze_finds_the_xdr_samples_planted_saturation_and_noisy_consumer() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("xdr.db");
+    let log = dir.path().join("xdr-day.log");
+    let mut text = Vec::new();
+    let truth = xdr_sample::write_xdr_sample(&mut text).expect("the sample");
+    std::fs::write(&log, &text).expect("written");
+    let out = import(&db, &log, "combined", &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = callbudget()
+        .args(["analyze", "--format", "json", "--db"])
+        .arg(&db)
+        .output()
+        .expect("callbudget runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let audit = &doc["audits"][0];
+    assert_eq!(audit["org_id"], "xdr-1");
+    assert_eq!(audit["options"]["budget"]["name"], "xdr");
+    assert_eq!(audit["window"]["start"], "2026-11-19T08:00:00.000000Z");
+    assert_eq!(audit["window"]["end"], "2026-11-19T14:00:00.000000Z");
+    assert_eq!(audit["requests"], truth.lines);
+    assert_eq!(audit["http_429s"], truth.http_429s);
+    // The replay of XDR's rolling hour refuses exactly what the sample's own XDR refused.
+    let timeline = &audit["timeline"];
+    let refused = truth.refused_org_wide;
+    assert!(refused > 1000, "{truth:?}");
+    assert_eq!(timeline["refused_by_replay"], refused);
+    // A window budget holds no single second to a rate.
+    assert_eq!(timeline["seconds_at_or_over_rate"], 0);
+    let saturated = timeline["seconds_at_or_over_limit"]
+        .as_u64()
+        .expect("seconds");
+    assert_eq!(timeline["seconds_with_refusals"], saturated);
+
+    let findings = audit["findings"].as_array().expect("findings");
+    let finding = |kind: &str| {
+        findings
+            .iter()
+            .find(|f| f["kind"] == kind)
+            .unwrap_or_else(|| panic!("a {kind} finding in {findings:#?}"))
+    };
+    let saturation = finding("budget_saturation");
+    assert_eq!(saturation["severity"], "critical");
+    assert!(
+        saturation["summary"]
+            .as_str()
+            .expect("a summary")
+            .starts_with(&format!(
+                "the budget (8000 per 60 min rolling) was at or over its limit in {saturated} second(s)"
+            )),
+        "{saturation}"
+    );
+    // Retry behaviour: siem-sync retries a refused call after 1 s, whatever Retry-After says.
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["kind"] == "ignores_retry_after"
+                && f["consumer"] == xdr_sample::NOISY_USER_AGENT),
+        "{findings:#?}"
+    );
+    let noisy = finding("noisy_consumer");
+    assert_eq!(noisy["consumer"], xdr_sample::NOISY_USER_AGENT);
+    assert_eq!(
+        audit["consumers"][0]["consumer"],
+        xdr_sample::NOISY_USER_AGENT
+    );
+    let spike = finding("spike_429");
+    assert_eq!(spike["consumer"], xdr_sample::NOISY_USER_AGENT);
+    // The saturation begins within the backfill (10:10–11:00) and the 429s with it.
+    let spike_start = spike["start"].as_str().expect("a start");
+    assert!(
+        ("2026-11-19T10:10"..="2026-11-19T11:00").contains(&&spike_start[..16]),
+        "{spike_start}"
+    );
+    // The workflow burst: 14 runs in 14 s from 12:30:00, the last 4 over the class's 10 per
+    // minute (and a routine run later in that minute).
+    assert!(truth.refused_workflow_runs >= 4, "{truth:?}");
+    let workflows = &audit["classes"][0];
+    assert_eq!(workflows["class"], "workflow-runs");
+    assert_eq!(workflows["refused_by_replay"], truth.refused_workflow_runs);
+    assert_eq!(workflows["first_refusal"], "2026-11-19T12:30:10.000000Z");
+    let class_limit = finding("class_limit");
+    assert_eq!(class_limit["consumer"], "soar-runner/1.1");
+    // XDR has no operation catalog: nothing to recommend.
+    assert_eq!(audit["recommendations"], serde_json::json!([]));
+
+    // The same log through a clock-aligned hour of 8000 refuses a different number: the model,
+    // not the log, decides.
+    let fixed = dir.path().join("fixed.toml");
+    std::fs::write(
+        &fixed,
+        "name = \"fixed-hour\"\n[[limits]]\nkind = \"fixed_window\"\nlimit = 8000\nwindow_seconds = 3600\n",
+    )
+    .expect("written");
+    let out = callbudget()
+        .args(["analyze", "--format", "json", "--budget-model"])
+        .arg(&fixed)
+        .arg("--db")
+        .arg(&db)
+        .output()
+        .expect("callbudget runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let fixed_refused = doc["audits"][0]["timeline"]["refused_by_replay"]
+        .as_u64()
+        .expect("a count");
+    assert_ne!(fixed_refused, refused);
+    assert_eq!(doc["audits"][0]["options"]["budget"]["name"], "fixed-hour");
+}
+
+/// A Meraki log imported (the simulator's ground truth, in the API's record shape) is analysed
+/// like a collected one, with recommendations from Meraki's catalog; the same log imported as
+/// another provider's gets none.
+#[test]
+fn recommendations_come_only_with_a_providers_catalog() {
+    use crate::support::{TINY_END, sample_path};
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let truth = dir.path().join("tiny.jsonl");
+    callbudget()
+        .args(["simulate", "--scenario"])
+        .arg(sample_path("tiny.toml"))
+        .args(["--now", TINY_END, "--no-serve", "--truth-out"])
+        .arg(&truth)
+        .assert()
+        .success();
+    let lines = std::fs::read_to_string(&truth)
+        .expect("the truth")
+        .lines()
+        .count();
+    // The same log as two organizations of one database: one Meraki, one XDR.
+    let db = dir.path().join("two.db");
+    for (provider, org) in [("meraki", "100001"), ("xdr", "200002")] {
+        let out = callbudget()
+            .arg("import")
+            .arg(&truth)
+            .args([
+                "--provider",
+                provider,
+                "--format",
+                "jsonl",
+                "--org",
+                org,
+                "--db",
+            ])
+            .arg(&db)
+            .output()
+            .expect("callbudget runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = callbudget()
+        .args(["analyze", "--format", "json", "--db"])
+        .arg(&db)
+        .output()
+        .expect("callbudget runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let audit_of = |org: &str| {
+        doc["audits"]
+            .as_array()
+            .expect("audits")
+            .iter()
+            .find(|a| a["org_id"] == org)
+            .unwrap_or_else(|| panic!("an audit of {org}"))
+            .clone()
+    };
+    let meraki = audit_of("100001");
+    assert_eq!(meraki["options"]["budget"]["name"], "meraki");
+    assert_eq!(meraki["options"]["budget"]["catalog"], "meraki-v1");
+    assert_eq!(meraki["requests"], lines as u64);
+    // tiny.toml's one episode: the 06:00 burst script.
+    let spikes = meraki["spikes"].as_array().expect("spikes");
+    assert_eq!(spikes.len(), 1, "{spikes:#?}");
+    assert!(
+        spikes[0]["start"]
+            .as_str()
+            .expect("a start")
+            .starts_with("2026-11-19T06:0")
+    );
+    assert_eq!(
+        spikes[0]["most_refused"][0]["user_agent"],
+        "TinyPusher/0.1 Tiny"
+    );
+    let recommended: Vec<&str> = meraki["recommendations"]
+        .as_array()
+        .expect("recommendations")
+        .iter()
+        .filter_map(|r| r["consumer"].as_str())
+        .collect();
+    assert!(
+        recommended.contains(&"python-meraki/4.7.0 Caller/(TinyPoller/1.0 Tiny)"),
+        "{recommended:?}"
+    );
+
+    let xdr = audit_of("200002");
+    assert_eq!(xdr["options"]["budget"]["name"], "xdr");
+    assert_eq!(xdr["requests"], lines as u64);
+    assert_eq!(xdr["recommendations"], serde_json::json!([]));
+}
+
+#[test]
+fn a_file_that_cannot_be_read_is_named_and_leaves_no_database() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("cb.db");
+    let missing = dir.path().join("missing.log");
+    let out = import(&db, &missing, "combined", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "callbudget: error: cannot read {}: ",
+            missing.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!db.exists());
+}
