@@ -341,6 +341,41 @@ fn the_second_audit_shows_what_changed_since_the_first() {
     assert!(new_kinds.contains(&"spike_429"), "{new_kinds:?}");
     let html = read(&out.join("report.html"));
     assert!(html.contains("Since the previous audit"));
+
+    // Monday's last 6 hours: Monday's audit overlaps them, so Sunday's is the previous one.
+    let evening = |group_by: &str| {
+        report(
+            &db,
+            &out,
+            &[
+                "--since",
+                "2026-11-23T18:00:00Z",
+                "--until",
+                "2026-11-24T00:00:00Z",
+                "--group-by",
+                group_by,
+                "--format",
+                "json",
+            ],
+        )
+    };
+    assert_success(&evening("application"));
+    let doc: serde_json::Value =
+        serde_json::from_str(&read(&out.join("findings.json"))).expect("valid JSON");
+    assert_eq!(
+        doc["audits"][0]["trends"]["previous"]["start"],
+        "2026-11-22T00:00:00.000000Z"
+    );
+    // Grouped by user agent, no earlier audit was made the same way: no trends at all, rather
+    // than findings "resolved" that only changed name.
+    assert_success(&evening("user-agent"));
+    let doc: serde_json::Value =
+        serde_json::from_str(&read(&out.join("findings.json"))).expect("valid JSON");
+    assert!(
+        doc["audits"][0].get("trends").is_none(),
+        "{}",
+        doc["audits"][0]["trends"]
+    );
     assert!(html.contains(&format!(
         "{}</td><td>new</td>",
         escaped("PortPusher/0.9 AcmeNetEng")
@@ -462,6 +497,65 @@ fn audit_collects_analyses_and_reports_in_one_command() {
     let html = read(&out.join("report.html"));
     assert!(html.contains("Tiny Test Org"));
     assert!(out.join("report.md").is_file());
+    let charts = out.join("charts").join(TINY_ORG);
+    assert!(
+        charts.join("retry-delays.png").is_file(),
+        "the 06:00 burst's retries"
+    );
+
+    // An afternoon without 429s, into the same directory: no retry chart is left from before.
+    let afternoon = report(
+        &db,
+        &out,
+        &["--since", "2026-11-19T12:00:00Z", "--until", TINY_END],
+    );
+    assert_success(&afternoon);
+    let doc: serde_json::Value =
+        serde_json::from_str(&read(&out.join("findings.json"))).expect("valid JSON");
+    assert_eq!(doc["audits"][0]["http_429s"], 0);
+    assert!(!charts.join("retry-delays.png").exists());
+    assert!(!charts.join("retry-delays.svg").exists());
+    assert!(charts.join("budget-timeline.png").is_file());
+
+    // An organization imported into the same database is not audited by --all-orgs: only what
+    // this run collected is.
+    let log = dir.path().join("other.jsonl");
+    std::fs::write(
+        &log,
+        r#"{"ts":"2026-11-19T10:00:00Z","method":"GET","path":"/iroh/a","userAgent":"app/1","responseCode":200,"sourceIp":"10.0.0.1"}"#,
+    )
+    .expect("a log is written");
+    let import = callbudget()
+        .arg("import")
+        .arg(&log)
+        .args(["--provider", "xdr", "--format", "jsonl", "--org", "xdr-1"])
+        .arg("--db")
+        .arg(&db)
+        .output()
+        .expect("callbudget runs");
+    assert_success(&import);
+    let all = callbudget()
+        .arg("audit")
+        .arg("--db")
+        .arg(&db)
+        .arg("--out")
+        .arg(&out)
+        .args(["--all-orgs", "--base-url", &handle.base_url()])
+        .args(["--until", TINY_END])
+        .args(["--budget-share", "1", "--source-ip-rate", "1000"])
+        .env("MERAKI_DASHBOARD_API_KEY", API_KEY)
+        .output()
+        .expect("callbudget runs");
+    assert_success(&all);
+    let doc: serde_json::Value =
+        serde_json::from_str(&read(&out.join("findings.json"))).expect("valid JSON");
+    let orgs: Vec<&str> = doc["audits"]
+        .as_array()
+        .expect("audits")
+        .iter()
+        .filter_map(|a| a["org_id"].as_str())
+        .collect();
+    assert_eq!(orgs, vec![TINY_ORG]);
 }
 
 #[test]
@@ -511,8 +605,18 @@ fn demo_writes_the_database_report_and_charts_into_a_clean_directory() {
         serde_json::from_str(&read(&out.join("findings.json"))).expect("valid JSON");
     // The day before 2026-11-20 00:00 holds Thursday's 09:00 episode.
     assert_eq!(doc["audits"][0]["spikes"].as_array().map(Vec::len), Some(1));
-    // A second run replaces the first one's files.
+    let requests = || {
+        let conn = rusqlite::Connection::open(out.join("callbudget.db")).expect("the db opens");
+        conn.query_row("SELECT count(*) FROM api_requests", [], |row| {
+            row.get::<_, i64>(0)
+        })
+        .expect("a count")
+    };
+    let first = requests();
+    assert!(first > 90_000, "a day of acme-week: {first}");
+    // A second run replaces the first one's database rather than adding to it.
     assert_success(&demo());
+    assert_eq!(requests(), first);
     // A directory the demo did not make is refused.
     let foreign = dir.path().join("mine");
     std::fs::create_dir(&foreign).expect("a directory");

@@ -219,19 +219,39 @@ pub fn audit_org(
     Ok(audit)
 }
 
-/// Compares an audit with the latest one of the same organization that began before it.
+/// How many earlier audits trends look through for one made the same way.
+const TREND_CANDIDATES: usize = 50;
+
+/// Compares an audit with the latest earlier audit of the same organization that ended by the
+/// time this one begins and was made the same way (consumers grouped alike, the same budget):
+/// an overlapping window, or one read differently, would report findings "resolved" that merely
+/// fell outside the window or changed name.
 fn trends_since_previous(
     store: &Store,
     audit: &OrgAudit,
 ) -> Result<Option<super::Trends>, AnalysisError> {
     let org_id = OrgId::new(&audit.org_id);
-    let previous = store
-        .previous_audit(&org_id, audit.window.start)
-        .map_err(|source| AnalysisError::Store {
-            org_id: org_id.clone(),
-            source: Box::new(source),
-        })?;
-    Ok(previous.map(|(record, findings)| super::trends::compare(audit, &record, &findings)))
+    let store_error = |source| AnalysisError::Store {
+        org_id: org_id.clone(),
+        source: Box::new(source),
+    };
+    let candidates = store
+        .earlier_audits(&org_id, audit.window.start, TREND_CANDIDATES)
+        .map_err(store_error)?;
+    let made_alike = |record: &AuditRecord| {
+        let options = record.summary.get("options");
+        let then = |key: &str| options.and_then(|o| o.get(key)).cloned();
+        let now = serde_json::to_value(&audit.options).unwrap_or_default();
+        then("consumer_key") == now.get("consumer_key").cloned()
+            && then("budget") == now.get("budget").cloned()
+    };
+    let Some(previous) = candidates.into_iter().find(made_alike) else {
+        return Ok(None);
+    };
+    let findings = store
+        .audit_findings(&org_id, previous.t0, previous.t1)
+        .map_err(store_error)?;
+    Ok(Some(super::trends::compare(audit, &previous, &findings)))
 }
 
 /// Response codes by interval as a request-log frame without attribution: each interval's requests

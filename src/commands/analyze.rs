@@ -29,6 +29,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
     {
         return Err(e).context("cannot write the findings");
     }
+    save_audits(&mut store, &audits)?;
     Ok(exit_code(&audits, args.analysis.fail_on))
 }
 
@@ -58,7 +59,19 @@ pub fn exit_code(audits: &[OrgAudit], fail_on: Option<Severity>) -> ExitCode {
     }
 }
 
-/// Audits each selected organization over its window and saves the audits.
+/// Saves audits, for the next run's trends: once their output is written, so that a run that
+/// failed halfway leaves no audit nobody saw.
+pub fn save_audits(store: &mut Store, audits: &[OrgAudit]) -> Result<()> {
+    let now = Utc::now();
+    for audit in audits {
+        save_audit(store, audit, now)?;
+    }
+    Ok(())
+}
+
+/// Audits each selected organization over its window (see [`save_audits`]). An organization
+/// named with `--org` must have something collected in the window; of every collected
+/// organization (no `--org`), those with nothing in it are left out with a warning.
 pub fn audit_orgs(store: &mut Store, args: &AnalysisArgs) -> Result<Vec<OrgAudit>> {
     let orgs: Vec<OrgId> = if args.orgs.is_empty() {
         store.collected_organizations()?
@@ -82,7 +95,14 @@ pub fn audit_orgs(store: &mut Store, args: &AnalysisArgs) -> Result<Vec<OrgAudit
     };
     let mut audits = Vec::new();
     for org in &orgs {
-        let window = analysis_window(store, org, args)?;
+        let window = match analysis_window(store, org, args)? {
+            Ok(window) => window,
+            Err(nothing) if args.orgs.is_empty() => {
+                eprintln!("callbudget: warning: {nothing}; left out");
+                continue;
+            }
+            Err(nothing) => bail!(nothing),
+        };
         let budget = match &chosen_budget {
             Some(model) => model.clone(),
             None => callbudget::import::org_budget_model(store, org)?,
@@ -94,14 +114,21 @@ pub fn audit_orgs(store: &mut Store, args: &AnalysisArgs) -> Result<Vec<OrgAudit
         };
         let audit = audit_org(store, org, window, options)
             .with_context(|| format!("analysing organization {org}"))?;
-        save_audit(store, &audit, Utc::now())?;
         audits.push(audit);
+    }
+    if audits.is_empty() {
+        bail!("no organization has anything collected in the window asked for");
     }
     Ok(audits)
 }
 
-/// The window to analyse: `--since`/`--until` clipped to what was collected.
-fn analysis_window(store: &Store, org: &OrgId, args: &AnalysisArgs) -> Result<AnalysisWindow> {
+/// The window to analyse: `--since`/`--until` clipped to what was collected; the inner error
+/// says that nothing of the organization was collected there.
+fn analysis_window(
+    store: &Store,
+    org: &OrgId,
+    args: &AnalysisArgs,
+) -> Result<std::result::Result<AnalysisWindow, String>> {
     let until = match args.until {
         Some(t) => t,
         // The end of the request log, else of the response codes by interval.
@@ -115,10 +142,12 @@ fn analysis_window(store: &Store, org: &OrgId, args: &AnalysisArgs) -> Result<An
             };
             match last {
                 Some(w) => w.t1,
-                None => bail!(
-                    "organization {org} has nothing collected in {}",
-                    store.path().display()
-                ),
+                None => {
+                    return Ok(Err(format!(
+                        "organization {org} has nothing collected in {}",
+                        store.path().display()
+                    )));
+                }
             }
         }
     };
@@ -145,11 +174,16 @@ fn analysis_window(store: &Store, org: &OrgId, args: &AnalysisArgs) -> Result<An
         Some(e) => Some(e),
         None => store.collected_extent(org, Endpoint::ResponseCodesByInterval, since, until)?,
     };
+    if since >= until {
+        bail!("--since ({since}) is not before the end of the window ({until})");
+    }
     let Some(extent) = extent else {
-        bail!("organization {org} has nothing collected between {since} and {until}");
+        return Ok(Err(format!(
+            "organization {org} has nothing collected between {since} and {until}"
+        )));
     };
-    Ok(AnalysisWindow::new(
+    Ok(Ok(AnalysisWindow::new(
         since.max(extent.first),
         until.min(extent.last),
-    )?)
+    )?))
 }

@@ -14,29 +14,17 @@ pub fn run(args: AuditArgs, verbosity: Verbosity) -> Result<ExitCode> {
     run_with_key(&args, key, verbosity)
 }
 
-/// Collects with `key`, then reports on every organization that was collected. An organization
+/// Collects with `key`, then reports on the organizations this run collected. An organization
 /// that failed is left out of the report and makes the exit code 1; the others are still reported.
 pub fn run_with_key(args: &AuditArgs, key: ApiKey, verbosity: Verbosity) -> Result<ExitCode> {
-    let failed = collect_with_key(&args.collect, key, verbosity)?;
-    let mut store = open_collected(&args.collect.db)?;
-    let selected = if args.collect.all_orgs {
-        store
-            .collected_organizations()?
-            .into_iter()
-            .map(|o| o.as_str().to_owned())
-            .collect()
-    } else {
-        args.collect.orgs.clone()
-    };
-    let orgs: Vec<String> = selected
-        .into_iter()
-        .filter(|o| !failed.contains(o))
-        .collect();
-    if orgs.is_empty() {
+    let outcome = collect_with_key(&args.collect, key, verbosity)?;
+    if outcome.collected.is_empty() {
         bail!("no organization was collected, so there is nothing to report");
     }
+    let mut store = open_collected(&args.collect.db)?;
     let analysis = AnalysisArgs {
-        orgs,
+        // Only what this run collected: the database may hold other (e.g. imported) organizations.
+        orgs: outcome.collected,
         since: Some(format!("{}m", args.report_span.num_minutes().max(1))),
         until: None,
         fail_on: args.fail_on,
@@ -47,14 +35,14 @@ pub fn run_with_key(args: &AuditArgs, key: ApiKey, verbosity: Verbosity) -> Resu
     };
     let audits = audit_orgs(&mut store, &analysis)?;
     let files = write_reports(
-        &store,
-        audits.clone(),
+        &mut store,
+        &audits,
         &args.out,
         &args.format,
         verbosity.quiet,
     )?;
     print_written(&files);
-    Ok(if failed.is_empty() {
+    Ok(if outcome.failed.is_empty() {
         exit_code(&audits, args.fail_on)
     } else {
         ExitCode::FAILURE

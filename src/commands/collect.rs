@@ -19,20 +19,26 @@ use std::sync::{Arc, Mutex};
 
 pub fn run(args: CollectArgs, verbosity: Verbosity) -> Result<ExitCode> {
     let key = ApiKey::from_file_or_env(args.api_key_file.as_deref())?;
-    let failed = collect_with_key(&args, key, verbosity)?;
-    Ok(if failed.is_empty() {
+    let outcome = collect_with_key(&args, key, verbosity)?;
+    Ok(if outcome.failed.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
 }
 
-/// Collects as `args` say with `key`; says on stderr which organizations failed and returns them.
+/// Which organizations a run collected, and which failed.
+pub struct CollectOutcome {
+    pub collected: Vec<String>,
+    pub failed: Vec<String>,
+}
+
+/// Collects as `args` say with `key`; says on stderr which organizations failed.
 pub fn collect_with_key(
     args: &CollectArgs,
     key: ApiKey,
     verbosity: Verbosity,
-) -> Result<Vec<String>> {
+) -> Result<CollectOutcome> {
     let mut config = ClientConfig::new(&args.base_url, key, args.budget_share);
     config.org_rate = args.org_rate * args.budget_share;
     config.source_ip_rate = args.source_ip_rate * args.budget_share;
@@ -86,7 +92,13 @@ pub fn collect_with_key(
         eprintln!("callbudget: error: organization {org}: {error}");
         failed.push(org.to_string());
     }
-    Ok(failed)
+    let collected = summary
+        .orgs
+        .iter()
+        .filter(|(_, result)| result.is_ok())
+        .map(|(org, _)| org.to_string())
+        .collect();
+    Ok(CollectOutcome { collected, failed })
 }
 
 fn print_summary(

@@ -80,8 +80,8 @@ pub fn run(args: DemoArgs, verbosity: Verbosity) -> Result<ExitCode> {
         quiet: true,
         verbose: 0,
     };
-    let failed = collect_with_key(&collect, ApiKey::new(key)?, quiet)?;
-    if !failed.is_empty() {
+    let outcome = collect_with_key(&collect, ApiKey::new(key)?, quiet)?;
+    if !outcome.failed.is_empty() {
         bail!("the demo could not collect from its own simulator");
     }
     drop(server);
@@ -100,8 +100,8 @@ pub fn run(args: DemoArgs, verbosity: Verbosity) -> Result<ExitCode> {
     };
     let audits = audit_orgs(&mut store, &analysis)?;
     write_reports(
-        &store,
-        audits,
+        &mut store,
+        &audits,
         &args.out,
         &ReportFormat::ALL,
         verbosity.quiet,
@@ -139,13 +139,18 @@ fn prepare_directory(dir: &Path) -> Result<()> {
             MARKDOWN_FILE,
         ] {
             let path = dir.join(name);
-            if path.exists() {
+            // symlink_metadata: a dangling link is still there to remove.
+            if path.symlink_metadata().is_ok() {
                 std::fs::remove_file(&path)
                     .with_context(|| format!("cannot remove {}", path.display()))?;
             }
         }
         let charts = dir.join(CHARTS_DIR);
-        if charts.exists() {
+        if charts.symlink_metadata().is_ok_and(|m| !m.is_dir()) {
+            // A link (even a dangling one) or a file: remove it, never what it points to.
+            std::fs::remove_file(&charts)
+                .with_context(|| format!("cannot remove {}", charts.display()))?;
+        } else if charts.symlink_metadata().is_ok() {
             std::fs::remove_dir_all(&charts)
                 .with_context(|| format!("cannot remove {}", charts.display()))?;
         }

@@ -1,6 +1,6 @@
 //! `callbudget report`: analyse like `analyze`, then write the report files.
 
-use super::analyze::{audit_orgs, exit_code, open_collected};
+use super::analyze::{audit_orgs, exit_code, open_collected, save_audits};
 use anyhow::{Context, Result};
 use callbudget::analysis::{OrgAudit, data_coverage};
 use callbudget::cli::ReportArgs;
@@ -14,15 +14,16 @@ use std::time::Instant;
 pub fn run(args: ReportArgs, quiet: bool) -> Result<ExitCode> {
     let mut store = open_collected(&args.db)?;
     let audits = audit_orgs(&mut store, &args.analysis)?;
-    let files = write_reports(&store, audits.clone(), &args.out, &args.format, quiet)?;
+    let files = write_reports(&mut store, &audits, &args.out, &args.format, quiet)?;
     print_written(&files);
     Ok(exit_code(&audits, args.analysis.fail_on))
 }
 
-/// Writes the report of `audits` into `out`; returns the files written.
+/// Writes the report of `audits` into `out`, then saves the audits (for the next report's
+/// trends); returns the files written.
 pub fn write_reports(
-    store: &Store,
-    audits: Vec<OrgAudit>,
+    store: &mut Store,
+    audits: &[OrgAudit],
     out: &Path,
     formats: &[ReportFormat],
     quiet: bool,
@@ -30,6 +31,7 @@ pub fn write_reports(
     let started = Instant::now();
     let mut orgs = Vec::with_capacity(audits.len());
     for audit in audits {
+        let audit = audit.clone();
         let org = OrgId::new(&audit.org_id);
         let coverage = data_coverage(store, &org, &audit.window)
             .with_context(|| format!("reading what was collected of organization {org}"))?;
@@ -44,6 +46,7 @@ pub fn write_reports(
         database: store.path().display().to_string(),
     };
     let files = write_report(out, &orgs, formats, &context)?;
+    save_audits(store, audits)?;
     if !quiet {
         eprintln!(
             "wrote {} file(s) into {} in {:.2} s",

@@ -52,12 +52,12 @@ pub const CHARTS_DIR: &str = "charts";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}", path.display())]
     Write {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("drawing the {chart} chart of organization {org_id}: {source}")]
+    #[error("drawing the {chart} chart of organization {org_id}")]
     Chart {
         org_id: String,
         chart: &'static str,
@@ -95,21 +95,45 @@ pub fn chart_dir_name(org_id: &str) -> String {
     }
 }
 
-/// Writes `data` to `path` through a temporary file in the same directory.
+/// Writes `data` to `path` through a temporary file of a unique name in the same directory, so
+/// two writers never share one and a failed write leaves nothing behind.
 fn write_atomically(path: &Path, data: &[u8]) -> Result<(), ReportError> {
     let err = |source| ReportError::Write {
         path: path.to_owned(),
         source,
     };
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(".partial");
-    let temporary = PathBuf::from(temporary);
-    let mut file = std::fs::File::create(&temporary).map_err(err)?;
-    file.write_all(data)
-        .and_then(|()| file.sync_all())
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    let mut file = tempfile::Builder::new()
+        .prefix(".callbudget-")
+        .suffix(".partial")
+        .tempfile_in(dir)
         .map_err(err)?;
-    drop(file);
-    std::fs::rename(&temporary, path).map_err(err)
+    file.write_all(data)
+        .and_then(|()| file.as_file().sync_all())
+        .map_err(err)?;
+    file.persist(path).map_err(|e| err(e.error))?;
+    Ok(())
+}
+
+/// Removes the chart files of the formats asked for that this report did not write (a chart with
+/// nothing to draw this time), so none from an earlier report is taken for this one's.
+fn remove_stale_charts(
+    dir: &Path,
+    formats: &[ChartFormat],
+    written: &[PathBuf],
+) -> Result<(), ReportError> {
+    for kind in ChartKind::ALL {
+        for &format in formats {
+            let path = dir.join(format!("{}.{}", kind.file_stem(), format.extension()));
+            if !written.contains(&path) && path.symlink_metadata().is_ok() {
+                std::fs::remove_file(&path).map_err(|source| ReportError::Write {
+                    path: path.clone(),
+                    source,
+                })?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn create_dir(path: &Path) -> Result<(), ReportError> {
@@ -165,6 +189,15 @@ pub fn write_report(
                 svg,
             });
         }
+        let chart_formats: Vec<ChartFormat> = [
+            (ReportFormat::Png, ChartFormat::Png),
+            (ReportFormat::Svg, ChartFormat::Svg),
+        ]
+        .into_iter()
+        .filter(|(report, _)| wants(*report))
+        .map(|(_, chart)| chart)
+        .collect();
+        remove_stale_charts(&dir, &chart_formats, &written)?;
         pages.push(OrgReport {
             audit: &org.audit,
             organization_name: org.organization_name.clone(),

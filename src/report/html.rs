@@ -71,6 +71,7 @@ pub fn render(orgs: &[OrgReport<'_>], context: &ReportContext) -> Result<String,
         generated_at: when(&context.generated_at),
         tool_version: crate::TOOL_VERSION,
         database: context.database.clone(),
+        database_shell: shell_word(&context.database),
         orgs: orgs.iter().map(org_view).collect(),
         queries: SUGGESTED_QUERIES
             .iter()
@@ -92,6 +93,8 @@ struct PageView {
     generated_at: String,
     tool_version: &'static str,
     database: String,
+    /// The database's path as a shell word, for the example commands.
+    database_shell: String,
     orgs: Vec<OrgView>,
     queries: Vec<QueryView>,
 }
@@ -256,6 +259,19 @@ struct CoverageView {
 const LISTED_GAPS: usize = 8;
 /// How many consumers the consumers table lists.
 const LISTED_CONSUMERS: usize = 25;
+
+/// `text` as one POSIX shell word: unchanged when it is plain, else single-quoted.
+fn shell_word(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_./-+:@%=,".contains(c));
+    if plain {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
 
 fn name_or_none(name: Option<&str>) -> String {
     name.map_or_else(|| "(none)".to_owned(), str::to_owned)
@@ -548,5 +564,21 @@ fn change_view(c: &crate::analysis::FindingChange) -> FindingChangeView {
         kind: c.kind.clone(),
         consumer: c.consumer.clone(),
         summary: c.summary.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_paths_become_one_shell_word() {
+        assert_eq!(
+            shell_word("/var/lib/callbudget/cb.db"),
+            "/var/lib/callbudget/cb.db"
+        );
+        assert_eq!(shell_word("my db.db"), "'my db.db'");
+        assert_eq!(shell_word("it's.db"), r"'it'\''s.db'");
+        assert_eq!(shell_word(""), "''");
     }
 }

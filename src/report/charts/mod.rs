@@ -133,12 +133,12 @@ impl ChartFormat {
 pub enum ChartError {
     #[error("the embedded font {0} could not be loaded")]
     Font(&'static str),
-    #[error("drawing the {chart} chart: {source}")]
+    #[error("drawing the {chart} chart")]
     Draw {
         chart: &'static str,
         source: Box<dyn Error + Send + Sync>,
     },
-    #[error("encoding the {chart} chart as PNG: {source}")]
+    #[error("encoding the {chart} chart as PNG")]
     Png {
         chart: &'static str,
         source: png::EncodingError,
