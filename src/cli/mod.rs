@@ -33,7 +33,7 @@ pub enum Command {
     /// in one transaction when complete: an interrupted run resumes where it stopped. The API key is
     /// read from MERAKI_DASHBOARD_API_KEY or --api-key-file.
     Collect(CollectArgs),
-    /// Turn the stored activity into findings: budget saturation and 429 spike episodes.
+    /// Turn the stored activity into findings: saturation, 429 spikes, consumers, retries, savings.
     ///
     /// Replays each organization's per-request log through its budget model (Meraki's token bucket,
     /// or the model stored at import, or --budget-model), finds the 429 spikes
