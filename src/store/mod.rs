@@ -15,6 +15,7 @@
 
 mod adhoc;
 mod audits;
+mod dictionary;
 mod export;
 mod read;
 mod write;
@@ -23,7 +24,9 @@ pub use adhoc::QueryRows;
 pub use audits::{AuditRecord, CollectedExtent, IntervalCount, StoredFinding};
 pub use export::{ColumnType, EXPORTED_TABLES, ExportedTable, TypedRows};
 
-pub use read::RequestLogRow;
+pub use read::{
+    RequestEndpoint, RequestLogDictionaries, RequestLogIds, RequestLogRow, RequestSource,
+};
 
 use chrono::{DateTime, Utc};
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
@@ -38,10 +41,11 @@ use std::time::Duration;
 pub const APPLICATION_ID: i32 = 0x4342_4447;
 
 /// The migrations, in order. Their count is the schema version this build writes.
-const MIGRATION_SQL: [&str; 3] = [
+const MIGRATION_SQL: [&str; 4] = [
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_audits.sql"),
     include_str!("migrations/0003_views.sql"),
+    include_str!("migrations/0004_compact_request_log.sql"),
 ];
 
 /// The schema version (`PRAGMA user_version`) of a fully migrated database.
@@ -370,6 +374,8 @@ pub struct WindowRow {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// Ids of the request log's dictionary rows, so storing a record rarely asks the database.
+    dictionaries: dictionary::Dictionaries,
 }
 
 impl Store {
@@ -473,7 +479,11 @@ impl Store {
             .map_err(sql_error("writing metadata"))?;
         }
         tx.commit().map_err(sql_error("writing metadata"))?;
-        Ok(Store { conn, path })
+        Ok(Store {
+            conn,
+            path,
+            dictionaries: dictionary::Dictionaries::default(),
+        })
     }
 
     /// Wraps a rusqlite error with this store's path and what was being done.

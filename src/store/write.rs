@@ -117,57 +117,59 @@ impl Store {
 
     /// Stores a complete `apiRequests` window and its records in one transaction, replacing the
     /// stored windows it covers. Every record's `ts` must lie in `[t0, t1)`.
+    ///
+    /// Each record becomes one row of `request_log` naming its source and endpoint by dictionary
+    /// id (migration 0004); the ids come from memory after the first sighting, so the cost per
+    /// record is one hash lookup per dictionary and one insert.
     pub fn store_request_window<S: AsRef<str>>(
         &mut self,
         meta: &WindowMeta,
         records: &[RequestRecord<S>],
     ) -> Result<WindowId, StoreError> {
         let rows = records.len() as u64;
-        self.store_window(meta, Endpoint::ApiRequests, rows, |tx, window_id, path| {
-            let t0 = timestamp::format(&meta.t0);
-            let t1 = timestamp::format(&meta.t1);
+        // Taken out of `self` for the transaction, which borrows the connection.
+        let mut dictionaries = std::mem::take(&mut self.dictionaries);
+        let t0_us = timestamp::to_micros(&meta.t0);
+        let t1_us = timestamp::to_micros(&meta.t1);
+        let stored = self.store_window(meta, Endpoint::ApiRequests, rows, |tx, window_id, path| {
+            let err = || sqlite(path, "storing request records");
             let mut insert = tx
                 .prepare_cached(
-                    "INSERT INTO api_requests
-                         (window_id, org_id, ts, admin_id, method, host, path, query_string,
-                          user_agent, response_code, source_ip, version, operation_id,
-                          client_id, client_type)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                    "INSERT INTO request_log
+                         (window_id, ts_us, response_code, source_id, endpoint_id, query_string)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )
-                .map_err(sqlite(path, "storing request records"))?;
+                .map_err(err())?;
             for record in records {
-                let ts = timestamp::format(&record.ts);
-                // Text comparison is time comparison in the canonical form.
-                if ts < t0 || ts >= t1 {
+                let ts_us = timestamp::to_micros(&record.ts);
+                if ts_us < t0_us || ts_us >= t1_us {
                     return Err(StoreError::RecordOutsideWindow {
                         path: path.to_owned(),
                         window: meta.to_string(),
-                        ts,
+                        ts: timestamp::format(&record.ts),
                     });
                 }
-                let client = record.client.as_ref();
+                let source_id = dictionaries.source_id(tx, record).map_err(err())?;
+                let endpoint_id = dictionaries.endpoint_id(tx, record).map_err(err())?;
                 insert
                     .execute(params![
                         window_id,
-                        meta.org_id,
-                        ts,
-                        as_str(&record.admin_id),
-                        as_str(&record.method),
-                        as_str(&record.host),
-                        as_str(&record.path),
-                        as_str(&record.query_string),
-                        as_str(&record.user_agent),
+                        ts_us,
                         record.response_code,
-                        as_str(&record.source_ip),
-                        record.version,
-                        as_str(&record.operation_id),
-                        client.and_then(|c| as_str(&c.id)),
-                        client.and_then(|c| as_str(&c.kind)),
+                        source_id,
+                        endpoint_id,
+                        as_str(&record.query_string),
                     ])
-                    .map_err(sqlite(path, "storing request records"))?;
+                    .map_err(err())?;
             }
             Ok(())
-        })
+        });
+        match stored {
+            Ok(_) => dictionaries.committed(),
+            Err(_) => dictionaries.rolled_back(),
+        }
+        self.dictionaries = dictionaries;
+        stored
     }
 
     /// Stores a complete `responseCodesByInterval` window in one transaction, one row per
