@@ -7,12 +7,14 @@
 //! seen in the window scaled to 24 h; the polling interval is the median gap between two calls of
 //! the same operation on the same target.
 
-use super::frames::{METHOD, OPERATION_ID, PATH, RESPONSE_CODE, TOO_MANY_REQUESTS, TS, USER_AGENT};
+use super::consumers::{Labels, labels, response_codes};
+use super::frames::{METHOD, OPERATION_ID, PATH, TOO_MANY_REQUESTS, TS, USER_AGENT};
 use super::{AnalysisError, AnalysisWindow, Finding, FindingKind, Severity};
 use crate::dashboard::operations::{API_PATH_PREFIX, Operation, OperationCatalog};
 use polars::prelude::*;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 const SECONDS_PER_DAY: f64 = 86_400.0;
 const MICROS_PER_SECOND: f64 = 1_000_000.0;
@@ -220,7 +222,8 @@ pub(crate) struct ResolvedRequest<'c> {
     /// Index into [`ResolvedLog::consumers`]; `None` without a user agent.
     pub consumer: Option<usize>,
     pub operation: Option<&'c Operation>,
-    pub target: Option<String>,
+    /// Shared by every request to the same target.
+    pub target: Option<Arc<str>>,
     pub is_write: bool,
     /// Answered 429: a write refused this way is retried, so it is not an action of its own.
     pub refused: bool,
@@ -232,77 +235,85 @@ pub(crate) struct ResolvedLog<'c> {
     pub requests: Vec<ResolvedRequest<'c>>,
 }
 
+/// The labels of a request's operation id, method and path.
+type RequestShape = (Option<u32>, Option<u32>, Option<u32>);
+
+/// What a request called, resolved once per distinct (operation id, method, path).
+#[derive(Clone)]
+struct Resolution<'c> {
+    operation: Option<&'c Operation>,
+    target: Option<Arc<str>>,
+    is_write: bool,
+}
+
 /// Resolves every request of `log` against `catalog`.
 pub(crate) fn resolve_log<'c>(
     log: &DataFrame,
     catalog: &'c OperationCatalog,
 ) -> Result<ResolvedLog<'c>, AnalysisError> {
     let err = || AnalysisError::frame("reading requests for their operations");
-    let strings = log
-        .clone()
-        .lazy()
-        .select([
-            col(TS).dt().timestamp(TimeUnit::Microseconds).alias(TS),
-            col(USER_AGENT).cast(DataType::String),
-            col(OPERATION_ID).cast(DataType::String),
-            col(METHOD).cast(DataType::String),
-            col(PATH),
-            col(RESPONSE_CODE),
-        ])
-        .collect()
-        .map_err(err())?;
-    let column = |name: &str| strings.column(name).and_then(|c| c.str()).map_err(err());
-    let ts = strings.column(TS).and_then(|c| c.i64()).map_err(err())?;
-    let codes = strings
-        .column(RESPONSE_CODE)
-        .and_then(|c| c.i32())
-        .map_err(err())?;
-    let (agents, op_ids, methods, paths) = (
-        column(USER_AGENT)?,
-        column(OPERATION_ID)?,
-        column(METHOD)?,
-        column(PATH)?,
-    );
+    let ts = log
+        .column(TS)
+        .and_then(|c| c.datetime())
+        .map_err(err())?
+        .physical();
+    let codes = response_codes(log)?;
+    let agents = labels(log, USER_AGENT, |s| s)?;
+    let op_ids = labels(log, OPERATION_ID, |s| s)?;
+    let methods = labels(log, METHOD, |s| s)?;
+    let paths = labels(log, PATH, |s| s)?;
+    let name = |labels: &'_ Labels, id: Option<u32>| id.map(|i| labels.names[i as usize].clone());
+
     let mut consumers: Vec<String> = Vec::new();
-    let mut consumer_index: HashMap<String, usize> = HashMap::new();
-    let mut requests = Vec::with_capacity(strings.height());
-    for ((((ts, code), agent), op_id), (method, path)) in ts
-        .iter()
-        .zip(codes.iter())
-        .zip(agents.iter())
-        .zip(op_ids.iter())
-        .zip(methods.iter().zip(paths.iter()))
-    {
+    // Consumer index of each user-agent label, numbered by first appearance.
+    let mut consumer_of_agent: Vec<Option<usize>> = vec![None; agents.names.len()];
+    // The log repeats few (operation, method, path) combinations: resolve each once.
+    let mut resolutions: HashMap<RequestShape, Resolution<'c>> = HashMap::new();
+    let mut requests = Vec::with_capacity(log.height());
+    for (row, ts) in ts.iter().enumerate() {
         let Some(ts_us) = ts else { continue };
-        let consumer = agent.map(|a| {
-            *consumer_index.entry(a.to_owned()).or_insert_with(|| {
-                consumers.push(a.to_owned());
+        let consumer = agents.ids[row].map(|a| {
+            *consumer_of_agent[a as usize].get_or_insert_with(|| {
+                consumers.push(agents.names[a as usize].clone());
                 consumers.len() - 1
             })
         });
-        let operation = op_id
-            .and_then(|id| catalog.get(id))
-            .or_else(|| match (method, path) {
-                (Some(m), Some(p)) => catalog.match_path(m, p),
-                _ => None,
+        let key = (op_ids.ids[row], methods.ids[row], paths.ids[row]);
+        let resolution = resolutions.entry(key).or_insert_with(|| {
+            let (op_id, method, path) = (
+                name(&op_ids, key.0),
+                name(&methods, key.1),
+                name(&paths, key.2),
+            );
+            let operation = op_id.as_deref().and_then(|id| catalog.get(id)).or_else(|| {
+                match (method.as_deref(), path.as_deref()) {
+                    (Some(m), Some(p)) => catalog.match_path(m, p),
+                    _ => None,
+                }
             });
-        let target = match (operation, path) {
-            (Some(op), Some(p)) => first_parameter(op, p),
-            _ => None,
-        };
-        let method = method.or(operation.map(|op| op.method.as_str()));
-        let is_write = method.is_some_and(|m| {
-            ["PUT", "POST", "DELETE", "PATCH"]
-                .iter()
-                .any(|w| m.eq_ignore_ascii_case(w))
+            let target = match (operation, path.as_deref()) {
+                (Some(op), Some(p)) => first_parameter(op, p).map(Arc::from),
+                _ => None,
+            };
+            let method = method.as_deref().or(operation.map(|op| op.method.as_str()));
+            let is_write = method.is_some_and(|m| {
+                ["PUT", "POST", "DELETE", "PATCH"]
+                    .iter()
+                    .any(|w| m.eq_ignore_ascii_case(w))
+            });
+            Resolution {
+                operation,
+                target,
+                is_write,
+            }
         });
         requests.push(ResolvedRequest {
             ts_us,
             consumer,
-            operation,
-            target,
-            is_write,
-            refused: code == Some(TOO_MANY_REQUESTS),
+            operation: resolution.operation,
+            target: resolution.target.clone(),
+            is_write: resolution.is_write,
+            refused: codes[row] == Some(TOO_MANY_REQUESTS),
         });
     }
     requests.sort_by_key(|r| r.ts_us);
@@ -331,10 +342,22 @@ pub fn recommend(
     catalog: &OperationCatalog,
     options: &RecommendOptions,
 ) -> Result<Vec<Recommendation>, AnalysisError> {
-    let resolved = resolve_log(log, catalog)?;
+    Ok(recommend_resolved(
+        &resolve_log(log, catalog)?,
+        window,
+        options,
+    ))
+}
+
+/// [`recommend`] over a log already resolved (the audit resolves it once for every detector).
+pub(crate) fn recommend_resolved(
+    resolved: &ResolvedLog<'_>,
+    window: &AnalysisWindow,
+    options: &RecommendOptions,
+) -> Vec<Recommendation> {
     let window_seconds = (window.end_us() - window.start_us()) as f64 / MICROS_PER_SECOND;
     let per_day = SECONDS_PER_DAY / window_seconds;
-    let networks_in_log = networks_in_paths(&resolved);
+    let networks_in_log = networks_in_paths(resolved);
 
     // (consumer, operation) → target → call times, in time order.
     let mut calls: BTreeMap<(usize, &str), BTreeMap<&str, Vec<i64>>> = BTreeMap::new();
@@ -389,7 +412,7 @@ pub fn recommend(
             .then_with(|| a.consumer.cmp(&b.consumer))
             .then_with(|| a.current_operation.cmp(&b.current_operation))
     });
-    Ok(out)
+    out
 }
 
 /// How one consumer used one read operation.
@@ -479,7 +502,7 @@ fn networks_in_paths(log: &ResolvedLog<'_>) -> usize {
         if let (Some(op), Some(target)) = (r.operation, &r.target)
             && op.path.starts_with("/networks/{")
         {
-            networks.insert(target.as_str());
+            networks.insert(&**target);
         }
     }
     networks.len()
