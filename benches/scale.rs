@@ -5,7 +5,8 @@
 //! pages (1000 records each, one-hour windows) to a temporary directory — never committed — and
 //! measures, each in a fresh child process so that its peak RSS (`VmHWM`) is its own:
 //! - ingest: JSON pages → SQLite through the collector's path (pages decoded as the client decodes
-//!   them, one `store_request_window` per window), records/s and peak RSS;
+//!   them, one `store_request_window` per window; decoding the next window while storing one, as
+//!   `collect` does), records/s and peak RSS, with the rates of the two stages on their own;
 //! - the database's bytes per stored record (file size after the last connection closes);
 //! - analysis: `audit_org` + `save_audit` over the whole log (what `callbudget analyze` runs),
 //!   time and peak RSS.
@@ -13,6 +14,8 @@
 //! Each figure is the median of `CALLBUDGET_BENCH_RUNS` runs (default 3; the 26.8 M size defaults
 //! to 1 run, `CALLBUDGET_BENCH_RUNS_LARGE` changes that). `CALLBUDGET_BENCH_SIZES` picks sizes,
 //! e.g. `CALLBUDGET_BENCH_SIZES=1M cargo bench --bench scale` for a quick run (about a minute).
+//! `CALLBUDGET_BENCH_KEEP=DIR` keeps each size's database in DIR (`scale-<records>.db`), for
+//! profiling.
 //!
 //! Not measured here yet: report rendering and a full `audit` against the simulator (being built
 //! in `src/report` and `src/commands`); see the marked place in `main`.
@@ -109,37 +112,21 @@ fn write_pages(records: u64, out: &Path) -> (u64, String) {
     (kept.len() as u64, org_id)
 }
 
-/// Child: stores the pages file into a new database through the collector's path; prints
-/// `records seconds peak_rss_mib`.
-fn child_ingest(pages: &Path, db: &Path, org_id: &str) {
+/// One window's records, decoded, on their way to the store.
+struct DecodedWindow {
+    t0_us: i64,
+    t1_us: i64,
+    records: Vec<RequestRecord>,
+}
+
+/// Reads the pages file and decodes each window's pages as the Dashboard client decodes a page of
+/// `getOrganizationApiRequests`; sends each window when complete. Returns the seconds spent.
+fn decode_pages(pages: &Path, windows: std::sync::mpsc::SyncSender<DecodedWindow>) -> f64 {
     let started = Instant::now();
-    let mut store = Store::open(db).unwrap_or_else(|e| fail(e));
     let file = std::fs::File::open(pages).unwrap_or_else(|e| fail(e));
     let mut reader = BufReader::with_capacity(1 << 20, file);
     let mut line = Vec::new();
-    let mut window: Option<(i64, i64)> = None;
-    let mut records: Vec<RequestRecord> = Vec::new();
-    let mut stored = 0u64;
-    let mut flush = |window: Option<(i64, i64)>, records: &mut Vec<RequestRecord>| {
-        let Some((t0, t1)) = window else { return };
-        let now = chrono::Utc::now();
-        let meta = WindowMeta {
-            org_id: OrgId::new(org_id),
-            endpoint: Endpoint::ApiRequests,
-            filter: CollectionFilter::None,
-            t0: timestamp::from_micros(t0),
-            t1: timestamp::from_micros(t1),
-            started_at: now,
-            finished_at: now,
-            calls: records.len().div_ceil(RECORDS_PER_PAGE) as u64,
-            http_429s: 0,
-        };
-        store
-            .store_request_window(&meta, records)
-            .unwrap_or_else(|e| fail(e));
-        stored += records.len() as u64;
-        records.clear();
-    };
+    let mut current: Option<DecodedWindow> = None;
     loop {
         line.clear();
         let n = reader
@@ -149,24 +136,79 @@ fn child_ingest(pages: &Path, db: &Path, org_id: &str) {
             break;
         }
         if let Some(header) = line.strip_prefix(b"W ") {
-            flush(window.take(), &mut records);
+            if let Some(done) = current.take()
+                && windows.send(done).is_err()
+            {
+                break;
+            }
             let text = std::str::from_utf8(header).unwrap_or_else(|e| fail(e));
             let mut bounds = text.split_whitespace().map(|v| v.parse::<i64>());
             match (bounds.next(), bounds.next()) {
-                (Some(Ok(t0)), Some(Ok(t1))) => window = Some((t0, t1)),
+                (Some(Ok(t0_us)), Some(Ok(t1_us))) => {
+                    current = Some(DecodedWindow {
+                        t0_us,
+                        t1_us,
+                        records: Vec::new(),
+                    })
+                }
                 _ => fail(format!("bad window line {text:?}")),
             }
         } else {
-            // As the Dashboard client decodes a page of getOrganizationApiRequests.
             let page: Vec<RequestRecord> =
                 serde_json::from_slice(&line).unwrap_or_else(|e| fail(e));
-            records.extend(page);
+            match current.as_mut() {
+                Some(window) => window.records.extend(page),
+                None => fail("a page before any window line"),
+            }
         }
     }
-    flush(window.take(), &mut records);
+    if let Some(done) = current.take() {
+        let _ = windows.send(done);
+    }
+    started.elapsed().as_secs_f64()
+}
+
+/// Child: stores the pages file into a new database through the collector's path — pages decoded
+/// on one thread while the previous window is stored on another, as `collect` fetches window N+1
+/// while storing N; prints `records seconds peak_rss_mib decode_seconds store_seconds`.
+fn child_ingest(pages: &Path, db: &Path, org_id: &str) {
+    let started = Instant::now();
+    let mut store = Store::open(db).unwrap_or_else(|e| fail(e));
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<DecodedWindow>(1);
+    let pages = pages.to_owned();
+    let decoder = std::thread::spawn(move || decode_pages(&pages, sender));
+    let mut stored = 0u64;
+    let mut store_secs = 0.0;
+    for window in receiver {
+        let storing = Instant::now();
+        let now = chrono::Utc::now();
+        let meta = WindowMeta {
+            org_id: OrgId::new(org_id),
+            endpoint: Endpoint::ApiRequests,
+            filter: CollectionFilter::None,
+            t0: timestamp::from_micros(window.t0_us),
+            t1: timestamp::from_micros(window.t1_us),
+            started_at: now,
+            finished_at: now,
+            calls: window.records.len().div_ceil(RECORDS_PER_PAGE) as u64,
+            http_429s: 0,
+        };
+        store
+            .store_request_window(&meta, &window.records)
+            .unwrap_or_else(|e| fail(e));
+        stored += window.records.len() as u64;
+        drop(window);
+        store_secs += storing.elapsed().as_secs_f64();
+    }
+    let decode_secs = decoder
+        .join()
+        .unwrap_or_else(|_| fail("the decoder panicked"));
     drop(store);
     let secs = started.elapsed().as_secs_f64();
-    println!("{stored} {secs} {}", peak_rss_mib());
+    println!(
+        "{stored} {secs} {} {decode_secs} {store_secs}",
+        peak_rss_mib()
+    );
 }
 
 /// Child: audits the whole stored log as `callbudget analyze` does; prints
@@ -190,8 +232,9 @@ fn child_analyze(db: &Path, org_id: &str) {
     println!("{} {secs} {}", audit.requests, peak_rss_mib());
 }
 
-/// Runs this bench binary as a child in `mode`; returns its `records seconds peak_rss_mib`.
-fn run_child(mode: &str, args: &[&Path], org_id: &str) -> (u64, f64, f64) {
+/// Runs this bench binary as a child in `mode`; returns its `records seconds peak_rss_mib` and
+/// any further figures it printed.
+fn run_child(mode: &str, args: &[&Path], org_id: &str) -> (u64, f64, f64, Vec<f64>) {
     let exe = std::env::current_exe().unwrap_or_else(|e| fail(e));
     let mut spec = vec![mode.to_owned(), org_id.to_owned()];
     spec.extend(args.iter().map(|p| p.display().to_string()));
@@ -208,10 +251,13 @@ fn run_child(mode: &str, args: &[&Path], org_id: &str) -> (u64, f64, f64) {
     let text = String::from_utf8_lossy(&output.stdout);
     let fields: Vec<&str> = text.split_whitespace().collect();
     match fields.as_slice() {
-        [records, secs, rss] => (
+        [records, secs, rss, more @ ..] => (
             records.parse().unwrap_or_else(|e| fail(e)),
             secs.parse().unwrap_or_else(|e| fail(e)),
             rss.parse().unwrap_or_else(|e| fail(e)),
+            more.iter()
+                .map(|v| v.parse().unwrap_or_else(|e| fail(e)))
+                .collect(),
         ),
         _ => fail(format!("{mode} child printed {text:?}")),
     }
@@ -244,14 +290,17 @@ fn main() {
         .collect();
     let runs = env_usize("CALLBUDGET_BENCH_RUNS").unwrap_or(3).max(1);
     let runs_large = env_usize("CALLBUDGET_BENCH_RUNS_LARGE").unwrap_or(1).max(1);
-    let dir = tempfile::tempdir().unwrap_or_else(|e| fail(e));
+    let temporary = tempfile::tempdir().unwrap_or_else(|e| fail(e));
+    // For profiling: keep the last database of each size in a directory of one's choice.
+    let kept = std::env::var_os("CALLBUDGET_BENCH_KEEP").map(PathBuf::from);
+    let dir = kept.as_deref().unwrap_or(temporary.path());
     println!(
         "machine: {} cores; workload: sample-data/saturated-month.toml, one-hour windows, {RECORDS_PER_PAGE} records per page",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     for size in sizes {
         let runs = if size > 10_000_000 { runs_large } else { runs };
-        let pages = dir.path().join(format!("pages-{size}.jsonl"));
+        let pages = dir.join(format!("pages-{size}.jsonl"));
         let started = Instant::now();
         let (records, org_id) = write_pages(size, &pages);
         let pages_bytes = std::fs::metadata(&pages).map_or(0, |m| m.len());
@@ -261,17 +310,22 @@ fn main() {
             pages_bytes as f64 / records.max(1) as f64
         );
 
-        let db = dir.path().join(format!("scale-{size}.db"));
+        let db = dir.join(format!("scale-{size}.db"));
         let mut rates = Vec::new();
         let mut rss = Vec::new();
         let mut bytes_per_record = 0.0;
         for run in 0..runs {
             let _ = std::fs::remove_file(&db);
-            let (stored, secs, peak) = run_child("ingest", &[&pages, &db], &org_id);
+            let (stored, secs, peak, parts) = run_child("ingest", &[&pages, &db], &org_id);
             bytes_per_record = db_bytes(&db) as f64 / stored.max(1) as f64;
+            let (decode, store) = (parts[0], parts[1]);
             println!(
-                "  ingest run {run}: {stored} records in {secs:.2} s = {:.0} records/s, peak RSS {peak:.0} MiB, {bytes_per_record:.1} bytes/record",
-                stored as f64 / secs
+                "  ingest run {run}: {stored} records in {secs:.2} s = {:.0} records/s \
+                 (decoding {:.0}/s and storing {:.0}/s, on two threads), peak RSS {peak:.0} MiB, \
+                 {bytes_per_record:.1} bytes/record",
+                stored as f64 / secs,
+                stored as f64 / decode,
+                stored as f64 / store
             );
             rates.push(stored as f64 / secs);
             rss.push(peak);
@@ -286,7 +340,7 @@ fn main() {
         let mut times = Vec::new();
         let mut rss = Vec::new();
         for run in 0..runs {
-            let (analysed, secs, peak) = run_child("analyze", &[&db], &org_id);
+            let (analysed, secs, peak, _) = run_child("analyze", &[&db], &org_id);
             println!(
                 "  analysis run {run}: {analysed} records in {secs:.2} s, peak RSS {peak:.0} MiB"
             );
@@ -300,6 +354,8 @@ fn main() {
         );
         // Report rendering and a full `audit` against the simulator (rate limits off) go here once
         // `callbudget report` and `callbudget audit` exist; they are not measured yet.
-        let _ = std::fs::remove_file(&db);
+        if kept.is_none() {
+            let _ = std::fs::remove_file(&db);
+        }
     }
 }

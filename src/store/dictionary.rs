@@ -23,8 +23,10 @@ enum Table {
 /// Ids of the dictionary rows seen so far, by an unambiguous byte encoding of their values.
 #[derive(Default)]
 pub(super) struct Dictionaries {
-    sources: HashMap<Vec<u8>, i64>,
-    endpoints: HashMap<Vec<u8>, i64>,
+    // foldhash: SipHash's DoS resistance buys nothing for keys the API sent us, and hashing two
+    // keys per stored record is a visible share of ingest.
+    sources: HashMap<Vec<u8>, i64, foldhash::fast::RandomState>,
+    endpoints: HashMap<Vec<u8>, i64, foldhash::fast::RandomState>,
     /// Keys cached since the last commit, to forget on rollback.
     pending: Vec<(Table, Vec<u8>)>,
     /// Reused for every lookup, so a hit allocates nothing.

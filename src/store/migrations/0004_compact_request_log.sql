@@ -79,12 +79,11 @@ ORDER BY r.rowid;
 DROP VIEW unfiltered_api_requests;
 DROP TABLE api_requests;
 
--- Built after the rows moved: faster than keeping them up to date row by row.
--- Serves ON DELETE CASCADE when a window is replaced, and every read of a time range: the windows
--- of the organization that overlap it, then each window's rows by time.
+-- Built after the rows moved: faster than keeping it up to date row by row. The only index of the
+-- big table, since each costs space and ingest time on every row: it serves ON DELETE CASCADE when
+-- a window is replaced, and every read of a time range (the windows of the organization that
+-- overlap it, then each window's rows by time). Per-consumer reads scan a time range.
 CREATE INDEX request_log_by_window ON request_log (window_id, ts_us);
--- One consumer's requests over time.
-CREATE INDEX request_log_by_source ON request_log (source_id, ts_us);
 
 -- Every request with its strings and its id (the storage order): what `api_requests` and the
 -- export read.
