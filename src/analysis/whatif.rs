@@ -73,7 +73,7 @@ pub(crate) fn what_if_top_resolved(
 ) -> Vec<WhatIf> {
     let mut counts = vec![0u64; resolved.consumers.len()];
     for r in &resolved.requests {
-        if let Some(c) = r.consumer {
+        if let Some(c) = r.consumer() {
             counts[c] += 1;
         }
     }
@@ -137,7 +137,11 @@ fn what_if_resolved(
     for &x in consumers {
         let name = &log.consumers[x];
         let others_before = refused_except(&before, x);
-        let without: Vec<bool> = log.requests.iter().map(|r| r.consumer != Some(x)).collect();
+        let without: Vec<bool> = log
+            .requests
+            .iter()
+            .map(|r| r.consumer() != Some(x))
+            .collect();
         out.push(outcome(
             name,
             WhatIfScenario::WithoutConsumer,
@@ -158,7 +162,7 @@ fn what_if_resolved(
             let ratio = (rec.calls_per_day_after / rec.current_calls_per_day).clamp(0.0, 1.0);
             let mut k = 0u64;
             for (keep, r) in kept.iter_mut().zip(&log.requests) {
-                if r.consumer == Some(x)
+                if r.consumer() == Some(x)
                     && r.operation
                         .is_some_and(|op| op.operation_id == rec.current_operation)
                 {
@@ -219,7 +223,7 @@ fn replay(log: &ResolvedLog<'_>, limits: BucketLimits, kept: &[bool]) -> Vec<u64
     let replayed = replay_bucket(limits, offered.iter().map(|r| r.ts_us));
     for (r, (_, admitted)) in offered.iter().zip(replayed) {
         if !admitted {
-            refused[r.consumer.unwrap_or(anonymous)] += 1;
+            refused[r.consumer().unwrap_or(anonymous)] += 1;
         }
     }
     refused
