@@ -229,6 +229,21 @@ pub fn load_request_log(
     request_frame(ts_us, response_code, categorical)
 }
 
+/// `name` of `log` as a categorical column (the frames built here already are), for reading by
+/// code: each distinct string is then looked at once, however many rows repeat it.
+pub(crate) fn categorical_column(log: &DataFrame, name: &str) -> Result<Column, AnalysisError> {
+    let column = log
+        .column(name)
+        .map_err(AnalysisError::frame("reading a string column"))?;
+    if column.dtype().is_categorical() {
+        Ok(column.clone())
+    } else {
+        column
+            .cast(&categorical_dtype())
+            .map_err(AnalysisError::frame("reading a string column"))
+    }
+}
+
 /// The frame's timestamps in microseconds, sorted (the log may come in any order, and clocks
 /// across records may be skewed).
 pub(crate) fn sorted_timestamps_us(log: &DataFrame) -> Result<Vec<i64>, AnalysisError> {

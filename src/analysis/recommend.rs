@@ -7,7 +7,10 @@
 //! seen in the window scaled to 24 h; the polling interval is the median gap between two calls of
 //! the same operation on the same target.
 
-use super::frames::{METHOD, OPERATION_ID, PATH, RESPONSE_CODE, TOO_MANY_REQUESTS, TS, USER_AGENT};
+use super::frames::{
+    METHOD, OPERATION_ID, PATH, RESPONSE_CODE, TOO_MANY_REQUESTS, TS, USER_AGENT,
+    categorical_column,
+};
 use super::{AnalysisError, AnalysisWindow, Finding, FindingKind, Severity};
 use crate::dashboard::operations::{API_PATH_PREFIX, Operation, OperationCatalog};
 use polars::prelude::*;
@@ -271,20 +274,6 @@ fn name(column: &Categorical32Chunked, code: Option<u32>) -> Option<&str> {
     code.and_then(|c| column.get_mapping().cat_to_str(c))
 }
 
-/// `name` of `log` as a categorical column (the frames built in this crate already are).
-fn categorical(log: &DataFrame, name: &str) -> Result<Column, AnalysisError> {
-    let column = log
-        .column(name)
-        .map_err(AnalysisError::frame("reading a string column"))?;
-    if column.dtype().is_categorical() {
-        Ok(column.clone())
-    } else {
-        column
-            .cast(&DataType::from_categories(Categories::global()))
-            .map_err(AnalysisError::frame("reading a string column"))
-    }
-}
-
 /// Resolves every request of `log` against `catalog`.
 pub(crate) fn resolve_log<'c>(
     log: &DataFrame,
@@ -301,7 +290,8 @@ pub(crate) fn resolve_log<'c>(
         .and_then(|c| c.i32())
         .map_err(err())?;
     // Read by categorical code, so that each distinct string is looked at once.
-    let columns = [USER_AGENT, OPERATION_ID, METHOD, PATH].map(|name| categorical(log, name));
+    let columns =
+        [USER_AGENT, OPERATION_ID, METHOD, PATH].map(|name| categorical_column(log, name));
     let [agents, op_ids, methods, paths] = columns;
     let (agents, op_ids, methods, paths) = (agents?, op_ids?, methods?, paths?);
     let [agents, op_ids, methods, paths] =
