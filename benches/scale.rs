@@ -14,8 +14,8 @@
 //! Each figure is the median of `CALLBUDGET_BENCH_RUNS` runs (default 3; the 26.8 M size defaults
 //! to 1 run, `CALLBUDGET_BENCH_RUNS_LARGE` changes that). `CALLBUDGET_BENCH_SIZES` picks sizes,
 //! e.g. `CALLBUDGET_BENCH_SIZES=1M cargo bench --bench scale` for a quick run (about a minute).
-//! `CALLBUDGET_BENCH_KEEP=DIR` keeps each size's database in DIR (`scale-<records>.db`), for
-//! profiling.
+//! `CALLBUDGET_BENCH_KEEP=DIR` keeps each size's pages and database in DIR (`pages-<records>.jsonl`,
+//! `scale-<records>.db`), for profiling.
 //!
 //! Not measured here yet: report rendering and a full `audit` against the simulator (being built
 //! in `src/report` and `src/commands`); see the marked place in `main`.
@@ -179,7 +179,10 @@ fn child_ingest(pages: &Path, db: &Path, org_id: &str) {
     let mut store = Store::open(db).unwrap_or_else(|e| fail(e));
     let (sender, receiver) = std::sync::mpsc::sync_channel::<DecodedWindow>(1);
     let pages = pages.to_owned();
-    let decoder = std::thread::spawn(move || decode_pages(&pages, sender));
+    let decoder = std::thread::Builder::new()
+        .name("decode".to_owned())
+        .spawn(move || decode_pages(&pages, sender))
+        .unwrap_or_else(|e| fail(e));
     let mut stored = 0u64;
     let mut store_secs = 0.0;
     for window in receiver {
@@ -333,7 +336,9 @@ fn main() {
             rates.push(stored as f64 / secs);
             rss.push(peak);
         }
-        let _ = std::fs::remove_file(&pages);
+        if kept.is_none() {
+            let _ = std::fs::remove_file(&pages);
+        }
         println!(
             "  ingest: median {:.0} records/s, peak RSS {:.0} MiB; database {bytes_per_record:.1} bytes/record",
             median(rates),

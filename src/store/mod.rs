@@ -8,7 +8,11 @@
 //! - A file is inspected read-only before anything writes to it: one that is not a callbudget
 //!   database, is damaged, or comes from a newer callbudget is refused and left byte-identical.
 //!   (Switching to WAL alone would rewrite its header.)
-//! - Every timestamp is TEXT in [`crate::timestamp`]'s canonical form, so text order is time order.
+//! - Every timestamp is TEXT in [`crate::timestamp`]'s canonical form, so text order is time order;
+//!   except in `request_log`, the one big table, which keeps integer microseconds (`ts_us`) and
+//!   whose views show the canonical text.
+//! - The request log names senders and endpoints by dictionary id (`request_sources`,
+//!   `request_endpoints`); dictionary rows are never changed or deleted, so ids may be cached.
 //! - A window is written in one transaction together with its rows. Storing a window whose range
 //!   covers stored windows of the same (org, endpoint, filter) replaces them; a partial overlap with
 //!   a stored complete window is refused, so no request is ever counted twice.
