@@ -1229,3 +1229,62 @@ fn a_schema_3_database_is_migrated_with_every_request_and_reads_back_identically
 fn to_us(text: &str) -> i64 {
     timestamp::to_micros(&t(text))
 }
+
+#[test]
+fn a_window_of_several_insert_batches_reads_back_in_order_with_every_field() {
+    let mut store = Store::open_in_memory().unwrap();
+    // 131 records: two full multi-row INSERTs of 64, then three rows one by one.
+    let records: Vec<RequestRecord> = (0..131)
+        .map(|i| RequestRecord {
+            admin_id: (i % 4 != 0).then(|| format!("admin{}", i % 3)),
+            method: Some(if i % 5 == 0 { "PUT" } else { "GET" }.to_owned()),
+            host: Some("api.meraki.com".to_owned()),
+            path: Some(format!("/api/v1/devices/Q2XX-{:04}/lldpCdp", i % 7)),
+            query_string: (i % 2 == 0).then(|| format!("page={i}")),
+            user_agent: Some(format!("agent{}", i % 2)),
+            ts: t("2026-11-20T10:00:00Z") + chrono::TimeDelta::microseconds(i * 1_000_003),
+            response_code: Some(if i % 9 == 0 { 429 } else { 200 }),
+            source_ip: None,
+            version: Some(1),
+            operation_id: (i % 3 == 0).then(|| "getDeviceLldpCdp".to_owned()),
+            client: None,
+        })
+        .collect();
+    store
+        .store_request_window(
+            &requests("2026-11-20T10:00:00Z", "2026-11-20T11:00:00Z"),
+            &records,
+        )
+        .unwrap();
+    let read = store
+        .request_records(
+            &org(),
+            &CollectionFilter::None,
+            t("2026-11-20T10:00:00Z"),
+            t("2026-11-20T11:00:00Z"),
+        )
+        .unwrap();
+    assert_eq!(read, records);
+    assert_eq!(count(&store, "request_log"), 131);
+    let ids: Vec<i64> = store
+        .conn
+        .prepare("SELECT rowid FROM api_requests ORDER BY ts")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(ids, (1..=131).collect::<Vec<i64>>());
+
+    // A record outside the window in the second batch: nothing of the window is stored.
+    let mut late = records.clone();
+    late[100].ts = t("2026-11-20T11:00:00Z");
+    let err = store
+        .store_request_window(
+            &requests("2026-11-20T10:00:00Z", "2026-11-20T11:00:00Z"),
+            &late,
+        )
+        .unwrap_err();
+    assert!(matches!(err, StoreError::RecordOutsideWindow { .. }));
+    assert_eq!(count(&store, "request_log"), 131);
+}

@@ -10,6 +10,24 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use rusqlite::{Transaction, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
 
+/// The columns of one `request_log` row as [`Store::store_request_window`] writes them.
+const REQUEST_COLUMNS: usize = 6;
+const INSERT_REQUEST: &str = "INSERT INTO request_log
+     (window_id, ts_us, response_code, source_id, endpoint_id, query_string)
+     VALUES (?, ?, ?, ?, ?, ?)";
+/// Rows per multi-row INSERT: one statement execution per 64 requests instead of per request.
+const REQUESTS_PER_INSERT: usize = 64;
+/// [`INSERT_REQUEST`] with [`REQUESTS_PER_INSERT`] rows of placeholders (built from constants only).
+static INSERT_REQUESTS_BATCH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let row = "(?, ?, ?, ?, ?, ?)";
+    format!(
+        "INSERT INTO request_log
+             (window_id, ts_us, response_code, source_id, endpoint_id, query_string)
+         VALUES {}",
+        vec![row; REQUESTS_PER_INSERT].join(", ")
+    )
+});
+
 impl Store {
     /// Records a `getOrganizations` answer seen at `collected_at`. An organization keeps the
     /// earliest `first_seen` and the latest `last_seen`; its other columns come from the latest
@@ -133,35 +151,49 @@ impl Store {
         let t1_us = timestamp::to_micros(&meta.t1);
         let stored = self.store_window(meta, Endpoint::ApiRequests, rows, |tx, window_id, path| {
             let err = || sqlite(path, "storing request records");
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO request_log
-                         (window_id, ts_us, response_code, source_id, endpoint_id, query_string)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )
-                .map_err(err())?;
-            for record in records {
-                let ts_us = timestamp::to_micros(&record.ts);
-                if ts_us < t0_us || ts_us >= t1_us {
-                    return Err(StoreError::RecordOutsideWindow {
-                        path: path.to_owned(),
-                        window: meta.to_string(),
-                        ts: timestamp::format(&record.ts),
-                    });
+            let mut insert_one = tx.prepare_cached(INSERT_REQUEST).map_err(err())?;
+            let mut insert_many = tx.prepare_cached(&INSERT_REQUESTS_BATCH).map_err(err())?;
+            for batch in records.chunks(REQUESTS_PER_INSERT) {
+                // Whole batches in one statement; the rest row by row.
+                let (insert, row_by_row) = if batch.len() == REQUESTS_PER_INSERT {
+                    (&mut insert_many, false)
+                } else {
+                    (&mut insert_one, true)
+                };
+                for (i, record) in batch.iter().enumerate() {
+                    let ts_us = timestamp::to_micros(&record.ts);
+                    if ts_us < t0_us || ts_us >= t1_us {
+                        return Err(StoreError::RecordOutsideWindow {
+                            path: path.to_owned(),
+                            window: meta.to_string(),
+                            ts: timestamp::format(&record.ts),
+                        });
+                    }
+                    let source_id = dictionaries.source_id(tx, record).map_err(err())?;
+                    let endpoint_id = dictionaries.endpoint_id(tx, record).map_err(err())?;
+                    let first = if row_by_row {
+                        1
+                    } else {
+                        i * REQUEST_COLUMNS + 1
+                    };
+                    // Bound one by one: the hot loop of ingest, without a slice of trait objects.
+                    (|| {
+                        insert.raw_bind_parameter(first, window_id)?;
+                        insert.raw_bind_parameter(first + 1, ts_us)?;
+                        insert.raw_bind_parameter(first + 2, record.response_code)?;
+                        insert.raw_bind_parameter(first + 3, source_id)?;
+                        insert.raw_bind_parameter(first + 4, endpoint_id)?;
+                        insert.raw_bind_parameter(first + 5, as_str(&record.query_string))?;
+                        if row_by_row {
+                            insert.raw_execute()?;
+                        }
+                        Ok(())
+                    })()
+                    .map_err(err())?;
                 }
-                let source_id = dictionaries.source_id(tx, record).map_err(err())?;
-                let endpoint_id = dictionaries.endpoint_id(tx, record).map_err(err())?;
-                // Bound one by one: the hot loop of ingest, without a slice of trait objects.
-                (|| {
-                    insert.raw_bind_parameter(1, window_id)?;
-                    insert.raw_bind_parameter(2, ts_us)?;
-                    insert.raw_bind_parameter(3, record.response_code)?;
-                    insert.raw_bind_parameter(4, source_id)?;
-                    insert.raw_bind_parameter(5, endpoint_id)?;
-                    insert.raw_bind_parameter(6, as_str(&record.query_string))?;
-                    insert.raw_execute()
-                })()
-                .map_err(err())?;
+                if !row_by_row {
+                    insert.raw_execute().map_err(err())?;
+                }
             }
             Ok(())
         });
