@@ -365,36 +365,53 @@ pub(crate) struct Labels {
 }
 
 /// Reads the string (or categorical) `column`, mapping each value through `name` before interning.
+/// Names are numbered in order of first appearance by row.
 pub(crate) fn labels(
     log: &DataFrame,
     column: &str,
     name: impl Fn(&str) -> &str,
 ) -> Result<Labels, AnalysisError> {
-    let strings = log
+    let column = log
         .column(column)
-        .and_then(|c| c.cast(&DataType::String))
+        .map_err(AnalysisError::frame("reading a string column"))?;
+    let mut index: HashMap<String, u32> = HashMap::new();
+    let mut names = Vec::new();
+    let mut intern = |v: &str| {
+        let v = name(v);
+        if let Some(&id) = index.get(v) {
+            id
+        } else {
+            let id = names.len() as u32;
+            names.push(v.to_owned());
+            index.insert(v.to_owned(), id);
+            id
+        }
+    };
+    // A categorical column: each distinct code is named once, then rows only look codes up.
+    if let Ok(categorical) = column.cat32() {
+        let mapping = categorical.get_mapping();
+        let mut by_code: Vec<Option<Option<u32>>> = Vec::new();
+        let ids = categorical
+            .physical()
+            .iter()
+            .map(|code| {
+                let code = code?;
+                let slot = code as usize;
+                if slot >= by_code.len() {
+                    by_code.resize(slot + 1, None);
+                }
+                *by_code[slot].get_or_insert_with(|| mapping.cat_to_str(code).map(&mut intern))
+            })
+            .collect();
+        return Ok(Labels { ids, names });
+    }
+    let strings = column
+        .cast(&DataType::String)
         .map_err(AnalysisError::frame("reading a string column"))?;
     let values = strings
         .str()
         .map_err(AnalysisError::frame("reading a string column"))?;
-    let mut index: HashMap<String, u32> = HashMap::new();
-    let mut names = Vec::new();
-    let ids = values
-        .iter()
-        .map(|value| {
-            value.map(|v| {
-                let v = name(v);
-                if let Some(&id) = index.get(v) {
-                    id
-                } else {
-                    let id = names.len() as u32;
-                    names.push(v.to_owned());
-                    index.insert(v.to_owned(), id);
-                    id
-                }
-            })
-        })
-        .collect();
+    let ids = values.iter().map(|value| value.map(&mut intern)).collect();
     Ok(Labels { ids, names })
 }
 

@@ -7,7 +7,10 @@
 //! seen in the window scaled to 24 h; the polling interval is the median gap between two calls of
 //! the same operation on the same target.
 
-use super::frames::{METHOD, OPERATION_ID, PATH, RESPONSE_CODE, TOO_MANY_REQUESTS, TS, USER_AGENT};
+use super::frames::{
+    METHOD, OPERATION_ID, PATH, RESPONSE_CODE, TOO_MANY_REQUESTS, TS, USER_AGENT,
+    categorical_column,
+};
 use super::{AnalysisError, AnalysisWindow, Finding, FindingKind, Severity};
 use crate::dashboard::operations::{API_PATH_PREFIX, Operation, OperationCatalog};
 use polars::prelude::*;
@@ -214,22 +217,61 @@ pub struct Recommendation {
     pub arithmetic: String,
 }
 
-/// One request with its operation and target resolved.
+/// One request with its operation and target resolved. Compact (32 bytes): a month of a
+/// saturated organization is 26.8 M of them.
 pub(crate) struct ResolvedRequest<'c> {
     pub ts_us: i64,
-    /// Index into [`ResolvedLog::consumers`]; `None` without a user agent.
-    pub consumer: Option<usize>,
     pub operation: Option<&'c Operation>,
-    pub target: Option<String>,
+    /// Index into [`ResolvedLog::consumers`], [`NONE`] without a user agent.
+    consumer: u32,
+    /// Index into [`ResolvedLog::targets`], [`NONE`] without a target.
+    target: u32,
     pub is_write: bool,
     /// Answered 429: a write refused this way is retried, so it is not an action of its own.
     pub refused: bool,
 }
 
+/// No consumer or no target.
+const NONE: u32 = u32::MAX;
+
+impl ResolvedRequest<'_> {
+    /// Index into [`ResolvedLog::consumers`]; `None` without a user agent.
+    pub fn consumer(&self) -> Option<usize> {
+        (self.consumer != NONE).then_some(self.consumer as usize)
+    }
+}
+
 /// The log as resolved requests, in time order.
 pub(crate) struct ResolvedLog<'c> {
     pub consumers: Vec<String>,
+    /// The serials, network and organization ids requests addressed.
+    pub targets: Vec<String>,
     pub requests: Vec<ResolvedRequest<'c>>,
+}
+
+impl ResolvedLog<'_> {
+    /// The serial, network or organization id `request` addressed.
+    pub fn target(&self, request: &ResolvedRequest<'_>) -> Option<&str> {
+        self.targets
+            .get(request.target as usize)
+            .map(String::as_str)
+    }
+}
+
+/// The categorical codes of a request's operation id, method and path.
+type RequestShape = (Option<u32>, Option<u32>, Option<u32>);
+
+/// What a request called, resolved once per distinct (operation id, method, path).
+#[derive(Clone, Copy)]
+struct Resolution<'c> {
+    operation: Option<&'c Operation>,
+    target: u32,
+    is_write: bool,
+}
+
+/// The string of a categorical code.
+fn name(column: &Categorical32Chunked, code: Option<u32>) -> Option<&str> {
+    code.and_then(|c| column.get_mapping().cat_to_str(c))
 }
 
 /// Resolves every request of `log` against `catalog`.
@@ -238,76 +280,95 @@ pub(crate) fn resolve_log<'c>(
     catalog: &'c OperationCatalog,
 ) -> Result<ResolvedLog<'c>, AnalysisError> {
     let err = || AnalysisError::frame("reading requests for their operations");
-    let strings = log
-        .clone()
-        .lazy()
-        .select([
-            col(TS).dt().timestamp(TimeUnit::Microseconds).alias(TS),
-            col(USER_AGENT).cast(DataType::String),
-            col(OPERATION_ID).cast(DataType::String),
-            col(METHOD).cast(DataType::String),
-            col(PATH),
-            col(RESPONSE_CODE),
-        ])
-        .collect()
-        .map_err(err())?;
-    let column = |name: &str| strings.column(name).and_then(|c| c.str()).map_err(err());
-    let ts = strings.column(TS).and_then(|c| c.i64()).map_err(err())?;
-    let codes = strings
+    let ts = log
+        .column(TS)
+        .and_then(|c| c.datetime())
+        .map_err(err())?
+        .physical();
+    let codes = log
         .column(RESPONSE_CODE)
         .and_then(|c| c.i32())
         .map_err(err())?;
-    let (agents, op_ids, methods, paths) = (
-        column(USER_AGENT)?,
-        column(OPERATION_ID)?,
-        column(METHOD)?,
-        column(PATH)?,
-    );
+    // Read by categorical code, so that each distinct string is looked at once.
+    let columns =
+        [USER_AGENT, OPERATION_ID, METHOD, PATH].map(|name| categorical_column(log, name));
+    let [agents, op_ids, methods, paths] = columns;
+    let (agents, op_ids, methods, paths) = (agents?, op_ids?, methods?, paths?);
+    let [agents, op_ids, methods, paths] =
+        [&agents, &op_ids, &methods, &paths].map(|c| c.cat32().map_err(err()));
+    let (agents, op_ids, methods, paths) = (agents?, op_ids?, methods?, paths?);
+
     let mut consumers: Vec<String> = Vec::new();
-    let mut consumer_index: HashMap<String, usize> = HashMap::new();
-    let mut requests = Vec::with_capacity(strings.height());
-    for ((((ts, code), agent), op_id), (method, path)) in ts
+    // Consumer index of each user-agent code, numbered by first appearance.
+    let mut consumer_of_agent: HashMap<u32, u32> = HashMap::new();
+    let mut targets: Vec<String> = Vec::new();
+    let mut target_index: HashMap<String, u32> = HashMap::new();
+    // The log repeats few (operation, method, path) combinations: resolve each once.
+    let mut resolutions: HashMap<RequestShape, Resolution<'c>> = HashMap::new();
+    let mut requests = Vec::with_capacity(log.height());
+    let rows = ts
         .iter()
         .zip(codes.iter())
-        .zip(agents.iter())
-        .zip(op_ids.iter())
-        .zip(methods.iter().zip(paths.iter()))
-    {
+        .zip(agents.physical().iter())
+        .zip(op_ids.physical().iter())
+        .zip(methods.physical().iter().zip(paths.physical().iter()));
+    for ((((ts, code), agent), op_id), (method, path)) in rows {
         let Some(ts_us) = ts else { continue };
-        let consumer = agent.map(|a| {
-            *consumer_index.entry(a.to_owned()).or_insert_with(|| {
-                consumers.push(a.to_owned());
-                consumers.len() - 1
-            })
-        });
-        let operation = op_id
-            .and_then(|id| catalog.get(id))
-            .or_else(|| match (method, path) {
-                (Some(m), Some(p)) => catalog.match_path(m, p),
-                _ => None,
-            });
-        let target = match (operation, path) {
-            (Some(op), Some(p)) => first_parameter(op, p),
-            _ => None,
+        let consumer = match agent {
+            None => NONE,
+            Some(a) => *consumer_of_agent.entry(a).or_insert_with(|| {
+                consumers.push(name(agents, Some(a)).unwrap_or_default().to_owned());
+                (consumers.len() - 1) as u32
+            }),
         };
-        let method = method.or(operation.map(|op| op.method.as_str()));
-        let is_write = method.is_some_and(|m| {
-            ["PUT", "POST", "DELETE", "PATCH"]
-                .iter()
-                .any(|w| m.eq_ignore_ascii_case(w))
+        let key = (op_id, method, path);
+        let resolution = *resolutions.entry(key).or_insert_with(|| {
+            let (op_id, method, path) = (
+                name(op_ids, key.0),
+                name(methods, key.1),
+                name(paths, key.2),
+            );
+            let operation = op_id
+                .and_then(|id| catalog.get(id))
+                .or_else(|| match (method, path) {
+                    (Some(m), Some(p)) => catalog.match_path(m, p),
+                    _ => None,
+                });
+            let target = match (operation, path) {
+                (Some(op), Some(p)) => first_parameter(op, p),
+                _ => None,
+            };
+            let target = target.map_or(NONE, |t| {
+                *target_index.entry(t.clone()).or_insert_with(|| {
+                    targets.push(t);
+                    (targets.len() - 1) as u32
+                })
+            });
+            let method = method.or(operation.map(|op| op.method.as_str()));
+            let is_write = method.is_some_and(|m| {
+                ["PUT", "POST", "DELETE", "PATCH"]
+                    .iter()
+                    .any(|w| m.eq_ignore_ascii_case(w))
+            });
+            Resolution {
+                operation,
+                target,
+                is_write,
+            }
         });
         requests.push(ResolvedRequest {
             ts_us,
+            operation: resolution.operation,
             consumer,
-            operation,
-            target,
-            is_write,
+            target: resolution.target,
+            is_write: resolution.is_write,
             refused: code == Some(TOO_MANY_REQUESTS),
         });
     }
     requests.sort_by_key(|r| r.ts_us);
     Ok(ResolvedLog {
         consumers,
+        targets,
         requests,
     })
 }
@@ -331,17 +392,29 @@ pub fn recommend(
     catalog: &OperationCatalog,
     options: &RecommendOptions,
 ) -> Result<Vec<Recommendation>, AnalysisError> {
-    let resolved = resolve_log(log, catalog)?;
+    Ok(recommend_resolved(
+        &resolve_log(log, catalog)?,
+        window,
+        options,
+    ))
+}
+
+/// [`recommend`] over a log already resolved (the audit resolves it once for every detector).
+pub(crate) fn recommend_resolved(
+    resolved: &ResolvedLog<'_>,
+    window: &AnalysisWindow,
+    options: &RecommendOptions,
+) -> Vec<Recommendation> {
     let window_seconds = (window.end_us() - window.start_us()) as f64 / MICROS_PER_SECOND;
     let per_day = SECONDS_PER_DAY / window_seconds;
-    let networks_in_log = networks_in_paths(&resolved);
+    let networks_in_log = networks_in_paths(resolved);
 
     // (consumer, operation) → target → call times, in time order.
     let mut calls: BTreeMap<(usize, &str), BTreeMap<&str, Vec<i64>>> = BTreeMap::new();
     // consumer, operation → writes (time, path, target), in time order.
     let mut writes: BTreeMap<(usize, &str), Vec<&ResolvedRequest<'_>>> = BTreeMap::new();
     for r in &resolved.requests {
-        let (Some(consumer), Some(op)) = (r.consumer, r.operation) else {
+        let (Some(consumer), Some(op)) = (r.consumer(), r.operation) else {
             continue;
         };
         let key = (consumer, op.operation_id.as_str());
@@ -351,7 +424,7 @@ pub fn recommend(
             calls
                 .entry(key)
                 .or_default()
-                .entry(r.target.as_deref().unwrap_or_default())
+                .entry(resolved.target(r).unwrap_or_default())
                 .or_default()
                 .push(r.ts_us);
         }
@@ -381,7 +454,9 @@ pub fn recommend(
     }
     for ((consumer, op), requests) in &writes {
         let consumer = &resolved.consumers[*consumer];
-        out.extend(write_burst_recommendation(consumer, op, requests, per_day));
+        out.extend(write_burst_recommendation(
+            resolved, consumer, op, requests, per_day,
+        ));
     }
     out.sort_by(|a, b| {
         b.calls_saved_per_day
@@ -389,7 +464,7 @@ pub fn recommend(
             .then_with(|| a.consumer.cmp(&b.consumer))
             .then_with(|| a.current_operation.cmp(&b.current_operation))
     });
-    Ok(out)
+    out
 }
 
 /// How one consumer used one read operation.
@@ -476,10 +551,10 @@ fn median(values: &mut [i64]) -> Option<f64> {
 fn networks_in_paths(log: &ResolvedLog<'_>) -> usize {
     let mut networks = BTreeSet::new();
     for r in &log.requests {
-        if let (Some(op), Some(target)) = (r.operation, &r.target)
+        if let (Some(op), Some(target)) = (r.operation, log.target(r))
             && op.path.starts_with("/networks/{")
         {
-            networks.insert(target.as_str());
+            networks.insert(target);
         }
     }
     networks.len()
@@ -625,6 +700,7 @@ fn status_recommendation(rule: &Rule, consumer: &str, usage: &Usage) -> Option<R
 /// burst becomes ⌈actions / 100⌉ action batches, an action being a write not refused with a 429
 /// (the refused ones are retried: the retries, not they, carry the change).
 fn write_burst_recommendation(
+    log: &ResolvedLog<'_>,
     consumer: &str,
     operation: &str,
     writes: &[&ResolvedRequest<'_>],
@@ -651,7 +727,7 @@ fn write_burst_recommendation(
     for burst in &bursts {
         let actions = burst.iter().filter(|r| !r.refused).count() as u64;
         batches += actions.max(1).div_ceil(ACTIONS_PER_BATCH);
-        targets.extend(burst.iter().filter_map(|r| r.target.as_deref()));
+        targets.extend(burst.iter().filter_map(|r| log.target(r)));
     }
     let mut gaps: Vec<i64> = bursts
         .windows(2)

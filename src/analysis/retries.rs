@@ -22,9 +22,11 @@
 //! of first retries (after a 429 that was not itself a retry of a 429): near 0, every call waits
 //! the same gap, and a crowd of such clients retries in lockstep.
 
-use super::consumers::{labels, response_codes, time_order};
+use super::consumers::time_order;
 use super::findings::{Finding, FindingKind, Severity};
-use super::frames::{METHOD, PATH, TOO_MANY_REQUESTS, USER_AGENT};
+use super::frames::{
+    METHOD, PATH, RESPONSE_CODE, TOO_MANY_REQUESTS, USER_AGENT, categorical_column,
+};
 use super::{AnalysisError, AnalysisWindow};
 use chrono::{DateTime, Utc};
 use polars::prelude::*;
@@ -51,8 +53,13 @@ pub const SYNCHRONIZED_MIN_RETRIES: u64 = 10;
 
 const MICROS_PER_MINUTE: i64 = 60_000_000;
 
-/// One call: (user agent, method, path) ids.
+/// One call: (user agent, method, path) categorical codes.
 type Call = (Option<u32>, Option<u32>, u32);
+
+/// A row without a path, which belongs to no call.
+const NO_CALL: u32 = u32::MAX >> 1;
+/// Set in a row's call id when the request got a 429.
+const REFUSED_BIT: u32 = 1 << 31;
 
 /// What the log cannot say and the detector assumes.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -107,32 +114,59 @@ pub fn retry_behaviour(
     log: &DataFrame,
     options: &RetryOptions,
 ) -> Result<Vec<RetryBehaviour>, AnalysisError> {
-    let agents = labels(log, USER_AGENT, |s| s)?;
-    let methods = labels(log, METHOD, |s| s)?;
-    let paths = labels(log, PATH, |s| s)?;
-    let codes = response_codes(log)?;
-    let order = time_order(log)?;
+    let err = || AnalysisError::frame("reading requests for their retries");
+    // Read by categorical code: a month is 26.8 M rows, and three columns of per-row labels would
+    // be the analysis's peak memory.
+    let columns = [USER_AGENT, METHOD, PATH].map(|name| categorical_column(log, name));
+    let [agents, methods, paths] = columns;
+    let (agents, methods, paths) = (agents?, methods?, paths?);
+    let [agents, methods, paths] = [&agents, &methods, &paths].map(|c| c.cat32().map_err(err()));
+    let (agents, methods, paths) = (agents?, methods?, paths?);
+    let codes = log
+        .column(RESPONSE_CODE)
+        .and_then(|c| c.i32())
+        .map_err(err())?;
+
+    // Each row's call (user agent, method, path), with whether it got a 429 in the top bit.
+    let mut call_ids: HashMap<Call, u32> = HashMap::new();
+    let mut call_agents: Vec<Option<u32>> = Vec::new();
+    let mut row_calls: Vec<u32> = Vec::with_capacity(log.height());
+    let mut refused: HashMap<Option<u32>, u64> = HashMap::new();
+    let rows = agents
+        .physical()
+        .iter()
+        .zip(methods.physical().iter())
+        .zip(paths.physical().iter().zip(codes.iter()));
+    for ((agent, method), (path, code)) in rows {
+        let is_429 = code == Some(TOO_MANY_REQUESTS);
+        if is_429 {
+            *refused.entry(agent).or_default() += 1;
+        }
+        let call = match path {
+            None => NO_CALL,
+            Some(path) => *call_ids.entry((agent, method, path)).or_insert_with(|| {
+                call_agents.push(agent);
+                (call_agents.len() - 1) as u32
+            }),
+        };
+        row_calls.push(call | if is_429 { REFUSED_BIT } else { 0 });
+    }
+    drop(call_ids);
 
     // Each call's requests, in time order: (ts, got a 429).
-    let mut calls: HashMap<Call, Vec<(i64, bool)>> = HashMap::new();
-    let mut refused: HashMap<Option<u32>, u64> = HashMap::new();
-    for &(ts, row) in &order {
-        let is_429 = codes[row] == Some(TOO_MANY_REQUESTS);
-        if is_429 {
-            *refused.entry(agents.ids[row]).or_default() += 1;
-        }
-        if let Some(path) = paths.ids[row] {
-            calls
-                .entry((agents.ids[row], methods.ids[row], path))
-                .or_default()
-                .push((ts, is_429));
+    let mut calls: Vec<Vec<(i64, bool)>> = vec![Vec::new(); call_agents.len()];
+    for (ts, row) in time_order(log)? {
+        let call = row_calls[row] & !REFUSED_BIT;
+        if call != NO_CALL {
+            calls[call as usize].push((ts, row_calls[row] & REFUSED_BIT != 0));
         }
     }
+    drop(row_calls);
 
     let horizon = options.horizon.as_micros() as i64;
     let early_under = (options.retry_after + options.assumed_response_time).as_micros() as i64;
     let mut stats: HashMap<Option<u32>, Stats> = HashMap::new();
-    for ((agent, _, _), requests) in &calls {
+    for (requests, agent) in calls.iter().zip(&call_agents) {
         let s = stats.entry(*agent).or_default();
         // delay after request i, if request i got a 429 and was retried in time
         let delay = |i: usize| -> Option<i64> {
@@ -180,7 +214,9 @@ pub fn retry_behaviour(
                 .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
                 .map(|(&minute, &n)| (minute, n));
             RetryBehaviour {
-                user_agent: agent.map(|a| agents.names[a as usize].clone()),
+                user_agent: agent
+                    .and_then(|a| agents.get_mapping().cat_to_str(a))
+                    .map(str::to_owned),
                 http_429s,
                 retried_429s: retried,
                 early_retries: s.early,
@@ -235,18 +271,14 @@ pub fn retry_delays(
         .column(super::frames::RESPONSE_CODE)
         .and_then(|c| c.i32())
         .map_err(err)?;
-    let agents = log
-        .column(USER_AGENT)
-        .and_then(|c| c.cat32())
-        .map_err(AnalysisError::frame("reading the log for retry delays"))?;
-    let methods = log
-        .column(METHOD)
-        .and_then(|c| c.cat32())
-        .map_err(AnalysisError::frame("reading the log for retry delays"))?;
-    let paths = log
-        .column(PATH)
-        .and_then(|c| c.str())
-        .map_err(AnalysisError::frame("reading the log for retry delays"))?;
+    let columns = [USER_AGENT, METHOD, PATH].map(|name| categorical_column(log, name));
+    let [agents, methods, paths] = columns;
+    let (agents, methods, paths) = (agents?, methods?, paths?);
+    let [agents, methods, paths] = [&agents, &methods, &paths].map(|c| {
+        c.cat32()
+            .map_err(AnalysisError::frame("reading the log for retry delays"))
+    });
+    let (agents, methods, paths) = (agents?, methods?, paths?);
     let ts = log
         .column(super::frames::TS)
         .and_then(|c| c.datetime())
@@ -257,7 +289,7 @@ pub fn retry_delays(
             .zip(codes.iter())
             .zip(agents.physical().iter())
             .zip(methods.physical().iter())
-            .zip(paths.iter())
+            .zip(paths.physical().iter())
             .enumerate()
             .filter_map(|(row, ((((ts, code), agent), method), path))| {
                 let is_429 = code == Some(TOO_MANY_REQUESTS);
@@ -265,7 +297,7 @@ pub fn retry_delays(
             })
     };
     // The calls (user agent, method, path) that received a 429, each with a slot…
-    let mut slots: PlHashMap<(Option<u32>, Option<u32>, &str), usize> = PlHashMap::new();
+    let mut slots: PlHashMap<(Option<u32>, Option<u32>, u32), usize> = PlHashMap::new();
     for (_, _, is_429, call) in rows() {
         if is_429 {
             let next = slots.len();

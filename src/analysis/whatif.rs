@@ -7,6 +7,7 @@
 //! bucket. It does not model the retries that fewer refusals would have made unnecessary, so the
 //! figures are what the same demand minus X does to the bucket.
 
+use super::consumers::labels;
 use super::frames::{TS, USER_AGENT, sorted_timestamps_us};
 use super::recommend::{Recommendation, ResolvedLog, resolve_log};
 use super::spikes::ConsumerCount;
@@ -55,10 +56,24 @@ pub fn what_if_top(
     catalog: &OperationCatalog,
     top: usize,
 ) -> Result<Vec<WhatIf>, AnalysisError> {
-    let resolved = resolve_log(log, catalog)?;
+    Ok(what_if_top_resolved(
+        &resolve_log(log, catalog)?,
+        budget,
+        recommendations,
+        top,
+    ))
+}
+
+/// [`what_if_top`] over a log already resolved.
+pub(crate) fn what_if_top_resolved(
+    resolved: &ResolvedLog<'_>,
+    budget: &BudgetModel,
+    recommendations: &[Recommendation],
+    top: usize,
+) -> Vec<WhatIf> {
     let mut counts = vec![0u64; resolved.consumers.len()];
     for r in &resolved.requests {
-        if let Some(c) = r.consumer {
+        if let Some(c) = r.consumer() {
             counts[c] += 1;
         }
     }
@@ -69,12 +84,7 @@ pub fn what_if_top(
             .then_with(|| resolved.consumers[a].cmp(&resolved.consumers[b]))
     });
     ranked.truncate(top);
-    Ok(what_if_resolved(
-        &resolved,
-        budget,
-        &ranked,
-        recommendations,
-    ))
+    what_if_resolved(resolved, budget, &ranked, recommendations)
 }
 
 /// The what-ifs for these consumers (user agents); one not in the log is skipped.
@@ -85,17 +95,26 @@ pub fn what_if(
     recommendations: &[Recommendation],
     catalog: &OperationCatalog,
 ) -> Result<Vec<WhatIf>, AnalysisError> {
-    let resolved = resolve_log(log, catalog)?;
+    Ok(what_if_consumers_resolved(
+        &resolve_log(log, catalog)?,
+        budget,
+        consumers,
+        recommendations,
+    ))
+}
+
+/// [`what_if`] over a log already resolved.
+pub(crate) fn what_if_consumers_resolved(
+    resolved: &ResolvedLog<'_>,
+    budget: &BudgetModel,
+    consumers: &[&str],
+    recommendations: &[Recommendation],
+) -> Vec<WhatIf> {
     let indices: Vec<usize> = consumers
         .iter()
         .filter_map(|c| resolved.consumers.iter().position(|x| x == c))
         .collect();
-    Ok(what_if_resolved(
-        &resolved,
-        budget,
-        &indices,
-        recommendations,
-    ))
+    what_if_resolved(resolved, budget, &indices, recommendations)
 }
 
 fn what_if_resolved(
@@ -118,7 +137,11 @@ fn what_if_resolved(
     for &x in consumers {
         let name = &log.consumers[x];
         let others_before = refused_except(&before, x);
-        let without: Vec<bool> = log.requests.iter().map(|r| r.consumer != Some(x)).collect();
+        let without: Vec<bool> = log
+            .requests
+            .iter()
+            .map(|r| r.consumer() != Some(x))
+            .collect();
         out.push(outcome(
             name,
             WhatIfScenario::WithoutConsumer,
@@ -139,7 +162,7 @@ fn what_if_resolved(
             let ratio = (rec.calls_per_day_after / rec.current_calls_per_day).clamp(0.0, 1.0);
             let mut k = 0u64;
             for (keep, r) in kept.iter_mut().zip(&log.requests) {
-                if r.consumer == Some(x)
+                if r.consumer() == Some(x)
                     && r.operation
                         .is_some_and(|op| op.operation_id == rec.current_operation)
                 {
@@ -200,7 +223,7 @@ fn replay(log: &ResolvedLog<'_>, budget: &BudgetModel, kept: &[bool]) -> Vec<u64
     let replayed = replay_bucket(budget, offered.iter().map(|r| r.ts_us));
     for (r, (_, admitted)) in offered.iter().zip(replayed) {
         if !admitted {
-            refused[r.consumer.unwrap_or(anonymous)] += 1;
+            refused[r.consumer().unwrap_or(anonymous)] += 1;
         }
     }
     refused
@@ -221,27 +244,20 @@ pub fn senders_in_refused_seconds(
         }
     }
     let err = || AnalysisError::frame("reading senders in refused seconds");
-    let frame = log
-        .clone()
-        .lazy()
-        .select([
-            col(TS).dt().timestamp(TimeUnit::Microseconds).alias(TS),
-            col(USER_AGENT).cast(DataType::String),
-        ])
-        .collect()
-        .map_err(err())?;
-    let ts = frame.column(TS).and_then(|c| c.i64()).map_err(err())?;
-    let agents = frame
-        .column(USER_AGENT)
-        .and_then(|c| c.str())
-        .map_err(err())?;
+    let ts = log
+        .column(TS)
+        .and_then(|c| c.datetime())
+        .map_err(err())?
+        .physical();
+    let agents = labels(log, USER_AGENT, |s| s)?;
     let mut counts: HashMap<Option<&str>, u64> = HashMap::new();
-    for (ts, agent) in ts.iter().zip(agents.iter()) {
+    for (row, ts) in ts.iter().enumerate() {
         if let Some(ts) = ts
             && refused_seconds
                 .binary_search(&ts.div_euclid(1_000_000))
                 .is_ok()
         {
+            let agent = agents.ids[row].map(|a| agents.names[a as usize].as_str());
             *counts.entry(agent).or_default() += 1;
         }
     }

@@ -5,6 +5,7 @@
 
 use super::{Store, StoreError};
 use rusqlite::types::Value;
+use std::collections::HashMap;
 
 /// A table callbudget exports, and how its rows fall into (organization, day) partitions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,10 +46,37 @@ macro_rules! exported_table {
     };
 }
 
+/// The columns of the `api_requests` view, in its order.
+macro_rules! api_requests_columns {
+    () => {
+        "window_id, org_id, ts, admin_id, method, host, path, query_string, user_agent, \
+         response_code, source_ip, version, operation_id, client_id, client_type"
+    };
+}
+
 /// The exported tables; the day of a row is the one of its main timestamp. Rows keep their
 /// insertion order (tables without a rowid: their primary key's).
 pub const EXPORTED_TABLES: [ExportedTable; 8] = [
-    exported_table!("api_requests", org = "org_id", day = "ts", order = "rowid"),
+    // A view since schema 4: read through `api_request_rows`, which has the storage order (`id`)
+    // and the integer time the (window, time) index serves.
+    ExportedTable {
+        name: "api_requests",
+        select_all: concat!(
+            "SELECT ",
+            api_requests_columns!(),
+            " FROM api_request_rows ORDER BY id"
+        ),
+        partitions: "SELECT DISTINCT w.org_id, date(r.ts_us / 1000000, 'unixepoch')
+                     FROM request_log AS r JOIN collection_windows AS w ON w.id = r.window_id
+                     ORDER BY 1, 2",
+        select_partition: concat!(
+            "SELECT ",
+            api_requests_columns!(),
+            " FROM api_request_rows WHERE org_id = ?1",
+            " AND ts_us >= unixepoch(?2) * 1000000 AND ts_us < unixepoch(?3) * 1000000",
+            " ORDER BY id"
+        ),
+    },
     exported_table!(
         "response_code_counts",
         org = "org_id",
@@ -150,7 +178,7 @@ impl Store {
             .conn
             .prepare("SELECT name, upper(type) FROM pragma_table_info(?1) ORDER BY cid")
             .map_err(err)?;
-        let columns = declared
+        let declared: HashMap<String, ColumnType> = declared
             .query_map([table.name], |row| {
                 let (name, declared): (String, String) = (row.get(0)?, row.get(1)?);
                 let kind = if declared.contains("INT") {
@@ -163,9 +191,18 @@ impl Store {
                 Ok((name, kind))
             })
             .map_err(err)?
-            .collect::<Result<Vec<_>, _>>()
+            .collect::<Result<_, _>>()
             .map_err(err)?;
         let mut statement = self.conn.prepare(sql).map_err(err)?;
+        // The statement's columns, which for `api_requests` leave out the view's `rowid`.
+        let columns = statement
+            .column_names()
+            .into_iter()
+            .map(|name| {
+                let kind = declared.get(name).copied().unwrap_or(ColumnType::Text);
+                (name.to_owned(), kind)
+            })
+            .collect();
         let width = statement.column_count();
         let rows = statement
             .query_map(rusqlite::params_from_iter(params), |row| {

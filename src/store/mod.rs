@@ -8,13 +8,18 @@
 //! - A file is inspected read-only before anything writes to it: one that is not a callbudget
 //!   database, is damaged, or comes from a newer callbudget is refused and left byte-identical.
 //!   (Switching to WAL alone would rewrite its header.)
-//! - Every timestamp is TEXT in [`crate::timestamp`]'s canonical form, so text order is time order.
+//! - Every timestamp is TEXT in [`crate::timestamp`]'s canonical form, so text order is time order;
+//!   except in `request_log`, the one big table, which keeps integer microseconds (`ts_us`) and
+//!   whose views show the canonical text.
+//! - The request log names senders and endpoints by dictionary id (`request_sources`,
+//!   `request_endpoints`); dictionary rows are never changed or deleted, so ids may be cached.
 //! - A window is written in one transaction together with its rows. Storing a window whose range
 //!   covers stored windows of the same (org, endpoint, filter) replaces them; a partial overlap with
 //!   a stored complete window is refused, so no request is ever counted twice.
 
 mod adhoc;
 mod audits;
+mod dictionary;
 mod export;
 mod history;
 mod providers;
@@ -26,7 +31,9 @@ pub use audits::{AuditRecord, CollectedExtent, IntervalCount, StoredFinding};
 pub use export::{ColumnType, EXPORTED_TABLES, ExportedTable, TypedRows};
 
 pub use providers::StoredProvider;
-pub use read::RequestLogRow;
+pub use read::{
+    RequestEndpoint, RequestLogDictionaries, RequestLogIds, RequestLogRow, RequestSource,
+};
 
 use chrono::{DateTime, Utc};
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
@@ -41,11 +48,11 @@ use std::time::Duration;
 pub const APPLICATION_ID: i32 = 0x4342_4447;
 
 /// The migrations, in order. Their count is the schema version this build writes.
-const MIGRATION_SQL: [&str; 4] = [
+const MIGRATION_SQL: [&str; 5] = [
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_audits.sql"),
     include_str!("migrations/0003_views.sql"),
-    // 0004 (dictionary tables) lands from another branch: it goes before this one.
+    include_str!("migrations/0004_compact_request_log.sql"),
     include_str!("migrations/0005_providers.sql"),
 ];
 
@@ -375,6 +382,8 @@ pub struct WindowRow {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// Ids of the request log's dictionary rows, so storing a record rarely asks the database.
+    dictionaries: dictionary::Dictionaries,
 }
 
 impl Store {
@@ -478,7 +487,11 @@ impl Store {
             .map_err(sql_error("writing metadata"))?;
         }
         tx.commit().map_err(sql_error("writing metadata"))?;
-        Ok(Store { conn, path })
+        Ok(Store {
+            conn,
+            path,
+            dictionaries: dictionary::Dictionaries::default(),
+        })
     }
 
     /// Wraps a rusqlite error with this store's path and what was being done.

@@ -85,8 +85,8 @@ fn user_version(conn: &Connection) -> i64 {
 #[test]
 fn a_new_database_is_migrated_to_the_current_schema_and_stamped() {
     let store = Store::open_in_memory().unwrap();
-    assert_eq!(SCHEMA_VERSION, 4);
-    assert_eq!(user_version(&store.conn), 4);
+    assert_eq!(SCHEMA_VERSION, 5);
+    assert_eq!(user_version(&store.conn), 5);
     let application_id: i32 = store
         .conn
         .pragma_query_value(None, "application_id", |row| row.get(0))
@@ -105,6 +105,7 @@ fn a_new_database_is_migrated_to_the_current_schema_and_stamped() {
         tables,
         [
             "admins",
+            "api_request_rows",
             "api_requests",
             "audits",
             "collection_windows",
@@ -117,6 +118,9 @@ fn a_new_database_is_migrated_to_the_current_schema_and_stamped() {
             "org_providers",
             "organizations",
             "overview_counts",
+            "request_endpoints",
+            "request_log",
+            "request_sources",
             "requests_per_minute",
             "response_code_counts",
             "unfiltered_api_requests",
@@ -128,7 +132,7 @@ fn a_new_database_is_migrated_to_the_current_schema_and_stamped() {
     );
     assert_eq!(
         store.metadata("schema_version").unwrap().as_deref(),
-        Some("4")
+        Some("5")
     );
     assert_eq!(
         store.metadata("tool_version").unwrap().as_deref(),
@@ -147,7 +151,7 @@ fn migrating_twice_is_a_no_op() {
     conn.execute("INSERT INTO metadata (key, value) VALUES ('k', 'v')", [])
         .unwrap();
     migrations().to_latest(&mut conn).unwrap();
-    assert_eq!(user_version(&conn), 4);
+    assert_eq!(user_version(&conn), 5);
     let value: String = conn
         .query_row("SELECT value FROM metadata WHERE key = 'k'", [], |row| {
             row.get(0)
@@ -171,7 +175,7 @@ fn reopening_a_database_keeps_its_version_and_data() {
         store.metadata("created_at").unwrap()
     };
     let store = Store::open(&path).unwrap();
-    assert_eq!(user_version(&store.conn), 4);
+    assert_eq!(user_version(&store.conn), 5);
     assert_eq!(store.metadata("created_at").unwrap(), created_at);
     assert_eq!(paths(&store), ["/a"]);
     assert_eq!(store.windows(&org()).unwrap().len(), 1);
@@ -201,7 +205,7 @@ fn a_missing_or_empty_file_becomes_a_new_database() {
     std::fs::write(&empty, b"").unwrap();
     for path in [missing, empty] {
         let store = Store::open(&path).unwrap();
-        assert_eq!(user_version(&store.conn), 4);
+        assert_eq!(user_version(&store.conn), 5);
         assert_eq!(store.path(), path);
     }
 }
@@ -233,14 +237,14 @@ fn a_database_from_a_newer_callbudget_is_refused_untouched() {
         err,
         StoreError::TooNew {
             found: 7,
-            known: 4,
+            known: 5,
             ..
         }
     ));
     assert_eq!(
         err.to_string(),
         format!(
-            "{} has schema version 7 but this callbudget knows up to 4: upgrade callbudget",
+            "{} has schema version 7 but this callbudget knows up to 5: upgrade callbudget",
             path.display()
         )
     );
@@ -973,4 +977,315 @@ fn admins_are_upserted_with_json_lists_and_canonical_last_active() {
         .query_row("SELECT last_active FROM admins", [], |r| r.get(0))
         .unwrap();
     assert_eq!(last_active, None);
+}
+
+// ---- the compact request log (schema 4) ----
+
+#[test]
+fn each_distinct_source_and_endpoint_is_stored_once() {
+    let mut store = Store::open_in_memory().unwrap();
+    let with = |ts: &str, path: &str, user_agent: Option<&str>| RequestRecord {
+        user_agent: user_agent.map(str::to_owned),
+        ..record(ts, path)
+    };
+    store
+        .store_request_window(
+            &requests("2026-11-20T10:00:00Z", "2026-11-20T11:00:00Z"),
+            &[
+                with("2026-11-20T10:00:01Z", "/a", Some("poller")),
+                with("2026-11-20T10:00:02Z", "/a", Some("poller")),
+                with("2026-11-20T10:00:03Z", "/b", Some("")),
+            ],
+        )
+        .unwrap();
+    // A new store knows no ids: it finds the stored rows instead of adding copies.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dictionaries.db");
+    for _ in 0..2 {
+        let mut store = Store::open(&path).unwrap();
+        store
+            .store_request_window(
+                &requests("2026-11-20T11:00:00Z", "2026-11-20T12:00:00Z"),
+                &[
+                    with("2026-11-20T11:00:01Z", "/a", Some("poller")),
+                    with("2026-11-20T11:00:02Z", "/a", None),
+                ],
+            )
+            .unwrap();
+    }
+    let store_on_disk = Store::open(&path).unwrap();
+    assert_eq!(count(&store_on_disk, "request_sources"), 2);
+    assert_eq!(count(&store_on_disk, "request_endpoints"), 1);
+    assert_eq!(count(&store_on_disk, "request_log"), 2);
+    // '' and NULL stay apart.
+    assert_eq!(count(&store, "request_sources"), 2);
+    assert_eq!(count(&store, "request_endpoints"), 2);
+    let user_agents: Vec<Option<String>> = store
+        .conn
+        .prepare("SELECT user_agent FROM api_requests ORDER BY ts")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        user_agents,
+        [
+            Some("poller".to_owned()),
+            Some("poller".to_owned()),
+            Some(String::new())
+        ]
+    );
+}
+
+#[test]
+fn ids_learnt_in_a_rolled_back_window_are_not_reused() {
+    let mut store = Store::open_in_memory().unwrap();
+    // "/new" enters the endpoint dictionary, then the window fails and rolls back.
+    store
+        .store_request_window(
+            &requests("2026-11-20T10:00:00Z", "2026-11-20T11:00:00Z"),
+            &[
+                record("2026-11-20T10:10:00Z", "/new"),
+                record("2026-11-20T11:10:00Z", "/outside"),
+            ],
+        )
+        .unwrap_err();
+    assert_eq!(count(&store, "request_endpoints"), 0);
+    store
+        .store_request_window(
+            &requests("2026-11-20T10:00:00Z", "2026-11-20T11:00:00Z"),
+            &[
+                record("2026-11-20T10:00:00Z", "/other"),
+                record("2026-11-20T10:10:00Z", "/new"),
+            ],
+        )
+        .unwrap();
+    assert_eq!(paths(&store), ["/other", "/new"]);
+    assert_eq!(count(&store, "request_endpoints"), 2);
+}
+
+/// The rows of a query, every column as an SQLite value.
+fn rows_of(conn: &Connection, sql: &str) -> Vec<Vec<rusqlite::types::Value>> {
+    let mut stmt = conn.prepare(sql).unwrap();
+    let width = stmt.column_count();
+    stmt.query_map([], |row| (0..width).map(|i| row.get(i)).collect())
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[test]
+fn a_schema_3_database_is_migrated_with_every_request_and_reads_back_identically() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("schema3.db");
+    // A database as callbudget 0.1 with schema 3 wrote it: rows inserted into the flat table,
+    // including every NULL, '' next to NULL, and a filtered window repeating a request.
+    let sql_rows = "INSERT INTO api_requests
+             (window_id, org_id, ts, admin_id, method, host, path, query_string, user_agent,
+              response_code, source_ip, version, operation_id, client_id, client_type)
+         VALUES
+             (1, '549236', '2026-11-20T10:15:02.120000Z', '212406', 'GET', 'api.meraki.com',
+              '/api/v1/devices/Q2XX-AAAA-0001/lldpCdp', '', 'python-meraki/4.7.0 Caller/(NocPoller/2.1 Acme)',
+              429, '203.0.113.7', 1, 'getDeviceLldpCdp', 'k_3f9', 'api_key'),
+             (1, '549236', '2026-11-20T10:00:00.000000Z', NULL, NULL, NULL, NULL, NULL, NULL,
+              NULL, NULL, NULL, NULL, NULL, NULL),
+             (1, '549236', '2026-11-20T10:59:59.999999Z', '212406', 'GET', 'api.meraki.com',
+              '/api/v1/devices/Q2XX-AAAA-0001/lldpCdp', 'perPage=10', 'python-meraki/4.7.0 Caller/(NocPoller/2.1 Acme)',
+              200, '203.0.113.7', 1, 'getDeviceLldpCdp', 'k_3f9', 'api_key'),
+             (1, '549236', '2026-11-20T10:30:00.000001Z', '', 'PUT', 'api.meraki.com',
+              '/api/v1/networks/N_1/settings', NULL, '', 200, NULL, 0, NULL, NULL, 'oauth'),
+             (2, '549236', '2026-11-20T10:15:02.120000Z', '212406', 'GET', 'api.meraki.com',
+              '/api/v1/devices/Q2XX-AAAA-0001/lldpCdp', '', 'python-meraki/4.7.0 Caller/(NocPoller/2.1 Acme)',
+              429, '203.0.113.7', 1, 'getDeviceLldpCdp', 'k_3f9', 'api_key')";
+    let before = {
+        let mut conn = Connection::open(&path).unwrap();
+        Migrations::new(MIGRATION_SQL[..3].iter().map(|sql| M::up(sql)).collect())
+            .to_latest(&mut conn)
+            .unwrap();
+        assert_eq!(user_version(&conn), 3);
+        conn.execute_batch(
+            "INSERT INTO collection_windows
+                 (id, org_id, endpoint, filter_kind, filter_value, t0, t1, status, started_at,
+                  finished_at, rows, calls, http_429s)
+             VALUES
+                 (1, '549236', 'apiRequests', 'none', '', '2026-11-20T10:00:00.000000Z',
+                  '2026-11-20T11:00:00.000000Z', 'complete', '2026-11-21T00:00:00.000000Z',
+                  '2026-11-21T00:00:05.000000Z', 4, 3, 0),
+                 (2, '549236', 'apiRequests', 'admin', '212406', '2026-11-20T10:00:00.000000Z',
+                  '2026-11-20T11:00:00.000000Z', 'complete', '2026-11-21T00:00:00.000000Z',
+                  '2026-11-21T00:00:05.000000Z', 1, 1, 0);",
+        )
+        .unwrap();
+        conn.execute(sql_rows, []).unwrap();
+        let views: [&str; 7] = [
+            "SELECT window_id, org_id, ts, admin_id, method, host, path, query_string, user_agent,
+                    response_code, source_ip, version, operation_id, client_id, client_type
+             FROM api_requests ORDER BY rowid",
+            "SELECT rowid, path FROM api_requests ORDER BY ts, rowid",
+            "SELECT * FROM unfiltered_api_requests ORDER BY ts",
+            "SELECT * FROM requests_per_minute ORDER BY 1, 2, 3",
+            "SELECT * FROM consumer_summary ORDER BY 1, 2",
+            "SELECT * FROM http_429s_by_consumer_hour ORDER BY 1, 2, 3",
+            "SELECT * FROM operation_volume ORDER BY 1, 2",
+        ];
+        views.map(|sql| (sql, rows_of(&conn, sql)))
+    };
+    assert_eq!(before[0].1.len(), 5);
+
+    let store = Store::open(&path).unwrap();
+    assert_eq!(user_version(&store.conn), 5);
+    for (sql, rows) in &before {
+        assert_eq!(&rows_of(&store.conn, sql), rows, "{sql}");
+    }
+    assert_eq!(count(&store, "request_log"), 5);
+    assert_eq!(count(&store, "request_sources"), 3);
+    assert_eq!(count(&store, "request_endpoints"), 3);
+    let read = store
+        .request_records(
+            &org(),
+            &CollectionFilter::None,
+            t("2026-11-20T10:00:00Z"),
+            t("2026-11-20T11:00:00Z"),
+        )
+        .unwrap();
+    let paths_and_ts: Vec<(Option<String>, String)> = read
+        .iter()
+        .map(|r| (r.path.clone(), timestamp::format(&r.ts)))
+        .collect();
+    let device = Some("/api/v1/devices/Q2XX-AAAA-0001/lldpCdp".to_owned());
+    assert_eq!(
+        paths_and_ts,
+        [
+            (None, "2026-11-20T10:00:00.000000Z".to_owned()),
+            (device.clone(), "2026-11-20T10:15:02.120000Z".to_owned()),
+            (
+                Some("/api/v1/networks/N_1/settings".to_owned()),
+                "2026-11-20T10:30:00.000001Z".to_owned()
+            ),
+            (device, "2026-11-20T10:59:59.999999Z".to_owned()),
+        ]
+    );
+    assert_eq!(
+        read[1],
+        RequestRecord {
+            admin_id: Some("212406".to_owned()),
+            method: Some("GET".to_owned()),
+            host: Some("api.meraki.com".to_owned()),
+            path: Some("/api/v1/devices/Q2XX-AAAA-0001/lldpCdp".to_owned()),
+            query_string: Some(String::new()),
+            user_agent: Some("python-meraki/4.7.0 Caller/(NocPoller/2.1 Acme)".to_owned()),
+            ts: t("2026-11-20T10:15:02.120000Z"),
+            response_code: Some(429),
+            source_ip: Some("203.0.113.7".to_owned()),
+            version: Some(1),
+            operation_id: Some("getDeviceLldpCdp".to_owned()),
+            client: Some(ApiClient {
+                id: Some("k_3f9".to_owned()),
+                kind: Some("api_key".to_owned()),
+            }),
+        }
+    );
+    assert_eq!(
+        store
+            .request_records(
+                &org(),
+                &CollectionFilter::Admin("212406".to_owned()),
+                t("2026-11-20T10:00:00Z"),
+                t("2026-11-20T11:00:00Z"),
+            )
+            .unwrap()
+            .len(),
+        1
+    );
+    let mut scanned = Vec::new();
+    store
+        .scan_request_log(
+            &org(),
+            t("2026-11-20T10:00:00Z"),
+            t("2026-11-20T11:00:00Z"),
+            |row| scanned.push((row.ts_us, row.user_agent.map(str::to_owned))),
+        )
+        .unwrap();
+    scanned.sort();
+    assert_eq!(scanned.len(), 4);
+    assert_eq!(scanned[0], (to_us("2026-11-20T10:00:00Z"), None));
+    assert_eq!(
+        scanned[2],
+        (to_us("2026-11-20T10:30:00.000001Z"), Some(String::new()))
+    );
+    // Replacing a migrated window still deletes its rows by cascade.
+    drop(store);
+    let mut store = Store::open(&path).unwrap();
+    store
+        .store_request_window(
+            &requests("2026-11-20T10:00:00Z", "2026-11-20T11:00:00Z"),
+            &[record("2026-11-20T10:10:00Z", "/replaced")],
+        )
+        .unwrap();
+    assert_eq!(paths(&store), ["/replaced"]);
+    assert_eq!(count(&store, "request_log"), 2);
+}
+
+fn to_us(text: &str) -> i64 {
+    timestamp::to_micros(&t(text))
+}
+
+#[test]
+fn a_window_of_several_insert_batches_reads_back_in_order_with_every_field() {
+    let mut store = Store::open_in_memory().unwrap();
+    // 131 records: two full multi-row INSERTs of 64, then three rows one by one.
+    let records: Vec<RequestRecord> = (0..131)
+        .map(|i| RequestRecord {
+            admin_id: (i % 4 != 0).then(|| format!("admin{}", i % 3)),
+            method: Some(if i % 5 == 0 { "PUT" } else { "GET" }.to_owned()),
+            host: Some("api.meraki.com".to_owned()),
+            path: Some(format!("/api/v1/devices/Q2XX-{:04}/lldpCdp", i % 7)),
+            query_string: (i % 2 == 0).then(|| format!("page={i}")),
+            user_agent: Some(format!("agent{}", i % 2)),
+            ts: t("2026-11-20T10:00:00Z") + chrono::TimeDelta::microseconds(i * 1_000_003),
+            response_code: Some(if i % 9 == 0 { 429 } else { 200 }),
+            source_ip: None,
+            version: Some(1),
+            operation_id: (i % 3 == 0).then(|| "getDeviceLldpCdp".to_owned()),
+            client: None,
+        })
+        .collect();
+    store
+        .store_request_window(
+            &requests("2026-11-20T10:00:00Z", "2026-11-20T11:00:00Z"),
+            &records,
+        )
+        .unwrap();
+    let read = store
+        .request_records(
+            &org(),
+            &CollectionFilter::None,
+            t("2026-11-20T10:00:00Z"),
+            t("2026-11-20T11:00:00Z"),
+        )
+        .unwrap();
+    assert_eq!(read, records);
+    assert_eq!(count(&store, "request_log"), 131);
+    let ids: Vec<i64> = store
+        .conn
+        .prepare("SELECT rowid FROM api_requests ORDER BY ts")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(ids, (1..=131).collect::<Vec<i64>>());
+
+    // A record outside the window in the second batch: nothing of the window is stored.
+    let mut late = records.clone();
+    late[100].ts = t("2026-11-20T11:00:00Z");
+    let err = store
+        .store_request_window(
+            &requests("2026-11-20T10:00:00Z", "2026-11-20T11:00:00Z"),
+            &late,
+        )
+        .unwrap_err();
+    assert!(matches!(err, StoreError::RecordOutsideWindow { .. }));
+    assert_eq!(count(&store, "request_log"), 131);
 }
