@@ -9,7 +9,12 @@
 //!   `collect` does), records/s and peak RSS, with the rates of the two stages on their own;
 //! - the database's bytes per stored record (file size after the last connection closes);
 //! - analysis: `audit_org` + `save_audit` over the whole log (what `callbudget analyze` runs),
-//!   time and peak RSS.
+//!   time and peak RSS;
+//! - report: the audit written as `callbudget report` writes it (report.html, the six charts as
+//!   PNG and SVG, findings.json, report.md), time — in the analysis child, from its audit;
+//! - a full audit: `callbudget demo` (the release binary) — the simulator in-process with rate
+//!   limits off, acme-week's 7 days (679,000 requests) collected over HTTP on loopback, analysed
+//!   and reported — wall time, its report's time and peak RSS (`/usr/bin/time`).
 //!
 //! Each figure is the median of `CALLBUDGET_BENCH_RUNS` runs (default 3; the 26.8 M size defaults
 //! to 1 run, `CALLBUDGET_BENCH_RUNS_LARGE` changes that). `CALLBUDGET_BENCH_SIZES` picks sizes,
@@ -17,11 +22,12 @@
 //! `CALLBUDGET_BENCH_KEEP=DIR` keeps each size's pages and database in DIR (`pages-<records>.jsonl`,
 //! `scale-<records>.db`), for profiling.
 //!
-//! Not measured here yet: report rendering and a full `audit` against the simulator (being built
-//! in `src/report` and `src/commands`); see the marked place in `main`.
+//! `CALLBUDGET_BENCH_AUDIT=0` skips the full audit.
 
-use callbudget::analysis::{AnalysisWindow, AuditOptions, audit_org, save_audit};
+use callbudget::analysis::{AnalysisWindow, AuditOptions, audit_org, data_coverage, save_audit};
 use callbudget::dashboard::models::RequestRecord;
+use callbudget::report::files::{OrgReportInput, ReportFormat, write_report};
+use callbudget::report::html::ReportContext;
 use callbudget::sim::log::RequestLog;
 use callbudget::sim::scenario::Scenario;
 use callbudget::store::{CollectionFilter, Endpoint, OrgId, Store, WindowMeta};
@@ -217,8 +223,8 @@ fn child_ingest(pages: &Path, db: &Path, org_id: &str) {
     );
 }
 
-/// Child: audits the whole stored log as `callbudget analyze` does; prints
-/// `records seconds peak_rss_mib`.
+/// Child: audits the whole stored log as `callbudget analyze` does, then writes its report as
+/// `callbudget report` does; prints `records analysis_seconds peak_rss_mib report_seconds`.
 fn child_analyze(db: &Path, org_id: &str) {
     let started = Instant::now();
     let mut store = Store::open(db).unwrap_or_else(|e| fail(e));
@@ -235,7 +241,67 @@ fn child_analyze(db: &Path, org_id: &str) {
         audit_org(&store, &org, window, AuditOptions::default()).unwrap_or_else(|e| fail(e));
     save_audit(&mut store, &audit, chrono::Utc::now()).unwrap_or_else(|e| fail(e));
     let secs = started.elapsed().as_secs_f64();
-    println!("{} {secs} {}", audit.requests, peak_rss_mib());
+
+    let reporting = Instant::now();
+    let coverage = data_coverage(&store, &org, &audit.window).unwrap_or_else(|e| fail(e));
+    let requests = audit.requests;
+    let input = OrgReportInput {
+        organization_name: store.organization_name(&org).unwrap_or_else(|e| fail(e)),
+        coverage,
+        audit,
+    };
+    let out = tempfile::tempdir().unwrap_or_else(|e| fail(e));
+    let context = ReportContext {
+        generated_at: chrono::Utc::now(),
+        database: db.display().to_string(),
+    };
+    write_report(out.path(), &[input], &ReportFormat::ALL, &context).unwrap_or_else(|e| fail(e));
+    let report_secs = reporting.elapsed().as_secs_f64();
+    println!("{requests} {secs} {} {report_secs}", peak_rss_mib());
+}
+
+/// `callbudget demo` with the release binary: a full audit against the simulator, rate limits off.
+/// Returns (wall seconds, the report's seconds as it printed them, peak RSS in MiB if measured).
+fn full_audit(dir: &Path) -> (f64, f64, f64) {
+    let exe = env!("CARGO_BIN_EXE_callbudget");
+    let out = dir.join("demo");
+    let timed = Path::new("/usr/bin/time").is_file();
+    let mut command = if timed {
+        let mut c = Command::new("/usr/bin/time");
+        c.args(["-f", "peak-rss-kib %M", exe]);
+        c
+    } else {
+        Command::new(exe)
+    };
+    let started = Instant::now();
+    let output = command
+        .arg("demo")
+        .arg("--out")
+        .arg(&out)
+        .args(["--now", "2026-11-20T00:00:00Z"])
+        .output()
+        .unwrap_or_else(|e| fail(e));
+    let secs = started.elapsed().as_secs_f64();
+    if !output.status.success() {
+        fail(format!(
+            "callbudget demo failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // "wrote 15 file(s) into DIR in 0.70 s"
+    let report_secs = stderr
+        .lines()
+        .find(|l| l.starts_with("wrote "))
+        .and_then(|l| l.rsplit(" in ").next())
+        .and_then(|t| t.trim_end_matches(" s").parse().ok())
+        .unwrap_or(f64::NAN);
+    let rss = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("peak-rss-kib "))
+        .and_then(|kib| kib.trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kib| kib / 1024.0);
+    (secs, report_secs, rss)
 }
 
 /// Runs this bench binary as a child in `mode`; returns its `records seconds peak_rss_mib` and
@@ -347,23 +413,45 @@ fn main() {
 
         let mut times = Vec::new();
         let mut rss = Vec::new();
+        let mut report_times = Vec::new();
         for run in 0..runs {
-            let (analysed, secs, peak, _) = run_child("analyze", &[&db], &org_id);
+            let (analysed, secs, peak, more) = run_child("analyze", &[&db], &org_id);
+            let report_secs = more.first().copied().unwrap_or(f64::NAN);
             println!(
-                "  analysis run {run}: {analysed} records in {secs:.2} s, peak RSS {peak:.0} MiB"
+                "  analysis run {run}: {analysed} records in {secs:.2} s, peak RSS {peak:.0} MiB; report written in {report_secs:.2} s"
             );
             times.push(secs);
             rss.push(peak);
+            report_times.push(report_secs);
         }
         println!(
-            "  analysis: median {:.2} s, peak RSS {:.0} MiB",
+            "  analysis: median {:.2} s, peak RSS {:.0} MiB; report: median {:.2} s",
             median(times),
-            median(rss)
+            median(rss),
+            median(report_times)
         );
-        // Report rendering and a full `audit` against the simulator (rate limits off) go here once
-        // `callbudget report` and `callbudget audit` exist; they are not measured yet.
         if kept.is_none() {
             let _ = std::fs::remove_file(&db);
         }
+    }
+    if std::env::var("CALLBUDGET_BENCH_AUDIT").as_deref() != Ok("0") {
+        let mut walls = Vec::new();
+        let mut reports = Vec::new();
+        let mut rss = Vec::new();
+        for run in 0..runs {
+            let (wall, report, peak) = full_audit(dir);
+            println!(
+                "  full audit run {run} (callbudget demo: acme-week, 7 days, 679,000 requests over HTTP): {wall:.2} s, report {report:.2} s, peak RSS {peak:.0} MiB"
+            );
+            walls.push(wall);
+            reports.push(report);
+            rss.push(peak);
+        }
+        println!(
+            "full audit: median {:.2} s (report {:.2} s), peak RSS {:.0} MiB",
+            median(walls),
+            median(reports),
+            median(rss)
+        );
     }
 }
