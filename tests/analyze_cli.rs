@@ -48,7 +48,7 @@ fn analyze_finds_the_planted_spike_saves_it_and_replaces_it_when_run_again() {
         String::from_utf8_lossy(&output.stderr)
     );
     let doc: serde_json::Value = serde_json::from_slice(&output.stdout).expect("valid JSON");
-    assert_eq!(doc["schema_version"], 1);
+    assert_eq!(doc["schema_version"], 2);
     let audit = &doc["audits"][0];
     assert_eq!(audit["org_id"], ACME_ORG);
     assert_eq!(audit["window"]["start"], "2026-11-19T06:00:00.000000Z");

@@ -12,7 +12,7 @@ pub mod table;
 use crate::analysis::OrgAudit;
 
 /// The version of the JSON findings schema; bumped on any incompatible change.
-pub const FINDINGS_SCHEMA_VERSION: u32 = 1;
+pub const FINDINGS_SCHEMA_VERSION: u32 = 2;
 
 /// An output format of `callbudget analyze`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
