@@ -21,7 +21,7 @@
 //! in `src/report` and `src/commands`); see the marked place in `main`.
 
 use callbudget::analysis::{AnalysisWindow, AuditOptions, audit_org, save_audit};
-use callbudget::dashboard::models::RequestRecord;
+use callbudget::dashboard::models::{RequestPage, RequestRecord};
 use callbudget::sim::log::RequestLog;
 use callbudget::sim::scenario::Scenario;
 use callbudget::store::{CollectionFilter, Endpoint, OrgId, Store, WindowMeta};
@@ -116,7 +116,13 @@ fn write_pages(records: u64, out: &Path) -> (u64, String) {
 struct DecodedWindow {
     t0_us: i64,
     t1_us: i64,
-    records: Vec<RequestRecord>,
+    pages: Vec<RequestPage>,
+}
+
+impl DecodedWindow {
+    fn records(&self) -> usize {
+        self.pages.iter().map(RequestPage::len).sum()
+    }
 }
 
 /// Reads the pages file and decodes each window's pages as the Dashboard client decodes a page of
@@ -149,17 +155,17 @@ fn decode_pages(pages: &Path, windows: std::sync::mpsc::SyncSender<DecodedWindow
                     current = Some(DecodedWindow {
                         t0_us,
                         t1_us,
-                        records: Vec::new(),
+                        pages: Vec::new(),
                     })
                 }
                 _ => fail(format!("bad window line {text:?}")),
             }
         } else {
             let started = Instant::now();
-            let page: Vec<RequestRecord> =
-                serde_json::from_slice(&line).unwrap_or_else(|e| fail(e));
+            let text = std::str::from_utf8(&line).unwrap_or_else(|e| fail(e));
+            let page: RequestPage = serde_json::from_str(text).unwrap_or_else(|e| fail(e));
             match current.as_mut() {
-                Some(window) => window.records.extend(page),
+                Some(window) => window.pages.push(page),
                 None => fail("a page before any window line"),
             }
             decoding += started.elapsed().as_secs_f64();
@@ -196,13 +202,13 @@ fn child_ingest(pages: &Path, db: &Path, org_id: &str) {
             t1: timestamp::from_micros(window.t1_us),
             started_at: now,
             finished_at: now,
-            calls: window.records.len().div_ceil(RECORDS_PER_PAGE) as u64,
+            calls: window.pages.len() as u64,
             http_429s: 0,
         };
         store
-            .store_request_window(&meta, &window.records)
+            .store_request_pages(&meta, &window.pages)
             .unwrap_or_else(|e| fail(e));
-        stored += window.records.len() as u64;
+        stored += window.records() as u64;
         drop(window);
         store_secs += storing.elapsed().as_secs_f64();
     }
