@@ -16,6 +16,9 @@ const REQUEST_COLUMNS: usize = 6;
 const INSERT_REQUEST: &str = "INSERT INTO request_log
      (window_id, ts_us, response_code, source_id, endpoint_id, query_string)
      VALUES (?, ?, ?, ?, ?, ?)";
+/// SQLite's page cache while storing request windows, in KiB (negative: `PRAGMA cache_size` takes
+/// KiB so).
+const WINDOW_CACHE_KIB: i64 = -32 * 1024;
 /// Rows per multi-row INSERT: one statement execution per 64 requests instead of per request.
 const REQUESTS_PER_INSERT: usize = 64;
 /// [`INSERT_REQUEST`] with [`REQUESTS_PER_INSERT`] rows of placeholders (built from constants only).
@@ -173,6 +176,11 @@ impl Store {
         let mut dictionaries = std::mem::take(&mut self.dictionaries);
         let t0_us = timestamp::to_micros(&meta.t0);
         let t1_us = timestamp::to_micros(&meta.t1);
+        // A window's new pages (~2 MB of rows and index a saturated hour) stay in the page cache
+        // until the commit writes them to the WAL, instead of spilling midway (default 2 MB).
+        self.conn
+            .pragma_update(None, "cache_size", WINDOW_CACHE_KIB)
+            .map_err(sqlite(&self.path, "setting the cache size"))?;
         let stored = self.store_window(meta, Endpoint::ApiRequests, rows, |tx, window_id, path| {
             // Called only on an error: `sqlite` copies the path.
             let err = |source| sqlite(path, "storing request records")(source);
