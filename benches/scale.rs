@@ -5,7 +5,7 @@
 //! pages (1000 records each, one-hour windows) to a temporary directory — never committed — and
 //! measures, each in a fresh child process so that its peak RSS (`VmHWM`) is its own:
 //! - ingest: JSON pages → SQLite through the collector's path (pages decoded as the client decodes
-//!   them, one `store_request_window` per window; decoding the next window while storing one, as
+//!   them, one `store_request_pages` per window; decoding the next window while storing one, as
 //!   `collect` does), records/s and peak RSS, with the rates of the two stages on their own;
 //! - the database's bytes per stored record (file size after the last connection closes);
 //! - analysis: `audit_org` + `save_audit` over the whole log (what `callbudget analyze` runs),
