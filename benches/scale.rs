@@ -5,7 +5,7 @@
 //! pages (1000 records each, one-hour windows) to a temporary directory — never committed — and
 //! measures, each in a fresh child process so that its peak RSS (`VmHWM`) is its own:
 //! - ingest: JSON pages → SQLite through the collector's path (pages decoded as the client decodes
-//!   them, one `store_request_window` per window; decoding the next window while storing one, as
+//!   them, one `store_request_pages` per window; decoding the next window while storing one, as
 //!   `collect` does), records/s and peak RSS, with the rates of the two stages on their own;
 //! - the database's bytes per stored record (file size after the last connection closes);
 //! - analysis: `audit_org` + `save_audit` over the whole log (what `callbudget analyze` runs),
@@ -25,7 +25,7 @@
 //! `CALLBUDGET_BENCH_AUDIT=0` skips the full audit.
 
 use callbudget::analysis::{AnalysisWindow, AuditOptions, audit_org, data_coverage, save_audit};
-use callbudget::dashboard::models::RequestRecord;
+use callbudget::dashboard::models::{RequestPage, RequestRecord};
 use callbudget::report::files::{OrgReportInput, ReportFormat, write_report};
 use callbudget::report::html::ReportContext;
 use callbudget::sim::log::RequestLog;
@@ -122,7 +122,13 @@ fn write_pages(records: u64, out: &Path) -> (u64, String) {
 struct DecodedWindow {
     t0_us: i64,
     t1_us: i64,
-    records: Vec<RequestRecord>,
+    pages: Vec<RequestPage>,
+}
+
+impl DecodedWindow {
+    fn records(&self) -> usize {
+        self.pages.iter().map(RequestPage::len).sum()
+    }
 }
 
 /// Reads the pages file and decodes each window's pages as the Dashboard client decodes a page of
@@ -155,17 +161,17 @@ fn decode_pages(pages: &Path, windows: std::sync::mpsc::SyncSender<DecodedWindow
                     current = Some(DecodedWindow {
                         t0_us,
                         t1_us,
-                        records: Vec::new(),
+                        pages: Vec::new(),
                     })
                 }
                 _ => fail(format!("bad window line {text:?}")),
             }
         } else {
             let started = Instant::now();
-            let page: Vec<RequestRecord> =
-                serde_json::from_slice(&line).unwrap_or_else(|e| fail(e));
+            let text = std::str::from_utf8(&line).unwrap_or_else(|e| fail(e));
+            let page: RequestPage = serde_json::from_str(text).unwrap_or_else(|e| fail(e));
             match current.as_mut() {
-                Some(window) => window.records.extend(page),
+                Some(window) => window.pages.push(page),
                 None => fail("a page before any window line"),
             }
             decoding += started.elapsed().as_secs_f64();
@@ -202,13 +208,13 @@ fn child_ingest(pages: &Path, db: &Path, org_id: &str) {
             t1: timestamp::from_micros(window.t1_us),
             started_at: now,
             finished_at: now,
-            calls: window.records.len().div_ceil(RECORDS_PER_PAGE) as u64,
+            calls: window.pages.len() as u64,
             http_429s: 0,
         };
         store
-            .store_request_window(&meta, &window.records)
+            .store_request_pages(&meta, &window.pages)
             .unwrap_or_else(|e| fail(e));
-        stored += window.records.len() as u64;
+        stored += window.records() as u64;
         drop(window);
         store_secs += storing.elapsed().as_secs_f64();
     }

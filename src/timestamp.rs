@@ -39,14 +39,32 @@ pub fn canonical_to_micros(text: &str) -> Option<i64> {
             c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
         })
     };
-    let date = chrono::NaiveDate::from_ymd_opt(num(0, 4)? as i32, num(5, 7)?, num(8, 10)?)?;
-    let time = chrono::NaiveTime::from_hms_micro_opt(
-        num(11, 13)?,
-        num(14, 16)?,
-        num(17, 19)?,
-        num(20, 26)?,
-    )?;
-    Some(date.and_time(time).and_utc().timestamp_micros())
+    let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let (hour, minute, second, micros) = (num(11, 13)?, num(14, 16)?, num(17, 19)?, num(20, 26)?);
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if day == 0 || day > month_days || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let days = days_from_civil(i64::from(year), i64::from(month), i64::from(day));
+    let seconds = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
+    Some(seconds * 1_000_000 + i64::from(micros))
+}
+
+/// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
 }
 
 /// Microseconds since the Unix epoch, the simulator's and the budget model's clock unit.
@@ -62,16 +80,34 @@ pub fn from_micros(us: i64) -> DateTime<Utc> {
 /// `#[serde(with = "crate::timestamp::serde_canonical")]`: writes the canonical form, reads leniently.
 pub mod serde_canonical {
     use chrono::{DateTime, Utc};
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::{Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&super::format(t))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        super::parse(&text)
-            .map_err(|e| serde::de::Error::custom(format!("invalid timestamp {text:?}: {e}")))
+        d.deserialize_str(TimestampVisitor)
+    }
+
+    /// Reads the text where it lies (no copy), the canonical form without the general parser.
+    struct TimestampVisitor;
+
+    impl serde::de::Visitor<'_> for TimestampVisitor {
+        type Value = DateTime<Utc>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an ISO 8601 timestamp")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<DateTime<Utc>, E> {
+            if let Some(t) = super::canonical_to_micros(text)
+                .and_then(chrono::DateTime::<Utc>::from_timestamp_micros)
+            {
+                return Ok(t);
+            }
+            super::parse(text).map_err(|e| E::custom(format!("invalid timestamp {text:?}: {e}")))
+        }
     }
 }
 
@@ -106,6 +142,12 @@ mod tests {
             "2026-11-20T10:15:02.120000Z",
             "2028-02-29T23:59:59.999999Z",
             "1970-01-01T00:00:00.000000Z",
+            "1969-12-31T23:59:59.999999Z",
+            "2000-02-29T00:00:00.000001Z",
+            "2100-03-01T12:00:00.500000Z",
+            "2026-01-01T00:00:00.000000Z",
+            "2026-12-31T23:59:59.000000Z",
+            "0001-01-01T00:00:00.000000Z",
         ] {
             assert_eq!(
                 canonical_to_micros(text),
@@ -116,6 +158,11 @@ mod tests {
         for text in [
             "2026-11-20T10:15:02Z",
             "2026-02-30T10:15:02.000000Z",
+            "2100-02-29T10:15:02.000000Z",
+            "2026-13-01T10:15:02.000000Z",
+            "2026-11-20T24:00:00.000000Z",
+            "2026-11-20T10:60:02.000000Z",
+            "2026-11-20T10:15:60.000000Z",
             "2026-11-20T10:15:02.12000xZ",
             "2026-11-20 10:15:02.120000Z",
         ] {

@@ -11,7 +11,7 @@ pub mod plan;
 
 use crate::dashboard::client::{CallTally, ClientError, DashboardClient};
 use crate::dashboard::models::{
-    Admin, Organization, RequestRecord, RequestsOverview, ResponseCodeInterval,
+    Admin, Organization, RequestPage, RequestsOverview, ResponseCodeInterval,
 };
 use crate::store::{CollectionFilter, Endpoint, OrgId, Store, StoreError, WindowMeta};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -464,27 +464,31 @@ impl Run {
             .url(&format!("/organizations/{org}/apiRequests"), &query);
         let events = Arc::clone(&self.events);
         let org_name = org.to_owned();
-        let mut records: Vec<RequestRecord> = self
+        // Each page decoded compactly (its strings in one buffer), as the store reads it.
+        let mut pages: Vec<RequestPage> = self
             .client
-            .get_all_pages(Some(org), &url, &mut tally, move |n| {
+            .get_pages(Some(org), &url, &mut tally, move |page: &RequestPage| {
                 events(CollectEvent::Page {
                     org: org_name.clone(),
-                    records: n,
+                    records: page.len(),
                 })
             })
             .await?;
-        let before = records.len();
-        records.retain(|r| r.ts >= t0 && r.ts < t1);
-        if records.len() != before {
+        let before: usize = pages.iter().map(RequestPage::len).sum();
+        for page in &mut pages {
+            page.retain_ts(|ts| ts >= t0 && ts < t1);
+        }
+        let kept: usize = pages.iter().map(RequestPage::len).sum();
+        if kept != before {
             (self.events)(CollectEvent::Warning {
                 org: Some(org.to_owned()),
                 message: format!(
                     "the API returned {} records outside the window asked for; they were left out",
-                    before - records.len()
+                    before - kept
                 ),
             });
         }
-        let consumers = Consumers::of(&records);
+        let consumers = Consumers::of(&pages);
         let requests = self.meta(
             org,
             Endpoint::ApiRequests,
@@ -522,7 +526,7 @@ impl Run {
             intervals.push((meta, series));
         }
         Ok(FetchedWindow {
-            requests: (requests, records),
+            requests: (requests, pages),
             overview: (overview_meta, overview),
             intervals,
             tally: total,
@@ -569,7 +573,7 @@ impl Run {
 
 /// Everything fetched for one window, ready to store.
 struct FetchedWindow {
-    requests: (WindowMeta, Vec<RequestRecord>),
+    requests: (WindowMeta, Vec<RequestPage>),
     overview: (WindowMeta, RequestsOverview),
     intervals: Vec<(WindowMeta, Vec<ResponseCodeInterval>)>,
     /// Every call the window took, and the time spent waiting.
@@ -588,8 +592,8 @@ impl FetchedWindow {
     /// Stores the request log first: each endpoint's window in its own transaction, so the
     /// request-log checkpoint that resumption reads is never ahead of what it promises.
     fn store(self, store: &mut Store) -> Result<StoredWindow, StoreError> {
-        let (meta, records) = &self.requests;
-        store.store_request_window(meta, records)?;
+        let (meta, pages) = &self.requests;
+        store.store_request_pages(meta, pages)?;
         store.store_overview_window(&self.overview.0, &self.overview.1)?;
         for (meta, intervals) in &self.intervals {
             store.store_interval_window(meta, intervals)?;
@@ -597,7 +601,7 @@ impl FetchedWindow {
         Ok(StoredWindow {
             t0: meta.t0,
             t1: meta.t1,
-            records: records.len() as u64,
+            records: pages.iter().map(RequestPage::len).sum::<usize>() as u64,
             tally: self.tally,
         })
     }
@@ -611,20 +615,25 @@ struct Consumers {
 }
 
 impl Consumers {
-    fn of(records: &[RequestRecord]) -> Consumers {
-        let set = |f: fn(&RequestRecord) -> Option<&String>| {
-            records
-                .iter()
-                .filter_map(f)
-                .filter(|v| !v.is_empty())
-                .cloned()
-                .collect::<BTreeSet<String>>()
+    fn of(pages: &[RequestPage]) -> Consumers {
+        let mut consumers = Consumers {
+            admins: BTreeSet::new(),
+            source_ips: BTreeSet::new(),
+            user_agents: BTreeSet::new(),
         };
-        Consumers {
-            admins: set(|r| r.admin_id.as_ref()),
-            source_ips: set(|r| r.source_ip.as_ref()),
-            user_agents: set(|r| r.user_agent.as_ref()),
+        let add = |set: &mut BTreeSet<String>, value: Option<&str>| {
+            if let Some(v) = value.filter(|v| !v.is_empty())
+                && !set.contains(v)
+            {
+                set.insert(v.to_owned());
+            }
+        };
+        for record in pages.iter().flat_map(RequestPage::records) {
+            add(&mut consumers.admins, record.admin_id);
+            add(&mut consumers.source_ips, record.source_ip);
+            add(&mut consumers.user_agents, record.user_agent);
         }
+        consumers
     }
 
     fn filters(self) -> impl Iterator<Item = CollectionFilter> {

@@ -361,7 +361,11 @@ impl DashboardClient {
         if !status.is_success() {
             return Attempt::Fatal(client_error(status, url, &body));
         }
-        match serde_json::from_slice::<T>(&body) {
+        // The body checked as UTF-8 at once, not string by string while decoding.
+        let decoded = std::str::from_utf8(&body)
+            .map_err(|e| e.to_string())
+            .and_then(|text| serde_json::from_str::<T>(text).map_err(|e| e.to_string()));
+        match decoded {
             Ok(value) => Attempt::Done(
                 Page {
                     value,
@@ -385,12 +389,28 @@ impl DashboardClient {
         tally: &mut CallTally,
         mut on_page: impl FnMut(usize),
     ) -> Result<Vec<T>, ClientError> {
-        let mut items = Vec::new();
+        let pages = self
+            .get_pages::<Vec<T>>(org, first_url, tally, |page| on_page(page.len()))
+            .await?;
+        Ok(pages.into_iter().flatten().collect())
+    }
+
+    /// Every page of a list endpoint, each decoded as a `P` (e.g. a `Vec` of items, or a
+    /// [`super::models::RequestPage`]), following `Link: rel=next` exactly as given; `on_page`
+    /// sees each page as it arrives.
+    pub async fn get_pages<P: DeserializeOwned>(
+        &self,
+        org: Option<&str>,
+        first_url: &str,
+        tally: &mut CallTally,
+        mut on_page: impl FnMut(&P),
+    ) -> Result<Vec<P>, ClientError> {
+        let mut pages = Vec::new();
         let mut next = Some(first_url.to_owned());
         while let Some(url) = next.take() {
-            let page: Page<Vec<T>> = self.get(org, &url, tally).await?;
-            on_page(page.value.len());
-            items.extend(page.value);
+            let page: Page<P> = self.get(org, &url, tally).await?;
+            on_page(&page.value);
+            pages.push(page.value);
             if let Some(link) = page.next {
                 // The key travels with every call: never to another scheme, host or port.
                 if origin(&link) != origin(&self.config.base_url) {
@@ -402,7 +422,7 @@ impl DashboardClient {
                 next = Some(link);
             }
         }
-        Ok(items)
+        Ok(pages)
     }
 
     /// The API's current time, from the `Date` header of its last answer (the lookback and "now"

@@ -3,11 +3,12 @@
 
 use super::{Endpoint, OrgId, Store, StoreError, WindowId, WindowMeta, count_to_sql};
 use crate::dashboard::models::{
-    Admin, Organization, RequestRecord, RequestsOverview, ResponseCodeInterval,
+    Admin, Organization, RequestPage, RequestRecord, RequestsOverview, ResponseCodeInterval,
 };
 use crate::timestamp;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use rusqlite::{Transaction, TransactionBehavior, params};
+use std::borrow::Borrow;
 use std::path::{Path, PathBuf};
 
 /// The columns of one `request_log` row as [`Store::store_request_window`] writes them.
@@ -15,6 +16,9 @@ const REQUEST_COLUMNS: usize = 6;
 const INSERT_REQUEST: &str = "INSERT INTO request_log
      (window_id, ts_us, response_code, source_id, endpoint_id, query_string)
      VALUES (?, ?, ?, ?, ?, ?)";
+/// SQLite's page cache while storing request windows, in KiB (negative: `PRAGMA cache_size` takes
+/// KiB so).
+const WINDOW_CACHE_KIB: i64 = -32 * 1024;
 /// Rows per multi-row INSERT: one statement execution per 64 requests instead of per request.
 const REQUESTS_PER_INSERT: usize = 64;
 /// [`INSERT_REQUEST`] with [`REQUESTS_PER_INSERT`] rows of placeholders (built from constants only).
@@ -144,56 +148,79 @@ impl Store {
         meta: &WindowMeta,
         records: &[RequestRecord<S>],
     ) -> Result<WindowId, StoreError> {
-        let rows = records.len() as u64;
+        self.store_requests(meta, records.len(), records.iter())
+    }
+
+    /// [`Store::store_request_window`] for a window's records as the collector decodes them: its
+    /// pages, in order.
+    pub fn store_request_pages(
+        &mut self,
+        meta: &WindowMeta,
+        pages: &[RequestPage],
+    ) -> Result<WindowId, StoreError> {
+        let count = pages.iter().map(RequestPage::len).sum();
+        self.store_requests(meta, count, pages.iter().flat_map(RequestPage::records))
+    }
+
+    /// Stores the `count` records `records` yields (exactly that many) as one window.
+    fn store_requests<S: AsRef<str>, R: Borrow<RequestRecord<S>>>(
+        &mut self,
+        meta: &WindowMeta,
+        count: usize,
+        records: impl Iterator<Item = R>,
+    ) -> Result<WindowId, StoreError> {
+        let rows = count as u64;
+        // Whole batches in one statement each; the rest row by row.
+        let batched = count - count % REQUESTS_PER_INSERT;
         // Taken out of `self` for the transaction, which borrows the connection.
         let mut dictionaries = std::mem::take(&mut self.dictionaries);
         let t0_us = timestamp::to_micros(&meta.t0);
         let t1_us = timestamp::to_micros(&meta.t1);
+        // A window's new pages (~2 MB of rows and index a saturated hour) stay in the page cache
+        // until the commit writes them to the WAL, instead of spilling midway (default 2 MB).
+        self.conn
+            .pragma_update(None, "cache_size", WINDOW_CACHE_KIB)
+            .map_err(sqlite(&self.path, "setting the cache size"))?;
         let stored = self.store_window(meta, Endpoint::ApiRequests, rows, |tx, window_id, path| {
-            let err = || sqlite(path, "storing request records");
-            let mut insert_one = tx.prepare_cached(INSERT_REQUEST).map_err(err())?;
-            let mut insert_many = tx.prepare_cached(&INSERT_REQUESTS_BATCH).map_err(err())?;
-            for batch in records.chunks(REQUESTS_PER_INSERT) {
-                // Whole batches in one statement; the rest row by row.
-                let (insert, row_by_row) = if batch.len() == REQUESTS_PER_INSERT {
-                    (&mut insert_many, false)
+            // Called only on an error: `sqlite` copies the path.
+            let err = |source| sqlite(path, "storing request records")(source);
+            let mut insert_one = tx.prepare_cached(INSERT_REQUEST).map_err(err)?;
+            let mut insert_many = tx.prepare_cached(&INSERT_REQUESTS_BATCH).map_err(err)?;
+            for (n, record) in records.enumerate() {
+                let record = record.borrow();
+                let ts_us = timestamp::to_micros(&record.ts);
+                if ts_us < t0_us || ts_us >= t1_us {
+                    return Err(StoreError::RecordOutsideWindow {
+                        path: path.to_owned(),
+                        window: meta.to_string(),
+                        ts: timestamp::format(&record.ts),
+                    });
+                }
+                let source_id = dictionaries.source_id(tx, record).map_err(err)?;
+                let endpoint_id = dictionaries.endpoint_id(tx, record).map_err(err)?;
+                let row_by_row = n >= batched;
+                let (insert, first) = if row_by_row {
+                    (&mut insert_one, 1)
                 } else {
-                    (&mut insert_one, true)
+                    (
+                        &mut insert_many,
+                        (n % REQUESTS_PER_INSERT) * REQUEST_COLUMNS + 1,
+                    )
                 };
-                for (i, record) in batch.iter().enumerate() {
-                    let ts_us = timestamp::to_micros(&record.ts);
-                    if ts_us < t0_us || ts_us >= t1_us {
-                        return Err(StoreError::RecordOutsideWindow {
-                            path: path.to_owned(),
-                            window: meta.to_string(),
-                            ts: timestamp::format(&record.ts),
-                        });
+                // Bound one by one: the hot loop of ingest, without a slice of trait objects.
+                (|| {
+                    insert.raw_bind_parameter(first, window_id)?;
+                    insert.raw_bind_parameter(first + 1, ts_us)?;
+                    insert.raw_bind_parameter(first + 2, record.response_code)?;
+                    insert.raw_bind_parameter(first + 3, source_id)?;
+                    insert.raw_bind_parameter(first + 4, endpoint_id)?;
+                    insert.raw_bind_parameter(first + 5, as_str(&record.query_string))?;
+                    if row_by_row || n % REQUESTS_PER_INSERT == REQUESTS_PER_INSERT - 1 {
+                        insert.raw_execute()?;
                     }
-                    let source_id = dictionaries.source_id(tx, record).map_err(err())?;
-                    let endpoint_id = dictionaries.endpoint_id(tx, record).map_err(err())?;
-                    let first = if row_by_row {
-                        1
-                    } else {
-                        i * REQUEST_COLUMNS + 1
-                    };
-                    // Bound one by one: the hot loop of ingest, without a slice of trait objects.
-                    (|| {
-                        insert.raw_bind_parameter(first, window_id)?;
-                        insert.raw_bind_parameter(first + 1, ts_us)?;
-                        insert.raw_bind_parameter(first + 2, record.response_code)?;
-                        insert.raw_bind_parameter(first + 3, source_id)?;
-                        insert.raw_bind_parameter(first + 4, endpoint_id)?;
-                        insert.raw_bind_parameter(first + 5, as_str(&record.query_string))?;
-                        if row_by_row {
-                            insert.raw_execute()?;
-                        }
-                        Ok(())
-                    })()
-                    .map_err(err())?;
-                }
-                if !row_by_row {
-                    insert.raw_execute().map_err(err())?;
-                }
+                    Ok(())
+                })()
+                .map_err(err)?;
             }
             Ok(())
         });
