@@ -138,17 +138,11 @@ impl Store {
             )
             .and_then(|mut stmt| {
                 stmt.query_map(params![org_id, timestamp::format(&t0), timestamp::format(&t1)], |row| {
-                    let time = |i: usize| -> rusqlite::Result<DateTime<Utc>> {
-                        let text: String = row.get(i)?;
-                        timestamp::parse(&text).map_err(|e| {
-                            rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
-                        })
-                    };
                     let code: i64 = row.get(2)?;
                     let count: i64 = row.get(3)?;
                     Ok(IntervalCount {
-                        start: time(0)?,
-                        end: time(1)?,
+                        start: super::timestamp_column(row, 0)?,
+                        end: super::timestamp_column(row, 1)?,
                         code: u16::try_from(code).unwrap_or(0),
                         count: u64::try_from(count).unwrap_or(0),
                     })
@@ -247,19 +241,13 @@ impl Store {
                 stmt.query_map(
                     params![org_id, timestamp::format(&t0), timestamp::format(&t1)],
                     |row| {
-                        let time = |i: usize| -> rusqlite::Result<DateTime<Utc>> {
-                            let text: String = row.get(i)?;
-                            timestamp::parse(&text).map_err(|e| {
-                                rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
-                            })
-                        };
                         let metrics: String = row.get(6)?;
                         Ok(StoredFinding {
                             kind: row.get(0)?,
                             severity: row.get(1)?,
                             consumer: row.get(2)?,
-                            start: time(3)?,
-                            end: time(4)?,
+                            start: super::timestamp_column(row, 3)?,
+                            end: super::timestamp_column(row, 4)?,
                             summary: row.get(5)?,
                             metrics: serde_json::from_str(&metrics).unwrap_or(serde_json::Value::Null),
                         })

@@ -43,27 +43,14 @@ impl Store {
                         i64::try_from(limit).unwrap_or(i64::MAX)
                     ],
                     |row| {
-                        let time = |i: usize| -> rusqlite::Result<DateTime<Utc>> {
-                            let text: String = row.get(i)?;
-                            timestamp::parse(&text).map_err(|e| {
-                                rusqlite::Error::FromSqlConversionFailure(
-                                    i,
-                                    rusqlite::types::Type::Text,
-                                    Box::new(e),
-                                )
-                            })
-                        };
-                        let count = |i: usize| -> rusqlite::Result<u64> {
-                            Ok(u64::try_from(row.get::<_, i64>(i)?).unwrap_or(0))
-                        };
                         let summary: String = row.get(5)?;
                         Ok(AuditRecord {
                             org_id: org_id.clone(),
-                            t0: time(0)?,
-                            t1: time(1)?,
-                            created_at: time(2)?,
-                            requests: count(3)?,
-                            http_429s: count(4)?,
+                            t0: super::timestamp_column(row, 0)?,
+                            t1: super::timestamp_column(row, 1)?,
+                            created_at: super::timestamp_column(row, 2)?,
+                            requests: super::count_column(row, 3)?,
+                            http_429s: super::count_column(row, 4)?,
                             summary: serde_json::from_str(&summary)
                                 .unwrap_or(serde_json::Value::Null),
                         })
