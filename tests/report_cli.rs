@@ -65,6 +65,21 @@ fn assert_self_contained(html: &str) {
     }
 }
 
+/// A temporary directory holding `cb.db` with acme-week (ending at `now`) collected over
+/// `[since, until)`; returns it with the database's path and a report directory's path in it.
+fn collected_acme(
+    now: &str,
+    since: &str,
+    until: &str,
+) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("cb.db");
+    let out = dir.path().join("report");
+    let handle = serve(acme_week_config(now));
+    collect_acme_range(&handle, &db, time(since), time(until));
+    (dir, db, out)
+}
+
 #[test]
 fn the_browser_harness_sees_console_messages() {
     // Without this, "no console message" below could mean the harness is blind.
@@ -89,17 +104,11 @@ fn the_browser_harness_sees_console_messages() {
 
 #[test]
 fn report_of_acme_week_writes_every_file_and_renders_cleanly_in_chromium() {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let db = dir.path().join("cb.db");
-    let out = dir.path().join("report");
-    let handle = serve(acme_week_config("2026-11-20T00:00:00Z"));
-    collect_acme_range(
-        &handle,
-        &db,
-        time("2026-11-19T06:00:00Z"),
-        time("2026-11-19T12:00:00Z"),
+    let (dir, db, out) = collected_acme(
+        "2026-11-20T00:00:00Z",
+        "2026-11-19T06:00:00Z",
+        "2026-11-19T12:00:00Z",
     );
-    drop(handle);
 
     let output = report(&db, &out, &["--since", "6h"]);
     assert_success(&output);
@@ -279,18 +288,12 @@ fn text_from_the_api_is_shown_escaped_and_never_runs() {
 
 #[test]
 fn the_second_audit_shows_what_changed_since_the_first() {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let db = dir.path().join("cb.db");
-    let out = dir.path().join("report");
     // Sunday 2026-11-22 has no PortPusher bursts (weekdays only); Monday 2026-11-23 has one.
-    let handle = serve(acme_week_config("2026-11-24T00:00:00Z"));
-    collect_acme_range(
-        &handle,
-        &db,
-        time("2026-11-22T00:00:00Z"),
-        time("2026-11-24T00:00:00Z"),
+    let (_dir, db, out) = collected_acme(
+        "2026-11-24T00:00:00Z",
+        "2026-11-22T00:00:00Z",
+        "2026-11-24T00:00:00Z",
     );
-    drop(handle);
     let sunday = [
         "--since",
         "2026-11-22T00:00:00Z",
@@ -384,17 +387,11 @@ fn the_second_audit_shows_what_changed_since_the_first() {
 
 #[test]
 fn findings_json_validates_against_its_published_schema() {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let db = dir.path().join("cb.db");
-    let out = dir.path().join("report");
-    let handle = serve(acme_week_config("2026-11-20T00:00:00Z"));
-    collect_acme_range(
-        &handle,
-        &db,
-        time("2026-11-19T08:00:00Z"),
-        time("2026-11-19T10:00:00Z"),
+    let (_dir, db, out) = collected_acme(
+        "2026-11-20T00:00:00Z",
+        "2026-11-19T08:00:00Z",
+        "2026-11-19T10:00:00Z",
     );
-    drop(handle);
     // Twice, so that the second document carries trends too.
     assert_success(&report(
         &db,
