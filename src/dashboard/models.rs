@@ -49,27 +49,34 @@ pub struct ApiClient<S = String> {
     pub kind: Option<S>,
 }
 
+impl<S> RequestRecord<S> {
+    /// The same record with each of its strings passed through `f`, in field order.
+    pub fn map_text<T>(&self, mut f: impl FnMut(&S) -> T) -> RequestRecord<T> {
+        let mut text = |value: &Option<S>| value.as_ref().map(&mut f);
+        RequestRecord {
+            admin_id: text(&self.admin_id),
+            method: text(&self.method),
+            host: text(&self.host),
+            path: text(&self.path),
+            query_string: text(&self.query_string),
+            user_agent: text(&self.user_agent),
+            ts: self.ts,
+            response_code: self.response_code,
+            source_ip: text(&self.source_ip),
+            version: self.version,
+            operation_id: text(&self.operation_id),
+            client: self.client.as_ref().map(|c| ApiClient {
+                id: text(&c.id),
+                kind: text(&c.kind),
+            }),
+        }
+    }
+}
+
 impl<S: AsRef<str>> RequestRecord<S> {
     /// An owned copy, e.g. of a simulator's borrowed record.
     pub fn to_owned_record(&self) -> RequestRecord {
-        let own = |s: &Option<S>| s.as_ref().map(|v| v.as_ref().to_owned());
-        RequestRecord {
-            admin_id: own(&self.admin_id),
-            method: own(&self.method),
-            host: own(&self.host),
-            path: own(&self.path),
-            query_string: own(&self.query_string),
-            user_agent: own(&self.user_agent),
-            ts: self.ts,
-            response_code: self.response_code,
-            source_ip: own(&self.source_ip),
-            version: self.version,
-            operation_id: own(&self.operation_id),
-            client: self.client.as_ref().map(|c| ApiClient {
-                id: own(&c.id),
-                kind: own(&c.kind),
-            }),
-        }
+        self.map_text(|v| v.as_ref().to_owned())
     }
 }
 
@@ -128,35 +135,16 @@ impl RequestPage {
     /// Appends a record, copying its strings.
     pub fn push<S: AsRef<str>>(&mut self, record: &RequestRecord<S>) {
         let text = &mut self.text;
-        let mut span = |value: &Option<S>| {
-            value.as_ref().map(|v| {
-                let start = text.len();
-                text.push_str(v.as_ref());
-                // A page is one HTTP answer: never 4 GiB of text.
-                let at = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-                Span {
-                    start: at(start),
-                    end: at(text.len()),
-                }
-            })
-        };
-        let record = RequestRecord {
-            admin_id: span(&record.admin_id),
-            method: span(&record.method),
-            host: span(&record.host),
-            path: span(&record.path),
-            query_string: span(&record.query_string),
-            user_agent: span(&record.user_agent),
-            ts: record.ts,
-            response_code: record.response_code,
-            source_ip: span(&record.source_ip),
-            version: record.version,
-            operation_id: span(&record.operation_id),
-            client: record.client.as_ref().map(|c| ApiClient {
-                id: span(&c.id),
-                kind: span(&c.kind),
-            }),
-        };
+        let record = record.map_text(|v| {
+            let start = text.len();
+            text.push_str(v.as_ref());
+            // A page is one HTTP answer: never 4 GiB of text.
+            let at = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+            Span {
+                start: at(start),
+                end: at(text.len()),
+            }
+        });
         self.records.push(record);
     }
 
@@ -171,28 +159,11 @@ impl RequestPage {
     /// The records, in order, their strings borrowed from the page.
     pub fn records(&self) -> impl ExactSizeIterator<Item = RequestRecord<&str>> + Clone + '_ {
         let text = self.text.as_str();
-        let get = move |span: &Option<Span>| {
-            span.map(|s| {
+        self.records.iter().map(move |r| {
+            r.map_text(|s| {
                 text.get(s.start as usize..s.end as usize)
                     .unwrap_or_default()
             })
-        };
-        self.records.iter().map(move |r| RequestRecord {
-            admin_id: get(&r.admin_id),
-            method: get(&r.method),
-            host: get(&r.host),
-            path: get(&r.path),
-            query_string: get(&r.query_string),
-            user_agent: get(&r.user_agent),
-            ts: r.ts,
-            response_code: r.response_code,
-            source_ip: get(&r.source_ip),
-            version: r.version,
-            operation_id: get(&r.operation_id),
-            client: r.client.as_ref().map(|c| ApiClient {
-                id: get(&c.id),
-                kind: get(&c.kind),
-            }),
         })
     }
 
