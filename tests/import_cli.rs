@@ -25,6 +25,21 @@ fn import(db: &Path, file: &Path, format: &str, extra: &[&str]) -> std::process:
         .expect("callbudget runs")
 }
 
+/// `callbudget analyze --format json` of the database, which must succeed.
+fn analyze_json(db: &Path) -> serde_json::Value {
+    let out = callbudget()
+        .args(["analyze", "--format", "json", "--db"])
+        .arg(db)
+        .output()
+        .expect("callbudget runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
 /// Every stored request of the database, without its window id, in a fixed order.
 fn stored_rows(db: &Path) -> Vec<String> {
     let conn = Connection::open(db).expect("the database opens");
@@ -306,17 +321,7 @@ fn analyze_finds_the_xdr_samples_planted_saturation_and_noisy_consumer() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let out = callbudget()
-        .args(["analyze", "--format", "json", "--db"])
-        .arg(&db)
-        .output()
-        .expect("callbudget runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let doc = analyze_json(&db);
     let audit = &doc["audits"][0];
     assert_eq!(audit["org_id"], "xdr-1");
     assert_eq!(audit["options"]["budget"]["name"], "xdr");
@@ -459,17 +464,7 @@ fn recommendations_come_only_with_a_providers_catalog() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let out = callbudget()
-        .args(["analyze", "--format", "json", "--db"])
-        .arg(&db)
-        .output()
-        .expect("callbudget runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let doc = analyze_json(&db);
     let audit_of = |org: &str| {
         doc["audits"]
             .as_array()
