@@ -25,7 +25,7 @@
 //! `CALLBUDGET_BENCH_AUDIT=0` skips the full audit.
 
 use callbudget::analysis::{AnalysisWindow, AuditOptions, audit_org, data_coverage, save_audit};
-use callbudget::dashboard::models::{RequestPage, RequestRecord};
+use callbudget::api::{RequestPage, RequestRecord};
 use callbudget::report::files::{OrgReportInput, ReportFormat, write_report};
 use callbudget::report::html::ReportContext;
 use callbudget::sim::log::RequestLog;

@@ -1,12 +1,13 @@
 //! callbudget: audits how a Cisco Meraki organization spends its shared API call budget.
 //!
-//! Data flows one way: [`dashboard`] (the API client and the API's vocabulary) →
-//! [`collect`] → [`store`] → [`analysis`] → [`report`]. [`queries`] and [`export`] read the store
-//! for people and other tools. The [`sim`] module is a Meraki-compatible simulator; it shares only
-//! the API models with [`dashboard`]. [`budget`] and [`timestamp`] are leaf modules every stage may
-//! use; [`cli`] is the command line (clap only).
+//! Data flows one way: [`dashboard`] (the API's HTTP client) → [`collect`] → [`store`] →
+//! [`analysis`] → [`report`]. [`api`] is the API's vocabulary (records, pages, the operation
+//! catalog) that every stage speaks; the [`sim`]ulator and the [`import`]er use it, never the
+//! client. [`queries`] and [`export`] read the store for people and other tools. [`budget`] and
+//! [`timestamp`] are leaf modules every stage may use; [`cli`] is the command line (clap only).
 
 pub mod analysis;
+pub mod api;
 pub mod budget;
 pub mod cli;
 pub mod collect;

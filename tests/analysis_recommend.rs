@@ -7,8 +7,8 @@ use callbudget::analysis::{
     AnalysisWindow, RecommendOptions, Recommendation, RecommendationKind, WhatIfScenario,
     load_request_log, recommend, senders_in_refused_seconds, what_if, what_if_top,
 };
+use callbudget::api::OperationCatalog;
 use callbudget::budget::BudgetModel;
-use callbudget::dashboard::operations::OperationCatalog;
 use callbudget::store::{OrgId, Store};
 
 const NOC_POLLER: &str = "python-meraki/4.7.0 Caller/(NocPoller/2.1 Acme)";

@@ -4,7 +4,7 @@
 
 use crate::support::{ACME_ORG, acme_week_config, collect_acme_range, serve, time};
 use callbudget::analysis::{AnalysisWindow, AuditOptions, OrgAudit, audit_org};
-use callbudget::dashboard::models::RequestRecord;
+use callbudget::api::RequestRecord;
 use callbudget::report::charts::{ChartFormat, ChartKind, render_chart};
 use callbudget::store::{CollectionFilter, Endpoint, OrgId, Store, WindowMeta};
 use chrono::{DateTime, TimeDelta, Utc};

@@ -6,10 +6,10 @@ use crate::support::{
     ACME_ORG, API_KEY, TINY_END, TINY_ORG, acme_week_config, collect_into, counts_by_code,
     fast_client_config, multiset, records_in, serve, stored_records, time, tiny_config,
 };
+use callbudget::api::RequestRecord;
 use callbudget::collect::{CollectOptions, CollectSummary, OrgSelection};
 use callbudget::dashboard::client::ClientConfig;
 use callbudget::dashboard::key::ApiKey;
-use callbudget::dashboard::models::RequestRecord;
 use callbudget::sim::SimConfig;
 use callbudget::sim::faults::{FaultPlan, RetryAfterStyle};
 use callbudget::store::{CollectionFilter, Endpoint, OrgId, Store, WindowStatus};

@@ -209,7 +209,7 @@ fn text_from_the_api_is_shown_escaped_and_never_runs() {
     drop(handle);
     // Paths and query strings are not in the simulator's vocabulary: store hostile ones directly.
     {
-        use callbudget::dashboard::models::RequestRecord;
+        use callbudget::api::RequestRecord;
         use callbudget::store::{CollectionFilter, Endpoint, OrgId, Store, WindowMeta};
         let mut store = Store::open(&db).expect("the database opens");
         let record: RequestRecord = serde_json::from_value(serde_json::json!({

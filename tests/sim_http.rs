@@ -5,7 +5,7 @@ use crate::support::{
     API_KEY, Answer, Api, TEST_USER_AGENT, TINY_END, TINY_ORG, block_on, records_in, serve, time,
     tiny_config, tiny_scenario, window_query,
 };
-use callbudget::dashboard::models::{RequestRecord, RequestsOverview, ResponseCodeInterval};
+use callbudget::api::{RequestRecord, RequestsOverview, ResponseCodeInterval};
 use callbudget::sim::SimConfig;
 use callbudget::sim::faults::{FaultPlan, FaultSetting, RetryAfterStyle};
 use callbudget::sim::scenario::Scenario;

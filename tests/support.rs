@@ -1,7 +1,7 @@
 //! Fixtures the integration tests share: the sample scenarios, a simulator on 127.0.0.1:0, an HTTP
 //! client that speaks to it as a Dashboard API client would, and Link-header pagination.
 
-use callbudget::dashboard::models::RequestRecord;
+use callbudget::api::RequestRecord;
 use callbudget::sim::scenario::Scenario;
 use callbudget::sim::{SimConfig, Simulator, SimulatorHandle};
 use chrono::{DateTime, Utc};
@@ -88,8 +88,7 @@ impl Answer {
 
     /// The `{"errors": [...]}` of an error answer.
     pub fn errors(&self) -> Vec<String> {
-        self.json::<callbudget::dashboard::models::ErrorBody>()
-            .errors
+        self.json::<callbudget::api::ErrorBody>().errors
     }
 
     /// The URL of the Link header's `rel=REL` entry.

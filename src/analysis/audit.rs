@@ -10,8 +10,8 @@ use super::{
     consumer_usage, detect_spikes, load_request_log, recommendation_findings, retry_behaviour,
     retry_findings, senders_in_refused_seconds, whatif_findings,
 };
+use crate::api::OperationCatalog;
 use crate::budget::{BudgetModel, CatalogName};
-use crate::dashboard::operations::OperationCatalog;
 use crate::store::{AuditRecord, OrgId, Store, StoredFinding};
 use chrono::{DateTime, Utc};
 use polars::prelude::*;

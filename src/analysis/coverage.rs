@@ -161,7 +161,7 @@ mod tests {
     #[test]
     fn gaps_failures_and_shares_are_reported_per_endpoint() {
         let mut store = Store::open_in_memory().unwrap();
-        let requests: [crate::dashboard::models::RequestRecord<&str>; 0] = [];
+        let requests: [crate::api::RequestRecord<&str>; 0] = [];
         for (t0, t1) in [
             ("2026-11-19T00:00:00Z", "2026-11-19T01:00:00Z"),
             ("2026-11-19T02:00:00Z", "2026-11-19T03:00:00Z"),

@@ -12,7 +12,7 @@ use super::frames::{
     categorical_column,
 };
 use super::{AnalysisError, AnalysisWindow, Finding, FindingKind, Severity};
-use crate::dashboard::operations::{API_PATH_PREFIX, Operation, OperationCatalog};
+use crate::api::{API_PATH_PREFIX, Operation, OperationCatalog};
 use polars::prelude::*;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};

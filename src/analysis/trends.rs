@@ -299,7 +299,7 @@ pub fn compare(
 mod tests {
     use super::*;
     use crate::analysis::{AnalysisWindow, AuditOptions, audit_org};
-    use crate::dashboard::models::RequestRecord;
+    use crate::api::RequestRecord;
     use crate::store::{CollectionFilter, Endpoint, OrgId, Store, WindowMeta};
     use crate::timestamp;
 

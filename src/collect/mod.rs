@@ -9,10 +9,8 @@
 
 pub mod plan;
 
+use crate::api::{Admin, Organization, RequestPage, RequestsOverview, ResponseCodeInterval};
 use crate::dashboard::client::{CallTally, ClientError, DashboardClient};
-use crate::dashboard::models::{
-    Admin, Organization, RequestPage, RequestsOverview, ResponseCodeInterval,
-};
 use crate::store::{CollectionFilter, Endpoint, OrgId, Store, StoreError, WindowMeta};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::BTreeSet;

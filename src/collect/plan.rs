@@ -8,7 +8,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 /// How far back the request log reaches, less a margin so a window is not refused by the time the
 /// call arrives.
 pub fn earliest_available(until: DateTime<Utc>) -> DateTime<Utc> {
-    until - crate::dashboard::MAX_TIMESPAN + TimeDelta::minutes(5)
+    until - crate::api::MAX_TIMESPAN + TimeDelta::minutes(5)
 }
 
 /// Moves window boundaries that would cut through a stored window (collected by an earlier run

@@ -396,7 +396,7 @@ impl DashboardClient {
     }
 
     /// Every page of a list endpoint, each decoded as a `P` (e.g. a `Vec` of items, or a
-    /// [`super::models::RequestPage`]), following `Link: rel=next` exactly as given; `on_page`
+    /// [`crate::api::RequestPage`]), following `Link: rel=next` exactly as given; `on_page`
     /// sees each page as it arrives.
     pub async fn get_pages<P: DeserializeOwned>(
         &self,
@@ -528,7 +528,7 @@ fn transport_reason(e: &reqwest::Error) -> String {
 }
 
 fn error_message(body: &[u8]) -> String {
-    serde_json::from_slice::<super::models::ErrorBody>(body)
+    serde_json::from_slice::<crate::api::ErrorBody>(body)
         .map(|b| b.errors.join("; "))
         .unwrap_or_else(|_| String::from_utf8_lossy(body).chars().take(200).collect())
 }

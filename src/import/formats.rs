@@ -2,7 +2,7 @@
 //! CSV with the column names of the README's mapping (the Meraki record's fields, and common
 //! aliases), and the Apache/nginx "combined" access-log format.
 
-use crate::dashboard::models::{ApiClient, RequestRecord};
+use crate::api::{ApiClient, RequestRecord};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use std::io::BufRead;

@@ -12,8 +12,8 @@ mod formats;
 
 pub use formats::{MalformedLine, ParsedLog, read_combined, read_csv, read_jsonl};
 
+use crate::api::{Organization, RequestRecord};
 use crate::budget::{BudgetModel, BudgetModelError};
-use crate::dashboard::models::{Organization, RequestRecord};
 use crate::store::{
     CollectionFilter, Endpoint, OrgId, Store, StoreError, StoredProvider, WindowMeta,
 };

@@ -9,8 +9,8 @@
 //! Records come out in time order, so a month of traffic can be streamed without holding it.
 
 use super::scenario::{Backoff, ConsumerSpec, OperationRef, Scenario, TargetKind, TrafficPattern};
+use crate::api::OperationCatalog;
 use crate::budget::{TokenBucket, retry_after_seconds};
-use crate::dashboard::operations::OperationCatalog;
 use chrono::{DateTime, Datelike, Duration as TimeDelta, Utc, Weekday};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

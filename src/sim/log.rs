@@ -5,8 +5,8 @@
 
 use super::engine::{GeneratedRequest, PlannedCall};
 use super::scenario::{Scenario, TargetKind};
-use crate::dashboard::models::{ApiClient, RequestRecord};
-use crate::dashboard::operations::{API_PATH_PREFIX, Operation, OperationCatalog};
+use crate::api::{API_PATH_PREFIX, Operation, OperationCatalog};
+use crate::api::{ApiClient, RequestRecord};
 use std::collections::HashMap;
 use std::hash::Hash;
 

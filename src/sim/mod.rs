@@ -13,7 +13,7 @@ pub mod scenario;
 pub mod server;
 pub mod truth;
 
-use crate::dashboard::models::RequestRecord;
+use crate::api::RequestRecord;
 use chrono::{DateTime, Utc};
 use faults::{FaultInjector, FaultPlan};
 use log::RequestLog;

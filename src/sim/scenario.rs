@@ -4,8 +4,8 @@
 //!
 //! Parsing keeps source spans so that every refusal names the file, the line and the field.
 
+use crate::api::OperationCatalog;
 use crate::budget::BucketLimits;
-use crate::dashboard::operations::OperationCatalog;
 use chrono::NaiveTime;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};

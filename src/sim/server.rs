@@ -7,13 +7,13 @@
 use super::faults::{BodyFault, FaultDraw, FaultInjector, RetryAfterStyle};
 use super::log::{Endpoint, LogEntry, RecordFilter, RequestLog, Source};
 use super::scenario::Scenario;
-use crate::budget::{BucketLimits, TokenBucket, retry_after_seconds};
-use crate::dashboard::MAX_TIMESPAN;
-use crate::dashboard::models::{
+use crate::api::MAX_TIMESPAN;
+use crate::api::OperationCatalog;
+use crate::api::{
     Admin, ApiAccess, ErrorBody, Organization, RESPONSE_CODE_INTERVALS, RequestsOverview,
     ResponseCodeCount, ResponseCodeInterval,
 };
-use crate::dashboard::operations::OperationCatalog;
+use crate::budget::{BucketLimits, TokenBucket, retry_after_seconds};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::request::Parts as RequestHead;
@@ -378,7 +378,7 @@ fn route(state: &SimState, method: &Method, path: &str) -> Result<Route, ApiErro
         status: StatusCode::NOT_FOUND,
         message: "Not found".to_owned(),
     };
-    let Some(rest) = path.strip_prefix(crate::dashboard::operations::API_PATH_PREFIX) else {
+    let Some(rest) = path.strip_prefix(crate::api::API_PATH_PREFIX) else {
         return Err(not_found());
     };
     let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();

@@ -306,7 +306,7 @@ mod tests {
             calls: 1,
             http_429s: 0,
         };
-        let none: &[crate::dashboard::models::RequestRecord] = &[];
+        let none: &[crate::api::RequestRecord] = &[];
         store
             .store_request_window(&meta("2026-11-19T00:00:00Z", "2026-11-19T01:00:00Z"), none)
             .unwrap();

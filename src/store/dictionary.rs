@@ -8,7 +8,7 @@
 //! by a transaction that is then rolled back are the exception, so ids learnt inside a
 //! transaction stay pending until it commits, and are forgotten if it does not.
 
-use crate::dashboard::models::RequestRecord;
+use crate::api::RequestRecord;
 use rusqlite::{OptionalExtension, Transaction, params};
 use std::collections::HashMap;
 use std::fmt;

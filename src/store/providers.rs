@@ -68,7 +68,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dashboard::models::Organization;
+    use crate::api::Organization;
 
     #[test]
     fn a_provider_is_replaced_and_an_unknown_org_has_none() {

@@ -8,7 +8,7 @@ use super::{
     CollectionFilter, Endpoint, OrgId, Store, StoreError, WindowRow, count_column,
     optional_timestamp_column, timestamp_column,
 };
-use crate::dashboard::models::{ApiClient, RequestRecord};
+use crate::api::{ApiClient, RequestRecord};
 use crate::timestamp;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Row, params};

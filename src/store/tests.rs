@@ -1,7 +1,7 @@
 //! The store's specification: migrations, refusal of foreign files, idempotent windows, round trips.
 
 use super::*;
-use crate::dashboard::models::{
+use crate::api::{
     Admin, ApiAccess, ApiClient, Organization, RequestRecord, RequestsOverview, ResponseCodeCount,
     ResponseCodeInterval,
 };

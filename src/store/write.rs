@@ -2,7 +2,7 @@
 //! transaction per window, replacing the stored windows they cover.
 
 use super::{Endpoint, OrgId, Store, StoreError, WindowId, WindowMeta, count_to_sql};
-use crate::dashboard::models::{
+use crate::api::{
     Admin, Organization, RequestPage, RequestRecord, RequestsOverview, ResponseCodeInterval,
 };
 use crate::timestamp;

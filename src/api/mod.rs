@@ -1,0 +1,20 @@
+//! The Dashboard API's vocabulary: the shapes of its answers ([`records`], [`pages`], [`models`])
+//! and the [`catalog`] of its operations. Everything that stores, simulates, imports or analyses
+//! API activity speaks this vocabulary; only the collector also needs the HTTP client
+//! ([`crate::dashboard`]) that fetches it.
+
+pub mod catalog;
+pub mod models;
+pub mod pages;
+pub mod records;
+
+pub use catalog::{API_PATH_PREFIX, Operation, OperationCatalog};
+pub use models::{
+    Admin, ApiAccess, ErrorBody, Organization, RESPONSE_CODE_INTERVALS, RequestsOverview,
+    ResponseCodeCount, ResponseCodeInterval,
+};
+pub use pages::RequestPage;
+pub use records::{ApiClient, RequestRecord, Text};
+
+/// The API's lookback and longest time span for the request log: 31 days.
+pub const MAX_TIMESPAN: chrono::TimeDelta = chrono::TimeDelta::days(31);
