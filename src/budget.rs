@@ -7,6 +7,7 @@
 //! limiter and the analysis can replay the same arithmetic exactly. Token levels are integers in
 //! nano-tokens, so 40 requests at one instant always admit exactly `rate + burst` of them.
 
+use crate::timestamp::MICROS_PER_SECOND;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -619,8 +620,6 @@ fn offer_all(states: &mut [LimitState], ts: i64) -> Option<usize> {
     }
     refused
 }
-
-const MICROS_PER_SECOND: i64 = 1_000_000;
 
 /// A limit's running count.
 #[derive(Debug, Clone)]

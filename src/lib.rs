@@ -18,6 +18,7 @@ pub mod queries;
 pub mod report;
 pub mod sim;
 pub mod store;
+pub mod text;
 pub mod timestamp;
 
 /// The version stamped into databases and reports.

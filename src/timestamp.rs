@@ -8,6 +8,11 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
+/// Microseconds, the unit of every timestamp the analysis and the simulator compute with.
+pub const MICROS_PER_SECOND: i64 = 1_000_000;
+pub const MICROS_PER_MINUTE: i64 = 60 * MICROS_PER_SECOND;
+pub const MICROS_PER_HOUR: i64 = 3_600 * MICROS_PER_SECOND;
+
 /// Formats a time in the canonical representation.
 pub fn format(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)

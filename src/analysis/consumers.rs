@@ -21,6 +21,7 @@ use super::frames::{
 };
 use super::{AnalysisError, AnalysisWindow};
 use crate::budget::{BudgetModel, replay as replay_bucket};
+use crate::timestamp::{MICROS_PER_HOUR, MICROS_PER_SECOND};
 use polars::prelude::*;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -31,9 +32,6 @@ pub const NOISY_WARNING_SHARE: f64 = 0.25;
 pub const NOISY_CRITICAL_SHARE: f64 = 0.50;
 /// How many of its operations each consumer lists, most used first.
 pub const TOP_OPERATIONS: usize = 5;
-
-const MICROS_PER_SECOND: i64 = 1_000_000;
-const MICROS_PER_HOUR: i64 = 3_600 * MICROS_PER_SECOND;
 
 /// What a consumer is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, serde::Deserialize)]

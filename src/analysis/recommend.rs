@@ -13,12 +13,13 @@ use super::frames::{
 };
 use super::{AnalysisError, AnalysisWindow, Finding, FindingKind, Severity};
 use crate::api::{API_PATH_PREFIX, Operation, OperationCatalog};
+use crate::text::thousands_rounded as thousands;
 use polars::prelude::*;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 const SECONDS_PER_DAY: f64 = 86_400.0;
-const MICROS_PER_SECOND: f64 = 1_000_000.0;
+const MICROS_PER_SECOND: f64 = crate::timestamp::MICROS_PER_SECOND as f64;
 
 /// A per-device (or per-network) operation over fewer distinct targets is not called a fan-out.
 pub const MIN_FAN_OUT_TARGETS: usize = 5;
@@ -788,23 +789,6 @@ fn seconds_text(seconds: f64) -> String {
     }
 }
 
-/// A number rounded to a whole, with thousands separators: 69120.4 → "69,120".
-pub(crate) fn thousands(value: f64) -> String {
-    let rounded = value.round();
-    let digits = format!("{}", rounded.abs() as u64);
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if rounded < 0.0 {
-        out.insert(0, '-');
-    }
-    out
-}
-
 /// One finding per recommendation: a warning when it would save at least 1 % of the org's
 /// daily budget at `rate_per_second`, else information.
 pub fn recommendation_findings(
@@ -1204,13 +1188,5 @@ mod tests {
             recommendation_findings(&recs, &hour(), 1.0)[0].severity,
             Severity::Warning
         );
-    }
-
-    #[test]
-    fn numbers_read_with_thousands_separators() {
-        assert_eq!(thousands(65_664.4), "65,664");
-        assert_eq!(thousands(999.0), "999");
-        assert_eq!(thousands(1_000_000.0), "1,000,000");
-        assert_eq!(thousands(-1_234.0), "-1,234");
     }
 }

@@ -28,6 +28,7 @@ use super::frames::{
     METHOD, PATH, RESPONSE_CODE, TOO_MANY_REQUESTS, USER_AGENT, categorical_column,
 };
 use super::{AnalysisError, AnalysisWindow};
+use crate::timestamp::MICROS_PER_MINUTE;
 use chrono::{DateTime, Utc};
 use polars::prelude::*;
 use serde::Serialize;
@@ -50,8 +51,6 @@ pub const NO_BACKOFF_GROWTH_RATIO: f64 = 1.2;
 pub const SYNCHRONIZED_MAX_CV: f64 = 0.05;
 /// …given at least this many first retries.
 pub const SYNCHRONIZED_MIN_RETRIES: u64 = 10;
-
-const MICROS_PER_MINUTE: i64 = 60_000_000;
 
 /// One call: (user agent, method, path) categorical codes.
 type Call = (Option<u32>, Option<u32>, u32);

@@ -15,6 +15,7 @@ use super::{
     AnalysisError, AnalysisWindow, ConsumerKey, ConsumerUsage, RetryBehaviour, RetryOptions,
     SpikeEpisode,
 };
+use crate::timestamp::{MICROS_PER_HOUR, MICROS_PER_SECOND};
 use chrono::{DateTime, NaiveDate, Utc};
 use polars::prelude::*;
 use std::time::Duration;
@@ -39,9 +40,6 @@ const RETRY_DELAY_LAST_EDGE_EXPONENT: i32 = 24;
 const BUCKET_WIDTHS_SECONDS: [i64; 13] = [
     60, 120, 300, 600, 900, 1_800, 3_600, 7_200, 10_800, 21_600, 43_200, 86_400, 604_800,
 ];
-
-const MICROS_PER_SECOND: i64 = 1_000_000;
-const MICROS_PER_HOUR: i64 = 3_600 * MICROS_PER_SECOND;
 
 /// What a response says about the budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -13,11 +13,11 @@
 
 use super::frames::{RESPONSE_CODE, TOO_MANY_REQUESTS, TS, USER_AGENT};
 use super::{AnalysisError, AnalysisWindow};
+use crate::timestamp::MICROS_PER_MINUTE;
 use chrono::{DateTime, Utc};
 use polars::prelude::*;
 use serde::Serialize;
 
-const MICROS_PER_MINUTE: i64 = 60_000_000;
 /// MAD × this estimates the standard deviation of normally distributed counts.
 const MAD_TO_SIGMA: f64 = 1.4826;
 /// How many consumers each episode names per role.

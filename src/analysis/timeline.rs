@@ -8,11 +8,10 @@
 use super::frames::{TS, sorted_timestamps_us};
 use super::{AnalysisError, AnalysisWindow};
 use crate::budget::{BudgetModel, replay as replay_bucket};
+use crate::timestamp::MICROS_PER_SECOND;
 use chrono::{DateTime, Utc};
 use polars::prelude::*;
 use serde::Serialize;
-
-const MICROS_PER_SECOND: i64 = 1_000_000;
 
 /// How the budget was used over a window.
 #[derive(Debug, Clone, PartialEq, Serialize)]

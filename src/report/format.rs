@@ -3,18 +3,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-/// A count with thousands separators.
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use crate::text::thousands;
 
 /// A share (0..=1, or more) as a percentage with one decimal.
 pub fn percent(share: f64) -> String {
@@ -56,11 +45,6 @@ mod tests {
 
     #[test]
     fn numbers_and_times_read_as_people_write_them() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1_000), "1,000");
-        assert_eq!(thousands(679_351), "679,351");
-        assert_eq!(thousands(26_784_000), "26,784,000");
         assert_eq!(percent(0.1234), "12.3 %");
         assert_eq!(percent(f64::NAN), "—");
         assert_eq!(duration(TimeDelta::seconds(42)), "42 s");

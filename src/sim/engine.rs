@@ -11,14 +11,13 @@
 use super::scenario::{Backoff, ConsumerSpec, OperationRef, Scenario, TargetKind, TrafficPattern};
 use crate::api::OperationCatalog;
 use crate::budget::{TokenBucket, retry_after_seconds};
+use crate::timestamp::MICROS_PER_SECOND;
 use chrono::{DateTime, Datelike, Duration as TimeDelta, Utc, Weekday};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
 use std::time::Duration;
-
-const MICROS_PER_SEC: i64 = 1_000_000;
 
 /// One request as the engine produced it; [`super::log`] turns it into an API record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,7 +113,7 @@ pub fn run(scenarios: &[Scenario], end: DateTime<Utc>, mut sink: impl FnMut(&Gen
     let mut ip_buckets: Vec<TokenBucket> = Vec::new();
     let mut consumers = Vec::new();
     for (org, s) in scenarios.iter().enumerate() {
-        let start_us = end_us - i64::from(s.days) * 86_400 * MICROS_PER_SEC;
+        let start_us = end_us - i64::from(s.days) * 86_400 * MICROS_PER_SECOND;
         org_buckets.push(TokenBucket::new(s.org_budget, start_us));
         for (index, spec) in s.consumers.iter().enumerate() {
             let ip_bucket = *ip_index.entry(spec.source_ip.as_str()).or_insert_with(|| {
@@ -146,7 +145,7 @@ pub fn run(scenarios: &[Scenario], end: DateTime<Utc>, mut sink: impl FnMut(&Gen
     };
 
     for (c, state) in consumers.iter_mut().enumerate() {
-        let start_us = end_us - i64::from(scenarios[state.org].days) * 86_400 * MICROS_PER_SEC;
+        let start_us = end_us - i64::from(scenarios[state.org].days) * 86_400 * MICROS_PER_SECOND;
         for (p, pattern) in state.spec.traffic.iter().enumerate() {
             if let Some(t) = first_occurrence(pattern, start_us, &mut state.rng) {
                 engine.schedule(
@@ -390,7 +389,7 @@ fn next_occurrence(pattern: &TrafficPattern, now_us: i64, rng: &mut ChaCha8Rng) 
 
 /// The last microsecond of the UTC day of `t_us`.
 fn end_of_day_us(t_us: i64) -> i64 {
-    const DAY_US: i64 = 86_400 * MICROS_PER_SEC;
+    const DAY_US: i64 = 86_400 * MICROS_PER_SECOND;
     t_us - t_us.rem_euclid(DAY_US) + DAY_US - 1
 }
 
@@ -404,7 +403,7 @@ fn next_burst(pattern: &TrafficPattern, after_us: i64, rng: &mut ChaCha8Rng) -> 
     };
     let after = crate::timestamp::from_micros(after_us);
     // A cron job starts a second or two after its minute.
-    let startup_us = rng.random_range(0..2 * MICROS_PER_SEC);
+    let startup_us = rng.random_range(0..2 * MICROS_PER_SECOND);
     let mut day = after.date_naive();
     loop {
         let candidate = day.and_time(*at).and_utc();
@@ -420,7 +419,7 @@ fn next_burst(pattern: &TrafficPattern, after_us: i64, rng: &mut ChaCha8Rng) -> 
 fn poisson_gap(per_hour: f64, rng: &mut ChaCha8Rng) -> i64 {
     let u: f64 = rng.random_range(f64::EPSILON..1.0);
     let hours = -u.ln() / per_hour;
-    ((hours * 3600.0 * MICROS_PER_SEC as f64) as i64).max(1)
+    ((hours * 3600.0 * MICROS_PER_SECOND as f64) as i64).max(1)
 }
 
 fn planned(op: &OperationRef, target: u32, sub_id: u16) -> PlannedCall {

@@ -251,18 +251,7 @@ pub(crate) fn consumer_label(consumer: Option<&str>, max_chars: usize) -> String
     }
 }
 
-/// 1234567 → "1,234,567".
-pub(crate) fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub(crate) use crate::text::thousands;
 
 /// Shares as percentages with the digits their size needs.
 pub(crate) fn percent(share: f64) -> String {
