@@ -1,5 +1,9 @@
 //! Text for people: numbers with thousands separators, written one way everywhere (findings'
-//! arithmetic, tables, charts, the HTML report).
+//! arithmetic, tables, charts, the HTML report), and the one sanitiser for text that came from
+//! outside the process (the API, an imported file) before it reaches a terminal, Markdown, SVG
+//! or HTML.
+
+use std::borrow::Cow;
 
 /// A count with thousands separators: 1234567 → "1,234,567".
 pub fn thousands(n: u64) -> String {
@@ -25,9 +29,74 @@ pub fn thousands_rounded(value: f64) -> String {
     }
 }
 
+/// Whether a character must not reach a reader as itself: C0 and C1 controls (ESC starts terminal
+/// escape sequences, BEL rings, BS and CR overwrite what was printed), DEL, and the Unicode
+/// bidirectional overrides and isolates that reorder what a line appears to say.
+fn is_unprintable(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Outside text made safe to print on a terminal or in Markdown: every control character, DEL and
+/// bidi override is written as a visible escape (`\u{1b}`), so a hostile user agent or error body
+/// can neither drive the terminal nor hide what it says. Borrows when nothing needs replacing.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_unprintable) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if is_unprintable(c) {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Outside text made valid in XML 1.0 (SVG): the characters XML forbids (C0 controls but tab, LF
+/// and CR; U+FFFE, U+FFFF) become U+FFFD, so one user agent cannot make a chart invalid. Markup
+/// characters are still the writer's to escape.
+pub fn xml_safe(text: &str) -> Cow<'_, str> {
+    let forbidden = |c: char| {
+        (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{fffe}' | '\u{ffff}')
+    };
+    if !text.chars().any(forbidden) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(
+        text.chars()
+            .map(|c| if forbidden(c) { '\u{fffd}' } else { c })
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_and_bidi_overrides_print_as_visible_escapes() {
+        assert!(matches!(printable("NocPoller/2.1 Acme"), Cow::Borrowed(_)));
+        assert_eq!(printable("\u{1b}]0;title\u{7}"), "\\u{1b}]0;title\\u{7}");
+        assert_eq!(printable("a\u{1b}[2Jb"), "a\\u{1b}[2Jb");
+        assert_eq!(
+            printable("x\u{8}\u{0}\u{7f}\u{9b}y"),
+            "x\\u{8}\\u{0}\\u{7f}\\u{9b}y"
+        );
+        assert_eq!(printable("a\tb\nc\rd"), "a\\u{9}b\\u{a}c\\u{d}d");
+        assert_eq!(printable("abc\u{202e}fed"), "abc\\u{202e}fed");
+        assert_eq!(printable("café ✓"), "café ✓");
+    }
+
+    #[test]
+    fn characters_xml_forbids_become_replacement_characters() {
+        assert!(matches!(xml_safe("a < b"), Cow::Borrowed(_)));
+        assert_eq!(xml_safe("a\u{1b}[31mb\u{0}"), "a\u{fffd}[31mb\u{fffd}");
+        assert_eq!(xml_safe("tab\there\nline"), "tab\there\nline");
+        assert_eq!(xml_safe("\u{ffff}"), "\u{fffd}");
+    }
 
     #[test]
     fn numbers_read_with_thousands_separators() {
