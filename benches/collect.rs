@@ -9,7 +9,7 @@ use callbudget::dashboard::client::{ClientConfig, DashboardClient};
 use callbudget::dashboard::key::ApiKey;
 use callbudget::sim::scenario::Scenario;
 use callbudget::sim::{SimConfig, Simulator, SimulatorHandle};
-use callbudget::store::Store;
+use callbudget::store::{OrgId, Store};
 use chrono::TimeDelta;
 use std::path::Path;
 use std::sync::Arc;
@@ -66,7 +66,7 @@ fn run_collect(
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let options = CollectOptions {
-            orgs: OrgSelection::Ids(vec![org.to_owned()]),
+            orgs: OrgSelection::Ids(vec![OrgId::new(org)]),
             since: Some(since),
             until: Some(until),
             ..CollectOptions::default()

@@ -24,10 +24,9 @@
 //!
 //! `CALLBUDGET_BENCH_AUDIT=0` skips the full audit.
 
-use callbudget::analysis::{AnalysisWindow, AuditOptions, audit_org, data_coverage, save_audit};
+use callbudget::analysis::{AnalysisWindow, AuditOptions, audit_org, save_audit};
 use callbudget::api::{RequestPage, RequestRecord};
-use callbudget::report::files::{OrgReportInput, ReportFormat, write_report};
-use callbudget::report::html::ReportContext;
+use callbudget::report::{Format, ReportContext, ReportInput, write_report};
 use callbudget::sim::log::RequestLog;
 use callbudget::sim::scenario::Scenario;
 use callbudget::store::{CollectionFilter, Endpoint, OrgId, Store, WindowMeta};
@@ -249,19 +248,14 @@ fn child_analyze(db: &Path, org_id: &str) {
     let secs = started.elapsed().as_secs_f64();
 
     let reporting = Instant::now();
-    let coverage = data_coverage(&store, &org, &audit.window).unwrap_or_else(|e| fail(e));
     let requests = audit.requests;
-    let input = OrgReportInput {
-        organization_name: store.organization_name(&org).unwrap_or_else(|e| fail(e)),
-        coverage,
-        audit,
-    };
     let out = tempfile::tempdir().unwrap_or_else(|e| fail(e));
-    let context = ReportContext {
-        generated_at: chrono::Utc::now(),
-        database: db.display().to_string(),
+    let context = ReportContext::new(db, chrono::Utc::now());
+    let input = ReportInput {
+        audits: std::slice::from_ref(&audit),
+        context: &context,
     };
-    write_report(out.path(), &[input], &ReportFormat::ALL, &context).unwrap_or_else(|e| fail(e));
+    write_report(out.path(), &Format::REPORT_FILES, &input).unwrap_or_else(|e| fail(e));
     let report_secs = reporting.elapsed().as_secs_f64();
     println!("{requests} {secs} {} {report_secs}", peak_rss_mib());
 }

@@ -357,6 +357,8 @@ pub enum BudgetModelError {
     Unknown(String),
     #[error("budget model {model}: {reason}")]
     Invalid { model: String, reason: String },
+    #[error("the budget model stored with the organization is not a valid model")]
+    Stored { source: serde_json::Error },
 }
 
 impl BudgetModel {
@@ -417,6 +419,18 @@ impl BudgetModel {
             classes: Vec::new(),
             catalog: Some(CatalogName::MerakiV1),
         }
+    }
+
+    /// The model an organization's log is replayed through: the one stored with it at import
+    /// (JSON, table `org_providers`), else Meraki's — collected organizations are Meraki ones.
+    pub fn for_organization(stored_json: Option<&str>) -> Result<Self, BudgetModelError> {
+        let Some(json) = stored_json else {
+            return Ok(BudgetModel::meraki());
+        };
+        let model: BudgetModel =
+            serde_json::from_str(json).map_err(|source| BudgetModelError::Stored { source })?;
+        model.validate()?;
+        Ok(model)
     }
 
     /// A built-in model by name (`meraki`, `xdr`), or a model file (`.toml` or `.json`).

@@ -12,6 +12,7 @@ pub mod budget;
 pub mod cli;
 pub mod collect;
 pub mod dashboard;
+pub mod demo;
 pub mod export;
 pub mod import;
 pub mod queries;

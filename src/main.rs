@@ -13,7 +13,10 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             // `{:#}` prints the context chain on one line: "cannot read x: No such file".
-            eprintln!("callbudget: error: {e:#}");
+            eprintln!(
+                "callbudget: error: {}",
+                callbudget::text::printable(&format!("{e:#}"))
+            );
             ExitCode::FAILURE
         }
     }

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 fn options(org: &str, since: Option<&str>, until: &str) -> CollectOptions {
     CollectOptions {
-        orgs: OrgSelection::Ids(vec![org.to_owned()]),
+        orgs: OrgSelection::Ids(vec![OrgId::new(org)]),
         since: since.map(time),
         until: Some(time(until)),
         ..CollectOptions::default()

@@ -265,7 +265,9 @@ pub fn collect_acme_range(
         db,
         fast_client_config(handle),
         callbudget::collect::CollectOptions {
-            orgs: callbudget::collect::OrgSelection::Ids(vec![ACME_ORG.to_owned()]),
+            orgs: callbudget::collect::OrgSelection::Ids(vec![callbudget::store::OrgId::new(
+                ACME_ORG,
+            )]),
             since: Some(since),
             until: Some(until),
             ..callbudget::collect::CollectOptions::default()

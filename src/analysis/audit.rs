@@ -5,10 +5,11 @@ use super::recommend::{recommend_resolved, resolve_log};
 use super::whatif::{what_if_consumers_resolved, what_if_top_resolved};
 use super::{
     AnalysisError, AnalysisWindow, AuditSeries, BudgetTimeline, ConsumerKey, ConsumerUsage,
-    Finding, FindingKind, RecommendOptions, Recommendation, RetryBehaviour, RetryOptions,
-    SeriesInputs, Severity, SpikeEpisode, SpikeOptions, WhatIf, budget_timeline, consumer_findings,
-    consumer_usage, detect_spikes, load_request_log, recommendation_findings, retry_behaviour,
-    retry_findings, senders_in_refused_seconds, whatif_findings,
+    DataCoverage, Finding, FindingKind, RecommendOptions, Recommendation, RetryBehaviour,
+    RetryOptions, SeriesInputs, Severity, SpikeEpisode, SpikeOptions, WhatIf, budget_timeline,
+    consumer_findings, consumer_usage, data_coverage, detect_spikes, load_request_log,
+    recommendation_findings, retry_behaviour, retry_findings, senders_in_refused_seconds,
+    whatif_findings,
 };
 use crate::api::OperationCatalog;
 use crate::budget::{BudgetModel, CatalogName};
@@ -53,10 +54,13 @@ pub enum Coverage {
     Nothing,
 }
 
-/// What an audit of one organization found.
+/// What an audit of one organization found: everything every renderer needs.
 #[derive(Debug, Clone, Serialize)]
 pub struct OrgAudit {
-    pub org_id: String,
+    pub org_id: OrgId,
+    /// The organization's name as last collected (imported organizations: as given).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organization_name: Option<String>,
     pub window: AnalysisWindow,
     pub options: AuditOptions,
     pub coverage: Coverage,
@@ -79,6 +83,8 @@ pub struct OrgAudit {
     /// What changed since the previous audit of the organization, if there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trends: Option<super::Trends>,
+    /// What was collected over the window, per endpoint: the ground every finding stands on.
+    pub data_coverage: DataCoverage,
     /// Aggregated for the report's charts; not part of the JSON findings schema.
     #[serde(skip)]
     pub series: AuditSeries,
@@ -89,6 +95,27 @@ const CRITICAL_SATURATED_SHARE: f64 = 0.01;
 
 /// Audits `org_id` over `window` from the stored per-request log.
 pub fn audit_org(
+    store: &Store,
+    org_id: &OrgId,
+    window: AnalysisWindow,
+    options: AuditOptions,
+) -> Result<OrgAudit, AnalysisError> {
+    let mut audit = audit_log(store, org_id, window, options)?;
+    audit.organization_name =
+        store
+            .organization_name(org_id)
+            .map_err(|source| AnalysisError::Store {
+                org_id: org_id.clone(),
+                source: Box::new(source),
+            })?;
+    audit.data_coverage = data_coverage(store, org_id, &window)?;
+    audit.trends = trends_since_previous(store, &audit)?;
+    Ok(audit)
+}
+
+/// The audit of what the store holds for the window: the request log, else the response codes
+/// by interval.
+fn audit_log(
     store: &Store,
     org_id: &OrgId,
     window: AnalysisWindow,
@@ -113,9 +140,7 @@ pub fn audit_org(
         }
     }
     if coverage == Coverage::IntervalsOnly {
-        let mut audit = intervals_only_audit(org_id, window, options, &log)?;
-        audit.trends = trends_since_previous(store, &audit)?;
-        return Ok(audit);
+        return intervals_only_audit(org_id, window, options, &log);
     }
     let http_429s = count_429s(&log)?;
     let timeline = budget_timeline(&log, &window, &options.budget)?;
@@ -200,8 +225,9 @@ pub fn audit_org(
     let classes = super::class_usage(&log, &options.budget)?;
     findings.extend(super::class_findings(&classes, &window));
     findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.start.cmp(&b.start)));
-    let mut audit = OrgAudit {
-        org_id: org_id.as_str().to_owned(),
+    Ok(OrgAudit {
+        org_id: org_id.clone(),
+        organization_name: None,
         window,
         options,
         coverage,
@@ -216,10 +242,9 @@ pub fn audit_org(
         classes,
         findings,
         trends: None,
+        data_coverage: DataCoverage::default(),
         series,
-    };
-    audit.trends = trends_since_previous(store, &audit)?;
-    Ok(audit)
+    })
 }
 
 /// How many earlier audits trends look through for one made the same way.
@@ -233,13 +258,13 @@ fn trends_since_previous(
     store: &Store,
     audit: &OrgAudit,
 ) -> Result<Option<super::Trends>, AnalysisError> {
-    let org_id = OrgId::new(&audit.org_id);
+    let org_id = &audit.org_id;
     let store_error = |source| AnalysisError::Store {
         org_id: org_id.clone(),
         source: Box::new(source),
     };
     let candidates = store
-        .earlier_audits(&org_id, audit.window.start, TREND_CANDIDATES)
+        .earlier_audits(org_id, audit.window.start, TREND_CANDIDATES)
         .map_err(store_error)?;
     let made_alike = |record: &AuditRecord| {
         let options = record.summary.get("options");
@@ -252,7 +277,7 @@ fn trends_since_previous(
         return Ok(None);
     };
     let findings = store
-        .audit_findings(&org_id, previous.t0, previous.t1)
+        .audit_findings(org_id, previous.t0, previous.t1)
         .map_err(store_error)?;
     Ok(Some(super::trends::compare(audit, &previous, &findings)))
 }
@@ -322,7 +347,8 @@ fn intervals_only_audit(
     findings.extend(spike_findings(&spikes));
     findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.start.cmp(&b.start)));
     Ok(OrgAudit {
-        org_id: org_id.as_str().to_owned(),
+        org_id: org_id.clone(),
+        organization_name: None,
         window,
         options,
         coverage: Coverage::IntervalsOnly,
@@ -337,6 +363,7 @@ fn intervals_only_audit(
         classes: Vec::new(),
         findings,
         trends: None,
+        data_coverage: DataCoverage::default(),
         series,
     })
 }
@@ -430,7 +457,7 @@ pub fn save_audit(
     created_at: DateTime<Utc>,
 ) -> Result<i64, AnalysisError> {
     let record = AuditRecord {
-        org_id: OrgId::new(&audit.org_id),
+        org_id: audit.org_id.clone(),
         t0: audit.window.start,
         t1: audit.window.end,
         created_at,

@@ -46,7 +46,7 @@ pub struct EndpointCoverage {
 }
 
 /// Coverage of the endpoints that hold API activity (organizations and admins are snapshots).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct DataCoverage {
     pub endpoints: Vec<EndpointCoverage>,
 }

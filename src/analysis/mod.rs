@@ -13,6 +13,7 @@ pub mod consumers;
 pub mod coverage;
 pub mod findings;
 pub mod frames;
+pub mod pipeline;
 pub mod recommend;
 pub mod retries;
 pub mod series;
@@ -34,6 +35,10 @@ pub use consumers::{
 pub use coverage::{DataCoverage, EndpointCoverage, data_coverage};
 pub use findings::{Finding, FindingKind, Severity};
 pub use frames::{RequestLogBuilder, load_request_log};
+pub use pipeline::{
+    AuditRequest, AuditRun, BudgetChoice, LeftOut, OrgChoice, PipelineError, WindowStart,
+    run_audits, save_audits,
+};
 pub use recommend::{
     RecommendOptions, Recommendation, RecommendationKind, recommend, recommendation_findings,
 };

@@ -1,6 +1,8 @@
 //! The command line, clap only: what each subcommand accepts. The work is done by library
 //! functions; the binary's `commands` module wires the two together.
 
+use crate::analysis::WindowStart;
+use crate::report::Format;
 use crate::sim::faults::{FaultSetting, RetryAfterStyle};
 use chrono::{DateTime, TimeDelta, Utc};
 use clap::{ArgGroup, Args, Parser, Subcommand};
@@ -140,8 +142,8 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "PATH", default_value = "callbudget.db")]
     pub db: PathBuf,
     /// table, json or markdown.
-    #[arg(long, value_name = "FORMAT", default_value = "table")]
-    pub format: crate::report::TextFormat,
+    #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = parse_printed_format)]
+    pub format: Format,
     #[command(flatten)]
     pub analysis: AnalysisArgs,
 }
@@ -153,8 +155,8 @@ pub struct AnalysisArgs {
     #[arg(long = "org", value_name = "ID")]
     pub orgs: Vec<String>,
     /// Start of the window: RFC 3339 or a span before --until (`24h`, `7d`); default 24 h before it.
-    #[arg(long, value_name = "TIME")]
-    pub since: Option<String>,
+    #[arg(long, value_name = "TIME", value_parser = parse_window_start)]
+    pub since: Option<WindowStart>,
     /// End of the window: RFC 3339; default: the end of the organization's collected log.
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     pub until: Option<DateTime<Utc>>,
@@ -191,9 +193,10 @@ pub struct ReportArgs {
         long,
         value_name = "FORMATS",
         value_delimiter = ',',
-        default_value = "html,png,svg,json,md"
+        default_value = "html,png,svg,json,md",
+        value_parser = parse_file_format
     )]
-    pub format: Vec<crate::report::files::ReportFormat>,
+    pub format: Vec<Format>,
     #[command(flatten)]
     pub analysis: AnalysisArgs,
 }
@@ -210,9 +213,10 @@ pub struct AuditArgs {
         long,
         value_name = "FORMATS",
         value_delimiter = ',',
-        default_value = "html,png,svg,json,md"
+        default_value = "html,png,svg,json,md",
+        value_parser = parse_file_format
     )]
-    pub format: Vec<crate::report::files::ReportFormat>,
+    pub format: Vec<Format>,
     /// How much of the newest collected log the report covers (`24h`, `7d`).
     #[arg(long, value_name = "SPAN", default_value = "24h", value_parser = parse_span_arg)]
     pub report_span: TimeDelta,
@@ -358,6 +362,41 @@ fn parse_severity(s: &str) -> Result<crate::analysis::Severity, String> {
         "critical" => Ok(crate::analysis::Severity::Critical),
         other => Err(format!("{other:?}: expected warning or critical")),
     }
+}
+
+/// A format `analyze` prints: table, json or markdown.
+fn parse_printed_format(s: &str) -> Result<Format, String> {
+    let format: Format = s.parse()?;
+    if format.prints() {
+        Ok(format)
+    } else {
+        Err(format!(
+            "{s:?} is written as files: use `callbudget report --format {format}` (analyze prints table, json or markdown)"
+        ))
+    }
+}
+
+/// A format `report` writes: html, png, svg, json or md.
+fn parse_file_format(s: &str) -> Result<Format, String> {
+    let format: Format = s.parse()?;
+    if format.is_file() {
+        Ok(format)
+    } else {
+        Err(format!(
+            "{s:?}: expected html, png, svg, json or md (the table is `callbudget analyze`'s)"
+        ))
+    }
+}
+
+/// An RFC 3339 time, or a span before the window's end (`24h`, `7d`).
+fn parse_window_start(s: &str) -> Result<WindowStart, String> {
+    if let Ok(t) = crate::timestamp::parse(s) {
+        return Ok(WindowStart::At(t));
+    }
+    parse_span(s)
+        .filter(|span| *span > TimeDelta::zero())
+        .map(WindowStart::Before)
+        .ok_or_else(|| format!("{s:?} is neither an RFC 3339 time nor a span such as 24h or 7d"))
 }
 
 fn parse_span_arg(s: &str) -> Result<TimeDelta, String> {

@@ -8,19 +8,21 @@
 //! share of each org's budget and of the source IP's.
 
 pub mod plan;
+pub mod progress;
 
 use crate::api::{Admin, Organization, RequestPage, RequestsOverview, ResponseCodeInterval};
 use crate::dashboard::client::{CallTally, ClientError, DashboardClient};
 use crate::store::{CollectionFilter, Endpoint, OrgId, Store, StoreError, WindowMeta};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Which organizations to collect.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OrgSelection {
-    Ids(Vec<String>),
+    Ids(Vec<OrgId>),
     All,
 }
 
@@ -60,8 +62,15 @@ pub enum CollectError {
     Store(#[from] StoreError),
     #[error("organization {0} is not among the organizations this API key can see")]
     UnknownOrganization(String),
-    #[error("the database writer stopped: {0}")]
-    Writer(String),
+    #[error("the database writer stopped")]
+    Writer(#[source] tokio::task::JoinError),
+    #[error("cannot list organizations at {base_url}")]
+    ListOrganizations {
+        base_url: String,
+        source: ClientError,
+    },
+    #[error("cannot start the async runtime")]
+    Runtime(#[source] std::io::Error),
     #[error("--until {until} is in the future (the API's clock says {now})")]
     FutureUntil { until: String, now: String },
 }
@@ -111,7 +120,7 @@ pub struct OrgSummary {
 /// The whole run.
 #[derive(Debug, Default)]
 pub struct CollectSummary {
-    pub orgs: Vec<(String, Result<OrgSummary, String>)>,
+    pub orgs: Vec<(OrgId, Result<OrgSummary, String>)>,
     pub elapsed: Duration,
 }
 
@@ -126,10 +135,19 @@ impl CollectSummary {
         total
     }
 
-    pub fn failed(&self) -> impl Iterator<Item = (&str, &str)> {
+    pub fn failed(&self) -> impl Iterator<Item = (&OrgId, &str)> {
         self.orgs
             .iter()
-            .filter_map(|(o, r)| r.as_ref().err().map(|e| (o.as_str(), e.as_str())))
+            .filter_map(|(o, r)| r.as_ref().err().map(|e| (o, e.as_str())))
+    }
+
+    /// The organizations collected without failing.
+    pub fn collected(&self) -> Vec<OrgId> {
+        self.orgs
+            .iter()
+            .filter(|(_, result)| result.is_ok())
+            .map(|(org, _)| org.clone())
+            .collect()
     }
 }
 
@@ -142,6 +160,11 @@ pub struct SharedStore(Arc<Mutex<Store>>);
 impl SharedStore {
     pub fn new(store: Store) -> Self {
         SharedStore(Arc::new(Mutex::new(store)))
+    }
+
+    /// The store back, once no task holds it any more.
+    pub fn into_inner(self) -> Option<Store> {
+        Arc::into_inner(self.0).map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
     }
 
     async fn with<T: Send + 'static>(
@@ -168,7 +191,7 @@ async fn finish<T>(
     task: tokio::task::JoinHandle<Result<T, StoreError>>,
 ) -> Result<T, CollectError> {
     task.await
-        .map_err(|e| CollectError::Writer(e.to_string()))?
+        .map_err(CollectError::Writer)?
         .map_err(CollectError::from)
 }
 
@@ -193,6 +216,35 @@ struct Run {
     options: CollectOptions,
     until: DateTime<Utc>,
     events: Events,
+}
+
+/// A whole collection run, blocking: lists the organizations the key can see (so a wrong key is
+/// refused before the database is even opened, and leaves no file behind), opens `db`, and
+/// collects what `options` asks for. Returns the store, for a caller that goes on to analyse it.
+pub fn run(
+    client: DashboardClient,
+    db: &Path,
+    options: CollectOptions,
+    events: impl Fn(CollectEvent) + Send + Sync + 'static,
+) -> Result<(Store, CollectSummary), CollectError> {
+    let runtime = tokio::runtime::Runtime::new().map_err(CollectError::Runtime)?;
+    runtime.block_on(async {
+        let (orgs, _) = list_organizations(&client).await.map_err(|e| match e {
+            CollectError::Api(source) => CollectError::ListOrganizations {
+                base_url: client.base_url().to_owned(),
+                source,
+            },
+            other => other,
+        })?;
+        let store = SharedStore::new(Store::open(db)?);
+        let summary = collect(Arc::new(client), store.clone(), orgs, options, events).await?;
+        // Every task that held the store has ended; should one linger, open the file again.
+        let store = match store.into_inner() {
+            Some(store) => store,
+            None => Store::open(db)?,
+        };
+        Ok((store, summary))
+    })
 }
 
 /// Lists the organizations the key can see: the run's first call, made before anything is opened
@@ -241,18 +293,18 @@ pub async fn collect(
         .with(move |s| s.upsert_organizations(&listed, collected_at))
         .await?;
 
-    let targets: Vec<(String, Result<String, CollectError>)> = match &run.options.orgs {
+    let targets: Vec<(OrgId, Result<String, CollectError>)> = match &run.options.orgs {
         OrgSelection::All => orgs
             .iter()
-            .map(|o| (o.id.clone(), Ok(o.name.clone())))
+            .map(|o| (OrgId::new(&o.id), Ok(o.name.clone())))
             .collect(),
         OrgSelection::Ids(ids) => ids
             .iter()
-            .map(|id| match orgs.iter().find(|o| &o.id == id) {
+            .map(|id| match orgs.iter().find(|o| id == o.id.as_str()) {
                 Some(o) => (id.clone(), Ok(o.name.clone())),
                 None => (
                     id.clone(),
-                    Err(CollectError::UnknownOrganization(id.clone())),
+                    Err(CollectError::UnknownOrganization(id.to_string())),
                 ),
             })
             .collect(),
@@ -271,17 +323,17 @@ pub async fn collect(
                     Err(e) => Err(e),
                     Ok(name) => {
                         let _permit = semaphore.acquire().await;
-                        run.collect_org(&org, &name).await
+                        run.collect_org(org.as_str(), &name).await
                     }
                 };
                 let result = result.map_err(|e| e.to_string());
                 match &result {
                     Ok(summary) => (run.events)(CollectEvent::OrgFinished {
-                        org: org.clone(),
+                        org: org.to_string(),
                         summary: summary.clone(),
                     }),
                     Err(error) => (run.events)(CollectEvent::OrgFailed {
-                        org: org.clone(),
+                        org: org.to_string(),
                         error: error.clone(),
                     }),
                 }
@@ -291,10 +343,7 @@ pub async fn collect(
         .collect();
     let mut summary = CollectSummary::default();
     for task in tasks {
-        summary.orgs.push(
-            task.await
-                .map_err(|e| CollectError::Writer(e.to_string()))?,
-        );
+        summary.orgs.push(task.await.map_err(CollectError::Writer)?);
     }
     summary.elapsed = started.elapsed();
     Ok(summary)

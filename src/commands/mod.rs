@@ -1,4 +1,5 @@
-//! Wiring from parsed command lines to the library: one module per subcommand, each short.
+//! Wiring from parsed command lines to the library: one module per subcommand, each building a
+//! request for the library, calling it and printing what it returns.
 
 mod analyze;
 mod audit;
@@ -10,16 +11,18 @@ mod query;
 mod report;
 mod simulate;
 
-use anyhow::Result;
-use callbudget::cli::{Cli, Command};
+use anyhow::{Context, Result, bail};
+use callbudget::analysis::{AuditRequest, AuditRun, BudgetChoice, OrgChoice};
+use callbudget::budget::{BucketLimits, BudgetModel};
+use callbudget::cli::{AnalysisArgs, Cli, Command};
+use callbudget::collect::progress::Verbosity;
+use callbudget::store::{OrgId, Store};
+use callbudget::text::printable;
+use std::path::Path;
 use std::process::ExitCode;
 
-/// How much to say on stderr.
-#[derive(Debug, Clone, Copy)]
-pub struct Verbosity {
-    pub quiet: bool,
-    pub verbose: u8,
-}
+/// The exit code when `--fail-on` finds something: distinct from errors (1) and usage (2).
+const FINDINGS_EXIT_CODE: u8 = 3;
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let verbosity = Verbosity {
@@ -30,11 +33,85 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Analyze(args) => analyze::run(args),
         Command::Report(args) => report::run(args, verbosity.quiet),
         Command::Audit(args) => audit::run(args, verbosity),
-        Command::Demo(args) => demo::run(args, verbosity),
+        Command::Demo(args) => demo::run(args, verbosity.quiet),
         Command::Collect(args) => collect::run(args, verbosity),
         Command::Query(args) => query::run(args),
         Command::Export(args) => export::run(args, verbosity.quiet),
         Command::Simulate(args) => simulate::run(args, verbosity.quiet),
         Command::Import(args) => import::run(args, verbosity.quiet),
     }
+}
+
+/// The audit `analyze` and `report` ask for: a budget on the command line applies to every
+/// organization, else each is replayed through its own.
+fn audit_request(args: &AnalysisArgs) -> Result<AuditRequest> {
+    let budget = match (&args.budget_model, args.rate, args.burst) {
+        (Some(spec), _, _) => BudgetChoice::Model(BudgetModel::resolve(spec)?),
+        (None, None, None) => BudgetChoice::Stored,
+        (None, rate, burst) => BudgetChoice::Model(BudgetModel::token_bucket(BucketLimits {
+            rate_per_second: rate.unwrap_or(BucketLimits::MERAKI_ORG.rate_per_second),
+            burst: burst.unwrap_or(BucketLimits::MERAKI_ORG.burst).max(0.0),
+        })),
+    };
+    let defaults = AuditRequest::default();
+    Ok(AuditRequest {
+        orgs: if args.orgs.is_empty() {
+            OrgChoice::Collected
+        } else {
+            OrgChoice::Ids(args.orgs.iter().map(OrgId::new).collect())
+        },
+        since: args.since.unwrap_or(defaults.since),
+        until: args.until,
+        budget,
+        consumer_key: args.group_by,
+    })
+}
+
+/// Opens a database that must already exist (analysing never creates one).
+fn open_collected(db: &Path) -> Result<Store> {
+    if !db.exists() {
+        bail!(
+            "{} does not exist: run `callbudget collect` first",
+            db.display()
+        );
+    }
+    Ok(Store::open(db)?)
+}
+
+/// Says which organizations a run left out, and why.
+fn warn_left_out(run: &AuditRun) {
+    for left in &run.left_out {
+        eprintln!("callbudget: warning: {}; left out", printable(&left.reason));
+    }
+}
+
+/// Success, or [`FINDINGS_EXIT_CODE`] when a finding is at least as severe as `--fail-on`.
+fn findings_exit_code(run: &AuditRun, fail_on: Option<callbudget::analysis::Severity>) -> ExitCode {
+    if run.fails_on(fail_on) {
+        ExitCode::from(FINDINGS_EXIT_CODE)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Writes `text` to stdout; a closed pipe (`callbudget ... | head`) is not a failure.
+fn print_stdout(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    print_or_closed_pipe(out.write_all(text.as_bytes()).and_then(|()| out.flush()))
+}
+
+/// An output error, unless it is only a reader that went away.
+fn print_or_closed_pipe(written: std::io::Result<()>) -> Result<()> {
+    match written {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(e).context("cannot write to stdout")
+        }
+        _ => Ok(()),
+    }
+}
+
+/// One error line on stderr, with anything from outside made printable.
+fn error_line(message: &str) {
+    eprintln!("callbudget: error: {}", printable(message));
 }

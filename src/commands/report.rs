@@ -1,52 +1,41 @@
 //! `callbudget report`: analyse like `analyze`, then write the report files.
 
-use super::analyze::{audit_orgs, exit_code, open_collected, save_audits};
-use anyhow::{Context, Result};
-use callbudget::analysis::{OrgAudit, data_coverage};
+use super::{audit_request, findings_exit_code, open_collected, warn_left_out};
+use anyhow::Result;
+use callbudget::analysis::{AuditRun, run_audits, save_audits};
 use callbudget::cli::ReportArgs;
-use callbudget::report::files::{OrgReportInput, ReportFormat, write_report};
-use callbudget::report::html::ReportContext;
-use callbudget::store::{OrgId, Store};
-use std::path::{Path, PathBuf};
+use callbudget::report::{Format, ReportContext, ReportInput, write_report};
+use callbudget::store::Store;
+use chrono::Utc;
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
 pub fn run(args: ReportArgs, quiet: bool) -> Result<ExitCode> {
     let mut store = open_collected(&args.db)?;
-    let audits = audit_orgs(&mut store, &args.analysis)?;
-    let files = write_reports(&mut store, &audits, &args.out, &args.format, quiet)?;
-    print_written(&files);
-    Ok(exit_code(&audits, args.analysis.fail_on))
+    let run = run_audits(&store, &audit_request(&args.analysis)?)?;
+    warn_left_out(&run);
+    write_and_save(&mut store, &run, &args.out, &args.format, quiet)?;
+    Ok(findings_exit_code(&run, args.analysis.fail_on))
 }
 
-/// Writes the report of `audits` into `out`, then saves the audits (for the next report's
-/// trends); returns the files written.
-pub fn write_reports(
+/// Writes the report of `run` into `out`, lists the files on stdout (the main one first), then
+/// saves the audits for the next report's trends.
+pub fn write_and_save(
     store: &mut Store,
-    audits: &[OrgAudit],
+    run: &AuditRun,
     out: &Path,
-    formats: &[ReportFormat],
+    formats: &[Format],
     quiet: bool,
-) -> Result<Vec<PathBuf>> {
+) -> Result<()> {
     let started = Instant::now();
-    let mut orgs = Vec::with_capacity(audits.len());
-    for audit in audits {
-        let audit = audit.clone();
-        let org = OrgId::new(&audit.org_id);
-        let coverage = data_coverage(store, &org, &audit.window)
-            .with_context(|| format!("reading what was collected of organization {org}"))?;
-        orgs.push(OrgReportInput {
-            organization_name: store.organization_name(&org)?,
-            coverage,
-            audit,
-        });
-    }
-    let context = ReportContext {
-        generated_at: chrono::Utc::now(),
-        database: store.path().display().to_string(),
+    let context = ReportContext::new(store.path(), Utc::now());
+    let input = ReportInput {
+        audits: &run.audits,
+        context: &context,
     };
-    let files = write_report(out, &orgs, formats, &context)?;
-    save_audits(store, audits)?;
+    let files = write_report(out, formats, &input)?;
+    save_audits(store, &run.audits, context.generated_at)?;
     if !quiet {
         eprintln!(
             "wrote {} file(s) into {} in {:.2} s",
@@ -55,12 +44,6 @@ pub fn write_reports(
             started.elapsed().as_secs_f64()
         );
     }
-    Ok(files)
-}
-
-/// The report's main file first, then every file written, one per line on stdout.
-pub fn print_written(files: &[PathBuf]) {
-    for file in files {
-        println!("{}", file.display());
-    }
+    let listing: String = files.iter().map(|f| format!("{}\n", f.display())).collect();
+    super::print_stdout(&listing)
 }

@@ -245,22 +245,3 @@ fn count_429s(records: &[RequestRecord]) -> u64 {
         .filter(|r| r.response_code == Some(429))
         .count() as u64
 }
-
-/// The budget model `org_id`'s log is analysed with: the one recorded at import, else Meraki's
-/// (collected organizations are Meraki ones).
-pub fn org_budget_model(store: &Store, org_id: &OrgId) -> Result<BudgetModel, ImportError> {
-    match store.org_provider(org_id)? {
-        None => Ok(BudgetModel::meraki()),
-        Some(stored) => {
-            let model: BudgetModel =
-                serde_json::from_str(&stored.budget_model_json).map_err(|source| {
-                    ImportError::StoredModel {
-                        org_id: org_id.clone(),
-                        source,
-                    }
-                })?;
-            model.validate()?;
-            Ok(model)
-        }
-    }
-}

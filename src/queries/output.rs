@@ -1,8 +1,8 @@
 //! A query's rows as an aligned table (for people), CSV (RFC 4180 quoting) or JSON (an array of
 //! objects, keys in column order).
 
-use crate::report::table::printable;
 use crate::store::QueryRows;
+use crate::text::printable;
 use rusqlite::types::Value;
 use std::io::{self, Write};
 
@@ -36,9 +36,17 @@ fn write_table(out: &mut impl Write, rows: &QueryRows) -> io::Result<()> {
     let cells: Vec<Vec<String>> = rows
         .rows
         .iter()
-        .map(|row| row.iter().map(|v| printable(&text(v))).collect())
+        .map(|row| {
+            row.iter()
+                .map(|v| printable(&text(v)).into_owned())
+                .collect()
+        })
         .collect();
-    let header: Vec<String> = rows.columns.iter().map(|c| printable(c)).collect();
+    let header: Vec<String> = rows
+        .columns
+        .iter()
+        .map(|c| printable(c).into_owned())
+        .collect();
     let widths: Vec<usize> = (0..header.len())
         .map(|i| {
             cells

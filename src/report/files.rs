@@ -4,45 +4,12 @@
 //! never sees half a report while a nightly audit rewrites it.
 
 use super::charts::{ChartError, ChartFormat, ChartKind, render_chart};
-use super::html::{EmbeddedChart, HtmlError, OrgReport, ReportContext};
-use crate::analysis::{DataCoverage, OrgAudit};
+use super::html::{EmbeddedChart, HtmlError};
+use super::{Format, ReportInput};
+use crate::analysis::OrgAudit;
+use crate::store::OrgId;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-
-/// A file format of `callbudget report`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ReportFormat {
-    Html,
-    Png,
-    Svg,
-    Json,
-    Markdown,
-}
-
-impl ReportFormat {
-    pub const ALL: [ReportFormat; 5] = [
-        ReportFormat::Html,
-        ReportFormat::Png,
-        ReportFormat::Svg,
-        ReportFormat::Json,
-        ReportFormat::Markdown,
-    ];
-}
-
-impl std::str::FromStr for ReportFormat {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "html" => Ok(ReportFormat::Html),
-            "png" => Ok(ReportFormat::Png),
-            "svg" => Ok(ReportFormat::Svg),
-            "json" => Ok(ReportFormat::Json),
-            "md" | "markdown" => Ok(ReportFormat::Markdown),
-            other => Err(format!("{other:?}: expected html, png, svg, json or md")),
-        }
-    }
-}
 
 /// The names of the files in a report directory.
 pub const HTML_FILE: &str = "report.html";
@@ -59,20 +26,16 @@ pub enum ReportError {
     },
     #[error("drawing the {chart} chart of organization {org_id}")]
     Chart {
-        org_id: String,
+        org_id: OrgId,
         chart: &'static str,
         source: ChartError,
     },
     #[error(transparent)]
     Html(#[from] HtmlError),
-}
-
-/// One organization's audit with what the report adds around it.
-#[derive(Debug, Clone)]
-pub struct OrgReportInput {
-    pub audit: OrgAudit,
-    pub organization_name: Option<String>,
-    pub coverage: DataCoverage,
+    #[error("writing the findings as JSON")]
+    Json(#[source] serde_json::Error),
+    #[error("{0} is written as files, not printed: use `callbudget report --format {0}`")]
+    NotPrintable(Format),
 }
 
 /// The directory name of an organization's charts: its id, with anything but letters, digits,
@@ -143,41 +106,41 @@ fn create_dir(path: &Path) -> Result<(), ReportError> {
     })
 }
 
-/// Writes the report of `orgs` into `out` in each of `formats`; returns the files written.
+/// Writes the report of `input` into `out` in each of `formats`; returns the files written.
 pub fn write_report(
     out: &Path,
-    orgs: &[OrgReportInput],
-    formats: &[ReportFormat],
-    context: &ReportContext,
+    formats: &[Format],
+    input: &ReportInput<'_>,
 ) -> Result<Vec<PathBuf>, ReportError> {
     create_dir(out)?;
     let mut written = Vec::new();
-    let wants = |f: ReportFormat| formats.contains(&f);
-    let audits: Vec<OrgAudit> = orgs.iter().map(|o| o.audit.clone()).collect();
+    let wants = |f: Format| formats.contains(&f);
 
     // Each chart is drawn once per format: the SVGs serve both the files and the HTML page.
-    let mut pages = Vec::with_capacity(orgs.len());
-    for org in orgs {
-        let dir = out.join(CHARTS_DIR).join(chart_dir_name(&org.audit.org_id));
-        if wants(ReportFormat::Png) || wants(ReportFormat::Svg) {
+    let mut embedded = Vec::with_capacity(input.audits.len());
+    for audit in input.audits {
+        let dir = out
+            .join(CHARTS_DIR)
+            .join(chart_dir_name(audit.org_id.as_str()));
+        if wants(Format::Png) || wants(Format::Svg) {
             create_dir(&dir)?;
         }
         let mut charts = Vec::new();
         for kind in ChartKind::ALL {
-            if wants(ReportFormat::Png)
-                && let Some(png) = chart(&org.audit, kind, ChartFormat::Png)?
+            if wants(Format::Png)
+                && let Some(png) = chart(audit, kind, ChartFormat::Png)?
             {
                 let path = dir.join(format!("{}.png", kind.file_stem()));
                 write_atomically(&path, &png)?;
                 written.push(path);
             }
-            if !(wants(ReportFormat::Svg) || wants(ReportFormat::Html)) {
+            if !(wants(Format::Svg) || wants(Format::Html)) {
                 continue;
             }
-            let Some(svg) = chart(&org.audit, kind, ChartFormat::Svg)? else {
+            let Some(svg) = chart(audit, kind, ChartFormat::Svg)? else {
                 continue;
             };
-            if wants(ReportFormat::Svg) {
+            if wants(Format::Svg) {
                 let path = dir.join(format!("{}.svg", kind.file_stem()));
                 write_atomically(&path, &svg)?;
                 written.push(path);
@@ -190,36 +153,28 @@ pub fn write_report(
             });
         }
         let chart_formats: Vec<ChartFormat> = [
-            (ReportFormat::Png, ChartFormat::Png),
-            (ReportFormat::Svg, ChartFormat::Svg),
+            (Format::Png, ChartFormat::Png),
+            (Format::Svg, ChartFormat::Svg),
         ]
         .into_iter()
         .filter(|(report, _)| wants(*report))
         .map(|(_, chart)| chart)
         .collect();
         remove_stale_charts(&dir, &chart_formats, &written)?;
-        pages.push(OrgReport {
-            audit: &org.audit,
-            organization_name: org.organization_name.clone(),
-            coverage: &org.coverage,
-            charts,
-        });
+        embedded.push(charts);
     }
-    if wants(ReportFormat::Html) {
-        let html = super::html::render(&pages, context)?;
+    if wants(Format::Html) {
+        let html = super::html::render(input, &embedded)?;
         let path = out.join(HTML_FILE);
         write_atomically(&path, html.as_bytes())?;
         written.push(path);
     }
-    if wants(ReportFormat::Json) {
-        let path = out.join(JSON_FILE);
-        write_atomically(&path, super::json::render(&audits).as_bytes())?;
-        written.push(path);
-    }
-    if wants(ReportFormat::Markdown) {
-        let path = out.join(MARKDOWN_FILE);
-        write_atomically(&path, super::markdown::render(&audits).as_bytes())?;
-        written.push(path);
+    for (format, name) in [(Format::Json, JSON_FILE), (Format::Markdown, MARKDOWN_FILE)] {
+        if wants(format) {
+            let path = out.join(name);
+            write_atomically(&path, super::render(format, input)?.as_bytes())?;
+            written.push(path);
+        }
     }
     Ok(written)
 }
@@ -241,10 +196,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn formats_parse_and_org_ids_become_safe_directory_names() {
-        assert_eq!("md".parse::<ReportFormat>(), Ok(ReportFormat::Markdown));
-        assert_eq!(" svg".parse::<ReportFormat>(), Ok(ReportFormat::Svg));
-        assert!("pdf".parse::<ReportFormat>().is_err());
+    fn org_ids_become_safe_directory_names() {
         assert_eq!(chart_dir_name("549236"), "549236");
         assert_eq!(chart_dir_name("../etc/passwd"), "___etc_passwd");
         assert_eq!(chart_dir_name(""), "_");

@@ -7,12 +7,12 @@
 //! script, whatever text it holds. A Content-Security-Policy without any script source is the
 //! second lock on the door.
 
+use super::ReportInput;
 use super::format::{duration, percent, thousands, when};
 use crate::analysis::{
-    ConsumerMove, DataCoverage, Finding, FindingKind, OrgAudit, Severity, WhatIfScenario,
+    ConsumerMove, DataCoverage, Finding, FindingKind, OrgAudit, Severity, Trends, WhatIfScenario,
 };
 use base64::Engine;
-use chrono::{DateTime, Utc};
 use minijinja::Environment;
 use serde::Serialize;
 
@@ -44,35 +44,26 @@ pub struct EmbeddedChart {
     pub svg: Vec<u8>,
 }
 
-/// One organization's part of the report.
-#[derive(Debug, Clone)]
-pub struct OrgReport<'a> {
-    pub audit: &'a OrgAudit,
-    pub organization_name: Option<String>,
-    pub coverage: &'a DataCoverage,
-    pub charts: Vec<EmbeddedChart>,
-}
-
-/// What the report says about itself.
-#[derive(Debug, Clone)]
-pub struct ReportContext {
-    pub generated_at: DateTime<Utc>,
-    /// The database the report was made from, as the user named it.
-    pub database: String,
-}
-
-/// Renders the report of one or more organizations as one HTML document.
-pub fn render(orgs: &[OrgReport<'_>], context: &ReportContext) -> Result<String, HtmlError> {
+/// Renders the report of one or more organizations as one HTML document; `charts[i]` are the
+/// charts of `input.audits[i]`, drawn once by the caller for the files and the page alike.
+pub fn render(input: &ReportInput<'_>, charts: &[Vec<EmbeddedChart>]) -> Result<String, HtmlError> {
     let mut env = Environment::new();
     // The default callback escapes templates whose names end in .html; say so explicitly anyway.
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
     env.add_template(TEMPLATE_NAME, TEMPLATE)?;
+    let context = input.context;
+    let database = context.database.display().to_string();
     let page = PageView {
         generated_at: when(&context.generated_at),
-        tool_version: crate::TOOL_VERSION,
-        database: context.database.clone(),
-        database_shell: shell_word(&context.database),
-        orgs: orgs.iter().map(org_view).collect(),
+        tool_version: context.tool_version,
+        database_shell: shell_word(&database),
+        database,
+        orgs: input
+            .audits
+            .iter()
+            .enumerate()
+            .map(|(i, audit)| org_view(audit, charts.get(i).map_or(&[][..], Vec::as_slice)))
+            .collect(),
         queries: SUGGESTED_QUERIES
             .iter()
             .filter_map(|name| crate::queries::find(name).ok())
@@ -311,12 +302,48 @@ fn top_finding(findings: &[Finding]) -> Option<&Finding> {
         .or_else(|| findings.first())
 }
 
-fn org_view(report: &OrgReport<'_>) -> OrgView {
-    let a = report.audit;
+fn org_view(a: &OrgAudit, charts: &[EmbeddedChart]) -> OrgView {
+    OrgView {
+        id: a.org_id.as_str().to_owned(),
+        name: a.organization_name.clone(),
+        window_start: when(&a.window.start),
+        window_end: when(&a.window.end),
+        window_length: duration(a.window.end - a.window.start),
+        coverage_kind: match a.coverage {
+            crate::analysis::audit::Coverage::RequestLog => "the per-request log",
+            crate::analysis::audit::Coverage::IntervalsOnly => {
+                "response codes by interval only (no per-request log): nothing is attributed to consumers"
+            }
+            crate::analysis::audit::Coverage::Nothing => "nothing collected",
+        },
+        headline: headline(a),
+        top_finding: top_finding(&a.findings).map(finding_view),
+        trends: a.trends.as_ref().map(trends_view),
+        charts: chart_views(charts),
+        spikes: spike_views(a),
+        consumers: consumer_views(a),
+        consumer_key: a.options.consumer_key.as_str(),
+        recommendations: recommendation_views(a),
+        calls_saved_per_day: thousands(
+            a.recommendations
+                .iter()
+                .map(|r| r.calls_saved_per_day)
+                .sum::<f64>()
+                .round() as u64,
+        ),
+        what_ifs: what_if_views(a),
+        retries: retry_views(a),
+        findings: a.findings.iter().map(finding_view).collect(),
+        coverage: coverage_views(&a.data_coverage),
+    }
+}
+
+/// The summary's four numbers: requests, budget used, 429s, seconds at or over the limit.
+fn headline(a: &OrgAudit) -> Vec<Stat> {
     let t = &a.timeline;
     let window_seconds = (a.window.end - a.window.start).num_seconds().max(1) as f64;
     let capacity = t.budget.sustained_rate_per_second() * window_seconds;
-    let headline = vec![
+    vec![
         Stat {
             label: "Requests",
             value: thousands(a.requests),
@@ -353,9 +380,11 @@ fn org_view(report: &OrgReport<'_>) -> OrgView {
                 )
             }),
         },
-    ];
-    let charts = report
-        .charts
+    ]
+}
+
+fn chart_views(charts: &[EmbeddedChart]) -> std::collections::BTreeMap<&'static str, ChartView> {
+    charts
         .iter()
         .map(|c| {
             (
@@ -370,9 +399,11 @@ fn org_view(report: &OrgReport<'_>) -> OrgView {
                 },
             )
         })
-        .collect();
-    let spikes = a
-        .spikes
+        .collect()
+}
+
+fn spike_views(a: &OrgAudit) -> Vec<SpikeView> {
+    a.spikes
         .iter()
         .map(|s| SpikeView {
             start: when(&s.start),
@@ -389,9 +420,11 @@ fn org_view(report: &OrgReport<'_>) -> OrgView {
                 .first()
                 .map(|c| name_or_none(c.user_agent.as_deref())),
         })
-        .collect();
-    let consumers = a
-        .consumers
+        .collect()
+}
+
+fn consumer_views(a: &OrgAudit) -> Vec<ConsumerView> {
+    a.consumers
         .iter()
         .take(LISTED_CONSUMERS)
         .enumerate()
@@ -415,9 +448,11 @@ fn org_view(report: &OrgReport<'_>) -> OrgView {
                 },
             },
         })
-        .collect();
-    let recommendations = a
-        .recommendations
+        .collect()
+}
+
+fn recommendation_views(a: &OrgAudit) -> Vec<RecommendationView> {
+    a.recommendations
         .iter()
         .map(|r| RecommendationView {
             consumer: r.consumer.clone(),
@@ -429,14 +464,11 @@ fn org_view(report: &OrgReport<'_>) -> OrgView {
             arithmetic: r.arithmetic.clone(),
             estimated: r.estimated,
         })
-        .collect();
-    let calls_saved: f64 = a
-        .recommendations
-        .iter()
-        .map(|r| r.calls_saved_per_day)
-        .sum();
-    let what_ifs = a
-        .what_ifs
+        .collect()
+}
+
+fn what_if_views(a: &OrgAudit) -> Vec<WhatIfView> {
+    a.what_ifs
         .iter()
         .map(|w| WhatIfView {
             consumer: w.consumer.clone(),
@@ -451,9 +483,11 @@ fn org_view(report: &OrgReport<'_>) -> OrgView {
             refused_after: thousands(w.refused_others_after),
             spared: format!("{} ({})", thousands(w.spared), percent(w.spared_share)),
         })
-        .collect();
-    let retries = a
-        .retries
+        .collect()
+}
+
+fn retry_views(a: &OrgAudit) -> Vec<RetryView> {
+    a.retries
         .iter()
         .map(|r| RetryView {
             user_agent: name_or_none(r.user_agent.as_deref()),
@@ -471,9 +505,11 @@ fn org_view(report: &OrgReport<'_>) -> OrgView {
                 .first_retry_delay_cv
                 .map_or_else(|| "—".to_owned(), |cv| format!("{cv:.2}")),
         })
-        .collect();
-    let coverage = report
-        .coverage
+        .collect()
+}
+
+fn coverage_views(coverage: &DataCoverage) -> Vec<CoverageView> {
+    coverage
         .endpoints
         .iter()
         .map(|e| CoverageView {
@@ -503,58 +539,35 @@ fn org_view(report: &OrgReport<'_>) -> OrgView {
                 })
                 .collect(),
         })
-        .collect();
-    OrgView {
-        id: a.org_id.clone(),
-        name: report.organization_name.clone(),
-        window_start: when(&a.window.start),
-        window_end: when(&a.window.end),
-        window_length: duration(a.window.end - a.window.start),
-        coverage_kind: match a.coverage {
-            crate::analysis::audit::Coverage::RequestLog => "the per-request log",
-            crate::analysis::audit::Coverage::IntervalsOnly => {
-                "response codes by interval only (no per-request log): nothing is attributed to consumers"
-            }
-            crate::analysis::audit::Coverage::Nothing => "nothing collected",
-        },
-        headline,
-        top_finding: top_finding(&a.findings).map(finding_view),
-        trends: a.trends.as_ref().map(|tr| TrendsView {
-            previous_start: when(&tr.previous.start),
-            previous_end: when(&tr.previous.end),
-            requests_per_day: thousands(tr.requests_per_day.round() as u64),
-            previous_requests_per_day: thousands(tr.previous_requests_per_day.round() as u64),
-            http_429s_per_day: thousands(tr.http_429s_per_day.round() as u64),
-            previous_429s_per_day: thousands(tr.previous_429s_per_day.round() as u64),
-            consumers_compared: tr.consumers_compared,
-            consumers: tr
-                .consumers
-                .iter()
-                .filter(|c| c.movement != ConsumerMove::Steady)
-                .map(|c| ConsumerTrendView {
-                    name: name_or_none(c.consumer.as_deref()),
-                    movement: c.movement.as_str(),
-                    before: thousands(c.previous_requests_per_day.round() as u64),
-                    now: thousands(c.requests_per_day.round() as u64),
-                    change: c
-                        .change_percent
-                        .map_or_else(|| "new".to_owned(), |p| format!("{p:+.0} %")),
-                })
-                .collect(),
-            new_findings: tr.new_findings.iter().map(change_view).collect(),
-            resolved_findings: tr.resolved_findings.iter().map(change_view).collect(),
-            persisting_findings: tr.persisting_findings,
-        }),
-        charts,
-        spikes,
-        consumers,
-        consumer_key: a.options.consumer_key.as_str(),
-        recommendations,
-        calls_saved_per_day: thousands(calls_saved.round() as u64),
-        what_ifs,
-        retries,
-        findings: a.findings.iter().map(finding_view).collect(),
-        coverage,
+        .collect()
+}
+
+fn trends_view(tr: &Trends) -> TrendsView {
+    TrendsView {
+        previous_start: when(&tr.previous.start),
+        previous_end: when(&tr.previous.end),
+        requests_per_day: thousands(tr.requests_per_day.round() as u64),
+        previous_requests_per_day: thousands(tr.previous_requests_per_day.round() as u64),
+        http_429s_per_day: thousands(tr.http_429s_per_day.round() as u64),
+        previous_429s_per_day: thousands(tr.previous_429s_per_day.round() as u64),
+        consumers_compared: tr.consumers_compared,
+        consumers: tr
+            .consumers
+            .iter()
+            .filter(|c| c.movement != ConsumerMove::Steady)
+            .map(|c| ConsumerTrendView {
+                name: name_or_none(c.consumer.as_deref()),
+                movement: c.movement.as_str(),
+                before: thousands(c.previous_requests_per_day.round() as u64),
+                now: thousands(c.requests_per_day.round() as u64),
+                change: c
+                    .change_percent
+                    .map_or_else(|| "new".to_owned(), |p| format!("{p:+.0} %")),
+            })
+            .collect(),
+        new_findings: tr.new_findings.iter().map(change_view).collect(),
+        resolved_findings: tr.resolved_findings.iter().map(change_view).collect(),
+        persisting_findings: tr.persisting_findings,
     }
 }
 

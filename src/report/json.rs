@@ -1,23 +1,23 @@
 //! Findings as JSON for pipelines: `{"schema_version", "tool_version", "audits": [...]}`.
 
+use super::{ReportError, ReportInput};
 use crate::analysis::OrgAudit;
 use serde::Serialize;
 
 #[derive(Serialize)]
 struct Document<'a> {
     schema_version: u32,
-    tool_version: &'static str,
+    tool_version: &'a str,
     audits: &'a [OrgAudit],
 }
 
-pub fn render(audits: &[OrgAudit]) -> String {
+pub fn render(input: &ReportInput<'_>) -> Result<String, ReportError> {
     let doc = Document {
         schema_version: super::FINDINGS_SCHEMA_VERSION,
-        tool_version: crate::TOOL_VERSION,
-        audits,
+        tool_version: input.context.tool_version,
+        audits: input.audits,
     };
-    let mut text = serde_json::to_string_pretty(&doc)
-        .unwrap_or_else(|e| format!("{{\"error\": {:?}}}", e.to_string()));
+    let mut text = serde_json::to_string_pretty(&doc).map_err(ReportError::Json)?;
     text.push('\n');
-    text
+    Ok(text)
 }

@@ -1,12 +1,14 @@
 //! Findings as Markdown, for tickets and chat. Text from the API (user agents) is escaped so it
 //! cannot break the table or inject markup.
 
-use crate::analysis::OrgAudit;
+use super::ReportInput;
 use crate::timestamp;
 use std::fmt::Write;
 
-/// Escapes Markdown table and inline syntax.
+/// Escapes Markdown table and inline syntax; control characters (terminal escapes, NUL, BEL,
+/// backspaces) become visible escapes first, so a ticket shows what the API sent.
 fn escape(text: &str) -> String {
+    let text = crate::text::printable(text);
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if matches!(
@@ -24,14 +26,14 @@ fn escape(text: &str) -> String {
     out
 }
 
-pub fn render(audits: &[OrgAudit]) -> String {
+pub fn render(input: &ReportInput<'_>) -> String {
     let mut out = String::new();
-    for a in audits {
+    for a in input.audits {
         let t = &a.timeline;
         let _ = writeln!(
             out,
             "## Organization {} — {} to {}\n",
-            escape(&a.org_id),
+            escape(a.org_id.as_str()),
             timestamp::format(&a.window.start),
             timestamp::format(&a.window.end)
         );
@@ -105,5 +107,9 @@ mod tests {
     #[test]
     fn api_text_cannot_break_the_table() {
         assert_eq!(escape("a|b <script>`x`"), "a\\|b \\<script\\>\\`x\\`");
+        assert_eq!(
+            escape("ok\u{1b}c\u{8}\u{0}\u{7}"),
+            "ok\\\\u{1b}c\\\\u{8}\\\\u{0}\\\\u{7}"
+        );
     }
 }

@@ -1,25 +1,18 @@
 //! Findings as plain text for a terminal.
 
-use crate::analysis::OrgAudit;
+use super::ReportInput;
+use crate::text::printable;
 use crate::timestamp;
 use std::fmt::Write;
 
-/// API text with control characters replaced, so a stored user agent cannot send escape
-/// sequences to the terminal.
-pub(crate) fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
-        .collect()
-}
-
-pub fn render(audits: &[OrgAudit]) -> String {
+pub fn render(input: &ReportInput<'_>) -> String {
     let mut out = String::new();
-    for a in audits {
+    for a in input.audits {
         let t = &a.timeline;
         let _ = writeln!(
             out,
             "organization {}  {} to {}",
-            a.org_id,
+            printable(a.org_id.as_str()),
             timestamp::format(&a.window.start),
             timestamp::format(&a.window.end)
         );
@@ -78,9 +71,9 @@ pub fn render(audits: &[OrgAudit]) -> String {
                 "    {:>8.0}  {} {} -> {}: {}",
                 r.calls_saved_per_day,
                 printable(&r.consumer),
-                r.current_operation,
+                printable(&r.current_operation),
                 r.suggested_operation,
-                r.arithmetic
+                printable(&r.arithmetic)
             );
         }
         for w in a.what_ifs.iter().filter(|w| w.spared > 0) {
@@ -122,7 +115,7 @@ mod tests {
     fn control_characters_from_the_api_never_reach_the_terminal() {
         assert_eq!(
             printable("evil\u{1b}[2Jagent\r"),
-            "evil\u{fffd}[2Jagent\u{fffd}"
+            "evil\\u{1b}[2Jagent\\u{d}"
         );
     }
 }

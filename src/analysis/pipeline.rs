@@ -1,0 +1,313 @@
+//! The audit pipeline: which organizations, which window, which budget — every rule that turns a
+//! request ("the last 24 h of every collected organization", "7 days of 549236 through the XDR
+//! model") and a store into audits. `analyze`, `report`, `audit` and `demo` each build one
+//! [`AuditRequest`] and call [`run_audits`]; tests call it directly.
+
+use super::{AnalysisError, AnalysisWindow, AuditOptions, ConsumerKey, OrgAudit, Severity};
+use crate::budget::{BudgetModel, BudgetModelError};
+use crate::store::{CollectionFilter, Endpoint, OrgId, Store, StoreError};
+use chrono::{DateTime, TimeDelta, Utc};
+use std::path::PathBuf;
+
+/// The longest window one audit covers (the spike detector keeps one counter per minute).
+pub const MAX_WINDOW: TimeDelta = TimeDelta::days(366);
+
+/// How much of the log an audit covers when nobody says: the last day.
+pub const DEFAULT_SPAN: TimeDelta = TimeDelta::hours(24);
+
+/// What to audit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRequest {
+    pub orgs: OrgChoice,
+    /// Where the window starts; it ends at `until`.
+    pub since: WindowStart,
+    /// The window's end; default: the end of each organization's collected log.
+    pub until: Option<DateTime<Utc>>,
+    pub budget: BudgetChoice,
+    /// How consumers are told apart.
+    pub consumer_key: ConsumerKey,
+}
+
+impl Default for AuditRequest {
+    /// The last 24 hours of every collected organization, each through its own budget model.
+    fn default() -> Self {
+        AuditRequest {
+            orgs: OrgChoice::Collected,
+            since: WindowStart::Before(DEFAULT_SPAN),
+            until: None,
+            budget: BudgetChoice::Stored,
+            consumer_key: ConsumerKey::default(),
+        }
+    }
+}
+
+/// Which organizations an audit covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrgChoice {
+    /// Every organization with a collected log; those with nothing in the window are left out.
+    Collected,
+    /// These, each of which must have something collected in the window.
+    Ids(Vec<OrgId>),
+}
+
+/// Where an audit's window starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowStart {
+    /// This long before the window's end.
+    Before(TimeDelta),
+    At(DateTime<Utc>),
+}
+
+/// The budget an organization's log is replayed through.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BudgetChoice {
+    /// The model stored with the organization at import, else Meraki's.
+    Stored,
+    /// This model for every organization.
+    Model(BudgetModel),
+}
+
+/// What a run of the pipeline found: one audit per organization with data in its window, and the
+/// organizations left out (of [`OrgChoice::Collected`]) with the reason.
+#[derive(Debug)]
+pub struct AuditRun {
+    pub audits: Vec<OrgAudit>,
+    pub left_out: Vec<LeftOut>,
+}
+
+/// An organization the run left out, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeftOut {
+    pub org_id: OrgId,
+    pub reason: String,
+}
+
+impl AuditRun {
+    /// The most severe finding of any audit, if there is one.
+    pub fn worst_severity(&self) -> Option<Severity> {
+        self.audits
+            .iter()
+            .flat_map(|a| &a.findings)
+            .map(|f| f.severity)
+            .max()
+    }
+
+    /// Whether a finding is at least as severe as `threshold` (`--fail-on`).
+    pub fn fails_on(&self, threshold: Option<Severity>) -> bool {
+        threshold.is_some_and(|t| self.worst_severity().is_some_and(|worst| worst >= t))
+    }
+}
+
+/// Why the pipeline could not audit what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("{} holds no collected request log yet: run `callbudget collect` first", database.display())]
+    NothingCollected { database: PathBuf },
+    #[error("organization {org_id} has nothing collected in {}", database.display())]
+    OrgHasNothing { org_id: OrgId, database: PathBuf },
+    #[error("organization {org_id} has nothing collected between {since} and {until}")]
+    NothingInWindow {
+        org_id: OrgId,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    },
+    #[error("no organization has anything collected in the window asked for")]
+    NoOrgInWindow,
+    #[error(
+        "the window from {since} to {until} is longer than a year: analyse at most a year at a time"
+    )]
+    WindowTooLong {
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    },
+    #[error("--since ({since}) is not before the end of the window ({until})")]
+    StartNotBeforeEnd {
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    },
+    #[error("a span of {span} before {until} reaches beyond the calendar")]
+    SpanOutOfRange {
+        span: TimeDelta,
+        until: DateTime<Utc>,
+    },
+    #[error("reading organization {org_id}'s budget model")]
+    BudgetModel {
+        org_id: OrgId,
+        source: Box<BudgetModelError>,
+    },
+    #[error("reading what was collected of organization {org_id}")]
+    Store {
+        org_id: OrgId,
+        source: Box<StoreError>,
+    },
+    #[error("listing the collected organizations")]
+    ListOrganizations { source: Box<StoreError> },
+    #[error("analysing organization {org_id}")]
+    Analysis {
+        org_id: OrgId,
+        source: AnalysisError,
+    },
+}
+
+/// Audits what `request` asks for from `store`.
+pub fn run_audits(store: &Store, request: &AuditRequest) -> Result<AuditRun, PipelineError> {
+    let explicit = matches!(request.orgs, OrgChoice::Ids(_));
+    let orgs = match &request.orgs {
+        OrgChoice::Ids(ids) => ids.clone(),
+        OrgChoice::Collected => store
+            .collected_organizations()
+            .map_err(|source| PipelineError::ListOrganizations {
+                source: Box::new(source),
+            })?,
+    };
+    if orgs.is_empty() {
+        return Err(PipelineError::NothingCollected {
+            database: store.path().to_owned(),
+        });
+    }
+    let mut run = AuditRun {
+        audits: Vec::with_capacity(orgs.len()),
+        left_out: Vec::new(),
+    };
+    for org_id in orgs {
+        let window = match audit_window(store, &org_id, request) {
+            Ok(window) => window,
+            Err(
+                nothing @ (PipelineError::OrgHasNothing { .. }
+                | PipelineError::NothingInWindow { .. }),
+            ) if !explicit => {
+                run.left_out.push(LeftOut {
+                    reason: nothing.to_string(),
+                    org_id,
+                });
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let options = AuditOptions {
+            budget: org_budget(store, &org_id, &request.budget)?,
+            consumer_key: request.consumer_key,
+            ..AuditOptions::default()
+        };
+        let audit = super::audit_org(store, &org_id, window, options).map_err(|source| {
+            PipelineError::Analysis {
+                org_id: org_id.clone(),
+                source,
+            }
+        })?;
+        run.audits.push(audit);
+    }
+    if run.audits.is_empty() {
+        return Err(PipelineError::NoOrgInWindow);
+    }
+    Ok(run)
+}
+
+/// Saves each audit (for the next run's trends), after its output is written, so that a run
+/// that failed halfway leaves no audit nobody saw.
+pub fn save_audits(
+    store: &mut Store,
+    audits: &[OrgAudit],
+    saved_at: DateTime<Utc>,
+) -> Result<(), AnalysisError> {
+    for audit in audits {
+        super::save_audit(store, audit, saved_at)?;
+    }
+    Ok(())
+}
+
+/// The budget `org_id`'s log is replayed through.
+fn org_budget(
+    store: &Store,
+    org_id: &OrgId,
+    choice: &BudgetChoice,
+) -> Result<BudgetModel, PipelineError> {
+    match choice {
+        BudgetChoice::Model(model) => Ok(model.clone()),
+        BudgetChoice::Stored => {
+            let stored = store
+                .org_provider(org_id)
+                .map_err(|source| PipelineError::Store {
+                    org_id: org_id.clone(),
+                    source: Box::new(source),
+                })?;
+            BudgetModel::for_organization(stored.as_ref().map(|s| s.budget_model_json.as_str()))
+                .map_err(|source| PipelineError::BudgetModel {
+                    org_id: org_id.clone(),
+                    source: Box::new(source),
+                })
+        }
+    }
+}
+
+/// The window to audit: the request's, clipped to what was collected of the organization, so
+/// rates and per-day figures are over the time actually collected, not the time asked for.
+fn audit_window(
+    store: &Store,
+    org_id: &OrgId,
+    request: &AuditRequest,
+) -> Result<AnalysisWindow, PipelineError> {
+    let store_error = |source| PipelineError::Store {
+        org_id: org_id.clone(),
+        source: Box::new(source),
+    };
+    let until = match request.until {
+        Some(t) => t,
+        // The end of the request log, else of the response codes by interval.
+        None => {
+            let none = CollectionFilter::None;
+            let last = match store
+                .last_complete_window(org_id, Endpoint::ApiRequests, &none)
+                .map_err(store_error)?
+            {
+                Some(w) => Some(w),
+                None => store
+                    .last_complete_window(org_id, Endpoint::ResponseCodesByInterval, &none)
+                    .map_err(store_error)?,
+            };
+            match last {
+                Some(w) => w.t1,
+                None => {
+                    return Err(PipelineError::OrgHasNothing {
+                        org_id: org_id.clone(),
+                        database: store.path().to_owned(),
+                    });
+                }
+            }
+        }
+    };
+    let since = match request.since {
+        WindowStart::At(t) => t,
+        WindowStart::Before(span) => until
+            .checked_sub_signed(span)
+            .ok_or(PipelineError::SpanOutOfRange { span, until })?,
+    };
+    if until - since > MAX_WINDOW {
+        return Err(PipelineError::WindowTooLong { since, until });
+    }
+    if since >= until {
+        return Err(PipelineError::StartNotBeforeEnd { since, until });
+    }
+    let extent = match store
+        .collected_extent(org_id, Endpoint::ApiRequests, since, until)
+        .map_err(store_error)?
+    {
+        Some(e) => Some(e),
+        None => store
+            .collected_extent(org_id, Endpoint::ResponseCodesByInterval, since, until)
+            .map_err(store_error)?,
+    };
+    let Some(extent) = extent else {
+        return Err(PipelineError::NothingInWindow {
+            org_id: org_id.clone(),
+            since,
+            until,
+        });
+    };
+    AnalysisWindow::new(since.max(extent.first), until.min(extent.last)).map_err(|source| {
+        PipelineError::Analysis {
+            org_id: org_id.clone(),
+            source,
+        }
+    })
+}

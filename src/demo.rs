@@ -1,0 +1,189 @@
+//! The whole tool, offline, in one call: the built-in simulator plays the acme-week scenario
+//! (embedded in the binary, so the demo runs from any directory) on 127.0.0.1; the collector pulls
+//! its days over real HTTP, and the audit pipeline and the report run as `callbudget audit` would.
+//!
+//! The one difference from a real audit: the simulator does not rate-limit the collector and the
+//! collector does not pace itself, so a week of log arrives in seconds rather than minutes. The
+//! analysis still replays it through Meraki's 10/s + 10 budget.
+
+use crate::analysis::{
+    AnalysisError, AuditRequest, AuditRun, ConsumerKey, PipelineError, WindowStart, run_audits,
+    save_audits,
+};
+use crate::collect::{self, CollectError, CollectOptions, CollectSummary, OrgSelection};
+use crate::dashboard::client::{ClientConfig, ClientError, DashboardClient};
+use crate::dashboard::key::{ApiKey, ApiKeyError};
+use crate::report::files::{CHARTS_DIR, HTML_FILE, JSON_FILE, MARKDOWN_FILE};
+use crate::report::{Format, ReportContext, ReportError, ReportInput, write_report};
+use crate::sim::scenario::{Scenario, ScenarioError};
+use crate::sim::{SimConfig, SimError, Simulator, SimulatorHandle};
+use chrono::{DateTime, TimeDelta, Utc};
+use std::path::{Path, PathBuf};
+
+const SCENARIO_NAME: &str = "sample-data/acme-week.toml";
+const SCENARIO: &str = include_str!("../sample-data/acme-week.toml");
+
+/// Marks a directory as the demo's own, so a second run may replace what the first wrote.
+const MARKER: &str = ".callbudget-demo";
+/// The database's file name inside the demo's directory.
+pub const DATABASE: &str = "callbudget.db";
+
+/// What the demo does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoRequest {
+    /// Where the database and the report go (a directory made by an earlier demo is replaced; any
+    /// other non-empty directory is refused).
+    pub out: PathBuf,
+    /// When the simulated week ends.
+    pub now: DateTime<Utc>,
+    /// How many of the week's last days to collect and report (1 to 7).
+    pub days: u32,
+}
+
+/// What the demo did.
+#[derive(Debug)]
+pub struct DemoOutcome {
+    pub collected: CollectSummary,
+    pub run: AuditRun,
+    pub database: PathBuf,
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("{} exists and was not made by `callbudget demo`: choose another --out", .0.display())]
+    NotADemoDirectory(PathBuf),
+    #[error("cannot prepare {}", path.display())]
+    Directory {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the demo's scenario {SCENARIO_NAME}")]
+    Scenario(#[source] ScenarioError),
+    #[error(transparent)]
+    Simulator(#[from] SimError),
+    #[error(transparent)]
+    Key(#[from] ApiKeyError),
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error(transparent)]
+    Collect(#[from] CollectError),
+    #[error("the demo could not collect from its own simulator: {0}")]
+    CollectFailed(String),
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    #[error(transparent)]
+    Save(#[from] AnalysisError),
+}
+
+/// Runs the demo; `say` hears what it is doing, a line at a time.
+pub fn run(request: &DemoRequest, say: impl Fn(&str)) -> Result<DemoOutcome, DemoError> {
+    prepare_directory(&request.out)?;
+    let span = TimeDelta::days(i64::from(request.days));
+    let scenario =
+        Scenario::parse(Path::new(SCENARIO_NAME), SCENARIO).map_err(DemoError::Scenario)?;
+    // A fresh key each run: the simulator accepts it, nothing else ever sees it.
+    let key = {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::from_os_rng();
+        format!("demo-{:032x}", rng.random::<u128>())
+    };
+    let mut config = SimConfig::new(vec![scenario], request.now, key.clone());
+    config.enforce_rate_limits = false;
+    say(&format!(
+        "building the simulated week of {SCENARIO_NAME} ..."
+    ));
+    let simulator = Simulator::build(config)?;
+    let server = SimulatorHandle::start(simulator, ([127, 0, 0, 1], 0).into())?;
+    say(&format!("simulator serving on {}", server.base_url()));
+
+    let mut client = ClientConfig::new(server.base_url(), ApiKey::new(key)?, 1.0);
+    // Unpaced: the simulator serves the demo without rate limits (see the module docs).
+    client.org_rate = 10_000.0;
+    client.source_ip_rate = 10_000.0;
+    let options = CollectOptions {
+        orgs: OrgSelection::All,
+        since: Some(request.now - span),
+        concurrent_orgs: 1,
+        ..CollectOptions::default()
+    };
+    say(&format!(
+        "collecting {} day(s) of its request log over HTTP ...",
+        request.days
+    ));
+    let database = request.out.join(DATABASE);
+    let (mut store, collected) =
+        collect::run(DashboardClient::new(client)?, &database, options, |_| {})?;
+    if let Some((org, error)) = collected.failed().next() {
+        return Err(DemoError::CollectFailed(format!(
+            "organization {org}: {error}"
+        )));
+    }
+    drop(server);
+
+    let audit = AuditRequest {
+        since: WindowStart::Before(span),
+        consumer_key: ConsumerKey::Application,
+        ..AuditRequest::default()
+    };
+    let run = run_audits(&store, &audit)?;
+    let context = ReportContext::new(&database, Utc::now());
+    let input = ReportInput {
+        audits: &run.audits,
+        context: &context,
+    };
+    let files = write_report(&request.out, &Format::REPORT_FILES, &input)?;
+    save_audits(&mut store, &run.audits, context.generated_at)?;
+    Ok(DemoOutcome {
+        collected,
+        run,
+        database,
+        files,
+    })
+}
+
+/// Makes `dir` ready for the demo: created if missing; if an earlier demo made it, its files are
+/// removed; any other non-empty directory is refused rather than written into.
+fn prepare_directory(dir: &Path) -> Result<(), DemoError> {
+    let failed = |path: &Path| {
+        let path = path.to_owned();
+        move |source| DemoError::Directory { path, source }
+    };
+    let marker = dir.join(MARKER);
+    if dir.exists() {
+        let mut entries = std::fs::read_dir(dir).map_err(failed(dir))?;
+        if entries.next().is_some() && !marker.exists() {
+            return Err(DemoError::NotADemoDirectory(dir.to_owned()));
+        }
+        for name in [
+            DATABASE,
+            "callbudget.db-wal",
+            "callbudget.db-shm",
+            HTML_FILE,
+            JSON_FILE,
+            MARKDOWN_FILE,
+        ] {
+            let path = dir.join(name);
+            // symlink_metadata: a dangling link is still there to remove.
+            if path.symlink_metadata().is_ok() {
+                std::fs::remove_file(&path).map_err(failed(&path))?;
+            }
+        }
+        let charts = dir.join(CHARTS_DIR);
+        if charts.symlink_metadata().is_ok_and(|m| !m.is_dir()) {
+            // A link (even a dangling one) or a file: remove it, never what it points to.
+            std::fs::remove_file(&charts).map_err(failed(&charts))?;
+        } else if charts.symlink_metadata().is_ok() {
+            std::fs::remove_dir_all(&charts).map_err(failed(&charts))?;
+        }
+    }
+    std::fs::create_dir_all(dir).map_err(failed(dir))?;
+    std::fs::write(
+        &marker,
+        "This directory was written by `callbudget demo`; the next demo run replaces it.\n",
+    )
+    .map_err(failed(&marker))?;
+    Ok(())
+}
