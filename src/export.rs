@@ -23,12 +23,12 @@ pub enum ExportError {
         "table {table}: the partition value {value:?} cannot be a directory name; export it as csv"
     )]
     UnsafePartition { table: &'static str, value: String },
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}", path.display())]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}", path.display())]
     Frame { path: PathBuf, source: PolarsError },
     #[error(transparent)]
     Store(#[from] StoreError),

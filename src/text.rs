@@ -72,6 +72,19 @@ pub fn xml_safe(text: &str) -> Cow<'_, str> {
     )
 }
 
+/// An error and each of its causes on one line, "outer: inner: innermost", as `anyhow`'s `{:#}`
+/// prints them: for the places that keep an error as text (a failed window's row, an event).
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cause = e.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,6 +101,21 @@ mod tests {
         assert_eq!(printable("a\tb\nc\rd"), "a\\u{9}b\\u{a}c\\u{d}d");
         assert_eq!(printable("abc\u{202e}fed"), "abc\\u{202e}fed");
         assert_eq!(printable("café ✓"), "café ✓");
+    }
+
+    #[test]
+    fn an_error_chain_reads_outer_to_inner_on_one_line() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot read the API key file k.txt")]
+        struct Outer(#[source] std::io::Error);
+        let e = Outer(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "No such file or directory",
+        ));
+        assert_eq!(
+            error_chain(&e),
+            "cannot read the API key file k.txt: No such file or directory"
+        );
     }
 
     #[test]

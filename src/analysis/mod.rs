@@ -56,12 +56,12 @@ pub use whatif::{
 /// Everything that can go wrong analysing a window.
 #[derive(Debug, thiserror::Error)]
 pub enum AnalysisError {
-    #[error("reading the request log of organization {org_id}: {source}")]
+    #[error("reading the request log of organization {org_id}")]
     Store {
         org_id: OrgId,
         source: Box<StoreError>,
     },
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Frame {
         context: &'static str,
         source: polars::prelude::PolarsError,

@@ -152,14 +152,15 @@ pub enum PipelineError {
 /// Audits what `request` asks for from `store`.
 pub fn run_audits(store: &Store, request: &AuditRequest) -> Result<AuditRun, PipelineError> {
     let explicit = matches!(request.orgs, OrgChoice::Ids(_));
-    let orgs = match &request.orgs {
-        OrgChoice::Ids(ids) => ids.clone(),
-        OrgChoice::Collected => store
-            .collected_organizations()
-            .map_err(|source| PipelineError::ListOrganizations {
-                source: Box::new(source),
+    let orgs =
+        match &request.orgs {
+            OrgChoice::Ids(ids) => ids.clone(),
+            OrgChoice::Collected => store.collected_organizations().map_err(|source| {
+                PipelineError::ListOrganizations {
+                    source: Box::new(source),
+                }
             })?,
-    };
+        };
     if orgs.is_empty() {
         return Err(PipelineError::NothingCollected {
             database: store.path().to_owned(),

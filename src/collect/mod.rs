@@ -326,7 +326,7 @@ pub async fn collect(
                         run.collect_org(org.as_str(), &name).await
                     }
                 };
-                let result = result.map_err(|e| e.to_string());
+                let result = result.map_err(|e| crate::text::error_chain(&e));
                 match &result {
                     Ok(summary) => (run.events)(CollectEvent::OrgFinished {
                         org: org.to_string(),
@@ -439,7 +439,7 @@ impl Run {
                         started_at,
                         &CallTally::default(),
                     );
-                    let message = e.to_string();
+                    let message = crate::text::error_chain(&e);
                     let _ = self
                         .store
                         .with(move |s| s.record_failed_window(&meta, &message))

@@ -14,7 +14,7 @@ pub struct ApiKey(String);
 pub enum ApiKeyError {
     #[error("no API key: set {} or pass --api-key-file", super::API_KEY_ENV)]
     Missing,
-    #[error("cannot read the API key file {path}: {source}")]
+    #[error("cannot read the API key file {path}")]
     Unreadable {
         path: PathBuf,
         source: std::io::Error,

@@ -69,7 +69,7 @@ const IN_MEMORY: &str = ":memory:";
 /// database file, since a user may keep several.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Io {
         path: PathBuf,
         source: std::io::Error,
@@ -78,7 +78,7 @@ pub enum StoreError {
     NotSqlite { path: PathBuf },
     #[error("{} is not a callbudget database ({reason})", path.display())]
     NotCallbudget { path: PathBuf, reason: String },
-    #[error("{} is damaged or not a database: {source}", path.display())]
+    #[error("{} is damaged or not a database", path.display())]
     Corrupt {
         path: PathBuf,
         source: rusqlite::Error,
@@ -92,12 +92,12 @@ pub enum StoreError {
         found: i64,
         known: usize,
     },
-    #[error("cannot migrate {} to schema version {SCHEMA_VERSION}: {source}", path.display())]
+    #[error("cannot migrate {} to schema version {SCHEMA_VERSION}", path.display())]
     Migrate {
         path: PathBuf,
         source: rusqlite_migration::Error,
     },
-    #[error("{}: {context}: {source}", path.display())]
+    #[error("{}: {context}", path.display())]
     Sqlite {
         path: PathBuf,
         context: &'static str,

@@ -318,7 +318,7 @@ fn a_damaged_database_is_refused_untouched() {
     let err = refused_untouched(&path);
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
     assert!(
-        err.to_string().starts_with(&format!(
+        crate::text::error_chain(&err).starts_with(&format!(
             "{} is damaged or not a database: ",
             path.display()
         )),
