@@ -9,10 +9,27 @@ use polars::prelude::*;
 use rusqlite::types::Value;
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExportFormat {
     Csv,
     Parquet,
+}
+
+impl ExportFormat {
+    /// The names the command line accepts.
+    pub const NAMES: [&'static str; 2] = ["csv", "parquet"];
+}
+
+impl std::str::FromStr for ExportFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "csv" => Ok(ExportFormat::Csv),
+            "parquet" => Ok(ExportFormat::Parquet),
+            other => Err(format!("{other:?}: expected csv or parquet")),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -16,4 +16,5 @@ mod report_cli;
 mod scenarios;
 mod sim_cli;
 mod sim_http;
+mod snapshots;
 mod support;

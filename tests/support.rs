@@ -251,8 +251,6 @@ pub fn fast_client_config(handle: &SimulatorHandle) -> callbudget::dashboard::cl
     config
 }
 
-/// Lists the organizations and collects them into the database at `db`, as `callbudget collect`
-/// does, on a runtime of the test's own. Panics if the run cannot start.
 /// Collects acme-week's organization over `[since, until)` from `handle` into `db`, fast rather
 /// than polite, and asserts that it succeeded.
 pub fn collect_acme_range(
@@ -276,29 +274,18 @@ pub fn collect_acme_range(
     assert_eq!(summary.failed().count(), 0, "the collection succeeds");
 }
 
+/// Lists the organizations and collects them into the database at `db`, as `callbudget collect`
+/// does (the library's whole run). Panics if the run cannot start.
 pub fn collect_into(
     db: &Path,
     config: callbudget::dashboard::client::ClientConfig,
     options: callbudget::collect::CollectOptions,
 ) -> callbudget::collect::CollectSummary {
-    use callbudget::collect::{SharedStore, collect, list_organizations};
-    use callbudget::dashboard::client::DashboardClient;
-    let client = DashboardClient::new(config).expect("the client builds");
-    block_on(async move {
-        let (orgs, _) = list_organizations(&client)
-            .await
-            .expect("the key lists organizations");
-        let store = callbudget::store::Store::open(db).expect("the database opens");
-        collect(
-            std::sync::Arc::new(client),
-            SharedStore::new(store),
-            orgs,
-            options,
-            |_| {},
-        )
-        .await
+    let client =
+        callbudget::dashboard::client::DashboardClient::new(config).expect("the client builds");
+    callbudget::collect::run(client, db, options, |_| {})
         .expect("the collection starts")
-    })
+        .1
 }
 
 /// Records as a multiset: each distinct record and how often it occurs.

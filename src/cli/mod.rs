@@ -290,7 +290,8 @@ pub struct QueryArgs {
     #[arg(long = "param", value_name = "NAME=VALUE")]
     pub params: Vec<String>,
     /// table, csv or json.
-    #[arg(long, value_name = "FORMAT", value_enum, default_value = "table")]
+    #[arg(long, value_name = "FORMAT", default_value = "table",
+          value_parser = choice::<crate::queries::QueryFormat>(&crate::queries::QueryFormat::NAMES))]
     pub format: crate::queries::QueryFormat,
 }
 
@@ -300,7 +301,8 @@ pub struct ExportArgs {
     #[arg(long, value_name = "PATH", default_value = "callbudget.db")]
     pub db: PathBuf,
     /// csv or parquet.
-    #[arg(long, value_name = "FORMAT", value_enum)]
+    #[arg(long, value_name = "FORMAT",
+          value_parser = choice::<crate::export::ExportFormat>(&crate::export::ExportFormat::NAMES))]
     pub format: crate::export::ExportFormat,
     /// A table to export (repeatable); default: every table.
     #[arg(long = "table", value_name = "TABLE")]
@@ -354,6 +356,16 @@ pub struct SimulateArgs {
     /// Serve without live rate limits (for benchmarks).
     #[arg(long)]
     pub no_rate_limits: bool,
+}
+
+/// The one adapter from a library enum (its names and `FromStr`) to clap: the library stays
+/// free of clap, and `--help` and errors still list the possible values.
+fn choice<T>(names: &'static [&'static str]) -> impl clap::builder::TypedValueParser<Value = T>
+where
+    T: std::str::FromStr<Err = String> + Clone + Send + Sync + 'static,
+{
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(names).try_map(|name| name.parse::<T>())
 }
 
 fn parse_severity(s: &str) -> Result<crate::analysis::Severity, String> {

@@ -6,11 +6,29 @@ use crate::text::printable;
 use rusqlite::types::Value;
 use std::io::{self, Write};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QueryFormat {
     Table,
     Csv,
     Json,
+}
+
+impl QueryFormat {
+    /// The names the command line accepts.
+    pub const NAMES: [&'static str; 3] = ["table", "csv", "json"];
+}
+
+impl std::str::FromStr for QueryFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "table" => Ok(QueryFormat::Table),
+            "csv" => Ok(QueryFormat::Csv),
+            "json" => Ok(QueryFormat::Json),
+            other => Err(format!("{other:?}: expected table, csv or json")),
+        }
+    }
 }
 
 pub fn write_rows(out: &mut impl Write, format: QueryFormat, rows: &QueryRows) -> io::Result<()> {
