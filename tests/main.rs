@@ -11,6 +11,7 @@ mod collect_cli;
 mod collect_lib;
 mod export_cli;
 mod import_cli;
+mod pipeline;
 mod queries;
 mod report_cli;
 mod scenarios;
