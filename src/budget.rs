@@ -87,12 +87,6 @@ impl TokenBucket {
         }
     }
 
-    /// Whether a token would be available at `now_us`, without taking it.
-    pub fn has_token(&mut self, now_us: i64) -> bool {
-        self.refill(now_us);
-        self.level_nt >= NANO
-    }
-
     /// How long from `now_us` until a token is available (zero if one is), without taking it.
     pub fn time_until_token(&mut self, now_us: i64) -> Duration {
         self.refill(now_us);
@@ -537,14 +531,6 @@ impl BudgetModel {
     pub fn summary(&self) -> String {
         let limits: Vec<String> = self.limits.iter().map(Limit::to_string).collect();
         limits.join(", ")
-    }
-
-    /// The label of a refusal: `org-wide` or the class's name.
-    pub fn refusal_scope(&self, refusal: &Refusal) -> &str {
-        match refusal.class {
-            None => "org-wide",
-            Some(i) => self.classes.get(i).map_or("?", |c| c.name.as_str()),
-        }
     }
 }
 

@@ -3,7 +3,8 @@
 //! round-trip and bad ones are refused with the reason.
 
 use callbudget::budget::{
-    BudgetModel, BudgetModelError, BudgetReplay, EndpointClass, Limit, OfferedRequest, replay,
+    BudgetModel, BudgetModelError, BudgetReplay, EndpointClass, Limit, OfferedRequest, Refusal,
+    replay,
 };
 
 const SECOND: i64 = 1_000_000;
@@ -20,6 +21,12 @@ fn admitted(model: &BudgetModel, timestamps: &[i64]) -> Vec<bool> {
     replay(model, timestamps.iter().copied())
         .map(|(_, ok)| ok)
         .collect()
+}
+
+/// The name of the endpoint class whose limit refused a request.
+fn class_of<'a>(model: &'a BudgetModel, refusal: &Refusal) -> &'a str {
+    let class = refusal.class.expect("a class's limit refused it");
+    &model.classes[class].name
 }
 
 fn one_limit(limit: Limit) -> BudgetModel {
@@ -122,7 +129,7 @@ fn xdr_workflow_runs_have_their_own_10_per_minute_and_the_refusal_names_the_clas
     let verdicts: Vec<_> = (0..11).map(|i| replay.offer(&run(i))).collect();
     assert!(verdicts[..10].iter().all(Result::is_ok));
     let refusal = verdicts[10].expect_err("the 11th run in a minute");
-    assert_eq!(xdr.refusal_scope(&refusal), "workflow-runs");
+    assert_eq!(class_of(&xdr, &refusal), "workflow-runs");
     // Reading the same path is not a workflow run; the org-wide budget has room.
     let read = OfferedRequest {
         method: Some("GET"),
@@ -150,7 +157,7 @@ fn event_rules_have_a_daily_limit_under_the_per_minute_one() {
                 operation_id: None,
             };
             if let Err(r) = replay.offer(&event) {
-                assert_eq!(xdr.refusal_scope(&r), "event-rules");
+                assert_eq!(class_of(&xdr, &r), "event-rules");
                 assert_eq!(r.limit, 1, "the 5000/day limit");
                 refused += 1;
             }

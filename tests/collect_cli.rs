@@ -327,15 +327,7 @@ fn the_key_can_come_from_a_file_instead_of_the_environment() {
     let mut cmd = collect(&handle, &db, "wrong-key-in-the-environment");
     cmd.arg("--api-key-file").arg(&key_file).arg("-q");
     cmd.assert().success();
-    let store = callbudget::store::Store::open(&db).expect("the database opens");
-    let stored = store
-        .count_requests(
-            &callbudget::store::OrgId::new(TINY_ORG),
-            &callbudget::store::CollectionFilter::None,
-            time(SINCE),
-            time(UNTIL),
-        )
-        .expect("the requests are counted");
+    let stored = crate::support::stored_request_count(&db, TINY_ORG, time(SINCE), time(UNTIL));
     assert!(stored > 0);
 }
 

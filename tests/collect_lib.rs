@@ -165,12 +165,8 @@ fn collected_log_equals_the_simulators_truth() {
         truth,
     );
 
-    let store = Store::open(&db).expect("the database opens");
-    let org = OrgId::new(ACME_ORG);
     assert_eq!(
-        store
-            .response_code_totals(&org, &CollectionFilter::None, time(since), time(until))
-            .expect("totals read"),
+        crate::support::stored_response_codes(&db, ACME_ORG, time(since), time(until)),
         codes
     );
     assert_eq!(overview_totals(&db, ACME_ORG), codes);

@@ -310,6 +310,33 @@ pub fn counts_by_code<'a>(
     counts
 }
 
+/// The unfiltered log's rows of `org` with `t0 <= ts < t1`, read as people read them: through
+/// the documented `unfiltered_api_requests` view (docs/schema.md), selecting `columns`.
+fn query_log<T>(
+    db: &Path,
+    org: &str,
+    (t0, t1): (DateTime<Utc>, DateTime<Utc>),
+    columns: &str,
+    row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Vec<T> {
+    let conn = rusqlite::Connection::open(db).expect("the database opens");
+    let sql = format!(
+        "SELECT {columns} FROM unfiltered_api_requests WHERE org_id = ?1 AND ts >= ?2 AND ts < ?3"
+    );
+    let mut stmt = conn.prepare(&sql).expect("the view answers");
+    stmt.query_map(
+        (
+            org,
+            callbudget::timestamp::format(&t0),
+            callbudget::timestamp::format(&t1),
+        ),
+        row,
+    )
+    .expect("the view answers")
+    .collect::<Result<_, _>>()
+    .expect("the rows read")
+}
+
 /// The request records stored in the database at `db` for `org` with `t0 <= ts < t1`, from
 /// unfiltered windows.
 pub fn stored_records(
@@ -318,9 +345,57 @@ pub fn stored_records(
     t0: DateTime<Utc>,
     t1: DateTime<Utc>,
 ) -> Vec<RequestRecord> {
-    use callbudget::store::{CollectionFilter, OrgId, Store};
-    Store::open(db)
-        .expect("the database opens")
-        .request_records(&OrgId::new(org), &CollectionFilter::None, t0, t1)
-        .expect("the stored records read back")
+    query_log(
+        db,
+        org,
+        (t0, t1),
+        "admin_id, method, host, path, query_string, user_agent, ts, response_code, source_ip,
+         version, operation_id, client_id, client_type",
+        |row| {
+            let ts: String = row.get(6)?;
+            let client_id: Option<String> = row.get(11)?;
+            let client_type: Option<String> = row.get(12)?;
+            Ok(RequestRecord {
+                admin_id: row.get(0)?,
+                method: row.get(1)?,
+                host: row.get(2)?,
+                path: row.get(3)?,
+                query_string: row.get(4)?,
+                user_agent: row.get(5)?,
+                ts: time(&ts),
+                response_code: row.get(7)?,
+                source_ip: row.get(8)?,
+                version: row.get(9)?,
+                operation_id: row.get(10)?,
+                client: (client_id.is_some() || client_type.is_some()).then_some(
+                    callbudget::api::ApiClient {
+                        id: client_id,
+                        kind: client_type,
+                    },
+                ),
+            })
+        },
+    )
+}
+
+/// How many requests of `org` with `t0 <= ts < t1` the unfiltered log holds.
+pub fn stored_request_count(db: &Path, org: &str, t0: DateTime<Utc>, t1: DateTime<Utc>) -> u64 {
+    let count = query_log(db, org, (t0, t1), "count(*)", |row| row.get::<_, i64>(0))[0];
+    u64::try_from(count).expect("a count is not negative")
+}
+
+/// The unfiltered log's requests of `org` with `t0 <= ts < t1`, counted by response code.
+pub fn stored_response_codes(
+    db: &Path,
+    org: &str,
+    t0: DateTime<Utc>,
+    t1: DateTime<Utc>,
+) -> std::collections::BTreeMap<Option<u16>, u64> {
+    let mut codes = std::collections::BTreeMap::new();
+    for code in query_log(db, org, (t0, t1), "response_code", |row| {
+        row.get::<_, Option<u16>>(0)
+    }) {
+        *codes.entry(code).or_insert(0) += 1;
+    }
+    codes
 }

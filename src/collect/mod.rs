@@ -535,7 +535,8 @@ impl Run {
                 ),
             });
         }
-        let consumers = Consumers::of(&pages);
+        // Who was seen is only bookkeeping for --by-consumer: a window of 1000 pages need not pay it.
+        let consumers = self.options.by_consumer.then(|| Consumers::of(&pages));
         let requests = self.meta(
             org,
             Endpoint::ApiRequests,
@@ -563,9 +564,7 @@ impl Run {
         total.add(&tally);
 
         let mut filters = vec![CollectionFilter::None];
-        if self.options.by_consumer {
-            filters.extend(consumers.filters());
-        }
+        filters.extend(consumers.into_iter().flat_map(Consumers::filters));
         let mut intervals = Vec::with_capacity(filters.len());
         for filter in filters {
             let (meta, series, tally) = self.fetch_intervals(org, (t0, t1), filter).await?;

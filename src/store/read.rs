@@ -8,11 +8,14 @@ use super::{
     CollectionFilter, Endpoint, OrgId, Store, StoreError, WindowRow, count_column,
     optional_timestamp_column, timestamp_column,
 };
+#[cfg(test)]
 use crate::api::{ApiClient, RequestRecord};
 use crate::timestamp;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Row, params};
-use std::collections::{BTreeMap, HashMap};
+#[cfg(test)]
+use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 const WINDOW_COLUMNS: &str = "id, org_id, endpoint, filter_kind, filter_value, t0, t1, status, \
                               started_at, finished_at, rows, calls, http_429s, error";
@@ -55,6 +58,7 @@ impl Store {
             .map_err(err)
     }
 
+    #[cfg(test)]
     /// The stored request records of `filter`'s windows with `t0 <= ts < t1`, by time (records
     /// with equal `ts` in the order they were stored).
     pub fn request_records(
@@ -83,6 +87,7 @@ impl Store {
             .map_err(err)
     }
 
+    #[cfg(test)]
     /// How many request records of `filter`'s windows have `t0 <= ts < t1`.
     pub fn count_requests(
         &self,
@@ -104,6 +109,7 @@ impl Store {
             .map_err(err)
     }
 
+    #[cfg(test)]
     /// Request records of `filter`'s windows with `t0 <= ts < t1`, counted by response code
     /// (`None`: the record had no code).
     pub fn response_code_totals(
@@ -371,6 +377,7 @@ fn window_row(row: &Row<'_>) -> rusqlite::Result<WindowRow> {
     })
 }
 
+#[cfg(test)]
 fn request_record(row: &Row<'_>) -> rusqlite::Result<RequestRecord> {
     let client_id: Option<String> = row.get(11)?;
     let client_type: Option<String> = row.get(12)?;
