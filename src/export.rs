@@ -4,6 +4,7 @@
 //! Columns keep their SQLite types: INTEGER as Int64, REAL as Float64, TEXT (timestamps too, in the
 //! schema's fixed-width form) as String.
 
+use crate::output_files::{OutputError, create_dirs_below, write_with};
 use crate::store::{ColumnType, EXPORTED_TABLES, ExportedTable, Store, StoreError, TypedRows};
 use polars::prelude::*;
 use rusqlite::types::Value;
@@ -40,11 +41,8 @@ pub enum ExportError {
         "table {table}: the partition value {value:?} cannot be a directory name; export it as csv"
     )]
     UnsafePartition { table: &'static str, value: String },
-    #[error("cannot write {}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Output(#[from] OutputError),
     #[error("cannot write {}", path.display())]
     Frame { path: PathBuf, source: PolarsError },
     #[error(transparent)]
@@ -72,9 +70,13 @@ pub fn export(
     for table in tables {
         match format {
             ExportFormat::Csv => {
-                let path = out.join(format!("{}.csv", table.name));
-                write_file(&path, &store.export_all(table)?, format)?;
-                written.push(path);
+                let relative = PathBuf::from(format!("{}.csv", table.name));
+                written.push(write_file(
+                    out,
+                    &relative,
+                    &store.export_all(table)?,
+                    format,
+                )?);
             }
             ExportFormat::Parquet => {
                 for (org, day) in store.export_partitions(table)? {
@@ -86,13 +88,12 @@ pub fn export(
                             });
                         }
                     }
-                    let path = out
-                        .join(table.name)
+                    let relative = Path::new(table.name)
                         .join(format!("org={org}"))
                         .join(format!("day={day}"))
                         .join("data.parquet");
-                    write_file(&path, &store.export_partition(table, &org, &day)?, format)?;
-                    written.push(path);
+                    let rows = store.export_partition(table, &org, &day)?;
+                    written.push(write_file(out, &relative, &rows, format)?);
                 }
             }
         }
@@ -110,30 +111,42 @@ fn is_safe_directory_name(value: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
-fn write_file(path: &Path, rows: &TypedRows, format: ExportFormat) -> Result<(), ExportError> {
-    let frame_err = |source| ExportError::Frame {
-        path: path.to_owned(),
+/// Writes `rows` to `out/relative`, creating the directories between them (see
+/// [`crate::output_files`]: never through a link planted inside `out`).
+fn write_file(
+    out: &Path,
+    relative: &Path,
+    rows: &TypedRows,
+    format: ExportFormat,
+) -> Result<PathBuf, ExportError> {
+    let path = out.join(relative);
+    let mut df = frame(rows).map_err(|source| ExportError::Frame {
+        path: path.clone(),
         source,
-    };
-    let io_err = |source| ExportError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let mut df = frame(rows).map_err(frame_err)?;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io_err)?;
-    }
-    let file = std::fs::File::create(path).map_err(io_err)?;
-    match format {
-        ExportFormat::Csv => CsvWriter::new(file)
-            .include_header(true)
-            .finish(&mut df)
-            .map_err(frame_err),
-        ExportFormat::Parquet => ParquetWriter::new(file)
-            .finish(&mut df)
-            .map(|_| ())
-            .map_err(frame_err),
-    }
+    })?;
+    create_dirs_below(out, relative.parent().unwrap_or(Path::new("")))?;
+    let mut frame_error = None;
+    write_with(&path, |file| {
+        let written = match format {
+            ExportFormat::Csv => CsvWriter::new(&mut *file)
+                .include_header(true)
+                .finish(&mut df),
+            ExportFormat::Parquet => ParquetWriter::new(&mut *file).finish(&mut df).map(|_| ()),
+        };
+        written.map_err(|e| {
+            let io = std::io::Error::other(e.to_string());
+            frame_error = Some(e);
+            io
+        })
+    })
+    .map_err(|e| match frame_error.take() {
+        Some(source) => ExportError::Frame {
+            path: path.clone(),
+            source,
+        },
+        None => ExportError::Output(e),
+    })?;
+    Ok(path)
 }
 
 /// The rows as a frame, one column per table column, typed by its declaration.

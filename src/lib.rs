@@ -15,6 +15,7 @@ pub mod dashboard;
 pub mod demo;
 pub mod export;
 pub mod import;
+pub mod output_files;
 pub mod queries;
 pub mod report;
 pub mod sim;

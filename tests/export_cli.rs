@@ -142,3 +142,53 @@ fn csv_writes_one_file_per_table_that_reads_back_and_unknown_tables_are_refused(
     );
     assert_eq!(stderr.lines().count(), 1);
 }
+
+/// Issue 15: `export` followed a symlink inside `--out` and overwrote its target.
+#[cfg(unix)]
+#[test]
+fn export_never_writes_through_a_link_planted_in_the_output_directory() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("cb.db");
+    collect_acme(&db);
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).expect("the output directory");
+    let victim = dir.path().join("victim.txt");
+    std::fs::write(&victim, "keep me").expect("a file to protect");
+    std::os::unix::fs::symlink(&victim, out.join("organizations.csv")).expect("a planted link");
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).expect("a directory to protect");
+    std::os::unix::fs::symlink(&elsewhere, out.join("api_requests")).expect("a planted link");
+
+    let csv = export(&db, &out, &["--format", "csv", "--table", "organizations"]);
+    assert!(
+        csv.status.success(),
+        "{}",
+        String::from_utf8_lossy(&csv.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&victim).expect("it reads"),
+        "keep me"
+    );
+    let written = out.join("organizations.csv");
+    assert!(!written.symlink_metadata().expect("it exists").is_symlink());
+    assert!(
+        std::fs::read_to_string(&written)
+            .expect("it reads")
+            .starts_with("id,")
+    );
+
+    let parquet = export(
+        &db,
+        &out,
+        &["--format", "parquet", "--table", "api_requests"],
+    );
+    assert_eq!(parquet.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&parquet.stderr),
+        format!(
+            "callbudget: error: refusing to write through {}: it is a symbolic link inside the output directory\n",
+            out.join("api_requests").display()
+        )
+    );
+    assert_eq!(std::fs::read_dir(&elsewhere).expect("it reads").count(), 0);
+}

@@ -627,3 +627,48 @@ fn demo_writes_the_database_report_and_charts_into_a_clean_directory() {
     assert_eq!(refused.status.code(), Some(1));
     assert_eq!(read(&foreign.join("notes.txt")), "keep me");
 }
+
+/// Issue 15: every report file was written 0600 whatever the umask, so the README's
+/// `--out /var/www/callbudget` recipe served files the web server could not read.
+#[cfg(unix)]
+#[test]
+fn report_files_get_the_umasks_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_dir, db, out) = collected_acme(
+        "2026-11-20T00:00:00Z",
+        "2026-11-19T08:00:00Z",
+        "2026-11-19T09:00:00Z",
+    );
+    let binary = assert_cmd::cargo::cargo_bin("callbudget");
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("umask 022 && exec \"$@\"")
+        .arg("sh")
+        .arg(&binary)
+        .args([
+            "report",
+            "--since",
+            "1h",
+            "--format",
+            "html,png,json,md",
+            "--db",
+        ])
+        .arg(&db)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("the shell runs callbudget");
+    assert_success(&output);
+    let written: Vec<&str> = std::str::from_utf8(&output.stdout)
+        .expect("UTF-8")
+        .lines()
+        .collect();
+    assert!(written.len() >= 4, "{written:?}");
+    for file in written {
+        let mode = std::fs::metadata(file)
+            .expect("the file exists")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o644, "{file}");
+    }
+}

@@ -8,7 +8,6 @@ use super::html::{EmbeddedChart, HtmlError};
 use super::{Format, ReportInput};
 use crate::analysis::OrgAudit;
 use crate::store::OrgId;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The names of the files in a report directory.
@@ -24,6 +23,8 @@ pub enum ReportError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Output(#[from] crate::output_files::OutputError),
     #[error("drawing the {chart} chart of organization {org_id}")]
     Chart {
         org_id: OrgId,
@@ -58,24 +59,8 @@ pub fn chart_dir_name(org_id: &str) -> String {
     }
 }
 
-/// Writes `data` to `path` through a temporary file of a unique name in the same directory, so
-/// two writers never share one and a failed write leaves nothing behind.
 fn write_atomically(path: &Path, data: &[u8]) -> Result<(), ReportError> {
-    let err = |source| ReportError::Write {
-        path: path.to_owned(),
-        source,
-    };
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    let mut file = tempfile::Builder::new()
-        .prefix(".callbudget-")
-        .suffix(".partial")
-        .tempfile_in(dir)
-        .map_err(err)?;
-    file.write_all(data)
-        .and_then(|()| file.as_file().sync_all())
-        .map_err(err)?;
-    file.persist(path).map_err(|e| err(e.error))?;
-    Ok(())
+    crate::output_files::write_atomically(path, data).map_err(ReportError::Output)
 }
 
 /// Removes the chart files of the formats asked for that this report did not write (a chart with
@@ -99,31 +84,26 @@ fn remove_stale_charts(
     Ok(())
 }
 
-fn create_dir(path: &Path) -> Result<(), ReportError> {
-    std::fs::create_dir_all(path).map_err(|source| ReportError::Write {
-        path: path.to_owned(),
-        source,
-    })
-}
-
 /// Writes the report of `input` into `out` in each of `formats`; returns the files written.
 pub fn write_report(
     out: &Path,
     formats: &[Format],
     input: &ReportInput<'_>,
 ) -> Result<Vec<PathBuf>, ReportError> {
-    create_dir(out)?;
+    std::fs::create_dir_all(out).map_err(|source| ReportError::Write {
+        path: out.to_owned(),
+        source,
+    })?;
     let mut written = Vec::new();
     let wants = |f: Format| formats.contains(&f);
 
     // Each chart is drawn once per format: the SVGs serve both the files and the HTML page.
     let mut embedded = Vec::with_capacity(input.audits.len());
     for audit in input.audits {
-        let dir = out
-            .join(CHARTS_DIR)
-            .join(chart_dir_name(audit.org_id.as_str()));
+        let relative = Path::new(CHARTS_DIR).join(chart_dir_name(audit.org_id.as_str()));
+        let dir = out.join(&relative);
         if wants(Format::Png) || wants(Format::Svg) {
-            create_dir(&dir)?;
+            crate::output_files::create_dirs_below(out, &relative)?;
         }
         let mut charts = Vec::new();
         for kind in ChartKind::ALL {
