@@ -50,6 +50,17 @@ pub fn render(input: &ReportInput<'_>, charts: &[Vec<EmbeddedChart>]) -> Result<
     let mut env = Environment::new();
     // The default callback escapes templates whose names end in .html; say so explicitly anyway.
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    // Every value the page prints passes the sanitiser before the HTML escaping: control
+    // characters from the API show as escapes, as they do on a terminal and in Markdown.
+    env.set_formatter(|out, state, value| {
+        if !value.is_safe()
+            && let Some(text) = value.as_str()
+            && let std::borrow::Cow::Owned(clean) = crate::text::printable(text)
+        {
+            return minijinja::escape_formatter(out, state, &minijinja::Value::from(clean));
+        }
+        minijinja::escape_formatter(out, state, value)
+    });
     env.add_template(TEMPLATE_NAME, TEMPLATE)?;
     let context = input.context;
     let database = context.database.display().to_string();
@@ -583,6 +594,21 @@ fn change_view(c: &crate::analysis::FindingChange) -> FindingChangeView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_page_prints_control_characters_as_escapes_and_markup_as_text() {
+        let context = super::super::ReportContext::new("evil\u{1b}[2J<b>.db", chrono::Utc::now());
+        let html = render(
+            &ReportInput {
+                audits: &[],
+                context: &context,
+            },
+            &[],
+        )
+        .unwrap();
+        assert!(html.contains("evil\\u{1b}[2J&lt;b&gt;.db"), "{html}");
+        assert!(!html.contains('\u{1b}'));
+    }
 
     #[test]
     fn database_paths_become_one_shell_word() {

@@ -144,7 +144,7 @@ where
     root.draw(&Text::new(
         format!(
             "organization {} · {} – {} UTC",
-            audit.org_id,
+            crate::text::printable(audit.org_id.as_str()),
             audit.window.start.format("%Y-%m-%d %H:%M"),
             audit.window.end.format("%Y-%m-%d %H:%M")
         ),
@@ -242,8 +242,11 @@ pub(crate) fn consumer_label(consumer: Option<&str>, max_chars: usize) -> String
     let Some(name) = consumer else {
         return "(not recorded)".to_owned();
     };
+    // API text: control characters shown as escapes, never written into the SVG's XML (where
+    // they would make the whole chart invalid) or drawn as boxes in the PNG.
+    let name = crate::text::printable(name);
     if name.chars().count() <= max_chars {
-        name.to_owned()
+        name.into_owned()
     } else {
         let mut cut: String = name.chars().take(max_chars.saturating_sub(1)).collect();
         cut.push('…');
