@@ -12,6 +12,7 @@ mod collect_lib;
 mod errors_cli;
 mod export_cli;
 mod import_cli;
+mod metrics;
 mod pipeline;
 mod queries;
 mod report_cli;

@@ -141,7 +141,7 @@ pub struct AnalyzeArgs {
     /// The database to read (and to save the audit in).
     #[arg(long, value_name = "PATH", default_value = "callbudget.db")]
     pub db: PathBuf,
-    /// table, json or markdown.
+    /// table, json, markdown or openmetrics.
     #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = parse_printed_format)]
     pub format: Format,
     #[command(flatten)]
@@ -188,7 +188,7 @@ pub struct ReportArgs {
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// Which files, comma-separated: html (report.html), png and svg (charts/), json
-    /// (findings.json), md (report.md).
+    /// (findings.json), md (report.md), openmetrics (metrics.prom, for Prometheus).
     #[arg(
         long,
         value_name = "FORMATS",
@@ -208,7 +208,7 @@ pub struct AuditArgs {
     /// The directory to write the report into (created if missing).
     #[arg(long, value_name = "DIR", default_value = "callbudget-report")]
     pub out: PathBuf,
-    /// Which report files, comma-separated: html, png, svg, json, md.
+    /// Which report files, comma-separated: html, png, svg, json, md, openmetrics.
     #[arg(
         long,
         value_name = "FORMATS",
@@ -383,19 +383,19 @@ fn parse_printed_format(s: &str) -> Result<Format, String> {
         Ok(format)
     } else {
         Err(format!(
-            "{s:?} is written as files: use `callbudget report --format {format}` (analyze prints table, json or markdown)"
+            "{s:?} is written as files: use `callbudget report --format {format}` (analyze prints table, json, markdown or openmetrics)"
         ))
     }
 }
 
-/// A format `report` writes: html, png, svg, json or md.
+/// A format `report` writes: html, png, svg, json, md or openmetrics.
 fn parse_file_format(s: &str) -> Result<Format, String> {
     let format: Format = s.parse()?;
     if format.is_file() {
         Ok(format)
     } else {
         Err(format!(
-            "{s:?}: expected html, png, svg, json or md (the table is `callbudget analyze`'s)"
+            "{s:?}: expected html, png, svg, json, md or openmetrics (the table is `callbudget analyze`'s)"
         ))
     }
 }

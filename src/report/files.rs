@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 pub const HTML_FILE: &str = "report.html";
 pub const JSON_FILE: &str = "findings.json";
 pub const MARKDOWN_FILE: &str = "report.md";
+pub const METRICS_FILE: &str = "metrics.prom";
 pub const CHARTS_DIR: &str = "charts";
 
 #[derive(Debug, thiserror::Error)]
@@ -149,7 +150,11 @@ pub fn write_report(
         write_atomically(&path, html.as_bytes())?;
         written.push(path);
     }
-    for (format, name) in [(Format::Json, JSON_FILE), (Format::Markdown, MARKDOWN_FILE)] {
+    for (format, name) in [
+        (Format::Json, JSON_FILE),
+        (Format::Markdown, MARKDOWN_FILE),
+        (Format::OpenMetrics, METRICS_FILE),
+    ] {
         if wants(format) {
             let path = out.join(name);
             write_atomically(&path, super::render(format, input)?.as_bytes())?;

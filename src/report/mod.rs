@@ -9,6 +9,7 @@ pub mod format;
 pub mod html;
 pub mod json;
 pub mod markdown;
+pub mod openmetrics;
 pub mod table;
 
 use crate::analysis::OrgAudit;
@@ -57,16 +58,19 @@ pub enum Format {
     Html,
     Png,
     Svg,
+    /// The audit as metrics for Prometheus (node_exporter's textfile collector).
+    OpenMetrics,
 }
 
 impl Format {
     /// Every format, in the order `report` writes them.
-    pub const ALL: [Format; 6] = [
+    pub const ALL: [Format; 7] = [
         Format::Html,
         Format::Png,
         Format::Svg,
         Format::Json,
         Format::Markdown,
+        Format::OpenMetrics,
         Format::Table,
     ];
     /// What `report` writes when nobody says.
@@ -86,12 +90,16 @@ impl Format {
             Format::Html => "html",
             Format::Png => "png",
             Format::Svg => "svg",
+            Format::OpenMetrics => "openmetrics",
         }
     }
 
     /// Whether `analyze` can print it: one text document, not a set of images.
     pub fn prints(self) -> bool {
-        matches!(self, Format::Table | Format::Json | Format::Markdown)
+        matches!(
+            self,
+            Format::Table | Format::Json | Format::Markdown | Format::OpenMetrics
+        )
     }
 
     /// Whether `report` can write it as a file.
@@ -116,7 +124,9 @@ impl std::str::FromStr for Format {
                 .into_iter()
                 .find(|f| f.name() == name)
                 .ok_or_else(|| {
-                    format!("{name:?}: expected table, json, markdown (md), html, png or svg")
+                    format!(
+                        "{name:?}: expected table, json, markdown (md), html, png, svg or openmetrics"
+                    )
                 }),
         }
     }
@@ -128,6 +138,7 @@ pub fn render(format: Format, input: &ReportInput<'_>) -> Result<String, ReportE
         Format::Table => Ok(table::render(input)),
         Format::Json => json::render(input),
         Format::Markdown => Ok(markdown::render(input)),
+        Format::OpenMetrics => Ok(openmetrics::render(input)),
         Format::Html | Format::Png | Format::Svg => Err(ReportError::NotPrintable(format)),
     }
 }
