@@ -6,20 +6,20 @@ use crate::support::{
     tiny_config, tiny_scenario, window_query,
 };
 use callbudget::api::{RequestRecord, RequestsOverview, ResponseCodeInterval};
-use callbudget::sim::SimConfig;
 use callbudget::sim::faults::{FaultPlan, FaultSetting, RetryAfterStyle};
 use callbudget::sim::scenario::Scenario;
+use callbudget::sim::{ClockHand, ClockMode, SimConfig};
 use chrono::TimeDelta;
 use reqwest::StatusCode;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 const ADMINS: &str = "/organizations/100001/admins";
 
 fn frozen_tiny() -> SimConfig {
     SimConfig {
-        frozen_clock: true,
+        clock: ClockMode::Frozen,
         ..tiny_config()
     }
 }
@@ -106,6 +106,36 @@ fn calls_refused_for_the_org_budget_do_not_spend_the_source_ip_budget() {
         "{codes:?}"
     );
     assert_eq!(codes[100], StatusCode::OK);
+}
+
+#[test]
+fn the_org_budget_refills_as_the_simulated_clock_moves() {
+    let hand = ClockHand::new();
+    let handle = serve(SimConfig {
+        enforce_rate_limits: true,
+        clock: ClockMode::Manual(hand.clone()),
+        ..tiny_config()
+    });
+    let api = Api::new(&handle);
+    let (burst, refilled, date) = block_on(async {
+        let mut burst = Vec::new();
+        for _ in 0..21 {
+            burst.push(api.get(ADMINS).await.status.as_u16());
+        }
+        hand.advance(Duration::from_secs(1));
+        let mut refilled = Vec::new();
+        let mut date = None;
+        for _ in 0..11 {
+            let answer = api.get(ADMINS).await;
+            refilled.push(answer.status.as_u16());
+            date = answer.header("date").map(str::to_owned);
+        }
+        (burst, refilled, date)
+    });
+    // 10 requests/s plus a burst of 10: 20 at once, then 10 for each second the clock moves.
+    assert_eq!(burst, [[200; 20].as_slice(), &[429]].concat());
+    assert_eq!(refilled, [[200; 10].as_slice(), &[429]].concat());
+    assert_eq!(date.as_deref(), Some("Fri, 20 Nov 2026 00:00:01 GMT"));
 }
 
 #[tokio::test]
@@ -477,22 +507,6 @@ fn malformed_fault_answers_200_with_a_body_that_is_not_json() {
 }
 
 #[test]
-fn reset_fault_fails_the_call_with_a_client_error() {
-    let handle = serve(with_fault("reset=1"));
-    let api = Api::new(&handle);
-    let result = block_on(async {
-        let response = api.request(ADMINS).send().await?;
-        response.bytes().await
-    });
-    let error = result.expect_err("a cut connection is an error, not an answer");
-    // reqwest reports a body cut short as a decode error (hyper: IncompleteBody).
-    assert!(
-        error.is_request() || error.is_body() || error.is_decode(),
-        "{error:?}"
-    );
-}
-
-#[test]
 fn reset_fault_cuts_the_connection_mid_body() {
     let handle = serve(with_fault("reset=1"));
     let api = Api::new(&handle);
@@ -537,15 +551,14 @@ fn storm_fault_refuses_with_retry_after_in_seconds() {
 }
 
 #[test]
-fn retry_after_as_a_date_is_an_http_date_in_the_future() {
+fn retry_after_as_a_date_is_the_storms_end_on_the_callers_clock() {
+    // With a frozen clock the simulated time is the caller's clock too: the 3 s storm ends 3 s
+    // after the Date the answer carries.
     let answer = storm(RetryAfterStyle::Date);
-    let value = answer.header("retry-after").expect("a Retry-After header");
-    let at = httpdate::parse_http_date(value).expect("an HTTP date");
-    let now = SystemTime::now();
-    assert!(at > now, "{value} is not in the future");
-    assert!(
-        at <= now + Duration::from_secs(4),
-        "{value} is further than the 3 s storm"
+    assert_eq!(answer.header("date"), Some("Fri, 20 Nov 2026 00:00:00 GMT"));
+    assert_eq!(
+        answer.header("retry-after"),
+        Some("Fri, 20 Nov 2026 00:00:03 GMT")
     );
 }
 
@@ -580,11 +593,10 @@ fn ten_percent_5xx_is_seeded_and_repeats_call_for_call() {
     let first = statuses_with_ten_percent_5xx();
     let second = statuses_with_ten_percent_5xx();
     assert_eq!(first, second);
-    let errors = first.iter().filter(|&&s| s != 200).count();
     assert!(first.iter().all(|s| [200, 500, 502, 503, 504].contains(s)));
-    assert!((5..=40).contains(&errors), "{errors} errors in 200 calls");
-    // Seed 11 draws this many; a change means the fault sequence for a seed changed.
-    assert_eq!(errors, 21);
+    // Seed 11 draws 21 errors in 200 calls (about the 10 % asked for); a change means the fault
+    // sequence for a seed changed.
+    assert_eq!(first.iter().filter(|&&s| s != 200).count(), 21);
 }
 
 // ---- The simulator logs what it serves --------------------------------------------------------
@@ -642,9 +654,7 @@ fn served_calls_are_logged_under_the_key_owner_without_the_key() {
 
 #[test]
 fn the_date_header_tells_the_simulated_clock() {
-    let mut config = tiny_config();
-    config.frozen_clock = true;
-    let handle = serve(config);
+    let handle = serve(frozen_tiny());
     let api = Api::new(&handle);
     let answer = block_on(api.get(&format!("/organizations/{TINY_ORG}/admins")));
     assert_eq!(answer.header("date"), Some("Fri, 20 Nov 2026 00:00:00 GMT"));

@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 use faults::{FaultInjector, FaultPlan};
 use log::RequestLog;
 use scenario::Scenario;
+pub use server::{ClockHand, ClockMode};
 use server::{SimClock, SimState};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -56,8 +57,9 @@ pub struct SimConfig {
     pub api_key: String,
     /// Live 429s when callers exceed the org or source-IP budget (off for benchmarks).
     pub enforce_rate_limits: bool,
-    /// Stop the clock at `now` (tests: every call lands at the same instant, buckets never refill).
-    pub frozen_clock: bool,
+    /// How the simulated time moves on from `now`: running (the default), frozen (every call lands
+    /// at the same instant, buckets never refill) or moved by hand.
+    pub clock: ClockMode,
     pub faults: FaultPlan,
 }
 
@@ -68,7 +70,7 @@ impl SimConfig {
             now,
             api_key: api_key.into(),
             enforce_rate_limits: true,
-            frozen_clock: false,
+            clock: ClockMode::Running,
             faults: FaultPlan::default(),
         }
     }
@@ -98,11 +100,7 @@ impl Simulator {
         let state = SimState::new(
             config.scenarios,
             log,
-            if config.frozen_clock {
-                SimClock::frozen(config.now)
-            } else {
-                SimClock::new(config.now)
-            },
+            SimClock::start(config.now, &config.clock),
             config.api_key,
             config.enforce_rate_limits,
             FaultInjector::new(config.faults),
