@@ -98,6 +98,7 @@ struct ConsumerSection {
     source_ip: Spanned<String>,
     client_id: String,
     client_type: Option<Spanned<String>>,
+    query_string: Option<String>,
     latency_ms: Option<Spanned<[u32; 2]>>,
     send_operation_id: Option<bool>,
     on_429: RetrySection,
@@ -180,6 +181,9 @@ pub struct ConsumerSpec {
     pub source_ip: String,
     pub client_id: String,
     pub client_type: String,
+    /// The query string every call of this consumer is logged with (a script that puts a key in
+    /// its URLs, say); empty for none.
+    pub query_string: String,
     /// Response time range; a synchronous client sends its next request after the response.
     pub latency: (Duration, Duration),
     pub send_operation_id: bool,
@@ -559,6 +563,11 @@ impl Validator<'_> {
             source_ip: c.source_ip.get_ref().clone(),
             client_id: c.client_id.clone(),
             client_type,
+            query_string: c
+                .query_string
+                .as_deref()
+                .map(|q| q.strip_prefix('?').unwrap_or(q).to_owned())
+                .unwrap_or_default(),
             latency,
             send_operation_id: c.send_operation_id.unwrap_or(true),
             on_429,

@@ -3,17 +3,21 @@
 //! getOrganizationApiRequestsOverview and its responseCodes/byInterval.
 
 use super::SimState;
+use super::links::{LinkWriter, link_header};
 use super::query::{Query, default_interval_seconds, encode_token, record_filter, resolve_window};
 use super::responses::{ApiError, json_response, to_json};
 use crate::api::{
     Admin, ApiAccess, Organization, RESPONSE_CODE_INTERVALS, RequestsOverview, ResponseCodeCount,
     ResponseCodeInterval,
 };
+use crate::sim::faults::{FaultDraw, HostileMode};
 use crate::timestamp::MICROS_PER_SECOND;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::Response;
 use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::BTreeMap;
+use std::ops::Range;
+use std::str::FromStr;
 
 /// What routing decided a call asks for; organizations by their index in the scenarios.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,22 +42,53 @@ impl Route {
     }
 }
 
-/// The answer to a routed call; `host` is the Host the call came to, which Link URLs name.
-pub fn answer(state: &SimState, route: Route, q: &Query, host: &str) -> Result<Response, ApiError> {
+/// How the request log's pages run: the real API lists the newest request first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PageOrder {
+    #[default]
+    OldestFirst,
+    NewestFirst,
+}
+
+impl FromStr for PageOrder {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "oldest-first" => Ok(PageOrder::OldestFirst),
+            "newest-first" => Ok(PageOrder::NewestFirst),
+            other => Err(format!("{other:?}: expected newest-first or oldest-first")),
+        }
+    }
+}
+
+/// One routed call, as the handlers answer it.
+pub struct Call<'a> {
+    pub route: Route,
+    pub query: Query,
+    /// The query string as the call sent it: a self-link repeats it.
+    pub raw_query: Option<&'a str>,
+    pub links: LinkWriter,
+    pub faults: &'a FaultDraw,
+}
+
+/// The answer to a routed call.
+pub fn answer(state: &SimState, call: &Call<'_>) -> Result<Response, ApiError> {
     let now = state.clock.now();
-    match route {
-        Route::Organizations => organizations(state, q, host),
+    match call.route {
+        Route::Organizations => organizations(state, call),
         Route::Admins(o) => Ok(json_response(
             StatusCode::OK,
             to_json(&admins(state, o, now)),
         )),
-        Route::ApiRequests(o) => api_requests(state, o, q, host, now),
-        Route::Overview(o) => overview(state, o, q, now),
-        Route::ByInterval(o) => by_interval(state, o, q, now),
+        Route::ApiRequests(o) => api_requests(state, o, call, now),
+        Route::Overview(o) => overview(state, o, &call.query, now),
+        Route::ByInterval(o) => by_interval(state, o, &call.query, now),
     }
 }
 
-fn organizations(state: &SimState, q: &Query, host: &str) -> Result<Response, ApiError> {
+fn organizations(state: &SimState, call: &Call<'_>) -> Result<Response, ApiError> {
+    let q = &call.query;
     let per_page: usize = q.int("perPage")?.unwrap_or(9000);
     if !(3..=9000).contains(&per_page) {
         return Err(ApiError::bad_request(
@@ -76,18 +111,14 @@ fn organizations(state: &SimState, q: &Query, host: &str) -> Result<Response, Ap
             management: Some(serde_json::json!({"details": []})),
         })
         .collect();
-    let mut response = json_response(StatusCode::OK, to_json(&orgs));
-    let base = format!("http://{host}/api/v1/organizations?perPage={per_page}");
-    let mut links = vec![format!("<{base}>; rel=first")];
+    let base = format!("/organizations?perPage={per_page}");
+    let mut links = vec![(call.links.url(&base), "first")];
     let last = first + orgs.len();
     if last < state.scenarios.len() && !orgs.is_empty() {
-        links.push(format!(
-            "<{base}&startingAfter={}>; rel=next",
-            encode_token(last - 1)
-        ));
+        let next = format!("{base}&startingAfter={}", encode_token(last - 1));
+        links.push((call.links.url(&next), "next"));
     }
-    set_link(&mut response, &links);
-    Ok(response)
+    Ok(page_response(to_json(&orgs), &links))
 }
 
 fn admins(state: &SimState, org: usize, now: DateTime<Utc>) -> Vec<Admin> {
@@ -112,10 +143,13 @@ fn admins(state: &SimState, org: usize, now: DateTime<Utc>) -> Vec<Admin> {
         .collect()
 }
 
-fn set_link(response: &mut Response, links: &[String]) {
-    if let Ok(v) = HeaderValue::from_str(&links.join(", ")) {
+/// A `200` with a JSON body and its Link header.
+fn page_response(body: Vec<u8>, links: &[(String, &str)]) -> Response {
+    let mut response = json_response(StatusCode::OK, body);
+    if let Some(v) = link_header(links) {
         response.headers_mut().insert(header::LINK, v);
     }
+    response
 }
 
 /// The parameters a Link of the request log does not copy from the call: the window is pinned and
@@ -132,10 +166,10 @@ const PAGE_PARAMETERS: [&str; 6] = [
 fn api_requests(
     state: &SimState,
     org: usize,
-    q: &Query,
-    host: &str,
+    call: &Call<'_>,
     now: DateTime<Utc>,
 ) -> Result<Response, ApiError> {
+    let q = &call.query;
     let (t0, t1) = resolve_window(q, now)?;
     let per_page: usize = q.int("perPage")?.unwrap_or(50);
     if !(3..=1000).contains(&per_page) {
@@ -146,44 +180,72 @@ fn api_requests(
     let after = q.token("startingAfter")?;
     let before = q.token("endingBefore")?;
     let filter = record_filter(q, false)?;
+    let org_id = &state.scenarios[org].org_id;
+    // Links pin the window so that later pages do not move with the clock.
+    let pinned = pinned_query(q, t0, t1, per_page);
+    let page_url = |org_id: &str, position: &str| {
+        call.links.url(&format!(
+            "/organizations/{org_id}/apiRequests?{pinned}{position}"
+        ))
+    };
+    let first_url = page_url(org_id, "");
+
+    if call.faults.hostile(HostileMode::EmptyNext) {
+        // Nothing on the page, yet a next one, a step further each time.
+        let step = after.map_or(0, |a| a + 1);
+        let next = page_url(org_id, &format!("&startingAfter={}", encode_token(step)));
+        return Ok(page_response(
+            b"[]".to_vec(),
+            &[(first_url, "first"), (next, "next")],
+        ));
+    }
 
     let log = state.read_log();
     let range = log.range(org, t0.timestamp_micros(), t1.timestamp_micros());
     let compiled = log.compile(&filter);
     let entries = &log.orgs[org].entries;
     let matches = |i: &usize| compiled.matches(&entries[*i]);
+    let order = Ordered {
+        range,
+        order: state.page_order,
+    };
 
-    // Indexes of the page's entries, ascending.
+    // Positions of the page's entries, in page order.
     let page: Vec<usize> = match (after, before) {
         (_, Some(b)) => {
-            let mut back: Vec<usize> = (range.start..b.min(range.end))
-                .rev()
-                .filter(matches)
-                .take(per_page)
-                .collect();
+            let mut back: Vec<usize> = order.before(b).filter(matches).take(per_page).collect();
             back.reverse();
             back
         }
-        (Some(a), None) => ((a + 1).max(range.start)..range.end)
-            .filter(matches)
-            .take(per_page)
-            .collect(),
-        (None, None) => range.clone().filter(matches).take(per_page).collect(),
+        (a, None) => order.after(a).filter(matches).take(per_page).collect(),
     };
     let has_next = page
         .last()
-        .is_some_and(|&last| (last + 1..range.end).any(|i| matches(&i)));
+        .is_some_and(|&last| order.after(Some(last)).any(|i| matches(&i)));
     let has_prev = page
         .first()
-        .is_some_and(|&first| (range.start..first).rev().any(|i| matches(&i)));
+        .is_some_and(|&first| order.before(first).any(|i| matches(&i)));
 
+    let bad_record = call
+        .faults
+        .hostile(HostileMode::BadRecord)
+        .then_some(page.len() / 2);
     let mut body = Vec::with_capacity(page.len() * 400 + 2);
     body.push(b'[');
     for (n, &i) in page.iter().enumerate() {
         if n > 0 {
             body.push(b',');
         }
-        serde_json::to_writer(&mut body, &log.record(&entries[i])).map_err(|e| ApiError {
+        let record = log.record(&entries[i]);
+        let written = if bad_record == Some(n) {
+            serde_json::to_value(&record).and_then(|mut v| {
+                v["ts"] = serde_json::Value::from("not-a-time");
+                serde_json::to_writer(&mut body, &v)
+            })
+        } else {
+            serde_json::to_writer(&mut body, &record)
+        };
+        written.map_err(|e| ApiError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             message: e.to_string(),
         })?;
@@ -191,7 +253,24 @@ fn api_requests(
     body.push(b']');
     drop(log);
 
-    // Links pin the window so that later pages do not move with the clock.
+    let mut links = vec![(first_url, "first")];
+    if let (true, Some(&first)) = (has_prev, page.first()) {
+        let prev = page_url(org_id, &format!("&endingBefore={}", encode_token(first)));
+        links.push((prev, "prev"));
+    }
+    if let (true, Some(&last)) = (has_next, page.last()) {
+        let next = page_url(org_id, &format!("&startingAfter={}", encode_token(last)));
+        links.push((next, "next"));
+    }
+    if let Some(next) = hostile_next(state, org, call, &page_url) {
+        links.retain(|(_, rel)| *rel != "next");
+        links.push((next, "next"));
+    }
+    Ok(page_response(body, &links))
+}
+
+/// The call's parameters for a Link: every filter as sent, then the resolved window and page size.
+fn pinned_query(q: &Query, t0: DateTime<Utc>, t1: DateTime<Utc>, per_page: usize) -> String {
     let mut params = form_urlencoded::Serializer::new(String::new());
     for (k, v) in &q.pairs {
         if !PAGE_PARAMETERS.contains(&k.as_str()) {
@@ -201,27 +280,66 @@ fn api_requests(
     params.append_pair("t0", &crate::timestamp::format(&t0));
     params.append_pair("t1", &crate::timestamp::format(&t1));
     params.append_pair("perPage", &per_page.to_string());
-    let base = format!(
-        "http://{host}/api/v1/organizations/{}/apiRequests?{}",
-        state.scenarios[org].org_id,
-        params.finish()
-    );
-    let mut links = vec![format!("<{base}>; rel=first")];
-    if let (true, Some(&first)) = (has_prev, page.first()) {
-        links.push(format!(
-            "<{base}&endingBefore={}>; rel=prev",
-            encode_token(first)
-        ));
+    params.finish()
+}
+
+/// A hostile `rel=next`, if the call meets one: this very page, another organization's log for
+/// the same window, or another endpoint of this organization.
+fn hostile_next(
+    state: &SimState,
+    org: usize,
+    call: &Call<'_>,
+    page_url: &dyn Fn(&str, &str) -> String,
+) -> Option<String> {
+    let org_id = &state.scenarios[org].org_id;
+    if call.faults.hostile(HostileMode::SelfLink) {
+        let query = call.raw_query.map(|q| format!("?{q}")).unwrap_or_default();
+        return Some(
+            call.links
+                .url(&format!("/organizations/{org_id}/apiRequests{query}")),
+        );
     }
-    if let (true, Some(&last)) = (has_next, page.last()) {
-        links.push(format!(
-            "<{base}&startingAfter={}>; rel=next",
-            encode_token(last)
-        ));
+    if call.faults.hostile(HostileMode::ForeignOrgLink) {
+        // Simulator::build refuses this mode without a second organization.
+        let other = &state.scenarios[(org + 1) % state.scenarios.len()].org_id;
+        return Some(page_url(other, ""));
     }
-    let mut response = json_response(StatusCode::OK, body);
-    set_link(&mut response, &links);
-    Ok(response)
+    if call.faults.hostile(HostileMode::OtherEndpointLink) {
+        return Some(call.links.url(&format!("/organizations/{org_id}/admins")));
+    }
+    None
+}
+
+/// The positions of a window's entries in page order (the log itself is oldest first).
+struct Ordered {
+    range: Range<usize>,
+    order: PageOrder,
+}
+
+impl Ordered {
+    /// The positions after `position` in page order, or from the first when `None`.
+    fn after(&self, position: Option<usize>) -> Box<dyn Iterator<Item = usize>> {
+        let Range { start, end } = self.range;
+        match self.order {
+            PageOrder::OldestFirst => {
+                let from = position.map_or(start, |p| (p + 1).max(start));
+                Box::new(from..end)
+            }
+            PageOrder::NewestFirst => {
+                let to = position.map_or(end, |p| p.min(end));
+                Box::new((start..to).rev())
+            }
+        }
+    }
+
+    /// The positions before `position` in page order, nearest first.
+    fn before(&self, position: usize) -> Box<dyn Iterator<Item = usize>> {
+        let Range { start, end } = self.range;
+        match self.order {
+            PageOrder::OldestFirst => Box::new((start..position.min(end)).rev()),
+            PageOrder::NewestFirst => Box::new((position + 1).max(start)..end),
+        }
+    }
 }
 
 fn overview(

@@ -65,16 +65,11 @@ pub fn retry_after_value(style: RetryAfterStyle, wait: Duration, caller_now: Sys
     }
 }
 
-/// Meraki's 429: its body, and `Retry-After`.
-pub fn too_many_requests(retry_after: &str) -> Response {
-    let mut r = error_response(
-        StatusCode::TOO_MANY_REQUESTS,
-        "API rate limit exceeded for organization",
-    );
+/// Says when to come back, as a 429 (or a 503) does: `Retry-After`.
+pub fn set_retry_after(refusal: &mut Response, retry_after: &str) {
     if let Ok(v) = HeaderValue::from_str(retry_after) {
-        r.headers_mut().insert(header::RETRY_AFTER, v);
+        refusal.headers_mut().insert(header::RETRY_AFTER, v);
     }
-    r
 }
 
 /// Damages a `200`'s body as the fault says; other answers pass untouched.
