@@ -325,7 +325,10 @@ fn simulate_serves_relative_links_and_the_newest_page_first_by_default() {
     let _ = child.kill();
     let _ = child.wait();
     let next = answer.link("next").expect("a next page");
-    assert!(next.starts_with("/organizations/100001/apiRequests?"), "{next}");
+    assert!(
+        next.starts_with("/organizations/100001/apiRequests?"),
+        "{next}"
+    );
     // The same scenario, seed and end built here: the log the binary serves, newest first.
     let built = callbudget::sim::Simulator::build(tiny_config()).expect("tiny builds");
     let mut truth: Vec<_> = built
