@@ -350,7 +350,8 @@ pub struct SimulateArgs {
     #[arg(long = "hostile", value_name = "NAME[=RATE]")]
     pub hostile: Vec<HostileSetting>,
     /// How Retry-After is written on 429s: seconds (Meraki), date (HTTP date) or unit (`2s`).
-    #[arg(long, value_name = "STYLE", default_value = "seconds")]
+    #[arg(long, value_name = "STYLE", default_value = "seconds",
+          value_parser = choice::<RetryAfterStyle>(&RetryAfterStyle::NAMES))]
     pub retry_after: RetryAfterStyle,
     /// Seed for fault injection.
     #[arg(long, default_value_t = 0)]
@@ -371,7 +372,7 @@ pub struct SimulateArgs {
     /// official SDK, curl and callbudget all follow), full-path (`/api/v1/organizations/…`) or
     /// absolute (`http://HOST/api/v1/…`, the real API's form). Default: relative, or absolute
     /// with --link-host.
-    #[arg(long, value_name = "STYLE")]
+    #[arg(long, value_name = "STYLE", value_parser = choice::<LinkStyle>(&LinkStyle::NAMES))]
     pub link_style: Option<LinkStyle>,
     /// Write this host into absolute Link URLs instead of the one called (without a port: the
     /// called port).
@@ -381,8 +382,10 @@ pub struct SimulateArgs {
     /// (without a port: the called port).
     #[arg(long, value_name = "HOST[:PORT]")]
     pub redirect_to: Option<HostPort>,
-    /// The order of the request log's pages: newest-first (the real API's) or oldest-first.
-    #[arg(long, value_name = "ORDER", default_value = "newest-first")]
+    /// The order of the request log's pages: newest-first or oldest-first (the API documents none,
+    /// so clients must cope with both).
+    #[arg(long, value_name = "ORDER", default_value = "newest-first",
+          value_parser = choice::<PageOrder>(&PageOrder::NAMES))]
     pub page_order: PageOrder,
 }
 

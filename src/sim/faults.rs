@@ -27,6 +27,11 @@ pub enum RetryAfterStyle {
     Unit,
 }
 
+impl RetryAfterStyle {
+    /// The names `FromStr` reads, for the command line.
+    pub const NAMES: [&'static str; 3] = ["seconds", "date", "unit"];
+}
+
 impl FromStr for RetryAfterStyle {
     type Err = String;
 

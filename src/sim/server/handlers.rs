@@ -50,6 +50,11 @@ pub enum PageOrder {
     NewestFirst,
 }
 
+impl PageOrder {
+    /// The names `FromStr` reads, for the command line.
+    pub const NAMES: [&'static str; 2] = ["newest-first", "oldest-first"];
+}
+
 impl FromStr for PageOrder {
     type Err = String;
 

@@ -25,6 +25,11 @@ pub enum LinkStyle {
     FullPath,
 }
 
+impl LinkStyle {
+    /// The names `FromStr` reads, for the command line.
+    pub const NAMES: [&'static str; 3] = ["relative", "full-path", "absolute"];
+}
+
 impl FromStr for LinkStyle {
     type Err = String;
 
