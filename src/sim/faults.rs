@@ -1,6 +1,6 @@
 //! Fault injection for the simulator, off by default. Two families, each with a rate (the chance per
-//! call), all drawn from the plan's seed, so a run with the same calls in the same order sees the
-//! same faults:
+//! call), all drawn from the plan's seed for every call received (refused and redirected ones too),
+//! so a run with the same calls in the same order sees the same faults:
 //! - **faults** (`--fault KIND=RATE`): what a good client rides out and still collects the truth
 //!   through — 429 storms, 5xx, 503 with `Retry-After`, slow answers, cut or damaged bodies;
 //! - **hostile modes** (`--hostile NAME[=RATE]`): a server that is wrong, which a good client must

@@ -42,7 +42,9 @@ impl Route {
     }
 }
 
-/// How the request log's pages run: the real API lists the newest request first.
+/// The order of the request log's pages. The API documents none, so clients must cope with both:
+/// `callbudget simulate` serves newest first, `SimConfig::new` the simulator's original oldest
+/// first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PageOrder {
     #[default]
