@@ -8,7 +8,7 @@ use callbudget::collect::{self, CollectOptions, OrgSelection, SharedStore};
 use callbudget::dashboard::client::{ClientConfig, DashboardClient};
 use callbudget::dashboard::key::ApiKey;
 use callbudget::sim::scenario::Scenario;
-use callbudget::sim::{SimConfig, Simulator, SimulatorHandle};
+use callbudget::sim::{ClockMode, SimConfig, Simulator, SimulatorHandle};
 use callbudget::store::{OrgId, Store};
 use chrono::TimeDelta;
 use std::path::Path;
@@ -35,7 +35,11 @@ fn serve(scenario: Scenario, rate_limits: bool) -> SimulatorHandle {
     // the bench runs; without rate limits that changes nothing else.
     let mut config = SimConfig::new(vec![scenario], end(), KEY);
     config.enforce_rate_limits = rate_limits;
-    config.frozen_clock = !rate_limits;
+    config.clock = if rate_limits {
+        ClockMode::Running
+    } else {
+        ClockMode::Frozen
+    };
     let sim = Simulator::build(config).unwrap_or_else(|e| panic!("{e}"));
     SimulatorHandle::start(sim, "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")))
         .unwrap_or_else(|e| panic!("{e}"))

@@ -17,6 +17,7 @@ mod pipeline;
 mod queries;
 mod report_cli;
 mod scenarios;
+mod sdk_conformance;
 mod sim_cli;
 mod sim_http;
 mod snapshots;

@@ -24,7 +24,7 @@ fn collect_tiny_and_twin(db: &Path) {
     twin.org_name = "Tiny Twin".to_owned();
     let mut config = SimConfig::new(vec![tiny_scenario(), twin], time(TINY_END), API_KEY);
     config.enforce_rate_limits = false;
-    config.frozen_clock = true;
+    config.clock = callbudget::sim::ClockMode::Frozen;
     let handle = serve(config);
     let collect = |org: &str, since: &str, until: &str| {
         let summary = collect_into(

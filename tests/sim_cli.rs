@@ -1,7 +1,9 @@
 //! `callbudget simulate`, the real binary: reproducible ground truth, one-line errors naming the
 //! file, line and field, and the planted anomalies of tiny.toml.
 
-use crate::support::{TINY_END, sample_path};
+use crate::support::{
+    API_KEY, Api, TINY_END, TINY_ORG, block_on, sample_path, time, tiny_config, window_query,
+};
 use assert_cmd::Command;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -275,4 +277,103 @@ fn tiny_truth_has_one_episode_at_six_caused_by_the_burst_script() {
     // The burst is the day's only source of 429s.
     assert_eq!(episode["http_429s"], refused);
     assert!(refused > 0);
+}
+
+/// `simulate` serving tiny.toml on a free port with `extra` flags; returns the child and the base
+/// URL it announced (`http://127.0.0.1:PORT/api/v1`). The caller kills the child.
+fn serve_tiny(extra: &[&str]) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("callbudget"))
+        .env(callbudget::dashboard::API_KEY_ENV, API_KEY)
+        .arg("simulate")
+        .arg("--scenario")
+        .arg(tiny())
+        .args(["--now", TINY_END, "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("callbudget starts");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    // The announcement comes once the listener is bound: no waiting on a clock.
+    let announced = std::io::BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            let rest = line.strip_prefix("simulator serving at ")?;
+            rest.split_whitespace().next().map(str::to_owned)
+        });
+    match announced {
+        Some(base) => (child, base),
+        None => {
+            let _ = child.kill();
+            panic!("simulate never announced its address");
+        }
+    }
+}
+
+#[test]
+fn simulate_serves_relative_links_and_the_newest_page_first_by_default() {
+    let (mut child, base) = serve_tiny(&[]);
+    let api = Api::at(&base);
+    let (t0, t1) = (time("2026-11-19T05:00:00Z"), time("2026-11-19T07:00:00Z"));
+    let first = format!(
+        "/organizations/{TINY_ORG}/apiRequests?perPage=100&{}",
+        window_query(t0, t1)
+    );
+    let (answer, pages) = block_on(async { (api.get(&first).await, api.pages(&first).await) });
+    let _ = child.kill();
+    let _ = child.wait();
+    let next = answer.link("next").expect("a next page");
+    assert!(
+        next.starts_with("/organizations/100001/apiRequests?"),
+        "{next}"
+    );
+    // The same scenario, seed and end built here: the log the binary serves, newest first.
+    let built = callbudget::sim::Simulator::build(tiny_config()).expect("tiny builds");
+    let mut truth: Vec<_> = built
+        .records(TINY_ORG)
+        .into_iter()
+        .filter(|r| r.ts >= t0 && r.ts < t1)
+        .collect();
+    truth.reverse();
+    assert_eq!(truth.len(), 643, "tiny's 05:00 to 07:00");
+    assert_eq!(pages.concat(), truth);
+}
+
+#[test]
+fn a_link_host_with_relative_links_is_refused_in_one_line() {
+    let output = callbudget()
+        .env(callbudget::dashboard::API_KEY_ENV, API_KEY)
+        .arg("simulate")
+        .arg("--scenario")
+        .arg(tiny())
+        .args(["--now", TINY_END, "--listen", "127.0.0.1:0"])
+        .args(["--link-style", "relative", "--link-host", "localhost"])
+        .assert()
+        .failure()
+        .get_output()
+        .clone();
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "callbudget: error: --link-host writes absolute Links: drop --link-style or make it absolute\n"
+    );
+}
+
+#[test]
+fn an_unknown_hostile_mode_is_refused_naming_the_modes() {
+    let output = callbudget()
+        .arg("simulate")
+        .arg("--scenario")
+        .arg(tiny())
+        .args(["--hostile", "loop-forever", "--no-serve"])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("unknown hostile mode \"loop-forever\": expected one of self-link, empty-next, foreign-org-link, other-endpoint-link, bad-record, future-date, huge-headers, escapes"),
+        "{stderr}"
+    );
 }

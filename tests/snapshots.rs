@@ -19,7 +19,7 @@ fn callbudget() -> Command {
 /// so the same bytes land in the database every run.
 fn collect_tiny(db: &Path) {
     let mut config = tiny_config();
-    config.frozen_clock = true;
+    config.clock = callbudget::sim::ClockMode::Frozen;
     let handle = serve(config);
     let summary = collect_into(
         db,

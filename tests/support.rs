@@ -399,3 +399,33 @@ pub fn stored_response_codes(
     }
     codes
 }
+
+/// tiny.toml as another organization: the same traffic under `org_id` (for a simulator with two).
+pub fn tiny_scenario_with_id(org_id: &str) -> Scenario {
+    let text = std::fs::read_to_string(sample_path("tiny.toml")).expect("tiny.toml is readable");
+    let renamed = text.replacen(
+        &format!("id = \"{TINY_ORG}\""),
+        &format!("id = \"{org_id}\""),
+        1,
+    );
+    assert_ne!(
+        renamed, text,
+        "tiny.toml no longer names its organization {TINY_ORG}"
+    );
+    Scenario::parse(Path::new("tiny-renamed.toml"), &renamed).expect("the renamed tiny is valid")
+}
+
+impl Api {
+    /// A client for a simulator running elsewhere (another process), at `base` (`…/api/v1`).
+    pub fn at(base: &str) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        Api {
+            client: reqwest::Client::builder()
+                .user_agent(TEST_USER_AGENT)
+                .build()
+                .expect("a plain-HTTP reqwest client"),
+            base: base.to_owned(),
+            key: API_KEY.to_owned(),
+        }
+    }
+}

@@ -3,7 +3,8 @@
 
 use crate::analysis::WindowStart;
 use crate::report::Format;
-use crate::sim::faults::{FaultSetting, RetryAfterStyle};
+use crate::sim::faults::{FaultSetting, HostileSetting, RetryAfterStyle};
+use crate::sim::{HostPort, LinkStyle, PageOrder};
 use chrono::{DateTime, TimeDelta, Utc};
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -77,7 +78,9 @@ pub enum Command {
     /// The simulator plays each scenario's consumers through the organization's call budget to build
     /// its request log, then serves getOrganizations, getOrganizationAdmins,
     /// getOrganizationApiRequests, its overview and responseCodes/byInterval under
-    /// http://ADDR/api/v1, accepting the key in MERAKI_DASHBOARD_API_KEY.
+    /// http://ADDR/api/v1 (and the bare path), accepting the key in MERAKI_DASHBOARD_API_KEY. Its
+    /// Links are relative by default, so the official Python SDK, curl and callbudget all page
+    /// through it.
     Simulate(SimulateArgs),
     /// Store a request log from another source (a proxy's access log, an application's JSONL or
     /// CSV, another provider's export) as an organization's log, for `analyze`.
@@ -337,25 +340,53 @@ pub struct SimulateArgs {
     /// benchmark logs).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["truth_out", "no_serve"])]
     pub generate_out: Option<PathBuf>,
-    /// Inject a fault: storm, 5xx, slow, reset, truncate or malformed, with a rate from 0 to 1
-    /// (e.g. --fault 5xx=0.1). Repeatable.
+    /// Inject a fault: storm, 5xx, unavailable (503 with Retry-After), slow, reset, truncate or
+    /// malformed, with a rate from 0 to 1 (e.g. --fault 5xx=0.1). Repeatable.
     #[arg(long = "fault", value_name = "KIND=RATE")]
     pub faults: Vec<FaultSetting>,
+    /// Behave wrongly on purpose: self-link, empty-next, foreign-org-link, other-endpoint-link,
+    /// bad-record, future-date, huge-headers or escapes; every call, or a share with =RATE.
+    /// Repeatable.
+    #[arg(long = "hostile", value_name = "NAME[=RATE]")]
+    pub hostile: Vec<HostileSetting>,
     /// How Retry-After is written on 429s: seconds (Meraki), date (HTTP date) or unit (`2s`).
-    #[arg(long, value_name = "STYLE", default_value = "seconds")]
+    #[arg(long, value_name = "STYLE", default_value = "seconds",
+          value_parser = choice::<RetryAfterStyle>(&RetryAfterStyle::NAMES))]
     pub retry_after: RetryAfterStyle,
     /// Seed for fault injection.
     #[arg(long, default_value_t = 0)]
     pub fault_seed: u64,
-    /// How long an injected 429 storm lasts, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 3.0, value_parser = parse_storm_seconds)]
+    /// How long an injected 429 storm lasts, in seconds (its Retry-After).
+    #[arg(long, value_name = "SECONDS", default_value_t = 3.0, value_parser = parse_fault_seconds)]
     pub storm_seconds: f64,
+    /// The Retry-After of an injected 503, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 2.0, value_parser = parse_fault_seconds)]
+    pub unavailable_seconds: f64,
     /// How long a slow response is delayed, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 2000)]
     pub slow_ms: u64,
     /// Serve without live rate limits (for benchmarks).
     #[arg(long)]
     pub no_rate_limits: bool,
+    /// How Link URLs are written: relative (`/organizations/…`, below the base URL: what the
+    /// official SDK, curl and callbudget all follow), full-path (`/api/v1/organizations/…`) or
+    /// absolute (`http://HOST/api/v1/…`, the real API's form). Default: relative, or absolute
+    /// with --link-host.
+    #[arg(long, value_name = "STYLE", value_parser = choice::<LinkStyle>(&LinkStyle::NAMES))]
+    pub link_style: Option<LinkStyle>,
+    /// Write this host into absolute Link URLs instead of the one called (without a port: the
+    /// called port).
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub link_host: Option<HostPort>,
+    /// Play a shard: answer calls on any other host with 308 to this one, same path and query
+    /// (without a port: the called port).
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub redirect_to: Option<HostPort>,
+    /// The order of the request log's pages: newest-first or oldest-first (the API documents none,
+    /// so clients must cope with both).
+    #[arg(long, value_name = "ORDER", default_value = "newest-first",
+          value_parser = choice::<PageOrder>(&PageOrder::NAMES))]
+    pub page_order: PageOrder,
 }
 
 /// The one adapter from a library enum (its names and `FromStr`) to clap: the library stays
@@ -438,10 +469,11 @@ fn parse_rate(s: &str) -> Result<f64, String> {
     }
 }
 
-fn parse_storm_seconds(s: &str) -> Result<f64, String> {
+/// How long an injected storm or outage lasts: up to a day, so a Retry-After of hours can be tried.
+fn parse_fault_seconds(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
-        Ok(x) if (0.0..=3600.0).contains(&x) => Ok(x),
-        _ => Err(format!("{s:?}: a storm lasts from 0 to 3600 seconds")),
+        Ok(x) if (0.0..=86_400.0).contains(&x) => Ok(x),
+        _ => Err(format!("{s:?}: expected 0 to 86400 seconds")),
     }
 }
 

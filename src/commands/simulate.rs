@@ -5,7 +5,8 @@ use callbudget::cli::SimulateArgs;
 use callbudget::dashboard::API_KEY_ENV;
 use callbudget::sim::faults::FaultPlan;
 use callbudget::sim::scenario::Scenario;
-use callbudget::sim::{SimConfig, Simulator, truth};
+use callbudget::sim::{LinkStyle, SimConfig, Simulator, truth};
+use callbudget::text::printable;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -49,19 +50,36 @@ pub fn run(args: SimulateArgs, quiet: bool) -> Result<ExitCode> {
         _ if args.no_serve => "unused-offline".to_owned(),
         _ => bail!("set {API_KEY_ENV} to the API key the simulator should accept"),
     };
-    let faults = args.faults.iter().fold(
-        FaultPlan {
-            retry_after: args.retry_after,
-            seed: args.fault_seed,
-            storm_length: Duration::from_secs_f64(args.storm_seconds.max(0.0)),
-            slow_delay: Duration::from_millis(args.slow_ms),
-            ..FaultPlan::default()
-        },
-        |plan, setting| plan.with(*setting),
-    );
+    let mut faults = FaultPlan {
+        retry_after: args.retry_after,
+        seed: args.fault_seed,
+        storm_length: Duration::from_secs_f64(args.storm_seconds),
+        unavailable_for: Duration::from_secs_f64(args.unavailable_seconds),
+        slow_delay: Duration::from_millis(args.slow_ms),
+        ..FaultPlan::default()
+    };
+    for setting in &args.faults {
+        faults = faults.with(*setting);
+    }
+    for setting in &args.hostile {
+        faults = faults.with_hostile(*setting);
+    }
+    // Relative Links are the ones every client follows; a link host asks for absolute ones.
+    let link_style = match (args.link_style, &args.link_host) {
+        (Some(style), Some(_)) if style != LinkStyle::Absolute => {
+            bail!("--link-host writes absolute Links: drop --link-style or make it absolute")
+        }
+        (Some(style), _) => style,
+        (None, Some(_)) => LinkStyle::Absolute,
+        (None, None) => LinkStyle::Relative,
+    };
     let mut config = SimConfig::new(scenarios, now, api_key);
     config.enforce_rate_limits = !args.no_rate_limits;
     config.faults = faults;
+    config.link_style = link_style;
+    config.link_host = args.link_host.clone();
+    config.redirect_to = args.redirect_to.clone();
+    config.page_order = args.page_order;
 
     let started = Instant::now();
     let simulator = Simulator::build(config)?;
@@ -97,7 +115,7 @@ pub fn run(args: SimulateArgs, quiet: bool) -> Result<ExitCode> {
             .local_addr()
             .context("cannot read the bound address")?;
         say(format!(
-            "simulator serving at http://{addr}/api/v1 (Ctrl-C to stop)"
+            "simulator serving at http://{addr}/api/v1 and without /api/v1 (Ctrl-C to stop)"
         ));
         simulator
             .serve(listener, async {
@@ -109,14 +127,15 @@ pub fn run(args: SimulateArgs, quiet: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// What the simulated traffic did, per organization and consumer (stdout: it is the result).
+/// What the simulated traffic did, per organization and consumer (stdout: it is the result). Names
+/// and user agents come from scenario files, so they reach the terminal only through the sanitiser.
 fn print_summary(truth: &truth::GroundTruth) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     for org in &truth.organizations {
         writeln!(
             out,
             "organization {}: {} requests from {} to {}, {} answered 429, {} spike episode(s)",
-            org.org_id,
+            printable(&org.org_id),
             org.requests,
             callbudget::timestamp::format(&org.start),
             callbudget::timestamp::format(&org.end),
@@ -127,7 +146,10 @@ fn print_summary(truth: &truth::GroundTruth) -> std::io::Result<()> {
             writeln!(
                 out,
                 "  {:<24} {:>9} requests {:>7} x 429  {}",
-                c.name, c.requests, c.http_429s, c.user_agent
+                printable(&c.name),
+                c.requests,
+                c.http_429s,
+                printable(&c.user_agent)
             )?;
         }
         for e in &org.episodes {
@@ -138,8 +160,8 @@ fn print_summary(truth: &truth::GroundTruth) -> std::io::Result<()> {
                 callbudget::timestamp::format(&e.end),
                 e.http_429s,
                 e.peak_429_per_minute,
-                e.most_refused,
-                e.top_sender_at_start
+                printable(&e.most_refused),
+                printable(&e.top_sender_at_start)
             )?;
         }
     }

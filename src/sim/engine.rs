@@ -136,7 +136,6 @@ pub fn run(scenarios: &[Scenario], end: DateTime<Utc>, mut sink: impl FnMut(&Gen
     }
 
     let mut engine = Engine {
-        scenarios,
         end_us,
         heap: BinaryHeap::new(),
         seq: 0,
@@ -232,9 +231,7 @@ pub fn run(scenarios: &[Scenario], end: DateTime<Utc>, mut sink: impl FnMut(&Gen
     }
 }
 
-struct Engine<'a> {
-    #[allow(dead_code)]
-    scenarios: &'a [Scenario],
+struct Engine {
     end_us: i64,
     heap: BinaryHeap<Event>,
     seq: u64,
@@ -242,7 +239,7 @@ struct Engine<'a> {
     free_jobs: Vec<usize>,
 }
 
-impl Engine<'_> {
+impl Engine {
     fn schedule(&mut self, t_us: i64, action: Action) {
         if t_us < self.end_us {
             self.seq += 1;
@@ -495,6 +492,22 @@ name = "Ada"
 email = "ada@example.com"
 "#;
 
+    /// HEAD and one consumer, `name`, answering 429 as `on_429` (the inside of its inline table)
+    /// and sending what `rest` says (its `[[consumers.traffic]]`, and any other key before them).
+    fn one_consumer(name: &str, on_429: &str, rest: &str) -> Scenario {
+        scenario(&format!(
+            r#"{HEAD}
+[[consumers]]
+name = "{name}"
+user_agent = "{name}/1 T"
+admin = "100"
+source_ip = "192.0.2.1"
+client_id = "k"
+on_429 = {{ {on_429} }}
+{rest}"#
+        ))
+    }
+
     fn run_all(s: &Scenario, end: DateTime<Utc>) -> Vec<GeneratedRequest> {
         let mut out = Vec::new();
         run(std::slice::from_ref(s), end, |r| out.push(*r));
@@ -507,24 +520,18 @@ email = "ada@example.com"
 
     #[test]
     fn a_gentle_poller_is_never_refused() {
-        let s = scenario(&format!(
-            "{HEAD}{}",
+        let s = one_consumer(
+            "gentle",
+            r#"honours_retry_after = true, backoff = "none", jitter = false, max_retries = 2"#,
             r#"
-[[consumers]]
-name = "gentle"
-user_agent = "G/1 T"
-admin = "100"
-source_ip = "192.0.2.1"
-client_id = "k"
-on_429 = { honours_retry_after = true, backoff = "none", jitter = false, max_retries = 2 }
 [[consumers.traffic]]
 kind = "poll"
 operation = "getDeviceLldpCdp"
 every_minutes = 60
 offset_minutes = 0
 targets = 10
-"#
-        ));
+"#,
+        );
         let log = run_all(&s, end());
         assert_eq!(log.len(), 24 * 10);
         assert!(log.iter().all(|r| r.response_code == 200));
@@ -533,25 +540,19 @@ targets = 10
 
     #[test]
     fn a_burst_without_backoff_is_refused_and_retries_at_fixed_gaps() {
-        let s = scenario(&format!(
-            "{HEAD}{}",
+        let s = one_consumer(
+            "burst",
+            r#"honours_retry_after = false, backoff = "none", jitter = false, retry_delay_seconds = 0.2, max_retries = 3"#,
             r#"
-[[consumers]]
-name = "burst"
-user_agent = "B/1 T"
-admin = "100"
-source_ip = "192.0.2.2"
-client_id = "k"
 latency_ms = [10, 10]
-on_429 = { honours_retry_after = false, backoff = "none", jitter = false, retry_delay_seconds = 0.2, max_retries = 3 }
 [[consumers.traffic]]
 kind = "burst"
 operations = ["updateDeviceSwitchPort"]
 at = "09:00"
 requests = 200
 concurrency = 20
-"#
-        ));
+"#,
+        );
         let log = run_all(&s, end());
         let refused = log.iter().filter(|r| r.response_code == 429).count();
         let ok = log.iter().filter(|r| r.response_code == 200).count();
@@ -572,24 +573,18 @@ concurrency = 20
 
     #[test]
     fn poll_cycles_sit_on_the_clock_whenever_the_timeline_starts() {
-        let s = scenario(&format!(
-            "{HEAD}{}",
+        let s = one_consumer(
+            "gentle",
+            r#"honours_retry_after = true, backoff = "none", jitter = false, max_retries = 0"#,
             r#"
-[[consumers]]
-name = "gentle"
-user_agent = "G/1 T"
-admin = "100"
-source_ip = "192.0.2.1"
-client_id = "k"
-on_429 = { honours_retry_after = true, backoff = "none", jitter = false, max_retries = 0 }
 [[consumers.traffic]]
 kind = "poll"
 operation = "getDeviceLldpCdp"
 every_minutes = 5
 offset_minutes = 1
 targets = 1
-"#
-        ));
+"#,
+        );
         // A timeline ending at 17:16:57, not on any boundary.
         let end = crate::timestamp::parse("2026-11-25T17:16:57Z").unwrap();
         let log = run_all(&s, end);
@@ -603,23 +598,17 @@ targets = 1
 
     #[test]
     fn a_daily_burst_fires_once_a_day() {
-        let s = scenario(&format!(
-            "{HEAD}{}",
+        let s = one_consumer(
+            "burst",
+            r#"honours_retry_after = true, backoff = "none", jitter = false, max_retries = 0"#,
             r#"
-[[consumers]]
-name = "burst"
-user_agent = "B/1 T"
-admin = "100"
-source_ip = "192.0.2.2"
-client_id = "k"
-on_429 = { honours_retry_after = true, backoff = "none", jitter = false, max_retries = 0 }
 [[consumers.traffic]]
 kind = "burst"
 operations = ["updateDeviceSwitchPort"]
 at = "09:00"
 requests = 5
-"#
-        ));
+"#,
+        );
         // Seven days: five calls a day, whatever start-up delays the days draw.
         let mut week = s.clone();
         week.days = 7;
@@ -629,16 +618,10 @@ requests = 5
 
     #[test]
     fn same_scenario_and_end_give_the_same_log() {
-        let s = scenario(&format!(
-            "{HEAD}{}",
+        let s = one_consumer(
+            "mixed",
+            r#"honours_retry_after = true, backoff = "exponential", jitter = true, max_retries = 5"#,
             r#"
-[[consumers]]
-name = "mixed"
-user_agent = "M/1 T"
-admin = "100"
-source_ip = "192.0.2.3"
-client_id = "k"
-on_429 = { honours_retry_after = true, backoff = "exponential", jitter = true, max_retries = 5 }
 [[consumers.traffic]]
 kind = "trickle"
 operations = ["getOrganizationNetworks", "getDeviceLldpCdp"]
@@ -648,8 +631,8 @@ kind = "poll"
 operation = "getDeviceLldpCdp"
 every_minutes = 10
 concurrency = 8
-"#
-        ));
+"#,
+        );
         let a = run_all(&s, end());
         let b = run_all(&s, end());
         assert!(a.len() > 5000);

@@ -155,7 +155,7 @@ impl<'a> PathBuilder<'a> {
         Endpoint {
             method: op.method.clone(),
             path: self.path(request.org, &request.call),
-            query_string: String::new(),
+            query_string: consumer.query_string.clone(),
             operation_id: consumer.send_operation_id.then(|| op.operation_id.clone()),
         }
     }

@@ -15,10 +15,11 @@ pub mod truth;
 
 use crate::api::RequestRecord;
 use chrono::{DateTime, Utc};
-use faults::{FaultInjector, FaultPlan};
+use faults::{FaultPlan, HostileMode};
 use log::RequestLog;
 use scenario::Scenario;
-use server::{SimClock, SimState};
+use server::SimState;
+pub use server::{ClockHand, ClockMode, HostPort, LinkStyle, PageOrder};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use truth::GroundTruth;
@@ -37,6 +38,12 @@ pub enum SimError {
         crate::dashboard::API_KEY_ENV
     )]
     MissingApiKey,
+    #[error(
+        "the hostile mode foreign-org-link links to another organization: give a second scenario"
+    )]
+    ForeignOrgLinkNeedsTwoOrganizations,
+    #[error("a link host is written into absolute Links only: use the absolute link style")]
+    LinkHostNeedsAbsoluteLinks,
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -56,9 +63,18 @@ pub struct SimConfig {
     pub api_key: String,
     /// Live 429s when callers exceed the org or source-IP budget (off for benchmarks).
     pub enforce_rate_limits: bool,
-    /// Stop the clock at `now` (tests: every call lands at the same instant, buckets never refill).
-    pub frozen_clock: bool,
+    /// How the simulated time moves on from `now`: running (the default), frozen (every call lands
+    /// at the same instant, buckets never refill) or moved by hand.
+    pub clock: ClockMode,
     pub faults: FaultPlan,
+    /// How Link URLs are written (absolute on the called host by default, as the real API does).
+    pub link_style: LinkStyle,
+    /// The host absolute Links name instead of the one called (`--link-host`).
+    pub link_host: Option<HostPort>,
+    /// Play a shard: a call on any other host is answered `308` to this one (`--redirect-to`).
+    pub redirect_to: Option<HostPort>,
+    /// The order of the request log's pages (oldest first by default).
+    pub page_order: PageOrder,
 }
 
 impl SimConfig {
@@ -68,8 +84,12 @@ impl SimConfig {
             now,
             api_key: api_key.into(),
             enforce_rate_limits: true,
-            frozen_clock: false,
+            clock: ClockMode::Running,
             faults: FaultPlan::default(),
+            link_style: LinkStyle::Absolute,
+            link_host: None,
+            redirect_to: None,
+            page_order: PageOrder::OldestFirst,
         }
     }
 }
@@ -94,22 +114,22 @@ impl Simulator {
         if config.api_key.is_empty() {
             return Err(SimError::MissingApiKey);
         }
+        if config
+            .faults
+            .hostile
+            .contains_key(&HostileMode::ForeignOrgLink)
+            && config.scenarios.len() < 2
+        {
+            return Err(SimError::ForeignOrgLinkNeedsTwoOrganizations);
+        }
+        if config.link_host.is_some() && config.link_style != LinkStyle::Absolute {
+            return Err(SimError::LinkHostNeedsAbsoluteLinks);
+        }
         let log = RequestLog::generate(&config.scenarios, config.now);
-        let state = SimState::new(
-            config.scenarios,
-            log,
-            if config.frozen_clock {
-                SimClock::frozen(config.now)
-            } else {
-                SimClock::new(config.now)
-            },
-            config.api_key,
-            config.enforce_rate_limits,
-            FaultInjector::new(config.faults),
-        );
+        let now = config.now;
         Ok(Simulator {
-            state: Arc::new(state),
-            now: config.now,
+            state: Arc::new(SimState::new(config, log)),
+            now,
         })
     }
 
@@ -129,6 +149,17 @@ impl Simulator {
             .iter()
             .map(|e| log.record(e).to_owned_record())
             .collect()
+    }
+
+    /// Every call received so far, redirected and refused ones included.
+    pub fn calls_received(&self) -> u64 {
+        self.state.calls_received()
+    }
+
+    /// The calls received so far that carried a key (any key): zero means no key ever reached
+    /// this simulator's host.
+    pub fn calls_with_key(&self) -> u64 {
+        self.state.calls_with_key()
     }
 
     /// Writes the whole log as JSONL; returns the number of records.

@@ -98,6 +98,7 @@ struct ConsumerSection {
     source_ip: Spanned<String>,
     client_id: String,
     client_type: Option<Spanned<String>>,
+    query_string: Option<String>,
     latency_ms: Option<Spanned<[u32; 2]>>,
     send_operation_id: Option<bool>,
     on_429: RetrySection,
@@ -180,6 +181,9 @@ pub struct ConsumerSpec {
     pub source_ip: String,
     pub client_id: String,
     pub client_type: String,
+    /// The query string every call of this consumer is logged with (a script that puts a key in
+    /// its URLs, say); empty for none.
+    pub query_string: String,
     /// Response time range; a synchronous client sends its next request after the response.
     pub latency: (Duration, Duration),
     pub send_operation_id: bool,
@@ -343,9 +347,49 @@ impl Validator<'_> {
         (text.starts_with('[') && !header.is_empty()).then(|| format!("[{header}]"))
     }
 
+    /// The checks in the order a reader meets the sections: organization, budget, inventory,
+    /// admins, the key's owner, then each consumer against all of them.
     fn validate(&self, file: ScenarioFile) -> Result<Scenario, ScenarioError> {
-        let catalog = OperationCatalog::meraki_v1();
-        let org = &file.organization;
+        self.organization(&file.organization)?;
+        let (org_budget, source_ip_budget) = self.budgets(file.budget.as_ref())?;
+        let (networks, devices) = self.inventory(&file.inventory)?;
+        let admins = self.admins(&file.admins)?;
+        let api_key_owner = self.api_key_owner(file.api_key.as_ref(), &admins)?;
+        let org = file.organization;
+        let mut scenario = Scenario {
+            source: self.path.to_owned(),
+            org_id: org.id.into_inner(),
+            org_name: org.name,
+            days: org.days.into_inner(),
+            seed: org.seed,
+            org_budget,
+            source_ip_budget,
+            networks,
+            devices,
+            admins,
+            api_key_owner,
+            consumers: Vec::new(),
+        };
+        // Consumers are checked against the inventory and admins above (targets, admin ids).
+        for (ci, c) in file.consumers.iter().enumerate() {
+            if scenario
+                .consumers
+                .iter()
+                .any(|x| x.name == *c.name.get_ref())
+            {
+                return Err(self.invalid(
+                    c.name.span(),
+                    &format!("consumers[{ci}].name"),
+                    "duplicate consumer name",
+                ));
+            }
+            let consumer = self.consumer(&scenario, ci, c)?;
+            scenario.consumers.push(consumer);
+        }
+        Ok(scenario)
+    }
+
+    fn organization(&self, org: &OrganizationSection) -> Result<(), ScenarioError> {
         if org.id.get_ref().trim().is_empty() {
             return Err(self.invalid(org.id.span(), "organization.id", "must not be empty"));
         }
@@ -356,26 +400,40 @@ impl Validator<'_> {
                 "must be between 1 and 31 (the API's lookback)",
             ));
         }
+        Ok(())
+    }
 
+    /// The organization's budget and the source IPs' (Meraki's unless the file says otherwise).
+    fn budgets(
+        &self,
+        budget: Option<&BudgetSection>,
+    ) -> Result<(BucketLimits, BucketLimits), ScenarioError> {
         let mut org_budget = BucketLimits::MERAKI_ORG;
         let mut source_ip_budget = BucketLimits::MERAKI_SOURCE_IP;
-        if let Some(b) = &file.budget {
-            if let Some(r) = &b.requests_per_second {
-                org_budget.rate_per_second = self.positive(r, "budget.requests_per_second")?;
-            }
-            if let Some(r) = &b.burst {
-                if *r.get_ref() < 0.0 {
-                    return Err(self.invalid(r.span(), "budget.burst", "must not be negative"));
-                }
-                org_budget.burst = *r.get_ref();
-            }
-            if let Some(r) = &b.per_source_ip_per_second {
-                source_ip_budget.rate_per_second =
-                    self.positive(r, "budget.per_source_ip_per_second")?;
-            }
+        let Some(b) = budget else {
+            return Ok((org_budget, source_ip_budget));
+        };
+        if let Some(r) = &b.requests_per_second {
+            org_budget.rate_per_second = self.positive(r, "budget.requests_per_second")?;
         }
+        if let Some(r) = &b.burst {
+            if *r.get_ref() < 0.0 {
+                return Err(self.invalid(r.span(), "budget.burst", "must not be negative"));
+            }
+            org_budget.burst = *r.get_ref();
+        }
+        if let Some(r) = &b.per_source_ip_per_second {
+            source_ip_budget.rate_per_second =
+                self.positive(r, "budget.per_source_ip_per_second")?;
+        }
+        Ok((org_budget, source_ip_budget))
+    }
 
-        let inv = &file.inventory;
+    /// The networks' ids and the devices' serials, devices spread round-robin over the networks.
+    fn inventory(
+        &self,
+        inv: &InventorySection,
+    ) -> Result<(Vec<String>, Vec<Device>), ScenarioError> {
         if *inv.networks.get_ref() == 0 {
             return Err(self.invalid(
                 inv.networks.span(),
@@ -383,18 +441,12 @@ impl Validator<'_> {
                 "must be at least 1",
             ));
         }
-        let network_prefix = inv
-            .network_id_prefix
-            .clone()
-            .unwrap_or_else(|| "L_64618".to_owned());
-        let serial_prefix = inv
-            .serial_prefix
-            .clone()
-            .unwrap_or_else(|| "Q2XX".to_owned());
+        let network_prefix = inv.network_id_prefix.as_deref().unwrap_or("L_64618");
+        let serial_prefix = inv.serial_prefix.as_deref().unwrap_or("Q2XX");
         let networks: Vec<String> = (0..*inv.networks.get_ref())
             .map(|i| format!("{network_prefix}{:012}", i + 1))
             .collect();
-        let devices: Vec<Device> = (0..*inv.devices.get_ref() as usize)
+        let devices = (0..*inv.devices.get_ref() as usize)
             .map(|i| {
                 let network = i % networks.len();
                 Device {
@@ -403,10 +455,13 @@ impl Validator<'_> {
                 }
             })
             .collect();
+        Ok((networks, devices))
+    }
 
-        let mut admins = Vec::new();
-        for (i, a) in file.admins.iter().enumerate() {
-            if admins.iter().any(|x: &AdminSpec| x.id == *a.id.get_ref()) {
+    fn admins(&self, sections: &[AdminSection]) -> Result<Vec<AdminSpec>, ScenarioError> {
+        let mut admins: Vec<AdminSpec> = Vec::new();
+        for (i, a) in sections.iter().enumerate() {
+            if admins.iter().any(|x| x.id == *a.id.get_ref()) {
                 return Err(self.invalid(
                     a.id.span(),
                     &format!("admins[{i}].id"),
@@ -420,158 +475,156 @@ impl Validator<'_> {
                 org_access: a.org_access.clone().unwrap_or_else(|| "full".to_owned()),
             });
         }
-        let admin_exists = |id: &str| admins.iter().any(|a| a.id == id);
+        Ok(admins)
+    }
 
-        let api_key_owner = match &file.api_key {
-            Some(k) => {
-                if !admin_exists(k.admin.get_ref()) {
-                    return Err(self.invalid(
-                        k.admin.span(),
-                        "api_key.admin",
-                        format!("no admin with id {:?} in [[admins]]", k.admin.get_ref()),
-                    ));
-                }
-                ApiKeyOwner {
-                    admin_id: k.admin.get_ref().clone(),
-                    client_id: k
-                        .client_id
-                        .clone()
-                        .unwrap_or_else(|| "k_simulator".to_owned()),
-                }
-            }
-            None => ApiKeyOwner {
+    /// Whose key the simulator accepts: `[api_key]`'s admin, else the first admin.
+    fn api_key_owner(
+        &self,
+        key: Option<&ApiKeySection>,
+        admins: &[AdminSpec],
+    ) -> Result<ApiKeyOwner, ScenarioError> {
+        let Some(k) = key else {
+            return Ok(ApiKeyOwner {
                 admin_id: admins.first().map(|a| a.id.clone()).unwrap_or_default(),
                 client_id: "k_simulator".to_owned(),
-            },
-        };
-
-        let partial = Scenario {
-            source: self.path.to_owned(),
-            org_id: org.id.get_ref().clone(),
-            org_name: org.name.clone(),
-            days: *org.days.get_ref(),
-            seed: org.seed,
-            org_budget,
-            source_ip_budget,
-            networks,
-            devices,
-            admins: admins.clone(),
-            api_key_owner,
-            consumers: Vec::new(),
-        };
-
-        let mut consumers = Vec::new();
-        for (ci, c) in file.consumers.iter().enumerate() {
-            let at = |f: &str| format!("consumers[{ci}].{f}");
-            if consumers
-                .iter()
-                .any(|x: &ConsumerSpec| x.name == *c.name.get_ref())
-            {
-                return Err(self.invalid(c.name.span(), &at("name"), "duplicate consumer name"));
-            }
-            if !admin_exists(c.admin.get_ref()) {
-                return Err(self.invalid(
-                    c.admin.span(),
-                    &at("admin"),
-                    format!("no admin with id {:?} in [[admins]]", c.admin.get_ref()),
-                ));
-            }
-            if c.source_ip.get_ref().parse::<std::net::IpAddr>().is_err() {
-                return Err(self.invalid(
-                    c.source_ip.span(),
-                    &at("source_ip"),
-                    "not an IP address",
-                ));
-            }
-            let client_type = match &c.client_type {
-                None => "api_key".to_owned(),
-                Some(t) if t.get_ref() == "api_key" || t.get_ref() == "oauth" => {
-                    t.get_ref().clone()
-                }
-                Some(t) => {
-                    return Err(self.invalid(
-                        t.span(),
-                        &at("client_type"),
-                        "must be \"api_key\" or \"oauth\"",
-                    ));
-                }
-            };
-            let latency = match &c.latency_ms {
-                None => (Duration::from_millis(80), Duration::from_millis(250)),
-                Some(l) => {
-                    let [lo, hi] = *l.get_ref();
-                    if lo > hi || hi == 0 {
-                        return Err(self.invalid(
-                            l.span(),
-                            &at("latency_ms"),
-                            "must be [low, high] with low <= high and high > 0",
-                        ));
-                    }
-                    (
-                        Duration::from_millis(lo.into()),
-                        Duration::from_millis(hi.into()),
-                    )
-                }
-            };
-            let r = &c.on_429;
-            let backoff = match r.backoff.get_ref().as_str() {
-                "none" => Backoff::None,
-                "exponential" => Backoff::Exponential,
-                _ => {
-                    return Err(self.invalid(
-                        r.backoff.span(),
-                        &at("on_429.backoff"),
-                        "must be \"none\" or \"exponential\"",
-                    ));
-                }
-            };
-            let retry_delay = match &r.retry_delay_seconds {
-                None => Duration::from_secs(1),
-                Some(d) => Duration::from_secs_f64(self.within(
-                    d,
-                    &at("on_429.retry_delay_seconds"),
-                    0.001,
-                    3600.0,
-                )?),
-            };
-            if c.traffic.is_empty() {
-                return Err(self.invalid(
-                    c.name.span(),
-                    &at("traffic"),
-                    "a consumer needs at least one [[consumers.traffic]]",
-                ));
-            }
-            let mut traffic = Vec::new();
-            for (ti, t) in c.traffic.iter().enumerate() {
-                traffic.push(self.traffic(
-                    &partial,
-                    catalog,
-                    t,
-                    &format!("consumers[{ci}].traffic[{ti}]"),
-                )?);
-            }
-            consumers.push(ConsumerSpec {
-                name: c.name.get_ref().clone(),
-                user_agent: c.user_agent.clone(),
-                admin_id: c.admin.get_ref().clone(),
-                source_ip: c.source_ip.get_ref().clone(),
-                client_id: c.client_id.clone(),
-                client_type,
-                latency,
-                send_operation_id: c.send_operation_id.unwrap_or(true),
-                on_429: RetryPolicy {
-                    honours_retry_after: r.honours_retry_after,
-                    backoff,
-                    jitter: r.jitter,
-                    retry_delay,
-                    max_retries: r.max_retries,
-                },
-                traffic,
             });
+        };
+        self.known_admin(admins, &k.admin, "api_key.admin")?;
+        Ok(ApiKeyOwner {
+            admin_id: k.admin.get_ref().clone(),
+            client_id: k
+                .client_id
+                .clone()
+                .unwrap_or_else(|| "k_simulator".to_owned()),
+        })
+    }
+
+    fn known_admin(
+        &self,
+        admins: &[AdminSpec],
+        id: &Spanned<String>,
+        field: &str,
+    ) -> Result<(), ScenarioError> {
+        if admins.iter().any(|a| a.id == *id.get_ref()) {
+            Ok(())
+        } else {
+            Err(self.invalid(
+                id.span(),
+                field,
+                format!("no admin with id {:?} in [[admins]]", id.get_ref()),
+            ))
         }
-        Ok(Scenario {
-            consumers,
-            ..partial
+    }
+
+    /// One consumer: who it is (admin, source IP, client), how it answers 429 and what it sends.
+    fn consumer(
+        &self,
+        scenario: &Scenario,
+        ci: usize,
+        c: &ConsumerSection,
+    ) -> Result<ConsumerSpec, ScenarioError> {
+        let at = |f: &str| format!("consumers[{ci}].{f}");
+        self.known_admin(&scenario.admins, &c.admin, &at("admin"))?;
+        if c.source_ip.get_ref().parse::<std::net::IpAddr>().is_err() {
+            return Err(self.invalid(c.source_ip.span(), &at("source_ip"), "not an IP address"));
+        }
+        let client_type = match &c.client_type {
+            None => "api_key".to_owned(),
+            Some(t) if t.get_ref() == "api_key" || t.get_ref() == "oauth" => t.get_ref().clone(),
+            Some(t) => {
+                return Err(self.invalid(
+                    t.span(),
+                    &at("client_type"),
+                    "must be \"api_key\" or \"oauth\"",
+                ));
+            }
+        };
+        let latency = self.latency(c.latency_ms.as_ref(), &at("latency_ms"))?;
+        let on_429 = self.retry_policy(&c.on_429, &at("on_429"))?;
+        if c.traffic.is_empty() {
+            return Err(self.invalid(
+                c.name.span(),
+                &at("traffic"),
+                "a consumer needs at least one [[consumers.traffic]]",
+            ));
+        }
+        let catalog = OperationCatalog::meraki_v1();
+        let traffic = c
+            .traffic
+            .iter()
+            .enumerate()
+            .map(|(ti, t)| self.traffic(scenario, catalog, t, &at(&format!("traffic[{ti}]"))))
+            .collect::<Result<_, _>>()?;
+        Ok(ConsumerSpec {
+            name: c.name.get_ref().clone(),
+            user_agent: c.user_agent.clone(),
+            admin_id: c.admin.get_ref().clone(),
+            source_ip: c.source_ip.get_ref().clone(),
+            client_id: c.client_id.clone(),
+            client_type,
+            query_string: c
+                .query_string
+                .as_deref()
+                .map(|q| q.strip_prefix('?').unwrap_or(q).to_owned())
+                .unwrap_or_default(),
+            latency,
+            send_operation_id: c.send_operation_id.unwrap_or(true),
+            on_429,
+            traffic,
+        })
+    }
+
+    /// A response time range, 80–250 ms unless given.
+    fn latency(
+        &self,
+        range: Option<&Spanned<[u32; 2]>>,
+        field: &str,
+    ) -> Result<(Duration, Duration), ScenarioError> {
+        let Some(l) = range else {
+            return Ok((Duration::from_millis(80), Duration::from_millis(250)));
+        };
+        let [lo, hi] = *l.get_ref();
+        if lo > hi || hi == 0 {
+            return Err(self.invalid(
+                l.span(),
+                field,
+                "must be [low, high] with low <= high and high > 0",
+            ));
+        }
+        Ok((
+            Duration::from_millis(lo.into()),
+            Duration::from_millis(hi.into()),
+        ))
+    }
+
+    fn retry_policy(&self, r: &RetrySection, field: &str) -> Result<RetryPolicy, ScenarioError> {
+        let backoff = match r.backoff.get_ref().as_str() {
+            "none" => Backoff::None,
+            "exponential" => Backoff::Exponential,
+            _ => {
+                return Err(self.invalid(
+                    r.backoff.span(),
+                    &format!("{field}.backoff"),
+                    "must be \"none\" or \"exponential\"",
+                ));
+            }
+        };
+        let retry_delay = match &r.retry_delay_seconds {
+            None => Duration::from_secs(1),
+            Some(d) => Duration::from_secs_f64(self.within(
+                d,
+                &format!("{field}.retry_delay_seconds"),
+                0.001,
+                3600.0,
+            )?),
+        };
+        Ok(RetryPolicy {
+            honours_retry_after: r.honours_retry_after,
+            backoff,
+            jitter: r.jitter,
+            retry_delay,
+            max_retries: r.max_retries,
         })
     }
 
