@@ -116,6 +116,8 @@ struct OrgView {
     window_length: String,
     coverage_kind: &'static str,
     headline: Vec<Stat>,
+    /// One sentence that reconciles the budget used on average with the seconds at the limit.
+    reconcile: Option<String>,
     top_finding: Option<FindingView>,
     trends: Option<TrendsView>,
     charts: std::collections::BTreeMap<&'static str, ChartView>,
@@ -328,6 +330,7 @@ fn org_view(a: &OrgAudit, charts: &[EmbeddedChart]) -> OrgView {
             crate::analysis::audit::Coverage::Nothing => "nothing collected",
         },
         headline: headline(a),
+        reconcile: reconcile(a),
         top_finding: top_finding(&a.findings).map(finding_view),
         trends: a.trends.as_ref().map(trends_view),
         charts: chart_views(charts),
@@ -392,6 +395,30 @@ fn headline(a: &OrgAudit) -> Vec<Stat> {
             }),
         },
     ]
+}
+
+/// "Averages hide bursts": the budget used over the whole window beside the seconds at the limit,
+/// which the two headline numbers would otherwise seem to contradict.
+fn reconcile(a: &OrgAudit) -> Option<String> {
+    let t = &a.timeline;
+    if t.seconds_at_or_over_limit == 0 {
+        return None;
+    }
+    let window_seconds = (a.window.end - a.window.start).num_seconds().max(1) as f64;
+    let capacity = t.budget.sustained_rate_per_second() * window_seconds;
+    let used = if capacity > 0.0 {
+        a.requests as f64 / capacity
+    } else {
+        0.0
+    };
+    Some(format!(
+        "Averages hide bursts: over the whole window the organization used {} of its budget, \
+         yet for {} s ({} of the window) it was at or over its limit, and that is when \
+         integrations are refused.",
+        percent(used),
+        thousands(t.seconds_at_or_over_limit),
+        percent(t.seconds_at_or_over_limit as f64 / window_seconds),
+    ))
 }
 
 fn chart_views(charts: &[EmbeddedChart]) -> std::collections::BTreeMap<&'static str, ChartView> {

@@ -1,5 +1,7 @@
 //! Chart (d): requests per hour, one row per UTC day and one column per hour of the day, darker
-//! for busier, so recurring jobs show as columns and busy days as rows.
+//! for busier, so recurring jobs show as columns and busy days as rows. The colours run from the
+//! quietest active hour to the busiest, not from zero: a poller that runs all day would otherwise
+//! paint every hour the same dark and hide the daily burst on top of it.
 
 use super::style::{INK, MUTED, Mark, draw_legend, sequential, text, thousands, ticked, titled};
 use super::{ChartKind, Drawn};
@@ -20,15 +22,10 @@ where
 {
     let hourly = &audit.series.hourly;
     let days = hourly.requests.len().max(1);
-    let busiest = hourly
-        .requests
-        .iter()
-        .flatten()
-        .copied()
-        .max()
-        .unwrap_or(0)
-        .max(1);
-    let scale = Scale { busiest };
+    let active = || hourly.requests.iter().flatten().copied().filter(|&n| n > 0);
+    let busiest = active().max().unwrap_or(1);
+    let quietest = active().min().unwrap_or(1);
+    let scale = Scale { quietest, busiest };
     let step_of = |n: u64| scale.step(n);
     let colour_of_step = |step: usize| sequential(step as f64 / (SCALE_STEPS - 1) as f64);
     let day_name = |row: usize| -> String {
@@ -125,28 +122,45 @@ where
         (4, 12 + 26 * legend.len() as i32),
         text(13).color(&MUTED),
     ))?;
+    legend_area.draw(&Text::new(
+        format!("quietest active: {}", thousands(quietest)),
+        (4, 32 + 26 * legend.len() as i32),
+        text(13).color(&MUTED),
+    ))?;
     Ok(())
 }
 
-/// The colour scale: step 0 for an idle hour, then `SCALE_STEPS - 1` even steps, the busiest
-/// hour always in the darkest.
+/// The colour scale: step 0 for an idle hour, then `SCALE_STEPS - 1` steps of equal width from
+/// the quietest active hour (always the lightest) to the busiest (always the darkest).
 struct Scale {
+    quietest: u64,
     busiest: u64,
 }
 
 impl Scale {
-    /// ⌈n · steps / busiest⌉: step k holds (k − 1)·busiest/steps < n ≤ k·busiest/steps.
+    const STEPS: u64 = (SCALE_STEPS - 1) as u64;
+
+    /// The counts the scale spans: busiest − quietest + 1.
+    fn counts(&self) -> u64 {
+        self.busiest.saturating_sub(self.quietest) + 1
+    }
+
+    /// Step k ≥ 1 holds the offsets o = n − quietest with ⌊o · steps / counts⌋ = k − 1.
     fn step(&self, n: u64) -> usize {
-        let steps = (SCALE_STEPS - 1) as u64;
-        (n.min(self.busiest) * steps).div_ceil(self.busiest) as usize
+        if n == 0 {
+            return 0;
+        }
+        let offset = n.clamp(self.quietest, self.busiest) - self.quietest;
+        (offset * Self::STEPS / self.counts() + 1) as usize
     }
 
     /// The counts drawn in `step` (≥ 1), if any.
     fn range(&self, step: usize) -> Option<(u64, u64)> {
-        let steps = (SCALE_STEPS - 1) as u64;
         let step = step as u64;
-        let low = (step - 1) * self.busiest / steps + 1;
-        let high = step * self.busiest / steps;
+        let low = self.quietest + ((step - 1) * self.counts()).div_ceil(Self::STEPS);
+        let high = (self.quietest + (step * self.counts()).div_ceil(Self::STEPS))
+            .saturating_sub(1)
+            .min(self.busiest);
         (low <= high).then_some((low, high))
     }
 }
@@ -157,18 +171,35 @@ mod tests {
 
     #[test]
     fn every_count_falls_in_the_legend_range_of_its_step() {
-        for busiest in 1..60 {
-            let scale = Scale { busiest };
-            for n in 1..=busiest {
-                let step = scale.step(n);
-                let (low, high) = scale.range(step).expect("a step in use has a range");
-                assert!(
-                    (low..=high).contains(&n),
-                    "busiest {busiest}, n {n}, step {step}"
-                );
+        for quietest in 1..20 {
+            for busiest in quietest..60 {
+                let scale = Scale { quietest, busiest };
+                for n in quietest..=busiest {
+                    let step = scale.step(n);
+                    let (low, high) = scale.range(step).expect("a step in use has a range");
+                    assert!(
+                        (low..=high).contains(&n),
+                        "quietest {quietest}, busiest {busiest}, n {n}, step {step}"
+                    );
+                }
+                assert_eq!(scale.step(quietest), 1);
+                assert_eq!(scale.step(0), 0);
+                if busiest - quietest >= Scale::STEPS - 1 {
+                    assert_eq!(scale.step(busiest), SCALE_STEPS - 1);
+                }
             }
-            assert_eq!(scale.step(busiest), SCALE_STEPS - 1);
-            assert_eq!(scale.step(0), 0);
         }
+    }
+
+    #[test]
+    fn a_daily_burst_on_top_of_an_all_day_poller_stands_out() {
+        // acme-week's shape: ~3,600 requests every hour, 4,300 in the burst's hour.
+        let scale = Scale {
+            quietest: 3_560,
+            busiest: 4_300,
+        };
+        assert_eq!(scale.step(3_600), 1);
+        assert_eq!(scale.step(3_640), 1);
+        assert_eq!(scale.step(4_300), SCALE_STEPS - 1);
     }
 }

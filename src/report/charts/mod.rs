@@ -85,8 +85,9 @@ impl ChartKind {
                  with the 429s it received in dark red, to see who was sending when."
             }
             ChartKind::LoadHeatmap => {
-                "Requests per hour by UTC day (rows) and hour of the day (columns); darker cells \
-                 are busier, so recurring jobs show as dark columns."
+                "Requests per hour by UTC day (rows) and hour of the day (columns); colours run \
+                 from the quietest active hour (lightest) to the busiest (darkest), so a daily \
+                 burst stands out as a dark column even on top of an all-day poller."
             }
             ChartKind::ConsumerRefusals => {
                 "How many 429 Too Many Requests responses each consumer received, with the share \
