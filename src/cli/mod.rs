@@ -3,8 +3,8 @@
 
 use crate::analysis::WindowStart;
 use crate::report::Format;
-use crate::sim::faults::{FaultSetting, HostileSetting, RetryAfterStyle};
-use crate::sim::{HostPort, LinkStyle, PageOrder};
+// The simulator's settings as its public interface names them (crate::sim), never its modules.
+use crate::sim::{FaultSetting, HostPort, HostileSetting, LinkStyle, PageOrder, RetryAfterStyle};
 use chrono::{DateTime, TimeDelta, Utc};
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use std::net::SocketAddr;

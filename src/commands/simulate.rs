@@ -6,10 +6,6 @@ use callbudget::dashboard::API_KEY_ENV;
 use callbudget::sim::faults::FaultPlan;
 use callbudget::sim::scenario::Scenario;
 use callbudget::sim::{LinkStyle, SimConfig, Simulator, truth};
-use callbudget::text::printable;
-use std::fs::File;
-use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -31,10 +27,7 @@ pub fn run(args: SimulateArgs, quiet: bool) -> Result<ExitCode> {
 
     if let Some(out) = &args.generate_out {
         let started = Instant::now();
-        let file = File::create(out).with_context(|| format!("cannot create {}", out.display()))?;
-        let mut writer = BufWriter::with_capacity(1 << 20, file);
-        let n = truth::stream_log_jsonl(&scenarios, now, &mut writer)
-            .and_then(|n| writer.flush().map(|()| n))
+        let n = truth::stream_log_jsonl_to_file(&scenarios, now, out)
             .with_context(|| format!("cannot write {}", out.display()))?;
         say(format!(
             "wrote {n} records to {} in {:.1} s",
@@ -88,18 +81,14 @@ pub fn run(args: SimulateArgs, quiet: bool) -> Result<ExitCode> {
         "built the request log in {:.1} s",
         started.elapsed().as_secs_f64()
     ));
-    // `callbudget simulate ... | head` closing the pipe is not a failure.
-    if let Err(e) = print_summary(&truth)
-        && e.kind() != std::io::ErrorKind::BrokenPipe
-    {
-        return Err(e).context("cannot write the summary");
-    }
+    super::print_stdout(&truth.summary())?;
     if let Some(out) = &args.truth_out {
-        write_truth(&simulator, &truth, out)?;
+        let anomalies = truth::write_truth_files(&simulator, &truth, out)
+            .with_context(|| format!("cannot write the ground truth to {}", out.display()))?;
         say(format!(
             "ground truth: {} and {}",
             out.display(),
-            anomalies_path(out).display()
+            anomalies.display()
         ));
     }
     if args.no_serve {
@@ -125,64 +114,4 @@ pub fn run(args: SimulateArgs, quiet: bool) -> Result<ExitCode> {
             .context("the simulator stopped")
     })?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// What the simulated traffic did, per organization and consumer (stdout: it is the result). Names
-/// and user agents come from scenario files, so they reach the terminal only through the sanitiser.
-fn print_summary(truth: &truth::GroundTruth) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
-    for org in &truth.organizations {
-        writeln!(
-            out,
-            "organization {}: {} requests from {} to {}, {} answered 429, {} spike episode(s)",
-            printable(&org.org_id),
-            org.requests,
-            callbudget::timestamp::format(&org.start),
-            callbudget::timestamp::format(&org.end),
-            org.http_429s,
-            org.episodes.len()
-        )?;
-        for c in &org.consumers {
-            writeln!(
-                out,
-                "  {:<24} {:>9} requests {:>7} x 429  {}",
-                printable(&c.name),
-                c.requests,
-                c.http_429s,
-                printable(&c.user_agent)
-            )?;
-        }
-        for e in &org.episodes {
-            writeln!(
-                out,
-                "  429 episode {} to {}: {} x 429 (peak {}/min), most refused: {}, top sender: {}",
-                callbudget::timestamp::format(&e.start),
-                callbudget::timestamp::format(&e.end),
-                e.http_429s,
-                e.peak_429_per_minute,
-                printable(&e.most_refused),
-                printable(&e.top_sender_at_start)
-            )?;
-        }
-    }
-    out.flush()
-}
-
-/// `truth.jsonl` → `truth.anomalies.json`.
-pub fn anomalies_path(out: &Path) -> PathBuf {
-    out.with_extension("anomalies.json")
-}
-
-fn write_truth(simulator: &Simulator, truth: &truth::GroundTruth, out: &Path) -> Result<()> {
-    let file = File::create(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let mut writer = BufWriter::with_capacity(1 << 20, file);
-    simulator
-        .write_log_jsonl(&mut writer)
-        .and_then(|_| writer.flush())
-        .with_context(|| format!("cannot write {}", out.display()))?;
-    let anomalies = anomalies_path(out);
-    let json = serde_json::to_vec_pretty(truth).context("cannot encode the ground truth")?;
-    std::fs::write(&anomalies, json)
-        .with_context(|| format!("cannot write {}", anomalies.display()))?;
-    Ok(())
 }

@@ -16,6 +16,7 @@ pub mod truth;
 use crate::api::RequestRecord;
 use chrono::{DateTime, Utc};
 use faults::{FaultPlan, HostileMode};
+pub use faults::{FaultSetting, HostileSetting, RetryAfterStyle};
 use log::RequestLog;
 use scenario::Scenario;
 use server::SimState;

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 
 /// A minute with at least this many 429s is part of a spike episode.
 pub const EPISODE_MIN_429_PER_MINUTE: u64 = 5;
@@ -128,6 +129,46 @@ fn pattern_truth(p: &TrafficPattern) -> PatternTruth {
 pub const SERVED_CALLS_CONSUMER: &str = "(calls served by the simulator)";
 
 impl GroundTruth {
+    /// What the simulated traffic did, per organization and consumer, as lines for a terminal.
+    /// Names and user agents come from scenario files, so they pass the sanitiser.
+    pub fn summary(&self) -> String {
+        use crate::text::printable;
+        use crate::timestamp::format;
+        let mut out = String::new();
+        for org in &self.organizations {
+            out.push_str(&format!(
+                "organization {}: {} requests from {} to {}, {} answered 429, {} spike episode(s)\n",
+                printable(&org.org_id),
+                org.requests,
+                format(&org.start),
+                format(&org.end),
+                org.http_429s,
+                org.episodes.len()
+            ));
+            for c in &org.consumers {
+                out.push_str(&format!(
+                    "  {:<24} {:>9} requests {:>7} x 429  {}\n",
+                    printable(&c.name),
+                    c.requests,
+                    c.http_429s,
+                    printable(&c.user_agent)
+                ));
+            }
+            for e in &org.episodes {
+                out.push_str(&format!(
+                    "  429 episode {} to {}: {} x 429 (peak {}/min), most refused: {}, top sender: {}\n",
+                    format(&e.start),
+                    format(&e.end),
+                    e.http_429s,
+                    e.peak_429_per_minute,
+                    printable(&e.most_refused),
+                    printable(&e.top_sender_at_start)
+                ));
+            }
+        }
+        out
+    }
+
     pub fn compute(log: &RequestLog, scenarios: &[Scenario], end: DateTime<Utc>) -> GroundTruth {
         let builder = PathBuilder::new(scenarios);
         let organizations = scenarios
@@ -279,6 +320,38 @@ pub fn write_log_jsonl(log: &RequestLog, out: &mut impl Write) -> std::io::Resul
             written += 1;
         }
     }
+    Ok(written)
+}
+
+/// `truth.jsonl` → `truth.anomalies.json`: where [`write_truth_files`] puts the anomalies.
+pub fn anomalies_path(out: &Path) -> PathBuf {
+    out.with_extension("anomalies.json")
+}
+
+/// Writes the whole log as JSONL to `out` and the ground truth (each consumer's behaviour and
+/// results, the 429 episodes) beside it; returns the anomalies file's path.
+pub fn write_truth_files(
+    simulator: &super::Simulator,
+    truth: &GroundTruth,
+    out: &Path,
+) -> std::io::Result<PathBuf> {
+    let mut writer = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(out)?);
+    simulator.write_log_jsonl(&mut writer)?;
+    writer.flush()?;
+    let anomalies = anomalies_path(out);
+    std::fs::write(&anomalies, serde_json::to_vec_pretty(truth)?)?;
+    Ok(anomalies)
+}
+
+/// Streams the scenarios' log as JSONL to the file `out` (see [`stream_log_jsonl`]).
+pub fn stream_log_jsonl_to_file(
+    scenarios: &[Scenario],
+    end: DateTime<Utc>,
+    out: &Path,
+) -> std::io::Result<u64> {
+    let mut writer = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(out)?);
+    let written = stream_log_jsonl(scenarios, end, &mut writer)?;
+    writer.flush()?;
     Ok(written)
 }
 
