@@ -4,7 +4,7 @@
 //! cycle is the calls per path per day the log shows, so the calls a day after are
 //! `calls a day × calls a cycle after / paths read a cycle`.
 
-use super::table::{Coverage, FanOutPair, target_parameter};
+use super::table::{Coverage, FanOutPair, reads_items, target_parameter};
 use super::{
     MIN_FAN_OUT_TARGETS, Period, Reads, RecommendOptions, Recommendation, RecommendationKind,
     ResolvedLog, each_every, thousands,
@@ -88,7 +88,7 @@ pub(super) fn recommendation(
     }
     let current = usage.per_day(period);
     let after = (current * per_cycle as f64 / resources as f64).round();
-    let paths = if usage.operation.path_parameters().count() > 1 {
+    let paths = if reads_items(usage.operation) {
         format!("{resources} paths across {targets} {noun}")
     } else {
         format!("{resources} {noun}")

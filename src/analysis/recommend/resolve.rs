@@ -5,9 +5,12 @@
 //! was the retry of a refused request.
 //!
 //! **Retries.** A request is the retry of a refused call when the same consumer's previous request
-//! with the same method and path was answered 429 less than the retry detector's horizon
-//! ([`RetryOptions::horizon`], 5 minutes) before it — the pairing the retry detector uses. Counts
-//! of intent (calls a day, writes in a burst) leave retries out: a refused call retried five times
+//! with the same method and path was answered 429, sooner before it than half the consumer's
+//! polling cycle for that operation (the median gap after an answered call on one path, which can
+//! only be a new call) and than the retry detector's horizon ([`RetryOptions::horizon`], 5
+//! minutes). So a poller that reads a refused path again at its next cycle is not retrying it,
+//! and a burst's writes, each to its own path, pair as the retry detector pairs them. Counts of
+//! intent (calls a day, writes in a burst) leave retries out: a refused call retried five times
 //! is one call its consumer meant to make, and one that was never retried still is one.
 
 use super::super::frames::{
@@ -237,20 +240,140 @@ pub(crate) fn resolve_log<'c>(
     })
 }
 
-/// Marks each request that retries a refused one (see the module's doc); `requests` are in time
-/// order.
-fn mark_retries(requests: &mut [ResolvedRequest<'_>], shapes: &[RequestShape]) {
-    let horizon_us = RetryOptions::default().horizon.as_micros() as i64;
-    // (consumer, method, resource) → the time of its latest request and whether it was refused.
-    let mut latest: HashMap<(u32, Option<&str>, u32), (i64, bool)> = HashMap::new();
-    for r in requests.iter_mut() {
-        let shape = &shapes[r.shape as usize];
-        if shape.resource == NONE {
-            continue;
+/// Gaps between two calls of one operation on one path, in quarter-octave buckets of
+/// microseconds: enough to tell a polling cycle from a retry delay, in 1 KiB per
+/// (consumer, operation) whatever the log's size.
+struct GapHistogram([u32; 256]);
+
+impl GapHistogram {
+    fn bucket(gap_us: i64) -> usize {
+        ((gap_us.max(1) as f64).log2() * 4.0) as usize
+    }
+
+    fn add(&mut self, gap_us: i64) {
+        self.0[Self::bucket(gap_us).min(255)] += 1;
+    }
+
+    /// The lower edge of the busiest run of buckets below `below_us` (the buckets around the
+    /// busiest one that hold at least an eighth of its count), one bucket lower for margin: the
+    /// shortest delay a consumer's retries usually keep.
+    fn usual_shortest_us(&self, below_us: i64) -> Option<i64> {
+        let counts = &self.0[..Self::bucket(below_us).min(255)];
+        let (peak, &most) = counts
+            .iter()
+            .enumerate()
+            .max_by_key(|(i, n)| (**n, usize::MAX - i))?;
+        if most == 0 {
+            return None;
         }
-        let call = (r.consumer, shape.method.as_deref(), shape.resource);
+        let mut low = peak;
+        while low > 0 && counts[low - 1] * 8 >= most {
+            low -= 1;
+        }
+        Some(2f64.powf((low.saturating_sub(1)) as f64 / 4.0) as i64)
+    }
+
+    /// The upper edge of the bucket holding the `share` quantile of the gaps shorter than
+    /// `below_us`, one bucket higher for margin: the longest delay a consumer's retries usually
+    /// take.
+    fn usual_longest_us(&self, share: f64, below_us: i64) -> Option<i64> {
+        let counts = &self.0[..Self::bucket(below_us).min(255)];
+        let total: u64 = counts.iter().map(|&n| u64::from(n)).sum();
+        let mut seen = 0u64;
+        for (bucket, &n) in counts.iter().enumerate() {
+            seen += u64::from(n);
+            if n > 0 && seen as f64 >= share * total as f64 {
+                return Some(2f64.powf((bucket + 2) as f64 / 4.0) as i64);
+            }
+        }
+        None
+    }
+
+    /// The median gap shorter than `below_us` (the middle of its bucket), if any was seen.
+    fn median_us(&self, below_us: i64) -> Option<f64> {
+        let counts = &self.0[..Self::bucket(below_us).min(255)];
+        let total: u64 = counts.iter().map(|&n| u64::from(n)).sum();
+        let mut seen = 0u64;
+        for (bucket, &n) in counts.iter().enumerate() {
+            seen += u64::from(n);
+            if n > 0 && 2 * seen >= total {
+                return Some(2f64.powf((bucket as f64 + 0.5) / 4.0));
+            }
+        }
+        None
+    }
+}
+
+/// Marks each request that retries a refused one; `requests` are in time order.
+///
+/// After a refusal, the same consumer's next request with the same method and path is its retry
+/// when it comes sooner than half the consumer's polling cycle for that operation — the median
+/// gap between a call that was answered and the next call on the same path, which can only be a
+/// new call — and, for an operation it does not repeat on a path (a burst of writes), sooner than
+/// the retry detector's horizon. So a poller whose refused call is simply read again at the next
+/// cycle is not taken for retrying it.
+fn mark_retries<'c>(requests: &mut [ResolvedRequest<'c>], shapes: &[RequestShape]) {
+    let horizon_us = RetryOptions::default().horizon.as_micros() as i64;
+    // (consumer, method, path) and (consumer, method, operation).
+    type Call<'s> = (u32, Option<&'s str>, u32);
+    type Usage<'s, 'c> = (u32, Option<&'s str>, Option<&'c str>);
+    let keys = |r: &ResolvedRequest<'c>| {
+        let shape = &shapes[r.shape as usize];
+        let method = shape.method.as_deref();
+        let operation = r.operation.map(|op| op.operation_id.as_str());
+        (shape.resource != NONE).then_some((
+            (r.consumer, method, shape.resource),
+            (r.consumer, method, operation),
+        ))
+    };
+    // First pass: each (consumer, method, operation)'s gaps after answered calls (its polling
+    // cycle) and after refused ones (mostly its retry delay).
+    let mut gaps: HashMap<Usage<'_, 'c>, [GapHistogram; 2]> = HashMap::new();
+    let mut latest: HashMap<Call<'_>, (i64, bool)> = HashMap::new();
+    for r in requests.iter() {
+        let Some((call, usage)) = keys(r) else {
+            continue;
+        };
         if let Some((ts, refused)) = latest.insert(call, (r.ts_us, r.refused)) {
-            r.retry = refused && r.ts_us - ts < horizon_us;
+            gaps.entry(usage)
+                .or_insert_with(|| [GapHistogram([0; 256]), GapHistogram([0; 256])])
+                [usize::from(refused)]
+            .add(r.ts_us - ts);
+        }
+    }
+    // A retry comes after a refused request on its path, within the consumer's usual retry
+    // delays (the busiest run of gaps after a refusal, up to their 95th percentile) and sooner
+    // than half its cycle.
+    let windows: HashMap<Usage<'_, 'c>, (i64, i64)> = gaps
+        .iter()
+        .map(|(usage, [after_answered, after_refused])| {
+            let until = after_answered
+                .median_us(i64::MAX)
+                .map_or(horizon_us, |m| ((m / 2.0) as i64).min(horizon_us));
+            let from = after_refused.usual_shortest_us(until).unwrap_or(0);
+            let until = after_refused
+                .usual_longest_us(0.95, until)
+                .map_or(until, |longest| longest.min(until));
+            (*usage, (from, until))
+        })
+        .collect();
+    // Second pass: each path's refused requests still waiting for a retry ("open chains"); a
+    // request in the window of the oldest is its retry, any other is a call of its own — so the
+    // chains of two overlapping cycles on one path are told apart.
+    let mut open: HashMap<Call<'_>, Vec<i64>> = HashMap::new();
+    for r in requests.iter_mut() {
+        let Some((call, usage)) = keys(r) else {
+            continue;
+        };
+        let (from, until) = windows.get(&usage).copied().unwrap_or((0, horizon_us));
+        let waiting = open.entry(call).or_default();
+        waiting.retain(|&t| r.ts_us - t < until);
+        if let Some(i) = waiting.iter().position(|&t| r.ts_us - t >= from) {
+            waiting.remove(i);
+            r.retry = true;
+        }
+        if r.refused {
+            waiting.push(r.ts_us);
         }
     }
 }
@@ -301,39 +424,40 @@ mod tests {
     #[test]
     fn a_request_after_a_refusal_of_the_same_call_is_its_retry() {
         let port = "/api/v1/devices/Q2XX-1/switch/ports/1";
+        let other = "/api/v1/devices/Q2XX-2/switch/ports/1";
         let log = frame(&[
-            (0, 429, "A", "PUT", port),
-            (S / 2, 429, "A", "PUT", port), // retry
-            (S, 200, "A", "PUT", port),     // retry
-            (2 * S, 200, "A", "PUT", port), // a new call: the one before succeeded
-            (3 * S, 429, "B", "PUT", port), // another consumer
-            (4 * S, 200, "A", "GET", port), // another method: a call of its own
+            (100 * S, 429, "A", "PUT", port),
+            (100 * S + S / 2, 429, "A", "PUT", port), // retry
+            (101 * S, 200, "A", "PUT", port),         // retry
+            (102 * S, 429, "B", "PUT", port),         // another consumer
+            (103 * S, 200, "A", "GET", port),         // another method: a call of its own
             // Refused, then the same path only after the 5-minute horizon: a new call.
-            (
-                10 * S,
-                429,
-                "A",
-                "PUT",
-                "/api/v1/devices/Q2XX-2/switch/ports/1",
-            ),
-            (
-                311 * S,
-                200,
-                "A",
-                "PUT",
-                "/api/v1/devices/Q2XX-2/switch/ports/1",
-            ),
+            (110 * S, 429, "A", "PUT", other),
+            (411 * S, 200, "A", "PUT", other),
         ]);
         let resolved = resolve_log(&log, OperationCatalog::meraki_v1()).unwrap();
         let retries: Vec<bool> = resolved.requests.iter().map(|r| r.retry).collect();
-        assert_eq!(
-            retries,
-            [false, true, true, false, false, false, false, false]
-        );
+        assert_eq!(retries, [false, true, true, false, false, false, false]);
         assert_eq!(
             resolved.resource(&resolved.requests[0]),
             Some("/devices/Q2XX-1/switch/ports/1")
         );
+    }
+
+    #[test]
+    fn a_poller_reading_a_refused_path_again_next_cycle_is_not_retrying_it() {
+        let lldp = "/api/v1/devices/Q2XX-1/lldpCdp";
+        let log = frame(&[
+            (0, 200, "P", "GET", lldp),
+            (10 * S, 429, "P", "GET", lldp),
+            (11 * S, 200, "P", "GET", lldp), // its retry, 1 s later
+            (20 * S, 429, "P", "GET", lldp), // given up
+            (30 * S, 200, "P", "GET", lldp), // the next cycle: a call of its own
+            (40 * S, 200, "P", "GET", lldp),
+        ]);
+        let resolved = resolve_log(&log, OperationCatalog::meraki_v1()).unwrap();
+        let retries: Vec<bool> = resolved.requests.iter().map(|r| r.retry).collect();
+        assert_eq!(retries, [false, false, true, false, false, false]);
     }
 
     #[test]

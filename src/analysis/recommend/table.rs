@@ -161,6 +161,13 @@ pub fn target_parameter(op: &Operation) -> Option<&str> {
         .find(|p| *p == "serial" || *p == "networkId")
 }
 
+/// Whether `op` reads one item of its target (a port, a VLAN, a client): a path parameter beyond
+/// the organization, network or device.
+pub fn reads_items(op: &Operation) -> bool {
+    op.path_parameters()
+        .any(|p| !matches!(p, "serial" | "networkId" | "organizationId"))
+}
+
 impl ReplacementTable {
     /// The embedded table over the embedded catalog, checked once.
     pub fn meraki_v1() -> &'static ReplacementTable {
@@ -219,7 +226,7 @@ impl ReplacementTable {
                     "addresses neither a {serial} nor a {networkId}",
                 )
             })?;
-            let items = current.path_parameters().count() > 1;
+            let items = reads_items(current);
             let coverage = match replacement.path_parameters().collect::<Vec<_>>()[..] {
                 ["organizationId"] => Coverage::Organization {
                     targets_per_call: row
