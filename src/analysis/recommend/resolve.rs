@@ -63,6 +63,9 @@ pub(crate) struct RequestShape {
     pub method: Option<String>,
     /// Index into [`ResolvedLog::resources`]; [`NONE`] without a path.
     resource: u32,
+    /// The method and the operation as small numbers, for keying calls and usages cheaply.
+    method_code: u32,
+    usage_code: u32,
 }
 
 /// The log as resolved requests, in time order.
@@ -166,6 +169,7 @@ pub(crate) fn resolve_log<'c>(
     let mut targets = Interner::default();
     let mut resources = Interner::default();
     let mut shapes: Vec<RequestShape> = Vec::new();
+    let (mut method_codes, mut usage_codes) = (Interner::default(), Interner::default());
     // The log repeats few (operation, method, path) combinations: resolve each once.
     let mut resolutions: HashMap<ShapeKey, Resolution<'c>> = HashMap::new();
     let mut requests = Vec::with_capacity(log.height());
@@ -206,10 +210,17 @@ pub(crate) fn resolve_log<'c>(
                     .iter()
                     .any(|w| m.eq_ignore_ascii_case(w))
             });
+            let method = method.map(str::to_ascii_uppercase);
+            let method_text = method.as_deref().unwrap_or_default();
             shapes.push(RequestShape {
                 unknown_operation_id: op_id.filter(|_| known.is_none()).map(str::to_owned),
-                method: method.map(str::to_ascii_uppercase),
                 resource: path.map_or(NONE, |p| resources.intern(path_below_base(p))),
+                method_code: method_codes.intern(method_text),
+                usage_code: usage_codes.intern(&format!(
+                    "{method_text} {}",
+                    operation.map_or("", |op| op.operation_id.as_str())
+                )),
+                method,
             });
             Resolution {
                 operation,
@@ -306,30 +317,30 @@ impl GapHistogram {
 
 /// Marks each request that retries a refused one; `requests` are in time order.
 ///
-/// After a refusal, the same consumer's next request with the same method and path is its retry
-/// when it comes sooner than half the consumer's polling cycle for that operation — the median
-/// gap between a call that was answered and the next call on the same path, which can only be a
-/// new call — and, for an operation it does not repeat on a path (a burst of writes), sooner than
-/// the retry detector's horizon. So a poller whose refused call is simply read again at the next
-/// cycle is not taken for retrying it.
-fn mark_retries<'c>(requests: &mut [ResolvedRequest<'c>], shapes: &[RequestShape]) {
+/// Per (consumer, method, operation), two distributions of the gap between a call and the next on
+/// the same path: after an answered call (which can only be followed by a new call: the polling
+/// cycle) and after a refused one (mostly the retry delay). A request is the retry of a refused
+/// request on its path still waiting for one when the gap lies within the consumer's usual retry
+/// delays (the busiest run of gaps after a refusal, up to their 95th percentile), sooner than half
+/// its cycle and than the retry detector's horizon. Any other request is a call of its own — so a
+/// poller that reads a refused path again at its next cycle, or whose overlapping cycles read one
+/// path twice, is not taken for retrying it.
+fn mark_retries(requests: &mut [ResolvedRequest<'_>], shapes: &[RequestShape]) {
     let horizon_us = RetryOptions::default().horizon.as_micros() as i64;
-    // (consumer, method, path) and (consumer, method, operation).
-    type Call<'s> = (u32, Option<&'s str>, u32);
-    type Usage<'s, 'c> = (u32, Option<&'s str>, Option<&'c str>);
-    let keys = |r: &ResolvedRequest<'c>| {
+    // (consumer, method, path) and (consumer, method and operation).
+    type Call = (u32, u32, u32);
+    type Usage = (u32, u32);
+    let keys = |r: &ResolvedRequest<'_>| {
         let shape = &shapes[r.shape as usize];
-        let method = shape.method.as_deref();
-        let operation = r.operation.map(|op| op.operation_id.as_str());
         (shape.resource != NONE).then_some((
-            (r.consumer, method, shape.resource),
-            (r.consumer, method, operation),
+            (r.consumer, shape.method_code, shape.resource),
+            (r.consumer, shape.usage_code),
         ))
     };
     // First pass: each (consumer, method, operation)'s gaps after answered calls (its polling
     // cycle) and after refused ones (mostly its retry delay).
-    let mut gaps: HashMap<Usage<'_, 'c>, [GapHistogram; 2]> = HashMap::new();
-    let mut latest: HashMap<Call<'_>, (i64, bool)> = HashMap::new();
+    let mut gaps: HashMap<Usage, [GapHistogram; 2]> = HashMap::new();
+    let mut latest: HashMap<Call, (i64, bool)> = HashMap::new();
     for r in requests.iter() {
         let Some((call, usage)) = keys(r) else {
             continue;
@@ -344,7 +355,7 @@ fn mark_retries<'c>(requests: &mut [ResolvedRequest<'c>], shapes: &[RequestShape
     // A retry comes after a refused request on its path, within the consumer's usual retry
     // delays (the busiest run of gaps after a refusal, up to their 95th percentile) and sooner
     // than half its cycle.
-    let windows: HashMap<Usage<'_, 'c>, (i64, i64)> = gaps
+    let windows: HashMap<Usage, (i64, i64)> = gaps
         .iter()
         .map(|(usage, [after_answered, after_refused])| {
             let until = after_answered
@@ -360,7 +371,7 @@ fn mark_retries<'c>(requests: &mut [ResolvedRequest<'c>], shapes: &[RequestShape
     // Second pass: each path's refused requests still waiting for a retry ("open chains"); a
     // request in the window of the oldest is its retry, any other is a call of its own — so the
     // chains of two overlapping cycles on one path are told apart.
-    let mut open: HashMap<Call<'_>, Vec<i64>> = HashMap::new();
+    let mut open: HashMap<Call, Vec<i64>> = HashMap::new();
     for r in requests.iter_mut() {
         let Some((call, usage)) = keys(r) else {
             continue;
