@@ -8,15 +8,15 @@ the words of their summaries, the filters the org-wide call accepts) and prints 
 summaries, for a person to review pair by pair. Only reviewed pairs go into replacements.toml.
 
     python3 src/analysis/recommend/propose_replacements.py              # every proposal
-    python3 src/analysis/recommend/propose_replacements.py --unreviewed # only org-wide operations
-                                                                        # the table neither pairs
-                                                                        # nor rejects
+    python3 src/analysis/recommend/propose_replacements.py --unreviewed # only what the table
+                                                                        # neither pairs nor rejects
 Standard library only (Python 3.11+ for tomllib).
 """
 
 import argparse
 import json
 import re
+import signal
 import sys
 import tomllib
 from pathlib import Path
@@ -111,6 +111,12 @@ def load_table():
     return paired, rejected
 
 
+def table_currents():
+    if not TABLE.exists():
+        return set()
+    return {p["current"] for p in tomllib.loads(TABLE.read_text()).get("fan_out", [])}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--unreviewed", action="store_true",
@@ -118,6 +124,8 @@ def main():
     parser.add_argument("--top", type=int, default=3, help="candidates per org-wide operation")
     parser.add_argument("--min-score", type=float, default=0.2)
     args = parser.parse_args()
+    # A closed pipe (`… | head`) ends the listing quietly.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 
     catalog = json.loads(CATALOG.read_text())
     targets = [op for op in catalog if per_target(op)]
@@ -146,8 +154,26 @@ def main():
         print(f'replacement = "{wide["operationId"]}"')
         if want in filters:
             print(f'filter = "{want}"')
-        print(f"reason = '{best['operationId']}: \"{best['summary']}\"; "
-              f"{wide['operationId']}: \"{wide['summary']}\"'")
+        # The table's reason quotes both summaries; the reviewer writes why (or rejects it).
+        print(f"reason = '''\"{best['summary']}\" → \"{wide['summary']}\": "
+              "REVIEW: does the org-wide call return what the per-target calls return?'''")
+    # Items read one at a time (a VLAN, an SSID, a client) → the list one level up the path.
+    by_path = {op["path"]: op for op in catalog if op["method"] == "GET"}
+    print("\n# Items read one by one → the list of their network or device")
+    for op in catalog:
+        params = re.findall(r"\{(\w+)\}", op["path"])
+        if (op["method"] != "GET" or len(params) != 2 or params[0] not in ("serial", "networkId")
+                or not op["path"].endswith("}")):
+            continue
+        parent = by_path.get(re.sub(r"/\{\w+\}$", "", op["path"]))
+        reviewed = op["operationId"] in table_currents() or parent and parent["operationId"] in rejected
+        if not parent or (args.unreviewed and reviewed):
+            continue
+        print("[[fan_out]]")
+        print(f'current = "{op["operationId"]}"')
+        print(f'replacement = "{parent["operationId"]}"')
+        print(f"reason = '''\"{op['summary']}\" → \"{parent['summary']}\": "
+              "REVIEW: is the item in the list, whole?'''")
     missing = [op["operationId"] for op in by_ops if op["operationId"] not in paired | rejected]
     if TABLE.exists():
         print(f"\n# By… operations neither paired nor rejected in {TABLE.name}: {len(missing)}",
