@@ -152,7 +152,8 @@ fn what_if_resolved(
 
         let own: Vec<&Recommendation> = recommendations
             .iter()
-            .filter(|r| &r.consumer == name && r.current_calls_per_day > 0.0)
+            // Only what saves calls thins them (an unknown operation is named, not replaced).
+            .filter(|r| &r.consumer == name && r.calls_saved_per_day > 0.0)
             .collect();
         if own.is_empty() {
             continue;
@@ -372,17 +373,25 @@ mod tests {
         Recommendation {
             kind: RecommendationKind::WriteBurst,
             consumer: BURSTER.to_owned(),
+            application: BURSTER.to_owned(),
             current_operation: "updateDeviceSwitchPort".to_owned(),
             calls_in_window: 30,
+            retries_excluded: 0,
             current_calls_per_day: 720.0,
             distinct_targets: 1,
+            distinct_resources: 1,
             polling_interval_seconds: None,
             cycles_per_day: None,
             suggested_operation: "createOrganizationActionBatch".to_owned(),
+            calls_per_cycle_after: None,
+            per_page: None,
+            filter: None,
             calls_per_day_after: 720.0 * ratio,
             calls_saved_per_day: 720.0 * (1.0 - ratio),
             estimated: false,
             arithmetic: String::new(),
+            reason: None,
+            documentation_url: None,
         }
     }
 
