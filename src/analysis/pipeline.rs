@@ -113,8 +113,17 @@ impl AuditRun {
 pub enum PipelineError {
     #[error("{} holds no collected request log yet: run `callbudget collect` first", database.display())]
     NothingCollected { database: PathBuf },
-    #[error("organization {org_id} has nothing collected in {}", database.display())]
-    OrgHasNothing { org_id: OrgId, database: PathBuf },
+    #[error(
+        "organization {org_id} has nothing collected in {}{}",
+        database.display(),
+        failures_note(*failed_windows)
+    )]
+    OrgHasNothing {
+        org_id: OrgId,
+        database: PathBuf,
+        /// Collection windows of its log that failed.
+        failed_windows: usize,
+    },
     #[error("organization {org_id} has nothing collected between {since} and {until}")]
     NothingInWindow {
         org_id: OrgId,
@@ -167,6 +176,15 @@ pub enum PipelineError {
         org_id: OrgId,
         source: AnalysisError,
     },
+}
+
+/// ": its 2 collection windows failed", or nothing.
+fn failures_note(failed_windows: usize) -> String {
+    match failed_windows {
+        0 => String::new(),
+        1 => ": its one collection window failed".to_owned(),
+        n => format!(": its {n} collection windows failed"),
+    }
 }
 
 /// Audits what `request` asks for from `store`.
@@ -325,9 +343,16 @@ fn audit_window(
             match last {
                 Some(w) => w.t1,
                 None => {
+                    let failed_windows = store
+                        .windows(org_id)
+                        .map_err(store_error)?
+                        .iter()
+                        .filter(|w| w.status == WindowStatus::Failed)
+                        .count();
                     return Err(PipelineError::OrgHasNothing {
                         org_id: org_id.clone(),
                         database: store.path().to_owned(),
+                        failed_windows,
                     });
                 }
             }
