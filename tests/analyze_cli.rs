@@ -308,6 +308,15 @@ fn a_collection_that_failed_partway_is_incomplete_in_every_format_and_fails_on_w
         "2026-11-19T04:00:00.000000Z"
     );
     assert_eq!(audit["findings"][0]["kind"], "incomplete_data");
+    // The published schema knows the finding and the coverage it rests on.
+    let schema_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/findings.schema.json");
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(schema_path).expect("the schema is readable"),
+    )
+    .expect("the schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
+    let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
+    assert_eq!(errors, Vec::<String>::new());
 
     // Nothing else is wrong with this log: the missing hour alone fails the job.
     assert_eq!(run(&["--fail-on", "warning"]).status.code(), Some(3));

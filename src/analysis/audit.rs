@@ -265,7 +265,11 @@ fn audit_log(
     ));
     findings.extend(whatif_findings(&what_ifs, &window));
     let classes = super::class_usage(&log, &options.budget)?;
-    findings.extend(super::class_findings(&classes, &window));
+    findings.extend(super::class_findings(
+        &classes,
+        &window,
+        options.consumer_key,
+    ));
     sort_findings(&mut findings);
     Ok(OrgAudit {
         org_id: org_id.clone(),
