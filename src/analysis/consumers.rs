@@ -216,7 +216,6 @@ pub fn consumer_usage(
         return Err(AnalysisError::InvalidRate(rate));
     }
     let consumers = consumer_labels(log, key)?;
-    let agents = labels(log, USER_AGENT, |s| s)?;
     let operations = labels(log, OPERATION_ID, |s| s)?;
     let codes = response_codes(log)?;
     let order = time_order(log)?;
@@ -255,15 +254,13 @@ pub fn consumer_usage(
             acc.hours += 1;
         }
         *acc.operations.entry(operations.ids[row]).or_default() += 1;
-        if let Some(agent) = agents.ids[row] {
-            *acc.agents.entry(agent).or_default() += 1;
-        }
         if saturated.binary_search(&this_second).is_ok() {
             acc.saturated += 1;
         }
     }
     driving_total += second.credit_drivers(&saturated, per_second_limit, &mut accs);
 
+    let mut user_agents = main_user_agents(log, &consumers.ids, none_slot)?;
     let previous_counts = previous.map(|p| requests_by_consumer(p, key)).transpose()?;
     let total = order.len() as u64;
     let capacity = rate * ((window.end_us() - window.start_us()) as f64 / MICROS_PER_SECOND as f64);
@@ -290,12 +287,7 @@ pub fn consumer_usage(
                     option_last(name(a.0), name(b.0))
                 })
             });
-            let user_agent = acc
-                .agents
-                .iter()
-                .map(|(&id, &n)| (agents.names[id as usize].as_str(), n))
-                .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
-                .map(|(ua, _)| ua.to_owned());
+            let user_agent = user_agents[slot].take();
             ConsumerUsage {
                 consumer,
                 user_agent,
@@ -423,6 +415,42 @@ fn drivers(senders: &[(usize, u64)], limit: Option<f64>) -> Vec<(usize, u64)> {
         .collect()
 }
 
+/// Each consumer slot's most used full user agent (ties: the first by name), `None` when none of
+/// its requests had one; `none_slot` is the slot of records without the consumer's field. Counted
+/// by categorical code, with no per-row copy of the column.
+fn main_user_agents(
+    log: &DataFrame,
+    consumer_ids: &[Option<u32>],
+    none_slot: usize,
+) -> Result<Vec<Option<String>>, AnalysisError> {
+    let column = super::frames::categorical_column(log, USER_AGENT)?;
+    let agents = column
+        .cat32()
+        .map_err(AnalysisError::frame("reading user agents"))?;
+    let mut counts: HashMap<(usize, u32), u64> = HashMap::new();
+    for (consumer, agent) in consumer_ids.iter().zip(agents.physical().iter()) {
+        if let Some(agent) = agent {
+            let slot = consumer.map_or(none_slot, |id| id as usize);
+            *counts.entry((slot, agent)).or_default() += 1;
+        }
+    }
+    let mapping = agents.get_mapping();
+    let mut best: Vec<Option<(&str, u64)>> = vec![None; none_slot + 1];
+    for ((slot, agent), n) in counts {
+        let Some(name) = mapping.cat_to_str(agent) else {
+            continue;
+        };
+        let better = best[slot].is_none_or(|(top, most)| n > most || (n == most && name < top));
+        if better {
+            best[slot] = Some((name, n));
+        }
+    }
+    Ok(best
+        .into_iter()
+        .map(|b| b.map(|(name, _)| name.to_owned()))
+        .collect())
+}
+
 /// A [`FindingKind::NoisyConsumer`] for every consumer that sent at least
 /// [`NOISY_WARNING_SHARE`] of the requests that drove saturated seconds (critical from
 /// [`NOISY_CRITICAL_SHARE`]).
@@ -488,8 +516,6 @@ struct Acc {
     last_hour: Option<i64>,
     hours: u64,
     operations: HashMap<Option<u32>, u64>,
-    /// Requests by user-agent id.
-    agents: HashMap<u32, u64>,
     saturated: u64,
     driving: u64,
 }

@@ -298,15 +298,20 @@ pub fn retry_behaviour(
         .column(RESPONSE_CODE)
         .and_then(|c| c.i32())
         .map_err(err())?;
+    let timestamps = log
+        .column(super::frames::TS)
+        .and_then(|c| c.datetime())
+        .map_err(err())?
+        .physical();
     let mapping = agents.get_mapping();
     let mut names = ClientNames::new(key);
 
-    // Each row's call (user agent, method, path), with whether it got a 429 in the top bit, and
-    // each row's consumer.
+    // Each row's call (user agent, method, path), with whether it got a 429 in the top bit; and
+    // every refusal as (second, consumer), for the harm done.
     let mut call_ids: HashMap<Call, u32> = HashMap::new();
     let mut call_consumers: Vec<Option<u32>> = Vec::new();
     let mut row_calls: Vec<u32> = Vec::with_capacity(log.height());
-    let mut row_consumers: Vec<Option<u32>> = Vec::with_capacity(log.height());
+    let mut refusals: Vec<(i64, Option<u32>)> = Vec::new();
     let mut refused: HashMap<Option<u32>, u64> = HashMap::new();
     // Per consumer, its 429s by user-agent code: the detail names the one refused most.
     let mut refused_agents: HashMap<Option<u32>, HashMap<u32, u64>> = HashMap::new();
@@ -314,11 +319,15 @@ pub fn retry_behaviour(
         .physical()
         .iter()
         .zip(methods.physical().iter())
-        .zip(paths.physical().iter().zip(codes.iter()));
-    for ((agent, method), (path, code)) in rows {
+        .zip(paths.physical().iter().zip(codes.iter()))
+        .zip(timestamps.iter());
+    for (((agent, method), (path, code)), ts) in rows {
         let consumer = names.id(agent, mapping);
         let is_429 = code == Some(TOO_MANY_REQUESTS);
         if is_429 {
+            if let Some(ts) = ts {
+                refusals.push((ts.div_euclid(MICROS_PER_SECOND), consumer));
+            }
             *refused.entry(consumer).or_default() += 1;
             if let Some(agent) = agent {
                 *refused_agents
@@ -336,14 +345,13 @@ pub fn retry_behaviour(
             }),
         };
         row_calls.push(call | if is_429 { REFUSED_BIT } else { 0 });
-        row_consumers.push(consumer);
     }
     drop(call_ids);
+    refusals.sort_unstable_by_key(|r| r.0);
 
-    // Each call's requests, in time order: (ts, got a 429); every refusal by second and consumer;
-    // and the coarsest unit all timestamps are whole multiples of.
+    // Each call's requests, in time order: (ts, got a 429); and the coarsest unit all timestamps
+    // are whole multiples of.
     let mut calls: Vec<Vec<(i64, bool)>> = vec![Vec::new(); call_consumers.len()];
-    let mut refusals: Vec<(i64, Option<u32>)> = Vec::new();
     let mut resolution_us = MICROS_PER_SECOND;
     for (ts, row) in time_order(log)? {
         // Logs keep whole seconds, milliseconds or microseconds; a run of round values in a
@@ -352,16 +360,12 @@ pub fn retry_behaviour(
             resolution_us /= 1_000;
         }
         let is_429 = row_calls[row] & REFUSED_BIT != 0;
-        if is_429 {
-            refusals.push((ts.div_euclid(MICROS_PER_SECOND), row_consumers[row]));
-        }
         let call = row_calls[row] & !REFUSED_BIT;
         if call != NO_CALL {
             calls[call as usize].push((ts, is_429));
         }
     }
     drop(row_calls);
-    drop(row_consumers);
     let rule = EarlyRetryRule::new(options, resolution_us);
 
     let horizon = options.horizon.as_micros() as i64;
@@ -460,7 +464,7 @@ pub fn retry_behaviour(
                     .map(|(m, _)| crate::timestamp::from_micros(m * MICROS_PER_MINUTE)),
                 others_refused_during_early_retries: harm,
                 others_refused_in_peak_minute: harm_in_peak,
-                others_refused_in_window: refusals.len() as u64 - http_429s,
+                others_refused_in_window: (refusals.len() as u64).saturating_sub(http_429s),
             }
         })
         .collect();
