@@ -16,7 +16,7 @@ use callbudget::budget::BudgetModel;
 use callbudget::sim::scenario::Scenario;
 use callbudget::sim::{SimConfig, Simulator};
 use callbudget::store::{OrgId, Store};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// Where the scenarios' timelines end: their day is 2026-11-19.
@@ -33,32 +33,39 @@ const MISBEHAVIOUR: [FindingKind; 3] = [
 
 /// The audit of a scenario's whole day, its log stored an hour a window, as `analyze` runs it.
 fn audit_day(scenario: Scenario) -> (OrgAudit, Simulator) {
+    audit_hours(scenario, "2026-11-19T00:00:00Z", END)
+}
+
+/// The audit of `[from, to)` of a scenario's day, only those hours stored.
+fn audit_hours(scenario: Scenario, from: &str, to: &str) -> (OrgAudit, Simulator) {
     let org = scenario.org_id.clone();
     let simulator = Simulator::build(SimConfig::new(vec![scenario], time(END), API_KEY))
         .expect("the scenario builds");
     let mut store = Store::open_in_memory().expect("a database in memory");
-    store_hourly_log(
-        &mut store,
-        &simulator,
-        &org,
-        time("2026-11-19T00:00:00Z"),
-        time(END),
-    );
+    store_hourly_log(&mut store, &simulator, &org, time(from), time(to));
     let mut run = run_audits(&store, &AuditRequest::default()).expect("the audit runs");
     assert_eq!(run.audits.len(), 1);
     (run.audits.remove(0), simulator)
 }
 
-/// Each scenario consumer's name as the audit gives it (its application).
-fn application(simulator: &Simulator, name: &str) -> String {
-    let truth = simulator.ground_truth();
-    let ua = truth.organizations[0]
+/// Each scenario consumer's name (as the scenario calls it) → its name in the audit (its
+/// application). The ground truth is read once: it walks the whole log.
+fn applications(simulator: &Simulator) -> BTreeMap<String, String> {
+    simulator.ground_truth().organizations[0]
         .consumers
         .iter()
-        .find(|c| c.name == name)
-        .map(|c| c.user_agent.clone())
-        .unwrap_or_else(|| panic!("the scenario has a consumer {name}"));
-    ConsumerKey::Application.client_name(&ua).to_owned()
+        .map(|c| {
+            let name = ConsumerKey::Application.client_name(&c.user_agent);
+            (c.name.clone(), name.to_owned())
+        })
+        .collect()
+}
+
+/// The audit's name of the scenario consumer `name`.
+fn named_in<'a>(names: &'a BTreeMap<String, String>, name: &str) -> &'a str {
+    names
+        .get(name)
+        .unwrap_or_else(|| panic!("the scenario has a consumer {name}"))
 }
 
 /// The consumers named by findings of `kinds` at `severity` or above.
@@ -196,7 +203,8 @@ fn retry_mix_names_only_the_client_that_retries_before_retry_after() {
     let scenario = Scenario::load(&sample_path("retry-mix.toml")).expect("retry-mix is valid");
     let (audit, simulator) = audit_day(scenario);
     assert_eq!(audit.org_id, RETRY_MIX_ORG);
-    let app = |name: &str| application(&simulator, name);
+    let names = applications(&simulator);
+    let app = |name: &str| named_in(&names, name).to_owned();
     let burst = app("port-burst");
 
     // Only the burst script, retrying 0.5 s after each answer, is told it misbehaves.
@@ -285,7 +293,7 @@ fn retry_mix_names_only_the_client_that_retries_before_retry_after() {
 fn tiny_names_only_its_burst_script_which_refused_nobody_else() {
     let (audit, simulator) = audit_day(tiny_scenario());
     assert_eq!(audit.org_id, TINY_ORG);
-    let pusher = application(&simulator, "burst-script");
+    let pusher = named_in(&applications(&simulator), "burst-script").to_owned();
     assert_eq!(
         named(&audit, &MISBEHAVIOUR, Severity::Info),
         BTreeSet::from([pusher.clone()])
@@ -376,7 +384,8 @@ fn a_scenario_no_threshold_was_tuned_on_names_only_the_quick_retrier() {
     let scenario =
         Scenario::parse(Path::new("holdout.toml"), HOLDOUT).expect("the holdout scenario is valid");
     let (audit, simulator) = audit_day(scenario);
-    let app = |name: &str| application(&simulator, name);
+    let names = applications(&simulator);
+    let app = |name: &str| named_in(&names, name).to_owned();
     let judged = |name: &str| {
         audit
             .retries
@@ -399,4 +408,41 @@ fn a_scenario_no_threshold_was_tuned_on_names_only_the_quick_retrier() {
     );
     let ignores = named(&audit, &[FindingKind::IgnoresRetryAfter], Severity::Info);
     assert_eq!(ignores, BTreeSet::from([app("quick-retrier")]));
+}
+
+#[test]
+fn five_consumers_names_only_the_burst_and_its_compliant_poller_repeats_on_its_own_rhythm() {
+    // Issue 16's trial, 02:00–04:00 (the 03:00 burst). The poller waits exactly Retry-After, but
+    // its 10-second cycles outlast their interval, so another cycle often sends the same call
+    // within a second: as often after an answer as after a refusal, which is its rhythm, not an
+    // early retry.
+    let scenario =
+        Scenario::load(&sample_path("five-consumers.toml")).expect("five-consumers is valid");
+    let (audit, simulator) = audit_hours(scenario, "2026-11-19T02:00:00Z", "2026-11-19T04:00:00Z");
+    let names = applications(&simulator);
+    let app = |name: &str| named_in(&names, name).to_owned();
+    assert_eq!(
+        named(&audit, &MISBEHAVIOUR, Severity::Info),
+        BTreeSet::from([app("port-pusher")])
+    );
+    let poller = audit
+        .retries
+        .iter()
+        .find(|r| r.consumer.as_deref() == Some(app("switch-status-poller").as_str()))
+        .expect("the poller was refused");
+    assert!(poller.early_retries > 1_000, "{poller:?}");
+    assert!(poller.quick_repeat_share > 0.1, "{poller:?}");
+    assert!(!poller.ignores_retry_after(), "{poller:?}");
+    // The SDK app, a good citizen sending 18 × fewer requests than the inventory script, ranks
+    // below it and below the scraper.
+    let rank = |name: &str| {
+        audit
+            .consumers
+            .iter()
+            .position(|c| c.consumer.as_deref() == Some(app(name).as_str()))
+            .unwrap_or_else(|| panic!("{name} is a consumer"))
+    };
+    assert_eq!(rank("switch-status-poller"), 0);
+    assert!(rank("sdk-app") > rank("inventory-script"));
+    assert!(rank("sdk-app") > rank("ap-client-scraper"));
 }

@@ -358,7 +358,7 @@ fn a_collection_that_fails_partway_over_http_is_never_an_all_clear() {
     let db = dir.path().join("cb.db");
     let mut config = SimConfig::new(vec![tiny_scenario()], time(TINY_END), API_KEY);
     config.enforce_rate_limits = false;
-    config.frozen_clock = true;
+    config.clock = callbudget::sim::ClockMode::Frozen;
     config.faults = FaultPlan {
         seed: 5,
         ..FaultPlan::default().with("5xx=0.5".parse().expect("a fault"))

@@ -17,10 +17,18 @@
 //! [`RetryOptions::clock_granularity`] (16 ms, a Windows timer tick: a client's sleep may end that
 //! much early). A client that waits exactly Retry-After, or longer with jitter, is never early.
 //!
+//! **Its own rhythm.** Pairing by call cannot tell a retry from the same call sent again by an
+//! overlapping job (a poller whose cycles outlast their interval): those quick repeats follow
+//! answered requests as often as refused ones. So the share of a consumer's answered requests
+//! followed that soon by the same call ([`RetryBehaviour::quick_repeat_share`]) is its rhythm, and
+//! only early retries beyond it count ([`RetryBehaviour::early_beyond_rhythm`]).
+//!
 //! **Evidence.** Nothing is said about a consumer with fewer than [`MIN_RETRIES_TO_JUDGE`] retried
-//! refusals. `ignores_retry_after` needs [`MIN_EARLY_RETRIES`] early retries that are at least
-//! [`IGNORES_SHARE`] of its retries; `no_backoff_growth` [`MIN_CHAINS`] chains of repeated 429s with
-//! early retries in them; `synchronized_retries` [`SYNCHRONIZED_MIN_RETRIES`] first retries.
+//! refusals. `ignores_retry_after` needs [`MIN_EARLY_RETRIES`] early retries beyond its rhythm that
+//! are at least [`IGNORES_SHARE`] of its retries; `retry_storm` ([`STORM_EARLY_RETRIES_PER_MINUTE`]
+//! in one minute) and `no_backoff_growth` ([`MIN_CHAINS`] chains of repeated 429s with early
+//! retries in them) are said only of a consumer that ignores Retry-After; `synchronized_retries`
+//! needs [`SYNCHRONIZED_MIN_RETRIES`] first retries.
 //!
 //! **Harm.** Severity follows the harm done: the requests of other consumers refused in the seconds
 //! in which the consumer retried early. None: `info` (it only held itself up); some: `warning`;
@@ -181,10 +189,16 @@ pub struct RetryBehaviour {
     pub http_429s: u64,
     /// 429s followed by a retry.
     pub retried_429s: u64,
-    /// Retries sent before Retry-After could have passed ([`EarlyRetryRule`]).
+    /// Retries sent before Retry-After could have passed ([`EarlyRetryRule`]), as paired.
     pub early_retries: u64,
     /// early_retries / retried_429s (0 without retries).
     pub early_share: f64,
+    /// Of its answered (not refused) requests followed by another of the same call, the share
+    /// followed that soon: its own rhythm (overlapping jobs, duplicates), not a reaction to 429s.
+    pub quick_repeat_share: f64,
+    /// early_retries beyond that rhythm: `early_retries − quick_repeat_share × retried_429s`,
+    /// rounded, at least 0. What `ignores_retry_after` judges.
+    pub early_beyond_rhythm: u64,
     pub median_delay_seconds: Option<f64>,
     /// Chains of at least [`MIN_CHAIN_429S`] consecutive 429s on one call.
     pub chains: u64,
@@ -197,7 +211,7 @@ pub struct RetryBehaviour {
     pub first_retries: u64,
     /// Coefficient of variation of first-retry delays; `None` with fewer than two or a zero mean.
     pub first_retry_delay_cv: Option<f64>,
-    /// The most early retries in one calendar minute, and that minute.
+    /// The most early retries beyond its rhythm in one calendar minute, and that minute.
     pub peak_early_retries_per_minute: u64,
     #[serde(serialize_with = "canonical_option")]
     pub peak_minute: Option<DateTime<Utc>>,
@@ -219,11 +233,12 @@ impl RetryBehaviour {
         self.retried_429s >= MIN_RETRIES_TO_JUDGE
     }
 
-    /// Whether the evidence says it does not wait for Retry-After.
+    /// Whether the evidence says it does not wait for Retry-After: enough early retries beyond
+    /// its own rhythm of repeating calls.
     pub fn ignores_retry_after(&self) -> bool {
         self.judged()
-            && self.early_retries >= MIN_EARLY_RETRIES
-            && self.early_share >= IGNORES_SHARE
+            && self.early_beyond_rhythm >= MIN_EARLY_RETRIES
+            && self.early_beyond_rhythm as f64 >= IGNORES_SHARE * self.retried_429s as f64
     }
 }
 
@@ -380,6 +395,13 @@ pub fn retry_behaviour(
         };
         let mut chain = Chain::default();
         for i in 0..requests.len() {
+            // How soon an answered request's call is sent again: the client's own rhythm.
+            if let (false, Some(&(next, _))) = (requests[i].1, requests.get(i + 1))
+                && next - requests[i].0 < horizon
+            {
+                s.repeats += 1;
+                s.quick_repeats += u64::from(rule.is_early(next - requests[i].0));
+            }
             let continues_chain = i > 0 && delay(i - 1).is_some();
             if !continues_chain {
                 s.close_chain(&chain);
@@ -396,12 +418,15 @@ pub fn retry_behaviour(
             if !continues_chain {
                 s.first_delays.push(d);
             }
+            let sent = requests[i + 1].0;
+            let minute = s
+                .per_minute
+                .entry(sent.div_euclid(MICROS_PER_MINUTE))
+                .or_default();
+            minute.retried += 1;
             if rule.is_early(d) {
                 chain.early = true;
-                let sent = requests[i + 1].0;
-                *s.early_per_minute
-                    .entry(sent.div_euclid(MICROS_PER_MINUTE))
-                    .or_default() += 1;
+                minute.early += 1;
                 s.early_seconds.push(sent.div_euclid(MICROS_PER_SECOND));
                 s.early += 1;
             }
@@ -414,11 +439,20 @@ pub fn retry_behaviour(
         .map(|(consumer, http_429s)| {
             let mut s = stats.remove(&consumer).unwrap_or_default();
             let retried = s.delays.len() as u64;
+            let rhythm = if s.repeats == 0 {
+                0.0
+            } else {
+                s.quick_repeats as f64 / s.repeats as f64
+            };
+            let beyond = |early: u64, retried: u64| {
+                (early as f64 - rhythm * retried as f64).max(0.0).round() as u64
+            };
             let peak = s
-                .early_per_minute
+                .per_minute
                 .iter()
-                .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
-                .map(|(&minute, &n)| (minute, n));
+                .map(|(&minute, m)| (minute, beyond(m.early, m.retried)))
+                .filter(|&(_, n)| n > 0)
+                .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)));
             s.early_seconds.sort_unstable();
             s.early_seconds.dedup();
             let harm = others_refused(&refusals, &s.early_seconds, consumer);
@@ -449,6 +483,8 @@ pub fn retry_behaviour(
                 } else {
                     s.early as f64 / retried as f64
                 },
+                quick_repeat_share: rhythm,
+                early_beyond_rhythm: beyond(s.early, retried),
                 median_delay_seconds: median(
                     &mut s.delays.iter().map(|&d| d as f64).collect::<Vec<_>>(),
                 )
@@ -469,8 +505,9 @@ pub fn retry_behaviour(
         })
         .collect();
     behaviours.sort_by(|a, b| {
-        b.early_retries
-            .cmp(&a.early_retries)
+        b.early_beyond_rhythm
+            .cmp(&a.early_beyond_rhythm)
+            .then(b.early_retries.cmp(&a.early_retries))
             .then_with(|| match (&a.consumer, &b.consumer) {
                 (Some(a), Some(b)) => a.cmp(b),
                 (a, b) => b.is_none().cmp(&a.is_none()).reverse(),
@@ -644,6 +681,15 @@ pub fn retry_findings(analysis: &RetryAnalysis, window: &AnalysisWindow) -> Vec<
             } else {
                 harm_severity(harm)
             };
+            let rhythm = if b.early_beyond_rhythm < b.early_retries {
+                format!(
+                    " It sends {:.0} % of its calls again that soon after an answer too; that \
+                     many of the quick retries are left out as its own rhythm.",
+                    b.quick_repeat_share * 100.0
+                )
+            } else {
+                String::new()
+            };
             findings.push(finding(
                 FindingKind::IgnoresRetryAfter,
                 severity,
@@ -652,10 +698,10 @@ pub fn retry_findings(analysis: &RetryAnalysis, window: &AnalysisWindow) -> Vec<
                 format!(
                     "{name} retried {} of its {} refused calls before Retry-After could have passed \
                      ({:.0} %). Each of those retries came at most {:.3} s after its refusal, \
-                     where Retry-After is at least {} s ({}). {}",
-                    thousands(b.early_retries),
+                     where Retry-After is at least {} s ({}).{rhythm} {}",
+                    thousands(b.early_beyond_rhythm),
                     thousands(b.retried_429s),
-                    b.early_share * 100.0,
+                    b.early_beyond_rhythm as f64 / b.retried_429s as f64 * 100.0,
                     rule.early_at_most_seconds,
                     rule.retry_after_seconds,
                     rule.tolerance_text(),
@@ -664,6 +710,8 @@ pub fn retry_findings(analysis: &RetryAnalysis, window: &AnalysisWindow) -> Vec<
                 serde_json::json!({
                     "retried_429s": b.retried_429s,
                     "early_retries": b.early_retries,
+                    "early_beyond_rhythm": b.early_beyond_rhythm,
+                    "quick_repeat_share": b.quick_repeat_share,
                     "early_share": b.early_share,
                     "median_delay_seconds": b.median_delay_seconds,
                     "others_refused_during_early_retries": harm,
@@ -677,6 +725,7 @@ pub fn retry_findings(analysis: &RetryAnalysis, window: &AnalysisWindow) -> Vec<
             ));
         }
         if let Some(minute) = b.peak_minute
+            && ignores
             && b.peak_early_retries_per_minute >= STORM_EARLY_RETRIES_PER_MINUTE
         {
             let harm = b.others_refused_in_peak_minute;
@@ -700,6 +749,7 @@ pub fn retry_findings(analysis: &RetryAnalysis, window: &AnalysisWindow) -> Vec<
             ));
         }
         if let Some(ratio) = b.early_chain_growth_ratio
+            && ignores
             && b.early_chains >= MIN_CHAINS
             && ratio < NO_BACKOFF_GROWTH_RATIO
         {
@@ -762,12 +812,23 @@ struct Chain {
 }
 
 #[derive(Default)]
+struct MinuteRetries {
+    retried: u64,
+    early: u64,
+}
+
+#[derive(Default)]
 struct Stats {
     /// µs
     delays: Vec<i64>,
     first_delays: Vec<i64>,
     early: u64,
-    early_per_minute: HashMap<i64, u64>,
+    /// Retries and early retries, by the minute (since the epoch) the retry was sent in.
+    per_minute: HashMap<i64, MinuteRetries>,
+    /// Answered requests followed by another of the same call within the horizon, and of those
+    /// the ones followed before Retry-After could have passed.
+    repeats: u64,
+    quick_repeats: u64,
     /// The second (since the epoch) each early retry was sent in.
     early_seconds: Vec<i64>,
     chains: u64,
@@ -949,6 +1010,8 @@ mod tests {
                 retried_429s: 0,
                 early_retries: 0,
                 early_share: 0.0,
+                quick_repeat_share: 0.0,
+                early_beyond_rhythm: 0,
                 median_delay_seconds: None,
                 chains: 0,
                 median_growth_ratio: None,
@@ -1219,6 +1282,44 @@ mod tests {
         assert_eq!((b.early_chains, b.early_chain_growth_ratio), (0, None));
         // Ten first retries are too few to speak of jitter either.
         assert_eq!(judged(&borrowed(&owned)), vec![]);
+    }
+
+    #[test]
+    fn quick_repeats_that_are_the_clients_own_rhythm_are_not_early_retries() {
+        // On each of 40 calls: refused, then the same call 0.3 s later (another of its jobs),
+        // then again 0.3 s after that; the retry of the refusal cannot be told from the repeat.
+        let requests = |last_repeat: bool| -> Vec<(i64, u16, Option<&'static str>, String)> {
+            (0..40)
+                .flat_map(|i| {
+                    let at = i as i64 * 10 * SECOND;
+                    let path = format!("/c/{i}");
+                    let third = if last_repeat { 900 * MS } else { 5 * SECOND };
+                    [(0, 429), (300 * MS, 200), (600 * MS, 200), (third, 200)]
+                        .map(|(offset, code)| (at + offset, code, Some(POLLER), path.clone()))
+                })
+                .collect()
+        };
+        // Half of its answered requests are followed that soon: half of the quick retries are
+        // its rhythm, and the other half (20 of 40) still ignore Retry-After.
+        let half = requests(false);
+        let b = &behaviour(&borrowed(&half))[0];
+        assert_eq!((b.retried_429s, b.early_retries), (40, 40));
+        assert_eq!((b.quick_repeat_share, b.early_beyond_rhythm), (0.5, 20));
+        assert!(b.ignores_retry_after());
+        // Every answered request followed that soon: the quick "retries" are all its rhythm.
+        let always = requests(true);
+        let b = &behaviour(&borrowed(&always))[0];
+        assert_eq!(b.early_retries, 40);
+        assert_eq!((b.quick_repeat_share, b.early_beyond_rhythm), (1.0, 0));
+        // Nothing but the note that its gaps are identical.
+        assert_eq!(
+            judged(&borrowed(&always)),
+            vec![(
+                FindingKind::SynchronizedRetries,
+                Severity::Info,
+                Some("Poller/2".to_owned())
+            )]
+        );
     }
 
     #[test]

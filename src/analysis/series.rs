@@ -173,6 +173,9 @@ pub struct RetryDelayHistogram {
     /// [`AuditSeries::early_at_most`] after the refusal, as [`EarlyRetryRule`] judges them): a bin
     /// can straddle that line.
     pub early: Vec<u64>,
+    /// Of the early ones, those beyond the consumer's own rhythm of repeating calls
+    /// ([`super::RetryBehaviour::early_beyond_rhythm`]): what its findings count.
+    pub early_beyond_rhythm: u64,
 }
 
 impl RetryDelayHistogram {
@@ -506,6 +509,7 @@ fn retry_histograms(
                 consumer: consumer.consumer,
                 retries,
                 early,
+                early_beyond_rhythm: b.early_beyond_rhythm,
             })
         })
         .collect())
