@@ -3,7 +3,7 @@
 
 use crate::support::{ACME_ORG, acme_week_config, collect_acme_range, serve, time};
 use callbudget::analysis::{
-    AnalysisWindow, SpikeOptions, budget_timeline, detect_spikes, load_request_log,
+    AnalysisWindow, ConsumerKey, SpikeOptions, budget_timeline, detect_spikes, load_request_log,
 };
 use callbudget::budget::BudgetModel;
 use callbudget::store::{OrgId, Store};
@@ -30,7 +30,13 @@ fn spike_episodes_match_the_simulators_ground_truth_on_acme_week() {
         "the 09:00 burst saturates the budget"
     );
 
-    let episodes = detect_spikes(&log, &window, &SpikeOptions::default()).expect("spikes");
+    let episodes = detect_spikes(
+        &log,
+        &window,
+        &SpikeOptions::default(),
+        ConsumerKey::UserAgent,
+    )
+    .expect("spikes");
     let truth = handle.simulator().ground_truth();
     let org_truth = truth
         .organizations

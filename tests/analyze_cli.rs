@@ -248,3 +248,117 @@ fn the_window_shrinks_to_what_was_collected_and_a_year_is_the_most() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("is longer than a year"), "{stderr}");
 }
+
+#[test]
+fn a_collection_that_failed_partway_is_incomplete_in_every_format_and_fails_on_warning() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("cb.db");
+    // Three hours collected, the fourth failed: the collection stopped there.
+    crate::support::quiet_log(
+        &db,
+        "700700",
+        &crate::support::borrowed(&crate::support::hours(0, 3)),
+        &[("2026-11-19T03:00:00Z", "2026-11-19T04:00:00Z", "HTTP 502")],
+    );
+    let run = |args: &[&str]| {
+        callbudget()
+            .arg("analyze")
+            .arg("--db")
+            .arg(&db)
+            .args(args)
+            .output()
+            .expect("callbudget runs")
+    };
+    let table = run(&[]);
+    assert!(table.status.success());
+    let table = String::from_utf8(table.stdout).expect("UTF-8");
+    assert_eq!(
+        table.lines().next(),
+        Some(
+            "organization 700700  2026-11-19T00:00:00.000000Z to 2026-11-19T03:00:00.000000Z  \
+             INCOMPLETE: 25 % of the per-request log missing"
+        ),
+        "{table}"
+    );
+    assert!(!table.contains("no findings"), "{table}");
+    assert!(table.contains("warning  incomplete_data"), "{table}");
+
+    let markdown = run(&["--format", "markdown"]);
+    let markdown = String::from_utf8(markdown.stdout).expect("UTF-8");
+    assert_eq!(
+        markdown.lines().next(),
+        Some(
+            "## Organization 700700 — 2026-11-19T00:00:00.000000Z to 2026-11-19T03:00:00.000000Z \
+             — **incomplete**: 25 % of the per-request log missing"
+        ),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("| warning | incomplete_data |"),
+        "{markdown}"
+    );
+
+    let json = run(&["--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).expect("valid JSON");
+    let audit = &doc["audits"][0];
+    assert_eq!(audit["data_coverage"]["missing_share"], 0.25);
+    assert_eq!(audit["data_coverage"]["basis"], "apiRequests");
+    assert_eq!(
+        audit["data_coverage"]["checked"]["end"],
+        "2026-11-19T04:00:00.000000Z"
+    );
+    assert_eq!(audit["findings"][0]["kind"], "incomplete_data");
+    // The published schema knows the finding and the coverage it rests on.
+    let schema_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/findings.schema.json");
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(schema_path).expect("the schema is readable"),
+    )
+    .expect("the schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
+    let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
+    assert_eq!(errors, Vec::<String>::new());
+
+    // Nothing else is wrong with this log: the missing hour alone fails the job.
+    assert_eq!(run(&["--fail-on", "warning"]).status.code(), Some(3));
+    assert_eq!(run(&["--fail-on", "critical"]).status.code(), Some(0));
+}
+
+#[test]
+fn an_organization_with_an_empty_log_is_an_error_not_an_all_clear() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("cb.db");
+    // Two hours collected, and nothing logged in them.
+    let mut store = Store::open(&db).expect("the database opens");
+    let empty: [callbudget::api::RequestRecord; 0] = [];
+    for (t0, t1) in crate::support::hours(0, 2) {
+        let meta = callbudget::store::WindowMeta {
+            org_id: OrgId::new("700701"),
+            endpoint: callbudget::store::Endpoint::ApiRequests,
+            filter: callbudget::store::CollectionFilter::None,
+            t0: time(&t0),
+            t1: time(&t1),
+            started_at: time(&t1),
+            finished_at: time(&t1),
+            calls: 1,
+            http_429s: 0,
+        };
+        store
+            .store_request_window(&meta, &empty)
+            .expect("the window is stored");
+    }
+    drop(store);
+    let output = callbudget()
+        .arg("analyze")
+        .arg("--db")
+        .arg(&db)
+        .output()
+        .expect("callbudget runs");
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.stdout, b"");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "callbudget: error: organization 700701 has no request logged between 2026-11-19 \
+         00:00:00 UTC and 2026-11-19 02:00:00 UTC: the 2 window(s) collected there are empty, so \
+         there is nothing to audit\n"
+    );
+}

@@ -185,14 +185,14 @@ fn the_series_follow_the_audit_and_add_up_to_its_log() {
     assert_eq!(hourly, audit.requests);
     assert_eq!(series.episodes.len(), audit.spikes.len());
     assert!(!series.episodes.is_empty(), "acme-week has a 09:00 episode");
-    // Each user agent's histogram holds exactly the retries the detector judged.
+    // Each consumer's histogram holds exactly the retries the detector judged.
     assert!(!series.retry_delays.is_empty());
     for histogram in &series.retry_delays {
         let judged = audit
             .retries
             .iter()
-            .find(|r| r.user_agent == histogram.user_agent)
-            .expect("a histogram belongs to a judged user agent");
+            .find(|r| r.consumer == histogram.consumer)
+            .expect("a histogram belongs to a judged consumer");
         assert_eq!(histogram.total(), judged.retried_429s);
         assert_eq!(histogram.early_retries(), judged.early_retries);
     }

@@ -359,12 +359,11 @@ fn analyze_finds_the_xdr_samples_planted_saturation_and_noisy_consumer() {
             )),
         "{saturation}"
     );
-    // Retry behaviour: siem-sync retries a refused call after 1 s, whatever Retry-After says.
+    // Retry behaviour: siem-sync retries a refused call after 1 s, whatever Retry-After says; in
+    // a log of whole seconds no 1 s retry can be proven sooner than a Retry-After of at least 1 s
+    // (issue 16: early only by every reading of the log), so nothing is claimed.
     assert!(
-        findings
-            .iter()
-            .any(|f| f["kind"] == "ignores_retry_after"
-                && f["consumer"] == xdr_sample::NOISY_USER_AGENT),
+        !findings.iter().any(|f| f["kind"] == "ignores_retry_after"),
         "{findings:#?}"
     );
     let noisy = finding("noisy_consumer");
@@ -497,8 +496,9 @@ fn recommendations_come_only_with_a_providers_catalog() {
         .iter()
         .filter_map(|r| r["consumer"].as_str())
         .collect();
+    // Named by the application, as the consumers table names it (issue 16).
     assert!(
-        recommended.contains(&"python-meraki/4.7.0 Caller/(TinyPoller/1.0 Tiny)"),
+        recommended.contains(&"TinyPoller/1.0 Tiny"),
         "{recommended:?}"
     );
 

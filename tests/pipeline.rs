@@ -5,12 +5,15 @@ use crate::support::{
     API_KEY, TINY_END, TINY_ORG, collect_into, fast_client_config, serve, time, tiny_scenario,
 };
 use callbudget::analysis::{
-    AuditRequest, BudgetChoice, OrgChoice, PipelineError, Severity, WindowStart, run_audits,
+    AuditRequest, BudgetChoice, FindingKind, OrgChoice, PipelineError, Severity, WindowStart,
+    run_audits,
 };
+use callbudget::api::RequestRecord;
 use callbudget::budget::{BucketLimits, BudgetModel};
 use callbudget::collect::{CollectOptions, OrgSelection};
 use callbudget::sim::SimConfig;
-use callbudget::store::{OrgId, Store};
+use callbudget::sim::faults::FaultPlan;
+use callbudget::store::{CollectionFilter, Endpoint, OrgId, Store, WindowMeta};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::path::Path;
 
@@ -201,6 +204,268 @@ fn an_empty_database_says_to_collect_first() {
         err.to_string(),
         format!(
             "{} holds no collected request log yet: run `callbudget collect` first",
+            db.display()
+        )
+    );
+}
+
+fn quiet_store(db: &Path, complete: &[(&str, &str)], failed: &[(&str, &str, &str)]) -> Store {
+    crate::support::quiet_log(db, QUIET_ORG, complete, failed)
+}
+
+const QUIET_ORG: &str = "700700";
+
+use crate::support::{borrowed, hours};
+
+/// The one audit of the quiet organization, and its findings as (kind, severity).
+fn quiet_audit(
+    store: &Store,
+    request: AuditRequest,
+) -> (callbudget::analysis::OrgAudit, Vec<(FindingKind, Severity)>) {
+    let mut run = run_audits(store, &request).expect("the audit runs");
+    let audit = run.audits.remove(0);
+    let findings = audit
+        .findings
+        .iter()
+        .map(|f| (f.kind, f.severity))
+        .collect();
+    (audit, findings)
+}
+
+#[test]
+fn a_whole_quiet_log_is_an_all_clear() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = quiet_store(&dir.path().join("cb.db"), &borrowed(&hours(0, 4)), &[]);
+    let (audit, findings) = quiet_audit(&store, AuditRequest::default());
+    assert_eq!(findings, vec![]);
+    assert_eq!(audit.requests, 4);
+    assert!(!audit.data_coverage.is_incomplete());
+    assert_eq!(audit.data_coverage.missing_text(), None);
+}
+
+#[test]
+fn a_failure_inside_the_window_is_never_an_all_clear() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut complete = hours(0, 2);
+    complete.extend(hours(3, 4));
+    let store = quiet_store(
+        &dir.path().join("cb.db"),
+        &borrowed(&complete),
+        &[(
+            "2026-11-19T02:00:00Z",
+            "2026-11-19T03:00:00Z",
+            "HTTP 500 on page 2",
+        )],
+    );
+    let (audit, findings) = quiet_audit(&store, AuditRequest::default());
+    assert_eq!(
+        (audit.window.start, audit.window.end),
+        (time("2026-11-19T00:00:00Z"), time("2026-11-19T04:00:00Z"))
+    );
+    assert_eq!(
+        findings,
+        vec![(FindingKind::IncompleteData, Severity::Warning)]
+    );
+    assert_eq!(audit.data_coverage.missing_share, 0.25);
+    assert_eq!(
+        audit.data_coverage.missing_text().as_deref(),
+        Some("25 % of the per-request log missing")
+    );
+    let log = &audit.data_coverage.endpoints[0];
+    assert_eq!(log.failed.len(), 1);
+    assert_eq!(log.failed[0].error.as_deref(), Some("HTTP 500 on page 2"));
+}
+
+#[test]
+fn a_failure_before_the_first_complete_window_is_never_an_all_clear() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = quiet_store(
+        &dir.path().join("cb.db"),
+        &borrowed(&hours(1, 4)),
+        &[(
+            "2026-11-19T00:00:00Z",
+            "2026-11-19T01:00:00Z",
+            "connection reset",
+        )],
+    );
+    let (audit, findings) = quiet_audit(&store, AuditRequest::default());
+    // The figures are over what was collected; the verdict over what was asked for.
+    assert_eq!(audit.window.start, time("2026-11-19T01:00:00Z"));
+    assert_eq!(
+        audit.data_coverage.checked.map(|c| c.start),
+        Some(time("2026-11-19T00:00:00Z"))
+    );
+    assert_eq!(
+        findings,
+        vec![(FindingKind::IncompleteData, Severity::Warning)]
+    );
+    assert_eq!(audit.data_coverage.missing_share, 0.25);
+}
+
+#[test]
+fn a_failure_just_after_the_analysed_hour_is_never_an_all_clear() {
+    // The collection stopped at its failed 02:00 window: the log ends at 02:00, so the last hour
+    // of the log is 01:00–02:00, and the failed hour after it is half of what the verdict covers.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = quiet_store(
+        &dir.path().join("cb.db"),
+        &borrowed(&hours(0, 2)),
+        &[("2026-11-19T02:00:00Z", "2026-11-19T03:00:00Z", "HTTP 503")],
+    );
+    let last_hour = AuditRequest {
+        since: WindowStart::Before(TimeDelta::hours(1)),
+        ..AuditRequest::default()
+    };
+    let (audit, findings) = quiet_audit(&store, last_hour);
+    assert_eq!(
+        (audit.window.start, audit.window.end),
+        (time("2026-11-19T01:00:00Z"), time("2026-11-19T02:00:00Z"))
+    );
+    assert_eq!(
+        findings,
+        vec![(FindingKind::IncompleteData, Severity::Critical)]
+    );
+    assert_eq!(audit.data_coverage.missing_share, 0.5);
+    assert!(
+        audit.findings[0].summary.contains("HTTP 503"),
+        "{:?}",
+        audit.findings
+    );
+    // Over the day before the log's end a third is missing: a warning, and --fail-on sees it.
+    let mut run = run_audits(&store, &AuditRequest::default()).expect("the audit runs");
+    assert_eq!(run.worst_severity(), Some(Severity::Warning));
+    assert!(run.fails_on(Some(Severity::Warning)));
+    let audit = run.audits.remove(0);
+    assert_eq!(
+        audit.data_coverage.missing_text().as_deref(),
+        Some("33 % of the per-request log missing")
+    );
+    // A window asked for up to 02:00 was collected whole: the failure after it is not its concern.
+    let asked = AuditRequest {
+        since: WindowStart::At(time("2026-11-19T00:00:00Z")),
+        until: Some(time("2026-11-19T02:00:00Z")),
+        ..AuditRequest::default()
+    };
+    let (_, findings) = quiet_audit(&store, asked);
+    assert_eq!(findings, vec![]);
+}
+
+#[test]
+fn a_collection_that_fails_partway_over_http_is_never_an_all_clear() {
+    // 5xx on half the calls and one retry: with this fault seed tiny's 00:00 and 01:00 windows are
+    // collected and the 02:00 one fails, ending the run.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("cb.db");
+    let mut config = SimConfig::new(vec![tiny_scenario()], time(TINY_END), API_KEY);
+    config.enforce_rate_limits = false;
+    config.clock = callbudget::sim::ClockMode::Frozen;
+    config.faults = FaultPlan {
+        seed: 5,
+        ..FaultPlan::default().with("5xx=0.5".parse().expect("a fault"))
+    };
+    let handle = serve(config);
+    let mut client = fast_client_config(&handle);
+    client.max_retries = 1;
+    let summary = collect_into(
+        &db,
+        client,
+        CollectOptions {
+            orgs: OrgSelection::Ids(vec![OrgId::new(TINY_ORG)]),
+            since: Some(time("2026-11-19T00:00:00Z")),
+            until: Some(time("2026-11-19T06:00:00Z")),
+            ..CollectOptions::default()
+        },
+    );
+    assert_eq!(summary.failed().count(), 1, "the collection fails partway");
+    let store = Store::open(&db).expect("the database opens");
+
+    let run = run_audits(&store, &AuditRequest::default()).expect("the audit runs");
+    let audit = &run.audits[0];
+    assert_eq!(audit.window.end, time("2026-11-19T02:00:00Z"));
+    let incomplete: Vec<_> = audit
+        .findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::IncompleteData)
+        .collect();
+    assert_eq!(incomplete.len(), 1, "{:?}", audit.findings);
+    assert_eq!(incomplete[0].severity, Severity::Warning);
+    assert_eq!(
+        (incomplete[0].start, incomplete[0].end),
+        (time("2026-11-19T00:00:00Z"), time("2026-11-19T03:00:00Z"))
+    );
+    assert_eq!(
+        audit.data_coverage.missing_text().as_deref(),
+        Some("33 % of the per-request log missing")
+    );
+    let failed = &audit.data_coverage.endpoints[0].failed;
+    assert_eq!(failed.len(), 1);
+    assert!(
+        failed[0]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("HTTP 5")),
+        "{failed:?}"
+    );
+}
+
+#[test]
+fn an_organization_whose_collected_windows_hold_no_request_gets_no_audit() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("cb.db");
+    let mut store = quiet_store(&db, &borrowed(&hours(0, 4)), &[]);
+    // A second organization, collected over the same hours, where nothing was logged.
+    let empty: [RequestRecord; 0] = [];
+    for (t0, t1) in hours(0, 4) {
+        let meta = WindowMeta {
+            org_id: OrgId::new("700701"),
+            endpoint: Endpoint::ApiRequests,
+            filter: CollectionFilter::None,
+            t0: time(&t0),
+            t1: time(&t1),
+            started_at: time(&t1),
+            finished_at: time(&t1),
+            calls: 1,
+            http_429s: 0,
+        };
+        store.store_request_window(&meta, &empty).expect("stored");
+    }
+    let named = AuditRequest {
+        orgs: OrgChoice::Ids(vec![OrgId::new("700701")]),
+        ..AuditRequest::default()
+    };
+    let err = run_audits(&store, &named).expect_err("nothing to audit");
+    assert_eq!(
+        err.to_string(),
+        "organization 700701 has no request logged between 2026-11-19 00:00:00 UTC and \
+         2026-11-19 04:00:00 UTC: the 4 window(s) collected there are empty, so there is nothing \
+         to audit"
+    );
+    // Among every collected organization it is left out, with that reason; the other is audited.
+    let run = run_audits(&store, &AuditRequest::default()).expect("the audit runs");
+    assert_eq!(run.audits.len(), 1);
+    assert_eq!(run.audits[0].org_id, QUIET_ORG);
+    assert_eq!(run.left_out.len(), 1);
+    assert_eq!(run.left_out[0].reason, err.to_string());
+}
+
+#[test]
+fn an_organization_whose_every_collection_failed_says_so() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("cb.db");
+    let store = quiet_store(
+        &db,
+        &[],
+        &[("2026-11-19T00:00:00Z", "2026-11-19T01:00:00Z", "HTTP 500")],
+    );
+    let named = AuditRequest {
+        orgs: OrgChoice::Ids(vec![OrgId::new(QUIET_ORG)]),
+        ..AuditRequest::default()
+    };
+    let err = run_audits(&store, &named).expect_err("nothing to audit");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "organization {QUIET_ORG} has nothing collected in {}: its one collection window failed",
             db.display()
         )
     );

@@ -207,7 +207,8 @@ fn every_query_returns_the_rows_the_acme_week_scenario_implies() {
     assert!(new[0]["previous_audit_id"].is_i64());
 
     let saved = rows(&db, check("calls_saved_per_recommendation"), &[]);
-    assert_eq!(saved[0]["consumer"], NOC_POLLER);
+    // Findings name a consumer by its application, as every table of the audit does.
+    assert_eq!(saved[0]["consumer"], "NocPoller/2.1 Acme");
     assert_eq!(saved[0]["current_operation"], "getDeviceLldpCdp");
     assert_eq!(
         saved[0]["calls_saved_per_day"],

@@ -429,3 +429,113 @@ impl Api {
         }
     }
 }
+
+/// Stores the simulator's log of `org` over `[from, to)` into `store` as a collection would: one
+/// complete unfiltered window of the request log per hour. Faster than collecting over HTTP when
+/// a test is about the analysis, not the collector.
+pub fn store_hourly_log(
+    store: &mut callbudget::store::Store,
+    simulator: &callbudget::sim::Simulator,
+    org: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) {
+    use callbudget::store::{CollectionFilter, Endpoint, OrgId, WindowMeta};
+    let mut records = simulator.records(org);
+    records.sort_by_key(|r| r.ts);
+    let mut t0 = from;
+    while t0 < to {
+        let t1 = (t0 + chrono::TimeDelta::hours(1)).min(to);
+        let first = records.partition_point(|r| r.ts < t0);
+        let end = records.partition_point(|r| r.ts < t1);
+        let meta = WindowMeta {
+            org_id: OrgId::new(org),
+            endpoint: Endpoint::ApiRequests,
+            filter: CollectionFilter::None,
+            t0,
+            t1,
+            started_at: t1,
+            finished_at: t1,
+            calls: 1,
+            http_429s: 0,
+        };
+        store
+            .store_request_window(&meta, &records[first..end])
+            .expect("the window is stored");
+        t0 = t1;
+    }
+}
+
+/// A quiet organization `org` in the database at `db`: one getOrganizationDevices at half past
+/// each hour of each complete window (nothing any detector finds fault with), and failed
+/// collection windows with their errors. Times are RFC 3339.
+pub fn quiet_log(
+    db: &Path,
+    org: &str,
+    complete: &[(&str, &str)],
+    failed: &[(&str, &str, &str)],
+) -> callbudget::store::Store {
+    use callbudget::store::{CollectionFilter, Endpoint, OrgId, Store, WindowMeta};
+    let mut store = Store::open(db).expect("the database opens");
+    let meta = |t0: &str, t1: &str| WindowMeta {
+        org_id: OrgId::new(org),
+        endpoint: Endpoint::ApiRequests,
+        filter: CollectionFilter::None,
+        t0: time(t0),
+        t1: time(t1),
+        started_at: time(t1),
+        finished_at: time(t1),
+        calls: 1,
+        http_429s: 0,
+    };
+    for &(t0, t1) in complete {
+        let mut records = Vec::new();
+        let mut at = time(t0) + chrono::TimeDelta::minutes(30);
+        while at < time(t1) {
+            records.push(RequestRecord {
+                admin_id: Some("7".to_owned()),
+                method: Some("GET".to_owned()),
+                host: Some("api.meraki.com".to_owned()),
+                path: Some(format!("/api/v1/organizations/{org}/devices")),
+                query_string: None,
+                user_agent: Some("python-meraki/4.7.0 Caller/(Inventory/1.0 Quiet)".to_owned()),
+                ts: at,
+                response_code: Some(200),
+                source_ip: Some("192.0.2.7".to_owned()),
+                version: Some(1),
+                operation_id: Some("getOrganizationDevices".to_owned()),
+                client: None,
+            });
+            at += chrono::TimeDelta::hours(1);
+        }
+        store
+            .store_request_window(&meta(t0, t1), &records)
+            .expect("the window is stored");
+    }
+    for &(t0, t1, error) in failed {
+        store
+            .record_failed_window(&meta(t0, t1), error)
+            .expect("the failure is recorded");
+    }
+    store
+}
+
+/// The hours `from`..`to` of 2026-11-19 as (start, end) in RFC 3339.
+pub fn hours(from: u32, to: u32) -> Vec<(String, String)> {
+    (from..to)
+        .map(|h| {
+            (
+                format!("2026-11-19T{h:02}:00:00Z"),
+                format!("2026-11-19T{:02}:00:00Z", h + 1),
+            )
+        })
+        .collect()
+}
+
+/// `windows` as borrowed pairs, as [`quiet_log`] takes them.
+pub fn borrowed(windows: &[(String, String)]) -> Vec<(&str, &str)> {
+    windows
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect()
+}

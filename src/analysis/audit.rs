@@ -1,7 +1,9 @@
 //! One audit of one organization's window: load the log, run the detectors, turn their results
 //! into findings, and save them so periodic audits can be compared.
 
+use super::coverage::coverage_findings;
 use super::recommend::{recommend_resolved, resolve_log};
+use super::retries::EarlyRetryRule;
 use super::whatif::{what_if_consumers_resolved, what_if_top_resolved};
 use super::{
     AnalysisError, AnalysisWindow, AuditSeries, BudgetTimeline, ConsumerKey, ConsumerUsage,
@@ -13,7 +15,7 @@ use super::{
 };
 use crate::api::OperationCatalog;
 use crate::budget::{BudgetModel, CatalogName};
-use crate::store::{AuditRecord, OrgId, Store, StoredFinding};
+use crate::store::{AuditRecord, Endpoint, OrgId, Store, StoredFinding};
 use chrono::{DateTime, Utc};
 use polars::prelude::*;
 use serde::Serialize;
@@ -70,8 +72,11 @@ pub struct OrgAudit {
     pub spikes: Vec<SpikeEpisode>,
     /// Ranked by how much each drives saturation, with the change against the previous period.
     pub consumers: Vec<ConsumerUsage>,
-    /// How each user agent reacts to 429s.
+    /// How each consumer reacts to 429s, most early retries first.
     pub retries: Vec<RetryBehaviour>,
+    /// When a retry counted as early in this audit's log; `None` without a per-request log.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_rule: Option<EarlyRetryRule>,
     /// Cheaper ways to get the same data, biggest saving first.
     pub recommendations: Vec<Recommendation>,
     /// The others' refusals spared without (or with a changed) top consumer.
@@ -83,7 +88,8 @@ pub struct OrgAudit {
     /// What changed since the previous audit of the organization, if there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trends: Option<super::Trends>,
-    /// What was collected over the window, per endpoint: the ground every finding stands on.
+    /// What was collected over the window (and the failed or unfinished collections next to
+    /// it), per endpoint: the ground every finding stands on.
     pub data_coverage: DataCoverage,
     /// Aggregated for the report's charts; not part of the JSON findings schema.
     #[serde(skip)]
@@ -93,11 +99,25 @@ pub struct OrgAudit {
 /// A share of the window's seconds at or over the limit that makes saturation critical.
 const CRITICAL_SATURATED_SHARE: f64 = 0.01;
 
-/// Audits `org_id` over `window` from the stored per-request log.
+/// Audits `org_id` over `window` from the stored per-request log, its data checked over the
+/// window itself.
 pub fn audit_org(
     store: &Store,
     org_id: &OrgId,
     window: AnalysisWindow,
+    options: AuditOptions,
+) -> Result<OrgAudit, AnalysisError> {
+    audit_org_within(store, org_id, window, window, options)
+}
+
+/// Audits `org_id` over `window`, its data checked against what was collected over `checked` (the
+/// window and the failed or unfinished collection windows next to it): any of it missing is an
+/// `incomplete_data` finding.
+pub fn audit_org_within(
+    store: &Store,
+    org_id: &OrgId,
+    window: AnalysisWindow,
+    checked: AnalysisWindow,
     options: AuditOptions,
 ) -> Result<OrgAudit, AnalysisError> {
     let mut audit = audit_log(store, org_id, window, options)?;
@@ -108,9 +128,30 @@ pub fn audit_org(
                 org_id: org_id.clone(),
                 source: Box::new(source),
             })?;
-    audit.data_coverage = data_coverage(store, org_id, &window)?;
+    let mut coverage = data_coverage(store, org_id, &checked)?;
+    coverage.rest_on(match audit.coverage {
+        Coverage::IntervalsOnly => Endpoint::ResponseCodesByInterval,
+        Coverage::RequestLog | Coverage::Nothing => Endpoint::ApiRequests,
+    });
+    audit.findings.extend(coverage_findings(&coverage));
+    sort_findings(&mut audit.findings);
+    audit.data_coverage = coverage;
     audit.trends = trends_since_previous(store, &audit)?;
     Ok(audit)
+}
+
+/// Most severe first; the missing data first among equals (it qualifies every other finding),
+/// then by time.
+fn sort_findings(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(
+                (b.kind == FindingKind::IncompleteData)
+                    .cmp(&(a.kind == FindingKind::IncompleteData)),
+            )
+            .then(a.start.cmp(&b.start))
+    });
 }
 
 /// The audit of what the store holds for the window: the request log, else the response codes
@@ -144,7 +185,7 @@ fn audit_log(
     }
     let http_429s = count_429s(&log)?;
     let timeline = budget_timeline(&log, &window, &options.budget)?;
-    let spikes = detect_spikes(&log, &window, &options.spikes)?;
+    let spikes = detect_spikes(&log, &window, &options.spikes, options.consumer_key)?;
     // The period of the same length just before, for each consumer's change — only when it was
     // collected whole: a partly collected period would make everyone look like they grew.
     let previous_window =
@@ -167,15 +208,15 @@ fn audit_log(
     } else {
         None
     };
-    let previous = previous.as_ref().filter(|p| p.height() > 0);
+    // A previous period collected whole but empty is still a comparison: everyone is new.
     let consumers = consumer_usage(
         &log,
         &window,
         options.consumer_key,
         &options.budget,
-        previous,
+        previous.as_ref(),
     )?;
-    let retries = retry_behaviour(&log, &options.retries)?;
+    let retries = retry_behaviour(&log, options.consumer_key, &options.retries)?;
     let series = AuditSeries::compute(
         &log,
         &window,
@@ -183,7 +224,7 @@ fn audit_log(
             consumer_key: options.consumer_key,
             consumers: &consumers,
             spikes: &spikes,
-            retries: &retries,
+            retries: Some(&retries),
             retry_options: &options.retries,
         },
     )?;
@@ -191,7 +232,7 @@ fn audit_log(
     // Resolved once for the recommendations and every what-if (a month is 26.8 M requests).
     let resolved = resolve_log(&log, catalog)?;
     // Only a provider with an operation catalog has cheaper operations to recommend.
-    let recommendations = match options.budget.catalog {
+    let mut recommendations = match options.budget.catalog {
         Some(CatalogName::MerakiV1) => {
             recommend_resolved(&resolved, &window, &RecommendOptions::default())
         }
@@ -212,10 +253,11 @@ fn audit_log(
         ));
     }
     drop(resolved);
+    name_clients(&mut recommendations, &mut what_ifs, options.consumer_key);
     let mut findings = saturation_findings(&timeline);
     findings.extend(spike_findings(&spikes));
     findings.extend(consumer_findings(&consumers, &window, options.consumer_key));
-    findings.extend(retry_findings(&retries, &window, &options.retries));
+    findings.extend(retry_findings(&retries, &window));
     findings.extend(recommendation_findings(
         &recommendations,
         &window,
@@ -223,8 +265,12 @@ fn audit_log(
     ));
     findings.extend(whatif_findings(&what_ifs, &window));
     let classes = super::class_usage(&log, &options.budget)?;
-    findings.extend(super::class_findings(&classes, &window));
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.start.cmp(&b.start)));
+    findings.extend(super::class_findings(
+        &classes,
+        &window,
+        options.consumer_key,
+    ));
+    sort_findings(&mut findings);
     Ok(OrgAudit {
         org_id: org_id.clone(),
         organization_name: None,
@@ -236,7 +282,8 @@ fn audit_log(
         timeline,
         spikes,
         consumers,
-        retries,
+        retries: retries.behaviours,
+        retry_rule: Some(retries.rule),
         recommendations,
         what_ifs,
         classes,
@@ -245,6 +292,17 @@ fn audit_log(
         data_coverage: DataCoverage::default(),
         series,
     })
+}
+
+/// Names the clients recommendations and what-ifs are about (found by user agent) as the rest of
+/// the audit names them ([`ConsumerKey::client_name`]): one name per consumer in every table.
+fn name_clients(recommendations: &mut [Recommendation], what_ifs: &mut [WhatIf], key: ConsumerKey) {
+    for r in recommendations {
+        r.consumer = key.client_name(&r.consumer).to_owned();
+    }
+    for w in what_ifs {
+        w.consumer = key.client_name(&w.consumer).to_owned();
+    }
 }
 
 /// How many earlier audits trends look through for one made the same way.
@@ -316,7 +374,7 @@ fn intervals_only_audit(
 ) -> Result<OrgAudit, AnalysisError> {
     let http_429s = count_429s(log)?;
     let timeline = budget_timeline(log, &window, &options.budget)?;
-    let mut spikes = detect_spikes(log, &window, &options.spikes)?;
+    let mut spikes = detect_spikes(log, &window, &options.spikes, options.consumer_key)?;
     // The timeline, the heatmap and the episodes; no consumers or retries to draw.
     let series = AuditSeries::compute(
         log,
@@ -325,7 +383,7 @@ fn intervals_only_audit(
             consumer_key: options.consumer_key,
             consumers: &[],
             spikes: &spikes,
-            retries: &[],
+            retries: None,
             retry_options: &options.retries,
         },
     )?;
@@ -345,7 +403,7 @@ fn intervals_only_audit(
     }];
     findings.extend(saturation_findings(&timeline));
     findings.extend(spike_findings(&spikes));
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.start.cmp(&b.start)));
+    sort_findings(&mut findings);
     Ok(OrgAudit {
         org_id: org_id.clone(),
         organization_name: None,
@@ -358,6 +416,7 @@ fn intervals_only_audit(
         spikes,
         consumers: Vec::new(),
         retries: Vec::new(),
+        retry_rule: None,
         recommendations: Vec::new(),
         what_ifs: Vec::new(),
         classes: Vec::new(),
@@ -418,8 +477,8 @@ fn spike_findings(spikes: &[SpikeEpisode]) -> Vec<Finding> {
     spikes
         .iter()
         .map(|e| {
-            let refused = e.most_refused.first().and_then(|c| c.user_agent.clone());
-            let sender = e.top_senders_at_start.first().and_then(|c| c.user_agent.clone());
+            let refused = e.most_refused.first().and_then(|c| c.consumer.clone());
+            let sender = e.top_senders_at_start.first().and_then(|c| c.consumer.clone());
             Finding {
                 kind: FindingKind::Spike429,
                 severity: if e.peak_429_per_minute >= 100 {

@@ -6,7 +6,7 @@
 
 use super::consumers::time_order;
 use super::frames::{METHOD, OPERATION_ID, PATH, USER_AGENT};
-use super::{AnalysisError, AnalysisWindow, Finding, FindingKind, Severity};
+use super::{AnalysisError, AnalysisWindow, ConsumerKey, Finding, FindingKind, Severity};
 use crate::budget::{BudgetModel, BudgetReplay, OfferedRequest};
 use chrono::{DateTime, Utc};
 use polars::prelude::*;
@@ -119,14 +119,21 @@ pub fn class_usage(
 }
 
 /// A class whose own limits refused requests: a warning, critical when a tenth or more of the
-/// class's requests were over.
-pub fn class_findings(usage: &[ClassUsage], window: &AnalysisWindow) -> Vec<Finding> {
+/// class's requests were over. The consumer refused most is named as `key` names clients.
+pub fn class_findings(
+    usage: &[ClassUsage],
+    window: &AnalysisWindow,
+    key: ConsumerKey,
+) -> Vec<Finding> {
     usage
         .iter()
         .filter(|u| u.refused_by_replay > 0)
         .map(|u| {
             let share = u.refused_by_replay as f64 / u.requests.max(1) as f64;
-            let consumer = u.most_refused.as_ref().map(|(agent, _)| agent.clone());
+            let consumer = u
+                .most_refused
+                .as_ref()
+                .map(|(agent, _)| key.client_name(agent).to_owned());
             Finding {
                 kind: FindingKind::ClassLimit,
                 severity: if share >= 0.1 {
@@ -203,7 +210,7 @@ mod tests {
         );
         assert_eq!((usage[1].requests, usage[1].refused_by_replay), (0, 0));
         let window = AnalysisWindow::new(t0(), t0() + chrono::TimeDelta::hours(1)).unwrap();
-        let findings = class_findings(&usage, &window);
+        let findings = class_findings(&usage, &window, ConsumerKey::Application);
         assert_eq!(findings.len(), 1);
         assert_eq!(findings[0].severity, Severity::Critical);
         assert_eq!(findings[0].consumer.as_deref(), Some("soar/1"));

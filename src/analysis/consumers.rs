@@ -3,17 +3,26 @@
 //!
 //! A consumer is what [`ConsumerKey`] groups by: an application (the user agent parsed by
 //! [`parse_user_agent`]), the raw user agent, an admin, a source IP or an API client id. Records
-//! without that field form one consumer of their own, reported as `None`.
+//! without that field form one consumer of their own, reported as `None`. **One name per
+//! consumer:** whatever is said about a client (its retries, the spikes it was refused in) names it
+//! as [`ConsumerKey::client_name`] does, so the same application is never "NocPoller/2.1 Acme" in
+//! one place and "python-meraki/4.7.0 Caller/(NocPoller/2.1 Acme)" in the next; the full user agent
+//! is kept as a detail ([`ConsumerUsage::user_agent`]).
 //!
-//! **Ranking.** Consumers are ranked by the requests they sent during *saturated seconds*: the
-//! organization's token bucket is replayed over every request of the log in time order (starting
-//! full at the first request, as [`super::timeline`] does), and a second is saturated when it is at
-//! or over the limit as the timeline counts it: the replay refuses a request in it, or it holds at
-//! least `rate` requests (a budget running flat out leaves everyone else no room even before
-//! Meraki refuses anyone). A consumer's share of the requests sent in saturated
-//! seconds ([`ConsumerUsage::saturation_share`]) is what [`consumer_findings`] judges: sending
-//! while the budget is exhausted is what gets everybody refused, whoever Meraki happens to refuse.
-//! Ties are broken by total requests, then by consumer name.
+//! **Ranking.** A second is *saturated* when it is at or over the limit as the timeline counts it:
+//! the organization's token bucket, replayed over every request of the log in time order (starting
+//! full at the first request, as [`super::timeline`] does), refuses a request in it, or it holds at
+//! least `rate` requests (a budget running flat out leaves everyone else no room even before Meraki
+//! refuses anyone). In each saturated second, the consumers that *drove* it are those without whose
+//! requests it would not have held `rate` requests (when nobody alone makes that difference, the
+//! biggest senders that together do; when the bucket refused in a second under `rate`, everyone
+//! sending in it). Consumers are ranked by the requests they sent in seconds they drove
+//! ([`ConsumerUsage::requests_driving_saturation`]), so a good citizen whose requests merely fell
+//! into seconds someone else filled is not ranked above a consumer that sends far more. Its share
+//! of all such requests ([`ConsumerUsage::saturation_share`]) is what [`consumer_findings`] judges.
+//! Consumers under [`MATERIAL_SATURATION_SHARE`] of it are bystanders (a few borderline seconds are
+//! noise) and rank after the others by total requests; ties are broken by total requests, then by
+//! consumer name.
 
 use super::findings::{Finding, FindingKind, Severity};
 use super::frames::{
@@ -21,6 +30,7 @@ use super::frames::{
 };
 use super::{AnalysisError, AnalysisWindow};
 use crate::budget::{BudgetModel, replay as replay_bucket};
+use crate::text::thousands;
 use crate::timestamp::{MICROS_PER_HOUR, MICROS_PER_SECOND};
 use polars::prelude::*;
 use serde::Serialize;
@@ -30,6 +40,9 @@ use std::collections::HashMap;
 pub const NOISY_WARNING_SHARE: f64 = 0.25;
 /// A consumer that sent at least this share of the requests in saturated seconds is critical.
 pub const NOISY_CRITICAL_SHARE: f64 = 0.50;
+/// A consumer that drove less than this share of the saturated seconds' requests is a bystander:
+/// ranked by its requests, after the consumers that drove them.
+pub const MATERIAL_SATURATION_SHARE: f64 = 0.01;
 /// How many of its operations each consumer lists, most used first.
 pub const TOP_OPERATIONS: usize = 5;
 
@@ -72,6 +85,16 @@ impl ConsumerKey {
             ConsumerKey::Admin => "admin",
             ConsumerKey::SourceIp => "source_ip",
             ConsumerKey::ClientId => "client_id",
+        }
+    }
+
+    /// The name a client (its user agent) goes by: the full user agent when consumers are user
+    /// agents, else its application (`Caller/(…)`, see [`parse_user_agent`]) — so that under the
+    /// default key a client's retries and refusals carry the name its consumer row has.
+    pub fn client_name(self, user_agent: &str) -> &str {
+        match self {
+            ConsumerKey::UserAgent => user_agent,
+            _ => parse_user_agent(user_agent).caller,
         }
     }
 
@@ -136,6 +159,8 @@ pub fn parse_user_agent(user_agent: &str) -> ParsedUserAgent<'_> {
 pub struct ConsumerUsage {
     /// The consumer's name under the chosen key; `None` for records without that field.
     pub consumer: Option<String>,
+    /// The full user agent it sent most of its requests with (a detail; `None` if none had one).
+    pub user_agent: Option<String>,
     pub requests: u64,
     /// requests / (rate × window seconds): the share of what the budget could have admitted.
     pub budget_share: f64,
@@ -150,11 +175,13 @@ pub struct ConsumerUsage {
     pub top_operations: Vec<OperationCount>,
     /// Distinct calendar hours (UTC) with at least one request.
     pub active_hours: u64,
-    /// Requests sent in seconds where the replayed bucket refused something: the ranking metric.
+    /// Requests sent in saturated seconds (see the module docs), whoever filled them.
     pub requests_in_saturated_seconds: u64,
-    /// This consumer's share of all requests sent in saturated seconds (0 without any).
+    /// Requests sent in saturated seconds this consumer drove: the ranking metric.
+    pub requests_driving_saturation: u64,
+    /// This consumer's share of all requests that drove saturated seconds (0 without any).
     pub saturation_share: f64,
-    /// Against the previous period, if one was given.
+    /// Against the previous period; `None` when that period was not collected.
     pub change: Option<PeriodChange>,
 }
 
@@ -174,9 +201,9 @@ pub struct PeriodChange {
     pub delta_percent: Option<f64>,
 }
 
-/// Each consumer's use of the budget over `window`, ranked by requests in saturated seconds (see
-/// the module docs). `log` is the window's request log; `previous`, if given, the log of the
-/// period to compare against (consumers only seen there are not listed).
+/// Each consumer's use of the budget over `window`, ranked by the requests with which it drove
+/// saturated seconds (see the module docs). `log` is the window's request log; `previous`, if
+/// given, the log of the period to compare against (consumers only seen there are not listed).
 pub fn consumer_usage(
     log: &DataFrame,
     window: &AnalysisWindow,
@@ -193,22 +220,31 @@ pub fn consumer_usage(
     let codes = response_codes(log)?;
     let order = time_order(log)?;
     let saturated = saturated_seconds(&order, budget);
+    let per_second_limit = budget.per_second_limit();
 
     // One accumulator per consumer, the last one for records without the field.
     let mut accs: Vec<Acc> = (0..=consumers.names.len())
         .map(|_| Acc::default())
         .collect();
     let none_slot = consumers.names.len();
-    let mut saturated_total = 0u64;
+    let mut driving_total = 0u64;
+    // The requests of the second being read, per consumer slot.
+    let mut second = SecondSenders::default();
     for &(ts, row) in &order {
-        let acc = &mut accs[consumers.ids[row].map_or(none_slot, |id| id as usize)];
+        let slot = consumers.ids[row].map_or(none_slot, |id| id as usize);
+        let this_second = ts.div_euclid(MICROS_PER_SECOND);
+        if second.second != Some(this_second) {
+            driving_total += second.credit_drivers(&saturated, per_second_limit, &mut accs);
+            second.start(this_second);
+        }
+        second.add(slot);
+        let acc = &mut accs[slot];
         acc.requests += 1;
         acc.http_429s += u64::from(codes[row] == Some(TOO_MANY_REQUESTS));
-        let second = ts.div_euclid(MICROS_PER_SECOND);
-        if acc.last_second == Some(second) {
+        if acc.last_second == Some(this_second) {
             acc.in_second += 1;
         } else {
-            acc.last_second = Some(second);
+            acc.last_second = Some(this_second);
             acc.in_second = 1;
         }
         acc.peak = acc.peak.max(acc.in_second);
@@ -218,12 +254,13 @@ pub fn consumer_usage(
             acc.hours += 1;
         }
         *acc.operations.entry(operations.ids[row]).or_default() += 1;
-        if saturated.binary_search(&second).is_ok() {
+        if saturated.binary_search(&this_second).is_ok() {
             acc.saturated += 1;
-            saturated_total += 1;
         }
     }
+    driving_total += second.credit_drivers(&saturated, per_second_limit, &mut accs);
 
+    let mut user_agents = main_user_agents(log, &consumers.ids, none_slot)?;
     let previous_counts = previous.map(|p| requests_by_consumer(p, key)).transpose()?;
     let total = order.len() as u64;
     let capacity = rate * ((window.end_us() - window.start_us()) as f64 / MICROS_PER_SECOND as f64);
@@ -250,8 +287,10 @@ pub fn consumer_usage(
                     option_last(name(a.0), name(b.0))
                 })
             });
+            let user_agent = user_agents[slot].take();
             ConsumerUsage {
                 consumer,
+                user_agent,
                 requests: acc.requests,
                 budget_share: acc.requests as f64 / capacity,
                 request_share: acc.requests as f64 / total as f64,
@@ -268,35 +307,162 @@ pub fn consumer_usage(
                     .collect(),
                 active_hours: acc.hours,
                 requests_in_saturated_seconds: acc.saturated,
-                saturation_share: if saturated_total == 0 {
+                requests_driving_saturation: acc.driving,
+                saturation_share: if driving_total == 0 {
                     0.0
                 } else {
-                    acc.saturated as f64 / saturated_total as f64
+                    acc.driving as f64 / driving_total as f64
                 },
                 change,
             }
         })
         .collect();
+    // Bystanders (under MATERIAL_SATURATION_SHARE) rank by volume: a handful of borderline
+    // seconds is noise, not a reason to rank a small consumer above a far bigger one.
+    let rank = |u: &ConsumerUsage| {
+        if u.saturation_share >= MATERIAL_SATURATION_SHARE {
+            u.requests_driving_saturation
+        } else {
+            0
+        }
+    };
     usage.sort_by(|a, b| {
-        b.requests_in_saturated_seconds
-            .cmp(&a.requests_in_saturated_seconds)
+        rank(b)
+            .cmp(&rank(a))
             .then(b.requests.cmp(&a.requests))
             .then_with(|| option_last(a.consumer.as_deref(), b.consumer.as_deref()))
     });
     Ok(usage)
 }
 
+/// The requests of one calendar second, per consumer slot, in order of first appearance.
+#[derive(Default)]
+struct SecondSenders {
+    second: Option<i64>,
+    /// (consumer slot, requests)
+    senders: Vec<(usize, u64)>,
+}
+
+impl SecondSenders {
+    fn start(&mut self, second: i64) {
+        self.second = Some(second);
+        self.senders.clear();
+    }
+
+    fn add(&mut self, slot: usize) {
+        match self.senders.iter_mut().find(|(s, _)| *s == slot) {
+            Some((_, n)) => *n += 1,
+            None => self.senders.push((slot, 1)),
+        }
+    }
+
+    /// If the second is saturated, adds each driver's requests to its accumulator and returns
+    /// how many requests drove it (0 otherwise).
+    fn credit_drivers(
+        &mut self,
+        saturated: &[i64],
+        per_second_limit: Option<f64>,
+        accs: &mut [Acc],
+    ) -> u64 {
+        let Some(second) = self.second else {
+            return 0;
+        };
+        if saturated.binary_search(&second).is_err() {
+            return 0;
+        }
+        let mut credited = 0;
+        for (slot, requests) in drivers(&self.senders, per_second_limit) {
+            accs[slot].driving += requests;
+            credited += requests;
+        }
+        credited
+    }
+}
+
+/// The senders that drove a saturated second, from each sender's requests in it: those without
+/// whose requests the second would have held fewer than `limit`; if no single one, the biggest
+/// senders that together make that difference (senders with as many requests as the smallest of
+/// them included, so ties are never split); without a per-second limit (a rolling or fixed window
+/// refused in the second), everyone.
+fn drivers(senders: &[(usize, u64)], limit: Option<f64>) -> Vec<(usize, u64)> {
+    let Some(limit) = limit else {
+        return senders.to_vec();
+    };
+    let total: u64 = senders.iter().map(|(_, n)| n).sum();
+    let pivotal: Vec<(usize, u64)> = senders
+        .iter()
+        .copied()
+        .filter(|&(_, n)| ((total - n) as f64) < limit)
+        .collect();
+    if !pivotal.is_empty() {
+        return pivotal;
+    }
+    let mut by_size: Vec<u64> = senders.iter().map(|&(_, n)| n).collect();
+    by_size.sort_unstable_by(|a, b| b.cmp(a));
+    let mut removed = 0;
+    let mut smallest_needed = 0;
+    for n in by_size {
+        removed += n;
+        smallest_needed = n;
+        if ((total - removed) as f64) < limit {
+            break;
+        }
+    }
+    senders
+        .iter()
+        .copied()
+        .filter(|&(_, n)| n >= smallest_needed)
+        .collect()
+}
+
+/// Each consumer slot's most used full user agent (ties: the first by name), `None` when none of
+/// its requests had one; `none_slot` is the slot of records without the consumer's field. Counted
+/// by categorical code, with no per-row copy of the column.
+fn main_user_agents(
+    log: &DataFrame,
+    consumer_ids: &[Option<u32>],
+    none_slot: usize,
+) -> Result<Vec<Option<String>>, AnalysisError> {
+    let column = super::frames::categorical_column(log, USER_AGENT)?;
+    let agents = column
+        .cat32()
+        .map_err(AnalysisError::frame("reading user agents"))?;
+    let mut counts: HashMap<(usize, u32), u64> = HashMap::new();
+    for (consumer, agent) in consumer_ids.iter().zip(agents.physical().iter()) {
+        if let Some(agent) = agent {
+            let slot = consumer.map_or(none_slot, |id| id as usize);
+            *counts.entry((slot, agent)).or_default() += 1;
+        }
+    }
+    let mapping = agents.get_mapping();
+    let mut best: Vec<Option<(&str, u64)>> = vec![None; none_slot + 1];
+    for ((slot, agent), n) in counts {
+        let Some(name) = mapping.cat_to_str(agent) else {
+            continue;
+        };
+        let better = best[slot].is_none_or(|(top, most)| n > most || (n == most && name < top));
+        if better {
+            best[slot] = Some((name, n));
+        }
+    }
+    Ok(best
+        .into_iter()
+        .map(|b| b.map(|(name, _)| name.to_owned()))
+        .collect())
+}
+
 /// A [`FindingKind::NoisyConsumer`] for every consumer that sent at least
-/// [`NOISY_WARNING_SHARE`] of the requests in saturated seconds (critical from
+/// [`NOISY_WARNING_SHARE`] of the requests that drove saturated seconds (critical from
 /// [`NOISY_CRITICAL_SHARE`]).
 pub fn consumer_findings(
     usage: &[ConsumerUsage],
     window: &AnalysisWindow,
     key: ConsumerKey,
 ) -> Vec<Finding> {
+    let driving_total: u64 = usage.iter().map(|u| u.requests_driving_saturation).sum();
     usage
         .iter()
-        .filter(|u| u.requests_in_saturated_seconds > 0)
+        .filter(|u| u.requests_driving_saturation > 0)
         .filter_map(|u| {
             let severity = if u.saturation_share >= NOISY_CRITICAL_SHARE {
                 Severity::Critical
@@ -306,6 +472,12 @@ pub fn consumer_findings(
                 return None;
             };
             let name = u.consumer.as_deref().unwrap_or("(unknown)");
+            // The name alone says what an application or a user agent is; an admin id, an IP or
+            // a client id needs saying what it is.
+            let who = match key {
+                ConsumerKey::Application | ConsumerKey::UserAgent => name.to_owned(),
+                _ => format!("{} {name}", key.as_str().replace('_', " ")),
+            };
             Some(Finding {
                 kind: FindingKind::NoisyConsumer,
                 severity,
@@ -313,17 +485,18 @@ pub fn consumer_findings(
                 start: window.start,
                 end: window.end,
                 summary: format!(
-                    "{} {name} sent {:.0} % of the requests made while the budget was at or over its limit \
-                     ({} of its {} requests)",
-                    key.as_str().replace('_', " "),
+                    "{who} sent {} of the {} requests that put the budget at or over its limit \
+                     ({:.0} %).",
+                    thousands(u.requests_driving_saturation),
+                    thousands(driving_total),
                     u.saturation_share * 100.0,
-                    u.requests_in_saturated_seconds,
-                    u.requests
                 ),
                 metrics: serde_json::json!({
                     "key": key.as_str(),
+                    "user_agent": u.user_agent,
                     "requests": u.requests,
                     "requests_in_saturated_seconds": u.requests_in_saturated_seconds,
+                    "requests_driving_saturation": u.requests_driving_saturation,
                     "saturation_share": u.saturation_share,
                     "budget_share": u.budget_share,
                     "http_429s": u.http_429s,
@@ -344,6 +517,7 @@ struct Acc {
     hours: u64,
     operations: HashMap<Option<u32>, u64>,
     saturated: u64,
+    driving: u64,
 }
 
 /// Orders names with `None` last.
@@ -585,6 +759,7 @@ mod tests {
             u,
             vec![ConsumerUsage {
                 consumer: Some("NocPoller/2.1 Acme".into()),
+                user_agent: Some(NOC.into()),
                 requests: 1,
                 budget_share: 1.0 / 72_000.0,
                 request_share: 1.0,
@@ -597,6 +772,7 @@ mod tests {
                 }],
                 active_hours: 1,
                 requests_in_saturated_seconds: 0,
+                requests_driving_saturation: 0,
                 saturation_share: 0.0,
                 change: None,
             }]
@@ -679,7 +855,18 @@ mod tests {
             ]
         );
 
+        // The full user agent is a detail: the one it sent most with (a tie: the first by name).
+        assert_eq!(u[0].user_agent.as_deref(), Some(NOC_OLD));
+        assert_eq!(u[1].user_agent.as_deref(), Some(SCRIPT));
+        assert_eq!(u[2].user_agent, None);
+
         let findings = consumer_findings(&u, &window(), ConsumerKey::Application);
+        assert_eq!(
+            findings[0].summary,
+            "NocPoller/2.1 Acme sent 30 of the 40 requests that put the budget at or over its \
+             limit (75 %)."
+        );
+        assert_eq!(findings[0].metrics["user_agent"], NOC_OLD);
         let judged: Vec<_> = findings
             .iter()
             .map(|f| (f.kind, f.severity, f.consumer.as_deref()))
@@ -695,6 +882,80 @@ mod tests {
                 (FindingKind::NoisyConsumer, Severity::Warning, Some(SCRIPT)),
             ]
         );
+    }
+
+    #[test]
+    fn a_good_citizen_in_seconds_someone_else_filled_ranks_below_a_bigger_sender() {
+        // A poller sends 12 requests in each of 20 seconds (at or over the limit every time), an
+        // SDK app 1 in each of them, and a script 150 requests at 2 a second elsewhere: 15 × the
+        // SDK app's, none of them in a saturated second.
+        let mut requests = Vec::new();
+        for s in 0..20 {
+            for i in 0..12 {
+                requests.push((s * SECOND + i * 1000, 200, Some(NOC), None));
+            }
+            requests.push((s * SECOND + 500_000, 200, Some("SDKApp/1 Good"), None));
+        }
+        for i in 0..150 {
+            requests.push((600 * SECOND + i * SECOND / 2, 200, Some(SCRIPT), None));
+        }
+        let u = usage(&requests, ConsumerKey::Application);
+        let ranking: Vec<_> = u
+            .iter()
+            .map(|c| {
+                (
+                    c.consumer.as_deref(),
+                    c.requests,
+                    c.requests_in_saturated_seconds,
+                    c.requests_driving_saturation,
+                )
+            })
+            .collect();
+        assert_eq!(
+            ranking,
+            vec![
+                (Some("NocPoller/2.1 Acme"), 240, 240, 240),
+                (Some(SCRIPT), 150, 0, 0),
+                (Some("SDKApp/1 Good"), 20, 20, 0),
+            ]
+        );
+        assert_eq!(u[0].saturation_share, 1.0);
+        assert_eq!(u[2].saturation_share, 0.0);
+    }
+
+    #[test]
+    fn the_drivers_of_a_second_are_those_it_could_not_have_been_saturated_without() {
+        let limit = Some(10.0);
+        // One sender fills it: the other only happened to be there.
+        assert_eq!(drivers(&[(0, 11), (1, 1)], limit), vec![(0, 11)]);
+        // Each of two is needed.
+        assert_eq!(drivers(&[(0, 6), (1, 6)], limit), vec![(0, 6), (1, 6)]);
+        assert_eq!(
+            drivers(&[(0, 8), (1, 3), (2, 1)], limit),
+            vec![(0, 8), (1, 3)]
+        );
+        // Nobody alone makes the difference: the biggest that together do, ties kept whole.
+        let crowd: Vec<(usize, u64)> = (0..20).map(|s| (s, 1)).collect();
+        assert_eq!(drivers(&crowd, limit), crowd);
+        assert_eq!(
+            drivers(&[(0, 9), (1, 9), (2, 2)], limit),
+            vec![(0, 9), (1, 9)]
+        );
+        // Refused in a second under the limit (the bucket was drained before): everyone sending.
+        assert_eq!(drivers(&[(0, 3), (1, 2)], limit), vec![(0, 3), (1, 2)]);
+        // A window budget has no per-second limit: everyone in a refused second.
+        assert_eq!(drivers(&[(0, 11), (1, 1)], None), vec![(0, 11), (1, 1)]);
+    }
+
+    #[test]
+    fn a_client_is_named_by_its_application_unless_consumers_are_user_agents() {
+        assert_eq!(
+            ConsumerKey::Application.client_name(NOC),
+            "NocPoller/2.1 Acme"
+        );
+        assert_eq!(ConsumerKey::Admin.client_name(NOC), "NocPoller/2.1 Acme");
+        assert_eq!(ConsumerKey::UserAgent.client_name(NOC), NOC);
+        assert_eq!(ConsumerKey::Application.client_name(SCRIPT), SCRIPT);
     }
 
     #[test]

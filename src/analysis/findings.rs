@@ -50,6 +50,9 @@ pub enum FindingKind {
     AttributionUnavailable,
     /// An endpoint class of the budget model (XDR's workflow runs) was over its own limit.
     ClassLimit,
+    /// Part of the data the audit rests on was not collected (a failed window, a gap): the
+    /// findings do not cover it, and their absence there is no all-clear.
+    IncompleteData,
 }
 
 impl FindingKind {
@@ -66,6 +69,7 @@ impl FindingKind {
             FindingKind::WhatIf => "what_if",
             FindingKind::AttributionUnavailable => "attribution_unavailable",
             FindingKind::ClassLimit => "class_limit",
+            FindingKind::IncompleteData => "incomplete_data",
         }
     }
 }

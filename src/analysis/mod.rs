@@ -5,7 +5,8 @@
 //! each detector ([`timeline`], [`spikes`], [`consumers`], [`retries`], [`recommend`], [`whatif`])
 //! takes that frame and the window it covers and returns a serializable result and its
 //! [`findings`]; [`audit`] runs them all for one organization and saves what they found, with the
-//! [`series`] the report's charts are drawn from.
+//! [`series`] the report's charts are drawn from, and checks what they rest on against what was
+//! collected ([`coverage`]): missing data is a finding, never an all-clear.
 
 pub mod audit;
 pub mod classes;
@@ -26,13 +27,13 @@ use crate::store::{OrgId, StoreError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-pub use audit::{AuditOptions, OrgAudit, audit_org, save_audit};
+pub use audit::{AuditOptions, OrgAudit, audit_org, audit_org_within, save_audit};
 pub use classes::{ClassUsage, class_findings, class_usage};
 pub use consumers::{
     ConsumerKey, ConsumerUsage, OperationCount, ParsedUserAgent, PeriodChange, consumer_findings,
     consumer_usage, parse_user_agent,
 };
-pub use coverage::{DataCoverage, EndpointCoverage, data_coverage};
+pub use coverage::{DataCoverage, EndpointCoverage, coverage_findings, data_coverage};
 pub use findings::{Finding, FindingKind, Severity};
 pub use frames::{RequestLogBuilder, load_request_log};
 pub use pipeline::{
@@ -43,10 +44,11 @@ pub use recommend::{
     RecommendOptions, Recommendation, RecommendationKind, recommend, recommendation_findings,
 };
 pub use retries::{
-    RetryBehaviour, RetryDelays, RetryOptions, retry_behaviour, retry_delays, retry_findings,
+    EarlyRetryRule, RetryAnalysis, RetryBehaviour, RetryDelays, RetryOptions, retry_behaviour,
+    retry_delays, retry_findings,
 };
 pub use series::{AuditSeries, ResponseClass, SeriesInputs};
-pub use spikes::{ConsumerCount, SpikeEpisode, SpikeOptions, detect_spikes};
+pub use spikes::{ConsumerCount, EpisodeConsumer, SpikeEpisode, SpikeOptions, detect_spikes};
 pub use timeline::{BudgetTimeline, HeadroomPercentiles, PeakRate, budget_timeline};
 pub use trends::{ConsumerMove, ConsumerTrend, FindingChange, PreviousAudit, Trends};
 pub use whatif::{

@@ -2,10 +2,20 @@
 //! request ("the last 24 h of every collected organization", "7 days of 549236 through the XDR
 //! model") and a store into audits. `analyze`, `report`, `audit` and `demo` each build one
 //! [`AuditRequest`] and call [`run_audits`]; tests call it directly.
+//!
+//! **Coverage.** The analysed window is clipped to what was collected, so rates and per-day figures
+//! are over collected time. What was asked for but failed is not clipped away: the collection
+//! windows of the log that failed or never finished, inside the window asked for — or, when the
+//! window ends where the log ends, anywhere after it (the newest collection failed) — stretch the
+//! span the audit's data is checked over, and their time is an `incomplete_data` finding. An
+//! organization with nothing collected in the window, or whose collected windows there hold no
+//! request, gets no audit (and no all-clear): the run says so and fails, or, among every collected
+//! organization, leaves it out with the reason.
 
+use super::audit::Coverage;
 use super::{AnalysisError, AnalysisWindow, AuditOptions, ConsumerKey, OrgAudit, Severity};
 use crate::budget::{BudgetModel, BudgetModelError};
-use crate::store::{CollectionFilter, Endpoint, OrgId, Store, StoreError};
+use crate::store::{CollectionFilter, Endpoint, OrgId, Store, StoreError, WindowStatus};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::path::PathBuf;
 
@@ -103,13 +113,32 @@ impl AuditRun {
 pub enum PipelineError {
     #[error("{} holds no collected request log yet: run `callbudget collect` first", database.display())]
     NothingCollected { database: PathBuf },
-    #[error("organization {org_id} has nothing collected in {}", database.display())]
-    OrgHasNothing { org_id: OrgId, database: PathBuf },
+    #[error(
+        "organization {org_id} has nothing collected in {}{}",
+        database.display(),
+        failures_note(*failed_windows)
+    )]
+    OrgHasNothing {
+        org_id: OrgId,
+        database: PathBuf,
+        /// Collection windows of its log that failed.
+        failed_windows: usize,
+    },
     #[error("organization {org_id} has nothing collected between {since} and {until}")]
     NothingInWindow {
         org_id: OrgId,
         since: DateTime<Utc>,
         until: DateTime<Utc>,
+    },
+    #[error(
+        "organization {org_id} has no request logged between {since} and {until}: the {windows} \
+         window(s) collected there are empty, so there is nothing to audit"
+    )]
+    NothingLogged {
+        org_id: OrgId,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        windows: u64,
     },
     #[error("no organization has anything collected in the window asked for")]
     NoOrgInWindow,
@@ -149,6 +178,15 @@ pub enum PipelineError {
     },
 }
 
+/// ": its 2 collection windows failed", or nothing.
+fn failures_note(failed_windows: usize) -> String {
+    match failed_windows {
+        0 => String::new(),
+        1 => ": its one collection window failed".to_owned(),
+        n => format!(": its {n} collection windows failed"),
+    }
+}
+
 /// Audits what `request` asks for from `store`.
 pub fn run_audits(store: &Store, request: &AuditRequest) -> Result<AuditRun, PipelineError> {
     let explicit = matches!(request.orgs, OrgChoice::Ids(_));
@@ -170,38 +208,66 @@ pub fn run_audits(store: &Store, request: &AuditRequest) -> Result<AuditRun, Pip
         audits: Vec::with_capacity(orgs.len()),
         left_out: Vec::new(),
     };
+    let mut nothing: Vec<PipelineError> = Vec::new();
     for org_id in orgs {
-        let window = match audit_window(store, &org_id, request) {
-            Ok(window) => window,
+        match audit_one(store, &org_id, request) {
+            Ok(audit) => run.audits.push(audit),
             Err(
-                nothing @ (PipelineError::OrgHasNothing { .. }
-                | PipelineError::NothingInWindow { .. }),
+                e @ (PipelineError::OrgHasNothing { .. }
+                | PipelineError::NothingInWindow { .. }
+                | PipelineError::NothingLogged { .. }),
             ) if !explicit => {
                 run.left_out.push(LeftOut {
-                    reason: nothing.to_string(),
+                    reason: e.to_string(),
                     org_id,
                 });
-                continue;
+                nothing.push(e);
             }
             Err(e) => return Err(e),
-        };
-        let options = AuditOptions {
-            budget: org_budget(store, &org_id, &request.budget)?,
-            consumer_key: request.consumer_key,
-            ..AuditOptions::default()
-        };
-        let audit = super::audit_org(store, &org_id, window, options).map_err(|source| {
-            PipelineError::Analysis {
-                org_id: org_id.clone(),
-                source,
-            }
-        })?;
-        run.audits.push(audit);
+        }
     }
     if run.audits.is_empty() {
-        return Err(PipelineError::NoOrgInWindow);
+        // One organization: its own reason says more than "no organization".
+        return Err(match (nothing.pop(), nothing.is_empty()) {
+            (Some(only), true) => only,
+            _ => PipelineError::NoOrgInWindow,
+        });
     }
     Ok(run)
+}
+
+/// The audit of one organization, or why there is nothing to audit.
+fn audit_one(
+    store: &Store,
+    org_id: &OrgId,
+    request: &AuditRequest,
+) -> Result<OrgAudit, PipelineError> {
+    let span = audit_window(store, org_id, request)?;
+    let options = AuditOptions {
+        budget: org_budget(store, org_id, &request.budget)?,
+        consumer_key: request.consumer_key,
+        ..AuditOptions::default()
+    };
+    let audit = super::audit_org_within(store, org_id, span.window, span.checked, options)
+        .map_err(|source| PipelineError::Analysis {
+            org_id: org_id.clone(),
+            source,
+        })?;
+    if audit.coverage == Coverage::Nothing {
+        let windows = audit
+            .data_coverage
+            .endpoints
+            .iter()
+            .find(|e| e.endpoint == Endpoint::ApiRequests.as_str())
+            .map_or(0, |e| e.windows);
+        return Err(PipelineError::NothingLogged {
+            org_id: org_id.clone(),
+            since: audit.window.start,
+            until: audit.window.end,
+            windows,
+        });
+    }
+    Ok(audit)
 }
 
 /// Saves each audit (for the next run's trends), after its output is written, so that a run
@@ -241,13 +307,21 @@ fn org_budget(
     }
 }
 
+/// The window an audit analyses, and the span its data is checked over.
+struct AuditSpan {
+    window: AnalysisWindow,
+    checked: AnalysisWindow,
+}
+
 /// The window to audit: the request's, clipped to what was collected of the organization, so
-/// rates and per-day figures are over the time actually collected, not the time asked for.
+/// rates and per-day figures are over the time actually collected, not the time asked for; and
+/// the span checked, stretched over the collections that failed or never finished (see the module
+/// docs).
 fn audit_window(
     store: &Store,
     org_id: &OrgId,
     request: &AuditRequest,
-) -> Result<AnalysisWindow, PipelineError> {
+) -> Result<AuditSpan, PipelineError> {
     let store_error = |source| PipelineError::Store {
         org_id: org_id.clone(),
         source: Box::new(source),
@@ -269,9 +343,16 @@ fn audit_window(
             match last {
                 Some(w) => w.t1,
                 None => {
+                    let failed_windows = store
+                        .windows(org_id)
+                        .map_err(store_error)?
+                        .iter()
+                        .filter(|w| w.status == WindowStatus::Failed)
+                        .count();
                     return Err(PipelineError::OrgHasNothing {
                         org_id: org_id.clone(),
                         database: store.path().to_owned(),
+                        failed_windows,
                     });
                 }
             }
@@ -289,15 +370,16 @@ fn audit_window(
     if since >= until {
         return Err(PipelineError::StartNotBeforeEnd { since, until });
     }
-    let extent = match store
-        .collected_extent(org_id, Endpoint::ApiRequests, since, until)
-        .map_err(store_error)?
-    {
-        Some(e) => Some(e),
-        None => store
-            .collected_extent(org_id, Endpoint::ResponseCodesByInterval, since, until)
-            .map_err(store_error)?,
-    };
+    let mut endpoint = Endpoint::ApiRequests;
+    let mut extent = store
+        .collected_extent(org_id, endpoint, since, until)
+        .map_err(store_error)?;
+    if extent.is_none() {
+        endpoint = Endpoint::ResponseCodesByInterval;
+        extent = store
+            .collected_extent(org_id, endpoint, since, until)
+            .map_err(store_error)?;
+    }
     let Some(extent) = extent else {
         return Err(PipelineError::NothingInWindow {
             org_id: org_id.clone(),
@@ -305,10 +387,31 @@ fn audit_window(
             until,
         });
     };
-    AnalysisWindow::new(since.max(extent.first), until.min(extent.last)).map_err(|source| {
-        PipelineError::Analysis {
-            org_id: org_id.clone(),
-            source,
+    let window =
+        AnalysisWindow::new(since.max(extent.first), until.min(extent.last)).map_err(|source| {
+            PipelineError::Analysis {
+                org_id: org_id.clone(),
+                source,
+            }
+        })?;
+    // The collections of the log that failed or never finished, in the window asked for — or,
+    // when the window ends where the log ends, after it too: the newest data is what is missing.
+    let open_ended = request.until.is_none();
+    let (mut start, mut end) = (window.start, window.end);
+    for w in store.windows(org_id).map_err(store_error)? {
+        let unfinished = w.status != WindowStatus::Complete;
+        if w.endpoint != endpoint || w.filter != CollectionFilter::None || !unfinished {
+            continue;
         }
-    })
+        if w.t1 <= since || (!open_ended && w.t0 >= until) {
+            continue;
+        }
+        start = start.min(w.t0.max(since));
+        end = end.max(if open_ended { w.t1 } else { w.t1.min(until) });
+    }
+    let checked = AnalysisWindow::new(start, end).map_err(|source| PipelineError::Analysis {
+        org_id: org_id.clone(),
+        source,
+    })?;
+    Ok(AuditSpan { window, checked })
 }

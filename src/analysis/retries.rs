@@ -1,56 +1,85 @@
-//! Detector 5, retry behaviour: after a 429, does a consumer (by user agent) wait for
-//! Retry-After, back off, and spread its retries?
+//! Detector 5, retry behaviour: after a 429, does a client wait for Retry-After, back off, and
+//! spread its retries? Judged only on what the log proves, and only with enough of it.
 //!
-//! **Pairs.** For each 429 a consumer received at `t` on a method and path, its next request with
-//! the same method and path, if sooner than [`RetryOptions::horizon`] (5 minutes), is the retry;
-//! its delay is the gap between the two requests. Records without a path cannot be paired.
+//! **Pairs.** For each 429 a client (a user agent) received on a method and path, its next request
+//! with the same user agent, method and path, if sooner than [`RetryOptions::horizon`] (5
+//! minutes), is the retry; its delay is the gap between the two send times. Records without a path
+//! cannot be paired. Clients are reported under their consumer's name
+//! ([`ConsumerKey::client_name`]: the application of `Caller/(…)`), the full user agent as a detail.
 //!
-//! **Early.** The log does not keep Retry-After, so [`RetryOptions::retry_after`] stands for it
-//! (Meraki's usual 1 s; the simulator sends the wait rounded up, at least 1 s, which is 1 s at
-//! Meraki's rates). The log has no response times either, and a client honouring Retry-After
-//! counts it from the response, so its retry comes `response time + Retry-After` after the refused
-//! request. A retry is early when its delay is under `retry_after +`
-//! [`RetryOptions::assumed_response_time`] (0.25 s): a client that waits a fixed second from the
-//! response regardless of Retry-After looks like one that honours a 1 s Retry-After, and only this
-//! allowance tells them apart. Set it to zero to count only retries certainly too early.
+//! **Early, from evidence.** The log keeps send times only, and no Retry-After. A client honouring
+//! Retry-After counts it from the response, which comes after the refused request was logged, so
+//! the response time can only make a compliant client look *later*, never earlier.
+//! [`RetryOptions::retry_after`] is the least Retry-After the API sends (Meraki: whole seconds, at
+//! least 1). A retry is early only when it was sent before Retry-After could have elapsed by any
+//! reading of the log: its delay is at most Retry-After less a tolerance ([`EarlyRetryRule`]) — the
+//! log's timestamp resolution (read from the log: a second, a millisecond, a microsecond) plus
+//! [`RetryOptions::clock_granularity`] (16 ms, a Windows timer tick: a client's sleep may end that
+//! much early). A client that waits exactly Retry-After, or longer with jitter, is never early.
 //!
-//! **Back-off growth.** In chains of at least [`MIN_CHAIN_429S`] consecutive 429s on one call
-//! (each request the retry of the one before), the ratio of each delay to the one before it; the
-//! median over all chains. Exponential back-off gives about 2, none about 1.
+//! **Its own rhythm.** Pairing by call cannot tell a retry from the same call sent again by an
+//! overlapping job (a poller whose cycles outlast their interval): those quick repeats follow
+//! answered requests as often as refused ones. So the share of a consumer's answered requests
+//! followed that soon by the same call ([`RetryBehaviour::quick_repeat_share`]) is its rhythm, and
+//! only early retries beyond it count ([`RetryBehaviour::early_beyond_rhythm`]).
+//!
+//! **Evidence.** Nothing is said about a consumer with fewer than [`MIN_RETRIES_TO_JUDGE`] retried
+//! refusals. `ignores_retry_after` needs [`MIN_EARLY_RETRIES`] early retries beyond its rhythm that
+//! are at least [`IGNORES_SHARE`] of its retries; `retry_storm` ([`STORM_EARLY_RETRIES_PER_MINUTE`]
+//! in one minute) and `no_backoff_growth` ([`MIN_CHAINS`] chains of repeated 429s with early
+//! retries in them) are said only of a consumer that ignores Retry-After; `synchronized_retries`
+//! needs [`SYNCHRONIZED_MIN_RETRIES`] first retries.
+//!
+//! **Harm.** Severity follows the harm done: the requests of other consumers refused in the seconds
+//! in which the consumer retried early. None: `info` (it only held itself up); some: `warning`;
+//! at least [`CRITICAL_HARM_REFUSALS`], or [`CRITICAL_HARM_SHARE`] of all the other consumers'
+//! refusals in the window: `ignores_retry_after` is `critical`.
+//!
+//! **Back-off growth.** In chains of at least [`MIN_CHAIN_429S`] consecutive 429s on one call (each
+//! request the retry of the one before), the ratio of each delay to the one before it; the median
+//! over all chains. Exponential back-off gives about 2, none about 1. Waiting Retry-After every
+//! time is no back-off but compliant: only chains with early retries are judged.
 //!
 //! **Jitter.** The coefficient of variation (population standard deviation / mean) of the delays
 //! of first retries (after a 429 that was not itself a retry of a 429): near 0, every call waits
 //! the same gap, and a crowd of such clients retries in lockstep.
 
-use super::consumers::time_order;
+use super::consumers::{ConsumerKey, time_order};
 use super::findings::{Finding, FindingKind, Severity};
 use super::frames::{
     METHOD, PATH, RESPONSE_CODE, TOO_MANY_REQUESTS, USER_AGENT, categorical_column,
 };
 use super::{AnalysisError, AnalysisWindow};
-use crate::timestamp::MICROS_PER_MINUTE;
+use crate::text::thousands;
+use crate::timestamp::{MICROS_PER_MINUTE, MICROS_PER_SECOND};
 use chrono::{DateTime, Utc};
 use polars::prelude::*;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::time::Duration;
 
-/// [`FindingKind::IgnoresRetryAfter`] is a warning from this share of early retries…
-pub const IGNORES_WARNING_SHARE: f64 = 0.20;
-/// …and critical from this share.
-pub const IGNORES_CRITICAL_SHARE: f64 = 0.50;
-/// Fewer retried 429s than this are too few to judge a consumer's waiting.
-pub const MIN_RETRIES_TO_JUDGE: u64 = 5;
+/// Fewer retried refusals than this are too few to say anything about a consumer's retries.
+pub const MIN_RETRIES_TO_JUDGE: u64 = 10;
+/// `ignores_retry_after` needs at least this many early retries…
+pub const MIN_EARLY_RETRIES: u64 = 5;
+/// …that are at least this share of the consumer's retries.
+pub const IGNORES_SHARE: f64 = 0.20;
+/// Other consumers' refusals during its early retries that make `ignores_retry_after` critical…
+pub const CRITICAL_HARM_REFUSALS: u64 = 100;
+/// …as does this share of all the other consumers' refusals in the window.
+pub const CRITICAL_HARM_SHARE: f64 = 0.5;
 /// Early retries within one minute that make a [`FindingKind::RetryStorm`].
 pub const STORM_EARLY_RETRIES_PER_MINUTE: u64 = 20;
 /// The fewest consecutive 429s on one call that make a chain for back-off growth.
 pub const MIN_CHAIN_429S: usize = 3;
+/// The fewest chains with early retries that show whether a consumer backs off.
+pub const MIN_CHAINS: u64 = 5;
 /// A median growth ratio below this is no back-off.
 pub const NO_BACKOFF_GROWTH_RATIO: f64 = 1.2;
 /// A coefficient of variation of first-retry delays below this is synchronized…
 pub const SYNCHRONIZED_MAX_CV: f64 = 0.05;
 /// …given at least this many first retries.
-pub const SYNCHRONIZED_MIN_RETRIES: u64 = 10;
+pub const SYNCHRONIZED_MIN_RETRIES: u64 = 20;
 
 /// One call: (user agent, method, path) categorical codes.
 type Call = (Option<u32>, Option<u32>, u32);
@@ -63,10 +92,10 @@ const REFUSED_BIT: u32 = 1 << 31;
 /// What the log cannot say and the detector assumes.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct RetryOptions {
-    /// The Retry-After the consumers were given.
+    /// The least Retry-After the API sends (Meraki: 1 s).
     pub retry_after: Duration,
-    /// The least time a response takes, which a client honouring Retry-After waits on top of it.
-    pub assumed_response_time: Duration,
+    /// How much earlier than asked a client's sleep may end (a timer tick).
+    pub clock_granularity: Duration,
     /// The longest gap after a 429 for the next request to the same call to count as its retry.
     pub horizon: Duration,
 }
@@ -75,44 +104,203 @@ impl Default for RetryOptions {
     fn default() -> Self {
         RetryOptions {
             retry_after: Duration::from_secs(1),
-            assumed_response_time: Duration::from_millis(250),
+            clock_granularity: Duration::from_millis(16),
             horizon: Duration::from_secs(300),
         }
+    }
+}
+
+/// When a retry counts as early: what an audit's log can prove (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct EarlyRetryRule {
+    /// The least Retry-After the API sends.
+    pub retry_after_seconds: f64,
+    /// The coarsest of a second, a millisecond and a microsecond that every timestamp of the log
+    /// is a whole multiple of.
+    pub timestamp_resolution_seconds: f64,
+    /// How early a client's sleep may end.
+    pub clock_granularity_seconds: f64,
+    /// timestamp resolution + clock granularity.
+    pub tolerance_seconds: f64,
+    /// retry_after − tolerance: a retry sent at most this long after its refusal is early.
+    pub early_at_most_seconds: f64,
+    #[serde(skip)]
+    early_at_most_us: i64,
+}
+
+impl EarlyRetryRule {
+    /// The rule for a log whose timestamps are whole multiples of `resolution_us`.
+    pub fn new(options: &RetryOptions, resolution_us: i64) -> Self {
+        let retry_after_us = options.retry_after.as_micros() as i64;
+        let tolerance_us = resolution_us + options.clock_granularity.as_micros() as i64;
+        let seconds = |us: i64| us as f64 / MICROS_PER_SECOND as f64;
+        EarlyRetryRule {
+            retry_after_seconds: seconds(retry_after_us),
+            timestamp_resolution_seconds: seconds(resolution_us),
+            clock_granularity_seconds: options.clock_granularity.as_secs_f64(),
+            tolerance_seconds: seconds(tolerance_us),
+            early_at_most_seconds: seconds(retry_after_us - tolerance_us),
+            early_at_most_us: retry_after_us - tolerance_us,
+        }
+    }
+
+    /// Whether a retry `delay_us` after its refusal was sent before Retry-After could have passed.
+    pub fn is_early(&self, delay_us: i64) -> bool {
+        delay_us <= self.early_at_most_us
+    }
+
+    /// [`EarlyRetryRule::is_early`] for a delay.
+    pub fn is_early_delay(&self, delay: Duration) -> bool {
+        self.is_early(delay.as_micros() as i64)
+    }
+
+    /// "a 17 ms tolerance: timestamps to the millisecond, a 16 ms timer tick".
+    pub fn tolerance_text(&self) -> String {
+        let resolution = match (self.timestamp_resolution_seconds * 1e6).round() as i64 {
+            1 => "the microsecond",
+            1_000 => "the millisecond",
+            _ => "the second",
+        };
+        format!(
+            "a {} tolerance: timestamps to {resolution}, a {} timer tick",
+            milliseconds(self.tolerance_seconds),
+            milliseconds(self.clock_granularity_seconds)
+        )
+    }
+}
+
+/// "17 ms", "16.001 ms", "1,016 ms".
+fn milliseconds(seconds: f64) -> String {
+    let ms = seconds * 1_000.0;
+    if (ms - ms.round()).abs() < 1e-9 {
+        format!("{} ms", thousands(ms.round() as u64))
+    } else {
+        format!("{ms:.3} ms")
     }
 }
 
 /// How one consumer retried after 429s.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RetryBehaviour {
-    /// The user agent; `None` for records without one.
+    /// The consumer's name ([`ConsumerKey::client_name`]); `None` for records without a user agent.
+    pub consumer: Option<String>,
+    /// The full user agent behind most of its 429s (a detail: one application may send several).
     pub user_agent: Option<String>,
     pub http_429s: u64,
     /// 429s followed by a retry.
     pub retried_429s: u64,
-    /// Retries sooner than Retry-After (plus the assumed response time).
+    /// Retries sent before Retry-After could have passed ([`EarlyRetryRule`]), as paired.
     pub early_retries: u64,
     /// early_retries / retried_429s (0 without retries).
     pub early_share: f64,
+    /// Of its answered (not refused) requests followed by another of the same call, the share
+    /// followed that soon: its own rhythm (overlapping jobs, duplicates), not a reaction to 429s.
+    pub quick_repeat_share: f64,
+    /// early_retries beyond that rhythm: `early_retries − quick_repeat_share × retried_429s`,
+    /// rounded, at least 0. What `ignores_retry_after` judges.
+    pub early_beyond_rhythm: u64,
     pub median_delay_seconds: Option<f64>,
     /// Chains of at least [`MIN_CHAIN_429S`] consecutive 429s on one call.
     pub chains: u64,
     /// The median ratio of a chain's delay to the delay before it; `None` without chains.
     pub median_growth_ratio: Option<f64>,
+    /// Of `chains`, those with at least one early retry: the ones back-off growth is judged on.
+    pub early_chains: u64,
+    /// The median growth ratio over `early_chains`; `None` without them.
+    pub early_chain_growth_ratio: Option<f64>,
     pub first_retries: u64,
     /// Coefficient of variation of first-retry delays; `None` with fewer than two or a zero mean.
     pub first_retry_delay_cv: Option<f64>,
-    /// The most early retries in one calendar minute, and that minute.
+    /// The most early retries beyond its rhythm in one calendar minute, and that minute.
     pub peak_early_retries_per_minute: u64,
     #[serde(serialize_with = "canonical_option")]
     pub peak_minute: Option<DateTime<Utc>>,
+    /// Requests of other consumers refused in the seconds of its early retries: the harm done.
+    pub others_refused_during_early_retries: u64,
+    /// The same, in the seconds of its early retries within `peak_minute`.
+    pub others_refused_in_peak_minute: u64,
+    /// Every refusal of the other consumers in the window, for scale.
+    pub others_refused_in_window: u64,
 }
 
-/// The retry behaviour of every consumer that received a 429, most early retries first (then by
-/// user agent, records without one last).
+impl RetryBehaviour {
+    fn name(&self) -> &str {
+        self.consumer.as_deref().unwrap_or("(no user agent)")
+    }
+
+    /// Whether there are enough retried refusals to say anything.
+    pub fn judged(&self) -> bool {
+        self.retried_429s >= MIN_RETRIES_TO_JUDGE
+    }
+
+    /// Whether the evidence says it does not wait for Retry-After: enough early retries beyond
+    /// its own rhythm of repeating calls.
+    pub fn ignores_retry_after(&self) -> bool {
+        self.judged()
+            && self.early_beyond_rhythm >= MIN_EARLY_RETRIES
+            && self.early_beyond_rhythm as f64 >= IGNORES_SHARE * self.retried_429s as f64
+    }
+}
+
+/// What the retry detector found over an audit's log: the rule it judged by, and each consumer
+/// that received a 429.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RetryAnalysis {
+    pub rule: EarlyRetryRule,
+    /// Most early retries first (then by name, records without a user agent last).
+    pub behaviours: Vec<RetryBehaviour>,
+}
+
+/// Each row's consumer id by user-agent code, named once per code.
+struct ClientNames {
+    key: ConsumerKey,
+    by_code: Vec<Option<u32>>,
+    ids: HashMap<String, u32>,
+    names: Vec<String>,
+}
+
+const UNNAMED: Option<u32> = Some(u32::MAX);
+
+impl ClientNames {
+    fn new(key: ConsumerKey) -> Self {
+        ClientNames {
+            key,
+            by_code: Vec::new(),
+            ids: HashMap::new(),
+            names: Vec::new(),
+        }
+    }
+
+    /// The consumer id of user-agent code `code` (`None` without a user agent).
+    fn id(&mut self, code: Option<u32>, mapping: &CategoricalMapping) -> Option<u32> {
+        let code = code?;
+        let slot = code as usize;
+        if slot >= self.by_code.len() {
+            self.by_code.resize(slot + 1, UNNAMED);
+        }
+        if self.by_code[slot] == UNNAMED {
+            let name = mapping
+                .cat_to_str(code)
+                .map(|ua| self.key.client_name(ua).to_owned());
+            self.by_code[slot] = name.map(|name| {
+                let next = self.names.len() as u32;
+                *self.ids.entry(name).or_insert_with_key(|name| {
+                    self.names.push(name.clone());
+                    next
+                })
+            });
+        }
+        self.by_code[slot]
+    }
+}
+
+/// The retry behaviour of every consumer that received a 429 (consumers named as `key` names
+/// clients), judged by the [`EarlyRetryRule`] the log allows.
 pub fn retry_behaviour(
     log: &DataFrame,
+    key: ConsumerKey,
     options: &RetryOptions,
-) -> Result<Vec<RetryBehaviour>, AnalysisError> {
+) -> Result<RetryAnalysis, AnalysisError> {
     let err = || AnalysisError::frame("reading requests for their retries");
     // Read by categorical code: a month is 26.8 M rows, and three columns of per-row labels would
     // be the analysis's peak memory.
@@ -125,97 +313,168 @@ pub fn retry_behaviour(
         .column(RESPONSE_CODE)
         .and_then(|c| c.i32())
         .map_err(err())?;
+    let timestamps = log
+        .column(super::frames::TS)
+        .and_then(|c| c.datetime())
+        .map_err(err())?
+        .physical();
+    let mapping = agents.get_mapping();
+    let mut names = ClientNames::new(key);
 
-    // Each row's call (user agent, method, path), with whether it got a 429 in the top bit.
+    // Each row's call (user agent, method, path), with whether it got a 429 in the top bit; and
+    // every refusal as (second, consumer), for the harm done.
     let mut call_ids: HashMap<Call, u32> = HashMap::new();
-    let mut call_agents: Vec<Option<u32>> = Vec::new();
+    let mut call_consumers: Vec<Option<u32>> = Vec::new();
     let mut row_calls: Vec<u32> = Vec::with_capacity(log.height());
+    let mut refusals: Vec<(i64, Option<u32>)> = Vec::new();
     let mut refused: HashMap<Option<u32>, u64> = HashMap::new();
+    // Per consumer, its 429s by user-agent code: the detail names the one refused most.
+    let mut refused_agents: HashMap<Option<u32>, HashMap<u32, u64>> = HashMap::new();
     let rows = agents
         .physical()
         .iter()
         .zip(methods.physical().iter())
-        .zip(paths.physical().iter().zip(codes.iter()));
-    for ((agent, method), (path, code)) in rows {
+        .zip(paths.physical().iter().zip(codes.iter()))
+        .zip(timestamps.iter());
+    for (((agent, method), (path, code)), ts) in rows {
+        let consumer = names.id(agent, mapping);
         let is_429 = code == Some(TOO_MANY_REQUESTS);
         if is_429 {
-            *refused.entry(agent).or_default() += 1;
+            if let Some(ts) = ts {
+                refusals.push((ts.div_euclid(MICROS_PER_SECOND), consumer));
+            }
+            *refused.entry(consumer).or_default() += 1;
+            if let Some(agent) = agent {
+                *refused_agents
+                    .entry(consumer)
+                    .or_default()
+                    .entry(agent)
+                    .or_default() += 1;
+            }
         }
         let call = match path {
             None => NO_CALL,
             Some(path) => *call_ids.entry((agent, method, path)).or_insert_with(|| {
-                call_agents.push(agent);
-                (call_agents.len() - 1) as u32
+                call_consumers.push(consumer);
+                (call_consumers.len() - 1) as u32
             }),
         };
         row_calls.push(call | if is_429 { REFUSED_BIT } else { 0 });
     }
     drop(call_ids);
+    refusals.sort_unstable_by_key(|r| r.0);
 
-    // Each call's requests, in time order: (ts, got a 429).
-    let mut calls: Vec<Vec<(i64, bool)>> = vec![Vec::new(); call_agents.len()];
+    // Each call's requests, in time order: (ts, got a 429); and the coarsest unit all timestamps
+    // are whole multiples of.
+    let mut calls: Vec<Vec<(i64, bool)>> = vec![Vec::new(); call_consumers.len()];
+    let mut resolution_us = MICROS_PER_SECOND;
     for (ts, row) in time_order(log)? {
+        // Logs keep whole seconds, milliseconds or microseconds; a run of round values in a
+        // microsecond log is chance, not a unit.
+        while resolution_us > 1 && ts.rem_euclid(resolution_us) != 0 {
+            resolution_us /= 1_000;
+        }
+        let is_429 = row_calls[row] & REFUSED_BIT != 0;
         let call = row_calls[row] & !REFUSED_BIT;
         if call != NO_CALL {
-            calls[call as usize].push((ts, row_calls[row] & REFUSED_BIT != 0));
+            calls[call as usize].push((ts, is_429));
         }
     }
     drop(row_calls);
+    let rule = EarlyRetryRule::new(options, resolution_us);
 
     let horizon = options.horizon.as_micros() as i64;
-    let early_under = (options.retry_after + options.assumed_response_time).as_micros() as i64;
     let mut stats: HashMap<Option<u32>, Stats> = HashMap::new();
-    for (requests, agent) in calls.iter().zip(&call_agents) {
-        let s = stats.entry(*agent).or_default();
+    for (requests, consumer) in calls.iter().zip(&call_consumers) {
+        let s = stats.entry(*consumer).or_default();
         // delay after request i, if request i got a 429 and was retried in time
         let delay = |i: usize| -> Option<i64> {
             let (ts, is_429) = requests[i];
             let (next, _) = *requests.get(i + 1)?;
             (is_429 && next - ts < horizon).then_some(next - ts)
         };
-        let mut chain: Vec<i64> = Vec::new();
-        let mut chain_429s = 0usize;
+        let mut chain = Chain::default();
         for i in 0..requests.len() {
+            // How soon an answered request's call is sent again: the client's own rhythm.
+            if let (false, Some(&(next, _))) = (requests[i].1, requests.get(i + 1))
+                && next - requests[i].0 < horizon
+            {
+                s.repeats += 1;
+                s.quick_repeats += u64::from(rule.is_early(next - requests[i].0));
+            }
             let continues_chain = i > 0 && delay(i - 1).is_some();
             if !continues_chain {
-                s.close_chain(&chain, chain_429s);
-                chain.clear();
-                chain_429s = 0;
+                s.close_chain(&chain);
+                chain = Chain::default();
             }
             if requests[i].1 {
-                chain_429s += 1;
+                chain.refused += 1;
             }
             let Some(d) = delay(i) else {
                 continue;
             };
-            chain.push(d);
+            chain.delays.push(d);
             s.delays.push(d);
             if !continues_chain {
                 s.first_delays.push(d);
             }
-            if d < early_under {
-                let minute = requests[i + 1].0.div_euclid(MICROS_PER_MINUTE);
-                *s.early_per_minute.entry(minute).or_default() += 1;
+            let sent = requests[i + 1].0;
+            let minute = s
+                .per_minute
+                .entry(sent.div_euclid(MICROS_PER_MINUTE))
+                .or_default();
+            minute.retried += 1;
+            if rule.is_early(d) {
+                chain.early = true;
+                minute.early += 1;
+                s.early_seconds.push(sent.div_euclid(MICROS_PER_SECOND));
                 s.early += 1;
             }
         }
-        s.close_chain(&chain, chain_429s);
+        s.close_chain(&chain);
     }
 
-    let mut out: Vec<RetryBehaviour> = refused
+    let mut behaviours: Vec<RetryBehaviour> = refused
         .into_iter()
-        .map(|(agent, http_429s)| {
-            let mut s = stats.remove(&agent).unwrap_or_default();
+        .map(|(consumer, http_429s)| {
+            let mut s = stats.remove(&consumer).unwrap_or_default();
             let retried = s.delays.len() as u64;
+            let rhythm = if s.repeats == 0 {
+                0.0
+            } else {
+                s.quick_repeats as f64 / s.repeats as f64
+            };
+            let beyond = |early: u64, retried: u64| {
+                (early as f64 - rhythm * retried as f64).max(0.0).round() as u64
+            };
             let peak = s
-                .early_per_minute
+                .per_minute
                 .iter()
-                .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
-                .map(|(&minute, &n)| (minute, n));
+                .map(|(&minute, m)| (minute, beyond(m.early, m.retried)))
+                .filter(|&(_, n)| n > 0)
+                .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)));
+            s.early_seconds.sort_unstable();
+            s.early_seconds.dedup();
+            let harm = others_refused(&refusals, &s.early_seconds, consumer);
+            let harm_in_peak = peak.map_or(0, |(minute, _)| {
+                let seconds_per_minute = MICROS_PER_MINUTE / MICROS_PER_SECOND;
+                let first = minute * seconds_per_minute;
+                let from = s.early_seconds.partition_point(|&t| t < first);
+                let to = s
+                    .early_seconds
+                    .partition_point(|&t| t < first + seconds_per_minute);
+                others_refused(&refusals, &s.early_seconds[from..to], consumer)
+            });
+            let user_agent = refused_agents.remove(&consumer).and_then(|by_agent| {
+                by_agent
+                    .into_iter()
+                    .filter_map(|(code, n)| Some((mapping.cat_to_str(code)?, n)))
+                    .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
+                    .map(|(ua, _)| ua.to_owned())
+            });
             RetryBehaviour {
-                user_agent: agent
-                    .and_then(|a| agents.get_mapping().cat_to_str(a))
-                    .map(str::to_owned),
+                consumer: consumer.map(|id| names.names[id as usize].clone()),
+                user_agent,
                 http_429s,
                 retried_429s: retried,
                 early_retries: s.early,
@@ -224,45 +483,69 @@ pub fn retry_behaviour(
                 } else {
                     s.early as f64 / retried as f64
                 },
+                quick_repeat_share: rhythm,
+                early_beyond_rhythm: beyond(s.early, retried),
                 median_delay_seconds: median(
                     &mut s.delays.iter().map(|&d| d as f64).collect::<Vec<_>>(),
                 )
                 .map(|m| m / 1e6),
                 chains: s.chains,
                 median_growth_ratio: median(&mut s.ratios),
+                early_chains: s.early_chains,
+                early_chain_growth_ratio: median(&mut s.early_ratios),
                 first_retries: s.first_delays.len() as u64,
                 first_retry_delay_cv: coefficient_of_variation(&s.first_delays),
                 peak_early_retries_per_minute: peak.map_or(0, |(_, n)| n),
                 peak_minute: peak
                     .map(|(m, _)| crate::timestamp::from_micros(m * MICROS_PER_MINUTE)),
+                others_refused_during_early_retries: harm,
+                others_refused_in_peak_minute: harm_in_peak,
+                others_refused_in_window: (refusals.len() as u64).saturating_sub(http_429s),
             }
         })
         .collect();
-    out.sort_by(|a, b| {
-        b.early_retries
-            .cmp(&a.early_retries)
-            .then_with(|| match (&a.user_agent, &b.user_agent) {
+    behaviours.sort_by(|a, b| {
+        b.early_beyond_rhythm
+            .cmp(&a.early_beyond_rhythm)
+            .then(b.early_retries.cmp(&a.early_retries))
+            .then_with(|| match (&a.consumer, &b.consumer) {
                 (Some(a), Some(b)) => a.cmp(b),
                 (a, b) => b.is_none().cmp(&a.is_none()).reverse(),
             })
     });
-    Ok(out)
+    Ok(RetryAnalysis { rule, behaviours })
 }
 
-/// One user agent's retries after 429s: the delay of each, paired as [`retry_behaviour`] pairs
+/// Refusals of consumers other than `own` in `seconds` (sorted, distinct); `refusals` is every
+/// refusal as (second, consumer), sorted by second.
+fn others_refused(refusals: &[(i64, Option<u32>)], seconds: &[i64], own: Option<u32>) -> u64 {
+    let mut harm = 0;
+    for &second in seconds {
+        let from = refusals.partition_point(|r| r.0 < second);
+        harm += refusals[from..]
+            .iter()
+            .take_while(|r| r.0 == second)
+            .filter(|r| r.1 != own)
+            .count() as u64;
+    }
+    harm
+}
+
+/// One consumer's retries after 429s: the delay of each, paired as [`retry_behaviour`] pairs
 /// them (for the report's delay histograms).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryDelays {
-    /// `None` for records without a user agent.
-    pub user_agent: Option<String>,
+    /// As [`RetryBehaviour::consumer`]; `None` for records without a user agent.
+    pub consumer: Option<String>,
     pub delays: Vec<Duration>,
 }
 
-/// The delay of every retry after a 429, by user agent (in no particular order). Only the
+/// The delay of every retry after a 429, by consumer (in no particular order). Only the
 /// requests of calls that received a 429 are gathered and sorted, and calls are told apart by
 /// the categorical ids of their user agent and method, so one hash per request is the cost.
 pub fn retry_delays(
     log: &DataFrame,
+    key: ConsumerKey,
     options: &RetryOptions,
 ) -> Result<Vec<RetryDelays>, AnalysisError> {
     let err = AnalysisError::frame("reading the log for retry delays");
@@ -314,15 +597,17 @@ pub fn retry_delays(
             requests[slot].push((ts, row, is_429));
         }
     }
-    let mut agent_of_slot = vec![None; slots.len()];
+    let mapping = agents.get_mapping();
+    let mut names = ClientNames::new(key);
+    let mut consumer_of_slot = vec![None; slots.len()];
     for ((agent, _, _), slot) in slots {
-        agent_of_slot[slot] = agent;
+        consumer_of_slot[slot] = names.id(agent, mapping);
     }
     let horizon = options.horizon.as_micros() as i64;
-    let mut by_agent: HashMap<Option<u32>, Vec<Duration>> = HashMap::new();
-    for (mut call, agent) in requests.into_iter().zip(agent_of_slot) {
+    let mut by_consumer: HashMap<Option<u32>, Vec<Duration>> = HashMap::new();
+    for (mut call, consumer) in requests.into_iter().zip(consumer_of_slot) {
         call.sort_unstable();
-        let delays = by_agent.entry(agent).or_default();
+        let delays = by_consumer.entry(consumer).or_default();
         for pair in call.windows(2) {
             let ((ts, _, is_429), (next, _, _)) = (pair[0], pair[1]);
             if is_429 && next - ts < horizon {
@@ -330,40 +615,80 @@ pub fn retry_delays(
             }
         }
     }
-    let mapping = agents.get_mapping();
-    Ok(by_agent
+    Ok(by_consumer
         .into_iter()
-        .map(|(agent, delays)| RetryDelays {
-            user_agent: agent.and_then(|a| mapping.cat_to_str(a)).map(str::to_owned),
+        .map(|(consumer, delays)| RetryDelays {
+            consumer: consumer.map(|id| names.names[id as usize].clone()),
             delays,
         })
         .collect())
 }
 
-/// The findings of each consumer's retry behaviour over `window` (see the thresholds above).
-pub fn retry_findings(
-    behaviours: &[RetryBehaviour],
-    window: &AnalysisWindow,
-    options: &RetryOptions,
-) -> Vec<Finding> {
+/// The severity of a finding about early retries that refused others `harm` times: none is only
+/// information, some a warning.
+fn harm_severity(harm: u64) -> Severity {
+    if harm == 0 {
+        Severity::Info
+    } else {
+        Severity::Warning
+    }
+}
+
+/// "Other consumers were refused 58 times in the seconds of those early retries (of their 62
+/// refusals in the window)." — or that they were not.
+fn harm_sentence(harm: u64, retries: &str, others_in_window: u64) -> String {
+    let of_all = format!(
+        "of their {} refusal{} in the window",
+        thousands(others_in_window),
+        if others_in_window == 1 { "" } else { "s" }
+    );
+    match harm {
+        0 => format!("No other consumer was refused in the seconds of {retries}."),
+        1 => format!("Other consumers were refused once in the seconds of {retries} ({of_all})."),
+        n => format!(
+            "Other consumers were refused {} times in the seconds of {retries} ({of_all}).",
+            thousands(n)
+        ),
+    }
+}
+
+/// The findings of each consumer's retry behaviour over `window` (see the module docs for the
+/// evidence each needs and how severe each is).
+pub fn retry_findings(analysis: &RetryAnalysis, window: &AnalysisWindow) -> Vec<Finding> {
+    let rule = &analysis.rule;
     let mut findings = Vec::new();
-    let retry_after = options.retry_after.as_secs_f64();
-    for b in behaviours {
-        let name = b.user_agent.as_deref().unwrap_or("(no user agent)");
-        let finding = |kind, severity, start, end, summary, metrics| Finding {
-            kind,
-            severity,
-            consumer: b.user_agent.clone(),
-            start,
-            end,
-            summary,
-            metrics,
+    for b in analysis.behaviours.iter().filter(|b| b.judged()) {
+        let name = b.name();
+        let finding = |kind, severity, start, end, summary, mut metrics: serde_json::Value| {
+            metrics["user_agent"] = serde_json::json!(b.user_agent);
+            Finding {
+                kind,
+                severity,
+                consumer: b.consumer.clone(),
+                start,
+                end,
+                summary,
+                metrics,
+            }
         };
-        if b.retried_429s >= MIN_RETRIES_TO_JUDGE && b.early_share >= IGNORES_WARNING_SHARE {
-            let severity = if b.early_share >= IGNORES_CRITICAL_SHARE {
+        let harm = b.others_refused_during_early_retries;
+        let ignores = b.ignores_retry_after();
+        if ignores {
+            let most_of_the_others =
+                harm as f64 >= CRITICAL_HARM_SHARE * b.others_refused_in_window as f64;
+            let severity = if harm > 0 && (harm >= CRITICAL_HARM_REFUSALS || most_of_the_others) {
                 Severity::Critical
             } else {
-                Severity::Warning
+                harm_severity(harm)
+            };
+            let rhythm = if b.early_beyond_rhythm < b.early_retries {
+                format!(
+                    " It sends {:.0} % of its calls again that soon after an answer too; that \
+                     many of the quick retries are left out as its own rhythm.",
+                    b.quick_repeat_share * 100.0
+                )
+            } else {
+                String::new()
             };
             findings.push(finding(
                 FindingKind::IgnoresRetryAfter,
@@ -371,69 +696,103 @@ pub fn retry_findings(
                 window.start,
                 window.end,
                 format!(
-                    "{name} retried {} of {} refused calls ({:.0} %) sooner than a Retry-After of \
-                     {retry_after} s allows",
-                    b.early_retries,
-                    b.retried_429s,
-                    b.early_share * 100.0
+                    "{name} retried {} of its {} refused calls before Retry-After could have passed \
+                     ({:.0} %). Each of those retries came at most {:.3} s after its refusal, \
+                     where Retry-After is at least {} s ({}).{rhythm} {}",
+                    thousands(b.early_beyond_rhythm),
+                    thousands(b.retried_429s),
+                    b.early_beyond_rhythm as f64 / b.retried_429s as f64 * 100.0,
+                    rule.early_at_most_seconds,
+                    rule.retry_after_seconds,
+                    rule.tolerance_text(),
+                    harm_sentence(harm, "those early retries", b.others_refused_in_window)
                 ),
                 serde_json::json!({
                     "retried_429s": b.retried_429s,
                     "early_retries": b.early_retries,
+                    "early_beyond_rhythm": b.early_beyond_rhythm,
+                    "quick_repeat_share": b.quick_repeat_share,
                     "early_share": b.early_share,
                     "median_delay_seconds": b.median_delay_seconds,
-                    "assumed_retry_after_seconds": retry_after,
-                    "assumed_response_time_seconds": options.assumed_response_time.as_secs_f64(),
+                    "others_refused_during_early_retries": harm,
+                    "others_refused_in_window": b.others_refused_in_window,
+                    "retry_after_seconds": rule.retry_after_seconds,
+                    "tolerance_seconds": rule.tolerance_seconds,
+                    "timestamp_resolution_seconds": rule.timestamp_resolution_seconds,
+                    "clock_granularity_seconds": rule.clock_granularity_seconds,
+                    "early_at_most_seconds": rule.early_at_most_seconds,
                 }),
             ));
         }
         if let Some(minute) = b.peak_minute
+            && ignores
             && b.peak_early_retries_per_minute >= STORM_EARLY_RETRIES_PER_MINUTE
         {
+            let harm = b.others_refused_in_peak_minute;
             findings.push(finding(
                 FindingKind::RetryStorm,
-                Severity::Warning,
+                harm_severity(harm),
                 minute,
                 minute + chrono::TimeDelta::minutes(1),
                 format!(
-                    "{name} sent {} retries inside the Retry-After window in one minute",
-                    b.peak_early_retries_per_minute
+                    "{name} sent {} retries before Retry-After could have passed in the minute from \
+                     {} UTC. {}",
+                    thousands(b.peak_early_retries_per_minute),
+                    minute.format("%H:%M"),
+                    harm_sentence(harm, "those retries", b.others_refused_in_window)
                 ),
                 serde_json::json!({
                     "early_retries_in_minute": b.peak_early_retries_per_minute,
                     "early_retries": b.early_retries,
+                    "others_refused_in_minute": harm,
                 }),
             ));
         }
-        if let Some(ratio) = b.median_growth_ratio
+        if let Some(ratio) = b.early_chain_growth_ratio
+            && ignores
+            && b.early_chains >= MIN_CHAINS
             && ratio < NO_BACKOFF_GROWTH_RATIO
         {
             findings.push(finding(
                 FindingKind::NoBackoffGrowth,
-                Severity::Warning,
+                harm_severity(harm),
                 window.start,
                 window.end,
                 format!(
-                    "{name} does not back off: over {} chains of repeated 429s its delays grew by \
-                     a median factor of {ratio:.2}",
-                    b.chains
+                    "{name} does not back off: in {} chains of {MIN_CHAIN_429S} or more refusals of \
+                     one call with early retries, each delay was a median {ratio:.2} times the one \
+                     before. {}",
+                    thousands(b.early_chains),
+                    harm_sentence(harm, "its early retries", b.others_refused_in_window)
                 ),
-                serde_json::json!({ "chains": b.chains, "median_growth_ratio": ratio }),
+                serde_json::json!({
+                    "early_chains": b.early_chains,
+                    "median_growth_ratio": ratio,
+                    "others_refused_during_early_retries": harm,
+                }),
             ));
         }
         if let Some(cv) = b.first_retry_delay_cv
             && b.first_retries >= SYNCHRONIZED_MIN_RETRIES
             && cv < SYNCHRONIZED_MAX_CV
         {
+            // Waiting Retry-After to the millisecond is compliant; only in a crowd does the lack
+            // of jitter matter, so alone it is information.
+            let severity = if ignores {
+                harm_severity(harm)
+            } else {
+                Severity::Info
+            };
             findings.push(finding(
                 FindingKind::SynchronizedRetries,
-                Severity::Warning,
+                severity,
                 window.start,
                 window.end,
                 format!(
-                    "{name} retries at identical gaps (no jitter): {} first retries with a \
-                     coefficient of variation of {cv:.3}",
-                    b.first_retries
+                    "{name} waits the same time after every refusal (no jitter): its {} first \
+                     retries have a coefficient of variation of {cv:.3}. Clients that wait alike \
+                     retry together; a random part in the wait spreads them.",
+                    thousands(b.first_retries)
                 ),
                 serde_json::json!({ "first_retries": b.first_retries, "delay_cv": cv }),
             ));
@@ -442,30 +801,59 @@ pub fn retry_findings(
     findings
 }
 
+/// A run of requests on one call, each the retry of a refused one before it.
+#[derive(Default)]
+struct Chain {
+    /// µs
+    delays: Vec<i64>,
+    refused: usize,
+    /// Whether one of its retries was early.
+    early: bool,
+}
+
+#[derive(Default)]
+struct MinuteRetries {
+    retried: u64,
+    early: u64,
+}
+
 #[derive(Default)]
 struct Stats {
     /// µs
     delays: Vec<i64>,
     first_delays: Vec<i64>,
     early: u64,
-    early_per_minute: HashMap<i64, u64>,
+    /// Retries and early retries, by the minute (since the epoch) the retry was sent in.
+    per_minute: HashMap<i64, MinuteRetries>,
+    /// Answered requests followed by another of the same call within the horizon, and of those
+    /// the ones followed before Retry-After could have passed.
+    repeats: u64,
+    quick_repeats: u64,
+    /// The second (since the epoch) each early retry was sent in.
+    early_seconds: Vec<i64>,
     chains: u64,
     ratios: Vec<f64>,
+    early_chains: u64,
+    early_ratios: Vec<f64>,
 }
 
 impl Stats {
-    /// Records a chain of retries (their delays) that followed `refused` consecutive 429s.
-    fn close_chain(&mut self, delays: &[i64], refused: usize) {
-        if refused < MIN_CHAIN_429S {
+    /// Records a chain of retries if it followed at least [`MIN_CHAIN_429S`] consecutive 429s.
+    fn close_chain(&mut self, chain: &Chain) {
+        if chain.refused < MIN_CHAIN_429S {
             return;
         }
+        let ratios = chain
+            .delays
+            .windows(2)
+            .filter(|w| w[0] > 0)
+            .map(|w| w[1] as f64 / w[0] as f64);
         self.chains += 1;
-        self.ratios.extend(
-            delays
-                .windows(2)
-                .filter(|w| w[0] > 0)
-                .map(|w| w[1] as f64 / w[0] as f64),
-        );
+        if chain.early {
+            self.early_chains += 1;
+            self.early_ratios.extend(ratios.clone());
+        }
+        self.ratios.extend(ratios);
     }
 }
 
@@ -521,15 +909,20 @@ mod tests {
     use chrono::TimeDelta;
 
     const MS: i64 = 1_000;
+    const SECOND: i64 = 1_000_000;
     const SCRIPT: &str = "PortPusher/0.9";
     const SDK: &str = "python-meraki/4.7.0 Caller/(Sync/1)";
+    const SDK_OLD: &str = "python-meraki/4.6.0 Caller/(Sync/1)";
+    const POLLER: &str = "python-meraki/4.7.0 Caller/(Poller/2)";
 
     fn t0() -> DateTime<Utc> {
         crate::timestamp::parse("2026-11-19T09:00:00Z").unwrap()
     }
 
     /// (offset µs from 09:00, response code, user agent, path)
-    fn frame(requests: &[(i64, u16, Option<&str>, &str)]) -> DataFrame {
+    type Req<'a> = (i64, u16, Option<&'a str>, &'a str);
+
+    fn frame(requests: &[Req<'_>]) -> DataFrame {
         let mut builder = RequestLogBuilder::default();
         for &(offset, code, user_agent, path) in requests {
             builder.push(&RequestLogRow {
@@ -547,21 +940,62 @@ mod tests {
         builder.finish().unwrap()
     }
 
-    fn behaviour(requests: &[(i64, u16, Option<&str>, &str)]) -> Vec<RetryBehaviour> {
-        retry_behaviour(&frame(requests), &RetryOptions::default()).unwrap()
+    fn analysis(requests: &[Req<'_>]) -> RetryAnalysis {
+        retry_behaviour(
+            &frame(requests),
+            ConsumerKey::Application,
+            &RetryOptions::default(),
+        )
+        .unwrap()
+    }
+
+    fn behaviour(requests: &[Req<'_>]) -> Vec<RetryBehaviour> {
+        analysis(requests).behaviours
     }
 
     fn window() -> AnalysisWindow {
         AnalysisWindow::new(t0(), t0() + TimeDelta::hours(1)).unwrap()
     }
 
+    fn judged(requests: &[Req<'_>]) -> Vec<(FindingKind, Severity, Option<String>)> {
+        retry_findings(&analysis(requests), &window())
+            .into_iter()
+            .map(|f| (f.kind, f.severity, f.consumer))
+            .collect()
+    }
+
+    /// `calls` calls of `agent` on their own paths, each refused at `start + i × spacing` and
+    /// retried `delays[i % len]` later (admitted).
+    fn refused_and_retried(
+        agent: &'static str,
+        calls: usize,
+        start: i64,
+        spacing: i64,
+        delays: &[i64],
+    ) -> Vec<(i64, u16, Option<&'static str>, String)> {
+        (0..calls)
+            .flat_map(|i| {
+                let at = start + i as i64 * spacing;
+                let path = format!("/{agent}/{i}");
+                [
+                    (at, 429, Some(agent), path.clone()),
+                    (at + delays[i % delays.len()], 200, Some(agent), path),
+                ]
+            })
+            .collect()
+    }
+
+    fn borrowed<'a>(owned: &'a [(i64, u16, Option<&'static str>, String)]) -> Vec<Req<'a>> {
+        owned
+            .iter()
+            .map(|(t, c, a, p)| (*t, *c, *a, p.as_str()))
+            .collect()
+    }
+
     #[test]
     fn an_empty_window_has_no_behaviour_or_findings() {
         assert_eq!(behaviour(&[]), vec![]);
-        assert_eq!(
-            retry_findings(&[], &window(), &RetryOptions::default()),
-            vec![]
-        );
+        assert_eq!(judged(&[]), vec![]);
     }
 
     #[test]
@@ -570,24 +1004,32 @@ mod tests {
         assert_eq!(
             b,
             vec![RetryBehaviour {
+                consumer: Some(SCRIPT.into()),
                 user_agent: Some(SCRIPT.into()),
                 http_429s: 1,
                 retried_429s: 0,
                 early_retries: 0,
                 early_share: 0.0,
+                quick_repeat_share: 0.0,
+                early_beyond_rhythm: 0,
                 median_delay_seconds: None,
                 chains: 0,
                 median_growth_ratio: None,
+                early_chains: 0,
+                early_chain_growth_ratio: None,
                 first_retries: 0,
                 first_retry_delay_cv: None,
                 peak_early_retries_per_minute: 0,
                 peak_minute: None,
+                others_refused_during_early_retries: 0,
+                others_refused_in_peak_minute: 0,
+                others_refused_in_window: 0,
             }]
         );
     }
 
     #[test]
-    fn only_429s_make_one_chain_without_growth_listed_out_of_order() {
+    fn one_chain_of_early_429s_listed_out_of_order_is_too_little_to_judge() {
         // Four 429s 200 ms apart on one call, listed backwards, and one on another path.
         let b = behaviour(&[
             (600 * MS, 429, Some(SCRIPT), "/a"),
@@ -604,16 +1046,22 @@ mod tests {
         );
         assert_eq!(b.median_delay_seconds, Some(0.2));
         assert_eq!(b.median_growth_ratio, Some(1.0));
+        assert_eq!((b.early_chains, b.early_chain_growth_ratio), (1, Some(1.0)));
         assert_eq!((b.first_retries, b.first_retry_delay_cv), (1, None));
         assert_eq!(b.peak_early_retries_per_minute, 3);
         assert_eq!(b.peak_minute, Some(t0()));
-        let kinds: Vec<_> =
-            retry_findings(std::slice::from_ref(b), &window(), &RetryOptions::default())
-                .iter()
-                .map(|f| f.kind)
-                .collect();
-        // Three retries are too few to judge waiting, but the chain shows no back-off.
-        assert_eq!(kinds, vec![FindingKind::NoBackoffGrowth]);
+        // Three retries and one chain: no finding says anything from so little.
+        assert!(!b.judged());
+        assert_eq!(
+            retry_findings(
+                &RetryAnalysis {
+                    rule: EarlyRetryRule::new(&RetryOptions::default(), 1),
+                    behaviours: vec![b.clone()],
+                },
+                &window()
+            ),
+            vec![]
+        );
     }
 
     #[test]
@@ -625,14 +1073,291 @@ mod tests {
         ]);
         let summary: Vec<_> = b
             .iter()
-            .map(|b| (b.user_agent.as_deref(), b.retried_429s, b.early_retries))
+            .map(|b| (b.consumer.as_deref(), b.retried_429s, b.early_retries))
             .collect();
         assert_eq!(summary, vec![(Some(SCRIPT), 0, 0), (None, 1, 0)]);
         assert_eq!(b[1].median_delay_seconds, Some(2.0));
+        assert_eq!(b[1].user_agent, None);
     }
 
     #[test]
-    fn identical_early_gaps_are_flagged_and_exponential_backoff_is_not() {
+    fn a_client_that_waits_exactly_retry_after_is_compliant_and_only_told_about_jitter() {
+        // 30 refusals, each retried exactly 1 s later (an answer in no time at all): never early,
+        // whatever the response time was. Identical gaps: information about jitter, nothing more.
+        let owned = refused_and_retried(POLLER, 30, 0, 2 * SECOND, &[SECOND]);
+        let requests = borrowed(&owned);
+        let b = &behaviour(&requests)[0];
+        assert_eq!((b.retried_429s, b.early_retries), (30, 0));
+        assert_eq!(
+            judged(&requests),
+            vec![(
+                FindingKind::SynchronizedRetries,
+                Severity::Info,
+                Some("Poller/2".to_owned())
+            )]
+        );
+    }
+
+    #[test]
+    fn a_jittered_client_waiting_one_to_two_seconds_is_never_flagged() {
+        let delays: Vec<i64> = (0..40).map(|i| SECOND + i * 25 * MS).collect();
+        let owned = refused_and_retried(SDK, 40, 0, 3 * SECOND, &delays);
+        let requests = borrowed(&owned);
+        assert_eq!(behaviour(&requests)[0].early_retries, 0);
+        assert_eq!(judged(&requests), vec![]);
+    }
+
+    #[test]
+    fn early_is_what_the_timestamps_prove_within_their_resolution_and_a_timer_tick() {
+        // Microsecond timestamps: a 16.001 ms tolerance, so 983.999 ms is early and 984 ms is not.
+        let micro = analysis(&[
+            (1, 429, Some(SCRIPT), "/a"),
+            (1 + 983_999, 200, Some(SCRIPT), "/a"),
+            (1, 429, Some(SCRIPT), "/b"),
+            (1 + 984_000, 200, Some(SCRIPT), "/b"),
+        ]);
+        assert_eq!(micro.rule.timestamp_resolution_seconds, 0.000_001);
+        assert_eq!(micro.rule.tolerance_seconds, 0.016_001);
+        assert_eq!(micro.behaviours[0].early_retries, 1);
+        assert_eq!(
+            micro.rule.tolerance_text(),
+            "a 16.001 ms tolerance: timestamps to the microsecond, a 16 ms timer tick"
+        );
+        // Millisecond timestamps: 17 ms, so 983 ms is early and 984 ms is not.
+        let milli = analysis(&[
+            (0, 429, Some(SCRIPT), "/a"),
+            (983 * MS, 200, Some(SCRIPT), "/a"),
+            (0, 429, Some(SCRIPT), "/b"),
+            (984 * MS, 200, Some(SCRIPT), "/b"),
+        ]);
+        assert_eq!(milli.rule.early_at_most_seconds, 0.983);
+        assert_eq!(milli.behaviours[0].early_retries, 1);
+        assert_eq!(
+            milli.rule.tolerance_text(),
+            "a 17 ms tolerance: timestamps to the millisecond, a 16 ms timer tick"
+        );
+        // Whole seconds: a retry 0 s after its refusal may have come 999 ms later, and a 16 ms
+        // tick earlier still could be compliant with 1 s: nothing can be proven early.
+        let seconds = analysis(&[(0, 429, Some(SCRIPT), "/a"), (0, 200, Some(SCRIPT), "/a")]);
+        assert_eq!(seconds.rule.timestamp_resolution_seconds, 1.0);
+        assert_eq!(seconds.behaviours[0].early_retries, 0);
+    }
+
+    #[test]
+    fn severity_follows_the_refusals_of_others_during_the_early_retries() {
+        // A script retries 30 refused calls 200 ms later, one call every 10 s.
+        let script = refused_and_retried(SCRIPT, 30, 0, 10 * SECOND, &[200 * MS]);
+        // Alone, it held up only itself.
+        let alone = borrowed(&script);
+        assert_eq!(
+            judged(&alone)
+                .into_iter()
+                .map(|(k, s, _)| (k, s))
+                .collect::<Vec<_>>(),
+            vec![
+                (FindingKind::IgnoresRetryAfter, Severity::Info),
+                (FindingKind::SynchronizedRetries, Severity::Info),
+            ]
+        );
+        let b = &behaviour(&alone)[0];
+        assert_eq!(b.others_refused_during_early_retries, 0);
+
+        // An SDK app refused 4 times in the second of each early retry: 120 refusals of others.
+        let mut busy = script.clone();
+        for i in 0..30 {
+            for k in 0..4 {
+                busy.push((
+                    i * 10 * SECOND + 500 * MS + k,
+                    429,
+                    Some(SDK),
+                    format!("/sdk/{i}/{k}"),
+                ));
+            }
+        }
+        let busy = borrowed(&busy);
+        let b = behaviour(&busy);
+        let script_b = b
+            .iter()
+            .find(|b| b.consumer.as_deref() == Some(SCRIPT))
+            .unwrap();
+        assert_eq!(script_b.others_refused_during_early_retries, 120);
+        let findings = retry_findings(&analysis(&busy), &window());
+        let ignores = findings
+            .iter()
+            .find(|f| f.kind == FindingKind::IgnoresRetryAfter)
+            .unwrap();
+        assert_eq!(ignores.severity, Severity::Critical);
+        assert_eq!(
+            ignores.summary,
+            "PortPusher/0.9 retried 30 of its 30 refused calls before Retry-After could have \
+             passed (100 %). Each of those retries came at most 0.984 s after its refusal, where \
+             Retry-After is at least 1 s (a 16.001 ms tolerance: timestamps to the microsecond, a \
+             16 ms timer tick). Other consumers were refused 120 times in the seconds of those \
+             early retries (of their 120 refusals in the window)."
+        );
+        // The SDK's refusals were never retried: nothing is said about it.
+        assert!(
+            findings
+                .iter()
+                .all(|f| f.consumer.as_deref() == Some(SCRIPT))
+        );
+
+        // Three refusals of others during its early retries: critical when they are most of the
+        // others' refusals in the window, a warning when they are a few of many.
+        let severity_with = |elsewhere: i64| {
+            let mut requests = script.clone();
+            for i in 0..3 {
+                requests.push((
+                    i * 10 * SECOND + 500 * MS,
+                    429,
+                    Some(SDK),
+                    format!("/x/{i}"),
+                ));
+            }
+            for i in 0..elsewhere {
+                requests.push((
+                    5 * SECOND + i * 10 * SECOND,
+                    429,
+                    Some(SDK),
+                    format!("/y/{i}"),
+                ));
+            }
+            retry_findings(&analysis(&borrowed(&requests)), &window())
+                .into_iter()
+                .find(|f| f.kind == FindingKind::IgnoresRetryAfter)
+                .map(|f| (f.severity, f.metrics["others_refused_in_window"].clone()))
+                .unwrap()
+        };
+        assert_eq!(severity_with(1), (Severity::Critical, serde_json::json!(4)));
+        assert_eq!(severity_with(7), (Severity::Warning, serde_json::json!(10)));
+    }
+
+    #[test]
+    fn too_few_retries_or_chains_say_nothing() {
+        // Nine early retries: one short of judging.
+        let owned = refused_and_retried(SCRIPT, 9, 0, 10 * SECOND, &[100 * MS]);
+        assert_eq!(judged(&borrowed(&owned)), vec![]);
+        // Ten calls, each refused three times 100 ms apart: ten early chains without growth.
+        let chains = |calls: usize| -> Vec<(i64, u16, Option<&'static str>, String)> {
+            (0..calls)
+                .flat_map(|i| {
+                    let at = i as i64 * 10 * SECOND;
+                    let path = format!("/c/{i}");
+                    [0, 1, 2]
+                        .map(|k| (at + k * 100 * MS, 429, Some(SCRIPT), path.clone()))
+                        .into_iter()
+                        .chain([(at + 300 * MS, 200, Some(SCRIPT), path.clone())])
+                })
+                .collect()
+        };
+        let kinds = |owned: &[(i64, u16, Option<&'static str>, String)]| -> Vec<FindingKind> {
+            judged(&borrowed(owned))
+                .into_iter()
+                .map(|(k, _, _)| k)
+                .collect()
+        };
+        // Four chains (12 retries): enough to judge the waiting, not the back-off.
+        assert!(!kinds(&chains(4)).contains(&FindingKind::NoBackoffGrowth));
+        assert!(kinds(&chains(4)).contains(&FindingKind::IgnoresRetryAfter));
+        assert!(kinds(&chains(5)).contains(&FindingKind::NoBackoffGrowth));
+    }
+
+    #[test]
+    fn waiting_retry_after_each_time_is_no_backoff_but_compliant() {
+        // Ten calls refused three times, each retry exactly Retry-After later: chains without
+        // growth, but none with an early retry.
+        let owned: Vec<_> = (0..10)
+            .flat_map(|i| {
+                let at = i as i64 * 10 * SECOND;
+                let path = format!("/c/{i}");
+                [0, 1, 2]
+                    .map(|k| (at + k * SECOND, 429, Some(POLLER), path.clone()))
+                    .into_iter()
+                    .chain([(at + 3 * SECOND, 200, Some(POLLER), path.clone())])
+            })
+            .collect();
+        let b = &behaviour(&borrowed(&owned))[0];
+        assert_eq!((b.retried_429s, b.early_retries), (30, 0));
+        assert_eq!((b.chains, b.median_growth_ratio), (10, Some(1.0)));
+        assert_eq!((b.early_chains, b.early_chain_growth_ratio), (0, None));
+        // Ten first retries are too few to speak of jitter either.
+        assert_eq!(judged(&borrowed(&owned)), vec![]);
+    }
+
+    #[test]
+    fn quick_repeats_that_are_the_clients_own_rhythm_are_not_early_retries() {
+        // On each of 40 calls: refused, then the same call 0.3 s later (another of its jobs),
+        // then again 0.3 s after that; the retry of the refusal cannot be told from the repeat.
+        let requests = |last_repeat: bool| -> Vec<(i64, u16, Option<&'static str>, String)> {
+            (0..40)
+                .flat_map(|i| {
+                    let at = i as i64 * 10 * SECOND;
+                    let path = format!("/c/{i}");
+                    let third = if last_repeat { 900 * MS } else { 5 * SECOND };
+                    [(0, 429), (300 * MS, 200), (600 * MS, 200), (third, 200)]
+                        .map(|(offset, code)| (at + offset, code, Some(POLLER), path.clone()))
+                })
+                .collect()
+        };
+        // Half of its answered requests are followed that soon: half of the quick retries are
+        // its rhythm, and the other half (20 of 40) still ignore Retry-After.
+        let half = requests(false);
+        let b = &behaviour(&borrowed(&half))[0];
+        assert_eq!((b.retried_429s, b.early_retries), (40, 40));
+        assert_eq!((b.quick_repeat_share, b.early_beyond_rhythm), (0.5, 20));
+        assert!(b.ignores_retry_after());
+        // Every answered request followed that soon: the quick "retries" are all its rhythm.
+        let always = requests(true);
+        let b = &behaviour(&borrowed(&always))[0];
+        assert_eq!(b.early_retries, 40);
+        assert_eq!((b.quick_repeat_share, b.early_beyond_rhythm), (1.0, 0));
+        // Nothing but the note that its gaps are identical.
+        assert_eq!(
+            judged(&borrowed(&always)),
+            vec![(
+                FindingKind::SynchronizedRetries,
+                Severity::Info,
+                Some("Poller/2".to_owned())
+            )]
+        );
+    }
+
+    #[test]
+    fn one_application_on_two_sdk_versions_is_one_consumer_named_by_application() {
+        let mut owned = refused_and_retried(SDK, 6, 0, 10 * SECOND, &[100 * MS]);
+        owned.extend(refused_and_retried(
+            SDK_OLD,
+            5,
+            5 * SECOND,
+            10 * SECOND,
+            &[100 * MS],
+        ));
+        let b = behaviour(&borrowed(&owned));
+        assert_eq!(b.len(), 1);
+        assert_eq!(b[0].consumer.as_deref(), Some("Sync/1"));
+        assert_eq!(b[0].user_agent.as_deref(), Some(SDK));
+        assert_eq!((b[0].http_429s, b[0].early_retries), (11, 11));
+        let findings = retry_findings(&analysis(&borrowed(&owned)), &window());
+        assert_eq!(findings[0].kind, FindingKind::IgnoresRetryAfter);
+        assert_eq!(findings[0].consumer.as_deref(), Some("Sync/1"));
+        assert_eq!(findings[0].metrics["user_agent"], SDK);
+        // Grouped by user agent, the versions are two consumers under their full names.
+        let by_agent = retry_behaviour(
+            &frame(&borrowed(&owned)),
+            ConsumerKey::UserAgent,
+            &RetryOptions::default(),
+        )
+        .unwrap();
+        let names: Vec<_> = by_agent
+            .behaviours
+            .iter()
+            .map(|b| b.consumer.as_deref())
+            .collect();
+        assert_eq!(names, vec![Some(SDK), Some(SDK_OLD)]);
+    }
+
+    #[test]
+    fn identical_early_gaps_are_a_storm_and_exponential_backoff_is_not() {
         let mut requests = Vec::new();
         let paths: Vec<String> = (0..25).map(|i| format!("/port/{i}")).collect();
         // 25 calls refused at once, each retried 200 ms later and admitted.
@@ -646,32 +1371,35 @@ mod tests {
         }
         let b = behaviour(&requests);
         let script = &b[0];
-        assert_eq!(script.user_agent.as_deref(), Some(SCRIPT));
+        assert_eq!(script.consumer.as_deref(), Some(SCRIPT));
         assert_eq!((script.retried_429s, script.early_retries), (25, 25));
         assert_eq!(script.first_retry_delay_cv, Some(0.0));
+        // The SDK's first refusal came in the second of the script's early retries.
+        assert_eq!(script.others_refused_during_early_retries, 1);
+        assert_eq!(script.others_refused_in_peak_minute, 1);
         let sdk = &b[1];
+        assert_eq!(sdk.consumer.as_deref(), Some("Sync/1"));
         assert_eq!((sdk.retried_429s, sdk.early_retries, sdk.chains), (3, 0, 1));
         assert_eq!(sdk.median_growth_ratio, Some(2.0));
         assert_eq!(sdk.first_retry_delay_cv, None);
 
-        let findings = retry_findings(&b, &window(), &RetryOptions::default());
-        let judged: Vec<_> = findings
-            .iter()
-            .map(|f| (f.kind, f.severity, f.consumer.as_deref()))
-            .collect();
         assert_eq!(
-            judged,
+            judged(&requests),
             vec![
                 (
                     FindingKind::IgnoresRetryAfter,
-                    Severity::Critical,
-                    Some(SCRIPT)
+                    Severity::Warning,
+                    Some(SCRIPT.to_owned())
                 ),
-                (FindingKind::RetryStorm, Severity::Warning, Some(SCRIPT)),
+                (
+                    FindingKind::RetryStorm,
+                    Severity::Warning,
+                    Some(SCRIPT.to_owned())
+                ),
                 (
                     FindingKind::SynchronizedRetries,
                     Severity::Warning,
-                    Some(SCRIPT)
+                    Some(SCRIPT.to_owned())
                 ),
             ]
         );
@@ -692,14 +1420,15 @@ mod tests {
         requests.reverse();
         let log = frame(&requests);
         let options = RetryOptions::default();
-        let mut delays = retry_delays(&log, &options).unwrap();
-        delays.sort_by(|a, b| a.user_agent.cmp(&b.user_agent));
+        let key = ConsumerKey::Application;
+        let mut delays = retry_delays(&log, key, &options).unwrap();
+        delays.sort_by(|a, b| a.consumer.cmp(&b.consumer));
         let found: Vec<(Option<&str>, Vec<Duration>)> = delays
             .iter()
             .map(|d| {
                 let mut v = d.delays.clone();
                 v.sort();
-                (d.user_agent.as_deref(), v)
+                (d.consumer.as_deref(), v)
             })
             .collect();
         assert_eq!(
@@ -711,25 +1440,22 @@ mod tests {
                     vec![Duration::from_millis(200), Duration::from_millis(200)]
                 ),
                 // Past the 5-minute horizon: not a retry.
-                (Some(SDK), vec![]),
+                (Some("Sync/1"), vec![]),
             ]
         );
-        for b in retry_behaviour(&log, &options).unwrap() {
-            let d = delays
-                .iter()
-                .find(|d| d.user_agent == b.user_agent)
-                .unwrap();
+        for b in retry_behaviour(&log, key, &options).unwrap().behaviours {
+            let d = delays.iter().find(|d| d.consumer == b.consumer).unwrap();
             assert_eq!(d.delays.len() as u64, b.retried_429s);
         }
         assert!(
-            retry_delays(&frame(&[(0, 200, Some(SDK), "/b")]), &options)
+            retry_delays(&frame(&[(0, 200, Some(SDK), "/b")]), key, &options)
                 .unwrap()
                 .is_empty()
         );
     }
 
     #[test]
-    fn a_longer_assumed_retry_after_makes_slow_retries_early() {
+    fn a_longer_retry_after_makes_slow_retries_early() {
         let requests = [
             (0, 429, Some(SDK), "/a"),
             (2_000 * MS, 200, Some(SDK), "/a"),
@@ -738,8 +1464,8 @@ mod tests {
             retry_after: Duration::from_secs(5),
             ..RetryOptions::default()
         };
-        let b = retry_behaviour(&frame(&requests), &options).unwrap();
-        assert_eq!(b[0].early_retries, 1);
+        let b = retry_behaviour(&frame(&requests), ConsumerKey::Application, &options).unwrap();
+        assert_eq!(b.behaviours[0].early_retries, 1);
         assert_eq!(behaviour(&requests)[0].early_retries, 0);
     }
 }

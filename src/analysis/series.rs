@@ -1,7 +1,7 @@
 //! The aggregated series the report's charts are drawn from, computed once per audit in one pass
 //! over the log frame's columns: requests per time bucket by response class with each bucket's
 //! busiest second, the top consumers' requests and 429s per bucket, requests per UTC hour and
-//! day, the 429 episodes as bucket spans, and each user agent's retry delays as a histogram.
+//! day, the 429 episodes as bucket spans, and each consumer's retry delays as a histogram.
 //!
 //! Whatever the size of the log, a series holds at most [`MAX_BUCKETS`] buckets (the bucket widens
 //! with the window), so drawing costs the same for an hour and for 10 M records over a month.
@@ -10,9 +10,9 @@ use super::consumers::parse_user_agent;
 use super::frames::{
     ADMIN_ID, CLIENT_ID, RESPONSE_CODE, SOURCE_IP, TOO_MANY_REQUESTS, TS, USER_AGENT,
 };
-use super::retries::retry_delays;
+use super::retries::{EarlyRetryRule, retry_delays};
 use super::{
-    AnalysisError, AnalysisWindow, ConsumerKey, ConsumerUsage, RetryBehaviour, RetryOptions,
+    AnalysisError, AnalysisWindow, ConsumerKey, ConsumerUsage, RetryAnalysis, RetryOptions,
     SpikeEpisode,
 };
 use crate::timestamp::{MICROS_PER_HOUR, MICROS_PER_SECOND};
@@ -25,7 +25,7 @@ use std::time::Duration;
 pub const MAX_BUCKETS: usize = 1_500;
 /// How many of the top consumers get a timeline of their own (the rest are "others").
 pub const CONSUMER_SERIES: usize = 8;
-/// How many user agents get a retry-delay histogram (those with the most early retries).
+/// How many consumers get a retry-delay histogram (those with the most early retries).
 pub const RETRY_SERIES: usize = 6;
 /// Retry-delay histogram bins per decade of seconds (log-spaced, so 0.1 s and 60 s both read).
 pub const RETRY_DELAY_BINS_PER_DECADE: i32 = 10;
@@ -162,16 +162,20 @@ pub struct EpisodeSpan {
     pub http_429s: u64,
 }
 
-/// One user agent's retry delays after 429s, binned on [`AuditSeries::retry_delay_edges_seconds`].
+/// One consumer's retry delays after 429s, binned on [`AuditSeries::retry_delay_edges_seconds`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryDelayHistogram {
-    /// `None` for records without a user agent.
-    pub user_agent: Option<String>,
+    /// As [`super::RetryBehaviour::consumer`]; `None` for records without a user agent.
+    pub consumer: Option<String>,
     /// Retries per bin.
     pub retries: Vec<u64>,
-    /// Of those, per bin, the retries sooner than Retry-After plus the assumed response time (as
-    /// [`RetryBehaviour`] counts them): a bin can straddle that line.
+    /// Of those, per bin, the retries sent before Retry-After could have passed (at most
+    /// [`AuditSeries::early_at_most`] after the refusal, as [`EarlyRetryRule`] judges them): a bin
+    /// can straddle that line.
     pub early: Vec<u64>,
+    /// Of the early ones, those beyond the consumer's own rhythm of repeating calls
+    /// ([`super::RetryBehaviour::early_beyond_rhythm`]): what its findings count.
+    pub early_beyond_rhythm: u64,
 }
 
 impl RetryDelayHistogram {
@@ -200,11 +204,15 @@ pub struct AuditSeries {
     /// Bin edges of the retry-delay histograms, in seconds; the first bin also holds earlier
     /// retries and the last later ones.
     pub retry_delay_edges_seconds: Vec<f64>,
-    /// In the audit's retry order (most early retries first), user agents with retries only.
+    /// In the audit's retry order (most early retries first), consumers with retries only.
     pub retry_delays: Vec<RetryDelayHistogram>,
-    /// The Retry-After the audit assumed, and the delay under which it called a retry early.
+    /// The least Retry-After the API sends.
     pub retry_after: Duration,
-    pub early_retry_under: Duration,
+    /// What the log's timestamps and clients' timers leave uncertain (see [`EarlyRetryRule`]).
+    pub retry_tolerance: Duration,
+    /// `retry_after − retry_tolerance`: a retry at most this long after its refusal is early.
+    /// Zero when the log cannot prove any retry early.
+    pub early_at_most: Duration,
 }
 
 /// What [`AuditSeries::compute`] needs from the rest of the audit.
@@ -213,8 +221,8 @@ pub struct SeriesInputs<'a> {
     /// The audit's ranked consumers (empty when the log cannot tell them apart).
     pub consumers: &'a [ConsumerUsage],
     pub spikes: &'a [SpikeEpisode],
-    /// The audit's retry behaviour (empty: no retry histograms are computed).
-    pub retries: &'a [RetryBehaviour],
+    /// The audit's retry behaviour (none, or no retries: no retry histograms are computed).
+    pub retries: Option<&'a RetryAnalysis>,
     pub retry_options: &'a RetryOptions,
 }
 
@@ -348,12 +356,15 @@ impl AuditSeries {
             .collect();
 
         let options = inputs.retry_options;
-        let early_retry_under = options.retry_after + options.assumed_response_time;
         let edges = retry_delay_edges_seconds();
-        let retry_delays = if inputs.retries.iter().any(|r| r.retried_429s > 0) {
-            retry_histograms(log, inputs.retries, options, &edges, early_retry_under)?
-        } else {
-            Vec::new()
+        let rule = inputs
+            .retries
+            .map_or_else(|| EarlyRetryRule::new(options, 1), |r| r.rule);
+        let retry_delays = match inputs.retries {
+            Some(retries) if retries.behaviours.iter().any(|r| r.retried_429s > 0) => {
+                retry_histograms(log, inputs.consumer_key, retries, options, &edges)?
+            }
+            _ => Vec::new(),
         };
 
         Ok(AuditSeries {
@@ -369,7 +380,8 @@ impl AuditSeries {
             retry_delay_edges_seconds: edges,
             retry_delays,
             retry_after: options.retry_after,
-            early_retry_under,
+            retry_tolerance: Duration::from_secs_f64(rule.tolerance_seconds),
+            early_at_most: Duration::from_secs_f64(rule.early_at_most_seconds.max(0.0)),
         })
     }
 
@@ -469,33 +481,35 @@ impl<'a> ConsumerSlots<'a> {
 
 fn retry_histograms(
     log: &DataFrame,
-    behaviours: &[RetryBehaviour],
+    key: ConsumerKey,
+    analysis: &RetryAnalysis,
     options: &RetryOptions,
     edges: &[f64],
-    early_under: Duration,
 ) -> Result<Vec<RetryDelayHistogram>, AnalysisError> {
-    let mut delays = retry_delays(log, options)?;
+    let mut delays = retry_delays(log, key, options)?;
     let bins = edges.len() - 1;
-    Ok(behaviours
+    Ok(analysis
+        .behaviours
         .iter()
         .filter(|b| b.retried_429s > 0)
         .take(RETRY_SERIES)
         .filter_map(|b| {
-            let at = delays.iter().position(|d| d.user_agent == b.user_agent)?;
-            let agent = delays.swap_remove(at);
+            let at = delays.iter().position(|d| d.consumer == b.consumer)?;
+            let consumer = delays.swap_remove(at);
             let mut retries = vec![0u64; bins];
             let mut early = vec![0u64; bins];
-            for delay in &agent.delays {
+            for delay in &consumer.delays {
                 // Bin i holds [edges[i], edges[i + 1]); the ends hold everything beyond them.
                 let seconds = delay.as_secs_f64();
                 let bin = edges[1..bins].partition_point(|&edge| edge <= seconds);
                 retries[bin] += 1;
-                early[bin] += u64::from(*delay < early_under);
+                early[bin] += u64::from(analysis.rule.is_early_delay(*delay));
             }
             Some(RetryDelayHistogram {
-                user_agent: agent.user_agent,
+                consumer: consumer.consumer,
                 retries,
                 early,
+                early_beyond_rhythm: b.early_beyond_rhythm,
             })
         })
         .collect())
@@ -558,13 +572,13 @@ mod tests {
         )
         .unwrap();
         let options = RetryOptions::default();
-        let retries = retry_behaviour(&log, &options).unwrap();
+        let retries = retry_behaviour(&log, ConsumerKey::Application, &options).unwrap();
         let spikes = Vec::new();
         let inputs = SeriesInputs {
             consumer_key: ConsumerKey::Application,
             consumers: &consumers,
             spikes: &spikes,
-            retries: &retries,
+            retries: Some(&retries),
             retry_options: &options,
         };
         (
@@ -743,7 +757,7 @@ mod tests {
             consumer_key: ConsumerKey::Application,
             consumers: &[],
             spikes: &spikes,
-            retries: &[],
+            retries: None,
             retry_options: &options,
         };
         let s = AuditSeries::compute(&log, &w, &inputs).unwrap();
@@ -756,7 +770,7 @@ mod tests {
     }
 
     #[test]
-    fn retry_delays_are_binned_per_user_agent_with_early_ones_counted() {
+    fn retry_delays_are_binned_per_consumer_with_early_ones_counted() {
         // The script retries 200 ms after each 429; the SDK app waits 1.5 s, then 3 s.
         let mut requests: Vec<Req<'_>> = Vec::new();
         for i in 0..4 {
@@ -773,23 +787,30 @@ mod tests {
         let edges = &s.retry_delay_edges_seconds;
         assert_eq!(edges.len(), 47);
         assert!((edges[1] - 0.01).abs() < 1e-12 && (edges[21] - 1.0).abs() < 1e-12);
-        let by_agent: Vec<(Option<&str>, u64, u64)> = s
+        let by_consumer: Vec<(Option<&str>, u64, u64)> = s
             .retry_delays
             .iter()
-            .map(|h| (h.user_agent.as_deref(), h.total(), h.early_retries()))
+            .map(|h| (h.consumer.as_deref(), h.total(), h.early_retries()))
             .collect();
-        assert_eq!(by_agent, vec![(Some(SCRIPT), 4, 4), (Some(NOC), 2, 0)]);
+        // Named as the consumers table names them: the application, not the SDK's user agent.
+        assert_eq!(
+            by_consumer,
+            vec![(Some(SCRIPT), 4, 4), (Some("NocPoller/2.1 Acme"), 2, 0)]
+        );
         let bin_of = |seconds: f64| edges.partition_point(|&e| e <= seconds) - 1;
         assert_eq!(s.retry_delays[0].retries[bin_of(0.2)], 4);
         assert_eq!(s.retry_delays[1].retries[bin_of(1.5)], 1);
         assert_eq!(s.retry_delays[1].retries[bin_of(3.0)], 1);
-        assert_eq!(s.early_retry_under, Duration::from_millis(1_250));
+        // Timestamps to the millisecond: 1 s − (1 ms + a 16 ms tick).
+        assert_eq!(s.retry_tolerance, Duration::from_millis(17));
+        assert_eq!(s.early_at_most, Duration::from_millis(983));
     }
 
     #[test]
     fn a_bin_that_straddles_the_early_line_counts_both_sides() {
-        // 1.2 s is early (under 1 s + 0.25 s), 1.24 s too, 1.255 s is not: one bin [1.1220, 1.2589).
-        let requests: Vec<Req<'_>> = [1_200_000, 1_240_000, 1_255_000]
+        // With millisecond timestamps 0.983 s is early and 0.984 s is not, though one bin
+        // [0.7943, 1.0) holds 0.95 s, 0.983 s and 0.984 s.
+        let requests: Vec<Req<'_>> = [950_000, 983_000, 984_000]
             .into_iter()
             .enumerate()
             .flat_map(|(i, delay)| {

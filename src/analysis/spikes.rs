@@ -12,11 +12,12 @@
 //! judged against the baseline it began with.
 
 use super::frames::{RESPONSE_CODE, TOO_MANY_REQUESTS, TS, USER_AGENT};
-use super::{AnalysisError, AnalysisWindow};
+use super::{AnalysisError, AnalysisWindow, ConsumerKey};
 use crate::timestamp::MICROS_PER_MINUTE;
 use chrono::{DateTime, Utc};
 use polars::prelude::*;
 use serde::Serialize;
+use std::collections::HashMap;
 
 /// MAD × this estimates the standard deviation of normally distributed counts.
 const MAD_TO_SIGMA: f64 = 1.4826;
@@ -62,24 +63,37 @@ pub struct SpikeEpisode {
     /// The baseline median 429s per minute when the episode began.
     pub baseline_429_per_minute: f64,
     /// Who received the most 429s in the episode, most first (up to three).
-    pub most_refused: Vec<ConsumerCount>,
+    pub most_refused: Vec<EpisodeConsumer>,
     /// Who sent the most requests from a minute before the episode to the end of its first
     /// minute, most first (up to three).
-    pub top_senders_at_start: Vec<ConsumerCount>,
+    pub top_senders_at_start: Vec<EpisodeConsumer>,
 }
 
-/// A consumer (by user agent; `None` for records without one) and how many requests it counts.
+/// A user agent (`None` for records without one) and how many requests it counts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ConsumerCount {
     pub user_agent: Option<String>,
     pub requests: u64,
 }
 
-/// Finds the 429 spike episodes of `log` (a request-log frame) over `window`.
+/// A consumer in a spike episode, named as its consumer row names it
+/// ([`ConsumerKey::client_name`]), and how many requests it counts there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EpisodeConsumer {
+    /// `None` for records without a user agent.
+    pub consumer: Option<String>,
+    /// The full user agent behind most of those requests (a detail).
+    pub user_agent: Option<String>,
+    pub requests: u64,
+}
+
+/// Finds the 429 spike episodes of `log` (a request-log frame) over `window`; the consumers each
+/// names are named as `key` names clients.
 pub fn detect_spikes(
     log: &DataFrame,
     window: &AnalysisWindow,
     options: &SpikeOptions,
+    key: ConsumerKey,
 ) -> Result<Vec<SpikeEpisode>, AnalysisError> {
     let first_minute = window.start_us().div_euclid(MICROS_PER_MINUTE) * MICROS_PER_MINUTE;
     let per_minute = refusals_per_minute(log, first_minute, window.end_us())?;
@@ -95,12 +109,13 @@ pub fn detect_spikes(
             http_429s: minutes.iter().sum(),
             peak_429_per_minute: minutes.iter().copied().max().unwrap_or_default(),
             baseline_429_per_minute: run.baseline,
-            most_refused: requests_by_user_agent(log, start_us, end_us, true)?,
-            top_senders_at_start: requests_by_user_agent(
+            most_refused: requests_by_consumer(log, start_us, end_us, true, key)?,
+            top_senders_at_start: requests_by_consumer(
                 log,
                 start_us - MICROS_PER_MINUTE,
                 start_us + MICROS_PER_MINUTE,
                 false,
+                key,
             )?,
         });
     }
@@ -227,14 +242,15 @@ fn median_or_zero(values: &mut [f64]) -> f64 {
     }
 }
 
-/// Requests (only 429s if `refused_only`) with `from_us <= ts < to_us`, by user agent, most
-/// first; ties in user-agent order, records without one last.
-fn requests_by_user_agent(
+/// Requests (only 429s if `refused_only`) with `from_us <= ts < to_us`, by consumer, most
+/// first; ties in name order, records without a user agent last.
+fn requests_by_consumer(
     log: &DataFrame,
     from_us: i64,
     to_us: i64,
     refused_only: bool,
-) -> Result<Vec<ConsumerCount>, AnalysisError> {
+    key: ConsumerKey,
+) -> Result<Vec<EpisodeConsumer>, AnalysisError> {
     let micros = col(TS).dt().timestamp(TimeUnit::Microseconds);
     let mut in_range = micros
         .clone()
@@ -259,19 +275,34 @@ fn requests_by_user_agent(
         .column("requests")
         .and_then(|c| c.u64())
         .map_err(AnalysisError::frame("reading requests by user agent"))?;
-    let mut consumers: Vec<ConsumerCount> = agents
-        .iter()
-        .zip(requests.iter())
-        .map(|(agent, n)| ConsumerCount {
-            user_agent: agent.map(str::to_owned),
-            requests: n.unwrap_or_default(),
+    // By consumer: its requests, and its user agent with the most of them.
+    type Tally<'a> = (u64, Option<(&'a str, u64)>);
+    let mut by_consumer: HashMap<Option<&str>, Tally<'_>> = HashMap::new();
+    for (agent, n) in agents.iter().zip(requests.iter()) {
+        let n = n.unwrap_or_default();
+        let (total, top) = by_consumer
+            .entry(agent.map(|ua| key.client_name(ua)))
+            .or_default();
+        *total += n;
+        if let Some(agent) = agent
+            && top.is_none_or(|(ua, most)| n > most || (n == most && agent < ua))
+        {
+            *top = Some((agent, n));
+        }
+    }
+    let mut consumers: Vec<EpisodeConsumer> = by_consumer
+        .into_iter()
+        .map(|(consumer, (requests, top))| EpisodeConsumer {
+            consumer: consumer.map(str::to_owned),
+            user_agent: top.map(|(ua, _)| ua.to_owned()),
+            requests,
         })
         .collect();
     consumers.sort_by(|a, b| {
         b.requests
             .cmp(&a.requests)
-            .then_with(|| a.user_agent.is_none().cmp(&b.user_agent.is_none()))
-            .then_with(|| a.user_agent.cmp(&b.user_agent))
+            .then_with(|| a.consumer.is_none().cmp(&b.consumer.is_none()))
+            .then_with(|| a.consumer.cmp(&b.consumer))
     });
     consumers.truncate(CONSUMERS_PER_EPISODE);
     Ok(consumers)
@@ -339,11 +370,22 @@ mod tests {
             .collect()
     }
 
-    fn ua(name: &str, requests: u64) -> ConsumerCount {
-        ConsumerCount {
+    fn ua(name: &str, requests: u64) -> EpisodeConsumer {
+        EpisodeConsumer {
+            consumer: Some(name.to_owned()),
             user_agent: Some(name.to_owned()),
             requests,
         }
+    }
+
+    fn spikes(log: &DataFrame, window: &AnalysisWindow) -> Vec<SpikeEpisode> {
+        detect_spikes(
+            log,
+            window,
+            &SpikeOptions::default(),
+            ConsumerKey::Application,
+        )
+        .unwrap()
     }
 
     fn minute_time(minute: i64) -> DateTime<Utc> {
@@ -362,7 +404,7 @@ mod tests {
             .map(|i| (t0() + 40_000_000 + i, 429, Some("a")))
             .collect();
         records.extend((0..30).map(|i| (t0() + 5 * MINUTE + 10_000_000 + i, 429, Some("a"))));
-        let episodes = detect_spikes(&frame(&records), &window, &SpikeOptions::default()).unwrap();
+        let episodes = spikes(&frame(&records), &window);
         assert_eq!(episodes.len(), 2, "{episodes:?}");
         assert_eq!(
             (episodes[0].start, episodes[0].end),
@@ -377,14 +419,14 @@ mod tests {
 
     #[test]
     fn an_empty_window_has_no_episodes() {
-        let episodes = detect_spikes(&frame(&[]), &window(), &SpikeOptions::default()).unwrap();
+        let episodes = spikes(&frame(&[]), &window());
         assert_eq!(episodes, []);
     }
 
     #[test]
     fn one_429_is_not_a_spike() {
         let log = frame(&[(t0() + 5 * MINUTE, 429, Some("a"))]);
-        let episodes = detect_spikes(&log, &window(), &SpikeOptions::default()).unwrap();
+        let episodes = spikes(&log, &window());
         assert_eq!(episodes, []);
     }
 
@@ -395,8 +437,7 @@ mod tests {
             .collect();
         records.reverse();
         records.swap(0, 17);
-        let episodes =
-            detect_spikes(&frame(&records), &window(), &SpikeOptions::default()).unwrap();
+        let episodes = spikes(&frame(&records), &window());
         assert_eq!(
             episodes,
             [SpikeEpisode {
@@ -425,8 +466,7 @@ mod tests {
             };
             records.extend(minute_of(m, n, 429, Some("a")));
         }
-        let episodes =
-            detect_spikes(&frame(&records), &window(), &SpikeOptions::default()).unwrap();
+        let episodes = spikes(&frame(&records), &window());
         assert_eq!(episodes.len(), 1, "{episodes:?}");
         let episode = &episodes[0];
         assert_eq!(
@@ -442,8 +482,7 @@ mod tests {
     fn spike_minutes_more_than_two_minutes_apart_are_separate_episodes() {
         let mut records = minute_of(10, 20, 429, Some("a"));
         records.extend(minute_of(14, 20, 429, Some("a")));
-        let episodes =
-            detect_spikes(&frame(&records), &window(), &SpikeOptions::default()).unwrap();
+        let episodes = spikes(&frame(&records), &window());
         let spans: Vec<_> = episodes.iter().map(|e| (e.start, e.end)).collect();
         assert_eq!(
             spans,
@@ -455,6 +494,38 @@ mod tests {
     }
 
     #[test]
+    fn an_episode_names_an_application_once_whatever_its_sdk_versions() {
+        const NEW: &str = "python-meraki/4.7.0 Caller/(Poller/2 Acme)";
+        const OLD: &str = "python-meraki/4.6.0 Caller/(Poller/2 Acme)";
+        let mut records = minute_of(10, 12, 429, Some(NEW));
+        records.extend(minute_of(10, 8, 429, Some(OLD)));
+        let log = frame(&records);
+        let episodes = spikes(&log, &window());
+        assert_eq!(
+            episodes[0].most_refused,
+            vec![EpisodeConsumer {
+                consumer: Some("Poller/2 Acme".to_owned()),
+                user_agent: Some(NEW.to_owned()),
+                requests: 20
+            }]
+        );
+        // Grouped by user agent, each version is named in full.
+        let by_agent = detect_spikes(
+            &log,
+            &window(),
+            &SpikeOptions::default(),
+            ConsumerKey::UserAgent,
+        )
+        .unwrap();
+        let names: Vec<_> = by_agent[0]
+            .most_refused
+            .iter()
+            .map(|c| (c.consumer.as_deref(), c.requests))
+            .collect();
+        assert_eq!(names, vec![(Some(NEW), 12), (Some(OLD), 8)]);
+    }
+
+    #[test]
     fn an_episode_names_who_was_refused_and_who_was_sending_when_it_began() {
         let mut records = minute_of(9, 30, 200, Some("noisy"));
         records.extend(minute_of(10, 20, 200, Some("noisy")));
@@ -462,8 +533,7 @@ mod tests {
         // A record without a user agent is counted, under `None`, and sorts after named ones.
         records.extend(minute_of(10, 6, 429, None));
         records.extend(minute_of(11, 40, 200, Some("late")));
-        let episodes =
-            detect_spikes(&frame(&records), &window(), &SpikeOptions::default()).unwrap();
+        let episodes = spikes(&frame(&records), &window());
         assert_eq!(
             episodes,
             [SpikeEpisode {
@@ -474,7 +544,8 @@ mod tests {
                 baseline_429_per_minute: 0.0,
                 most_refused: vec![
                     ua("victim", 12),
-                    ConsumerCount {
+                    EpisodeConsumer {
+                        consumer: None,
                         user_agent: None,
                         requests: 6
                     }
@@ -482,7 +553,8 @@ mod tests {
                 top_senders_at_start: vec![
                     ua("noisy", 50),
                     ua("victim", 12),
-                    ConsumerCount {
+                    EpisodeConsumer {
+                        consumer: None,
                         user_agent: None,
                         requests: 6
                     }

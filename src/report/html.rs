@@ -296,6 +296,8 @@ fn finding_view(f: &Finding) -> FindingView {
 /// can act on soonest (who is draining the budget before how it shows).
 fn top_finding(findings: &[Finding]) -> Option<&Finding> {
     let priority = |k: FindingKind| match k {
+        // Missing data qualifies every other finding.
+        FindingKind::IncompleteData => -1,
         FindingKind::NoisyConsumer => 0,
         FindingKind::BudgetSaturation => 1,
         FindingKind::Spike429 => 2,
@@ -452,11 +454,11 @@ fn spike_views(a: &OrgAudit) -> Vec<SpikeView> {
             most_refused: s
                 .most_refused
                 .first()
-                .map(|c| name_or_none(c.user_agent.as_deref())),
+                .map(|c| name_or_none(c.consumer.as_deref())),
             top_sender: s
                 .top_senders_at_start
                 .first()
-                .map(|c| name_or_none(c.user_agent.as_deref())),
+                .map(|c| name_or_none(c.consumer.as_deref())),
         })
         .collect()
 }
@@ -528,7 +530,7 @@ fn retry_views(a: &OrgAudit) -> Vec<RetryView> {
     a.retries
         .iter()
         .map(|r| RetryView {
-            user_agent: name_or_none(r.user_agent.as_deref()),
+            user_agent: name_or_none(r.consumer.as_deref()),
             http_429s: thousands(r.http_429s),
             retried: thousands(r.retried_429s),
             early: thousands(r.early_retries),

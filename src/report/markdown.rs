@@ -32,10 +32,15 @@ pub fn render(input: &ReportInput<'_>) -> String {
         let t = &a.timeline;
         let _ = writeln!(
             out,
-            "## Organization {} — {} to {}\n",
+            "## Organization {} — {} to {}{}\n",
             escape(a.org_id.as_str()),
             timestamp::format(&a.window.start),
-            timestamp::format(&a.window.end)
+            timestamp::format(&a.window.end),
+            // The heading of an audit over missing data never reads as an all-clear.
+            a.data_coverage
+                .missing_text()
+                .map(|missing| format!(" — **incomplete**: {missing}"))
+                .unwrap_or_default()
         );
         let _ = writeln!(
             out,

@@ -11,10 +11,15 @@ pub fn render(input: &ReportInput<'_>) -> String {
         let t = &a.timeline;
         let _ = writeln!(
             out,
-            "organization {}  {} to {}",
+            "organization {}  {} to {}{}",
             printable(a.org_id.as_str()),
             timestamp::format(&a.window.start),
-            timestamp::format(&a.window.end)
+            timestamp::format(&a.window.end),
+            // The first line of an audit over missing data never reads as an all-clear.
+            a.data_coverage
+                .missing_text()
+                .map(|missing| format!("  INCOMPLETE: {missing}"))
+                .unwrap_or_default()
         );
         let _ = writeln!(
             out,
@@ -42,18 +47,21 @@ pub fn render(input: &ReportInput<'_>) -> String {
             );
         }
         if !a.consumers.is_empty() {
-            let _ = writeln!(out, "  consumers (by requests in saturated seconds):");
-        }
-        for c in a.consumers.iter().take(5) {
-            let change = c
-                .change
-                .as_ref()
-                .and_then(|ch| ch.delta_percent)
-                .map(|p| format!("{p:+.0} %"))
-                .unwrap_or_else(|| "new".to_owned());
             let _ = writeln!(
                 out,
-                "    {:<40} {:>8} requests ({:>5.1} % of budget) {:>6} x 429  saturating {:>5.1} %  vs previous {}",
+                "  consumers (ranked by the requests that put the budget at or over its limit):"
+            );
+        }
+        for c in a.consumers.iter().take(5) {
+            let change = match &c.change {
+                None => "not collected".to_owned(),
+                Some(ch) => ch
+                    .delta_percent
+                    .map_or_else(|| "new".to_owned(), |p| format!("{p:+.0} %")),
+            };
+            let _ = writeln!(
+                out,
+                "    {:<40} {:>8} requests ({:>5.1} % of budget) {:>6} x 429  saturating {:>5.1} %  vs previous: {}",
                 printable(c.consumer.as_deref().unwrap_or("(none)")),
                 c.requests,
                 c.budget_share * 100.0,

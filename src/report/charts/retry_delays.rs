@@ -1,5 +1,6 @@
-//! Chart (f): for each user agent the budget refused, how long it waited before retrying the same
-//! call, against the Retry-After it was given: bars left of the line retried too early.
+//! Chart (f): for each consumer the budget refused, how long it waited before retrying the same
+//! call, against the Retry-After it was given: bars left of the dashed line (Retry-After less the
+//! log's tolerance) were certainly too early.
 
 use super::shares::NAME_CHARS;
 use super::style::{
@@ -23,7 +24,7 @@ where
         return Ok(());
     };
     let retry_after = series.retry_after.as_secs_f64();
-    let early_under = series.early_retry_under.as_secs_f64();
+    let early_under = series.early_at_most.as_secs_f64();
     let histograms: Vec<_> = series
         .retry_delays
         .iter()
@@ -39,7 +40,7 @@ where
         let (caption, plot) = panel.split_vertically(22);
         let total = histogram.total();
         caption.draw(&Text::new(
-            consumer_label(histogram.user_agent.as_deref(), NAME_CHARS * 2),
+            consumer_label(histogram.consumer.as_deref(), NAME_CHARS * 2),
             (80, 4),
             bold(14),
         ))?;
@@ -99,15 +100,15 @@ where
     }
     key_area.draw(&Text::new(
         format!(
-            "delay before the retry of the same call (s, log scale) · retries per bin · solid line: Retry-After ({retry_after} s); dashed: + an assumed {} s response time",
-            early_under - retry_after
+            "delay before the retry of the same call (s, log scale) · retries per bin · solid line: Retry-After ({retry_after} s); dashed: less a {:.0} ms tolerance",
+            series.retry_tolerance.as_secs_f64() * 1_000.0
         ),
         (600, 22),
         text(14).pos(Pos::new(HPos::Center, VPos::Center)),
     ))?;
     key_area.draw(&Rectangle::new([(300, 38), (322, 52)], REFUSED.filled()))?;
     key_area.draw(&Text::new(
-        "sooner than Retry-After + response time".to_owned(),
+        "before Retry-After could have passed".to_owned(),
         (330, 45),
         text(13).pos(Pos::new(HPos::Left, VPos::Center)),
     ))?;
