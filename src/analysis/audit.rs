@@ -85,6 +85,9 @@ pub struct OrgAudit {
     pub classes: Vec<super::ClassUsage>,
     /// Most severe first.
     pub findings: Vec<Finding>,
+    /// What to do, ranked: the consumers worth fixing, what each should change, the calls a day
+    /// it saves and the others' refusals it spares. A report's first section.
+    pub actions: super::ActionList,
     /// What changed since the previous audit of the organization, if there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trends: Option<super::Trends>,
@@ -271,6 +274,7 @@ fn audit_log(
         options.consumer_key,
     ));
     sort_findings(&mut findings);
+    let actions = super::rank_actions(&recommendations, &what_ifs, &retries.behaviours, &findings);
     Ok(OrgAudit {
         org_id: org_id.clone(),
         organization_name: None,
@@ -288,6 +292,7 @@ fn audit_log(
         what_ifs,
         classes,
         findings,
+        actions,
         trends: None,
         data_coverage: DataCoverage::default(),
         series,
@@ -421,6 +426,7 @@ fn intervals_only_audit(
         what_ifs: Vec::new(),
         classes: Vec::new(),
         findings,
+        actions: super::ActionList::default(),
         trends: None,
         data_coverage: DataCoverage::default(),
         series,

@@ -8,6 +8,7 @@
 //! [`series`] the report's charts are drawn from, and checks what they rest on against what was
 //! collected ([`coverage`]): missing data is a finding, never an all-clear.
 
+pub mod actions;
 pub mod audit;
 pub mod classes;
 pub mod consumers;
@@ -27,6 +28,7 @@ use crate::store::{OrgId, StoreError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+pub use actions::{Action, ActionList, SparedIf, rank_actions};
 pub use audit::{AuditOptions, OrgAudit, audit_org, audit_org_within, save_audit};
 pub use classes::{ClassUsage, class_findings, class_usage};
 pub use consumers::{
