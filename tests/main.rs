@@ -13,6 +13,7 @@ mod errors_cli;
 mod export_cli;
 mod import_cli;
 mod metrics;
+mod notify;
 mod pipeline;
 mod queries;
 mod report_cli;

@@ -52,8 +52,10 @@ pub enum Command {
     /// Collect, analyse and report in one command: what cron or a systemd timer runs.
     ///
     /// Collects like `collect` (same options: incremental, polite, resumable), then reports on the
-    /// newest --report-span of each organization's log like `report`. Exit code 1 if an
-    /// organization could not be collected (the others are still reported), 3 with --fail-on.
+    /// newest --report-span of each organization's log like `report`, then with --notify posts
+    /// what is new since the previous audit to webhooks. Exit code 1 if an organization could not
+    /// be collected (the others are still reported), 4 if a notification was not delivered, 3 with
+    /// --fail-on.
     Audit(AuditArgs),
     /// Try everything offline: simulate an organization, audit it over HTTP, write the report.
     ///
@@ -232,6 +234,25 @@ pub struct AuditArgs {
     /// Exit with code 3 when a finding is at least this severe: warning or critical.
     #[arg(long, value_name = "SEVERITY", value_parser = parse_severity)]
     pub fail_on: Option<crate::analysis::Severity>,
+    #[command(flatten)]
+    pub notify: NotifyArgs,
+}
+
+/// Where `audit` posts what it finds new (a webhook URL is a secret: prefer the file or the
+/// environment to the flag, which `ps` and shell history show).
+#[derive(Debug, Args)]
+pub struct NotifyArgs {
+    /// Post a message to this webhook when the audit finds something new since the previous one
+    /// (repeatable). Also read from CALLBUDGET_NOTIFY_URL.
+    #[arg(long = "notify", value_name = "URL")]
+    pub notify_urls: Vec<String>,
+    /// Read webhook URLs from this file, one a line (`#` comments).
+    #[arg(long, value_name = "PATH")]
+    pub notify_file: Option<PathBuf>,
+    /// The message format: generic (JSON), webex, slack or teams [default: from each URL's host].
+    #[arg(long, value_name = "FORMAT",
+          value_parser = choice::<crate::notify::NotifyFormat>(&crate::notify::NotifyFormat::NAMES))]
+    pub notify_format: Option<crate::notify::NotifyFormat>,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@ mod collect;
 mod demo;
 mod export;
 mod import;
+mod notify;
 mod query;
 mod report;
 mod simulate;
@@ -76,6 +77,26 @@ fn open_collected(db: &Path) -> Result<Store> {
         );
     }
     Ok(Store::open(db)?)
+}
+
+/// A mistake in how the command was called rather than in the work: exit code 2, like clap's own
+/// usage errors.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+struct UsageError(Box<dyn std::error::Error + Send + Sync + 'static>);
+
+/// `error` as a usage error.
+fn usage(error: impl std::error::Error + Send + Sync + 'static) -> anyhow::Error {
+    anyhow::Error::new(UsageError(Box::new(error)))
+}
+
+/// The exit code for an error: 2 for a usage error, else 1.
+pub fn error_exit_code(error: &anyhow::Error) -> ExitCode {
+    if error.chain().any(|e| e.is::<UsageError>()) {
+        ExitCode::from(2)
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 /// Says which organizations a run left out, and why.
