@@ -9,6 +9,7 @@ mod budget_models;
 mod charts;
 mod collect_cli;
 mod collect_lib;
+mod database_cli;
 mod errors_cli;
 mod export_cli;
 mod import_cli;

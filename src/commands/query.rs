@@ -1,6 +1,6 @@
 //! `callbudget query`: run a named query of the embedded `queries/` library, or list them.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use callbudget::cli::QueryArgs;
 use callbudget::queries::{self, LIBRARY};
 use callbudget::store::Store;
@@ -18,13 +18,7 @@ pub fn run(args: QueryArgs) -> Result<ExitCode> {
                 .iter()
                 .map(|p| queries::parse_parameter(p))
                 .collect::<Result<Vec<_>, _>>()?;
-            if !args.db.exists() {
-                bail!(
-                    "{} does not exist: run `callbudget collect` first, or pass --db",
-                    args.db.display()
-                );
-            }
-            let store = Store::open(&args.db)?;
+            let store = Store::open_read_only(&args.db)?;
             let rows = queries::run(&store, query, &params)?;
             queries::write_rows(&mut out, args.format, &rows)
         }
