@@ -12,6 +12,7 @@ mod collect_lib;
 mod database_cli;
 mod errors_cli;
 mod export_cli;
+mod first_hour;
 mod import_cli;
 mod metrics;
 mod notify;

@@ -91,6 +91,32 @@ pub enum Command {
     /// nothing. Malformed lines are reported with their line numbers and skipped (--strict: the
     /// file is refused). The organization's provider and budget model are stored with it.
     Import(ImportArgs),
+    /// Print a shell completion script for bash, zsh, fish, elvish or powershell.
+    ///
+    /// bash: `callbudget completions bash > ~/.local/share/bash-completion/completions/callbudget`;
+    /// zsh: `callbudget completions zsh > ~/.zfunc/_callbudget` with ~/.zfunc in $fpath; fish:
+    /// `callbudget completions fish > ~/.config/fish/completions/callbudget.fish`.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), or write one page per subcommand into a directory.
+    ///
+    /// `callbudget man > callbudget.1 && man ./callbudget.1`, or `callbudget man --out
+    /// /usr/local/share/man/man1` for callbudget.1 and callbudget-SUBCOMMAND.1.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell: bash, zsh, fish, elvish or powershell.
+    #[arg(value_name = "SHELL", value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write callbudget.1 and one callbudget-SUBCOMMAND.1 per subcommand into this directory
+    /// (created if missing) instead of printing callbudget.1.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

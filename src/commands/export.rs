@@ -13,7 +13,8 @@ pub fn run(args: ExportArgs, quiet: bool) -> Result<ExitCode> {
         args.tables
             .iter()
             .map(|name| find_table(name))
-            .collect::<Result<Vec<_>, _>>()?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(super::usage)?
     };
     let store = Store::open_read_only(&args.db)?;
     let written = export(&store, &tables, args.format, &args.out)?;

@@ -4,6 +4,7 @@
 mod analyze;
 mod audit;
 mod collect;
+mod completions;
 mod demo;
 mod export;
 mod import;
@@ -40,6 +41,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Export(args) => export::run(args, verbosity.quiet),
         Command::Simulate(args) => simulate::run(args, verbosity.quiet),
         Command::Import(args) => import::run(args, verbosity.quiet),
+        Command::Completions(args) => completions::completions(args),
+        Command::Man(args) => completions::man(args, verbosity.quiet),
     }
 }
 
@@ -99,6 +102,11 @@ struct UsageError(Box<dyn std::error::Error + Send + Sync + 'static>);
 /// `error` as a usage error.
 fn usage(error: impl std::error::Error + Send + Sync + 'static) -> anyhow::Error {
     anyhow::Error::new(UsageError(Box::new(error)))
+}
+
+/// A usage error of our own words.
+fn usage_message(message: String) -> anyhow::Error {
+    anyhow::Error::new(UsageError(message.into()))
 }
 
 /// The exit code for an error: 2 for a usage error, else 1.
