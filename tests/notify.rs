@@ -289,7 +289,7 @@ fn a_new_noisy_consumer_is_announced_once_and_never_again() {
     assert_eq!(org["consumers"][0]["move"], "new");
     let text = message.body["text"].as_str().expect("a text");
     assert!(
-        text.contains("critical noisy consumer: application Hoarder/9.9 Acme*Ops sent"),
+        text.contains("critical noisy consumer: Hoarder/9.9 Acme*Ops sent "),
         "{text}"
     );
     assert!(

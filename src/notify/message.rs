@@ -353,14 +353,14 @@ mod tests {
             "*callbudget: new since the previous audit*\n\n\
              *Organization 7 · 2026-11-19 10:00 – 2026-11-19 11:00 UTC*\n\
              requests/day 1,440 → 2,880, 429s/day 0 → 0 (against the audit of 2026-11-18 10:00 – 2026-11-18 11:00)\n\
-             • critical noisy consumer: application Evil*Bot &lt;!channel&gt; &amp; \\u{1b}[2J sent 100 % of the requests made while the budget was at or over its limit (60 of its 60 requests)\n\
+             • critical noisy consumer: Evil*Bot &lt;!channel&gt; &amp; \\u{1b}[2J sent 60 of the 60 requests that put the budget at or over its limit (100 %).\n\
              • warning budget saturation: the budget (10/s + 10) was at or over its limit in 1 second(s) (0.03 % of the window); the busiest second had 60 requests"
         );
         let webex = payload(&news, NotifyFormat::Webex, generated);
         let markdown = webex["markdown"].as_str().unwrap();
         assert!(
             markdown.contains(
-                "- critical noisy consumer: application Evil\\*Bot \\<\\!channel\\> \\& \\\\u{1b}\\[2J sent 100 % of"
+                "- critical noisy consumer: Evil\\*Bot \\<\\!channel\\> \\& \\\\u{1b}\\[2J sent 60 of the 60 requests that put the budget at or over its limit \\(100 %\\)."
             ),
             "{markdown}"
         );
@@ -396,7 +396,7 @@ mod tests {
             "**Organization 7 · 2026-11-19 10:00 – 2026-11-19 11:00 UTC**"
         );
         assert!(
-            texts[3].starts_with("- critical noisy consumer: application Evil\\*Bot \\<"),
+            texts[3].starts_with("- critical noisy consumer: Evil\\*Bot \\<"),
             "{}",
             texts[3]
         );
