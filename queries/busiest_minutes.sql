@@ -3,7 +3,7 @@
 --
 -- Parameters (unset ones take their default):
 --   :org    organization id (default: every organization)
---   :limit  rows to return (default: 10)
+--   :limit  rows to return, a whole number (default: 10)
 --
 -- Examples:
 --   sqlite3 callbudget.db < queries/busiest_minutes.sql

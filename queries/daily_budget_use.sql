@@ -4,7 +4,7 @@
 --
 -- Parameters (unset ones take their default):
 --   :org              organization id (default: every organization)
---   :rate_per_second  the organization's budget (default: 10)
+--   :rate_per_second  the organization's budget, a number (default: 10)
 --
 -- Examples:
 --   sqlite3 callbudget.db < queries/daily_budget_use.sql

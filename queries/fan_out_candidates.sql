@@ -4,7 +4,7 @@
 --
 -- Parameters (unset ones take their default):
 --   :org          organization id (default: every organization)
---   :min_serials  distinct serials that make a candidate (default: 10)
+--   :min_serials  distinct serials that make a candidate, a whole number (default: 10)
 --
 -- Examples:
 --   sqlite3 callbudget.db < queries/fan_out_candidates.sql

@@ -2,7 +2,7 @@
 --
 -- Parameters (unset ones take their default):
 --   :org       organization id (default: every organization)
---   :min_429s  429s in a minute that make it part of an episode (default: 5)
+--   :min_429s  429s in a minute that make it part of an episode, a whole number (default: 5)
 --
 -- Examples:
 --   sqlite3 callbudget.db < queries/http_429_episodes.sql

@@ -2,7 +2,7 @@
 --
 -- Parameters (unset ones take their default):
 --   :org    organization id (default: every organization)
---   :limit  rows to return (default: 20)
+--   :limit  rows to return, a whole number (default: 20)
 --
 -- Examples:
 --   sqlite3 callbudget.db < queries/operations_by_volume.sql

@@ -3,8 +3,8 @@
 -- Parameters (unset ones take their default):
 --   :org    organization id (default: every organization)
 --   :until  end of the range, exclusive, a timestamp (default: the end of the collected log)
---   :hours  length of the range in hours (default: 24)
---   :limit  rows to return (default: 20)
+--   :hours  length of the range in hours, a number (default: 24)
+--   :limit  rows to return, a whole number (default: 20)
 --
 -- Examples:
 --   sqlite3 callbudget.db < queries/top_consumers.sql

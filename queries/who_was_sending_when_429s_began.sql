@@ -4,8 +4,8 @@
 --
 -- Parameters (unset ones take their default):
 --   :org           organization id (default: every organization)
---   :min_429s      429s in a minute that make it part of an episode (default: 5)
---   :lead_minutes  minutes before the episode's first minute to include (default: 1)
+--   :min_429s      429s in a minute that make it part of an episode, a whole number (default: 5)
+--   :lead_minutes  minutes before the episode's first minute to include, a whole number (default: 1)
 --
 -- Examples:
 --   sqlite3 callbudget.db < queries/who_was_sending_when_429s_began.sql

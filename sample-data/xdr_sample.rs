@@ -45,6 +45,21 @@ pub struct SampleTruth {
     pub refused_workflow_runs: u64,
 }
 
+impl SampleTruth {
+    /// What the example says on stderr (stdout is the log), for a person at a terminal.
+    pub fn summary(&self) -> String {
+        format!(
+            "wrote {} log lines, {HOURS} hours from 2026-11-19 08:00 UTC: {} answered 429 ({} over \
+             {LIMIT} requests in any {} minutes, {} over {WORKFLOW_LIMIT} workflow runs a minute)",
+            self.lines,
+            self.http_429s,
+            self.refused_org_wide,
+            WINDOW / 60,
+            self.refused_workflow_runs,
+        )
+    }
+}
+
 struct Consumer {
     user_agent: &'static str,
     source_ip: &'static str,
@@ -230,6 +245,6 @@ fn main() -> std::io::Result<()> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let truth = write_xdr_sample(&mut out)?;
     out.flush()?;
-    eprintln!("{truth:?}");
+    eprintln!("{}", truth.summary());
     Ok(())
 }

@@ -3,7 +3,8 @@
 //! Data flows one way: [`dashboard`] (the API's HTTP client) → [`collect`] → [`store`] →
 //! [`analysis`] → [`report`]. [`api`] is the API's vocabulary (records, pages, the operation
 //! catalog) that every stage speaks; the [`sim`]ulator and the [`import`]er use it, never the
-//! client. [`queries`] and [`export`] read the store for people and other tools. [`budget`] and
+//! client. [`queries`] and [`export`] read the store for people and other tools; [`notify`] tells
+//! people what an audit found that is new. [`budget`] and
 //! [`timestamp`] are leaf modules every stage may use; [`cli`] is the command line (clap only).
 
 pub mod analysis;
@@ -15,6 +16,7 @@ pub mod dashboard;
 pub mod demo;
 pub mod export;
 pub mod import;
+pub mod notify;
 pub mod output_files;
 pub mod queries;
 pub mod report;

@@ -17,7 +17,7 @@ fn main() -> ExitCode {
                 "callbudget: error: {}",
                 callbudget::text::printable(&format!("{e:#}"))
             );
-            ExitCode::FAILURE
+            commands::error_exit_code(&e)
         }
     }
 }

@@ -280,7 +280,8 @@ fn a_generic_provider_needs_a_budget_model_and_an_unknown_model_is_named() {
             .expect("callbudget runs")
     };
     let out = run(&["--provider", "generic"]);
-    assert_eq!(out.status.code(), Some(1));
+    // A usage error, like clap's own (issue 19).
+    assert_eq!(out.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&out.stderr)
             .contains("--provider generic has no budget of its own: pass --budget-model"),
@@ -314,6 +315,12 @@ fn analyze_finds_the_xdr_samples_planted_saturation_and_noisy_consumer() {
     let mut text = Vec::new();
     let truth = xdr_sample::write_xdr_sample(&mut text).expect("the sample");
     std::fs::write(&log, &text).expect("written");
+    // What `cargo run --example xdr-sample` says on stderr: a sentence, not a Rust struct.
+    assert_eq!(
+        truth.summary(),
+        "wrote 23260 log lines, 6 hours from 2026-11-19 08:00 UTC: 1944 answered 429 (1939 over \
+         8000 requests in any 60 minutes, 5 over 10 workflow runs a minute)"
+    );
     let out = import(&db, &log, "combined", &[]);
     assert!(
         out.status.success(),

@@ -85,7 +85,17 @@ fn the_texts_people_read_of_an_audit_of_tiny() {
 fn every_subcommand_explains_itself() {
     insta::assert_snapshot!("help", stdout_of(callbudget().arg("--help")));
     for command in [
-        "collect", "analyze", "report", "audit", "demo", "query", "export", "simulate", "import",
+        "collect",
+        "analyze",
+        "report",
+        "audit",
+        "demo",
+        "query",
+        "export",
+        "simulate",
+        "import",
+        "completions",
+        "man",
     ] {
         insta::assert_snapshot!(
             format!("help_{command}"),

@@ -329,20 +329,26 @@ fn trends_since_previous(
     let candidates = store
         .earlier_audits(org_id, audit.window.start, TREND_CANDIDATES)
         .map_err(store_error)?;
-    let made_alike = |record: &AuditRecord| {
-        let options = record.summary.get("options");
-        let then = |key: &str| options.and_then(|o| o.get(key)).cloned();
-        let now = serde_json::to_value(&audit.options).unwrap_or_default();
-        then("consumer_key") == now.get("consumer_key").cloned()
-            && then("budget") == now.get("budget").cloned()
-    };
-    let Some(previous) = candidates.into_iter().find(made_alike) else {
+    let Some(previous) = candidates
+        .into_iter()
+        .find(|record| made_alike(record, &audit.options))
+    else {
         return Ok(None);
     };
     let findings = store
         .audit_findings(org_id, previous.t0, previous.t1)
         .map_err(store_error)?;
     Ok(Some(super::trends::compare(audit, &previous, &findings)))
+}
+
+/// Whether a saved audit was made the way `options` say (consumers grouped alike, the same
+/// budget), so that its findings and consumers name the same things as an audit made with them.
+pub fn made_alike(record: &AuditRecord, options: &AuditOptions) -> bool {
+    let saved = record.summary.get("options");
+    let then = |key: &str| saved.and_then(|o| o.get(key)).cloned();
+    let now = serde_json::to_value(options).unwrap_or_default();
+    then("consumer_key") == now.get("consumer_key").cloned()
+        && then("budget") == now.get("budget").cloned()
 }
 
 /// Response codes by interval as a request-log frame without attribution: each interval's requests

@@ -29,7 +29,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 pub use actions::{Action, ActionList, SparedIf, rank_actions};
-pub use audit::{AuditOptions, OrgAudit, audit_org, audit_org_within, save_audit};
+pub use audit::{AuditOptions, OrgAudit, audit_org, audit_org_within, made_alike, save_audit};
 pub use classes::{ClassUsage, class_findings, class_usage};
 pub use consumers::{
     ConsumerKey, ConsumerUsage, OperationCount, ParsedUserAgent, PeriodChange, consumer_findings,
@@ -52,7 +52,9 @@ pub use retries::{
 pub use series::{AuditSeries, ResponseClass, SeriesInputs};
 pub use spikes::{ConsumerCount, EpisodeConsumer, SpikeEpisode, SpikeOptions, detect_spikes};
 pub use timeline::{BudgetTimeline, HeadroomPercentiles, PeakRate, budget_timeline};
-pub use trends::{ConsumerMove, ConsumerTrend, FindingChange, PreviousAudit, Trends};
+pub use trends::{
+    ConsumerMove, ConsumerTrend, FindingChange, PreviousAudit, Trends, finding_identity,
+};
 pub use whatif::{
     WhatIf, WhatIfScenario, senders_in_refused_seconds, what_if, what_if_top, whatif_findings,
 };

@@ -136,8 +136,9 @@ fn days(start: DateTime<Utc>, end: DateTime<Utc>) -> f64 {
 }
 
 /// What identifies "the same finding" in two audits: its kind, whom it is about, and for a
-/// recommendation the operation it replaces.
-fn finding_identity(kind: &str, consumer: Option<&str>, metrics: &serde_json::Value) -> String {
+/// recommendation the operation it replaces. Notifications use it too, so that a finding is
+/// "new" in the same sense in a message as in the report.
+pub fn finding_identity(kind: &str, consumer: Option<&str>, metrics: &serde_json::Value) -> String {
     let operation = metrics
         .get("current_operation")
         .and_then(|v| v.as_str())

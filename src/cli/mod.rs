@@ -52,8 +52,10 @@ pub enum Command {
     /// Collect, analyse and report in one command: what cron or a systemd timer runs.
     ///
     /// Collects like `collect` (same options: incremental, polite, resumable), then reports on the
-    /// newest --report-span of each organization's log like `report`. Exit code 1 if an
-    /// organization could not be collected (the others are still reported), 3 with --fail-on.
+    /// newest --report-span of each organization's log like `report`, then with --notify posts
+    /// what is new since the previous audit to webhooks. Exit code 1 if an organization could not
+    /// be collected (the others are still reported), 4 if a notification was not delivered, 3 with
+    /// --fail-on.
     Audit(AuditArgs),
     /// Try everything offline: simulate an organization, audit it over HTTP, write the report.
     ///
@@ -89,6 +91,32 @@ pub enum Command {
     /// nothing. Malformed lines are reported with their line numbers and skipped (--strict: the
     /// file is refused). The organization's provider and budget model are stored with it.
     Import(ImportArgs),
+    /// Print a shell completion script for bash, zsh, fish, elvish or powershell.
+    ///
+    /// bash: `callbudget completions bash > ~/.local/share/bash-completion/completions/callbudget`;
+    /// zsh: `callbudget completions zsh > ~/.zfunc/_callbudget` with ~/.zfunc in $fpath; fish:
+    /// `callbudget completions fish > ~/.config/fish/completions/callbudget.fish`.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), or write one page per subcommand into a directory.
+    ///
+    /// `callbudget man > callbudget.1 && man ./callbudget.1`, or `callbudget man --out
+    /// /usr/local/share/man/man1` for callbudget.1 and callbudget-SUBCOMMAND.1.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell: bash, zsh, fish, elvish or powershell.
+    #[arg(value_name = "SHELL", value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write callbudget.1 and one callbudget-SUBCOMMAND.1 per subcommand into this directory
+    /// (created if missing) instead of printing callbudget.1.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -232,6 +260,25 @@ pub struct AuditArgs {
     /// Exit with code 3 when a finding is at least this severe: warning or critical.
     #[arg(long, value_name = "SEVERITY", value_parser = parse_severity)]
     pub fail_on: Option<crate::analysis::Severity>,
+    #[command(flatten)]
+    pub notify: NotifyArgs,
+}
+
+/// Where `audit` posts what it finds new (a webhook URL is a secret: prefer the file or the
+/// environment to the flag, which `ps` and shell history show).
+#[derive(Debug, Args)]
+pub struct NotifyArgs {
+    /// Post a message to this webhook when the audit finds something new since the previous one
+    /// (repeatable). Also read from CALLBUDGET_NOTIFY_URL.
+    #[arg(long = "notify", value_name = "URL")]
+    pub notify_urls: Vec<String>,
+    /// Read webhook URLs from this file, one a line (`#` comments).
+    #[arg(long, value_name = "PATH")]
+    pub notify_file: Option<PathBuf>,
+    /// The message format: generic (JSON), webex, slack or teams [default: from each URL's host].
+    #[arg(long, value_name = "FORMAT",
+          value_parser = choice::<crate::notify::NotifyFormat>(&crate::notify::NotifyFormat::NAMES))]
+    pub notify_format: Option<crate::notify::NotifyFormat>,
 }
 
 #[derive(Debug, Args)]

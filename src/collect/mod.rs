@@ -236,6 +236,17 @@ pub fn run(
             },
             other => other,
         })?;
+        // Not one organization asked for is visible: nothing to collect, so no database either.
+        if let OrgSelection::Ids(ids) = &options.orgs {
+            let unknown: Vec<&str> = ids
+                .iter()
+                .map(OrgId::as_str)
+                .filter(|id| !orgs.iter().any(|o| o.id == *id))
+                .collect();
+            if !ids.is_empty() && unknown.len() == ids.len() {
+                return Err(CollectError::UnknownOrganization(unknown.join(", ")));
+            }
+        }
         let store = SharedStore::new(Store::open(db)?);
         let summary = collect(Arc::new(client), store.clone(), orgs, options, events).await?;
         // Every task that held the store has ended; should one linger, open the file again.

@@ -1,8 +1,10 @@
 //! `callbudget analyze`: audit each organization's stored window, print the findings, save them.
 
-use super::{audit_request, findings_exit_code, open_collected, print_stdout, warn_left_out};
+use super::{
+    audit_request, findings_exit_code, open_collected, print_stdout, save_or_say, warn_left_out,
+};
 use anyhow::Result;
-use callbudget::analysis::{run_audits, save_audits};
+use callbudget::analysis::run_audits;
 use callbudget::cli::AnalyzeArgs;
 use callbudget::report::{self, ReportContext, ReportInput};
 use chrono::Utc;
@@ -18,6 +20,6 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
         context: &context,
     };
     print_stdout(&report::render(args.format, &input)?)?;
-    save_audits(&mut store, &run.audits, context.generated_at)?;
+    save_or_say(&mut store, &run, context.generated_at)?;
     Ok(findings_exit_code(&run, args.analysis.fail_on))
 }

@@ -55,7 +55,12 @@ pub fn collect_and_say(
     progress.finish();
     super::print_or_closed_pipe(print_summary(&summary, share_rate, &args.db))?;
     for (org, error) in summary.failed() {
-        super::error_line(&format!("organization {org}: {error}"));
+        // Most errors name the organization already ("organization 7 is not among …").
+        if error.starts_with(&format!("organization {org} ")) {
+            super::error_line(error);
+        } else {
+            super::error_line(&format!("organization {org}: {error}"));
+        }
     }
     Ok((store, summary))
 }

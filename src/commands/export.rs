@@ -1,6 +1,6 @@
 //! `callbudget export`: the database's tables as CSV or Parquet files.
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use callbudget::cli::ExportArgs;
 use callbudget::export::{export, find_table};
 use callbudget::store::{EXPORTED_TABLES, Store};
@@ -13,15 +13,10 @@ pub fn run(args: ExportArgs, quiet: bool) -> Result<ExitCode> {
         args.tables
             .iter()
             .map(|name| find_table(name))
-            .collect::<Result<Vec<_>, _>>()?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(super::usage)?
     };
-    if !args.db.exists() {
-        bail!(
-            "{} does not exist: run `callbudget collect` first, or pass --db",
-            args.db.display()
-        );
-    }
-    let store = Store::open(&args.db)?;
+    let store = Store::open_read_only(&args.db)?;
     let written = export(&store, &tables, args.format, &args.out)?;
     if !quiet {
         eprintln!(

@@ -1,6 +1,6 @@
 //! `callbudget import`: store a request log from another source as an organization's log.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use callbudget::budget::BudgetModel;
 use callbudget::cli::ImportArgs;
 use callbudget::import::{ImportOptions, read_log, store_log};
@@ -15,10 +15,12 @@ pub fn run(args: ImportArgs, quiet: bool) -> Result<ExitCode> {
     let budget = match (&args.budget_model, args.provider.default_budget()) {
         (Some(spec), _) => BudgetModel::resolve(spec)?,
         (None, Some(model)) => model,
-        (None, None) => bail!(
-            "--provider {} has no budget of its own: pass --budget-model FILE.toml (or meraki, xdr)",
-            args.provider.as_str()
-        ),
+        (None, None) => {
+            return Err(super::usage_message(format!(
+                "--provider {} has no budget of its own: pass --budget-model FILE.toml (or meraki, xdr)",
+                args.provider.as_str()
+            )));
+        }
     };
     let options = ImportOptions {
         org_id: OrgId::new(&args.org),

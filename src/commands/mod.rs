@@ -4,19 +4,21 @@
 mod analyze;
 mod audit;
 mod collect;
+mod completions;
 mod demo;
 mod export;
 mod import;
+mod notify;
 mod query;
 mod report;
 mod simulate;
 
-use anyhow::{Context, Result, bail};
-use callbudget::analysis::{AuditRequest, AuditRun, BudgetChoice, OrgChoice};
+use anyhow::{Context, Result};
+use callbudget::analysis::{AuditRequest, AuditRun, BudgetChoice, OrgChoice, save_audits};
 use callbudget::budget::{BucketLimits, BudgetModel};
 use callbudget::cli::{AnalysisArgs, Cli, Command};
 use callbudget::collect::progress::Verbosity;
-use callbudget::store::{OrgId, Store};
+use callbudget::store::{Access, OrgId, Store};
 use callbudget::text::printable;
 use std::path::Path;
 use std::process::ExitCode;
@@ -39,6 +41,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Export(args) => export::run(args, verbosity.quiet),
         Command::Simulate(args) => simulate::run(args, verbosity.quiet),
         Command::Import(args) => import::run(args, verbosity.quiet),
+        Command::Completions(args) => completions::completions(args),
+        Command::Man(args) => completions::man(args, verbosity.quiet),
     }
 }
 
@@ -67,15 +71,51 @@ fn audit_request(args: &AnalysisArgs) -> Result<AuditRequest> {
     })
 }
 
-/// Opens a database that must already exist (analysing never creates one).
+/// Opens a database that must already exist (analysing never creates one), to save the audit in
+/// it too when this process may write it.
 fn open_collected(db: &Path) -> Result<Store> {
-    if !db.exists() {
-        bail!(
-            "{} does not exist: run `callbudget collect` first",
-            db.display()
+    Ok(Store::open_existing(db)?)
+}
+
+/// Saves the run's audits for the next run's trends, or says why they cannot be.
+fn save_or_say(
+    store: &mut Store,
+    run: &AuditRun,
+    saved_at: chrono::DateTime<chrono::Utc>,
+) -> Result<()> {
+    if store.access() == Access::ReadOnly {
+        eprintln!(
+            "callbudget: warning: {} may not be written here (it or its directory is read-only): the audit was not saved, so the next one cannot compare with it",
+            store.path().display()
         );
+        return Ok(());
     }
-    Ok(Store::open(db)?)
+    Ok(save_audits(store, &run.audits, saved_at)?)
+}
+
+/// A mistake in how the command was called rather than in the work: exit code 2, like clap's own
+/// usage errors.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+struct UsageError(Box<dyn std::error::Error + Send + Sync + 'static>);
+
+/// `error` as a usage error.
+fn usage(error: impl std::error::Error + Send + Sync + 'static) -> anyhow::Error {
+    anyhow::Error::new(UsageError(Box::new(error)))
+}
+
+/// A usage error of our own words.
+fn usage_message(message: String) -> anyhow::Error {
+    anyhow::Error::new(UsageError(message.into()))
+}
+
+/// The exit code for an error: 2 for a usage error, else 1.
+pub fn error_exit_code(error: &anyhow::Error) -> ExitCode {
+    if error.chain().any(|e| e.is::<UsageError>()) {
+        ExitCode::from(2)
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 /// Says which organizations a run left out, and why.

@@ -1,8 +1,8 @@
 //! `callbudget query`: run a named query of the embedded `queries/` library, or list them.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use callbudget::cli::QueryArgs;
-use callbudget::queries::{self, LIBRARY};
+use callbudget::queries::{self, LIBRARY, QueryError};
 use callbudget::store::Store;
 use std::io::Write;
 use std::process::ExitCode;
@@ -12,20 +12,25 @@ pub fn run(args: QueryArgs) -> Result<ExitCode> {
     let written = match args.name {
         None => list(&mut out),
         Some(name) => {
-            let query = queries::find(&name)?;
+            // A query or parameter that does not exist, or a value of the wrong kind, is a usage
+            // error (exit 2); a database that cannot be read is not.
+            let usage_or_not = |e: QueryError| {
+                if e.is_usage() {
+                    super::usage(e)
+                } else {
+                    e.into()
+                }
+            };
+            let query = queries::find(&name).map_err(usage_or_not)?;
             let params = args
                 .params
                 .iter()
                 .map(|p| queries::parse_parameter(p))
-                .collect::<Result<Vec<_>, _>>()?;
-            if !args.db.exists() {
-                bail!(
-                    "{} does not exist: run `callbudget collect` first, or pass --db",
-                    args.db.display()
-                );
-            }
-            let store = Store::open(&args.db)?;
-            let rows = queries::run(&store, query, &params)?;
+                .collect::<Result<Vec<_>, _>>()
+                .and_then(|params| queries::checked_parameters(query, &params))
+                .map_err(usage_or_not)?;
+            let store = Store::open_read_only(&args.db)?;
+            let rows = queries::run(&store, query, &params).map_err(usage_or_not)?;
             queries::write_rows(&mut out, args.format, &rows)
         }
     };

@@ -2,7 +2,7 @@
 
 use super::{audit_request, findings_exit_code, open_collected, warn_left_out};
 use anyhow::Result;
-use callbudget::analysis::{AuditRun, run_audits, save_audits};
+use callbudget::analysis::{AuditRun, run_audits};
 use callbudget::cli::ReportArgs;
 use callbudget::report::{Format, ReportContext, ReportInput, write_report};
 use callbudget::store::Store;
@@ -35,7 +35,7 @@ pub fn write_and_save(
         context: &context,
     };
     let files = write_report(out, formats, &input)?;
-    save_audits(store, &run.audits, context.generated_at)?;
+    super::save_or_say(store, run, context.generated_at)?;
     if !quiet {
         eprintln!(
             "wrote {} file(s) into {} in {:.2} s",

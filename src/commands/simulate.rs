@@ -60,7 +60,9 @@ pub fn run(args: SimulateArgs, quiet: bool) -> Result<ExitCode> {
     // Relative Links are the ones every client follows; a link host asks for absolute ones.
     let link_style = match (args.link_style, &args.link_host) {
         (Some(style), Some(_)) if style != LinkStyle::Absolute => {
-            bail!("--link-host writes absolute Links: drop --link-style or make it absolute")
+            return Err(super::usage_message(
+                "--link-host writes absolute Links: drop --link-style or make it absolute".into(),
+            ));
         }
         (Some(style), _) => style,
         (None, Some(_)) => LinkStyle::Absolute,

@@ -41,12 +41,57 @@ pub const LIBRARY: [NamedQuery; 11] = named_queries![
 ];
 
 impl NamedQuery {
+    /// The kind of each parameter the header lists (`--   :name  description, a number (default: …)`).
+    pub fn parameter_kinds(&self) -> Vec<(&'static str, ParameterKind)> {
+        self.sql
+            .lines()
+            .take_while(|line| line.starts_with("--"))
+            .filter_map(|line| {
+                let rest = line.strip_prefix("--")?.trim_start().strip_prefix(':')?;
+                let (name, description) = rest.split_once(char::is_whitespace)?;
+                let described = description.split(" (default").next().unwrap_or(description);
+                let kind = if described.ends_with(", a whole number") {
+                    ParameterKind::WholeNumber
+                } else if described.ends_with(", a number") {
+                    ParameterKind::Number
+                } else if described.ends_with(", a timestamp") {
+                    ParameterKind::Timestamp
+                } else {
+                    ParameterKind::Text
+                };
+                Some((name, kind))
+            })
+            .collect()
+    }
+
     /// The first line of the header comment: what the query answers.
     pub fn summary(&self) -> &'static str {
         self.sql
             .lines()
             .next()
             .map_or("", |line| line.trim_start_matches('-').trim())
+    }
+}
+
+/// What a parameter holds, as its line in the query's header says: "…, a whole number", "…, a
+/// number" or "…, a timestamp" before its default; anything else is text. The SQL reads it the
+/// same way (`CAST(:limit AS INTEGER)`), which a test checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParameterKind {
+    Text,
+    WholeNumber,
+    Number,
+    Timestamp,
+}
+
+impl ParameterKind {
+    fn describe(self) -> &'static str {
+        match self {
+            ParameterKind::Text => "text",
+            ParameterKind::WholeNumber => "a whole number",
+            ParameterKind::Number => "a number",
+            ParameterKind::Timestamp => "an RFC 3339 timestamp (2026-11-20T00:00:00Z)",
+        }
     }
 }
 
@@ -65,8 +110,22 @@ pub enum QueryError {
     },
     #[error("a parameter is NAME=VALUE, e.g. org=549236; got {0:?}")]
     MalformedParameter(String),
+    #[error("query {query}: parameter {name} is {}; got {value:?}", kind.describe())]
+    WrongKind {
+        query: &'static str,
+        name: String,
+        kind: ParameterKind,
+        value: String,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl QueryError {
+    /// Whether the error is in how the query was asked for (a usage error), not in running it.
+    pub fn is_usage(&self) -> bool {
+        !matches!(self, QueryError::Store(_))
+    }
 }
 
 fn list_or_none(names: &[String]) -> String {
@@ -112,7 +171,55 @@ pub fn run(
             known,
         });
     }
-    Ok(store.run_query(query.sql, params)?)
+    let params = checked_parameters(query, params)?;
+    Ok(store.run_query(query.sql, &params)?)
+}
+
+/// `params` checked against the parameters the header declares, names and kinds (SQLite would
+/// read "abc" as a number as NULL, i.e. the default, and answer a question nobody asked), before
+/// any database is opened; timestamps in canonical form.
+pub fn checked_parameters(
+    query: &NamedQuery,
+    params: &[(String, String)],
+) -> Result<Vec<(String, String)>, QueryError> {
+    let kinds = query.parameter_kinds();
+    params
+        .iter()
+        .map(|(name, value)| {
+            let Some(kind) = kinds
+                .iter()
+                .find(|(known, _)| known == name)
+                .map(|(_, kind)| *kind)
+            else {
+                return Err(QueryError::UnknownParameter {
+                    query: query.name,
+                    name: name.clone(),
+                    known: kinds.iter().map(|(known, _)| (*known).to_owned()).collect(),
+                });
+            };
+            let trimmed = value.trim();
+            let checked = match kind {
+                ParameterKind::Text => Some(value.clone()),
+                ParameterKind::WholeNumber => trimmed.parse::<i64>().ok().map(|n| n.to_string()),
+                ParameterKind::Number => trimmed
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|x| x.is_finite())
+                    .map(|_| trimmed.to_owned()),
+                ParameterKind::Timestamp => crate::timestamp::parse(trimmed)
+                    .ok()
+                    .map(|t| crate::timestamp::format(&t)),
+            };
+            checked
+                .map(|value| (name.clone(), value))
+                .ok_or(QueryError::WrongKind {
+                    query: query.name,
+                    name: name.clone(),
+                    kind,
+                    value: value.clone(),
+                })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -149,6 +256,63 @@ mod tests {
             }
             store.run_query(q.sql, &[]).unwrap();
         }
+    }
+
+    #[test]
+    fn every_parameter_read_as_a_number_is_declared_one() {
+        let mut declared = 0;
+        for q in &LIBRARY {
+            let kinds = q.parameter_kinds();
+            for (name, kind) in &kinds {
+                let cast = |to: &str| q.sql.contains(&format!("CAST(:{name} AS {to})"));
+                let expected = if cast("INTEGER") {
+                    ParameterKind::WholeNumber
+                } else if cast("REAL") {
+                    ParameterKind::Number
+                } else if *name == "until" {
+                    ParameterKind::Timestamp
+                } else {
+                    ParameterKind::Text
+                };
+                assert_eq!(*kind, expected, "{}: :{name}", q.name);
+                declared += usize::from(*kind != ParameterKind::Text);
+            }
+            let store = Store::open_in_memory().unwrap();
+            assert_eq!(
+                kinds.len(),
+                store.query_parameters(q.sql).unwrap().len(),
+                "{}: every parameter has a header line",
+                q.name
+            );
+        }
+        assert_eq!(declared, 10);
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_kind_is_refused() {
+        let store = Store::open_in_memory().unwrap();
+        let top = find("top_consumers").unwrap();
+        let run_with = |name: &str, value: &str| {
+            run(&store, top, &[(name.to_owned(), value.to_owned())]).map(|_| ())
+        };
+        let e = run_with("hours", "abc").unwrap_err();
+        assert!(e.is_usage());
+        assert_eq!(
+            e.to_string(),
+            "query top_consumers: parameter hours is a number; got \"abc\""
+        );
+        assert_eq!(
+            run_with("limit", "2.5").unwrap_err().to_string(),
+            "query top_consumers: parameter limit is a whole number; got \"2.5\""
+        );
+        assert_eq!(
+            run_with("until", "yesterday").unwrap_err().to_string(),
+            "query top_consumers: parameter until is an RFC 3339 timestamp (2026-11-20T00:00:00Z); got \"yesterday\""
+        );
+        run_with("hours", "1.5").unwrap();
+        run_with("limit", "3").unwrap();
+        run_with("until", "2026-11-20T02:00:00+02:00").unwrap();
+        run_with("org", "abc").unwrap();
     }
 
     #[test]

@@ -7,7 +7,14 @@
 //!   are never edited; a change is a new file.
 //! - A file is inspected read-only before anything writes to it: one that is not a callbudget
 //!   database, is damaged, or comes from a newer callbudget is refused and left byte-identical.
-//!   (Switching to WAL alone would rewrite its header.)
+//!   (Switching to WAL alone would rewrite its header.) "Damaged" is what `PRAGMA quick_check`
+//!   finds: before storing windows it reads every page of the file (about 0.2 s per million
+//!   requests stored), the price of never writing into a broken file; before saving an audit,
+//!   every table but the request log, which the audit has just read for its window.
+//! - Commands that only read open the file read-only ([`Store::open_read_only`]), and so do
+//!   commands that would save an audit when this process may not write the file or its directory
+//!   ([`Store::open_existing`]); in a directory it may not write, SQLite is told the file is
+//!   immutable, since it could not create the WAL's shared-memory file there.
 //! - Every timestamp is TEXT in [`crate::timestamp`]'s canonical form, so text order is time order;
 //!   except in `request_log`, the one big table, which keeps integer microseconds (`ts_us`) and
 //!   whose views show the canonical text.
@@ -83,6 +90,27 @@ pub enum StoreError {
         path: PathBuf,
         source: rusqlite::Error,
     },
+    #[error(
+        "{} is damaged ({checked}: {problem}); it was left untouched: restore it from a backup, or \
+         rescue what is readable with sqlite3's .recover",
+        path.display()
+    )]
+    Damaged {
+        path: PathBuf,
+        /// What the check read: the whole file, or one table.
+        checked: String,
+        problem: String,
+    },
+    #[error("{} does not exist: run `callbudget collect` first", path.display())]
+    Missing { path: PathBuf },
+    #[error("{} is empty, not a callbudget database: run `callbudget collect` first", path.display())]
+    Empty { path: PathBuf },
+    #[error(
+        "{} has schema version {found}, older than this callbudget's {SCHEMA_VERSION}, and cannot be \
+         upgraded read-only: run any callbudget command once as a user that may write it",
+        path.display()
+    )]
+    OldSchemaReadOnly { path: PathBuf, found: i64 },
     #[error(
         "{} has schema version {found} but this callbudget knows up to {known}: upgrade callbudget",
         path.display()
@@ -390,21 +418,69 @@ pub struct WindowRow {
     pub error: Option<String>,
 }
 
+/// How a store was opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    ReadWrite,
+    /// Reads only: every write fails, and nothing was checked or migrated on opening.
+    ReadOnly,
+}
+
 /// An open callbudget database. Not `Sync`: one per thread.
 #[derive(Debug)]
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    access: Access,
     /// Ids of the request log's dictionary rows, so storing a record rarely asks the database.
     dictionaries: dictionary::Dictionaries,
 }
 
 impl Store {
-    /// Opens the callbudget database at `path`, creating it if the file is missing or empty, and
-    /// migrates it to [`SCHEMA_VERSION`]. Any other file is refused and left untouched.
+    /// Opens the callbudget database at `path` to read and write, creating it if the file is
+    /// missing or empty, and migrates it to [`SCHEMA_VERSION`]. Any other file, and a damaged one,
+    /// is refused and left untouched.
     pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
         let path = path.as_ref();
-        inspect(path)?;
+        inspect(path, DamageCheck::Everything)?;
+        Store::open_read_write(path)
+    }
+
+    /// Opens an existing database for a command that reads it and would like to save to it (an
+    /// audit): read-write when this process may write the file and its directory (after the
+    /// damage check), else read-only — see [`Store::access`]. A missing or empty file is refused
+    /// and left as it was: reading never creates a database.
+    pub fn open_existing(path: impl AsRef<Path>) -> Result<Store, StoreError> {
+        let path = path.as_ref();
+        let version = existing_version(path)?;
+        if may_write(path) && may_write(&directory_of(path)) {
+            inspect(path, DamageCheck::AllButRequestLog)?;
+            Store::open_read_write(path)
+        } else {
+            Store::open_read_only_at(path, version)
+        }
+    }
+
+    /// Opens an existing database only to read it (`query`, `export`); a database from an older
+    /// callbudget is upgraded first if this process may write it. A missing or empty file is
+    /// refused.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Store, StoreError> {
+        let path = path.as_ref();
+        let version = existing_version(path)?;
+        if version < SCHEMA_VERSION as i64 && may_write(path) && may_write(&directory_of(path)) {
+            inspect(path, DamageCheck::Everything)?;
+            drop(Store::open_read_write(path)?);
+            return Store::open_read_only_at(path, SCHEMA_VERSION as i64);
+        }
+        Store::open_read_only_at(path, version)
+    }
+
+    /// Whether writes are possible through this store.
+    pub fn access(&self) -> Access {
+        self.access
+    }
+
+    fn open_read_write(path: &Path) -> Result<Store, StoreError> {
         // No URI flag: a file named "file:..." is a file, not a URI.
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
@@ -416,6 +492,42 @@ impl Store {
                 source,
             })?;
         Store::initialize(conn, path.to_owned())
+    }
+
+    /// Opens a database [`inspect`] found to be callbudget's, at schema `version`, read-only.
+    fn open_read_only_at(path: &Path, version: i64) -> Result<Store, StoreError> {
+        if version < SCHEMA_VERSION as i64 {
+            return Err(StoreError::OldSchemaReadOnly {
+                path: path.to_owned(),
+                found: version,
+            });
+        }
+        let sql_error = |context: &'static str| {
+            move |source| StoreError::Sqlite {
+                path: path.to_owned(),
+                context,
+                source,
+            }
+        };
+        // A URI, since only a URI says "immutable"; the path is escaped so that it stays a path.
+        let immutable = !may_write(&directory_of(path));
+        let uri = read_only_uri(path, immutable).map_err(|source| StoreError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&uri, flags)
+            .map_err(sql_error("opening the database read-only"))?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(sql_error("setting the busy timeout"))?;
+        Ok(Store {
+            conn,
+            path: path.to_owned(),
+            access: Access::ReadOnly,
+            dictionaries: dictionary::Dictionaries::default(),
+        })
     }
 
     /// A fresh database in memory, for tests and dry runs.
@@ -503,6 +615,7 @@ impl Store {
         Ok(Store {
             conn,
             path,
+            access: Access::ReadWrite,
             dictionaries: dictionary::Dictionaries::default(),
         })
     }
@@ -528,17 +641,111 @@ fn migrations() -> Migrations<'static> {
 /// The first 16 bytes of every SQLite database file.
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
+/// The request log's tables, the bulk of a database's pages (schemas 1 to 3 kept it flat in
+/// `api_requests`).
+const REQUEST_LOG_TABLES: [&str; 2] = ["request_log", "api_requests"];
+
+/// How much of a file [`inspect`] reads for damage before a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DamageCheck {
+    /// Everything (`PRAGMA quick_check`: every b-tree page, the free list): before storing
+    /// windows, which write into the request log.
+    Everything,
+    /// Every table but the request log's: before saving an audit, which writes only beside it
+    /// (the audit has just read its window of the log, and a damaged page there fails the read).
+    AllButRequestLog,
+    /// Only the header and the schema: reading commands, where damage shows as an error when read.
+    SchemaOnly,
+}
+
+/// What an existing file holds, for a command that must not create a database: its schema
+/// version. A missing or empty file is refused.
+fn existing_version(path: &Path) -> Result<i64, StoreError> {
+    match inspect(path, DamageCheck::SchemaOnly)? {
+        Inspection::Missing => Err(StoreError::Missing {
+            path: path.to_owned(),
+        }),
+        Inspection::Empty => Err(StoreError::Empty {
+            path: path.to_owned(),
+        }),
+        Inspection::Callbudget { user_version } => Ok(user_version),
+    }
+}
+
+/// The directory a database file's WAL and shared-memory files go into.
+fn directory_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Whether this process may write `path` (a file or a directory): its mode lets someone write it
+/// — so a file made read-only with `chmod a-w` is treated as read-only even by root, who could
+/// write it anyway — and the system lets this process write it (owner, ACLs, a read-only mount).
+fn may_write(path: &Path) -> bool {
+    let Ok(metadata) = std::fs::metadata(path) else {
+        return false;
+    };
+    if metadata.permissions().readonly() {
+        return false;
+    }
+    #[cfg(unix)]
+    {
+        rustix::fs::access(path, rustix::fs::Access::WRITE_OK).is_ok()
+    }
+    #[cfg(not(unix))]
+    {
+        true
+    }
+}
+
+/// `file:/abs/path?mode=ro[&immutable=1]`, every byte of the path but unreserved ones and `/`
+/// percent-encoded (a `?` or `#` in a file name would otherwise end the path).
+fn read_only_uri(path: &Path, immutable: bool) -> std::io::Result<String> {
+    let absolute = std::path::absolute(path)?;
+    let mut uri = String::from("file:");
+    #[cfg(unix)]
+    let bytes = std::os::unix::ffi::OsStrExt::as_bytes(absolute.as_os_str()).to_vec();
+    #[cfg(not(unix))]
+    let bytes = absolute.to_string_lossy().replace('\\', "/").into_bytes();
+    for byte in bytes {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'/' | b'-' | b'.' | b'_' | b'~') {
+            uri.push(char::from(byte));
+        } else {
+            uri.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    uri.push_str(if immutable {
+        "?mode=ro&immutable=1"
+    } else {
+        "?mode=ro"
+    });
+    Ok(uri)
+}
+
+/// What [`inspect`] found at a path it may open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Inspection {
+    Missing,
+    Empty,
+    /// A callbudget database (or an empty SQLite one, version 0) at this schema version or older.
+    Callbudget {
+        user_version: i64,
+    },
+}
+
 /// Decides, without writing a byte, whether `path` may be opened as a callbudget database: a
-/// callbudget database at this schema version or older, or nothing yet (no file, an empty file, an
-/// empty SQLite database), which becomes one.
-fn inspect(path: &Path) -> Result<(), StoreError> {
+/// callbudget database at this schema version or older, undamaged, or nothing yet (no file, an
+/// empty file, an empty SQLite database), which becomes one.
+fn inspect(path: &Path, check: DamageCheck) -> Result<Inspection, StoreError> {
     let io_error = |source| StoreError::Io {
         path: path.to_owned(),
         source,
     };
     let mut file = match std::fs::File::open(path) {
         Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Inspection::Missing),
         Err(e) => return Err(io_error(e)),
     };
     let mut header = Vec::with_capacity(100);
@@ -548,7 +755,7 @@ fn inspect(path: &Path) -> Result<(), StoreError> {
         .map_err(io_error)?;
     drop(file);
     if header.is_empty() {
-        return Ok(());
+        return Ok(Inspection::Empty);
     }
     if header.len() < 100 || !header.starts_with(SQLITE_MAGIC) {
         return Err(StoreError::NotSqlite {
@@ -560,9 +767,14 @@ fn inspect(path: &Path) -> Result<(), StoreError> {
         path: path.to_owned(),
         source,
     };
+    // Immutable where SQLite could not create its shared-memory file: it only reads.
+    let immutable = !may_write(&directory_of(path));
+    let uri = read_only_uri(path, immutable).map_err(io_error)?;
     let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        &uri,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(corrupt)?;
     let application_id: i32 = conn
@@ -579,11 +791,13 @@ fn inspect(path: &Path) -> Result<(), StoreError> {
                 .collect::<Result<_, _>>()
         })
         .map_err(corrupt)?;
-    drop(conn);
 
     if application_id == APPLICATION_ID {
         return match usize::try_from(user_version) {
-            Ok(v) if v <= SCHEMA_VERSION => Ok(()),
+            Ok(v) if v <= SCHEMA_VERSION => {
+                check_damage(&conn, path, check, &tables)?;
+                Ok(Inspection::Callbudget { user_version })
+            }
             _ => Err(StoreError::TooNew {
                 path: path.to_owned(),
                 found: user_version,
@@ -591,8 +805,9 @@ fn inspect(path: &Path) -> Result<(), StoreError> {
             }),
         };
     }
+    drop(conn);
     if application_id == 0 && user_version == 0 && tables.is_empty() {
-        return Ok(());
+        return Ok(Inspection::Callbudget { user_version });
     }
     let reason = if application_id != 0 {
         format!(
@@ -607,6 +822,56 @@ fn inspect(path: &Path) -> Result<(), StoreError> {
         path: path.to_owned(),
         reason,
     })
+}
+
+/// Runs `PRAGMA quick_check` as `check` asks: on the whole file, or table by table (`tables`, the
+/// schema's) but the request log's. A page too broken to walk fails the check itself.
+fn check_damage(
+    conn: &Connection,
+    path: &Path,
+    check: DamageCheck,
+    tables: &[String],
+) -> Result<(), StoreError> {
+    let quick_check = |target: &str, sql: &str| -> Result<(), StoreError> {
+        let damaged = |problem: String| StoreError::Damaged {
+            path: path.to_owned(),
+            checked: target.to_owned(),
+            problem,
+        };
+        let problems: Vec<String> = conn
+            .prepare(sql)
+            .and_then(|mut stmt| {
+                stmt.query_map([], |row| row.get::<_, String>(0))?
+                    .collect::<Result<_, _>>()
+            })
+            .map_err(|e| damaged(e.to_string()))?;
+        match problems.into_iter().find(|p| p != "ok") {
+            // SQLite's report is on several lines ("*** in database main ***\nTree 31 page 61: …").
+            Some(problem) => Err(damaged(
+                problem.split_whitespace().collect::<Vec<_>>().join(" "),
+            )),
+            None => Ok(()),
+        }
+    };
+    match check {
+        DamageCheck::SchemaOnly => Ok(()),
+        DamageCheck::Everything => quick_check("the whole file", "PRAGMA quick_check(1)"),
+        DamageCheck::AllButRequestLog => {
+            for table in tables {
+                if REQUEST_LOG_TABLES.contains(&table.as_str()) {
+                    continue;
+                }
+                // A pragma's argument cannot be bound; quoted as an identifier, the name (from
+                // this file's own schema) cannot become SQL.
+                let quoted = table.replace('"', "\"\"");
+                quick_check(
+                    &format!("table {table}"),
+                    &format!("PRAGMA quick_check(\"{quoted}\")"),
+                )?;
+            }
+            Ok(())
+        }
+    }
 }
 
 /// Reads a canonical timestamp column.

@@ -326,6 +326,217 @@ fn a_damaged_database_is_refused_untouched() {
     );
 }
 
+/// A database at `path` holding 3,000 requests of one hour: a request log of many pages.
+fn database_with_a_request_log(path: &Path) {
+    let mut store = Store::open(path).unwrap();
+    let base = t("2026-11-20T10:00:00Z");
+    let records: Vec<RequestRecord> = (0..3_000)
+        .map(|i| {
+            let mut r = record(
+                &timestamp::format(&(base + chrono::TimeDelta::milliseconds(i * 1_000))),
+                "/api/v1/organizations/549236/networks",
+            );
+            r.query_string = Some(format!("perPage=1000&startingAfter={i:08}"));
+            r
+        })
+        .collect();
+    store
+        .store_request_window(
+            &requests("2026-11-20T10:00:00Z", "2026-11-20T11:00:00Z"),
+            &records,
+        )
+        .unwrap();
+}
+
+/// Zeroes one page of the request log's b-tree in the file, as a lost disk sector would: a leaf
+/// below the table's root. Returns the page number.
+fn zero_a_request_log_page(path: &Path) -> u64 {
+    let (page_size, root): (i64, i64) = {
+        let conn = Connection::open(path).unwrap();
+        let page_size = conn
+            .pragma_query_value(None, "page_size", |row| row.get(0))
+            .unwrap();
+        let root = conn
+            .query_row(
+                "SELECT rootpage FROM sqlite_schema WHERE name = 'request_log'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        (page_size, root)
+    };
+    let mut bytes = std::fs::read(path).unwrap();
+    let (page_size, root) = (page_size as u64, root as u64);
+    let root_at = ((root - 1) * page_size) as usize;
+    assert_eq!(
+        bytes[root_at], 0x05,
+        "the request log's root is an interior page"
+    );
+    // An interior table page's header ends with its right-most child's page number.
+    let child = u32::from_be_bytes(bytes[root_at + 8..root_at + 12].try_into().unwrap()) as u64;
+    let child_at = ((child - 1) * page_size) as usize;
+    bytes[child_at..child_at + page_size as usize].fill(0);
+    std::fs::write(path, &bytes).unwrap();
+    child
+}
+
+#[test]
+fn a_zeroed_page_of_the_request_log_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.db");
+    database_with_a_request_log(&path);
+    // A clean database passes the check.
+    drop(Store::open(&path).unwrap());
+    zero_a_request_log_page(&path);
+    let before = std::fs::read(&path).unwrap();
+    let err = Store::open(&path).unwrap_err();
+    assert!(matches!(err, StoreError::Damaged { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("{} is damaged (the whole file: ", path.display())),
+        "{err}"
+    );
+    assert!(
+        err.to_string().ends_with(
+            "); it was left untouched: restore it from a backup, or rescue what is readable \
+             with sqlite3's .recover"
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "the file was modified"
+    );
+}
+
+#[test]
+fn a_damaged_audit_table_is_refused_before_an_audit_is_saved() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.db");
+    database_with_a_request_log(&path);
+    let root: i64 = {
+        let conn = Connection::open(&path).unwrap();
+        conn.query_row(
+            "SELECT rootpage FROM sqlite_schema WHERE name = 'findings'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap()
+    };
+    let page_size = 4096;
+    assert_eq!(
+        Connection::open(&path)
+            .unwrap()
+            .pragma_query_value(None, "page_size", |row| row.get::<_, i64>(0))
+            .unwrap(),
+        page_size as i64
+    );
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = (root as usize - 1) * page_size;
+    bytes[at..at + page_size].fill(0xA5);
+    std::fs::write(&path, &bytes).unwrap();
+    let err = Store::open_existing(&path).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with(&format!("{} is damaged (table findings: ", path.display())),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+}
+
+/// Makes `path` read-only for everyone (`chmod a-w`), or writable again.
+fn set_read_only(path: &Path, read_only: bool) {
+    let mut permissions = std::fs::metadata(path).unwrap().permissions();
+    permissions.set_readonly(read_only);
+    std::fs::set_permissions(path, permissions).unwrap();
+}
+
+#[test]
+fn a_read_only_file_is_opened_read_only_and_stays_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.db");
+    database_with_a_request_log(&path);
+    set_read_only(&path, true);
+    let before = std::fs::read(&path).unwrap();
+    for open in [Store::open_existing, Store::open_read_only] {
+        let mut store = open(&path).unwrap();
+        assert_eq!(store.access(), Access::ReadOnly);
+        assert_eq!(store.collected_organizations().unwrap(), [org()]);
+        assert_eq!(paths(&store).len(), 3_000);
+        assert!(
+            store
+                .store_request_window(
+                    &requests("2026-11-20T11:00:00Z", "2026-11-20T12:00:00Z"),
+                    &[record("2026-11-20T11:00:00Z", "/x")]
+                )
+                .is_err()
+        );
+    }
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    set_read_only(&path, false);
+}
+
+#[test]
+fn a_database_in_a_read_only_directory_is_read_as_immutable() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("ro");
+    std::fs::create_dir(&sub).unwrap();
+    let path = sub.join("x.db");
+    database_with_a_request_log(&path);
+    set_read_only(&sub, true);
+    let before = std::fs::read(&path).unwrap();
+    let store = Store::open_existing(&path);
+    let listed: Vec<_> = std::fs::read_dir(&sub)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    set_read_only(&sub, false);
+    let store = store.unwrap();
+    assert_eq!(store.access(), Access::ReadOnly);
+    assert_eq!(paths(&store).len(), 3_000);
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    // Nothing was created beside it (no -wal, no -shm).
+    assert_eq!(listed, [std::ffi::OsString::from("x.db")]);
+}
+
+#[test]
+fn reading_opens_never_create_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.db");
+    let empty = dir.path().join("empty.db");
+    std::fs::write(&empty, b"").unwrap();
+    for open in [Store::open_existing, Store::open_read_only] {
+        let err = open(&missing).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{} does not exist: run `callbudget collect` first",
+                missing.display()
+            )
+        );
+        let err = open(&empty).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{} is empty, not a callbudget database: run `callbudget collect` first",
+                empty.display()
+            )
+        );
+    }
+    assert!(!missing.exists());
+    assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0);
+}
+
+#[test]
+fn a_file_name_that_looks_like_a_uri_is_read_as_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a?b#c%20 d.db");
+    database_with_a_request_log(&path);
+    let store = Store::open_read_only(&path).unwrap();
+    assert_eq!(paths(&store).len(), 3_000);
+}
+
 // ---- idempotent windows ----
 
 #[test]
