@@ -109,3 +109,54 @@ pub fn load(chromium: &Path, page: &Path, screenshot: Option<&Path>) -> PageLoad
         console,
     }
 }
+
+/// Where the page's first `What to do` section lies when the page is shown in a 1400×900 window:
+/// (the text of the first `h3` on the page, that section's top and bottom in CSS pixels).
+///
+/// The report allows no script, so a wrapper page of the test's own (no CSP) loads it in a
+/// 1400×900 frame and measures it from outside.
+pub fn first_screen_layout(chromium: &Path, page: &Path) -> (String, f64, f64) {
+    let dir = tempfile::tempdir().expect("a directory for the wrapper page");
+    let page = page.canonicalize().expect("the page exists");
+    let wrapper = dir.path().join("measure.html");
+    std::fs::write(
+        &wrapper,
+        format!(
+            r#"<!DOCTYPE html><html><body style="margin:0">
+<iframe id="f" src="file://{}" style="width:1400px;height:900px;border:0"></iframe>
+<pre id="result">pending</pre>
+<script>
+document.getElementById("f").addEventListener("load", () => {{
+  const doc = document.getElementById("f").contentDocument;
+  const h3 = doc.querySelector("h3");
+  const actions = doc.querySelector("section.actions");
+  const box = actions ? actions.getBoundingClientRect() : {{top: -1, bottom: -1}};
+  document.getElementById("result").textContent =
+    JSON.stringify({{first_h3: h3 ? h3.textContent : "", top: box.top, bottom: box.bottom}});
+}});
+</script></body></html>"#,
+            page.display()
+        ),
+    )
+    .expect("the wrapper page is written");
+    let profile = tempfile::tempdir().expect("a browser profile directory");
+    let output = chromium_command(chromium, profile.path())
+        .args([
+            "--allow-file-access-from-files",
+            "--virtual-time-budget=10000",
+        ])
+        .arg("--dump-dom")
+        .arg(format!("file://{}", wrapper.display()))
+        .output()
+        .expect("chromium starts");
+    let dom = String::from_utf8_lossy(&output.stdout);
+    let start = dom.find("<pre id=\"result\">").expect("the result element") + 17;
+    let end = start + dom[start..].find("</pre>").expect("the result's end");
+    let result: serde_json::Value = serde_json::from_str(&dom[start..end].replace("&quot;", "\""))
+        .unwrap_or_else(|e| panic!("the wrapper measured nothing ({e}): {}", &dom[start..end]));
+    (
+        result["first_h3"].as_str().unwrap_or_default().to_owned(),
+        result["top"].as_f64().unwrap_or(-1.0),
+        result["bottom"].as_f64().unwrap_or(-1.0),
+    )
+}

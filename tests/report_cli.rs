@@ -672,3 +672,52 @@ fn report_files_get_the_umasks_permissions() {
         assert_eq!(mode & 0o777, 0o644, "{file}");
     }
 }
+
+/// Issue 16: the report buried the answer — the first recommendation started ~4,400 px down.
+/// What to do is now the first section, within the first screen of a 1400×900 window.
+#[test]
+fn the_report_leads_with_what_to_do_within_the_first_screen() {
+    let (_dir, db, out) = collected_acme(
+        "2026-11-20T00:00:00Z",
+        "2026-11-19T00:00:00Z",
+        "2026-11-20T00:00:00Z",
+    );
+    assert_success(&report(
+        &db,
+        &out,
+        &["--since", "24h", "--format", "html,json"],
+    ));
+    let json: serde_json::Value =
+        serde_json::from_str(&read(&out.join("findings.json"))).expect("valid JSON");
+    let actions = json["audits"][0]["actions"]["actions"]
+        .as_array()
+        .expect("actions");
+    assert!(actions.len() >= 2, "{actions:?}");
+    // Ranked by the others' refusals spared, then by calls saved.
+    assert_eq!(actions[0]["consumer"], "NocPoller/2.1 Acme");
+    let html = read(&out.join("report.html"));
+    let what_to_do = html.find("What to do").expect("the action list");
+    for later in [
+        "Budget over time",
+        "429 spike episodes",
+        "Recommendations",
+        "All findings",
+    ] {
+        assert!(
+            html.find(later).expect(later) > what_to_do,
+            "{later} comes after the action list"
+        );
+    }
+    let Some(chromium) =
+        chromium_or_skip("the_report_leads_with_what_to_do_within_the_first_screen")
+    else {
+        return;
+    };
+    let (first_h3, top, bottom) =
+        crate::browser::first_screen_layout(&chromium, &out.join("report.html"));
+    assert_eq!(first_h3, "What to do");
+    assert!(
+        top > 0.0 && bottom <= 900.0,
+        "the list spans {top}–{bottom} px"
+    );
+}

@@ -62,6 +62,24 @@ impl Action {
         }
     }
 
+    /// What the fix buys the others, in words: "spares 308 of the others' 308 refusals (at most:
+    /// replayed without it)", "the others were not refused", or `None` without a replay.
+    pub fn spared_text(&self) -> Option<String> {
+        let spared = self.refusals_spared?;
+        if self.refusals_of_others == 0 {
+            return Some("the others were not refused".to_owned());
+        }
+        let basis = match self.spared_if {
+            Some(SparedIf::Removed) => " (at most: replayed without it)",
+            _ => "",
+        };
+        Some(format!(
+            "spares {} of the others' {} refusals{basis}",
+            thousands_rounded(spared as f64),
+            thousands_rounded(self.refusals_of_others as f64)
+        ))
+    }
+
     fn spares_everything(&self) -> bool {
         self.refusals_of_others > 0 && self.refusals_spared == Some(self.refusals_of_others)
     }
@@ -116,12 +134,14 @@ pub fn rank_actions(
                 let early = retries
                     .iter()
                     .find(|r| r.consumer.as_deref() == Some(consumer))
-                    .map_or(0, |r| r.early_retries);
+                    .map_or(0, |r| r.early_beyond_rhythm);
                 format!(
                     "wait out Retry-After after a 429, with growing, jittered back-off ({} retries came too early)",
                     thousands_rounded(early as f64)
                 )
             }
+            // Its recommendations already say how to send fewer requests.
+            _ if !action.changes.is_empty() => continue,
             _ => "send fewer requests at once: spread its polling out or follow changes instead of re-reading".to_owned(),
         };
         if !action.changes.contains(&change) {

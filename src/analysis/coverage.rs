@@ -184,7 +184,9 @@ pub fn data_coverage(
                 });
             }
             if b > reached {
-                covered += (b - a.max(reached)).num_milliseconds();
+                // Microseconds, as windows and records are stored: milliseconds would leave a
+                // window that starts mid-millisecond "0 s missing".
+                covered += (b - a.max(reached)).num_microseconds().unwrap_or(i64::MAX);
                 reached = b;
             }
         }
@@ -199,7 +201,10 @@ pub fn data_coverage(
             let (start, end) = (failed.start.max(window.start), failed.end.min(window.end));
             failed.recovered = !coverage.gaps.iter().any(|g| g.end > start && g.start < end);
         }
-        let length = (window.end - window.start).num_milliseconds().max(1);
+        let length = (window.end - window.start)
+            .num_microseconds()
+            .unwrap_or(i64::MAX)
+            .max(1);
         coverage.covered_share = covered as f64 / length as f64;
         endpoints.push(coverage);
     }

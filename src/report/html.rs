@@ -115,6 +115,11 @@ struct OrgView {
     window_end: String,
     window_length: String,
     coverage_kind: &'static str,
+    /// "42 % of the per-request log missing": said first, when part of the data is.
+    incomplete: Option<String>,
+    /// What to do, ranked: the page's first section.
+    actions: Vec<ActionView>,
+    action_note: Option<String>,
     headline: Vec<Stat>,
     /// One sentence that reconciles the budget used on average with the seconds at the limit.
     reconcile: Option<String>,
@@ -128,8 +133,28 @@ struct OrgView {
     calls_saved_per_day: String,
     what_ifs: Vec<WhatIfView>,
     retries: Vec<RetryView>,
-    findings: Vec<FindingView>,
+    /// The findings grouped by the consumer they are about (the organization's own first).
+    finding_groups: Vec<FindingGroupView>,
+    findings_count: usize,
+    /// Which operation catalog the recommendations come from.
+    catalog: String,
     coverage: Vec<CoverageView>,
+}
+
+#[derive(Serialize)]
+struct ActionView {
+    rank: usize,
+    consumer: String,
+    changes: Vec<String>,
+    saved_per_day: String,
+    /// "spares 344 of the others' 344 refusals", with the replay it comes from.
+    spared: String,
+}
+
+#[derive(Serialize)]
+struct FindingGroupView {
+    consumer: Option<String>,
+    findings: Vec<FindingView>,
 }
 
 #[derive(Serialize)]
@@ -148,6 +173,8 @@ struct ChartView {
 
 #[derive(Serialize)]
 struct FindingView {
+    /// When it happened: "the whole window", or its start and end when they differ from it.
+    when: String,
     severity: &'static str,
     kind: &'static str,
     consumer: Option<String>,
@@ -281,8 +308,19 @@ fn name_or_none(name: Option<&str>) -> String {
     name.map_or_else(|| "(none)".to_owned(), str::to_owned)
 }
 
-fn finding_view(f: &Finding) -> FindingView {
+fn finding_view(f: &Finding, window: &crate::analysis::AnalysisWindow) -> FindingView {
     FindingView {
+        when: if f.start <= window.start && f.end >= window.end {
+            "the whole window".to_owned()
+        } else if f.start.date_naive() == f.end.date_naive() {
+            format!(
+                "{} – {} UTC",
+                f.start.format("%Y-%m-%d %H:%M:%S"),
+                f.end.format("%H:%M:%S")
+            )
+        } else {
+            format!("{} – {}", when(&f.start), when(&f.end))
+        },
         severity: f.severity.as_str(),
         kind: f.kind.as_str(),
         consumer: f.consumer.clone(),
@@ -331,9 +369,12 @@ fn org_view(a: &OrgAudit, charts: &[EmbeddedChart]) -> OrgView {
             }
             crate::analysis::audit::Coverage::Nothing => "nothing collected",
         },
+        incomplete: a.data_coverage.missing_text(),
+        actions: action_views(a),
+        action_note: a.actions.note.clone(),
         headline: headline(a),
         reconcile: reconcile(a),
-        top_finding: top_finding(&a.findings).map(finding_view),
+        top_finding: top_finding(&a.findings).map(|f| finding_view(f, &a.window)),
         trends: a.trends.as_ref().map(trends_view),
         charts: chart_views(charts),
         spikes: spike_views(a),
@@ -349,9 +390,67 @@ fn org_view(a: &OrgAudit, charts: &[EmbeddedChart]) -> OrgView {
         ),
         what_ifs: what_if_views(a),
         retries: retry_views(a),
-        findings: a.findings.iter().map(finding_view).collect(),
+        finding_groups: finding_groups(a),
+        findings_count: a.findings.len(),
+        catalog: crate::api::OperationCatalog::meraki_v1()
+            .source()
+            .to_string(),
         coverage: coverage_views(&a.data_coverage),
     }
+}
+
+/// The ranked actions as the page lists them.
+fn action_views(a: &OrgAudit) -> Vec<ActionView> {
+    a.actions
+        .actions
+        .iter()
+        .enumerate()
+        .map(|(i, action)| ActionView {
+            rank: i + 1,
+            consumer: action.consumer.clone(),
+            changes: action.changes.clone(),
+            saved_per_day: thousands(action.calls_saved_per_day.round() as u64),
+            spared: action
+                .spared_text()
+                .unwrap_or_else(|| "no replay was made without it".to_owned()),
+        })
+        .collect()
+}
+
+/// The findings grouped by consumer: the organization-wide ones first, then each consumer's,
+/// most severe first within each group, so a consumer's findings read together.
+fn finding_groups(a: &OrgAudit) -> Vec<FindingGroupView> {
+    let mut groups: Vec<FindingGroupView> = Vec::new();
+    let mut order: Vec<&Finding> = a.findings.iter().collect();
+    order.sort_by(|x, y| {
+        x.consumer
+            .is_some()
+            .cmp(&y.consumer.is_some())
+            .then_with(|| {
+                let worst = |c: &Option<String>| {
+                    a.findings
+                        .iter()
+                        .filter(|f| &f.consumer == c)
+                        .map(|f| f.severity)
+                        .max()
+                };
+                worst(&y.consumer).cmp(&worst(&x.consumer))
+            })
+            .then(x.consumer.cmp(&y.consumer))
+            .then(y.severity.cmp(&x.severity))
+    });
+    for f in order {
+        match groups.last_mut() {
+            Some(group) if group.consumer == f.consumer => {
+                group.findings.push(finding_view(f, &a.window))
+            }
+            _ => groups.push(FindingGroupView {
+                consumer: f.consumer.clone(),
+                findings: vec![finding_view(f, &a.window)],
+            }),
+        }
+    }
+    groups
 }
 
 /// The summary's four numbers: requests, budget used, 429s, seconds at or over the limit.
@@ -533,7 +632,7 @@ fn retry_views(a: &OrgAudit) -> Vec<RetryView> {
             user_agent: name_or_none(r.consumer.as_deref()),
             http_429s: thousands(r.http_429s),
             retried: thousands(r.retried_429s),
-            early: thousands(r.early_retries),
+            early: thousands(r.early_beyond_rhythm),
             early_share: percent(r.early_share),
             median_delay: r
                 .median_delay_seconds

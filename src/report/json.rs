@@ -8,6 +8,8 @@ use serde::Serialize;
 struct Document<'a> {
     schema_version: u32,
     tool_version: &'a str,
+    /// Which operation catalog the recommendations come from.
+    catalog: &'a crate::api::catalog::CatalogSource,
     audits: &'a [OrgAudit],
 }
 
@@ -15,6 +17,7 @@ pub fn render(input: &ReportInput<'_>) -> Result<String, ReportError> {
     let doc = Document {
         schema_version: super::FINDINGS_SCHEMA_VERSION,
         tool_version: input.context.tool_version,
+        catalog: crate::api::OperationCatalog::meraki_v1().source(),
         audits: input.audits,
     };
     let mut text = serde_json::to_string_pretty(&doc).map_err(ReportError::Json)?;

@@ -2,6 +2,7 @@
 //! cannot break the table or inject markup.
 
 use super::ReportInput;
+use crate::text::thousands_rounded;
 use crate::timestamp;
 use std::fmt::Write;
 
@@ -26,6 +27,43 @@ fn escape(text: &str) -> String {
     out
 }
 
+/// "What to do", ranked: the list a ticket or a chat message leads with.
+fn write_actions(out: &mut String, list: &crate::analysis::ActionList) {
+    if list.actions.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "**What to do**\n");
+    if let Some(note) = &list.note {
+        let _ = writeln!(out, "{}\n", escape(note));
+    }
+    for (i, action) in list.actions.iter().enumerate() {
+        let spared = action
+            .spared_text()
+            .map(|text| format!("; {text}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{}. {}: saves {} calls/day{spared}",
+            i + 1,
+            escape(&action.consumer),
+            thousands_rounded(action.calls_saved_per_day),
+        );
+        for change in &action.changes {
+            let _ = writeln!(out, "   - {}", escape(change));
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nRecommendations come from the operation catalog of the {}.",
+        escape(
+            &crate::api::OperationCatalog::meraki_v1()
+                .source()
+                .to_string()
+        )
+    );
+    out.push('\n');
+}
+
 pub fn render(input: &ReportInput<'_>) -> String {
     let mut out = String::new();
     for a in input.audits {
@@ -42,6 +80,7 @@ pub fn render(input: &ReportInput<'_>) -> String {
                 .map(|missing| format!(" — **incomplete**: {missing}"))
                 .unwrap_or_default()
         );
+        write_actions(&mut out, &a.actions);
         let _ = writeln!(
             out,
             "- Requests: {}; 429s: {}; seconds at or over the limit: {}\n",

@@ -134,7 +134,7 @@ pub fn render(input: &ReportInput<'_>) -> String {
         Family::new(
             "callbudget_consumer_early_retries",
             None,
-            "Retries a consumer sent after a 429 before its Retry-After had passed.",
+            "Retries a consumer sent after a 429 before Retry-After could have passed (beyond its own rhythm of repeating calls).",
         ),
         Family::new(
             "callbudget_recommendation_calls_saved_per_day",
@@ -235,6 +235,8 @@ fn add_audit(families: &mut [Family], audit: &OrgAudit) {
     for r in &audit.retries {
         consumers.entry(label(r.user_agent.as_deref())).or_default()[3] += r.early_retries as f64;
     }
+    // `other` only when it holds something: an empty one would read as a consumer.
+    consumers.retain(|name, values| name != OTHER_CONSUMERS || values.iter().any(|v| *v != 0.0));
     for (name, [requests, refused, share, early]) in consumers {
         let labels = || {
             let mut labels = org();

@@ -46,6 +46,28 @@ pub fn render(input: &ReportInput<'_>) -> String {
                 h.p99 * 100.0
             );
         }
+        if !a.actions.actions.is_empty() {
+            let _ = writeln!(out, "  what to do:");
+            if let Some(note) = &a.actions.note {
+                let _ = writeln!(out, "    {}", printable(note));
+            }
+        }
+        for (i, action) in a.actions.actions.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "    {}. {}: saves {} calls/day{}",
+                i + 1,
+                printable(&action.consumer),
+                crate::text::thousands_rounded(action.calls_saved_per_day),
+                action
+                    .spared_text()
+                    .map(|text| format!("; {text}"))
+                    .unwrap_or_default()
+            );
+            for change in &action.changes {
+                let _ = writeln!(out, "       - {}", printable(change));
+            }
+        }
         if !a.consumers.is_empty() {
             let _ = writeln!(
                 out,
