@@ -1,6 +1,8 @@
 //! The command line, clap only: what each subcommand accepts. The work is done by library
 //! functions; the binary's `commands` module wires the two together.
 
+pub mod docs;
+
 use crate::analysis::WindowStart;
 use crate::report::Format;
 // The simulator's settings as its public interface names them (crate::sim), never its modules.
