@@ -617,7 +617,7 @@ fn all_orgs_collects_every_organization_the_key_sees() {
     opts.orgs = OrgSelection::All;
     let summary = collect_into(&db, fast_client_config(&handle), opts);
     assert_all_collected(&summary);
-    let orgs: Vec<&str> = summary.orgs.iter().map(|(o, _)| o.as_str()).collect();
+    let orgs: Vec<&str> = summary.orgs.iter().map(|o| o.org.as_str()).collect();
     assert_eq!(orgs, ["100001", "100002"]);
     for org in ["100001", "100002"] {
         let (since, until) = (time("2026-11-19T05:00:00Z"), time("2026-11-19T07:00:00Z"));
