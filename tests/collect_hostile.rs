@@ -239,8 +239,7 @@ fn headers_too_large_to_read_are_not_retried() {
     let db = dir.path().join("cb.db");
     let client = DashboardClient::new(fast_client_config(&handle)).expect("the client builds");
     let error = callbudget::collect::run(client, &db, options(SINCE, UNTIL), |_| {})
-        .err()
-        .expect("the run fails");
+        .expect_err("the run fails");
     assert_eq!(
         callbudget::text::error_chain(&error),
         format!(
@@ -351,8 +350,7 @@ fn a_503_is_retried_after_the_retry_after_it_gives() {
         client
             .get::<Vec<serde_json::Value>>(None, &url, &mut CallTally::default())
             .await
-            .err()
-            .expect("every call is refused")
+            .expect_err("every call is refused")
     });
     assert_eq!(
         error.to_string(),

@@ -202,9 +202,8 @@ fn a_redirect_to_an_untrusted_host_is_refused_naming_it_before_it_ever_gets_the_
     let client =
         callbudget::dashboard::client::DashboardClient::new(fast_client_config(&redirecting))
             .expect("the client builds");
-    let error = callbudget::collect::run(client, &db, options(), |_| {})
-        .err()
-        .expect("the run fails");
+    let error =
+        callbudget::collect::run(client, &db, options(), |_| {}).expect_err("the run fails");
     let host = untrusted.addr().to_string();
     let redirecting_host = redirecting.addr().to_string();
     assert!(matches!(
@@ -239,8 +238,7 @@ fn a_401_from_a_trusted_shard_is_not_reported_as_a_wrong_key() {
         callbudget::dashboard::client::DashboardClient::new(config).expect("the client builds");
     let dir = tempfile::tempdir().expect("a temporary directory");
     let error = callbudget::collect::run(client, &dir.path().join("cb.db"), options(), |_| {})
-        .err()
-        .expect("the run fails");
+        .expect_err("the run fails");
     let CollectError::ListOrganizations { source, .. } = &error else {
         panic!("{error}");
     };

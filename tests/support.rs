@@ -560,18 +560,17 @@ pub fn assert_same_records(stored: Vec<RequestRecord>, truth: Vec<RequestRecord>
     }
 }
 
-/// The request-log windows (unfiltered) stored for `org`, as `(t0, t1, status, calls, error)`,
-/// in time order.
-pub fn request_log_windows(
-    db: &Path,
-    org: &str,
-) -> Vec<(
+/// A stored window as `(t0, t1, status, calls, error)`.
+pub type StoredWindow = (
     DateTime<Utc>,
     DateTime<Utc>,
     callbudget::store::WindowStatus,
     u64,
     Option<String>,
-)> {
+);
+
+/// The request-log windows (unfiltered) stored for `org`, in time order.
+pub fn request_log_windows(db: &Path, org: &str) -> Vec<StoredWindow> {
     let store = callbudget::store::Store::open(db).expect("the database opens");
     let mut windows: Vec<_> = store
         .windows(&callbudget::store::OrgId::new(org))
