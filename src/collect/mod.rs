@@ -757,7 +757,7 @@ impl Run {
                         started_at,
                         &tally,
                     );
-                    self.window_failed(org, meta, &e, summary).await;
+                    self.window_failed(org, meta, tally, &e, summary).await;
                     if !e.fails_only_its_window() {
                         return Err(e);
                     }
@@ -797,7 +797,8 @@ impl Run {
                 let mut meta = outcome.failing;
                 meta.calls = outcome.tally.calls;
                 meta.http_429s = outcome.tally.http_429s;
-                self.window_failed(org, meta, &e, summary).await;
+                self.window_failed(org, meta, outcome.tally, &e, summary)
+                    .await;
                 if e.fails_only_its_window() {
                     Ok(())
                 } else {
@@ -807,24 +808,19 @@ impl Run {
         }
     }
 
-    /// Records a failed window with the calls it cost (for coverage reports; its error names no
-    /// secret), counts them, and says so. A window that fails alone is listed in the summary;
+    /// Records a failed window with the calls it cost (`tally`, also in `meta`; for coverage
+    /// reports; its error names no secret), counts them, and says so. A window that fails alone is listed in the summary;
     /// one that ends the organization is the organization's error.
     async fn window_failed(
         &self,
         org: &str,
         meta: WindowMeta,
+        tally: CallTally,
         error: &CollectError,
         summary: &mut OrgSummary,
     ) {
         let message = crate::text::error_chain(error);
-        let tally = CallTally {
-            calls: meta.calls,
-            http_429s: meta.http_429s,
-            waited: Duration::ZERO,
-        };
-        summary.tally.calls += tally.calls;
-        summary.tally.http_429s += tally.http_429s;
+        summary.tally.add(&tally);
         let (t0, t1) = (meta.t0, meta.t1);
         let recorded = message.clone();
         // Best effort: the store may be what failed.

@@ -705,11 +705,12 @@ impl DashboardClient {
 
     /// After a redirect of the same path and query to another host, as a shard answers
     /// `api.meraki.com`, the organization's later calls go to that host directly (the SDK moves
-    /// its base URL the same way). The key policy was checked on the location already.
+    /// its base URL the same way). Only to a host the key policy allows.
     fn follow_shard(&self, org: &str, from: &Url, to: &Url) {
         if from.path() != to.path()
             || from.query() != to.query()
             || host_of(from) == host_of(to) && from.scheme() == to.scheme()
+            || !self.policy.allows(to)
         {
             return;
         }
