@@ -3,8 +3,8 @@
 //! interruptions and late records, and it spends no more than its share of the budget.
 
 use crate::support::{
-    ACME_ORG, API_KEY, TINY_END, TINY_ORG, acme_week_config, collect_into, counts_by_code,
-    fast_client_config, multiset, records_in, serve, stored_records, time, tiny_config,
+    ACME_ORG, API_KEY, TINY_END, TINY_ORG, acme_week_config, assert_same_records, collect_into,
+    counts_by_code, fast_client_config, records_in, serve, stored_records, time, tiny_config,
 };
 use callbudget::api::RequestRecord;
 use callbudget::collect::{CollectOptions, CollectSummary, OrgSelection};
@@ -33,26 +33,6 @@ fn options(org: &str, since: Option<&str>, until: &str) -> CollectOptions {
 fn assert_all_collected(summary: &CollectSummary) {
     let failed: Vec<_> = summary.failed().collect();
     assert!(failed.is_empty(), "organizations failed: {failed:?}");
-}
-
-/// Asserts two record collections are equal as multisets, reporting the difference briefly.
-fn assert_same_records(stored: Vec<RequestRecord>, truth: Vec<RequestRecord>) {
-    let (stored_len, truth_len) = (stored.len(), truth.len());
-    let stored = multiset(stored);
-    let truth = multiset(truth);
-    if stored != truth {
-        let missing: usize = truth
-            .iter()
-            .map(|(r, n)| n.saturating_sub(*stored.get(r).unwrap_or(&0)))
-            .sum();
-        let extra: usize = stored
-            .iter()
-            .map(|(r, n)| n.saturating_sub(*truth.get(r).unwrap_or(&0)))
-            .sum();
-        panic!(
-            "stored {stored_len} records, the simulator holds {truth_len}: {missing} missing, {extra} extra"
-        );
-    }
 }
 
 /// Sums a column of counts in the database, by (filter kind, filter value, response code).
@@ -617,7 +597,7 @@ fn all_orgs_collects_every_organization_the_key_sees() {
     opts.orgs = OrgSelection::All;
     let summary = collect_into(&db, fast_client_config(&handle), opts);
     assert_all_collected(&summary);
-    let orgs: Vec<&str> = summary.orgs.iter().map(|(o, _)| o.as_str()).collect();
+    let orgs: Vec<&str> = summary.orgs.iter().map(|o| o.org.as_str()).collect();
     assert_eq!(orgs, ["100001", "100002"]);
     for org in ["100001", "100002"] {
         let (since, until) = (time("2026-11-19T05:00:00Z"), time("2026-11-19T07:00:00Z"));

@@ -539,3 +539,49 @@ pub fn borrowed(windows: &[(String, String)]) -> Vec<(&str, &str)> {
         .map(|(a, b)| (a.as_str(), b.as_str()))
         .collect()
 }
+
+/// Asserts two record collections are equal as multisets, reporting the difference briefly.
+pub fn assert_same_records(stored: Vec<RequestRecord>, truth: Vec<RequestRecord>) {
+    let (stored_len, truth_len) = (stored.len(), truth.len());
+    let stored = multiset(stored);
+    let truth = multiset(truth);
+    if stored != truth {
+        let missing: usize = truth
+            .iter()
+            .map(|(r, n)| n.saturating_sub(*stored.get(r).unwrap_or(&0)))
+            .sum();
+        let extra: usize = stored
+            .iter()
+            .map(|(r, n)| n.saturating_sub(*truth.get(r).unwrap_or(&0)))
+            .sum();
+        panic!(
+            "stored {stored_len} records, the simulator holds {truth_len}: {missing} missing, {extra} extra"
+        );
+    }
+}
+
+/// A stored window as `(t0, t1, status, calls, error)`.
+pub type StoredWindow = (
+    DateTime<Utc>,
+    DateTime<Utc>,
+    callbudget::store::WindowStatus,
+    u64,
+    Option<String>,
+);
+
+/// The request-log windows (unfiltered) stored for `org`, in time order.
+pub fn request_log_windows(db: &Path, org: &str) -> Vec<StoredWindow> {
+    let store = callbudget::store::Store::open(db).expect("the database opens");
+    let mut windows: Vec<_> = store
+        .windows(&callbudget::store::OrgId::new(org))
+        .expect("the windows read")
+        .into_iter()
+        .filter(|w| {
+            w.endpoint == callbudget::store::Endpoint::ApiRequests
+                && w.filter == callbudget::store::CollectionFilter::None
+        })
+        .map(|w| (w.t0, w.t1, w.status, w.calls, w.error))
+        .collect();
+    windows.sort_by_key(|w| (w.0, w.1));
+    windows
+}

@@ -133,9 +133,14 @@ pub struct CollectArgs {
     /// Collect every organization the API key can see.
     #[arg(long)]
     pub all_orgs: bool,
-    /// The API's base URL (regional clouds and the simulator use their own).
+    /// The API's base URL: regional clouds (https://api.meraki.ca/api/v1, .cn, .in,
+    /// https://api.gov-meraki.com/api/v1) and the simulator use their own.
     #[arg(long, value_name = "URL", default_value = crate::dashboard::DEFAULT_BASE_URL)]
     pub base_url: String,
+    /// Also send the API key to this host, when a redirect or a pagination link leads there
+    /// (repeatable). The base URL's host and Meraki's own (over https) need no flag.
+    #[arg(long, value_name = "HOST[:PORT]", value_parser = <crate::dashboard::hosts::TrustedHost as std::str::FromStr>::from_str)]
+    pub trust_host: Vec<crate::dashboard::hosts::TrustedHost>,
     /// Read the API key from this file instead of MERAKI_DASHBOARD_API_KEY.
     #[arg(long, value_name = "PATH")]
     pub api_key_file: Option<PathBuf>,
@@ -167,6 +172,14 @@ pub struct CollectArgs {
     /// Organizations collected at once.
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub concurrent_orgs: u32,
+    /// The most the run waits in all for 429s, 503s and retries (`90s`, `30m`, `2h`), after
+    /// which the organization waiting fails [default: 5 minutes plus 2 per window to collect].
+    #[arg(long, value_name = "DURATION", value_parser = parse_wait)]
+    pub max_wait: Option<std::time::Duration>,
+    /// Remove stored windows that end after this machine's clock (left by a run that believed a
+    /// server clock in the future), also when the API's clock disagrees with this machine's.
+    #[arg(long)]
+    pub repair: bool,
 }
 
 #[derive(Debug, Args)]
@@ -523,6 +536,25 @@ fn parse_fault_seconds(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(x) if (0.0..=86_400.0).contains(&x) => Ok(x),
         _ => Err(format!("{s:?}: expected 0 to 86400 seconds")),
+    }
+}
+
+/// A wait: seconds, minutes or hours (`90s`, `30m`, `2h`), at most a week.
+fn parse_wait(s: &str) -> Result<std::time::Duration, String> {
+    let (number, unit) = s.split_at(s.len().saturating_sub(1));
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err(format!("{s:?}: a wait ends in s, m or h (e.g. 30m)")),
+    };
+    match number.parse::<u64>() {
+        Ok(n) if n.saturating_mul(seconds) <= 7 * 24 * 3600 => {
+            Ok(std::time::Duration::from_secs(n * seconds))
+        }
+        _ => Err(format!(
+            "{s:?}: a wait is a whole number of s, m or h, at most a week"
+        )),
     }
 }
 

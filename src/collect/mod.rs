@@ -1,20 +1,30 @@
 //! What to fetch and where it goes: for each organization, its name and admins, then for each
-//! planned window the per-request log (every page), the overview and the response codes by
-//! interval — optionally per admin, source IP and user agent — each window stored in one
-//! transaction once complete. An interrupted run loses only the window in flight; the next run
-//! resumes from the last complete window, re-pulling it to catch late records.
+//! planned window the overview, the per-request log (every page, bounded by the overview's count)
+//! and the response codes by interval — optionally per admin, source IP and user agent — each
+//! window stored in one transaction once complete. An interrupted run loses only the window in
+//! flight; the next run resumes from the last complete window, re-pulling it to catch late records.
+//!
+//! A window whose answers are wrong (a malformed record or page, pages that loop or lead to
+//! another endpoint) fails alone: it is recorded `failed` with the reason and the calls it cost,
+//! and the next window is tried. What would fail every window alike (the key, access, an untrusted
+//! host, a server that stays down, the run's wait budget) ends the organization.
 //!
 //! Organizations are collected concurrently; the client's pacers keep the whole run within its
-//! share of each org's budget and of the source IP's.
+//! share of each org's budget and of the source IP's. Time is the API's (its `Date` header), but
+//! never later than this machine's clock plus [`CLOCK_TOLERANCE`]: a server clock in the future
+//! is warned about and not believed.
 
 pub mod plan;
 pub mod progress;
 
 use crate::api::{Admin, Organization, RequestPage, RequestsOverview, ResponseCodeInterval};
-use crate::dashboard::client::{CallTally, ClientError, DashboardClient};
+use crate::dashboard::client::{
+    CallTally, ClientError, DashboardClient, INITIAL_WAIT_BUDGET, PageLimit,
+};
 use crate::store::{CollectionFilter, Endpoint, OrgId, Store, StoreError, WindowMeta};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::BTreeSet;
+use std::fmt;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,6 +34,32 @@ use std::time::{Duration, Instant};
 pub enum OrgSelection {
     Ids(Vec<OrgId>),
     All,
+}
+
+/// This machine's clock, as the collector reads it: a parameter, so that tests can set it.
+#[derive(Clone)]
+pub struct LocalClock(Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>);
+
+impl LocalClock {
+    /// The system clock.
+    pub fn system() -> LocalClock {
+        LocalClock(Arc::new(Utc::now))
+    }
+
+    /// A clock that always says `now`.
+    pub fn fixed(now: DateTime<Utc>) -> LocalClock {
+        LocalClock(Arc::new(move || now))
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.0)()
+    }
+}
+
+impl fmt::Debug for LocalClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "LocalClock({})", crate::timestamp::format(&self.now()))
+    }
 }
 
 /// What a run collects.
@@ -38,6 +74,14 @@ pub struct CollectOptions {
     pub by_consumer: bool,
     /// How many organizations are collected at once.
     pub concurrent_orgs: usize,
+    /// What the run may wait in all for 429s, 503s and retries; `None`: [`default_wait_budget`]
+    /// of the windows planned.
+    pub max_wait: Option<Duration>,
+    /// Remove stored windows that end after this machine's clock even when the API's clock
+    /// disagrees with it (when both agree, they are removed anyway).
+    pub repair: bool,
+    /// This machine's clock.
+    pub clock: LocalClock,
 }
 
 impl Default for CollectOptions {
@@ -49,8 +93,23 @@ impl Default for CollectOptions {
             window: TimeDelta::hours(1),
             by_consumer: false,
             concurrent_orgs: 4,
+            max_wait: None,
+            repair: false,
+            clock: LocalClock::system(),
         }
     }
+}
+
+/// How far the API's clock and this machine's may differ before the difference is warned about,
+/// and how far past this machine's clock a window may end.
+pub const CLOCK_TOLERANCE: TimeDelta = TimeDelta::minutes(10);
+
+/// What each planned window adds to the default wait budget.
+pub const WAIT_PER_WINDOW: Duration = Duration::from_secs(2 * 60);
+
+/// The wait budget of a run that plans `windows` windows: 5 minutes, plus 2 per window.
+pub fn default_wait_budget(windows: usize) -> Duration {
+    INITIAL_WAIT_BUDGET + WAIT_PER_WINDOW * u32::try_from(windows).unwrap_or(u32::MAX)
 }
 
 /// Why an organization (or the whole run) failed.
@@ -71,8 +130,29 @@ pub enum CollectError {
     },
     #[error("cannot start the async runtime")]
     Runtime(#[source] std::io::Error),
-    #[error("--until {until} is in the future (the API's clock says {now})")]
+    #[error("--until {until} is in the future (it is {now} by the API's clock)")]
     FutureUntil { until: String, now: String },
+    #[error(
+        "the database holds {count} window(s) ending after this machine's clock, the latest at {latest}: an earlier run believed a server clock in the future, and nothing newer would ever be collected; the API's clock and this machine's disagree, so check this machine's clock, then run collect with --repair to remove them"
+    )]
+    FutureWindows { count: usize, latest: String },
+}
+
+impl CollectError {
+    /// Whether only the window being collected is lost: see [`ClientError::fails_only_its_window`];
+    /// in the store, a window whose content it refuses.
+    fn fails_only_its_window(&self) -> bool {
+        match self {
+            CollectError::Api(e) => e.fails_only_its_window(),
+            CollectError::Store(e) => matches!(
+                e,
+                StoreError::InvalidWindow { .. }
+                    | StoreError::RecordOutsideWindow { .. }
+                    | StoreError::InvalidResponseCode { .. }
+            ),
+            _ => false,
+        }
+    }
 }
 
 /// What the person running the collector is told, as it happens.
@@ -95,6 +175,14 @@ pub enum CollectEvent {
         records: u64,
         tally: CallTally,
     },
+    /// A window failed; it is recorded as such, with the calls it cost.
+    WindowFailed {
+        org: String,
+        t0: DateTime<Utc>,
+        t1: DateTime<Utc>,
+        error: String,
+        tally: CallTally,
+    },
     Warning {
         org: Option<String>,
         message: String,
@@ -109,44 +197,134 @@ pub enum CollectEvent {
     },
 }
 
-/// One organization's run.
+/// A window that failed alone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailedWindow {
+    pub t0: DateTime<Utc>,
+    pub t1: DateTime<Utc>,
+    pub error: String,
+}
+
+/// One organization's run: what was stored, what it cost (failed windows' calls included), and
+/// the windows that failed alone.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct OrgSummary {
     pub windows: u64,
     pub records: u64,
     pub tally: CallTally,
+    pub failed_windows: Vec<FailedWindow>,
+}
+
+/// How one organization's collection ended: its summary counts what was stored even when it
+/// failed later.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrgOutcome {
+    pub org: OrgId,
+    pub summary: OrgSummary,
+    /// Why the organization's collection stopped, if it did.
+    pub error: Option<String>,
+    /// The one line that says what failed: the error, the windows that failed alone, or both.
+    failure: Option<String>,
+}
+
+/// The different reasons for failed windows named in a message.
+const FAILED_WINDOWS_NAMED: usize = 3;
+
+impl OrgOutcome {
+    pub fn new(org: OrgId, summary: OrgSummary, error: Option<String>) -> OrgOutcome {
+        let failure = match (&error, failed_windows_text(&summary.failed_windows)) {
+            (Some(e), Some(w)) => Some(format!("{e} (before that, {w})")),
+            (Some(e), None) => Some(e.clone()),
+            (None, w) => w,
+        };
+        OrgOutcome {
+            org,
+            summary,
+            error,
+            failure,
+        }
+    }
+
+    /// What failed, in one line, or `None` when everything was collected.
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
+    }
+}
+
+/// "3 window(s) failed: …" naming each different reason once, with how many windows it failed
+/// and the span they cover; `None` when none failed.
+fn failed_windows_text(windows: &[FailedWindow]) -> Option<String> {
+    if windows.is_empty() {
+        return None;
+    }
+    // (reason, windows, first t0, last t1), in the order the reasons first came.
+    let mut reasons: Vec<(&str, usize, DateTime<Utc>, DateTime<Utc>)> = Vec::new();
+    for w in windows {
+        match reasons.iter_mut().find(|r| r.0 == w.error) {
+            Some(r) => {
+                r.1 += 1;
+                r.2 = r.2.min(w.t0);
+                r.3 = r.3.max(w.t1);
+            }
+            None => reasons.push((&w.error, 1, w.t0, w.t1)),
+        }
+    }
+    let named: Vec<String> = reasons
+        .iter()
+        .take(FAILED_WINDOWS_NAMED)
+        .map(|(reason, n, t0, t1)| {
+            format!(
+                "{n} from {} to {}: {reason}",
+                crate::timestamp::format(t0),
+                crate::timestamp::format(t1)
+            )
+        })
+        .collect();
+    let mut text = format!("{} window(s) failed: {}", windows.len(), named.join("; "));
+    let more = reasons.len().saturating_sub(FAILED_WINDOWS_NAMED);
+    if more > 0 {
+        text.push_str(&format!(
+            "; and {more} other reason(s) (see collection_windows)"
+        ));
+    }
+    Some(text)
 }
 
 /// The whole run.
 #[derive(Debug, Default)]
 pub struct CollectSummary {
-    pub orgs: Vec<(OrgId, Result<OrgSummary, String>)>,
+    pub orgs: Vec<OrgOutcome>,
     pub elapsed: Duration,
 }
 
 impl CollectSummary {
+    /// Everything stored and spent, failed organizations included.
     pub fn total(&self) -> OrgSummary {
         let mut total = OrgSummary::default();
-        for s in self.orgs.iter().filter_map(|(_, r)| r.as_ref().ok()) {
+        for s in self.orgs.iter().map(|o| &o.summary) {
             total.windows += s.windows;
             total.records += s.records;
             total.tally.add(&s.tally);
+            total
+                .failed_windows
+                .extend(s.failed_windows.iter().cloned());
         }
         total
     }
 
+    /// Each organization that failed or had windows fail, and what failed.
     pub fn failed(&self) -> impl Iterator<Item = (&OrgId, &str)> {
         self.orgs
             .iter()
-            .filter_map(|(o, r)| r.as_ref().err().map(|e| (o, e.as_str())))
+            .filter_map(|o| o.failure().map(|f| (&o.org, f)))
     }
 
-    /// The organizations collected without failing.
+    /// The organizations whose collection ran to its end (some windows may have failed alone).
     pub fn collected(&self) -> Vec<OrgId> {
         self.orgs
             .iter()
-            .filter(|(_, result)| result.is_ok())
-            .map(|(org, _)| org.clone())
+            .filter(|o| o.error.is_none())
+            .map(|o| o.org.clone())
             .collect()
     }
 }
@@ -177,8 +355,8 @@ impl SharedStore {
     /// Starts `work` on a blocking thread; await it with [`finish`].
     fn spawn<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
-    ) -> tokio::task::JoinHandle<Result<T, StoreError>> {
+        work: impl FnOnce(&mut Store) -> T + Send + 'static,
+    ) -> tokio::task::JoinHandle<T> {
         let store = Arc::clone(&self.0);
         tokio::task::spawn_blocking(move || {
             let mut store = store.lock().unwrap_or_else(|p| p.into_inner());
@@ -199,6 +377,9 @@ async fn finish<T>(
 /// one are pulled again.
 pub const LATE_RECORDS: TimeDelta = TimeDelta::minutes(5);
 
+/// The request log's page size: the most the API allows.
+const PER_PAGE: u64 = 1000;
+
 /// The finest byInterval interval for a window (the API accepts 120, 3600, 14400 and 21600 s).
 pub fn finest_interval(span: TimeDelta) -> u32 {
     if span <= TimeDelta::days(1) {
@@ -208,6 +389,48 @@ pub fn finest_interval(span: TimeDelta) -> u32 {
     } else {
         14400
     }
+}
+
+/// "Now" for a run: the API's clock, unless it is ahead of this machine's by more than
+/// [`CLOCK_TOLERANCE`] — a server cannot have logged the future, so a `Date` in 2100 is not
+/// believed. A server behind is believed: it cannot have records newer than its own clock.
+pub fn run_now(server: Option<DateTime<Utc>>, local: DateTime<Utc>) -> DateTime<Utc> {
+    match server {
+        Some(server) if server <= local + CLOCK_TOLERANCE => server,
+        _ => local,
+    }
+}
+
+/// The warning for clocks further apart than [`CLOCK_TOLERANCE`], if they are.
+fn clock_warning(server: DateTime<Utc>, local: DateTime<Utc>) -> Option<String> {
+    let skew = server - local;
+    if skew.abs() <= CLOCK_TOLERANCE {
+        return None;
+    }
+    let minutes = skew.num_minutes().unsigned_abs();
+    let (amount, unit) = if minutes >= 2 * 24 * 60 {
+        (minutes / (24 * 60), "day(s)")
+    } else if minutes >= 120 {
+        (minutes / 60, "hour(s)")
+    } else {
+        (minutes, "minute(s)")
+    };
+    let (direction, consequence) = if skew > TimeDelta::zero() {
+        (
+            "ahead of",
+            "windows end at this machine's clock instead, and none is stored past it",
+        )
+    } else {
+        (
+            "behind",
+            "collecting up to the API's clock; check this machine's clock (NTP)",
+        )
+    };
+    Some(format!(
+        "the API's clock ({}, from its Date header) is {amount} {unit} {direction} this machine's ({}): {consequence}",
+        crate::timestamp::format(&server),
+        crate::timestamp::format(&local),
+    ))
 }
 
 struct Run {
@@ -229,6 +452,7 @@ pub fn run(
 ) -> Result<(Store, CollectSummary), CollectError> {
     let runtime = tokio::runtime::Runtime::new().map_err(CollectError::Runtime)?;
     runtime.block_on(async {
+        client.set_wait_budget(options.max_wait.unwrap_or(INITIAL_WAIT_BUDGET));
         let (orgs, _) = list_organizations(&client).await.map_err(|e| match e {
             CollectError::Api(source) => CollectError::ListOrganizations {
                 base_url: client.base_url().to_owned(),
@@ -280,9 +504,15 @@ pub async fn collect(
     events: impl Fn(CollectEvent) + Send + Sync + 'static,
 ) -> Result<CollectSummary, CollectError> {
     let started = Instant::now();
+    let events: Events = Arc::new(events);
     // "Now" is the API's clock (its Date header), so a lookback or a default range is the
-    // server's, not this machine's.
-    let now = client.server_now().unwrap_or_else(Utc::now);
+    // server's, not this machine's — unless the server says it is later than it can be.
+    let local = options.clock.now();
+    let server = client.server_now();
+    if let Some(message) = server.and_then(|s| clock_warning(s, local)) {
+        events(CollectEvent::Warning { org: None, message });
+    }
+    let now = run_now(server, local);
     let until = options.until.unwrap_or(now);
     if until > now + TimeDelta::minutes(2) {
         return Err(CollectError::FutureUntil {
@@ -295,7 +525,7 @@ pub async fn collect(
         store,
         options,
         until,
-        events: Arc::new(events),
+        events,
     });
 
     let collected_at = Utc::now();
@@ -321,6 +551,15 @@ pub async fn collect(
             .collect(),
     };
 
+    // The wait budget is sized to the work: the windows planned, over every organization.
+    if run.options.max_wait.is_none() {
+        let mut windows = 0;
+        for (org, _) in targets.iter().filter(|(_, name)| name.is_ok()) {
+            windows += run.plan_org(org.as_str()).await?.0.windows.len();
+        }
+        run.client.set_wait_budget(default_wait_budget(windows));
+    }
+
     let semaphore = Arc::new(tokio::sync::Semaphore::new(
         run.options.concurrent_orgs.max(1),
     ));
@@ -330,25 +569,26 @@ pub async fn collect(
             let run = Arc::clone(&run);
             let semaphore = Arc::clone(&semaphore);
             tokio::spawn(async move {
+                let mut summary = OrgSummary::default();
                 let result = match name {
                     Err(e) => Err(e),
                     Ok(name) => {
                         let _permit = semaphore.acquire().await;
-                        run.collect_org(org.as_str(), &name).await
+                        run.collect_org(org.as_str(), &name, &mut summary).await
                     }
                 };
-                let result = result.map_err(|e| crate::text::error_chain(&e));
-                match &result {
-                    Ok(summary) => (run.events)(CollectEvent::OrgFinished {
+                let error = result.err().map(|e| crate::text::error_chain(&e));
+                match &error {
+                    None => (run.events)(CollectEvent::OrgFinished {
                         org: org.to_string(),
                         summary: summary.clone(),
                     }),
-                    Err(error) => (run.events)(CollectEvent::OrgFailed {
+                    Some(error) => (run.events)(CollectEvent::OrgFailed {
                         org: org.to_string(),
                         error: error.clone(),
                     }),
                 }
-                (org, result)
+                OrgOutcome::new(org, summary, error)
             })
         })
         .collect();
@@ -360,30 +600,33 @@ pub async fn collect(
     Ok(summary)
 }
 
+/// A window being stored, and what it cost to fetch.
+type Storing = tokio::task::JoinHandle<StoreOutcome>;
+
 impl Run {
-    async fn collect_org(&self, org: &str, name: &str) -> Result<OrgSummary, CollectError> {
-        let mut summary = OrgSummary::default();
-        let org_id = OrgId::new(org);
+    /// "Now" as this organization starts (it may have waited for a slot): the API's clock, within
+    /// this machine's.
+    fn now(&self) -> (DateTime<Utc>, DateTime<Utc>) {
+        let local = self.options.clock.now();
+        (run_now(self.client.server_now(), local), local)
+    }
 
-        let admins_url = self
-            .client
-            .url(&format!("/organizations/{org}/admins"), &[]);
-        let admins: Vec<Admin> = self
-            .client
-            .get(Some(org), &admins_url, &mut summary.tally)
-            .await?
-            .value;
-        let collected_at = Utc::now();
-        let id = org_id.clone();
-        self.store
-            .with(move |s| s.upsert_admins(&id, &admins, collected_at))
-            .await?;
-
-        let id = org_id.clone();
-        let stored: Vec<(DateTime<Utc>, DateTime<Utc>)> = self
+    /// The windows to collect for `org`, and the stored windows that end after this machine's
+    /// clock plus [`CLOCK_TOLERANCE`] (left out of the plan: they cannot be right).
+    async fn plan_org(
+        &self,
+        org: &str,
+    ) -> Result<(plan::Plan, Vec<crate::store::WindowRow>), CollectError> {
+        let (now, local) = self.now();
+        let latest_possible = local + CLOCK_TOLERANCE;
+        let id = OrgId::new(org);
+        let (future, stored): (Vec<_>, Vec<_>) = self
             .store
             .with(move |s| s.windows(&id))
             .await?
+            .into_iter()
+            .partition(|w| w.t1 > latest_possible);
+        let stored: Vec<(DateTime<Utc>, DateTime<Utc>)> = stored
             .into_iter()
             .filter(|w| {
                 w.endpoint == Endpoint::ApiRequests
@@ -403,17 +646,81 @@ impl Run {
                 .min()
                 .map(|t0| (t0, end))
         });
-        // Measured when this org starts: it may have waited for a slot.
-        let now = self.client.server_now().unwrap_or_else(Utc::now);
         let mut plan = plan::plan(&plan::PlanInput {
             since: self.options.since,
-            until: self.until,
+            until: self.until.min(latest_possible),
             now,
             last_complete: resume,
             window: self.options.window,
             first_run_span: TimeDelta::hours(24),
         });
         plan.windows = plan::respect_stored(plan.windows, &stored, plan::earliest_available(now));
+        Ok((plan, future))
+    }
+
+    /// Removes the windows of `org` that end after this machine's clock — at once when the API's
+    /// clock agrees with this machine's (so both say they are wrong), with `--repair` otherwise —
+    /// or refuses to go on, since nothing newer than them would ever be collected.
+    async fn repair_future_windows(
+        &self,
+        org: &str,
+        future: &[crate::store::WindowRow],
+    ) -> Result<(), CollectError> {
+        let Some(latest) = future.iter().map(|w| w.t1).max() else {
+            return Ok(());
+        };
+        let local = self.options.clock.now();
+        let clocks_agree = self
+            .client
+            .server_now()
+            .is_some_and(|s| (s - local).abs() <= CLOCK_TOLERANCE);
+        if !(clocks_agree || self.options.repair) {
+            return Err(CollectError::FutureWindows {
+                count: future.len(),
+                latest: crate::timestamp::format(&latest),
+            });
+        }
+        let id = OrgId::new(org);
+        let after = local + CLOCK_TOLERANCE;
+        let removed = self
+            .store
+            .with(move |s| s.remove_windows_ending_after(&id, after))
+            .await?;
+        (self.events)(CollectEvent::Warning {
+            org: Some(org.to_owned()),
+            message: format!(
+                "removed {removed} window(s) ending after this machine's clock (the latest at {}), left by an earlier run that believed a server clock in the future",
+                crate::timestamp::format(&latest)
+            ),
+        });
+        Ok(())
+    }
+
+    async fn collect_org(
+        &self,
+        org: &str,
+        name: &str,
+        summary: &mut OrgSummary,
+    ) -> Result<(), CollectError> {
+        let org_id = OrgId::new(org);
+
+        let admins_url = self
+            .client
+            .org_url(org, &format!("/organizations/{org}/admins"), &[]);
+        let admins: Vec<Admin> = self
+            .client
+            .get(Some(org), &admins_url, &mut summary.tally)
+            .await?
+            .value;
+        let collected_at = Utc::now();
+        let id = org_id.clone();
+        self.store
+            .with(move |s| s.upsert_admins(&id, &admins, collected_at))
+            .await?;
+
+        let (_, future) = self.plan_org(org).await?;
+        self.repair_future_windows(org, &future).await?;
+        let (plan, _) = self.plan_org(org).await?;
         if let Some((from, to)) = plan.lost {
             (self.events)(CollectEvent::Warning {
                 org: Some(org.to_owned()),
@@ -431,52 +738,110 @@ impl Run {
         });
         // Storing window N overlaps fetching window N+1; at most these two are in memory, and an
         // interruption loses at most them.
-        let mut storing: Option<tokio::task::JoinHandle<Result<StoredWindow, StoreError>>> = None;
+        let mut storing: Option<Storing> = None;
         for (t0, t1) in plan.windows {
             let started_at = Utc::now();
-            let fetched = self.fetch_window(org, t0, t1).await;
+            let mut tally = CallTally::default();
+            let fetched = self.fetch_window(org, (t0, t1), &mut tally).await;
             if let Some(task) = storing.take() {
-                self.stored(org, finish(task).await?, &mut summary);
+                self.finish_storing(org, task, summary).await?;
             }
-            let fetched = match fetched {
-                Ok(f) => f,
+            match fetched {
+                Ok(window) => storing = Some(self.store.spawn(move |s| window.store(s))),
                 Err(e) => {
-                    // The attempt is recorded (for coverage reports); its error names no secret.
                     let meta = self.meta(
                         org,
                         Endpoint::ApiRequests,
                         CollectionFilter::None,
                         (t0, t1),
                         started_at,
-                        &CallTally::default(),
+                        &tally,
                     );
-                    let message = crate::text::error_chain(&e);
-                    let _ = self
-                        .store
-                        .with(move |s| s.record_failed_window(&meta, &message))
-                        .await;
-                    return Err(e);
+                    self.window_failed(org, meta, tally, &e, summary).await;
+                    if !e.fails_only_its_window() {
+                        return Err(e);
+                    }
                 }
-            };
-            storing = Some(self.store.spawn(move |s| fetched.store(s)));
+            }
         }
         if let Some(task) = storing.take() {
-            self.stored(org, finish(task).await?, &mut summary);
+            self.finish_storing(org, task, summary).await?;
         }
-        Ok(summary)
+        Ok(())
     }
 
-    fn stored(&self, org: &str, window: StoredWindow, summary: &mut OrgSummary) {
-        summary.windows += 1;
-        summary.records += window.records;
-        summary.tally.add(&window.tally);
-        (self.events)(CollectEvent::WindowStored {
-            org: org.to_owned(),
-            t0: window.t0,
-            t1: window.t1,
-            records: window.records,
-            tally: window.tally,
-        });
+    /// Counts a stored window, or records one the store refused.
+    async fn finish_storing(
+        &self,
+        org: &str,
+        task: Storing,
+        summary: &mut OrgSummary,
+    ) -> Result<(), CollectError> {
+        let outcome = task.await.map_err(CollectError::Writer)?;
+        match outcome.result {
+            Ok(records) => {
+                summary.windows += 1;
+                summary.records += records;
+                summary.tally.add(&outcome.tally);
+                (self.events)(CollectEvent::WindowStored {
+                    org: org.to_owned(),
+                    t0: outcome.failing.t0,
+                    t1: outcome.failing.t1,
+                    records,
+                    tally: outcome.tally,
+                });
+                Ok(())
+            }
+            Err(e) => {
+                let e = CollectError::Store(e);
+                let mut meta = outcome.failing;
+                meta.calls = outcome.tally.calls;
+                meta.http_429s = outcome.tally.http_429s;
+                self.window_failed(org, meta, outcome.tally, &e, summary)
+                    .await;
+                if e.fails_only_its_window() {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    /// Records a failed window with the calls it cost (`tally`, also in `meta`; for coverage
+    /// reports; its error names no secret), counts them, and says so. A window that fails alone is listed in the summary;
+    /// one that ends the organization is the organization's error.
+    async fn window_failed(
+        &self,
+        org: &str,
+        meta: WindowMeta,
+        tally: CallTally,
+        error: &CollectError,
+        summary: &mut OrgSummary,
+    ) {
+        let message = crate::text::error_chain(error);
+        summary.tally.add(&tally);
+        let (t0, t1) = (meta.t0, meta.t1);
+        let recorded = message.clone();
+        // Best effort: the store may be what failed.
+        let _ = self
+            .store
+            .with(move |s| s.record_failed_window(&meta, &recorded))
+            .await;
+        if error.fails_only_its_window() {
+            summary.failed_windows.push(FailedWindow {
+                t0,
+                t1,
+                error: message.clone(),
+            });
+            (self.events)(CollectEvent::WindowFailed {
+                org: org.to_owned(),
+                t0,
+                t1,
+                error: message,
+                tally,
+            });
+        }
     }
 
     fn meta(
@@ -501,12 +866,13 @@ impl Run {
         }
     }
 
-    /// Fetches one window: the request log (every page), the overview and the byInterval series.
+    /// Fetches one window: the overview (whose count bounds the pages), the request log (every
+    /// page) and the byInterval series. `total` counts every call made, also when it fails.
     async fn fetch_window(
         &self,
         org: &str,
-        t0: DateTime<Utc>,
-        t1: DateTime<Utc>,
+        (t0, t1): (DateTime<Utc>, DateTime<Utc>),
+        total: &mut CallTally,
     ) -> Result<FetchedWindow, CollectError> {
         let span = [
             ("t0", crate::timestamp::format(&t0)),
@@ -515,23 +881,51 @@ impl Run {
 
         let started_at = Utc::now();
         let mut tally = CallTally::default();
+        let url = self.client.org_url(
+            org,
+            &format!("/organizations/{org}/apiRequests/overview"),
+            &span,
+        );
+        let overview = self.client.get(Some(org), &url, &mut tally).await;
+        total.add(&tally);
+        let overview: RequestsOverview = overview?.value;
+        let overview_meta = self.meta(
+            org,
+            Endpoint::Overview,
+            CollectionFilter::None,
+            (t0, t1),
+            started_at,
+            &tally,
+        );
+        let expected: u64 = overview.response_code_counts.values().sum();
+
+        let started_at = Utc::now();
+        let mut tally = CallTally::default();
         let mut query = span.to_vec();
-        query.push(("perPage", "1000".to_owned()));
+        query.push(("perPage", PER_PAGE.to_string()));
         let url = self
             .client
-            .url(&format!("/organizations/{org}/apiRequests"), &query);
+            .org_url(org, &format!("/organizations/{org}/apiRequests"), &query);
         let events = Arc::clone(&self.events);
         let org_name = org.to_owned();
         // Each page decoded compactly (its strings in one buffer), as the store reads it.
-        let mut pages: Vec<RequestPage> = self
+        let pages = self
             .client
-            .get_pages(Some(org), &url, &mut tally, move |page: &RequestPage| {
-                events(CollectEvent::Page {
-                    org: org_name.clone(),
-                    records: page.len(),
-                })
-            })
-            .await?;
+            .get_pages(
+                Some(org),
+                &url,
+                &mut tally,
+                PageLimit::for_items(expected, PER_PAGE),
+                move |page: &RequestPage| {
+                    events(CollectEvent::Page {
+                        org: org_name.clone(),
+                        records: page.len(),
+                    })
+                },
+            )
+            .await;
+        total.add(&tally);
+        let mut pages: Vec<RequestPage> = pages?;
         let before: usize = pages.iter().map(RequestPage::len).sum();
         for page in &mut pages {
             page.retain_ts(|ts| ts >= t0 && ts < t1);
@@ -556,37 +950,23 @@ impl Run {
             started_at,
             &tally,
         );
-        let mut total = tally;
-
-        let started_at = Utc::now();
-        let mut tally = CallTally::default();
-        let url = self
-            .client
-            .url(&format!("/organizations/{org}/apiRequests/overview"), &span);
-        let overview: RequestsOverview = self.client.get(Some(org), &url, &mut tally).await?.value;
-        let overview_meta = self.meta(
-            org,
-            Endpoint::Overview,
-            CollectionFilter::None,
-            (t0, t1),
-            started_at,
-            &tally,
-        );
-        total.add(&tally);
 
         let mut filters = vec![CollectionFilter::None];
         filters.extend(consumers.into_iter().flat_map(Consumers::filters));
         let mut intervals = Vec::with_capacity(filters.len());
         for filter in filters {
-            let (meta, series, tally) = self.fetch_intervals(org, (t0, t1), filter).await?;
+            let mut tally = CallTally::default();
+            let fetched = self
+                .fetch_intervals(org, (t0, t1), filter, &mut tally)
+                .await;
             total.add(&tally);
-            intervals.push((meta, series));
+            intervals.push(fetched?);
         }
         Ok(FetchedWindow {
             requests: (requests, pages),
             overview: (overview_meta, overview),
             intervals,
-            tally: total,
+            tally: *total,
         })
     }
 
@@ -595,9 +975,9 @@ impl Run {
         org: &str,
         window: (DateTime<Utc>, DateTime<Utc>),
         filter: CollectionFilter,
-    ) -> Result<(WindowMeta, Vec<ResponseCodeInterval>, CallTally), CollectError> {
+        tally: &mut CallTally,
+    ) -> Result<(WindowMeta, Vec<ResponseCodeInterval>), CollectError> {
         let started_at = Utc::now();
-        let mut tally = CallTally::default();
         let mut query = vec![
             ("t0", crate::timestamp::format(&window.0)),
             ("t1", crate::timestamp::format(&window.1)),
@@ -610,21 +990,22 @@ impl Run {
             CollectionFilter::UserAgent(v) => query.push(("userAgent", v.clone())),
             CollectionFilter::Operation(v) => query.push(("operationIds[]", v.clone())),
         }
-        let url = self.client.url(
+        let url = self.client.org_url(
+            org,
             &format!("/organizations/{org}/apiRequests/overview/responseCodes/byInterval"),
             &query,
         );
         let intervals: Vec<ResponseCodeInterval> =
-            self.client.get(Some(org), &url, &mut tally).await?.value;
+            self.client.get(Some(org), &url, tally).await?.value;
         let meta = self.meta(
             org,
             Endpoint::ResponseCodesByInterval,
             filter,
             window,
             started_at,
-            &tally,
+            tally,
         );
-        Ok((meta, intervals, tally))
+        Ok((meta, intervals))
     }
 }
 
@@ -637,30 +1018,38 @@ struct FetchedWindow {
     tally: CallTally,
 }
 
-/// What storing a window amounted to.
-struct StoredWindow {
-    t0: DateTime<Utc>,
-    t1: DateTime<Utc>,
-    records: u64,
+/// What storing a window came to: the records stored, or why the store refused it — with the
+/// window of the endpoint it refused (the request log's when all went well) and the calls the
+/// window cost either way.
+struct StoreOutcome {
+    failing: WindowMeta,
     tally: CallTally,
+    result: Result<u64, StoreError>,
 }
 
 impl FetchedWindow {
     /// Stores the request log first: each endpoint's window in its own transaction, so the
     /// request-log checkpoint that resumption reads is never ahead of what it promises.
-    fn store(self, store: &mut Store) -> Result<StoredWindow, StoreError> {
+    fn store(self, store: &mut Store) -> StoreOutcome {
         let (meta, pages) = &self.requests;
-        store.store_request_pages(meta, pages)?;
-        store.store_overview_window(&self.overview.0, &self.overview.1)?;
-        for (meta, intervals) in &self.intervals {
-            store.store_interval_window(meta, intervals)?;
-        }
-        Ok(StoredWindow {
-            t0: meta.t0,
-            t1: meta.t1,
-            records: pages.iter().map(RequestPage::len).sum::<usize>() as u64,
+        let outcome = |failing: &WindowMeta, result| StoreOutcome {
+            failing: failing.clone(),
             tally: self.tally,
-        })
+            result,
+        };
+        if let Err(e) = store.store_request_pages(meta, pages) {
+            return outcome(meta, Err(e));
+        }
+        if let Err(e) = store.store_overview_window(&self.overview.0, &self.overview.1) {
+            return outcome(&self.overview.0, Err(e));
+        }
+        for (interval_meta, intervals) in &self.intervals {
+            if let Err(e) = store.store_interval_window(interval_meta, intervals) {
+                return outcome(interval_meta, Err(e));
+            }
+        }
+        let records = pages.iter().map(RequestPage::len).sum::<usize>() as u64;
+        outcome(meta, Ok(records))
     }
 }
 

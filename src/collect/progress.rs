@@ -27,9 +27,13 @@ pub fn print_summary(
     let total = summary.total();
     let secs = summary.elapsed.as_secs_f64().max(1e-9);
     let mut out = std::io::stdout().lock();
+    let failed = match total.failed_windows.len() {
+        0 => String::new(),
+        n => format!(" ({n} more failed)"),
+    };
     writeln!(
         out,
-        "collected {} window(s) of {} organization(s) into {}: {} records, {} calls, {} x 429, {:.1} s waited (summed over organizations), {:.1} s in all",
+        "collected {} window(s){failed} of {} organization(s) into {}: {} records, {} calls, {} x 429, {:.1} s waited (summed over organizations), {:.1} s in all",
         total.windows,
         summary.orgs.len(),
         db.display(),
@@ -42,7 +46,7 @@ pub fn print_summary(
     let orgs = summary
         .orgs
         .iter()
-        .filter(|(_, r)| r.is_ok())
+        .filter(|o| o.error.is_none())
         .count()
         .max(1);
     writeln!(
@@ -116,6 +120,9 @@ impl Progress {
                     .unwrap_or_default(),
                 wait.as_secs_f64()
             )),
+            ClientEvent::Redirected { status, from, to } => {
+                self.say(format!("{from} redirected ({status}) to {to}"))
+            }
         }
     }
 
@@ -176,6 +183,23 @@ impl Progress {
                     tally.waited.as_secs_f64()
                 )),
             },
+            CollectEvent::WindowFailed {
+                org,
+                t0,
+                t1,
+                error,
+                tally,
+            } => {
+                if let Some(b) = org_bars.get_mut(&org) {
+                    b.bar.inc(1);
+                }
+                self.say(format!(
+                    "organization {org}: window {} to {} failed ({} calls): {error}",
+                    timestamp::format(&t0),
+                    timestamp::format(&t1),
+                    tally.calls
+                ));
+            }
             CollectEvent::Warning { org, message } => {
                 let who = org
                     .map(|o| format!("organization {o}: "))

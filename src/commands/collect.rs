@@ -32,6 +32,7 @@ pub fn collect_and_say(
     config.org_rate = args.org_rate * args.budget_share;
     config.source_ip_rate = args.source_ip_rate * args.budget_share;
     config.ca_cert = args.ca_cert.clone();
+    config.trusted_hosts = args.trust_host.clone();
     let share_rate = config.org_rate;
     let options = CollectOptions {
         orgs: if args.all_orgs {
@@ -44,6 +45,9 @@ pub fn collect_and_say(
         window: chrono::TimeDelta::minutes(i64::from(args.window_minutes)),
         by_consumer: args.by_consumer,
         concurrent_orgs: args.concurrent_orgs as usize,
+        max_wait: args.max_wait,
+        repair: args.repair,
+        ..CollectOptions::default()
     };
 
     let progress = Arc::new(Progress::new(verbosity));

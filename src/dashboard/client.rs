@@ -1,29 +1,39 @@
-//! The Dashboard API client: authentication, pacing at a share of the budget, retries that honour
-//! `Retry-After` in every form, and `Link`-header pagination followed exactly.
+//! The Dashboard API client: authentication within the key policy ([`super::hosts`]), redirects
+//! followed by hand, pacing at a share of the budget, retries that honour `Retry-After` in every
+//! form within a wait budget, and `Link`-header pagination ([`super::links`]) that is bounded.
 //!
 //! What is retried, and how:
 //! - 429: wait `Retry-After` (seconds, HTTP date or `Ns`), else `X-RateLimit-Reset`, else backoff;
 //!   the organization's pacer slows down and holds *every* call until then.
-//! - 5xx, timeouts, connection errors, bodies cut short, invalid JSON: exponential backoff with full
-//!   jitter, at most `max_retries` times; 5xx are reported with their `X-Request-Id`.
-//! - Other 4xx are answers, not accidents: 401/403/404/400 become typed errors at once.
+//! - 5xx, timeouts, connection errors, bodies cut short, bodies that are not JSON: exponential
+//!   backoff with full jitter (a 503's `Retry-After` when it gives one), at most `max_retries`
+//!   times; 5xx are reported with their `X-Request-Id`.
+//! - What a retry cannot change is not retried: other 4xx (401/403/404/400 become typed errors at
+//!   once), JSON that does not have the API's shape, headers too large to read.
+//! - Every wait for a 429, a 503 or a retry is charged to the run's wait budget; a wait it cannot
+//!   pay fails the call at once instead of sleeping first.
 //! - An answer that says the organization's budget is spent (`x-ratelimit-org-remaining: 0`,
 //!   Cisco XDR; or `X-RateLimit-Remaining: 0`) holds the organization's calls as a 429 without
 //!   `Retry-After` would, before the call that would be refused; the last quota seen is kept
 //!   ([`DashboardClient::org_quota`]).
 //!
-//! The key travels only in the `Authorization` header and appears in no error or event.
+//! The key travels only in the `Authorization` header, only to hosts the key policy allows (a
+//! request anywhere else is never sent), never in a `Referer`, and appears in no error or event.
+//! Redirects (301/302/303/307/308) are followed here, not by reqwest, so each hop is checked; after
+//! a redirect to another host (a shard), the organization's later calls go there directly.
 
+use super::hosts::{KeyPolicy, TrustedHost, host_of, parse_base_url};
 use super::key::ApiKey;
+use super::links::{LinkError, cursors, endpoint_of, next_link, resolve};
 use super::pacing::Pacer;
 use super::retry::{
     Backoff, RateLimitQuota, parse_quota, parse_rate_limit_reset, parse_retry_after,
 };
 use rand::SeedableRng;
-use reqwest::StatusCode;
 use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::{StatusCode, Url};
 use serde::de::DeserializeOwned;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -43,6 +53,10 @@ pub enum ClientError {
     )]
     Unauthorized { url: String },
     #[error(
+        "{host} refused the API key (401 Unauthorized); it is not the --base-url's host but was reached by {how}, so the key may well be right for the base URL"
+    )]
+    KeyRefusedElsewhere { host: String, how: String },
+    #[error(
         "access denied (403 Forbidden) to {what}: the API key's admin needs at least read-only access to the organization and the API enabled for it"
     )]
     Forbidden { what: String },
@@ -61,13 +75,75 @@ pub enum ClientError {
         last: String,
     },
     #[error(
-        "refusing to follow a pagination link to {link}: it is not on {base} (the API key would go with it)"
+        "refused to send the API key to {host}, reached by {how}: it is neither the --base-url's host nor one of Meraki's over https (if it is yours, add --trust-host {host}); nothing from it is stored"
     )]
-    ForeignLink { link: String, base: String },
+    UntrustedHost { host: String, how: String },
+    #[error("{url}: more than {hops} redirects in a row")]
+    TooManyRedirects { url: String, hops: u32 },
+    #[error("{url}: a redirect (HTTP {status}) without a usable Location")]
+    BadRedirect { url: String, status: u16 },
+    #[error(
+        "refused a pagination link to {link}: it leads away from {endpoint}, the endpoint being paged, and what it holds is not this window's"
+    )]
+    LinkElsewhere { link: String, endpoint: String },
+    #[error("{endpoint}: cannot follow a pagination link")]
+    BadLink {
+        endpoint: String,
+        #[source]
+        source: LinkError,
+    },
+    #[error("{endpoint}: page {page} links to a page already fetched, so the pages would loop")]
+    PageLoop { endpoint: String, page: usize },
+    #[error("{endpoint}: page {page} is empty yet links to a next page")]
+    EmptyPageWithNext { endpoint: String, page: usize },
+    #[error(
+        "{endpoint}: still linking on after {pages} pages, more than {expected} record(s) need"
+    )]
+    TooManyPages {
+        endpoint: String,
+        pages: usize,
+        expected: u64,
+    },
+    #[error("{url}: the answer is JSON but not in the API's shape ({message}); not retried")]
+    Schema { url: String, message: String },
+    #[error("{url}: the answer's headers are larger than an HTTP client accepts; not retried")]
+    OversizedHeaders { url: String },
+    #[error(
+        "{what}: waiting {asked} s more ({why}) would exceed this run's wait budget: {spent} s of {limit} s spent (--max-wait)"
+    )]
+    WaitBudgetSpent {
+        what: String,
+        why: &'static str,
+        asked: u64,
+        spent: u64,
+        limit: u64,
+    },
+    #[error(transparent)]
+    BaseUrl(#[from] super::hosts::BaseUrlError),
     #[error("cannot set up the HTTP client: {0}")]
     Setup(String),
     #[error("cannot read the CA certificate {path}: {reason}")]
     CaCertificate { path: PathBuf, reason: String },
+}
+
+impl ClientError {
+    /// Whether the error concerns only what one piece of work (a collection window) was answered
+    /// — a malformed record or page, a link that leads astray, a request the API refused — so the
+    /// next piece is still worth trying. Everything else (the key, access, an untrusted host, a
+    /// server that stays down, the wait budget) would fail every later call alike.
+    pub fn fails_only_its_window(&self) -> bool {
+        matches!(
+            self,
+            ClientError::Refused { .. }
+                | ClientError::LinkElsewhere { .. }
+                | ClientError::BadLink { .. }
+                | ClientError::PageLoop { .. }
+                | ClientError::EmptyPageWithNext { .. }
+                | ClientError::TooManyPages { .. }
+                | ClientError::Schema { .. }
+                | ClientError::OversizedHeaders { .. }
+        )
+    }
 }
 
 /// How the client behaves.
@@ -76,6 +152,8 @@ pub struct ClientConfig {
     /// E.g. `https://api.meraki.com/api/v1`, or the simulator's `http://127.0.0.1:PORT/api/v1`.
     pub base_url: String,
     pub api_key: ApiKey,
+    /// Hosts besides the base URL's and Meraki's that may receive the key (`--trust-host`).
+    pub trusted_hosts: Vec<TrustedHost>,
     /// Extra trusted root certificate (PEM), for corporate TLS interception.
     pub ca_cert: Option<PathBuf>,
     /// Requests per second per organization the client may spend.
@@ -96,6 +174,7 @@ impl ClientConfig {
         ClientConfig {
             base_url: base_url.into().trim_end_matches('/').to_owned(),
             api_key,
+            trusted_hosts: Vec::new(),
             ca_cert: None,
             org_rate: 10.0 * share,
             source_ip_rate: 100.0 * share,
@@ -120,6 +199,12 @@ pub enum ClientEvent {
         request_id: Option<String>,
         wait: Duration,
     },
+    /// A redirect followed, from one host to another (or the same).
+    Redirected {
+        status: u16,
+        from: String,
+        to: String,
+    },
 }
 
 /// Calls, 429s and waiting for one piece of work (a collection window).
@@ -139,11 +224,67 @@ impl CallTally {
     }
 }
 
+/// How many pages a paged call may take before the server is deemed to link on forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageLimit {
+    pub max_pages: usize,
+    /// The items the pages are expected to hold, for the message when they run over.
+    pub expected_items: u64,
+}
+
+impl PageLimit {
+    /// For lists without a count to go by (organizations: up to 9000 a page; admins).
+    pub const LIST: PageLimit = PageLimit {
+        max_pages: 10_000,
+        expected_items: u64::MAX,
+    };
+
+    /// The pages `items` records need at `per_page` a page, plus 10 % and 2 pages for records
+    /// logged while paging (the collector's own calls among them).
+    pub fn for_items(items: u64, per_page: u64) -> PageLimit {
+        let pages = items.div_ceil(per_page.max(1));
+        PageLimit {
+            max_pages: usize::try_from(pages + pages / 10 + 2).unwrap_or(usize::MAX),
+            expected_items: items,
+        }
+    }
+}
+
+/// A page's number of items, so that an empty page with a next link is caught.
+pub trait PageItems {
+    fn item_count(&self) -> usize;
+}
+
+impl<T> PageItems for Vec<T> {
+    fn item_count(&self) -> usize {
+        self.len()
+    }
+}
+
+impl PageItems for crate::api::RequestPage {
+    fn item_count(&self) -> usize {
+        self.len()
+    }
+}
+
 type EventSink = Arc<dyn Fn(ClientEvent) + Send + Sync>;
+
+/// What the run may still wait for 429s, 503s and retries.
+#[derive(Debug, Clone, Copy)]
+struct WaitBudget {
+    limit: Duration,
+    spent: Duration,
+}
+
+/// The wait budget before a run sizes it: enough to list the organizations through a few 429s.
+pub const INITIAL_WAIT_BUDGET: Duration = Duration::from_secs(5 * 60);
 
 /// A Dashboard API client shared by every organization's collection.
 pub struct DashboardClient {
     http: reqwest::Client,
+    base: Url,
+    policy: KeyPolicy,
+    authorization: HeaderValue,
     /// The API's clock, from the `Date` header of the last answer, and when that was read.
     server_clock: Mutex<Option<(chrono::DateTime<chrono::Utc>, Instant)>>,
     config: ClientConfig,
@@ -151,32 +292,44 @@ pub struct DashboardClient {
     org_pacers: Mutex<HashMap<String, Arc<Pacer>>>,
     /// The last quota each organization's answers reported.
     org_quotas: Mutex<HashMap<String, RateLimitQuota>>,
+    /// Each organization's base URL once a redirect moved it to a shard.
+    org_bases: Mutex<HashMap<String, Url>>,
+    wait_budget: Mutex<WaitBudget>,
     rng: Mutex<rand_chacha::ChaCha8Rng>,
     events: EventSink,
 }
 
-/// A decoded answer and the URL of its next page, if any.
+/// A decoded answer, the URL it finally came from (after redirects) and the target of its
+/// `rel=next` link, if any, as written.
 #[derive(Debug)]
 pub struct Page<T> {
     pub value: T,
     pub next: Option<String>,
+    pub url: Url,
 }
+
+/// Redirects followed for one call before giving up (the SDK's requests session allows 30; a
+/// shard redirect is one).
+const MAX_REDIRECTS: u32 = 5;
 
 impl DashboardClient {
     pub fn new(config: ClientConfig) -> Result<DashboardClient, ClientError> {
         // reqwest is built without a default crypto provider; ring needs no C toolchain.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut auth = HeaderValue::from_str(&format!("Bearer {}", config.api_key.expose()))
-            .map_err(|_| {
-                ClientError::Setup("the API key is not a valid header value".to_owned())
-            })?;
-        auth.set_sensitive(true);
+        let base = parse_base_url(&config.base_url)?;
+        let mut authorization =
+            HeaderValue::from_str(&format!("Bearer {}", config.api_key.expose())).map_err(
+                |_| ClientError::Setup("the API key is not a valid header value".to_owned()),
+            )?;
+        authorization.set_sensitive(true);
         let mut headers = HeaderMap::new();
-        headers.insert(header::AUTHORIZATION, auth);
         headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
         let mut builder = reqwest::Client::builder()
             .user_agent(user_agent())
             .default_headers(headers)
+            // Each hop is checked against the key policy here, not followed blindly.
+            .redirect(reqwest::redirect::Policy::none())
+            .referer(false)
             .timeout(config.timeout)
             .connect_timeout(Duration::from_secs(10));
         if let Some(path) = &config.ca_cert {
@@ -187,10 +340,18 @@ impl DashboardClient {
             .map_err(|e| ClientError::Setup(e.to_string()))?;
         Ok(DashboardClient {
             http,
+            policy: KeyPolicy::new(base.clone(), config.trusted_hosts.clone()),
+            base,
+            authorization,
             server_clock: Mutex::new(None),
             source_ip_pacer: Pacer::new(config.source_ip_rate),
             org_pacers: Mutex::new(HashMap::new()),
             org_quotas: Mutex::new(HashMap::new()),
+            org_bases: Mutex::new(HashMap::new()),
+            wait_budget: Mutex::new(WaitBudget {
+                limit: INITIAL_WAIT_BUDGET,
+                spent: Duration::ZERO,
+            }),
             rng: Mutex::new(rand_chacha::ChaCha8Rng::from_os_rng()),
             config,
             events: Arc::new(|_| {}),
@@ -207,22 +368,35 @@ impl DashboardClient {
         &self.config.base_url
     }
 
+    /// Sets what the run may wait in all for 429s, 503s and retries (what was spent stays spent).
+    pub fn set_wait_budget(&self, limit: Duration) {
+        lock(&self.wait_budget).limit = limit;
+    }
+
+    /// What the run has waited so far for 429s, 503s and retries.
+    pub fn waited_for_server(&self) -> Duration {
+        lock(&self.wait_budget).spent
+    }
+
     /// The URL of a path below the base URL, with query parameters (arrays as `name[]`).
     pub fn url(&self, path: &str, query: &[(&str, String)]) -> String {
-        let mut url = format!("{}{}", self.config.base_url, path);
-        if !query.is_empty() {
-            let mut q = form_urlencoded::Serializer::new(String::new());
-            for (k, v) in query {
-                q.append_pair(k, v);
-            }
-            url.push('?');
-            url.push_str(&q.finish());
-        }
-        url
+        with_query(self.config.base_url.clone() + path, query)
+    }
+
+    /// [`DashboardClient::url`] for an organization's call: below its shard's base URL once a
+    /// redirect has moved it there.
+    pub fn org_url(&self, org: &str, path: &str, query: &[(&str, String)]) -> String {
+        let base = self.base_for(Some(org));
+        with_query(base.as_str().trim_end_matches('/').to_owned() + path, query)
+    }
+
+    fn base_for(&self, org: Option<&str>) -> Url {
+        org.and_then(|o| lock(&self.org_bases).get(o).cloned())
+            .unwrap_or_else(|| self.base.clone())
     }
 
     fn org_pacer(&self, org: &str) -> Arc<Pacer> {
-        let mut pacers = self.org_pacers.lock().unwrap_or_else(|p| p.into_inner());
+        let mut pacers = lock(&self.org_pacers);
         Arc::clone(
             pacers
                 .entry(org.to_owned())
@@ -232,23 +406,45 @@ impl DashboardClient {
 
     fn jitter(&self) -> f64 {
         use rand::Rng;
-        let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
-        rng.random_range(0.0..1.0)
+        lock(&self.rng).random_range(0.0..1.0)
     }
 
     fn backoff_delay(&self, attempt: u32) -> Duration {
-        let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+        let mut rng = lock(&self.rng);
         self.config.backoff.delay(attempt, &mut *rng)
     }
 
-    /// GETs `url` (a full URL, e.g. a `rel=next` link) for `org` (None for org-less endpoints) and
-    /// decodes the JSON answer, retrying what is worth retrying.
+    /// Charges `wait` to the run's wait budget, or says why it cannot be paid.
+    fn charge_wait(&self, wait: Duration, url: &str, why: &'static str) -> Result<(), ClientError> {
+        let mut budget = lock(&self.wait_budget);
+        if budget.spent + wait > budget.limit {
+            return Err(ClientError::WaitBudgetSpent {
+                what: Url::parse(url)
+                    .map_or_else(|_| strip_query(url).to_owned(), |u| u.path().to_owned()),
+                why,
+                asked: wait.as_secs_f64().ceil() as u64,
+                spent: budget.spent.as_secs(),
+                limit: budget.limit.as_secs(),
+            });
+        }
+        budget.spent += wait;
+        Ok(())
+    }
+
+    /// GETs `url` (a full URL, e.g. a resolved `rel=next` link) for `org` (None for org-less
+    /// endpoints) and decodes the JSON answer, retrying what is worth retrying.
     pub async fn get<T: DeserializeOwned>(
         &self,
         org: Option<&str>,
         url: &str,
         tally: &mut CallTally,
     ) -> Result<Page<T>, ClientError> {
+        let target = Url::parse(url).map_err(|_| ClientError::BadLink {
+            endpoint: strip_query(url).to_owned(),
+            source: LinkError::NotAUrl {
+                target: strip_query(url).to_owned(),
+            },
+        })?;
         let org_pacer = org.map(|o| self.org_pacer(o));
         let mut failures = 0u32;
         let mut throttled = 0u32;
@@ -258,8 +454,8 @@ impl DashboardClient {
             }
             tally.waited += self.source_ip_pacer.acquire().await;
             tally.calls += 1;
-            let outcome = self.attempt::<T>(url).await;
-            let (reason, request_id) = match outcome {
+            let outcome = self.attempt::<T>(org, &target).await;
+            let (reason, request_id, asked) = match outcome {
                 Attempt::Done(page, quota) => {
                     if let Some(p) = &org_pacer {
                         p.on_success();
@@ -274,16 +470,6 @@ impl DashboardClient {
                 Attempt::Throttled(retry_after) => {
                     tally.http_429s += 1;
                     throttled += 1;
-                    let asked = retry_after.unwrap_or_else(|| self.backoff_delay(throttled.min(6)));
-                    let jitter = self.jitter();
-                    let wait = match &org_pacer {
-                        Some(p) => p.on_throttled(asked, jitter),
-                        None => self.source_ip_pacer.on_throttled(asked, jitter),
-                    };
-                    (self.events)(ClientEvent::Throttled {
-                        url: url.to_owned(),
-                        wait,
-                    });
                     if throttled > self.config.max_throttled {
                         return Err(ClientError::RetriesExhausted {
                             url: url.to_owned(),
@@ -291,9 +477,24 @@ impl DashboardClient {
                             last: "429 Too Many Requests".to_owned(),
                         });
                     }
+                    let asked = retry_after.unwrap_or_else(|| self.backoff_delay(throttled.min(6)));
+                    let jitter = self.jitter();
+                    let wait = match &org_pacer {
+                        Some(p) => p.on_throttled(asked, jitter),
+                        None => self.source_ip_pacer.on_throttled(asked, jitter),
+                    };
+                    self.charge_wait(wait, url, "429 Too Many Requests")?;
+                    (self.events)(ClientEvent::Throttled {
+                        url: url.to_owned(),
+                        wait,
+                    });
                     continue;
                 }
-                Attempt::Retry { reason, request_id } => (reason, request_id),
+                Attempt::Retry {
+                    reason,
+                    request_id,
+                    retry_after,
+                } => (reason, request_id, retry_after),
             };
             failures += 1;
             // A host that refuses connections is told quickly: a few tries, not the full budget.
@@ -309,7 +510,17 @@ impl DashboardClient {
                     last: reason,
                 });
             }
-            let wait = self.backoff_delay(failures - 1);
+            // A 503 that says when to come back is taken at its word.
+            let wait = asked.unwrap_or_else(|| self.backoff_delay(failures - 1));
+            self.charge_wait(
+                wait,
+                url,
+                if asked.is_some() {
+                    "503 with Retry-After"
+                } else {
+                    "retry backoff"
+                },
+            )?;
             (self.events)(ClientEvent::Retrying {
                 url: url.to_owned(),
                 attempt: failures,
@@ -323,19 +534,83 @@ impl DashboardClient {
         }
     }
 
-    async fn attempt<T: DeserializeOwned>(&self, url: &str) -> Attempt<T> {
-        let response = match self.http.get(url).send().await {
-            Ok(r) => r,
-            Err(e) => {
-                return Attempt::Retry {
-                    reason: transport_reason(&e),
-                    request_id: None,
-                };
+    /// One call, following redirects within the key policy.
+    async fn attempt<T: DeserializeOwned>(&self, org: Option<&str>, url: &Url) -> Attempt<T> {
+        let mut current = url.clone();
+        let mut redirected_from: Option<String> = None;
+        for _ in 0..=MAX_REDIRECTS {
+            if !self.policy.allows(&current) {
+                return Attempt::Fatal(ClientError::UntrustedHost {
+                    host: host_of(&current),
+                    how: self.how_reached(org, &current, redirected_from.as_deref()),
+                });
             }
-        };
+            let sent = self
+                .http
+                .get(current.clone())
+                .header(header::AUTHORIZATION, self.authorization.clone())
+                .send()
+                .await;
+            let response = match sent {
+                Ok(r) => r,
+                Err(e) if is_oversized_head(&e) => {
+                    return Attempt::Fatal(ClientError::OversizedHeaders {
+                        url: strip_query(current.as_str()).to_owned(),
+                    });
+                }
+                Err(e) => {
+                    return Attempt::Retry {
+                        reason: transport_reason(&e),
+                        request_id: None,
+                        retry_after: None,
+                    };
+                }
+            };
+            let status = response.status();
+            let headers = response.headers().clone();
+            self.note_server_date(&headers);
+            if is_followed_redirect(status) {
+                let location = headers
+                    .get(header::LOCATION)
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                    .and_then(|l| current.join(l.trim()).ok());
+                let Some(location) = location else {
+                    return Attempt::Fatal(ClientError::BadRedirect {
+                        url: strip_query(current.as_str()).to_owned(),
+                        status: status.as_u16(),
+                    });
+                };
+                (self.events)(ClientEvent::Redirected {
+                    status: status.as_u16(),
+                    from: host_of(&current),
+                    to: host_of(&location),
+                });
+                if let Some(org) = org {
+                    self.follow_shard(org, &current, &location);
+                }
+                redirected_from = Some(host_of(&current));
+                current = location;
+                continue;
+            }
+            return self
+                .read_answer(org, response, current, redirected_from)
+                .await;
+        }
+        Attempt::Fatal(ClientError::TooManyRedirects {
+            url: strip_query(url.as_str()).to_owned(),
+            hops: MAX_REDIRECTS,
+        })
+    }
+
+    async fn read_answer<T: DeserializeOwned>(
+        &self,
+        org: Option<&str>,
+        response: reqwest::Response,
+        url: Url,
+        redirected_from: Option<String>,
+    ) -> Attempt<T> {
         let status = response.status();
         let headers = response.headers().clone();
-        self.note_server_date(&headers);
         let request_id = headers
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
@@ -347,6 +622,9 @@ impl DashboardClient {
             return Attempt::Retry {
                 reason: format!("HTTP {}", status.as_u16()),
                 request_id,
+                retry_after: (status == StatusCode::SERVICE_UNAVAILABLE)
+                    .then(|| retry_wait(&headers))
+                    .flatten(),
             };
         }
         let body = match response.bytes().await {
@@ -355,33 +633,96 @@ impl DashboardClient {
                 return Attempt::Retry {
                     reason: format!("the answer was cut short ({})", transport_reason(&e)),
                     request_id,
+                    retry_after: None,
                 };
             }
         };
         if !status.is_success() {
-            return Attempt::Fatal(client_error(status, url, &body));
+            if status == StatusCode::UNAUTHORIZED
+                && (redirected_from.is_some() || !self.policy.is_base_origin(&url))
+            {
+                return Attempt::Fatal(ClientError::KeyRefusedElsewhere {
+                    host: host_of(&url),
+                    how: self.how_reached(org, &url, redirected_from.as_deref()),
+                });
+            }
+            return Attempt::Fatal(client_error(status, url.as_str(), &body));
         }
         // The body checked as UTF-8 at once, not string by string while decoding.
-        let decoded = std::str::from_utf8(&body)
-            .map_err(|e| e.to_string())
-            .and_then(|text| serde_json::from_str::<T>(text).map_err(|e| e.to_string()));
-        match decoded {
+        let text = match std::str::from_utf8(&body) {
+            Ok(text) => text,
+            Err(e) => {
+                return Attempt::Retry {
+                    reason: format!("the answer is not UTF-8 text: {e}"),
+                    request_id,
+                    retry_after: None,
+                };
+            }
+        };
+        match serde_json::from_str::<T>(text) {
             Ok(value) => Attempt::Done(
                 Page {
                     value,
                     next: next_link(&headers),
+                    url,
                 },
                 parse_quota(|name| headers.get(name).and_then(|v| v.to_str().ok())),
             ),
+            // Valid JSON of the wrong shape: the server says the same again.
+            Err(e) if e.classify() == serde_json::error::Category::Data => {
+                Attempt::Fatal(ClientError::Schema {
+                    url: strip_query(url.as_str()).to_owned(),
+                    message: e.to_string(),
+                })
+            }
+            // Not JSON, or cut short: an accident worth another try.
             Err(e) => Attempt::Retry {
                 reason: format!("invalid JSON in the answer: {e}"),
                 request_id,
+                retry_after: None,
             },
         }
     }
 
-    /// Every page of a list endpoint, following `Link: rel=next` exactly as given; `on_page` sees
-    /// each page's items as they arrive.
+    /// How a call came to `url`, for a message: the base URL, the organization's shard, a
+    /// redirect, or a pagination link.
+    fn how_reached(&self, org: Option<&str>, url: &Url, redirected_from: Option<&str>) -> String {
+        if let Some(from) = redirected_from {
+            return format!("a redirect from {from}");
+        }
+        if self.policy.is_base_origin(url) {
+            return "the --base-url".to_owned();
+        }
+        let shard = org.and_then(|o| lock(&self.org_bases).get(o).cloned());
+        match shard {
+            Some(shard) if host_of(&shard) == host_of(url) => format!(
+                "an earlier redirect of the organization's calls from {}",
+                host_of(&self.base)
+            ),
+            _ => "a pagination link".to_owned(),
+        }
+    }
+
+    /// After a redirect of the same path and query to another host, as a shard answers
+    /// `api.meraki.com`, the organization's later calls go to that host directly (the SDK moves
+    /// its base URL the same way). Only to a host the key policy allows.
+    fn follow_shard(&self, org: &str, from: &Url, to: &Url) {
+        if from.path() != to.path()
+            || from.query() != to.query()
+            || host_of(from) == host_of(to) && from.scheme() == to.scheme()
+            || !self.policy.allows(to)
+        {
+            return;
+        }
+        let mut shard = to.clone();
+        shard.set_query(None);
+        shard.set_fragment(None);
+        shard.set_path(self.base.path());
+        lock(&self.org_bases).insert(org.to_owned(), shard);
+    }
+
+    /// Every page of a list endpoint, following `Link: rel=next`; `on_page` sees each page's
+    /// number of items as they arrive.
     pub async fn get_all_pages<T: DeserializeOwned>(
         &self,
         org: Option<&str>,
@@ -390,45 +731,95 @@ impl DashboardClient {
         mut on_page: impl FnMut(usize),
     ) -> Result<Vec<T>, ClientError> {
         let pages = self
-            .get_pages::<Vec<T>>(org, first_url, tally, |page| on_page(page.len()))
+            .get_pages::<Vec<T>>(org, first_url, tally, PageLimit::LIST, |page| {
+                on_page(page.len())
+            })
             .await?;
         Ok(pages.into_iter().flatten().collect())
     }
 
     /// Every page of a list endpoint, each decoded as a `P` (e.g. a `Vec` of items, or a
-    /// [`crate::api::RequestPage`]), following `Link: rel=next` exactly as given; `on_page`
-    /// sees each page as it arrives.
-    pub async fn get_pages<P: DeserializeOwned>(
+    /// [`crate::api::RequestPage`]), following `Link: rel=next` within the key policy and only to
+    /// the same endpoint; `on_page` sees each page as it arrives. Bounded: a link back to a page
+    /// already fetched (by URL or by cursor), an empty page with a next link, or more pages than
+    /// `limit` allows ends it with an error, so a server cannot keep it paging.
+    pub async fn get_pages<P: DeserializeOwned + PageItems>(
         &self,
         org: Option<&str>,
         first_url: &str,
         tally: &mut CallTally,
+        limit: PageLimit,
         mut on_page: impl FnMut(&P),
     ) -> Result<Vec<P>, ClientError> {
+        let first = Url::parse(first_url).map_err(|_| ClientError::BadLink {
+            endpoint: strip_query(first_url).to_owned(),
+            source: LinkError::NotAUrl {
+                target: strip_query(first_url).to_owned(),
+            },
+        })?;
+        let endpoint = endpoint_of(&first, &self.base_for(org)).to_owned();
+        let mut seen_urls: HashSet<String> = HashSet::from([first.as_str().to_owned()]);
+        let mut seen_cursors: HashSet<(String, String)> = cursors(&first).collect();
         let mut pages = Vec::new();
-        let mut next = Some(first_url.to_owned());
-        while let Some(url) = next.take() {
-            let page: Page<P> = self.get(org, &url, tally).await?;
+        let mut url = first;
+        loop {
+            let page: Page<P> = self.get(org, url.as_str(), tally).await?;
+            let items = page.value.item_count();
             on_page(&page.value);
             pages.push(page.value);
-            if let Some(link) = page.next {
-                // The key travels with every call: never to another scheme, host or port.
-                if origin(&link) != origin(&self.config.base_url) {
-                    return Err(ClientError::ForeignLink {
-                        link: strip_query(&link).to_owned(),
-                        base: self.config.base_url.clone(),
-                    });
-                }
-                next = Some(link);
+            let Some(target) = page.next else {
+                return Ok(pages);
+            };
+            if items == 0 {
+                return Err(ClientError::EmptyPageWithNext {
+                    endpoint,
+                    page: pages.len(),
+                });
             }
+            if pages.len() >= limit.max_pages {
+                return Err(ClientError::TooManyPages {
+                    endpoint,
+                    pages: pages.len(),
+                    expected: limit.expected_items,
+                });
+            }
+            // Against the organization's base as it is now: a redirect may have moved it.
+            let base = self.base_for(org);
+            let next =
+                resolve(&target, &base, &page.url).map_err(|source| ClientError::BadLink {
+                    endpoint: endpoint.clone(),
+                    source,
+                })?;
+            if !self.policy.allows(&next) {
+                return Err(ClientError::UntrustedHost {
+                    host: host_of(&next),
+                    how: "a pagination link".to_owned(),
+                });
+            }
+            if endpoint_of(&next, &base) != endpoint {
+                return Err(ClientError::LinkElsewhere {
+                    link: strip_query(next.as_str()).to_owned(),
+                    endpoint,
+                });
+            }
+            let new_cursors: Vec<(String, String)> = cursors(&next).collect();
+            let loops = !seen_urls.insert(next.as_str().to_owned())
+                || new_cursors.iter().any(|c| seen_cursors.contains(c));
+            if loops {
+                return Err(ClientError::PageLoop {
+                    endpoint,
+                    page: pages.len(),
+                });
+            }
+            seen_cursors.extend(new_cursors);
+            url = next;
         }
-        Ok(pages)
     }
 
     /// The API's current time, from the `Date` header of its last answer (the lookback and "now"
     /// are the server's), or `None` before the first answer.
     pub fn server_now(&self) -> Option<chrono::DateTime<chrono::Utc>> {
-        let clock = self.server_clock.lock().unwrap_or_else(|p| p.into_inner());
+        let clock = lock(&self.server_clock);
         clock.map(|(date, read)| {
             date + chrono::TimeDelta::from_std(read.elapsed()).unwrap_or_default()
         })
@@ -440,7 +831,7 @@ impl DashboardClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| httpdate::parse_http_date(v).ok());
         if let Some(date) = date {
-            let mut clock = self.server_clock.lock().unwrap_or_else(|p| p.into_inner());
+            let mut clock = lock(&self.server_clock);
             *clock = Some((chrono::DateTime::<chrono::Utc>::from(date), Instant::now()));
         }
     }
@@ -448,17 +839,13 @@ impl DashboardClient {
     /// The last quota an organization's answers reported (`x-ratelimit-org-limit` /
     /// `-remaining`, or the generic `X-RateLimit-*`); `None` before one did.
     pub fn org_quota(&self, org: &str) -> Option<RateLimitQuota> {
-        let quotas = self.org_quotas.lock().unwrap_or_else(|p| p.into_inner());
-        quotas.get(org).copied()
+        lock(&self.org_quotas).get(org).copied()
     }
 
     /// Keeps `quota`; when it says nothing is left, the next call would only be refused: hold
     /// the organization's calls as a 429 without `Retry-After` would.
     fn note_org_quota(&self, org: &str, quota: RateLimitQuota, pacer: Option<&Pacer>) {
-        {
-            let mut quotas = self.org_quotas.lock().unwrap_or_else(|p| p.into_inner());
-            quotas.insert(org.to_owned(), quota);
-        }
+        lock(&self.org_quotas).insert(org.to_owned(), quota);
         if quota.remaining == 0
             && let Some(p) = pacer
         {
@@ -475,6 +862,27 @@ impl DashboardClient {
     }
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn with_query(mut url: String, query: &[(&str, String)]) -> String {
+    if !query.is_empty() {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in query {
+            q.append_pair(k, v);
+        }
+        url.push('?');
+        url.push_str(&q.finish());
+    }
+    url
+}
+
+/// The redirects followed (the others, 300 and 304, are answers).
+fn is_followed_redirect(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308)
+}
+
 const CANNOT_CONNECT: &str = "cannot connect";
 /// Retries for a host that refuses connections (backoff ceilings 1 + 2 + 4 s).
 const MAX_CONNECT_RETRIES: u32 = 3;
@@ -486,6 +894,8 @@ enum Attempt<T> {
     Retry {
         reason: String,
         request_id: Option<String>,
+        /// How long the server asked to wait (a 503's `Retry-After`).
+        retry_after: Option<Duration>,
     },
     Fatal(ClientError),
 }
@@ -501,13 +911,28 @@ fn read_certificate(path: &Path) -> Result<reqwest::Certificate, ClientError> {
     })
 }
 
-/// The wait a 429 asks for: `Retry-After` in any form, else `X-RateLimit-Reset`.
+/// The wait a 429 or 503 asks for: `Retry-After` in any form, else `X-RateLimit-Reset`.
 fn retry_wait(headers: &HeaderMap) -> Option<Duration> {
     let now = SystemTime::now();
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     text("retry-after")
         .and_then(|v| parse_retry_after(v, now))
         .or_else(|| text("x-ratelimit-reset").and_then(|v| parse_rate_limit_reset(v, now)))
+}
+
+/// Whether a transport error is an answer whose head was too large to read: the same again on
+/// every try.
+fn is_oversized_head(e: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_parse_too_large)
+        {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 fn transport_reason(e: &reqwest::Error) -> String {
@@ -552,16 +977,6 @@ fn client_error(status: StatusCode, url: &str, body: &[u8]) -> ClientError {
     }
 }
 
-/// Scheme, host and port of a URL, or `None` when it does not parse.
-fn origin(url: &str) -> Option<(String, Option<String>, Option<u16>)> {
-    let url = reqwest::Url::parse(url).ok()?;
-    Some((
-        url.scheme().to_owned(),
-        url.host_str().map(str::to_owned),
-        url.port_or_known_default(),
-    ))
-}
-
 fn strip_query(url: &str) -> &str {
     url.split('?').next().unwrap_or(url)
 }
@@ -580,91 +995,9 @@ fn describe(url: &str) -> String {
     path.to_owned()
 }
 
-/// The `rel=next` URL of a `Link` header: `<url>; rel=next, <url>; rel=prev`.
-pub fn next_link(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::LINK)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(parse_links)
-        .find(|(_, rel)| rel == "next")
-        .map(|(url, _)| url)
-}
-
-/// `(url, rel)` pairs of a Link header value. URLs are taken between `<` and `>`, so commas inside
-/// them do not split entries.
-fn parse_links(value: &str) -> Vec<(String, String)> {
-    let mut links = Vec::new();
-    let mut rest = value;
-    while let Some(open) = rest.find('<') {
-        let Some(close) = rest[open..].find('>') else {
-            break;
-        };
-        let url = &rest[open + 1..open + close];
-        let after = &rest[open + close + 1..];
-        let params_end = after.find('<').unwrap_or(after.len());
-        let rel = after[..params_end]
-            .split(';')
-            .filter_map(|p| p.trim().strip_prefix("rel="))
-            .map(|r| {
-                r.trim()
-                    .trim_end_matches(',')
-                    .trim()
-                    .trim_matches('"')
-                    .to_owned()
-            })
-            .next()
-            .unwrap_or_default();
-        links.push((url.to_owned(), rel));
-        rest = &after[params_end..];
-    }
-    links
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn link_headers_are_parsed_with_commas_in_urls_and_quoted_rels() {
-        let v = "<https://x/api?a=1,2&t0=2026>; rel=first, <https://x/api?startingAfter=p1>; rel=\"next\"";
-        assert_eq!(
-            parse_links(v),
-            vec![
-                ("https://x/api?a=1,2&t0=2026".to_owned(), "first".to_owned()),
-                (
-                    "https://x/api?startingAfter=p1".to_owned(),
-                    "next".to_owned()
-                ),
-            ]
-        );
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::LINK,
-            HeaderValue::from_static("<https://x/p2>; rel=prev"),
-        );
-        assert_eq!(next_link(&headers), None);
-    }
-
-    #[test]
-    fn origins_compare_scheme_host_and_port() {
-        assert_eq!(
-            origin("https://api.meraki.com/api/v1/x?a=1"),
-            origin("https://api.meraki.com:443/y")
-        );
-        assert_ne!(
-            origin("https://api.meraki.com/x"),
-            origin("http://api.meraki.com/x")
-        );
-        assert_ne!(
-            origin("http://127.0.0.1:8787/x"),
-            origin("http://127.0.0.1:8788/x")
-        );
-        assert_ne!(
-            origin("https://api.meraki.com/x"),
-            origin("https://evil.example/x")
-        );
-    }
 
     #[test]
     fn user_agent_follows_merakis_application_format() {
@@ -695,5 +1028,13 @@ mod tests {
             e.to_string()
                 .starts_with("access denied (403 Forbidden) to organization 42")
         );
+    }
+
+    #[test]
+    fn page_limits_follow_the_expected_count_with_a_margin() {
+        assert_eq!(PageLimit::for_items(0, 1000).max_pages, 2);
+        assert_eq!(PageLimit::for_items(1000, 1000).max_pages, 3);
+        assert_eq!(PageLimit::for_items(1001, 1000).max_pages, 4);
+        assert_eq!(PageLimit::for_items(50_000, 1000).max_pages, 57);
     }
 }

@@ -1,9 +1,12 @@
-//! The HTTP client of the Meraki Dashboard API: the [`key`], [`pacing`] at a share of the budget,
-//! [`retry`] rules and pagination ([`client`]). It fetches the API's [`crate::api`] vocabulary;
-//! only the collector uses it.
+//! The HTTP client of the Meraki Dashboard API: the [`key`] and where it may go ([`hosts`]),
+//! [`pacing`] at a share of the budget, [`retry`] rules, pagination [`links`], and the [`client`]
+//! that puts them together. It fetches the API's [`crate::api`] vocabulary; only the collector
+//! uses it.
 
 pub mod client;
+pub mod hosts;
 pub mod key;
+pub mod links;
 pub mod pacing;
 pub mod retry;
 

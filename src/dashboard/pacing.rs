@@ -131,7 +131,8 @@ impl Pacer {
         state.streak += 1;
         state.last_throttled_us = Some(now);
         // The first 429 waits what the server asked; each further one in a row doubles that
-        // (at least a second), spread by `jitter` in [0, 1) so that clients do not re-sync.
+        // (at least a second), spread by `jitter` in [0, 1) so that clients do not re-sync, and
+        // never past MAX_PAUSE — unless the server itself asked for longer.
         let grown = retry_after
             .max(Duration::from_secs(1))
             .saturating_mul(1 << (state.streak - 1).min(6))
@@ -141,6 +142,7 @@ impl Pacer {
         } else {
             grown
                 .mul_f64(0.75 + 0.5 * jitter.clamp(0.0, 1.0))
+                .min(MAX_PAUSE)
                 .max(retry_after)
         };
         let until = now.saturating_add(i64::try_from(pause.as_micros()).unwrap_or(i64::MAX));
@@ -202,10 +204,20 @@ mod tests {
             .map(|_| pacer.on_throttled(Duration::from_secs(1), 0.5).as_secs())
             .collect();
         assert_eq!(pauses, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
-        // Jitter spreads a pause over 0.75–1.25 of its value, never below Retry-After.
+        // Jitter spreads a pause over 0.75–1.25 of its value, never below Retry-After and never
+        // above a minute, the cap the README states.
         assert_eq!(
             pacer.on_throttled(Duration::from_secs(1), 0.0),
             Duration::from_secs(45)
+        );
+        assert_eq!(
+            pacer.on_throttled(Duration::from_secs(1), 0.999),
+            Duration::from_secs(60)
+        );
+        // Only the server may ask for longer: its own Retry-After is waited in full.
+        assert_eq!(
+            pacer.on_throttled(Duration::from_secs(90), 0.999),
+            Duration::from_secs(90)
         );
         pacer.on_success();
         assert_eq!(

@@ -3,6 +3,7 @@
 //! aliases), and the Apache/nginx "combined" access-log format.
 
 use crate::api::{ApiClient, RequestRecord};
+use crate::redact::redact_query;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use std::io::BufRead;
@@ -80,7 +81,7 @@ impl ImportedRequest {
             path,
             query_string: some(self.query_string)
                 .or(query_in_path)
-                .map(|q| redact_query(&q)),
+                .map(|q| redact_query(&q).into_owned()),
             user_agent: some(self.user_agent),
             ts,
             response_code: self.response_code,
@@ -90,42 +91,6 @@ impl ImportedRequest {
             client,
         })
     }
-}
-
-/// Query parameters that carry credentials, by name (any case): their values never reach the
-/// database.
-const SECRET_PARAMETERS: [&str; 12] = [
-    "api_key",
-    "apikey",
-    "key",
-    "token",
-    "access_token",
-    "refresh_token",
-    "id_token",
-    "client_secret",
-    "password",
-    "secret",
-    "signature",
-    "sig",
-];
-
-/// The query string with the value of every credential-carrying parameter (see
-/// [`SECRET_PARAMETERS`]) replaced by `***`; the rest is kept byte for byte.
-pub fn redact_query(query: &str) -> String {
-    query
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((name, _))
-                if SECRET_PARAMETERS
-                    .iter()
-                    .any(|s| s.eq_ignore_ascii_case(name.trim_end_matches("[]"))) =>
-            {
-                format!("{name}=***")
-            }
-            _ => pair.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join("&")
 }
 
 /// RFC 3339 with or without a fraction, `Z` or an offset; a space for the `T` is accepted too.
@@ -314,7 +279,7 @@ fn parse_combined_line(line: &str) -> Result<RequestRecord, String> {
         method: method.map(str::to_owned),
         host: None,
         path,
-        query_string: query.map(|q| redact_query(&q)),
+        query_string: query.map(|q| redact_query(&q).into_owned()),
         user_agent: user_agent.and_then(dash),
         ts,
         response_code: Some(status),

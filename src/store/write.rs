@@ -5,6 +5,7 @@ use super::{Endpoint, OrgId, Store, StoreError, WindowId, WindowMeta, count_to_s
 use crate::api::{
     Admin, Organization, RequestPage, RequestRecord, RequestsOverview, ResponseCodeInterval,
 };
+use crate::redact::redact_query;
 use crate::timestamp;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use rusqlite::{Transaction, TransactionBehavior, params};
@@ -214,7 +215,9 @@ impl Store {
                     insert.raw_bind_parameter(first + 2, record.response_code)?;
                     insert.raw_bind_parameter(first + 3, source_id)?;
                     insert.raw_bind_parameter(first + 4, endpoint_id)?;
-                    insert.raw_bind_parameter(first + 5, as_str(&record.query_string))?;
+                    // Credentials in query strings never reach the database, whoever wrote it.
+                    let query_string = as_str(&record.query_string).map(redact_query);
+                    insert.raw_bind_parameter(first + 5, query_string.as_deref())?;
                     if row_by_row || n % REQUESTS_PER_INSERT == REQUESTS_PER_INSERT - 1 {
                         insert.raw_execute()?;
                     }
@@ -355,6 +358,23 @@ impl Store {
                     error,
                 ],
                 |row| row.get(0),
+            )
+            .map_err(err)
+    }
+
+    /// Removes every window of `org_id` (any endpoint, filter or status) that ends after `after`,
+    /// with its rows, in one transaction: what a run that believed a server clock in the future
+    /// left behind. Returns how many windows went.
+    pub fn remove_windows_ending_after(
+        &mut self,
+        org_id: &OrgId,
+        after: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let err = self.sql_error("removing windows that end in the future");
+        self.conn
+            .execute(
+                "DELETE FROM collection_windows WHERE org_id = ?1 AND t1 > ?2",
+                params![org_id, timestamp::format(&after)],
             )
             .map_err(err)
     }
