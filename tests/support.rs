@@ -271,7 +271,11 @@ pub fn collect_acme_range(
             ..callbudget::collect::CollectOptions::default()
         },
     );
-    assert_eq!(summary.failed().count(), 0, "the collection succeeds");
+    let failures: Vec<String> = summary
+        .failed()
+        .map(|(org, error)| format!("{org}: {error}"))
+        .collect();
+    assert!(failures.is_empty(), "the collection succeeds: {failures:?}");
 }
 
 /// Lists the organizations and collects them into the database at `db`, as `callbudget collect`

@@ -20,7 +20,11 @@ pub fn man(args: ManArgs, quiet: bool) -> Result<ExitCode> {
     };
     let written = write_man_pages(&dir)?;
     if !quiet {
-        eprintln!("wrote {} manual page(s) into {}", written.len(), dir.display());
+        eprintln!(
+            "wrote {} manual page(s) into {}",
+            written.len(),
+            dir.display()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
