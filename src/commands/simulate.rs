@@ -10,14 +10,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 pub fn run(args: SimulateArgs, quiet: bool) -> Result<ExitCode> {
-    let mut scenarios = Vec::new();
-    for path in &args.scenarios {
-        let mut s = Scenario::load(path)?;
-        if let Some(seed) = args.seed {
-            s.seed = seed;
-        }
-        scenarios.push(s);
-    }
+    let scenarios = Scenario::load_all(&args.scenarios, args.seed)?;
     let now = args.now.unwrap_or_else(chrono::Utc::now);
     let say = |msg: String| {
         if !quiet {
@@ -58,16 +51,8 @@ pub fn run(args: SimulateArgs, quiet: bool) -> Result<ExitCode> {
         faults = faults.with_hostile(*setting);
     }
     // Relative Links are the ones every client follows; a link host asks for absolute ones.
-    let link_style = match (args.link_style, &args.link_host) {
-        (Some(style), Some(_)) if style != LinkStyle::Absolute => {
-            return Err(super::usage_message(
-                "--link-host writes absolute Links: drop --link-style or make it absolute".into(),
-            ));
-        }
-        (Some(style), _) => style,
-        (None, Some(_)) => LinkStyle::Absolute,
-        (None, None) => LinkStyle::Relative,
-    };
+    let link_style = LinkStyle::for_link_host(args.link_style, args.link_host.is_some())
+        .map_err(super::usage)?;
     let mut config = SimConfig::new(scenarios, now, api_key);
     config.enforce_rate_limits = !args.no_rate_limits;
     config.faults = faults;
@@ -97,23 +82,10 @@ pub fn run(args: SimulateArgs, quiet: bool) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", args.listen))?;
-        let addr = listener
-            .local_addr()
-            .context("cannot read the bound address")?;
+    simulator.serve_until_interrupted(args.listen, |addr| {
         say(format!(
             "simulator serving at http://{addr}/api/v1 and without /api/v1 (Ctrl-C to stop)"
-        ));
-        simulator
-            .serve(listener, async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await
-            .context("the simulator stopped")
+        ))
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -43,15 +43,17 @@ pub enum SimError {
         "the hostile mode foreign-org-link links to another organization: give a second scenario"
     )]
     ForeignOrgLinkNeedsTwoOrganizations,
-    #[error("a link host is written into absolute Links only: use the absolute link style")]
+    #[error("--link-host writes absolute Links: drop --link-style or make it absolute")]
     LinkHostNeedsAbsoluteLinks,
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("simulator runtime failed: {0}")]
-    Runtime(std::io::Error),
+    #[error("cannot start the simulator's runtime")]
+    Runtime(#[source] std::io::Error),
+    #[error("the simulator stopped")]
+    Serve(#[source] std::io::Error),
 }
 
 /// What to simulate and how to serve it.
@@ -174,6 +176,30 @@ impl Simulator {
     }
 
     /// Serves on an already bound listener until `shutdown` resolves.
+    /// Serves on `addr` until Ctrl-C, on a runtime of its own; `on_listening` hears the address
+    /// bound (port 0 picks a free one).
+    pub fn serve_until_interrupted(
+        &self,
+        addr: SocketAddr,
+        on_listening: impl FnOnce(SocketAddr),
+    ) -> Result<(), SimError> {
+        let runtime = tokio::runtime::Runtime::new().map_err(SimError::Runtime)?;
+        runtime.block_on(async {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| SimError::Bind { addr, source })?;
+            let bound = listener
+                .local_addr()
+                .map_err(|source| SimError::Bind { addr, source })?;
+            on_listening(bound);
+            self.serve(listener, async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .map_err(SimError::Serve)
+        })
+    }
+
     pub async fn serve(
         &self,
         listener: tokio::net::TcpListener,

@@ -263,6 +263,20 @@ impl Scenario {
     }
 
     /// Validates scenario text; `path` is only used to name the file in errors.
+    /// Loads every scenario file, each with `seed` instead of its own when one is given.
+    pub fn load_all(paths: &[PathBuf], seed: Option<u64>) -> Result<Vec<Scenario>, ScenarioError> {
+        paths
+            .iter()
+            .map(|path| {
+                let mut scenario = Scenario::load(path)?;
+                if let Some(seed) = seed {
+                    scenario.seed = seed;
+                }
+                Ok(scenario)
+            })
+            .collect()
+    }
+
     pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         let v = Validator { path, text };
         let file: ScenarioFile = toml::from_str(text).map_err(|e| v.toml_error(&e))?;

@@ -28,6 +28,22 @@ pub enum LinkStyle {
 impl LinkStyle {
     /// The names `FromStr` reads, for the command line.
     pub const NAMES: [&'static str; 3] = ["relative", "full-path", "absolute"];
+
+    /// The style to serve: `asked`, else relative (the form every client follows) — or absolute
+    /// when a link host is given, since only absolute Links carry a host.
+    pub fn for_link_host(
+        asked: Option<LinkStyle>,
+        link_host: bool,
+    ) -> Result<LinkStyle, super::super::SimError> {
+        match (asked, link_host) {
+            (Some(style), true) if style != LinkStyle::Absolute => {
+                Err(super::super::SimError::LinkHostNeedsAbsoluteLinks)
+            }
+            (Some(style), _) => Ok(style),
+            (None, true) => Ok(LinkStyle::Absolute),
+            (None, false) => Ok(LinkStyle::Relative),
+        }
+    }
 }
 
 impl FromStr for LinkStyle {
