@@ -152,7 +152,9 @@ fn each_format_names_its_malformed_lines_skips_them_and_stores_every_other_reque
             "{stdout}"
         );
         assert!(
-            stdout.contains("3 hour window(s) from 2026-11-19T10:00:00.000000Z"),
+            stdout.contains(
+                "3 window(s) covering 2026-11-19T10:00:00.000000Z to 2026-11-19T13:00:00.000000Z"
+            ),
             "{stdout}"
         );
         assert!(stdout.contains("2 malformed line(s) skipped"), "{stdout}");
@@ -332,7 +334,9 @@ fn analyze_finds_the_xdr_samples_planted_saturation_and_noisy_consumer() {
     let audit = &doc["audits"][0];
     assert_eq!(audit["org_id"], "xdr-1");
     assert_eq!(audit["options"]["budget"]["name"], "xdr");
-    assert_eq!(audit["window"]["start"], "2026-11-19T08:00:00.000000Z");
+    // What the log covers: from its first request's second (08:00:01) to the end of its last
+    // (13:59:59), not the whole hours around them.
+    assert_eq!(audit["window"]["start"], "2026-11-19T08:00:01.000000Z");
     assert_eq!(audit["window"]["end"], "2026-11-19T14:00:00.000000Z");
     assert_eq!(audit["requests"], truth.lines);
     assert_eq!(audit["http_429s"], truth.http_429s);

@@ -29,18 +29,22 @@ mod audits;
 mod dictionary;
 mod export;
 mod history;
+mod imports;
 mod providers;
 mod read;
+mod request_rows;
 mod write;
 
 pub use adhoc::QueryRows;
 pub use audits::{AuditRecord, CollectedExtent, IntervalCount, StoredFinding};
 pub use export::{ColumnType, EXPORTED_TABLES, ExportedTable, TypedRows};
 
+pub use imports::RequestLogImport;
 pub use providers::StoredProvider;
 pub use read::{
     RequestEndpoint, RequestLogDictionaries, RequestLogIds, RequestLogRow, RequestSource,
 };
+pub use request_rows::RequestRow;
 
 use chrono::{DateTime, Utc};
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};

@@ -1,0 +1,169 @@
+//! The reading side of an import: the file's lines decoded in its format into batches of rows for
+//! the storing side; the lines that are not requests counted, the first of them named; and the
+//! refusals decided as soon as the file shows them — a span longer than allowed, a malformed line
+//! under `--strict` — before the storing side has committed anything.
+
+use super::batch::RequestBatch;
+use super::csv::CsvColumns;
+use super::lines::{Line, Lines, MAX_LINE_BYTES};
+use super::{LogFormat, MALFORMED_NAMED, MalformedLine};
+use crate::store::RequestRow;
+use std::borrow::Cow;
+use std::io::Read;
+
+/// How to read the file.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ReadSettings {
+    pub format: LogFormat,
+    /// Stop sending rows at the first malformed line (and read on only to count them).
+    pub strict: bool,
+    /// The longest span of time the file may cover, in microseconds.
+    pub max_span_us: i64,
+}
+
+/// A request of the file at an end of its time span, and its line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct SpanEnd {
+    pub ts_us: i64,
+    pub line: u64,
+}
+
+/// What reading the file found.
+#[derive(Debug, Default)]
+pub(super) struct ReadLog {
+    /// Requests read (and sent on, unless a malformed line stopped a strict import).
+    pub records: u64,
+    pub http_429s: u64,
+    /// The earliest and the latest request.
+    pub span: Option<(SpanEnd, SpanEnd)>,
+    /// The first [`MALFORMED_NAMED`] lines that were not requests.
+    pub malformed: Vec<MalformedLine>,
+    pub malformed_total: u64,
+}
+
+/// Why reading stopped before the end of the file.
+#[derive(Debug)]
+pub(super) enum ReadError {
+    Io(std::io::Error),
+    /// The CSV header row at `line` cannot be read.
+    Header {
+        line: u64,
+        reason: String,
+    },
+    /// The requests so far span more than allowed.
+    Span {
+        first: SpanEnd,
+        last: SpanEnd,
+    },
+}
+
+impl From<std::io::Error> for ReadError {
+    fn from(e: std::io::Error) -> Self {
+        ReadError::Io(e)
+    }
+}
+
+/// How a line of the file becomes a request.
+enum Decoder {
+    Jsonl,
+    /// Its columns, once the header row was read.
+    Csv(Option<CsvColumns>),
+    Combined,
+}
+
+/// Reads `input` to its end, handing each full batch of rows to `send`; stops early when `send`
+/// returns false (the storing side gave up) or the file must be refused.
+pub(super) fn read_log(
+    input: impl Read,
+    settings: ReadSettings,
+    mut send: impl FnMut(RequestBatch) -> bool,
+) -> Result<ReadLog, ReadError> {
+    let mut lines = Lines::new(input);
+    let mut decoder = match settings.format {
+        LogFormat::Jsonl => Decoder::Jsonl,
+        LogFormat::Csv => Decoder::Csv(None),
+        LogFormat::Combined => Decoder::Combined,
+    };
+    let mut log = ReadLog::default();
+    let mut batch = RequestBatch::new();
+    let mut sending = true;
+    while let Some((number, line)) = lines.next_line()? {
+        let decoded = match line {
+            Line::TooLong => Err(format!(
+                "longer than {} MiB: skipped unread",
+                MAX_LINE_BYTES >> 20
+            )),
+            Line::Text(text) if text.iter().all(u8::is_ascii_whitespace) => continue,
+            Line::Text(text) => match &mut decoder {
+                Decoder::Jsonl => super::jsonl::decode_line(text),
+                Decoder::Combined => super::combined::decode_line(text),
+                Decoder::Csv(Some(columns)) => columns.decode_row(text),
+                Decoder::Csv(header) => {
+                    let columns =
+                        CsvColumns::from_header(text).map_err(|reason| ReadError::Header {
+                            line: number,
+                            reason,
+                        })?;
+                    *header = Some(columns);
+                    continue;
+                }
+            },
+        };
+        let row = match decoded {
+            Ok(row) => row,
+            Err(reason) => {
+                log.malformed_total += 1;
+                if log.malformed.len() < MALFORMED_NAMED {
+                    log.malformed.push(MalformedLine::new(number, &reason));
+                }
+                if settings.strict && sending {
+                    sending = false;
+                    batch = RequestBatch::default();
+                }
+                continue;
+            }
+        };
+        note_span(&mut log, &row, number, settings.max_span_us)?;
+        log.records += 1;
+        log.http_429s += u64::from(row.response_code == Some(429));
+        if sending {
+            batch.push(&row);
+            if batch.is_full() && !send(std::mem::replace(&mut batch, RequestBatch::new())) {
+                return Ok(log);
+            }
+        }
+    }
+    if sending && batch.len() > 0 {
+        send(batch);
+    }
+    Ok(log)
+}
+
+/// Widens the span of the requests read by `row`'s time; refuses a span longer than allowed.
+fn note_span(
+    log: &mut ReadLog,
+    row: &RequestRow<Cow<'_, str>>,
+    line: u64,
+    max_span_us: i64,
+) -> Result<(), ReadError> {
+    let here = SpanEnd {
+        ts_us: row.ts_us,
+        line,
+    };
+    let (first, last) = match log.span {
+        None => (here, here),
+        Some((first, last)) => (
+            if here.ts_us < first.ts_us {
+                here
+            } else {
+                first
+            },
+            if here.ts_us > last.ts_us { here } else { last },
+        ),
+    };
+    log.span = Some((first, last));
+    if last.ts_us.saturating_sub(first.ts_us) > max_span_us {
+        return Err(ReadError::Span { first, last });
+    }
+    Ok(())
+}
