@@ -399,3 +399,357 @@ fn sqlite_error(path: &Path, context: &'static str, source: rusqlite::Error) -> 
         source,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{CollectionFilter, WindowMeta, WindowStatus};
+
+    fn t(text: &str) -> DateTime<Utc> {
+        timestamp::parse(text).unwrap()
+    }
+
+    fn org() -> OrgId {
+        OrgId::new("xdr-1")
+    }
+
+    fn organization() -> Organization {
+        Organization {
+            id: "xdr-1".into(),
+            name: "XDR".into(),
+            url: None,
+            api: None,
+            licensing: None,
+            cloud: None,
+            management: None,
+        }
+    }
+
+    fn provider() -> StoredProvider {
+        StoredProvider {
+            provider: "xdr".into(),
+            budget_model_json: "{}".into(),
+        }
+    }
+
+    fn row(ts: &str, path: &'static str) -> RequestRow<&'static str> {
+        RequestRow {
+            ts_us: timestamp::to_micros(&t(ts)),
+            path: Some(path),
+            user_agent: Some("ua"),
+            ..RequestRow::default()
+        }
+    }
+
+    /// Imports `rows` covering `[t0, t1)` in one batch.
+    fn import(store: &mut Store, rows: &[RequestRow<&str>], t0: &str, t1: &str) -> usize {
+        let mut import = store
+            .begin_request_import(&org(), TimeDelta::hours(1), t("2026-11-21T00:00:00Z"))
+            .unwrap();
+        import
+            .insert_rows(rows.len(), rows.iter().copied())
+            .unwrap();
+        import
+            .commit(t(t0), t(t1), &organization(), &provider())
+            .unwrap()
+            .len()
+    }
+
+    /// Every window as `t0 t1 status rows`, by start.
+    fn windows(store: &Store) -> Vec<String> {
+        let short = |t: &DateTime<Utc>| timestamp::format(t)[11..19].to_owned();
+        store
+            .windows(&org())
+            .unwrap()
+            .iter()
+            .map(|w| {
+                let status = match w.status {
+                    WindowStatus::Complete => "complete",
+                    WindowStatus::Failed => "failed",
+                    WindowStatus::InProgress => "in_progress",
+                };
+                format!("{} {} {status} {}", short(&w.t0), short(&w.t1), w.rows)
+            })
+            .collect()
+    }
+
+    /// Every stored request as `hh:mm:ss path`, by time.
+    fn requests(store: &Store) -> Vec<String> {
+        store
+            .request_records(
+                &org(),
+                &CollectionFilter::None,
+                t("2026-01-01T00:00:00Z"),
+                t("2027-01-01T00:00:00Z"),
+            )
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let time = timestamp::format(&r.ts)[11..19].to_owned();
+                format!("{time} {}", r.path.as_deref().unwrap_or("-"))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_import_covers_its_span_on_whole_hours_clipped_at_both_ends_with_empty_hours_too() {
+        let mut store = Store::open_in_memory().unwrap();
+        let rows = [
+            row("2026-11-19T10:20:00Z", "/a"),
+            row("2026-11-19T13:05:59Z", "/b"),
+            row("2026-11-19T10:20:30Z", "/late"),
+        ];
+        let count = import(
+            &mut store,
+            &rows,
+            "2026-11-19T10:20:00Z",
+            "2026-11-19T13:06:00Z",
+        );
+        assert_eq!(count, 4);
+        assert_eq!(
+            windows(&store),
+            [
+                "10:20:00 11:00:00 complete 2",
+                "11:00:00 12:00:00 complete 0",
+                "12:00:00 13:00:00 complete 0",
+                "13:00:00 13:06:00 complete 1",
+            ]
+        );
+        assert_eq!(
+            store.organization_name(&org()).unwrap().as_deref(),
+            Some("XDR")
+        );
+        assert_eq!(store.org_provider(&org()).unwrap(), Some(provider()));
+    }
+
+    #[test]
+    fn an_import_replaces_only_the_span_it_covers_and_keeps_the_rest() {
+        let mut store = Store::open_in_memory().unwrap();
+        let first = [
+            row("2026-11-19T10:00:00Z", "/a1"),
+            row("2026-11-19T11:10:00Z", "/a2"),
+            row("2026-11-19T12:10:00Z", "/a3"),
+            row("2026-11-19T12:29:59Z", "/a4"),
+        ];
+        import(
+            &mut store,
+            &first,
+            "2026-11-19T10:00:00Z",
+            "2026-11-19T12:30:00Z",
+        );
+        // A later file from 11:30: the earlier file's requests before then stay.
+        let second = [
+            row("2026-11-19T11:30:00Z", "/b1"),
+            row("2026-11-19T13:00:00Z", "/b2"),
+        ];
+        import(
+            &mut store,
+            &second,
+            "2026-11-19T11:30:00Z",
+            "2026-11-19T13:00:01Z",
+        );
+        assert_eq!(
+            requests(&store),
+            [
+                "10:00:00 /a1",
+                "11:10:00 /a2",
+                "11:30:00 /b1",
+                "13:00:00 /b2"
+            ]
+        );
+        assert_eq!(
+            windows(&store),
+            [
+                "10:00:00 11:00:00 complete 1",
+                "11:00:00 11:30:00 complete 1",
+                "11:30:00 12:00:00 complete 1",
+                "12:00:00 13:00:00 complete 0",
+                "13:00:00 13:00:01 complete 1",
+            ]
+        );
+        // The first file again: its span back as it was, the second file's requests after it kept.
+        import(
+            &mut store,
+            &first,
+            "2026-11-19T10:00:00Z",
+            "2026-11-19T12:30:00Z",
+        );
+        assert_eq!(
+            requests(&store),
+            [
+                "10:00:00 /a1",
+                "11:10:00 /a2",
+                "12:10:00 /a3",
+                "12:29:59 /a4",
+                "13:00:00 /b2"
+            ]
+        );
+        assert_eq!(
+            windows(&store),
+            [
+                "10:00:00 11:00:00 complete 1",
+                "11:00:00 12:00:00 complete 1",
+                "12:00:00 12:30:00 complete 2",
+                "12:30:00 13:00:00 complete 0",
+                "13:00:00 13:00:01 complete 1",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_file_inside_a_stored_window_splits_it_and_a_failed_window_past_it_stays() {
+        let mut store = Store::open_in_memory().unwrap();
+        let meta = |t0: &str, t1: &str| WindowMeta {
+            org_id: org(),
+            endpoint: Endpoint::ApiRequests,
+            filter: CollectionFilter::None,
+            t0: t(t0),
+            t1: t(t1),
+            started_at: t("2026-11-20T00:00:00Z"),
+            finished_at: t("2026-11-20T00:00:00Z"),
+            calls: 4,
+            http_429s: 0,
+        };
+        // A collected day window, and a failed attempt reaching into the file's span.
+        let collected: Vec<crate::api::RequestRecord> = [
+            "2026-11-19T10:00:00Z",
+            "2026-11-19T10:30:00Z",
+            "2026-11-19T11:00:00Z",
+        ]
+        .iter()
+        .map(|ts| serde_json::from_str(&format!(r#"{{"ts":"{ts}","path":"/collected"}}"#)).unwrap())
+        .collect();
+        store
+            .store_request_window(
+                &meta("2026-11-19T09:00:00Z", "2026-11-19T12:00:00Z"),
+                &collected,
+            )
+            .unwrap();
+        store
+            .record_failed_window(
+                &meta("2026-11-19T12:00:00Z", "2026-11-19T13:00:00Z"),
+                "timed out",
+            )
+            .unwrap();
+        let rows = [
+            row("2026-11-19T10:20:00Z", "/file"),
+            row("2026-11-19T12:10:00Z", "/file"),
+        ];
+        import(
+            &mut store,
+            &rows,
+            "2026-11-19T10:20:00Z",
+            "2026-11-19T12:10:01Z",
+        );
+        assert_eq!(
+            requests(&store),
+            ["10:00:00 /collected", "10:20:00 /file", "12:10:00 /file"]
+        );
+        assert_eq!(
+            windows(&store),
+            [
+                "09:00:00 10:20:00 complete 1",
+                "10:20:00 11:00:00 complete 1",
+                "11:00:00 12:00:00 complete 0",
+                "12:00:00 13:00:00 failed 0",
+                "12:00:00 12:10:01 complete 1",
+            ]
+        );
+        // The collected window's calls stay counted once.
+        let calls: u64 = store.windows(&org()).unwrap().iter().map(|w| w.calls).sum();
+        assert_eq!(calls, 4 + 4);
+
+        let rows = [
+            row("2026-11-19T09:10:00Z", "/inner"),
+            row("2026-11-19T09:20:00Z", "/inner"),
+        ];
+        import(
+            &mut store,
+            &rows,
+            "2026-11-19T09:10:00Z",
+            "2026-11-19T09:20:01Z",
+        );
+        assert_eq!(
+            windows(&store)[..3],
+            [
+                "09:00:00 09:10:00 complete 0",
+                "09:10:00 09:20:01 complete 2",
+                "09:20:01 10:20:00 complete 1",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_import_dropped_before_its_commit_leaves_the_database_as_it_was() {
+        let mut store = Store::open_in_memory().unwrap();
+        let first = [row("2026-11-19T10:00:00Z", "/kept")];
+        import(
+            &mut store,
+            &first,
+            "2026-11-19T10:00:00Z",
+            "2026-11-19T10:00:01Z",
+        );
+        let before = (windows(&store), requests(&store));
+        {
+            let mut import = store
+                .begin_request_import(&org(), TimeDelta::hours(1), t("2026-11-21T00:00:00Z"))
+                .unwrap();
+            let rows = [RequestRow {
+                user_agent: Some("new-agent"),
+                ..row("2026-11-19T09:00:00Z", "/new")
+            }];
+            import.insert_rows(1, rows).unwrap();
+            import
+                .replace_stored(t("2026-11-19T09:00:00Z"), t("2026-11-19T11:00:00Z"))
+                .unwrap();
+        }
+        assert_eq!((windows(&store), requests(&store)), before);
+        // The new agent's dictionary row went with the rollback, and is stored again when needed.
+        let rows = [RequestRow {
+            user_agent: Some("new-agent"),
+            ..row("2026-11-19T12:00:00Z", "/new")
+        }];
+        import(
+            &mut store,
+            &rows,
+            "2026-11-19T12:00:00Z",
+            "2026-11-19T12:00:01Z",
+        );
+        let agents: Vec<Option<String>> = store
+            .request_records(
+                &org(),
+                &CollectionFilter::None,
+                t("2026-11-19T12:00:00Z"),
+                t("2026-11-19T13:00:00Z"),
+            )
+            .unwrap()
+            .into_iter()
+            .map(|r| r.user_agent)
+            .collect();
+        assert_eq!(agents, [Some("new-agent".to_owned())]);
+    }
+
+    #[test]
+    fn rows_outside_the_span_committed_are_refused() {
+        let mut store = Store::open_in_memory().unwrap();
+        let mut import = store
+            .begin_request_import(&org(), TimeDelta::hours(1), t("2026-11-21T00:00:00Z"))
+            .unwrap();
+        import
+            .insert_rows(1, [row("2026-11-19T10:00:00Z", "/a")])
+            .unwrap();
+        let err = import
+            .commit(
+                t("2026-11-19T10:00:01Z"),
+                t("2026-11-19T11:00:00Z"),
+                &organization(),
+                &provider(),
+            )
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::RecordOutsideWindow { ref ts, .. } if ts == "2026-11-19T10:00:00.000000Z"),
+            "{err}"
+        );
+        assert!(store.windows(&org()).unwrap().is_empty());
+    }
+}
