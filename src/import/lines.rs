@@ -62,7 +62,12 @@ impl<R: Read> Lines<R> {
         if self.line.len() > MAX_LINE_BYTES {
             return Ok(Some((self.number, Line::TooLong)));
         }
-        Ok(Some((self.number, Line::Text(&self.line))))
+        // A byte order mark, as spreadsheet programs write at the start of a CSV, is not text.
+        let text = match self.line.strip_prefix(b"\xef\xbb\xbf") {
+            Some(text) if self.number == 1 => text,
+            _ => &self.line,
+        };
+        Ok(Some((self.number, Line::Text(text))))
     }
 
     /// How much memory the line buffer holds: bounded by [`MAX_LINE_BYTES`], whatever was read.
@@ -100,6 +105,10 @@ mod tests {
             ]
         );
         assert_eq!(all(b""), []);
+        assert_eq!(
+            all(b"\xef\xbb\xbfts,path\n\xef\xbb\xbf"),
+            [(1, Ok("ts,path".into())), (2, Ok("\u{feff}".into()))]
+        );
     }
 
     #[test]

@@ -11,6 +11,10 @@ use crate::store::RequestRow;
 use std::borrow::Cow;
 use std::io::Read;
 
+/// Requests must come before this instant (9999-12-31T23:59:59Z), so that the end of the last
+/// one's second is still a time with four digits of year: times are stored as text, in order.
+const LATEST_STORABLE_US: i64 = 253_402_300_799_000_000;
+
 /// How to read the file.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct ReadSettings {
@@ -109,7 +113,17 @@ pub(super) fn read_log(
                 }
             },
         };
-        let row = match decoded {
+        let row = decoded.and_then(|row| {
+            if row.ts_us < LATEST_STORABLE_US {
+                Ok(row)
+            } else {
+                Err(format!(
+                    "the time {} is past the last second a database stores (9999-12-31T23:59:58Z)",
+                    crate::timestamp::format(&crate::timestamp::from_micros(row.ts_us))
+                ))
+            }
+        });
+        let row = match row {
             Ok(row) => row,
             Err(reason) => {
                 log.malformed_total += 1;
@@ -166,4 +180,108 @@ fn note_span(
         return Err(ReadError::Span { first, last });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(strict: bool, max_span_us: i64) -> ReadSettings {
+        ReadSettings {
+            format: LogFormat::Jsonl,
+            strict,
+            max_span_us,
+        }
+    }
+
+    fn line(ts: &str) -> String {
+        format!("{{\"ts\":\"{ts}\",\"path\":\"/a\",\"status\":429}}\n")
+    }
+
+    /// Reads `text`, returning what was found and the sizes of the batches sent.
+    fn read_text(text: &str, settings: ReadSettings) -> (Result<ReadLog, ReadError>, Vec<usize>) {
+        let mut sent = Vec::new();
+        let read = read_log(text.as_bytes(), settings, |batch| {
+            sent.push(batch.len());
+            true
+        });
+        (read, sent)
+    }
+
+    #[test]
+    fn batches_go_on_full_and_the_rest_at_the_end() {
+        let text: String = (0..2 * RequestBatch::FULL_ROWS + 5)
+            .map(|i| {
+                line(&format!(
+                    "2026-11-19T10:{:02}:{:02}Z",
+                    i / 3600 % 60,
+                    i % 60
+                ))
+            })
+            .collect();
+        let (read, sent) = read_text(&text, settings(false, i64::MAX));
+        let read = read.unwrap();
+        assert_eq!(sent, [RequestBatch::FULL_ROWS, RequestBatch::FULL_ROWS, 5]);
+        assert_eq!((read.records, read.http_429s), (16389, 16389));
+    }
+
+    #[test]
+    fn strict_stops_sending_at_the_first_malformed_line_and_counts_them_all() {
+        let text = [
+            line("2026-11-19T10:00:00Z"),
+            "oops\n".into(),
+            line("2026-11-19T10:00:01Z"),
+            "{}\n".into(),
+        ]
+        .concat();
+        let (read, sent) = read_text(&text, settings(true, i64::MAX));
+        let read = read.unwrap();
+        assert!(sent.is_empty());
+        assert_eq!(read.malformed_total, 2);
+        assert_eq!(
+            read.malformed.iter().map(|m| m.line).collect::<Vec<_>>(),
+            [2, 4]
+        );
+        // Without --strict the same lines are skipped and the rest sent.
+        let (read, sent) = read_text(&text, settings(false, i64::MAX));
+        assert_eq!((read.unwrap().records, sent), (2, vec![2]));
+    }
+
+    #[test]
+    fn a_span_past_the_limit_stops_reading_at_the_line_that_takes_it_past() {
+        let hour = 3_600_000_000;
+        let text = [
+            line("2026-11-19T10:30:00Z"),
+            line("2026-11-19T10:00:00Z"),
+            line("2026-11-19T11:00:00Z"),
+            line("2026-11-19T11:00:01Z"),
+            "never read\n".into(),
+        ]
+        .concat();
+        let (read, _) = read_text(&text, settings(false, hour));
+        let Err(ReadError::Span { first, last }) = read else {
+            panic!("{read:?}")
+        };
+        assert_eq!((first.line, last.line), (2, 4));
+        assert_eq!(last.ts_us - first.ts_us, hour + 1_000_000);
+    }
+
+    #[test]
+    fn a_time_in_the_last_second_of_year_9999_is_a_malformed_line() {
+        let text = [
+            line("9999-12-31T23:59:58.999999Z"),
+            line("9999-12-31T23:59:59Z"),
+        ]
+        .concat();
+        let (read, sent) = read_text(&text, settings(false, i64::MAX));
+        let read = read.unwrap();
+        assert_eq!((read.records, sent), (1, vec![1]));
+        assert_eq!(
+            read.malformed,
+            [MalformedLine::new(
+                2,
+                "the time 9999-12-31T23:59:59.000000Z is past the last second a database stores (9999-12-31T23:59:58Z)"
+            )]
+        );
+    }
 }
