@@ -562,7 +562,7 @@ fn a_file_spanning_year_1_to_9999_is_refused_with_its_span_and_nothing_is_stored
     let file = dir.path().join("ages.jsonl");
     std::fs::write(
         &file,
-        "{\"ts\":\"0001-01-01T00:00:00Z\",\"path\":\"/a\"}\n{\"ts\":\"9999-12-31T23:59:59Z\",\"path\":\"/b\"}\n",
+        "{\"ts\":\"0001-01-01T00:00:00Z\",\"path\":\"/a\"}\n{\"ts\":\"9999-12-31T23:58:00Z\",\"path\":\"/b\"}\n",
     )
     .expect("written");
     let out = import(&db, &file, "jsonl", &[]);
@@ -571,8 +571,8 @@ fn a_file_spanning_year_1_to_9999_is_refused_with_its_span_and_nothing_is_stored
     assert_eq!(
         stderr.trim(),
         format!(
-            "callbudget: error: importing {} into {}: {} spans 3,652,058 day(s) 23:59:59 from \
-             0001-01-01T00:00:00.000000Z (line 1) to 9999-12-31T23:59:59.000000Z (line 2), more \
+            "callbudget: error: importing {} into {}: {} spans 3,652,058 day(s) 23:58:00 from \
+             0001-01-01T00:00:00.000000Z (line 1) to 9999-12-31T23:58:00.000000Z (line 2), more \
              than the 366 day(s) an import may span (--max-span); nothing was stored",
             file.display(),
             db.display(),

@@ -8,10 +8,10 @@ use std::borrow::Cow;
 
 /// The request a line holds, its strings borrowed from the line where they hold no escape.
 pub(super) fn decode_line(line: &[u8]) -> Result<RequestRow<Cow<'_, str>>, String> {
-    match serde_json::from_slice::<RequestFields<Text<'_>>>(line) {
+    // Checked once for the line, not string by string as the decoder of bytes would.
+    let text = std::str::from_utf8(line).map_err(|_| "not UTF-8 text".to_owned())?;
+    match serde_json::from_str::<RequestFields<Text<'_>>>(text) {
         Ok(fields) => fields.into_row(),
-        // The decoder checks UTF-8 only inside strings; the reason names the line's real fault.
-        Err(_) if std::str::from_utf8(line).is_err() => Err("not UTF-8 text".to_owned()),
         Err(e) => Err(format!("not a request object: {e}")),
     }
 }

@@ -21,8 +21,11 @@ pub(super) enum Line<'a> {
 /// Reads lines one after the other; see the module docs.
 pub(super) struct Lines<R> {
     reader: BufReader<R>,
+    /// A line that did not lie whole in the reader's buffer, copied together.
     line: Vec<u8>,
     number: u64,
+    /// Bytes of the reader's buffer the last line took: consumed when the next one is read.
+    taken: usize,
 }
 
 /// Bytes read from the file at a time.
@@ -34,11 +37,33 @@ impl<R: Read> Lines<R> {
             reader: BufReader::with_capacity(READ_BUFFER_BYTES, input),
             line: Vec::new(),
             number: 0,
+            taken: 0,
         }
     }
 
     /// The next line and its 1-based number, or `None` at the end of the file.
     pub(super) fn next_line(&mut self) -> std::io::Result<Option<(u64, Line<'_>)>> {
+        self.reader.consume(std::mem::take(&mut self.taken));
+        // Nearly every line lies whole in the buffer: it is read where it lies, without a copy.
+        let end = {
+            let buffered = self.reader.fill_buf()?;
+            if buffered.is_empty() {
+                return Ok(None);
+            }
+            memchr::memchr(b'\n', buffered)
+        };
+        if let Some(end) = end {
+            self.number += 1;
+            self.taken = end + 1;
+            let text = &self.reader.buffer()[..end];
+            let text = text.strip_suffix(b"\r").unwrap_or(text);
+            return Ok(Some((self.number, Self::check(self.number, text))));
+        }
+        self.read_across_buffers()
+    }
+
+    /// A line that reaches past the buffered bytes, copied together as it is read.
+    fn read_across_buffers(&mut self) -> std::io::Result<Option<(u64, Line<'_>)>> {
         self.line.clear();
         // At most the longest line and its `\r\n`: the reading stops there, whatever follows.
         let limit = MAX_LINE_BYTES as u64 + 2;
@@ -59,15 +84,21 @@ impl<R: Read> Lines<R> {
             self.reader.skip_until(b'\n')?;
             return Ok(Some((self.number, Line::TooLong)));
         }
-        if self.line.len() > MAX_LINE_BYTES {
-            return Ok(Some((self.number, Line::TooLong)));
+        let number = self.number;
+        Ok(Some((number, Self::check(number, &self.line))))
+    }
+
+    /// A line's text as read: too long, or without a byte order mark (spreadsheet programs write
+    /// one at the start of a CSV; it is not text).
+    fn check(number: u64, text: &[u8]) -> Line<'_> {
+        if text.len() > MAX_LINE_BYTES {
+            return Line::TooLong;
         }
-        // A byte order mark, as spreadsheet programs write at the start of a CSV, is not text.
-        let text = match self.line.strip_prefix(b"\xef\xbb\xbf") {
-            Some(text) if self.number == 1 => text,
-            _ => &self.line,
+        let text = match number {
+            1 => text.strip_prefix(b"\xef\xbb\xbf").unwrap_or(text),
+            _ => text,
         };
-        Ok(Some((self.number, Line::Text(text))))
+        Line::Text(text)
     }
 
     /// How much memory the line buffer holds: bounded by [`MAX_LINE_BYTES`], whatever was read.
