@@ -13,10 +13,20 @@ struct Span {
 
 /// Rows, their strings in one buffer. Its text stays well under 4 GiB: the reader sends a batch
 /// on when it holds [`RequestBatch::FULL_TEXT_BYTES`], and a line is at most 1 MiB.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct RequestBatch {
     text: String,
     rows: Vec<RequestRow<Span>>,
+}
+
+impl Default for RequestBatch {
+    /// An empty batch with room for a full one of ordinary lines.
+    fn default() -> Self {
+        RequestBatch {
+            text: String::with_capacity(Self::FULL_ROWS * 384),
+            rows: Vec::with_capacity(Self::FULL_ROWS),
+        }
+    }
 }
 
 impl RequestBatch {
@@ -24,13 +34,6 @@ impl RequestBatch {
     pub(super) const FULL_ROWS: usize = 8192;
     /// Text a batch holds before it is sent on (a batch of long lines).
     pub(super) const FULL_TEXT_BYTES: usize = 8 << 20;
-
-    pub(super) fn new() -> Self {
-        RequestBatch {
-            text: String::with_capacity(Self::FULL_ROWS * 128),
-            rows: Vec::with_capacity(Self::FULL_ROWS),
-        }
-    }
 
     /// Appends a row, copying its strings.
     pub(super) fn push<S: AsRef<str>>(&mut self, row: &RequestRow<S>) {
@@ -45,6 +48,13 @@ impl RequestBatch {
             }
         });
         self.rows.push(row);
+    }
+
+    /// Empties the batch, keeping its memory for the next rows: batches go back and forth
+    /// between the two threads instead of being allocated (and their pages faulted in) anew.
+    pub(super) fn clear(&mut self) {
+        self.text.clear();
+        self.rows.clear();
     }
 
     pub(super) fn len(&self) -> usize {
@@ -90,12 +100,14 @@ mod tests {
                 ..RequestRow::default()
             },
         ];
-        let mut batch = RequestBatch::new();
+        let mut batch = RequestBatch::default();
         for row in &rows {
             batch.push(row);
         }
         assert_eq!(batch.len(), 2);
         assert!(!batch.is_full());
         assert_eq!(batch.rows().collect::<Vec<_>>(), rows);
+        batch.clear();
+        assert_eq!((batch.len(), batch.rows().count()), (0, 0));
     }
 }

@@ -253,11 +253,18 @@ pub fn import_log(
     };
     let mut import = store.begin_request_import(&options.org_id, WINDOW_GRID, now)?;
     let (sender, receiver) = std::sync::mpsc::sync_channel(BATCHES_IN_FLIGHT);
+    // Stored batches go back to the reader, emptied, to be filled again.
+    let (spare_sender, spare_receiver) = std::sync::mpsc::channel::<batch::RequestBatch>();
     let (read, stored) = std::thread::scope(|scope| {
         let reader = std::thread::Builder::new()
             .name("import-read".to_owned())
             .spawn_scoped(scope, move || {
-                read::read_log(input, settings, |batch| sender.send(batch).is_ok())
+                read::read_log(
+                    input,
+                    settings,
+                    |batch| sender.send(batch).is_ok(),
+                    || spare_receiver.try_recv().ok(),
+                )
             });
         let reader = match reader {
             Ok(reader) => reader,
@@ -268,8 +275,11 @@ pub fn import_log(
         };
         let stored = (|| {
             let mut replaced: Option<(i64, i64)> = None;
-            for batch in &receiver {
+            for mut batch in &receiver {
                 import.insert_rows(batch.len(), batch.rows())?;
+                batch.clear();
+                // The reader may be gone (the file ended); the batch is then simply dropped.
+                let _ = spare_sender.send(batch);
                 // The whole hours between the first and the last request so far are covered
                 // whatever else the file holds: replace what is stored there now, so its pages
                 // are reused for the rows still to come.

@@ -76,11 +76,13 @@ enum Decoder {
 }
 
 /// Reads `input` to its end, handing each full batch of rows to `send`; stops early when `send`
-/// returns false (the storing side gave up) or the file must be refused.
+/// returns false (the storing side gave up) or the file must be refused. `spare` hands back an
+/// empty batch the storing side is done with, if there is one.
 pub(super) fn read_log(
     input: impl Read,
     settings: ReadSettings,
     mut send: impl FnMut(RequestBatch) -> bool,
+    mut spare: impl FnMut() -> Option<RequestBatch>,
 ) -> Result<ReadLog, ReadError> {
     let mut lines = Lines::new(input);
     let mut decoder = match settings.format {
@@ -89,7 +91,7 @@ pub(super) fn read_log(
         LogFormat::Combined => Decoder::Combined,
     };
     let mut log = ReadLog::default();
-    let mut batch = RequestBatch::new();
+    let mut batch = RequestBatch::default();
     let mut sending = true;
     while let Some((number, line)) = lines.next_line()? {
         let decoded = match line {
@@ -132,7 +134,7 @@ pub(super) fn read_log(
                 }
                 if settings.strict && sending {
                     sending = false;
-                    batch = RequestBatch::default();
+                    batch.clear();
                 }
                 continue;
             }
@@ -142,8 +144,11 @@ pub(super) fn read_log(
         log.http_429s += u64::from(row.response_code == Some(429));
         if sending {
             batch.push(&row);
-            if batch.is_full() && !send(std::mem::replace(&mut batch, RequestBatch::new())) {
-                return Ok(log);
+            if batch.is_full() {
+                let next = spare().unwrap_or_default();
+                if !send(std::mem::replace(&mut batch, next)) {
+                    return Ok(log);
+                }
             }
         }
     }
@@ -201,10 +206,15 @@ mod tests {
     /// Reads `text`, returning what was found and the sizes of the batches sent.
     fn read_text(text: &str, settings: ReadSettings) -> (Result<ReadLog, ReadError>, Vec<usize>) {
         let mut sent = Vec::new();
-        let read = read_log(text.as_bytes(), settings, |batch| {
-            sent.push(batch.len());
-            true
-        });
+        let read = read_log(
+            text.as_bytes(),
+            settings,
+            |batch| {
+                sent.push(batch.len());
+                true
+            },
+            || None,
+        );
         (read, sent)
     }
 
