@@ -11,13 +11,12 @@ use std::borrow::Cow;
 
 /// The request a line holds, its strings borrowed from the line where they hold no escape.
 pub(super) fn decode_line(line: &[u8]) -> Result<RequestRow<Cow<'_, str>>, String> {
-    match String::from_utf8_lossy(line) {
-        Cow::Borrowed(text) => parse_line(text),
-        // Rare: the repaired text is read and its strings copied out of it.
-        Cow::Owned(text) => {
-            parse_line(&text).map(|row| row.map_text(|s| Cow::Owned(s.to_string())))
-        }
+    if let Ok(text) = std::str::from_utf8(line) {
+        return parse_line(text);
     }
+    // Rare: the repaired text is read and its strings copied out of it.
+    let text = String::from_utf8_lossy(line);
+    parse_line(&text).map(|row| row.map_text(|s| Cow::Owned(s.to_string())))
 }
 
 fn parse_line(line: &str) -> Result<RequestRow<Cow<'_, str>>, String> {
@@ -120,16 +119,26 @@ fn fast_time_us(b: &[u8]) -> Option<i64> {
     if b.len() != 26 || b[2] != b'/' || b[6] != b'/' || b[11] != b':' || b[20] != b' ' {
         return None;
     }
-    const MONTHS: [&[u8; 3]; 12] = [
-        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
-        b"Dec",
-    ];
-    let month = MONTHS.iter().position(|m| m[..] == b[3..6])? + 1;
+    let month: u8 = match [b[3], b[4], b[5]] {
+        [b'J', b'a', b'n'] => 1,
+        [b'F', b'e', b'b'] => 2,
+        [b'M', b'a', b'r'] => 3,
+        [b'A', b'p', b'r'] => 4,
+        [b'M', b'a', b'y'] => 5,
+        [b'J', b'u', b'n'] => 6,
+        [b'J', b'u', b'l'] => 7,
+        [b'A', b'u', b'g'] => 8,
+        [b'S', b'e', b'p'] => 9,
+        [b'O', b'c', b't'] => 10,
+        [b'N', b'o', b'v'] => 11,
+        [b'D', b'e', b'c'] => 12,
+        _ => return None,
+    };
     // The canonical form, checked and converted by the canonical parser.
     let mut canonical = *b"0000-00-00T00:00:00.000000Z";
     canonical[0..4].copy_from_slice(&b[7..11]);
-    canonical[5] = b'0' + (month / 10) as u8;
-    canonical[6] = b'0' + (month % 10) as u8;
+    canonical[5] = b'0' + month / 10;
+    canonical[6] = b'0' + month % 10;
     canonical[8..10].copy_from_slice(&b[0..2]);
     canonical[11..19].copy_from_slice(&b[12..20]);
     let local = canonical_to_micros(std::str::from_utf8(&canonical).ok()?)?;
