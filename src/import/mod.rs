@@ -29,12 +29,14 @@ pub use request::redact_query;
 
 use crate::api::Organization;
 use crate::budget::{BudgetModel, BudgetModelError};
-use crate::store::{OrgId, Store, StoreError, StoredProvider};
+use crate::store::{OrgId, RequestLogImport, Store, StoreError, StoredProvider};
 use crate::timestamp::{self, MICROS_PER_HOUR, MICROS_PER_SECOND};
+use batch::RequestBatch;
 use chrono::{DateTime, TimeDelta, Utc};
 use read::{ReadError, ReadSettings, SpanEnd};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, Sender};
 
 /// Whose API the log records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -254,7 +256,7 @@ pub fn import_log(
     let mut import = store.begin_request_import(&options.org_id, WINDOW_GRID, now)?;
     let (sender, receiver) = std::sync::mpsc::sync_channel(BATCHES_IN_FLIGHT);
     // Stored batches go back to the reader, emptied, to be filled again.
-    let (spare_sender, spare_receiver) = std::sync::mpsc::channel::<batch::RequestBatch>();
+    let (spare_sender, spare_receiver) = std::sync::mpsc::channel();
     let (read, stored) = std::thread::scope(|scope| {
         let reader = std::thread::Builder::new()
             .name("import-read".to_owned())
@@ -273,32 +275,7 @@ pub fn import_log(
                 return (read, Ok(()));
             }
         };
-        let stored = (|| {
-            let mut replaced: Option<(i64, i64)> = None;
-            for mut batch in &receiver {
-                import.insert_rows(batch.len(), batch.rows())?;
-                batch.clear();
-                // The reader may be gone (the file ended); the batch is then simply dropped.
-                let _ = spare_sender.send(batch);
-                // The whole hours between the first and the last request so far are covered
-                // whatever else the file holds: replace what is stored there now, so its pages
-                // are reused for the rows still to come.
-                if let Some((first, last)) = import.rows_span() {
-                    let inner = (
-                        ceil_to(first, MICROS_PER_HOUR),
-                        last.div_euclid(MICROS_PER_HOUR) * MICROS_PER_HOUR,
-                    );
-                    if inner.0 < inner.1 && replaced != Some(inner) {
-                        import.replace_stored(
-                            timestamp::from_micros(inner.0),
-                            timestamp::from_micros(inner.1),
-                        )?;
-                        replaced = Some(inner);
-                    }
-                }
-            }
-            Ok::<(), StoreError>(())
-        })();
+        let stored = store_batches(&mut import, &receiver, &spare_sender);
         // A reader waiting to hand over a batch stops when nobody takes it.
         drop(receiver);
         let read = match reader.join() {
@@ -356,6 +333,39 @@ pub fn import_log(
         malformed: read.malformed,
         malformed_total: read.malformed_total,
     })
+}
+
+/// The storing side: each batch the reader sends, inserted and handed back empty. As the span of
+/// the rows grows, the whole hours between the first and the last request so far are covered
+/// whatever else the file holds, so what is stored there is replaced at once: its pages are
+/// reused for the rows still to come, and the database does not grow by a re-import's size.
+fn store_batches(
+    import: &mut RequestLogImport<'_>,
+    batches: &Receiver<RequestBatch>,
+    spare: &Sender<RequestBatch>,
+) -> Result<(), StoreError> {
+    let mut replaced: Option<(i64, i64)> = None;
+    for mut batch in batches {
+        import.insert_rows(batch.len(), batch.rows())?;
+        batch.clear();
+        // The reader may be gone (the file ended); the batch is then simply dropped.
+        let _ = spare.send(batch);
+        let Some((first, last)) = import.rows_span() else {
+            continue;
+        };
+        let hours = (
+            ceil_to(first, MICROS_PER_HOUR),
+            last.div_euclid(MICROS_PER_HOUR) * MICROS_PER_HOUR,
+        );
+        if hours.0 < hours.1 && replaced != Some(hours) {
+            import.replace_stored(
+                timestamp::from_micros(hours.0),
+                timestamp::from_micros(hours.1),
+            )?;
+            replaced = Some(hours);
+        }
+    }
+    Ok(())
 }
 
 /// The error that reading stopped with, for people.
