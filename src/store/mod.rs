@@ -22,7 +22,9 @@
 //!   `request_endpoints`); dictionary rows are never changed or deleted, so ids may be cached.
 //! - A window is written in one transaction together with its rows. Storing a window whose range
 //!   covers stored windows of the same (org, endpoint, filter) replaces them; a partial overlap with
-//!   a stored complete window is refused, so no request is ever counted twice.
+//!   a stored complete window is refused, so no request is ever counted twice. An imported log
+//!   (`imports`) replaces exactly the span its file covers instead: stored windows that reach past
+//!   it are trimmed to the rows outside it, all in one transaction with the import.
 
 mod adhoc;
 mod audits;
