@@ -306,7 +306,7 @@ mod tests {
             .unwrap();
         assert_eq!(row.method.as_deref(), Some("GET"));
         assert_eq!(row.path.as_deref(), Some("/a"));
-        assert_eq!(row.query_string.as_deref(), Some("key=***"));
+        assert_eq!(row.query_string.as_deref(), Some("key=s,x=1"));
         assert_eq!(row.user_agent.as_deref(), Some("ua \"q\""));
         assert_eq!((row.response_code, row.version), (Some(429), None));
         for (line, reason) in [

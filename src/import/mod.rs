@@ -25,7 +25,6 @@ mod read;
 mod request;
 
 pub use lines::MAX_LINE_BYTES;
-pub use request::redact_query;
 
 use crate::api::Organization;
 use crate::budget::{BudgetModel, BudgetModelError};

@@ -1,6 +1,7 @@
 //! One request as the import formats spell it, and how it becomes the store's row: the column
 //! names of the README's mapping (the Meraki record's fields and common aliases), times read as
-//! RFC 3339, methods upper-cased, a `?query` split off the path, credentials redacted. Strings stay
+//! RFC 3339, methods upper-cased, a `?query` split off the path (the store redacts credentials in
+//! it, whoever wrote the row: [`crate::redact`]). Strings stay
 //! borrowed from the line wherever nothing changes them.
 
 use crate::api::{ApiClient, Text};
@@ -65,7 +66,7 @@ impl<'a> RequestFields<Text<'a>> {
         Ok(RequestRow {
             ts_us,
             response_code: self.response_code,
-            query_string: some(self.query_string).or(query_in_path).map(redact_query),
+            query_string: some(self.query_string).or(query_in_path),
             admin_id: some(self.admin_id),
             user_agent: some(self.user_agent),
             source_ip: some(self.source_ip),
@@ -102,53 +103,6 @@ fn upper_case(method: Cow<'_, str>) -> Cow<'_, str> {
     }
 }
 
-/// Query parameters that carry credentials, by name (any case): their values never reach the
-/// database.
-const SECRET_PARAMETERS: [&str; 12] = [
-    "api_key",
-    "apikey",
-    "key",
-    "token",
-    "access_token",
-    "refresh_token",
-    "id_token",
-    "client_secret",
-    "password",
-    "secret",
-    "signature",
-    "sig",
-];
-
-/// Whether a query parameter's name is one of [`SECRET_PARAMETERS`] (`name[]` too).
-fn is_secret(name: &str) -> bool {
-    let name = name.trim_end_matches("[]");
-    SECRET_PARAMETERS
-        .iter()
-        .any(|s| s.eq_ignore_ascii_case(name))
-}
-
-/// The query string with the value of every credential-carrying parameter (see
-/// [`SECRET_PARAMETERS`]) replaced by `***`; the rest is kept byte for byte (and borrowed when
-/// nothing is redacted).
-pub fn redact_query<'a>(query: impl Into<Cow<'a, str>>) -> Cow<'a, str> {
-    let query = query.into();
-    let secret = |pair: &str| {
-        pair.split_once('=')
-            .is_some_and(|(name, _)| is_secret(name))
-    };
-    if !query.split('&').any(secret) {
-        return query;
-    }
-    let redacted: Vec<Cow<'_, str>> = query
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((name, _)) if is_secret(name) => Cow::Owned(format!("{name}=***")),
-            _ => Cow::Borrowed(pair),
-        })
-        .collect();
-    Cow::Owned(redacted.join("&"))
-}
-
 /// RFC 3339 with or without a fraction, `Z` or an offset; a space for the `T` is accepted too.
 /// In microseconds since the Unix epoch; the canonical form without the general parser.
 pub(super) fn parse_time_us(text: &str) -> Result<i64, String> {
@@ -175,19 +129,6 @@ pub(super) fn quote(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn credentials_in_query_strings_are_redacted_and_the_rest_kept() {
-        assert_eq!(
-            redact_query("limit=5&api_key=s3cr3t&Access_Token=abc&tokens=1"),
-            "limit=5&api_key=***&Access_Token=***&tokens=1"
-        );
-        assert_eq!(redact_query("key[]=a&x"), "key[]=***&x");
-        assert!(matches!(
-            redact_query("limit=5&tokens=1"),
-            Cow::Borrowed("limit=5&tokens=1")
-        ));
-    }
 
     #[test]
     fn times_read_in_every_documented_form() {
