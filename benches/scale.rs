@@ -23,11 +23,18 @@
 //! `scale-<records>.db`), for profiling.
 //!
 //! `CALLBUDGET_BENCH_AUDIT=0` skips the full audit.
+//!
+//! Then, with the same requests (see `scale_import.rs`): the import of the log as JSONL, CSV and a
+//! combined access log by the release binary (`CALLBUDGET_BENCH_IMPORT=0` skips it), and up to
+//! `CALLBUDGET_BENCH_COMPARE_MAX` records (default 10M) issue 18's comparison: `callbudget import`
+//! and `analyze` against the DuckDB and pandas scripts of `benches/baselines/` on the same JSONL, when
+//! `CALLBUDGET_BENCH_PYTHON` (default `python3`) has `duckdb` and `pandas` (pandas only up to
+//! `CALLBUDGET_BENCH_PANDAS_MAX`, default 1M: it needs ~4 GB per million records).
 
 use callbudget::analysis::{AnalysisWindow, AuditOptions, audit_org, save_audit};
 use callbudget::api::{RequestPage, RequestRecord};
 use callbudget::report::{Format, ReportContext, ReportInput, write_report};
-use callbudget::sim::log::RequestLog;
+use callbudget::sim::log::{LogEntry, RequestLog};
 use callbudget::sim::scenario::Scenario;
 use callbudget::store::{CollectionFilter, Endpoint, OrgId, Store, WindowMeta};
 use callbudget::timestamp;
@@ -35,6 +42,9 @@ use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
+
+#[path = "scale_import.rs"]
+mod scale_import;
 
 /// The child mode and its arguments, passed from the parent through the environment.
 const CHILD_ENV: &str = "CALLBUDGET_SCALE_CHILD";
@@ -84,17 +94,28 @@ fn env_usize(name: &str) -> Option<usize> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())
 }
 
-/// Writes the last `records` requests of a generated saturated log as the API's JSON pages: a line
-/// `W <t0_us> <t1_us>` opens each one-hour window, then one line per page (a JSON array).
-/// Returns the records written and the org id.
-fn write_pages(records: u64, out: &Path) -> (u64, String) {
+/// A generated saturated log of at least `records` requests (as many days as they need), and
+/// its org id.
+fn generate(records: u64) -> (RequestLog, String) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data/saturated-month.toml");
     let mut scenario = Scenario::load(&path).unwrap_or_else(|e| fail(e));
     scenario.days = records.div_ceil(RECORDS_PER_DAY).max(1) as u32;
     let org_id = scenario.org_id.clone();
-    let log = RequestLog::generate(std::slice::from_ref(&scenario), end());
+    (
+        RequestLog::generate(std::slice::from_ref(&scenario), end()),
+        org_id,
+    )
+}
+
+/// The last `records` requests of the log.
+fn last_entries(log: &RequestLog, records: u64) -> &[LogEntry] {
     let entries = &log.orgs[0].entries;
-    let kept = &entries[entries.len().saturating_sub(records as usize)..];
+    &entries[entries.len().saturating_sub(records as usize)..]
+}
+
+/// Writes `kept` as the API's JSON pages: a line `W <t0_us> <t1_us>` opens each one-hour window,
+/// then one line per page (a JSON array).
+fn write_pages(log: &RequestLog, kept: &[LogEntry], out: &Path) {
     let file = std::fs::File::create(out).unwrap_or_else(|e| fail(e));
     let mut out = BufWriter::with_capacity(1 << 20, file);
     let mut page: Vec<RequestRecord<&str>> = Vec::with_capacity(RECORDS_PER_PAGE);
@@ -114,7 +135,6 @@ fn write_pages(records: u64, out: &Path) -> (u64, String) {
         }
     }
     out.flush().unwrap_or_else(|e| fail(e));
-    (kept.len() as u64, org_id)
 }
 
 /// One window's records, decoded, on their way to the store.
@@ -366,6 +386,19 @@ fn main() {
     // For profiling: keep the last database of each size in a directory of one's choice.
     let kept = std::env::var_os("CALLBUDGET_BENCH_KEEP").map(PathBuf::from);
     let dir = kept.as_deref().unwrap_or(temporary.path());
+    let size_env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .map_or(Some(default), |v| parse_size(&v))
+            .unwrap_or_else(|| fail(format!("bad size in {name}")))
+    };
+    let compare_max = size_env("CALLBUDGET_BENCH_COMPARE_MAX", 10_000_000);
+    let pandas_max = size_env("CALLBUDGET_BENCH_PANDAS_MAX", 1_000_000);
+    let baselines = if std::env::var("CALLBUDGET_BENCH_IMPORT").as_deref() != Ok("0") {
+        scale_import::Baselines::find()
+    } else {
+        None
+    };
     println!(
         "machine: {} cores; workload: sample-data/saturated-month.toml, one-hour windows, {RECORDS_PER_PAGE} records per page",
         std::thread::available_parallelism().map_or(0, |n| n.get())
@@ -374,7 +407,10 @@ fn main() {
         let runs = if size > 10_000_000 { runs_large } else { runs };
         let pages = dir.join(format!("pages-{size}.jsonl"));
         let started = Instant::now();
-        let (records, org_id) = write_pages(size, &pages);
+        let (log, org_id) = generate(size);
+        let kept_entries = last_entries(&log, size);
+        write_pages(&log, kept_entries, &pages);
+        let records = kept_entries.len() as u64;
         let pages_bytes = std::fs::metadata(&pages).map_or(0, |m| m.len());
         println!(
             "{records} records: pages written in {:.1} s ({:.0} bytes of JSON per record); {runs} run(s) each",
@@ -432,6 +468,31 @@ fn main() {
         );
         if kept.is_none() {
             let _ = std::fs::remove_file(&db);
+        }
+
+        if std::env::var("CALLBUDGET_BENCH_IMPORT").as_deref() != Ok("0") {
+            let started = Instant::now();
+            let logs = scale_import::write_import_logs(&log, kept_entries, dir);
+            println!(
+                "  import: JSONL, CSV and combined logs written in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            let db = dir.join(format!("import-{size}.db"));
+            scale_import::import_stage(&logs, &db, &org_id, records, runs);
+            if records <= compare_max {
+                scale_import::compare_stage(
+                    &logs.jsonl,
+                    &db,
+                    &org_id,
+                    records,
+                    runs,
+                    baselines.as_ref(),
+                    pandas_max,
+                );
+            }
+            if kept.is_none() {
+                logs.remove();
+            }
         }
     }
     if std::env::var("CALLBUDGET_BENCH_AUDIT").as_deref() != Ok("0") {

@@ -152,7 +152,9 @@ fn each_format_names_its_malformed_lines_skips_them_and_stores_every_other_reque
             "{stdout}"
         );
         assert!(
-            stdout.contains("3 hour window(s) from 2026-11-19T10:00:00.000000Z"),
+            stdout.contains(
+                "3 window(s) covering 2026-11-19T10:00:00.000000Z to 2026-11-19T13:00:00.000000Z"
+            ),
             "{stdout}"
         );
         assert!(stdout.contains("2 malformed line(s) skipped"), "{stdout}");
@@ -332,7 +334,9 @@ fn analyze_finds_the_xdr_samples_planted_saturation_and_noisy_consumer() {
     let audit = &doc["audits"][0];
     assert_eq!(audit["org_id"], "xdr-1");
     assert_eq!(audit["options"]["budget"]["name"], "xdr");
-    assert_eq!(audit["window"]["start"], "2026-11-19T08:00:00.000000Z");
+    // What the log covers: from its first request's second (08:00:01) to the end of its last
+    // (13:59:59), not the whole hours around them.
+    assert_eq!(audit["window"]["start"], "2026-11-19T08:00:01.000000Z");
     assert_eq!(audit["window"]["end"], "2026-11-19T14:00:00.000000Z");
     assert_eq!(audit["requests"], truth.lines);
     assert_eq!(audit["http_429s"], truth.http_429s);
@@ -532,4 +536,345 @@ fn a_file_that_cannot_be_read_is_named_and_leaves_no_database() {
         "{stderr}"
     );
     assert!(!db.exists());
+}
+
+/// `callbudget analyze --format json --since SPAN` of the database, which must succeed.
+fn analyze_since(db: &Path, since: &str) -> serde_json::Value {
+    let out = callbudget()
+        .args(["analyze", "--format", "json", "--since", since, "--db"])
+        .arg(db)
+        .output()
+        .expect("callbudget runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
+/// Issue 15: a two-line file from year 1 to year 9999 made one window per hour until the disk was
+/// full. Now it is refused at its second line, its span named, nothing stored.
+#[test]
+fn a_file_spanning_year_1_to_9999_is_refused_with_its_span_and_nothing_is_stored() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("cb.db");
+    let file = dir.path().join("ages.jsonl");
+    std::fs::write(
+        &file,
+        "{\"ts\":\"0001-01-01T00:00:00Z\",\"path\":\"/a\"}\n{\"ts\":\"9999-12-31T23:58:00Z\",\"path\":\"/b\"}\n",
+    )
+    .expect("written");
+    let out = import(&db, &file, "jsonl", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.trim(),
+        format!(
+            "callbudget: error: importing {} into {}: {} spans 3,652,058 day(s) 23:58:00 from \
+             0001-01-01T00:00:00.000000Z (line 1) to 9999-12-31T23:58:00.000000Z (line 2), more \
+             than the 366 day(s) an import may span (--max-span); nothing was stored",
+            file.display(),
+            db.display(),
+            file.display()
+        )
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM collection_windows"), 0);
+    assert_eq!(count(&db, "SELECT count(*) FROM organizations"), 0);
+    assert_eq!(count(&db, "SELECT count(*) FROM request_log"), 0);
+}
+
+#[test]
+fn max_span_sets_how_long_a_file_may_span() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("cb.db");
+    let file = dir.path().join("month.jsonl");
+    std::fs::write(
+        &file,
+        "{\"ts\":\"2026-10-01T00:00:00Z\"}\n{\"ts\":\"2026-10-20T00:00:00Z\"}\n{\"ts\":\"2026-11-02T00:00:00Z\"}\n",
+    )
+    .expect("written");
+    let out = import(&db, &file, "jsonl", &["--max-span", "31d"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "spans 32 day(s) from 2026-10-01T00:00:00.000000Z (line 1) to \
+             2026-11-02T00:00:00.000000Z (line 3), more than the 31 day(s)"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM collection_windows"), 0);
+    let out = import(&db, &file, "jsonl", &["--max-span", "32d"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // 32 days and a second, in whole hours but the last.
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM collection_windows"),
+        32 * 24 + 1
+    );
+    let out = import(&db, &file, "jsonl", &["--max-span", "0d"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// Issue 15: a 1 GiB line aborted the whole import ("string or blob too big", 2.1 GB of memory).
+/// Now it is one malformed line, skipped without being read into memory (the line reader's own
+/// test measures that), and every other line is imported.
+#[test]
+fn a_gibibyte_line_is_skipped_and_named_and_every_other_line_imported() {
+    use std::io::{Seek, SeekFrom, Write};
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("cb.db");
+    let file = dir.path().join("huge-line.jsonl");
+    let mut f = std::fs::File::create(&file).expect("created");
+    f.write_all(b"{\"ts\":\"2026-11-19T10:00:00Z\",\"path\":\"/a\"}\n")
+        .expect("written");
+    // A gibibyte of NUL bytes without a line break, as a hole in a sparse file.
+    let end = f.stream_position().expect("a position") + (1 << 30);
+    f.set_len(end).expect("extended");
+    f.seek(SeekFrom::End(0)).expect("seeked");
+    f.write_all(b"\n{\"ts\":\"2026-11-19T10:00:01Z\",\"path\":\"/b\"}\n")
+        .expect("written");
+    drop(f);
+    let out = import(&db, &file, "jsonl", &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        format!(
+            "{}:2: skipped: longer than 1 MiB: skipped unread",
+            file.display()
+        )
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM request_log"), 2);
+}
+
+/// Issue 15: a CSV field whose quote never closes swallowed every later row (11 data rows, 5
+/// imported). Rows are read line by line: it costs its own row.
+#[test]
+fn an_unclosed_quote_in_a_csv_costs_only_its_own_row() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("cb.db");
+    let file = dir.path().join("app.csv");
+    let mut text = String::from("ts,method,path,response_code,user_agent\n");
+    for i in 0..11 {
+        let agent = if i == 4 {
+            "\"app, 1".to_owned()
+        } else {
+            "\"app \"\"1\"\"\"".to_owned()
+        };
+        text.push_str(&format!(
+            "2026-11-19T10:00:{i:02}Z,GET,\"/p/{i}\",200,{agent}\n"
+        ));
+    }
+    std::fs::write(&file, text).expect("written");
+    let out = import(&db, &file, "csv", &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        format!(
+            "{}:6: skipped: field 5 opens a quote that does not close on its line",
+            file.display()
+        )
+    );
+    let rows = stored_rows(&db);
+    assert_eq!(rows.len(), 10);
+    assert_eq!(
+        rows[4],
+        "2026-11-19T10:00:05.000000Z|xdr-1|GET|/p/5|-|app \"1\"|200|-|-|-|-|-"
+    );
+}
+
+/// Issue 15: a crafted combined log's time field cleared the screen and printed a green "ALL GOOD"
+/// through the error message. Text from the file reaches the terminal escaped, skipped or strict.
+#[test]
+fn a_hostile_time_field_reaches_the_terminal_escaped() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("cb.db");
+    let file = dir.path().join("proxy.log");
+    std::fs::write(
+        &file,
+        "10.0.0.1 - - [\x1b[2J\x1b[32mALL GOOD\x1b[0m\u{202e}] \"GET /a HTTP/1.1\" 200 1 \"-\" \"ua\"\n\
+         10.0.0.1 - - [19/Nov/2026:10:00:00 +0000] \"GET /a HTTP/1.1\" 200 1 \"-\" \"ua\"\n",
+    )
+    .expect("written");
+    for strict in [false, true] {
+        let out = import(
+            &db,
+            &file,
+            "combined",
+            if strict { &["--strict"] } else { &[] },
+        );
+        assert_eq!(out.status.success(), !strict);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !stderr.contains(['\u{1b}', '\u{202e}']),
+            "raw escape on the terminal: {stderr:?}"
+        );
+        assert!(
+            stderr.contains(
+                r#"the time ["\u{1b}[2J\u{1b}[32mALL GOOD\u{1b}[0m\u{202e}"] is not like"#
+            ),
+            "{stderr}"
+        );
+    }
+}
+
+/// Issue 16: a 26-hour log became a 27-hour window (whole UTC hours), diluting every per-day
+/// figure. The windows cover what the file covers, so the analysed window is 26 hours.
+#[test]
+fn a_26_hour_log_is_analysed_over_26_hours_not_27() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("cb.db");
+    let file = dir.path().join("26h.jsonl");
+    // 4,800 requests a day for 26 hours, from 00:30:00 to 02:29:59 the next day.
+    let start = crate::support::time("2026-11-18T00:30:00Z");
+    let count_lines = 5200;
+    let mut text = String::new();
+    for i in 0..count_lines {
+        let offset = if i == count_lines - 1 {
+            26 * 3600 - 1
+        } else {
+            i * 18
+        };
+        let ts = start + chrono::TimeDelta::seconds(offset);
+        text.push_str(&format!(
+            "{{\"ts\":\"{}\",\"path\":\"/p\",\"userAgent\":\"poller/1\",\"responseCode\":200}}\n",
+            callbudget::timestamp::format(&ts)
+        ));
+    }
+    std::fs::write(&file, text).expect("written");
+    let out = import(&db, &file, "jsonl", &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = analyze_since(&db, "7d");
+    let window = &doc["audits"][0]["window"];
+    assert_eq!(window["start"], "2026-11-18T00:30:00.000000Z");
+    assert_eq!(window["end"], "2026-11-19T02:30:00.000000Z");
+    assert_eq!(doc["audits"][0]["requests"], 5200);
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM collection_windows"),
+        27,
+        "26 hours that touch 27 UTC hours, the first and last clipped"
+    );
+}
+
+/// A file that overlaps part of what an earlier one stored replaces that part, and only it: the
+/// earlier file's requests outside the new one's span stay.
+#[test]
+fn an_overlapping_file_replaces_only_the_span_it_covers() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("cb.db");
+    let line = |ts: &str, path: &str| format!("{{\"ts\":\"{ts}\",\"path\":\"{path}\"}}\n");
+    let first = dir.path().join("first.jsonl");
+    std::fs::write(
+        &first,
+        [
+            line("2026-11-19T10:00:00Z", "/first"),
+            line("2026-11-19T11:10:00Z", "/first"),
+            line("2026-11-19T12:29:59Z", "/first"),
+        ]
+        .concat(),
+    )
+    .expect("written");
+    let second = dir.path().join("second.jsonl");
+    std::fs::write(
+        &second,
+        [
+            line("2026-11-19T11:30:00Z", "/second"),
+            line("2026-11-19T13:00:00Z", "/second"),
+        ]
+        .concat(),
+    )
+    .expect("written");
+    for file in [&first, &second] {
+        let out = import(&db, file, "jsonl", &[]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let paths = |db: &Path| -> Vec<String> {
+        stored_rows(db)
+            .iter()
+            .map(|r| {
+                let fields: Vec<&str> = r.split('|').collect();
+                format!("{} {}", &fields[0][11..19], fields[3])
+            })
+            .collect()
+    };
+    assert_eq!(
+        paths(&db),
+        [
+            "10:00:00 /first",
+            "11:10:00 /first",
+            "11:30:00 /second",
+            "13:00:00 /second"
+        ]
+    );
+    let doc = analyze_since(&db, "7d");
+    assert_eq!(
+        doc["audits"][0]["window"]["start"],
+        "2026-11-19T10:00:00.000000Z"
+    );
+    assert_eq!(
+        doc["audits"][0]["window"]["end"],
+        "2026-11-19T13:00:01.000000Z"
+    );
+    assert_eq!(doc["audits"][0]["requests"], 4);
+}
+
+/// The store redacts every row's query string, whoever wrote it: a credential in an imported
+/// file's query never reaches the database, in any format.
+#[test]
+fn credentials_in_imported_query_strings_never_reach_the_database() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    for (format, name, text) in [
+        (
+            "jsonl",
+            "app.jsonl",
+            "{\"ts\":\"2026-11-19T10:00:00Z\",\"path\":\"/a?api_key=SECRET-1&x=1\"}\n\
+             {\"ts\":\"2026-11-19T10:00:01Z\",\"path\":\"/a\",\"query\":\"%61pi_key=SECRET-2\"}\n",
+        ),
+        (
+            "csv",
+            "app.csv",
+            "ts,path,query_string\n2026-11-19T10:00:00Z,/a?token=SECRET-1,\n2026-11-19T10:00:01Z,/a,\"password=SECRET-2,x=1\"\n",
+        ),
+        (
+            "combined",
+            "proxy.log",
+            "10.0.0.1 - - [19/Nov/2026:10:00:00 +0000] \"GET /a?API_KEY%20=SECRET-1 HTTP/1.1\" 200 1 \"-\" \"ua\"\n\
+             10.0.0.1 - - [19/Nov/2026:10:00:01 +0000] \"GET /a?x=1&secret=SECRET-2 HTTP/1.1\" 200 1 \"-\" \"ua\"\n",
+        ),
+    ] {
+        let db = dir.path().join(format!("{format}.db"));
+        let file = dir.path().join(name);
+        std::fs::write(&file, text).expect("written");
+        let out = import(&db, &file, format, &[]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let rows = stored_rows(&db);
+        assert_eq!(rows.len(), 2, "{format}");
+        for row in &rows {
+            assert!(!row.contains("SECRET"), "{format}: {row}");
+            assert!(row.contains("=***"), "{format}: {row}");
+        }
+        let bytes = std::fs::read(&db).expect("the database");
+        assert!(
+            !bytes.windows(6).any(|w| w == b"SECRET"),
+            "{format}: a credential in the database file"
+        );
+    }
 }

@@ -337,6 +337,9 @@ pub struct ImportArgs {
     /// Refuse the whole file when a line is malformed (default: skip such lines, naming them).
     #[arg(long)]
     pub strict: bool,
+    /// Refuse a file whose requests span more than this (e.g. 31d, 8760h).
+    #[arg(long, value_name = "SPAN", default_value = "366d", value_parser = parse_span_arg)]
+    pub max_span: TimeDelta,
 }
 
 #[derive(Debug, Args)]

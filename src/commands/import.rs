@@ -3,13 +3,10 @@
 use anyhow::{Context, Result};
 use callbudget::budget::BudgetModel;
 use callbudget::cli::ImportArgs;
-use callbudget::import::{ImportOptions, read_log, store_log};
+use callbudget::import::{ImportOptions, import_log, open_log};
 use callbudget::store::{OrgId, Store};
 use chrono::Utc;
 use std::process::ExitCode;
-
-/// Malformed lines named one by one on stderr; the rest are counted.
-const MALFORMED_SHOWN: usize = 20;
 
 pub fn run(args: ImportArgs, quiet: bool) -> Result<ExitCode> {
     let budget = match (&args.budget_model, args.provider.default_budget()) {
@@ -29,19 +26,20 @@ pub fn run(args: ImportArgs, quiet: bool) -> Result<ExitCode> {
         format: args.format,
         budget,
         strict: args.strict,
+        max_span: args.max_span,
     };
     // The file first: one that cannot be read leaves no database behind.
-    let parsed = read_log(&args.file, args.format)?;
+    let file = open_log(&args.file)?;
     let mut store = Store::open(&args.db)?;
     let summary =
-        store_log(&mut store, &args.file, parsed, &options, Utc::now()).with_context(|| {
+        import_log(&mut store, file, &args.file, &options, Utc::now()).with_context(|| {
             format!(
                 "importing {} into {}",
                 args.file.display(),
                 args.db.display()
             )
         })?;
-    for bad in summary.malformed.iter().take(MALFORMED_SHOWN) {
+    for bad in &summary.malformed {
         eprintln!(
             "{}:{}: skipped: {}",
             args.file.display(),
@@ -49,25 +47,26 @@ pub fn run(args: ImportArgs, quiet: bool) -> Result<ExitCode> {
             bad.reason
         );
     }
-    if summary.malformed.len() > MALFORMED_SHOWN {
+    let named = summary.malformed.len() as u64;
+    if summary.malformed_total > named {
         eprintln!(
             "{}: … and {} more malformed line(s) skipped",
             args.file.display(),
-            summary.malformed.len() - MALFORMED_SHOWN
+            summary.malformed_total - named
         );
     }
     if !quiet {
         println!(
-            "imported {} request(s) ({} x 429) of organization {} from {} into {}: {} hour window(s) from {} to {}, {} malformed line(s) skipped; budget: {} ({})",
+            "imported {} request(s) ({} x 429) of organization {} from {} into {}: {} window(s) covering {} to {}, {} malformed line(s) skipped; budget: {} ({})",
             summary.records,
             summary.http_429s,
             args.org,
             args.file.display(),
             args.db.display(),
             summary.windows,
-            callbudget::timestamp::format(&summary.first),
-            callbudget::timestamp::format(&summary.last),
-            summary.malformed.len(),
+            callbudget::timestamp::format(&summary.covered.0),
+            callbudget::timestamp::format(&summary.covered.1),
+            summary.malformed_total,
             options.budget.name,
             options.budget.summary(),
         );

@@ -2,23 +2,40 @@
 //! own JSONL or CSV, another provider's export — stored in the same tables as collected ones, so
 //! that `analyze` reads them alike, through the organization's provider's budget model.
 //!
-//! Like collection, an import is idempotent: the file's time extent, cut at whole UTC hours,
-//! becomes `apiRequests` collection windows, and storing a window replaces the stored windows it
-//! covers, so importing a file again replaces its hours instead of doubling them. Lines that are
-//! not requests are reported with their line numbers and skipped; `strict` refuses the whole file
-//! instead, before anything is stored.
+//! The file streams through: one thread reads its lines in bounded pieces and decodes them into
+//! batches of the store's rows ([`crate::store::RequestRow`], never Meraki's record type) while
+//! the calling thread stores each batch, so memory stays flat whatever the file's size. Everything
+//! is written in one transaction ([`crate::store::RequestLogImport`]), which is what makes the
+//! refusals cheap and total: a file that spans more than `max_span`, or (with `strict`) holds a
+//! malformed line, is refused with nothing stored, as soon as the line that decides it is read.
+//!
+//! Like collection, an import is idempotent: the file covers the span from its first request's
+//! second to the end of its last request's second, stored as `apiRequests` windows on whole UTC
+//! hours (the first and last clipped to that span). What was stored for that span is replaced,
+//! and only that: a stored window that reaches past it keeps its requests outside it. Importing a
+//! file again changes nothing. Lines that are not requests are reported with their line numbers
+//! and skipped.
 
-mod formats;
+mod batch;
+mod combined;
+mod csv;
+mod jsonl;
+mod lines;
+mod read;
+mod request;
 
-pub use formats::{MalformedLine, ParsedLog, read_combined, read_csv, read_jsonl};
+pub use lines::MAX_LINE_BYTES;
 
-use crate::api::{Organization, RequestRecord};
+use crate::api::Organization;
 use crate::budget::{BudgetModel, BudgetModelError};
-use crate::store::{
-    CollectionFilter, Endpoint, OrgId, Store, StoreError, StoredProvider, WindowMeta,
-};
-use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use crate::store::{OrgId, RequestLogImport, Store, StoreError, StoredProvider};
+use crate::timestamp::{self, MICROS_PER_HOUR, MICROS_PER_SECOND};
+use batch::RequestBatch;
+use chrono::{DateTime, TimeDelta, Utc};
+use read::{ReadError, ReadSettings, SpanEnd};
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, Sender};
 
 /// Whose API the log records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -61,6 +78,40 @@ pub enum LogFormat {
     Combined,
 }
 
+/// The longest span of time a file may cover unless `--max-span` says otherwise: a year, the
+/// longest window `analyze` analyses at once. (A Meraki log fetched from the API covers at most its
+/// 31-day lookback, but a proxy's or an archive's may cover months.)
+pub const DEFAULT_MAX_SPAN: TimeDelta = TimeDelta::days(366);
+
+/// Malformed lines an import names (with their line numbers); the rest are counted.
+pub const MALFORMED_NAMED: usize = 20;
+
+/// Batches of rows read ahead of the store: enough to keep both threads busy, few enough that
+/// memory does not depend on the file.
+const BATCHES_IN_FLIGHT: usize = 2;
+
+/// The UTC span of each stored window (before the first and last are clipped).
+const WINDOW_GRID: TimeDelta = TimeDelta::hours(1);
+
+/// A line that could not be read as a request, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MalformedLine {
+    /// 1-based line number in the file.
+    pub line: u64,
+    /// Why, printable on a terminal: text quoted from the file has its control characters
+    /// escaped (see [`crate::text::printable`]).
+    pub reason: String,
+}
+
+impl MalformedLine {
+    pub(crate) fn new(line: u64, reason: &str) -> Self {
+        MalformedLine {
+            line,
+            reason: crate::text::printable(reason).into_owned(),
+        }
+    }
+}
+
 /// Everything that can go wrong importing.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
@@ -69,14 +120,38 @@ pub enum ImportError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{} is not readable CSV", path.display())]
-    Csv { path: PathBuf, source: csv::Error },
-    #[error("{} holds no request (of {} malformed line(s)); nothing was stored", path.display(), malformed)]
-    Empty { path: PathBuf, malformed: usize },
-    #[error("{} has {} malformed line(s), the first at line {} ({}); nothing was stored (without --strict they are skipped)", path.display(), malformed.len(), malformed[0].line, malformed[0].reason)]
+    #[error("{}:{line}: the CSV header row {reason}; nothing was stored", path.display())]
+    Header {
+        path: PathBuf,
+        line: u64,
+        reason: String,
+    },
+    #[error("{} holds no request (of {malformed} malformed line(s)); nothing was stored", path.display())]
+    Empty { path: PathBuf, malformed: u64 },
+    #[error("{} has {malformed_total} malformed line(s), the first at line {} ({}); nothing was stored (without --strict they are skipped)", path.display(), first.line, first.reason)]
     Strict {
         path: PathBuf,
-        malformed: Vec<MalformedLine>,
+        malformed_total: u64,
+        first: MalformedLine,
+    },
+    #[error(
+        "{} spans {} from {} (line {}) to {} (line {}), more than the {} an import may span \
+         (--max-span); nothing was stored",
+        path.display(),
+        span_text(*last - *first),
+        timestamp::format(first),
+        first_line,
+        timestamp::format(last),
+        last_line,
+        span_text(*max_span)
+    )]
+    Span {
+        path: PathBuf,
+        first: DateTime<Utc>,
+        first_line: u64,
+        last: DateTime<Utc>,
+        last_line: u64,
+        max_span: TimeDelta,
     },
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -87,6 +162,19 @@ pub enum ImportError {
     },
     #[error(transparent)]
     Model(#[from] BudgetModelError),
+}
+
+/// A span for people: `366 days`, `26 hours`, `3,652,058 days 23:59:59`.
+fn span_text(span: TimeDelta) -> String {
+    let seconds = span.num_seconds().max(0);
+    let (days, rest) = (seconds / 86_400, seconds % 86_400);
+    let clock = format!("{:02}:{:02}:{:02}", rest / 3600, rest / 60 % 60, rest % 60);
+    match (days, rest) {
+        (_, 0) => format!("{} day(s)", crate::text::thousands(days as u64)),
+        (0, r) if r % 3600 == 0 => format!("{} hour(s)", r / 3600),
+        (0, _) => clock,
+        _ => format!("{} day(s) {clock}", crate::text::thousands(days as u64)),
+    }
 }
 
 /// What to import, and as what.
@@ -101,6 +189,8 @@ pub struct ImportOptions {
     pub budget: BudgetModel,
     /// Refuse the whole file when any line is malformed, instead of skipping those lines.
     pub strict: bool,
+    /// Refuse a file whose requests span more than this ([`DEFAULT_MAX_SPAN`]).
+    pub max_span: TimeDelta,
 }
 
 /// What an import stored.
@@ -108,76 +198,114 @@ pub struct ImportOptions {
 pub struct ImportSummary {
     pub records: u64,
     pub http_429s: u64,
-    /// Hour windows stored (each replaced what was stored for that hour).
+    /// Windows stored: whole UTC hours, the first and the last clipped to the span covered.
     pub windows: u64,
+    /// The first and the last request's time.
     pub first: DateTime<Utc>,
     pub last: DateTime<Utc>,
-    /// The lines skipped, in file order.
+    /// The span the windows cover: from the first request's second to the end of the last one's.
+    pub covered: (DateTime<Utc>, DateTime<Utc>),
+    /// The first [`MALFORMED_NAMED`] lines skipped, in file order.
     pub malformed: Vec<MalformedLine>,
+    /// Every line skipped.
+    pub malformed_total: u64,
 }
 
-/// Reads `path` in `format`.
-pub fn read_log(path: &Path, format: LogFormat) -> Result<ParsedLog, ImportError> {
-    let file = std::fs::File::open(path).map_err(|source| ImportError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    let reader = std::io::BufReader::new(file);
-    let read_err = |source| ImportError::Read {
-        path: path.to_owned(),
-        source,
-    };
-    match format {
-        LogFormat::Jsonl => read_jsonl(reader).map_err(read_err),
-        LogFormat::Combined => read_combined(reader).map_err(read_err),
-        LogFormat::Csv => read_csv(reader).map_err(|source| ImportError::Csv {
-            path: path.to_owned(),
-            source,
-        }),
-    }
-}
-
-/// Reads `path` and stores its requests as `options.org_id`'s log (see the module docs), the
-/// organization and its provider's budget model with them. `now` stamps the windows.
+/// Opens `path` and imports it: see [`import_log`].
 pub fn import_file(
     store: &mut Store,
     path: &Path,
     options: &ImportOptions,
     now: DateTime<Utc>,
 ) -> Result<ImportSummary, ImportError> {
-    let parsed = read_log(path, options.format)?;
-    store_log(store, path, parsed, options, now)
+    let file = open_log(path)?;
+    import_log(store, file, path, options, now)
 }
 
-/// Stores a log read from `path` (named in errors): see [`import_file`]. Read the file first and
-/// open the store after, and a file that cannot be read leaves no database behind.
-pub fn store_log(
+/// Opens a log file for [`import_log`], naming it when it cannot be opened. (Open the file before
+/// the store, and a file that cannot be read leaves no database behind.)
+pub fn open_log(path: &Path) -> Result<std::fs::File, ImportError> {
+    std::fs::File::open(path).map_err(|source| ImportError::Read {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Stores the log `input` holds (read from `path`, which errors name) as `options.org_id`'s log,
+/// the organization and its provider's budget model with it, in one transaction (see the module
+/// docs). `now` stamps the windows.
+pub fn import_log(
     store: &mut Store,
+    input: impl Read + Send,
     path: &Path,
-    parsed: ParsedLog,
     options: &ImportOptions,
     now: DateTime<Utc>,
 ) -> Result<ImportSummary, ImportError> {
-    let ParsedLog {
-        mut records,
-        malformed,
-    } = parsed;
-    if options.strict && !malformed.is_empty() {
+    options.budget.validate()?;
+    let budget_model_json =
+        serde_json::to_string(&options.budget).map_err(|source| ImportError::StoredModel {
+            org_id: options.org_id.clone(),
+            source,
+        })?;
+    let settings = ReadSettings {
+        format: options.format,
+        strict: options.strict,
+        max_span_us: options.max_span.num_microseconds().unwrap_or(i64::MAX),
+    };
+    let mut import = store.begin_request_import(&options.org_id, WINDOW_GRID, now)?;
+    let (sender, receiver) = std::sync::mpsc::sync_channel(BATCHES_IN_FLIGHT);
+    // Stored batches go back to the reader, emptied, to be filled again.
+    let (spare_sender, spare_receiver) = std::sync::mpsc::channel();
+    let (read, stored) = std::thread::scope(|scope| {
+        let reader = std::thread::Builder::new()
+            .name("import-read".to_owned())
+            .spawn_scoped(scope, move || {
+                read::read_log(
+                    input,
+                    settings,
+                    |batch| sender.send(batch).is_ok(),
+                    || spare_receiver.try_recv().ok(),
+                )
+            });
+        let reader = match reader {
+            Ok(reader) => reader,
+            Err(source) => {
+                let read: Result<read::ReadLog, ReadError> = Err(ReadError::Io(source));
+                return (read, Ok(()));
+            }
+        };
+        let stored = store_batches(&mut import, &receiver, &spare_sender);
+        // A reader waiting to hand over a batch stops when nobody takes it.
+        drop(receiver);
+        let read = match reader.join() {
+            Ok(read) => read,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        (read, stored)
+    });
+    stored?;
+    let read = read.map_err(|e| refusal(path, options, e))?;
+    if options.strict
+        && let Some(first) = read.malformed.first()
+    {
         return Err(ImportError::Strict {
             path: path.to_owned(),
-            malformed,
+            malformed_total: read.malformed_total,
+            first: first.clone(),
         });
     }
-    options.budget.validate()?;
-    records.sort_by_key(|r| r.ts);
-    let (Some(first), Some(last)) = (records.first().map(|r| r.ts), records.last().map(|r| r.ts))
-    else {
+    let Some((first, last)) = read.span else {
         return Err(ImportError::Empty {
             path: path.to_owned(),
-            malformed: malformed.len(),
+            malformed: read.malformed_total,
         });
     };
-    let org = Organization {
+    // Whole seconds: a log that writes whole seconds (combined) covers its last second to its end.
+    let covered = (
+        timestamp::from_micros(first.ts_us.div_euclid(MICROS_PER_SECOND) * MICROS_PER_SECOND),
+        timestamp::from_micros((last.ts_us.div_euclid(MICROS_PER_SECOND) + 1) * MICROS_PER_SECOND),
+    );
+    let organization = Organization {
         id: options.org_id.as_str().to_owned(),
         name: options
             .org_name
@@ -189,59 +317,83 @@ pub fn store_log(
         cloud: None,
         management: None,
     };
-    store.upsert_organizations(&[org], now)?;
-    let budget_model_json =
-        serde_json::to_string(&options.budget).map_err(|source| ImportError::StoredModel {
-            org_id: options.org_id.clone(),
-            source,
-        })?;
-    store.set_org_provider(
-        &options.org_id,
-        &StoredProvider {
-            provider: options.provider.as_str().to_owned(),
-            budget_model_json,
-        },
-        now,
-    )?;
-
-    let hour = TimeDelta::hours(1);
-    // Whole UTC hours, so windows of two imports either cover each other or do not meet.
-    let mut t0 = first.duration_trunc(hour).unwrap_or(first);
-    let mut rest = &records[..];
-    let mut windows = 0;
-    while t0 <= last {
-        let t1 = t0 + hour;
-        let in_window = rest.partition_point(|r| r.ts < t1);
-        let (window, later) = rest.split_at(in_window);
-        let meta = WindowMeta {
-            org_id: options.org_id.clone(),
-            endpoint: Endpoint::ApiRequests,
-            filter: CollectionFilter::None,
-            t0,
-            t1,
-            started_at: now,
-            finished_at: now,
-            calls: 0,
-            http_429s: 0,
-        };
-        store.store_request_window(&meta, window)?;
-        windows += 1;
-        rest = later;
-        t0 = t1;
-    }
+    let provider = StoredProvider {
+        provider: options.provider.as_str().to_owned(),
+        budget_model_json,
+    };
+    let windows = import.commit(covered.0, covered.1, &organization, &provider)?;
     Ok(ImportSummary {
-        records: records.len() as u64,
-        http_429s: count_429s(&records),
-        windows,
-        first,
-        last,
-        malformed,
+        records: read.records,
+        http_429s: read.http_429s,
+        windows: windows.len() as u64,
+        first: timestamp::from_micros(first.ts_us),
+        last: timestamp::from_micros(last.ts_us),
+        covered,
+        malformed: read.malformed,
+        malformed_total: read.malformed_total,
     })
 }
 
-fn count_429s(records: &[RequestRecord]) -> u64 {
-    records
-        .iter()
-        .filter(|r| r.response_code == Some(429))
-        .count() as u64
+/// The storing side: each batch the reader sends, inserted and handed back empty. As the span of
+/// the rows grows, the whole hours between the first and the last request so far are covered
+/// whatever else the file holds, so what is stored there is replaced at once: its pages are
+/// reused for the rows still to come, and the database does not grow by a re-import's size.
+fn store_batches(
+    import: &mut RequestLogImport<'_>,
+    batches: &Receiver<RequestBatch>,
+    spare: &Sender<RequestBatch>,
+) -> Result<(), StoreError> {
+    let mut replaced: Option<(i64, i64)> = None;
+    for mut batch in batches {
+        import.insert_rows(batch.len(), batch.rows())?;
+        batch.clear();
+        // The reader may be gone (the file ended); the batch is then simply dropped.
+        let _ = spare.send(batch);
+        let Some((first, last)) = import.rows_span() else {
+            continue;
+        };
+        let hours = (
+            ceil_to(first, MICROS_PER_HOUR),
+            last.div_euclid(MICROS_PER_HOUR) * MICROS_PER_HOUR,
+        );
+        if hours.0 < hours.1 && replaced != Some(hours) {
+            import.replace_stored(
+                timestamp::from_micros(hours.0),
+                timestamp::from_micros(hours.1),
+            )?;
+            replaced = Some(hours);
+        }
+    }
+    Ok(())
+}
+
+/// The error that reading stopped with, for people.
+fn refusal(path: &Path, options: &ImportOptions, e: ReadError) -> ImportError {
+    match e {
+        ReadError::Io(source) => ImportError::Read {
+            path: path.to_owned(),
+            source,
+        },
+        ReadError::Header { line, reason } => ImportError::Header {
+            path: path.to_owned(),
+            line,
+            reason: crate::text::printable(&reason).into_owned(),
+        },
+        ReadError::Span { first, last } => {
+            let at = |end: SpanEnd| timestamp::from_micros(end.ts_us);
+            ImportError::Span {
+                path: path.to_owned(),
+                first: at(first),
+                first_line: first.line,
+                last: at(last),
+                last_line: last.line,
+                max_span: options.max_span,
+            }
+        }
+    }
+}
+
+/// `us` rounded up to a multiple of `step`.
+fn ceil_to(us: i64, step: i64) -> i64 {
+    -((-us).div_euclid(step) * step)
 }

@@ -8,7 +8,7 @@
 //! by a transaction that is then rolled back are the exception, so ids learnt inside a
 //! transaction stay pending until it commits, and are forgotten if it does not.
 
-use crate::api::RequestRecord;
+use super::RequestRow;
 use rusqlite::{OptionalExtension, Transaction, params};
 use std::collections::HashMap;
 use std::fmt;
@@ -56,24 +56,19 @@ fn push_field(key: &mut Vec<u8>, value: Option<&str>) {
     }
 }
 
-fn as_str<S: AsRef<str>>(value: &Option<S>) -> Option<&str> {
-    value.as_ref().map(AsRef::as_ref)
-}
-
 impl Dictionaries {
-    /// The id of the record's source (admin, user agent, source IP, client), stored if new.
-    pub(super) fn source_id<S: AsRef<str>>(
+    /// The id of the row's source (admin, user agent, source IP, client), stored if new.
+    pub(super) fn source_id(
         &mut self,
         tx: &Transaction<'_>,
-        record: &RequestRecord<S>,
+        row: &RequestRow<&str>,
     ) -> rusqlite::Result<i64> {
-        let client = record.client.as_ref();
         let values = [
-            as_str(&record.admin_id),
-            as_str(&record.user_agent),
-            as_str(&record.source_ip),
-            client.and_then(|c| as_str(&c.id)),
-            client.and_then(|c| as_str(&c.kind)),
+            row.admin_id,
+            row.user_agent,
+            row.source_ip,
+            row.client_id,
+            row.client_type,
         ];
         self.key.clear();
         for value in values {
@@ -113,23 +108,18 @@ impl Dictionaries {
         Ok(id)
     }
 
-    /// The id of the record's endpoint (method, host, path, API version, operation), stored if new.
-    pub(super) fn endpoint_id<S: AsRef<str>>(
+    /// The id of the row's endpoint (method, host, path, API version, operation), stored if new.
+    pub(super) fn endpoint_id(
         &mut self,
         tx: &Transaction<'_>,
-        record: &RequestRecord<S>,
+        row: &RequestRow<&str>,
     ) -> rusqlite::Result<i64> {
-        let strings = [
-            as_str(&record.method),
-            as_str(&record.host),
-            as_str(&record.path),
-            as_str(&record.operation_id),
-        ];
+        let strings = [row.method, row.host, row.path, row.operation_id];
         self.key.clear();
         for value in strings {
             push_field(&mut self.key, value);
         }
-        match record.version {
+        match row.version {
             None => self.key.push(0),
             Some(version) => self.key.extend_from_slice(&[1, version]),
         }
@@ -137,7 +127,7 @@ impl Dictionaries {
             return Ok(id);
         }
         let [method, host, path, operation_id] = strings;
-        let version = record.version;
+        let version = row.version;
         let found: Option<i64> = tx
             .prepare_cached(
                 "SELECT id FROM request_endpoints

@@ -22,25 +22,31 @@
 //!   `request_endpoints`); dictionary rows are never changed or deleted, so ids may be cached.
 //! - A window is written in one transaction together with its rows. Storing a window whose range
 //!   covers stored windows of the same (org, endpoint, filter) replaces them; a partial overlap with
-//!   a stored complete window is refused, so no request is ever counted twice.
+//!   a stored complete window is refused, so no request is ever counted twice. An imported log
+//!   (`imports`) replaces exactly the span its file covers instead: stored windows that reach past
+//!   it are trimmed to the rows outside it, all in one transaction with the import.
 
 mod adhoc;
 mod audits;
 mod dictionary;
 mod export;
 mod history;
+mod imports;
 mod providers;
 mod read;
+mod request_rows;
 mod write;
 
 pub use adhoc::QueryRows;
 pub use audits::{AuditRecord, CollectedExtent, IntervalCount, StoredFinding};
 pub use export::{ColumnType, EXPORTED_TABLES, ExportedTable, TypedRows};
 
+pub use imports::RequestLogImport;
 pub use providers::StoredProvider;
 pub use read::{
     RequestEndpoint, RequestLogDictionaries, RequestLogIds, RequestLogRow, RequestSource,
 };
+pub use request_rows::RequestRow;
 
 use chrono::{DateTime, Utc};
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};

@@ -25,24 +25,8 @@ impl Store {
         stored: &StoredProvider,
         updated_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let err = self.sql_error("storing the organization's provider");
-        self.conn
-            .execute(
-                "INSERT INTO org_providers (org_id, provider, budget_model, updated_at)
-                 VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (org_id) DO UPDATE SET
-                     provider = excluded.provider,
-                     budget_model = excluded.budget_model,
-                     updated_at = excluded.updated_at",
-                params![
-                    org_id,
-                    stored.provider,
-                    stored.budget_model_json,
-                    timestamp::format(&updated_at)
-                ],
-            )
-            .map(drop)
-            .map_err(err)
+        upsert_org_provider(&self.conn, org_id, stored, updated_at)
+            .map_err(self.sql_error("storing the organization's provider"))
     }
 
     /// `org_id`'s provider and budget model; `None` when none was recorded (a Meraki
@@ -63,6 +47,31 @@ impl Store {
             .optional()
             .map_err(err)
     }
+}
+
+/// [`Store::set_org_provider`]'s statement, in a transaction of the caller's (an import stores the
+/// provider with the log it came with).
+pub(super) fn upsert_org_provider(
+    conn: &rusqlite::Connection,
+    org_id: &OrgId,
+    stored: &StoredProvider,
+    updated_at: DateTime<Utc>,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO org_providers (org_id, provider, budget_model, updated_at)
+         VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (org_id) DO UPDATE SET
+             provider = excluded.provider,
+             budget_model = excluded.budget_model,
+             updated_at = excluded.updated_at",
+        params![
+            org_id,
+            stored.provider,
+            stored.budget_model_json,
+            timestamp::format(&updated_at)
+        ],
+    )
+    .map(drop)
 }
 
 #[cfg(test)]

@@ -1,37 +1,19 @@
 //! Writes: snapshots (organizations, admins) are upserted; time windows are stored whole, one
 //! transaction per window, replacing the stored windows they cover.
 
-use super::{Endpoint, OrgId, Store, StoreError, WindowId, WindowMeta, count_to_sql};
+use super::request_rows::insert_rows;
+use super::{Endpoint, OrgId, RequestRow, Store, StoreError, WindowId, WindowMeta, count_to_sql};
 use crate::api::{
     Admin, Organization, RequestPage, RequestRecord, RequestsOverview, ResponseCodeInterval,
 };
-use crate::redact::redact_query;
 use crate::timestamp;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use rusqlite::{Transaction, TransactionBehavior, params};
-use std::borrow::Borrow;
 use std::path::{Path, PathBuf};
 
-/// The columns of one `request_log` row as [`Store::store_request_window`] writes them.
-const REQUEST_COLUMNS: usize = 6;
-const INSERT_REQUEST: &str = "INSERT INTO request_log
-     (window_id, ts_us, response_code, source_id, endpoint_id, query_string)
-     VALUES (?, ?, ?, ?, ?, ?)";
 /// SQLite's page cache while storing request windows, in KiB (negative: `PRAGMA cache_size` takes
 /// KiB so).
-const WINDOW_CACHE_KIB: i64 = -32 * 1024;
-/// Rows per multi-row INSERT: one statement execution per 64 requests instead of per request.
-const REQUESTS_PER_INSERT: usize = 64;
-/// [`INSERT_REQUEST`] with [`REQUESTS_PER_INSERT`] rows of placeholders (built from constants only).
-static INSERT_REQUESTS_BATCH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let row = "(?, ?, ?, ?, ?, ?)";
-    format!(
-        "INSERT INTO request_log
-             (window_id, ts_us, response_code, source_id, endpoint_id, query_string)
-         VALUES {}",
-        vec![row; REQUESTS_PER_INSERT].join(", ")
-    )
-});
+pub(super) const WINDOW_CACHE_KIB: i64 = -32 * 1024;
 
 impl Store {
     /// Records a `getOrganizations` answer seen at `collected_at`. An organization keeps the
@@ -43,35 +25,9 @@ impl Store {
         collected_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let err = self.sql_error("storing organizations");
-        let seen = timestamp::format(&collected_at);
         let result = (|| {
             let tx = self.conn.transaction()?;
-            {
-                let mut upsert = tx.prepare_cached(
-                    "INSERT INTO organizations
-                         (id, name, url, api_enabled, cloud_region, first_seen, last_seen)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
-                     ON CONFLICT (id) DO UPDATE SET
-                         name = iif(excluded.last_seen >= last_seen, excluded.name, name),
-                         url = iif(excluded.last_seen >= last_seen, excluded.url, url),
-                         api_enabled =
-                             iif(excluded.last_seen >= last_seen, excluded.api_enabled, api_enabled),
-                         cloud_region =
-                             iif(excluded.last_seen >= last_seen, excluded.cloud_region, cloud_region),
-                         first_seen = min(first_seen, excluded.first_seen),
-                         last_seen = max(last_seen, excluded.last_seen)",
-                )?;
-                for org in organizations {
-                    upsert.execute(params![
-                        org.id,
-                        org.name,
-                        org.url,
-                        org.api.as_ref().map(|api| api.enabled),
-                        cloud_region(org),
-                        seen,
-                    ])?;
-                }
-            }
+            upsert_organizations(&tx, organizations, collected_at)?;
             tx.commit()
         })();
         result.map_err(err)
@@ -149,7 +105,7 @@ impl Store {
         meta: &WindowMeta,
         records: &[RequestRecord<S>],
     ) -> Result<WindowId, StoreError> {
-        self.store_requests(meta, records.len(), records.iter())
+        self.store_requests(meta, records.len(), records.iter().map(RequestRow::from))
     }
 
     /// [`Store::store_request_window`] for a window's records as the collector decodes them: its
@@ -160,19 +116,20 @@ impl Store {
         pages: &[RequestPage],
     ) -> Result<WindowId, StoreError> {
         let count = pages.iter().map(RequestPage::len).sum();
-        self.store_requests(meta, count, pages.iter().flat_map(RequestPage::records))
+        let rows = pages
+            .iter()
+            .flat_map(RequestPage::records)
+            .map(RequestRow::from);
+        self.store_requests(meta, count, rows)
     }
 
-    /// Stores the `count` records `records` yields (exactly that many) as one window.
-    fn store_requests<S: AsRef<str>, R: Borrow<RequestRecord<S>>>(
+    /// Stores the `count` rows `rows` yields (exactly that many) as one window.
+    fn store_requests<'r>(
         &mut self,
         meta: &WindowMeta,
         count: usize,
-        records: impl Iterator<Item = R>,
+        mut rows: impl Iterator<Item = RequestRow<&'r str>>,
     ) -> Result<WindowId, StoreError> {
-        let rows = count as u64;
-        // Whole batches in one statement each; the rest row by row.
-        let batched = count - count % REQUESTS_PER_INSERT;
         // Taken out of `self` for the transaction, which borrows the connection.
         let mut dictionaries = std::mem::take(&mut self.dictionaries);
         let t0_us = timestamp::to_micros(&meta.t0);
@@ -182,51 +139,26 @@ impl Store {
         self.conn
             .pragma_update(None, "cache_size", WINDOW_CACHE_KIB)
             .map_err(sqlite(&self.path, "setting the cache size"))?;
-        let stored = self.store_window(meta, Endpoint::ApiRequests, rows, |tx, window_id, path| {
-            // Called only on an error: `sqlite` copies the path.
-            let err = |source| sqlite(path, "storing request records")(source);
-            let mut insert_one = tx.prepare_cached(INSERT_REQUEST).map_err(err)?;
-            let mut insert_many = tx.prepare_cached(&INSERT_REQUESTS_BATCH).map_err(err)?;
-            for (n, record) in records.enumerate() {
-                let record = record.borrow();
-                let ts_us = timestamp::to_micros(&record.ts);
-                if ts_us < t0_us || ts_us >= t1_us {
-                    return Err(StoreError::RecordOutsideWindow {
-                        path: path.to_owned(),
-                        window: meta.to_string(),
-                        ts: timestamp::format(&record.ts),
-                    });
-                }
-                let source_id = dictionaries.source_id(tx, record).map_err(err)?;
-                let endpoint_id = dictionaries.endpoint_id(tx, record).map_err(err)?;
-                let row_by_row = n >= batched;
-                let (insert, first) = if row_by_row {
-                    (&mut insert_one, 1)
-                } else {
-                    (
-                        &mut insert_many,
-                        (n % REQUESTS_PER_INSERT) * REQUEST_COLUMNS + 1,
-                    )
-                };
-                // Bound one by one: the hot loop of ingest, without a slice of trait objects.
-                (|| {
-                    insert.raw_bind_parameter(first, window_id)?;
-                    insert.raw_bind_parameter(first + 1, ts_us)?;
-                    insert.raw_bind_parameter(first + 2, record.response_code)?;
-                    insert.raw_bind_parameter(first + 3, source_id)?;
-                    insert.raw_bind_parameter(first + 4, endpoint_id)?;
-                    // Credentials in query strings never reach the database, whoever wrote it.
-                    let query_string = as_str(&record.query_string).map(redact_query);
-                    insert.raw_bind_parameter(first + 5, query_string.as_deref())?;
-                    if row_by_row || n % REQUESTS_PER_INSERT == REQUESTS_PER_INSERT - 1 {
-                        insert.raw_execute()?;
+        let stored = self.store_window(
+            meta,
+            Endpoint::ApiRequests,
+            count as u64,
+            |tx, window_id, path| {
+                insert_rows(tx, &mut dictionaries, path, count, || {
+                    let Some(row) = rows.next() else {
+                        return Ok(None);
+                    };
+                    if row.ts_us < t0_us || row.ts_us >= t1_us {
+                        return Err(StoreError::RecordOutsideWindow {
+                            path: path.to_owned(),
+                            window: meta.to_string(),
+                            ts: timestamp::format(&timestamp::from_micros(row.ts_us)),
+                        });
                     }
-                    Ok(())
-                })()
-                .map_err(err)?;
-            }
-            Ok(())
-        });
+                    Ok(Some((window_id, row)))
+                })
+            },
+        );
         match stored {
             Ok(_) => dictionaries.committed(),
             Err(_) => dictionaries.rolled_back(),
@@ -449,6 +381,40 @@ impl Store {
     }
 }
 
+/// [`Store::upsert_organizations`]'s statement, in a transaction of the caller's.
+pub(super) fn upsert_organizations(
+    conn: &rusqlite::Connection,
+    organizations: &[Organization],
+    collected_at: DateTime<Utc>,
+) -> rusqlite::Result<()> {
+    let seen = timestamp::format(&collected_at);
+    let mut upsert = conn.prepare_cached(
+        "INSERT INTO organizations
+             (id, name, url, api_enabled, cloud_region, first_seen, last_seen)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+         ON CONFLICT (id) DO UPDATE SET
+             name = iif(excluded.last_seen >= last_seen, excluded.name, name),
+             url = iif(excluded.last_seen >= last_seen, excluded.url, url),
+             api_enabled =
+                 iif(excluded.last_seen >= last_seen, excluded.api_enabled, api_enabled),
+             cloud_region =
+                 iif(excluded.last_seen >= last_seen, excluded.cloud_region, cloud_region),
+             first_seen = min(first_seen, excluded.first_seen),
+             last_seen = max(last_seen, excluded.last_seen)",
+    )?;
+    for org in organizations {
+        upsert.execute(params![
+            org.id,
+            org.name,
+            org.url,
+            org.api.as_ref().map(|api| api.enabled),
+            cloud_region(org),
+            seen,
+        ])?;
+    }
+    Ok(())
+}
+
 /// Deletes the windows of `meta`'s scope inside `[t0, t1)`; errs on a stored window that holds
 /// rows and overlaps without being covered. Failed windows hold no rows: partial overlaps with
 /// them stay as the record of a failed attempt.
@@ -512,10 +478,6 @@ fn sqlite(
         context,
         source,
     }
-}
-
-fn as_str<S: AsRef<str>>(value: &Option<S>) -> Option<&str> {
-    value.as_ref().map(AsRef::as_ref)
 }
 
 /// `cloud.region.name` of a `getOrganizations` entry (`"North America"`), if present.
