@@ -315,11 +315,16 @@ pub struct ImportArgs {
     /// The log file to import.
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
-    /// Whose API the log records: meraki, xdr or generic (generic needs --budget-model).
-    #[arg(long, value_enum)]
+    /// Whose API the log records: meraki (10 requests/s + 10 per organization; recommendations
+    /// from its catalog), xdr (8000 requests per organization in any 60 minutes) or generic (any
+    /// other API: needs --budget-model).
+    #[arg(long, value_name = "PROVIDER",
+          value_parser = choice::<crate::import::Provider>(&crate::import::Provider::NAMES))]
     pub provider: crate::import::Provider,
-    /// How the file is written: jsonl, csv (with a header row) or combined (Apache/nginx).
-    #[arg(long, value_enum)]
+    /// How the file is written: jsonl (one JSON object per line), csv (with a header row) or
+    /// combined (the Apache/nginx combined or common access-log format).
+    #[arg(long, value_name = "FORMAT",
+          value_parser = choice::<crate::import::LogFormat>(&crate::import::LogFormat::NAMES))]
     pub format: crate::import::LogFormat,
     /// The organization the log belongs to (any id: imported organizations are not looked up).
     #[arg(long, value_name = "ID")]

@@ -38,7 +38,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, Sender};
 
 /// Whose API the log records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Provider {
     /// Cisco Meraki: 10 requests/s + 10 per organization; recommendations from its catalog.
     Meraki,
@@ -49,6 +49,9 @@ pub enum Provider {
 }
 
 impl Provider {
+    /// The names the command line accepts.
+    pub const NAMES: [&'static str; 3] = ["meraki", "xdr", "generic"];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Provider::Meraki => "meraki",
@@ -67,8 +70,19 @@ impl Provider {
     }
 }
 
+impl std::str::FromStr for Provider {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Provider::Meraki, Provider::Xdr, Provider::Generic]
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| format!("{s:?}: expected meraki, xdr or generic"))
+    }
+}
+
 /// How the file is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     /// One JSON object per line.
     Jsonl,
@@ -76,6 +90,24 @@ pub enum LogFormat {
     Csv,
     /// The Apache/nginx combined (or common) access-log format.
     Combined,
+}
+
+impl LogFormat {
+    /// The names the command line accepts.
+    pub const NAMES: [&'static str; 3] = ["jsonl", "csv", "combined"];
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "jsonl" => Ok(LogFormat::Jsonl),
+            "csv" => Ok(LogFormat::Csv),
+            "combined" => Ok(LogFormat::Combined),
+            other => Err(format!("{other:?}: expected jsonl, csv or combined")),
+        }
+    }
 }
 
 /// The longest span of time a file may cover unless `--max-span` says otherwise: a year, the
