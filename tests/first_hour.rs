@@ -20,17 +20,12 @@ fn readme() -> String {
 }
 
 /// The `callbudget` command lines of the `sh` blocks between the heading `from` and the next
-/// heading (with `None`, of the README's first block), comments cut off.
+/// heading (with `None`, of the README's quick start: its text before the first `##` heading),
+/// comments cut off; `cargo run -- ARGS` counts as `callbudget ARGS`.
 fn readme_commands(readme: &str, from: Option<&str>) -> Vec<String> {
     let section: &str = match from {
-        // The quick start: the README's first block.
-        None => {
-            let start = readme.find("```sh").unwrap_or(0);
-            let end = readme[start + 5..]
-                .find("```")
-                .map_or(readme.len(), |e| start + 5 + e + 3);
-            &readme[start..end]
-        }
+        // Up to the real-organization example, which needs an API key.
+        None => &readme[..readme.find("On a real organization").unwrap_or(readme.len())],
         Some(heading) => {
             let start = readme
                 .find(&format!("\n{heading}\n"))
@@ -50,6 +45,10 @@ fn readme_commands(readme: &str, from: Option<&str>) -> Vec<String> {
             text if in_sh && text.starts_with("callbudget ") => {
                 let command = text.split(" #").next().unwrap_or(text).trim();
                 commands.push(command.to_owned());
+            }
+            text if in_sh && text.starts_with("cargo run -- ") => {
+                let command = text.split(" #").next().unwrap_or(text).trim();
+                commands.push(command.replacen("cargo run --", "callbudget", 1));
             }
             _ => {}
         }
