@@ -106,6 +106,8 @@ pub fn run(request: &DemoRequest, say: impl Fn(&str)) -> Result<DemoOutcome, Dem
     let options = CollectOptions {
         orgs: OrgSelection::All,
         since: Some(request.now - span),
+        // The simulated week ends at `now`; its clock runs on, but the milliseconds since are no day.
+        until: Some(request.now),
         concurrent_orgs: 1,
         ..CollectOptions::default()
     };
