@@ -25,7 +25,11 @@ fn readme() -> String {
 fn readme_commands(readme: &str, from: Option<&str>) -> Vec<String> {
     let section: &str = match from {
         // Up to the real-organization example, which needs an API key.
-        None => &readme[..readme.find("On a real organization").unwrap_or(readme.len())],
+        None => {
+            &readme[..readme
+                .find("On a real organization")
+                .unwrap_or(readme.len())]
+        }
         Some(heading) => {
             let start = readme
                 .find(&format!("\n{heading}\n"))

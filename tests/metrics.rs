@@ -308,3 +308,46 @@ fn the_grafana_dashboard_and_the_alert_rules_name_only_metrics_the_file_holds() 
         }
     }
 }
+
+/// Review finding: early retries were filed by the full user agent (so an SDK client's landed on
+/// `other`) and counted raw, where the analysis judges those beyond the client's own rhythm.
+#[test]
+fn early_retries_go_to_the_consumer_by_its_name_and_count_what_the_analysis_judges() {
+    use callbudget::analysis::{AuditRequest, run_audits};
+    use callbudget::report::{ReportContext, ReportInput};
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("cb.db");
+    collect_tiny(&db);
+    let store = callbudget::store::Store::open(&db).expect("the database opens");
+    let mut run = run_audits(&store, &AuditRequest::default()).expect("the audit runs");
+    let retry = run.audits[0]
+        .retries
+        .iter_mut()
+        .find(|r| r.early_retries > 0)
+        .expect("tiny's burst script retries early");
+    let name = retry.consumer.clone().expect("a named consumer");
+    // As an SDK client's would be: the full user agent differs from the name.
+    retry.user_agent = Some(format!("python-meraki/4.7.0 Caller/({name})"));
+    retry.early_beyond_rhythm = retry.early_retries / 2;
+    let expected = retry.early_beyond_rhythm as f64;
+    let context = ReportContext::new(&db, time(TINY_END));
+    let scrape = parse(&callbudget::report::openmetrics::render(&ReportInput {
+        audits: &run.audits,
+        context: &context,
+    }));
+    assert_eq!(
+        value(
+            &scrape,
+            "callbudget_consumer_early_retries",
+            &[("consumer", &name)]
+        ),
+        expected
+    );
+    assert!(
+        !scrape
+            .samples
+            .iter()
+            .any(|s| s.labels.get("consumer") == Some(OTHER_CONSUMERS)),
+        "three consumers need no other"
+    );
+}

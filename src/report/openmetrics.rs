@@ -233,7 +233,9 @@ fn add_audit(families: &mut [Family], audit: &OrgAudit) {
         totals[2] += c.budget_share;
     }
     for r in &audit.retries {
-        consumers.entry(label(r.user_agent.as_deref())).or_default()[3] += r.early_retries as f64;
+        // The consumer's name, as the consumers are named; the early retries the analysis judges.
+        consumers.entry(label(r.consumer.as_deref())).or_default()[3] +=
+            r.early_beyond_rhythm as f64;
     }
     // `other` only when it holds something: an empty one would read as a consumer.
     consumers.retain(|name, values| name != OTHER_CONSUMERS || values.iter().any(|v| *v != 0.0));
