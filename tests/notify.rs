@@ -435,3 +435,39 @@ fn a_bad_webhook_url_is_a_usage_error_before_any_work() {
     );
     assert!(!db.exists());
 }
+
+/// Review finding: a notification that reached no webhook was never sent again — the audit became
+/// the next baseline and the finding counted as "still open".
+#[test]
+fn news_that_reached_no_webhook_is_posted_by_the_next_audit() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let (db, out) = (dir.path().join("cb.db"), dir.path().join("report"));
+    let first = nightly_audit(crate::support::tiny_scenario(), 0, &db, &out, &[]);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+
+    // Night 2: the hoarder appears, but the only webhook is gone.
+    let gone = Receiver::start(&[404]);
+    let second = nightly_audit(tiny_with_hoarder(), 1, &db, &out, &[&gone.url("DOWN")]);
+    assert_eq!(second.status.code(), Some(4), "{}", stderr(&second));
+    assert_eq!(gone.received().len(), 1);
+
+    // Night 3: the same traffic, the webhook back: what nobody was told is posted now, once.
+    let receiver = Receiver::start(&[]);
+    let url = receiver.url("BACK");
+    let third = nightly_audit(tiny_with_hoarder(), 2, &db, &out, &[&url]);
+    assert_eq!(third.status.code(), Some(0), "{}", stderr(&third));
+    let received = receiver.received();
+    assert_eq!(received.len(), 1, "{}", stderr(&third));
+    let consumers: Vec<&str> = received[0].body["organizations"][0]["new_findings"]
+        .as_array()
+        .expect("new findings")
+        .iter()
+        .filter_map(|f| f["consumer"].as_str())
+        .collect();
+    assert!(consumers.contains(&"Hoarder/9.9 Acme*Ops"), "{consumers:?}");
+
+    // Night 4: told, so nothing more.
+    let fourth = nightly_audit(tiny_with_hoarder(), 3, &db, &out, &[&url]);
+    assert_eq!(fourth.status.code(), Some(0), "{}", stderr(&fourth));
+    assert_eq!(receiver.received().len(), 1, "{}", stderr(&fourth));
+}

@@ -2,6 +2,7 @@
 //! timer runs.
 
 use super::collect::collect_and_say;
+use super::notify::Posted;
 use super::report::write_and_save;
 use anyhow::{Result, bail};
 use callbudget::analysis::{AuditRequest, BudgetChoice, OrgChoice, WindowStart, run_audits};
@@ -45,13 +46,24 @@ pub fn run(args: AuditArgs, verbosity: Verbosity) -> Result<ExitCode> {
         Some(news_since_saved_audits(&store, &run.audits)?)
     };
     write_and_save(&mut store, &run, &args.out, &args.format, verbosity.quiet)?;
-    let delivered = match &news {
+    let posted = match &news {
         Some(news) => super::notify::post(&targets, news, verbosity.quiet)?,
-        None => true,
+        None => Posted::Everywhere,
     };
+    // (A read-only database saved no audit, so there is none to mark.)
+    if posted == Posted::Nowhere
+        && store.access() == callbudget::store::Access::ReadWrite
+        && let Some(news) = &news
+    {
+        // Nobody was told: this run's audits are no baseline for the next one's news.
+        for org in &news.orgs {
+            let window = &org.audit.window;
+            store.mark_audit_not_notified(&org.audit.org_id, window.start, window.end)?;
+        }
+    }
     Ok(if collected.failed().next().is_some() {
         ExitCode::FAILURE
-    } else if !delivered {
+    } else if posted != Posted::Everywhere {
         ExitCode::from(NOTIFY_FAILED_EXIT_CODE)
     } else {
         super::findings_exit_code(&run, args.fail_on)

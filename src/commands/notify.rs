@@ -25,8 +25,19 @@ pub fn targets(args: &NotifyArgs) -> Result<Vec<WebhookTarget>> {
     })
 }
 
-/// Posts `news` to every target and says how each went; false when one was not delivered.
-pub fn post(targets: &[WebhookTarget], news: &News<'_>, quiet: bool) -> Result<bool> {
+/// How a run's notifications went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Posted {
+    /// Every webhook got the news (or there was nothing to post).
+    Everywhere,
+    /// Some did, some did not: reported, not posted again.
+    Partly,
+    /// None did: the next audit says it again.
+    Nowhere,
+}
+
+/// Posts `news` to every target and says how each went.
+pub fn post(targets: &[WebhookTarget], news: &News<'_>, quiet: bool) -> Result<Posted> {
     for org in &news.first_audits {
         if !quiet {
             eprintln!(
@@ -39,26 +50,29 @@ pub fn post(targets: &[WebhookTarget], news: &News<'_>, quiet: bool) -> Result<b
         if !quiet {
             eprintln!("notify: nothing new since the previous audit, nothing posted");
         }
-        return Ok(true);
+        return Ok(Posted::Everywhere);
     }
     let deliveries = notify::deliver(targets, news, Utc::now(), &DeliveryPolicy::default())?;
-    let mut all_delivered = true;
+    let (mut delivered, mut failed) = (0, 0);
     for delivery in deliveries {
         match delivery.outcome {
-            Ok(attempts) if !quiet => eprintln!(
-                "notify: {}: posted {} new finding(s) of {} organization(s){}",
-                delivery.target,
-                news.finding_count(),
-                news.orgs.len(),
-                if attempts > 1 {
-                    format!(" (attempt {attempts})")
-                } else {
-                    String::new()
-                }
-            ),
-            Ok(_) => {}
+            Ok(_) if quiet => delivered += 1,
+            Ok(attempts) => {
+                delivered += 1;
+                eprintln!(
+                    "notify: {}: posted {} new finding(s) of {} organization(s){}",
+                    delivery.target,
+                    news.finding_count(),
+                    news.orgs.len(),
+                    if attempts > 1 {
+                        format!(" (attempt {attempts})")
+                    } else {
+                        String::new()
+                    }
+                )
+            }
             Err(e) => {
-                all_delivered = false;
+                failed += 1;
                 super::error_line(&delivery.target.redact(&format!(
                     "{}: not delivered: {}",
                     delivery.target,
@@ -67,5 +81,9 @@ pub fn post(targets: &[WebhookTarget], news: &News<'_>, quiet: bool) -> Result<b
             }
         }
     }
-    Ok(all_delivered)
+    Ok(match (delivered, failed) {
+        (_, 0) => Posted::Everywhere,
+        (0, _) => Posted::Nowhere,
+        _ => Posted::Partly,
+    })
 }

@@ -81,10 +81,14 @@ pub(super) fn per_day_divisor(start: DateTime<Utc>, end: DateTime<Utc>) -> f64 {
     ((end - start).num_milliseconds() as f64 / 86_400_000.0).max(1e-9)
 }
 
+/// The mark an audit gets when its news reached no webhook (see
+/// [`crate::store::Store::mark_audit_not_notified`]).
+pub const NOT_DELIVERED: &str = "not_delivered";
+
 /// Compares each audit with the latest audit of its organization saved before it (ending by the
-/// end of its window, made the same way), whether or not their windows overlap: run hourly over
-/// the last 24 h or twice over the same night, a finding is announced once. Call it before the
-/// run's audits are saved.
+/// end of its window, made the same way, its news delivered), whether or not their windows
+/// overlap: run hourly over the last 24 h or twice over the same night, a finding is announced
+/// once. Call it before the run's audits are saved.
 pub fn news_since_saved_audits<'a>(
     store: &Store,
     audits: &'a [OrgAudit],
@@ -100,7 +104,12 @@ pub fn news_since_saved_audits<'a>(
             .earlier_audits(org_id, audit.window.end, BASE_CANDIDATES)
             .map_err(store_error)?
             .into_iter()
-            .find(|record| made_alike(record, &audit.options));
+            // An audit whose news reached no webhook is no baseline: what it found is still unsaid.
+            .find(|record| {
+                made_alike(record, &audit.options)
+                    && record.summary.get("notification").and_then(|n| n.as_str())
+                        != Some(NOT_DELIVERED)
+            });
         let Some(base) = base else {
             news.first_audits.push(org_id.clone());
             continue;
