@@ -5,6 +5,27 @@
 
 use std::borrow::Cow;
 
+/// A length of time in its two largest units that matter: "42 s", "3 min 5 s", "1 h 5 min",
+/// "1 d 6 h". Negative spans read as "0 s".
+pub fn duration(span: chrono::TimeDelta) -> String {
+    let seconds = span.num_seconds().max(0);
+    let (d, h, m, s) = (
+        seconds / 86_400,
+        seconds % 86_400 / 3_600,
+        seconds % 3_600 / 60,
+        seconds % 60,
+    );
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s} s"),
+        (0, 0, _) if s == 0 => format!("{m} min"),
+        (0, 0, _) => format!("{m} min {s} s"),
+        (0, _, 0) => format!("{h} h"),
+        (0, _, _) => format!("{h} h {m} min"),
+        (_, 0, _) => format!("{d} d"),
+        _ => format!("{d} d {h} h"),
+    }
+}
+
 /// A count with thousands separators: 1234567 → "1,234,567".
 pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
@@ -88,6 +109,24 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeDelta;
+
+    #[test]
+    fn durations_read_in_their_two_largest_units() {
+        assert_eq!(duration(TimeDelta::zero()), "0 s");
+        assert_eq!(duration(TimeDelta::seconds(-5)), "0 s");
+        assert_eq!(duration(TimeDelta::seconds(42)), "42 s");
+        assert_eq!(duration(TimeDelta::seconds(180)), "3 min");
+        assert_eq!(duration(TimeDelta::seconds(185)), "3 min 5 s");
+        assert_eq!(duration(TimeDelta::seconds(3_900)), "1 h 5 min");
+        assert_eq!(duration(TimeDelta::seconds(3_605)), "1 h");
+        assert_eq!(duration(TimeDelta::days(7)), "7 d");
+        assert_eq!(duration(TimeDelta::hours(30)), "1 d 6 h");
+        assert_eq!(
+            duration(TimeDelta::hours(76) + TimeDelta::seconds(5)),
+            "3 d 4 h"
+        );
+    }
 
     #[test]
     fn control_characters_and_bidi_overrides_print_as_visible_escapes() {

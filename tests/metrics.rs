@@ -232,6 +232,57 @@ fn consumer_labels_are_bounded_to_the_top_ones_and_other() {
     assert_eq!(summed, total as f64);
 }
 
+#[test]
+fn a_consumer_named_like_a_reserved_label_keeps_a_label_of_its_own() {
+    use callbudget::analysis::{AuditRequest, run_audits};
+    use callbudget::report::{ReportContext, ReportInput};
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("cb.db");
+    collect_tiny(&db);
+    let store = callbudget::store::Store::open(&db).expect("the database opens");
+    let mut run = run_audits(&store, &AuditRequest::default()).expect("the audit runs");
+    // Consumers literally named "other" and "(none)", one with the suffix itself, and requests
+    // that recorded no consumer: four labels, none summing two of them.
+    let audit = &mut run.audits[0];
+    let template = audit.consumers[0].clone();
+    for (name, requests) in [
+        (Some("other"), 7),
+        (Some("(none)"), 5),
+        (Some("other (named)"), 3),
+        (None, 2),
+    ] {
+        let mut c = template.clone();
+        c.consumer = name.map(str::to_owned);
+        c.requests = requests;
+        audit.consumers.push(c);
+    }
+    let context = ReportContext::new(&db, time(TINY_END));
+    let text = callbudget::report::openmetrics::render(&ReportInput {
+        audits: &run.audits,
+        context: &context,
+    });
+    let scrape = parse(&text);
+    let requests = |label: &str| {
+        value(
+            &scrape,
+            "callbudget_consumer_requests",
+            &[("consumer", label)],
+        )
+    };
+    assert_eq!(requests("other (named)"), 7.0);
+    assert_eq!(requests("(none) (named)"), 5.0);
+    assert_eq!(requests("other (named) (named)"), 3.0);
+    assert_eq!(requests("(none)"), 2.0);
+    assert!(
+        !scrape
+            .samples
+            .iter()
+            .any(|s| s.metric == "callbudget_consumer_requests"
+                && s.labels["consumer"] == *OTHER_CONSUMERS),
+        "seven consumers fit in the top ones: no other"
+    );
+}
+
 /// The `callbudget_…` metric names an expression text mentions.
 fn metric_names_in(text: &str) -> BTreeSet<String> {
     let mut names = BTreeSet::new();

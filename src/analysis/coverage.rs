@@ -10,7 +10,7 @@
 use super::findings::{Finding, FindingKind, Severity};
 use super::{AnalysisError, AnalysisWindow};
 use crate::store::{Endpoint, OrgId, Store, WindowStatus};
-use crate::text::printable;
+use crate::text::{duration, printable};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
@@ -263,8 +263,8 @@ pub fn coverage_findings(coverage: &DataCoverage) -> Vec<Finding> {
         summary: format!(
             "{what} is missing for {} of the {} checked ({} %): {because}. The findings \
              cover only what was collected; the missing time is not known to be clear.",
-            span_text(missing),
-            span_text(length),
+            duration(missing),
+            duration(length),
             coverage.missing_percent(),
         ),
         metrics: serde_json::json!({
@@ -276,29 +276,6 @@ pub fn coverage_findings(coverage: &DataCoverage) -> Vec<Finding> {
             "failed_windows": failed.len(),
         }),
     }]
-}
-
-/// A span in words, its two largest units: "3 d 4 h", "1 h 30 min", "45 s".
-pub fn span_text(span: TimeDelta) -> String {
-    let seconds = span.num_seconds().max(0);
-    let units = [(86_400, "d"), (3_600, "h"), (60, "min"), (1, "s")];
-    let parts: Vec<String> = units
-        .iter()
-        .scan(seconds, |left, &(size, unit)| {
-            let n = *left / size;
-            *left %= size;
-            Some((n, unit))
-        })
-        .skip_while(|(n, _)| *n == 0)
-        .take(2)
-        .filter(|(n, _)| *n > 0)
-        .map(|(n, unit)| format!("{n} {unit}"))
-        .collect();
-    if parts.is_empty() {
-        "0 s".to_owned()
-    } else {
-        parts.join(" ")
-    }
 }
 
 #[cfg(test)]
@@ -460,17 +437,5 @@ mod tests {
         assert!(log.failed[0].recovered);
         assert!(!coverage.is_incomplete());
         assert_eq!(findings, vec![]);
-    }
-
-    #[test]
-    fn spans_read_in_their_two_largest_units() {
-        assert_eq!(span_text(TimeDelta::seconds(45)), "45 s");
-        assert_eq!(span_text(TimeDelta::minutes(90)), "1 h 30 min");
-        assert_eq!(span_text(TimeDelta::hours(3)), "3 h");
-        assert_eq!(
-            span_text(TimeDelta::hours(76) + TimeDelta::seconds(5)),
-            "3 d 4 h"
-        );
-        assert_eq!(span_text(TimeDelta::zero()), "0 s");
     }
 }

@@ -41,23 +41,26 @@ pub enum ReportError {
 }
 
 /// The directory name of an organization's charts: its id, with anything but letters, digits,
-/// `-` and `_` replaced (ids come from the API or an imported file).
+/// `-` and `_` replaced (ids come from the API or an imported file). An id that needed replacing
+/// also gets a short hash of the id as given, so two organizations (`1.2` and `1_2`) never share a
+/// directory; ids as the API issues them (digits) stay as they are.
 pub fn chart_dir_name(org_id: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    if !org_id.is_empty() && org_id.chars().all(safe) {
+        return org_id.to_owned();
+    }
     let name: String = org_id
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if safe(c) { c } else { '_' })
         .collect();
-    if name.is_empty() {
-        "_".to_owned()
-    } else {
-        name
-    }
+    format!("{name}-{:08x}", fnv1a_32(org_id.as_bytes()))
+}
+
+/// FNV-1a: a stable, well-spread 32-bit hash for telling names apart (not for security).
+fn fnv1a_32(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5_u32, |hash, &b| {
+        (hash ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
 }
 
 fn write_atomically(path: &Path, data: &[u8]) -> Result<(), ReportError> {
@@ -183,7 +186,12 @@ mod tests {
     #[test]
     fn org_ids_become_safe_directory_names() {
         assert_eq!(chart_dir_name("549236"), "549236");
-        assert_eq!(chart_dir_name("../etc/passwd"), "___etc_passwd");
-        assert_eq!(chart_dir_name(""), "_");
+        assert_eq!(chart_dir_name("L_123-x"), "L_123-x");
+        assert_eq!(chart_dir_name("../etc/passwd"), "___etc_passwd-62dab22f");
+        assert_eq!(chart_dir_name(""), "-811c9dc5");
+        // Ids that read alike once replaced still get directories of their own.
+        assert_eq!(chart_dir_name("1.2"), "1_2-e94218cc");
+        assert_ne!(chart_dir_name("1.2"), chart_dir_name("1_2"));
+        assert_ne!(chart_dir_name("1.2"), chart_dir_name("1/2"));
     }
 }

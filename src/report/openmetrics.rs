@@ -19,6 +19,8 @@ pub const TOP_CONSUMERS: usize = 10;
 
 /// The label value that sums every consumer beyond the top ones.
 pub const OTHER_CONSUMERS: &str = "other";
+/// The label of the requests that recorded no consumer.
+pub const UNRECORDED_CONSUMER: &str = "(none)";
 
 /// One metric family: its name, what it means, its unit (if it has one) and its samples.
 struct Family {
@@ -212,15 +214,14 @@ fn add_audit(families: &mut [Family], audit: &OrgAudit) {
             .cmp(&a.requests)
             .then(a.consumer.cmp(&b.consumer))
     });
-    let named: Vec<&str> = by_requests
+    let named: Vec<Option<&str>> = by_requests
         .iter()
         .take(TOP_CONSUMERS)
-        .map(|c| consumer_name(c.consumer.as_deref()))
+        .map(|c| c.consumer.as_deref())
         .collect();
     let label = |name: Option<&str>| {
-        let name = consumer_name(name);
         if named.contains(&name) {
-            name.to_owned()
+            consumer_label(name)
         } else {
             OTHER_CONSUMERS.to_owned()
         }
@@ -269,8 +270,18 @@ fn add_audit(families: &mut [Family], audit: &OrgAudit) {
     }
 }
 
-fn consumer_name(name: Option<&str>) -> &str {
-    name.unwrap_or("(none)")
+/// The label of a consumer: requests without the field are `(none)`; a real consumer whose name
+/// is one of those labels (or ends with the suffix that tells them apart) gets ` (named)`
+/// appended, so no label ever sums two different consumers.
+fn consumer_label(name: Option<&str>) -> String {
+    const NAMED: &str = " (named)";
+    match name {
+        None => UNRECORDED_CONSUMER.to_owned(),
+        Some(n) if n == OTHER_CONSUMERS || n == UNRECORDED_CONSUMER || n.ends_with(NAMED) => {
+            format!("{n}{NAMED}")
+        }
+        Some(n) => n.to_owned(),
+    }
 }
 
 /// `{a="x",b="y"}`, values escaped as the exposition format says (backslash, quote, newline) after

@@ -144,7 +144,7 @@ where
     root.draw(&Text::new(
         format!(
             "organization {} · {} – {} UTC",
-            crate::text::printable(audit.org_id.as_str()),
+            drawn_text(audit.org_id.as_str()),
             audit.window.start.format("%Y-%m-%d %H:%M"),
             audit.window.end.format("%Y-%m-%d %H:%M")
         ),
@@ -236,17 +236,22 @@ pub(crate) fn time_label(start: DateTime<Utc>, end: DateTime<Utc>, offset_second
     }
 }
 
+/// Text from the API as a chart draws it: control characters and bidi overrides shown as
+/// escapes (never drawn as boxes in the PNG), and the characters XML forbids (U+FFFE, U+FFFF)
+/// replaced, so one user agent can never make the SVG invalid.
+pub(crate) fn drawn_text(api_text: &str) -> String {
+    crate::text::xml_safe(&crate::text::printable(api_text)).into_owned()
+}
+
 /// A consumer as drawn: its name, at most `max_chars` characters (the end cut with "…"), and
 /// records without the field named as such.
 pub(crate) fn consumer_label(consumer: Option<&str>, max_chars: usize) -> String {
     let Some(name) = consumer else {
         return "(not recorded)".to_owned();
     };
-    // API text: control characters shown as escapes, never written into the SVG's XML (where
-    // they would make the whole chart invalid) or drawn as boxes in the PNG.
-    let name = crate::text::printable(name);
+    let name = drawn_text(name);
     if name.chars().count() <= max_chars {
-        name.into_owned()
+        name
     } else {
         let mut cut: String = name.chars().take(max_chars.saturating_sub(1)).collect();
         cut.push('…');
@@ -302,6 +307,13 @@ mod tests {
         assert_eq!(consumer_label(Some("abcdef"), 6), "abcdef");
         assert_eq!(consumer_label(Some("abcdefg"), 6), "abcde…");
         assert_eq!(consumer_label(None, 6), "(not recorded)");
+        // Escapes for what a terminal would obey, U+FFFD for what XML forbids, and the cut
+        // counts what is drawn.
+        assert_eq!(
+            consumer_label(Some("a\u{1b}[2Jb\u{fffe}c\u{202e}"), 40),
+            "a\\u{1b}[2Jb\u{fffd}c\\u{202e}"
+        );
+        assert_eq!(consumer_label(Some("\u{ffff}bcdefgh"), 6), "\u{fffd}bcde…");
         assert_eq!(thousands(1_234_567), "1,234,567");
         assert_eq!(thousands(999), "999");
         assert_eq!(percent(0.1234), "12 %");
