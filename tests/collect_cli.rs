@@ -6,7 +6,7 @@ use crate::support::{
     API_KEY, TINY_END, TINY_ORG, records_in, serve, stored_records, time, tiny_config,
 };
 use assert_cmd::Command;
-use callbudget::dashboard::API_KEY_ENV;
+use callbudget::api::API_KEY_ENV;
 use callbudget::sim::SimulatorHandle;
 use callbudget::sim::faults::FaultPlan;
 use callbudget::store::{CollectionFilter, Endpoint, OrgId, Store, WindowStatus};

@@ -114,7 +114,7 @@ fn the_official_sdk_pages_a_closed_window_and_waits_out_the_simulators_retry_aft
         .arg(TINY_ORG)
         .arg(callbudget::timestamp::format(&t0))
         .arg(callbudget::timestamp::format(&t1))
-        .env(callbudget::dashboard::API_KEY_ENV, API_KEY)
+        .env(callbudget::api::API_KEY_ENV, API_KEY)
         // The SDK keeps a rate-limit cache under the home directory.
         .env("HOME", home.path())
         .current_dir(home.path())

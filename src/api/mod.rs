@@ -16,5 +16,9 @@ pub use models::{
 pub use pages::RequestPage;
 pub use records::{ApiClient, RequestRecord, Text};
 
+/// The environment variable the official SDKs (and callbudget, and its simulator) read the API
+/// key from.
+pub const API_KEY_ENV: &str = "MERAKI_DASHBOARD_API_KEY";
+
 /// The API's lookback and longest time span for the request log: 31 days.
 pub const MAX_TIMESPAN: chrono::TimeDelta = chrono::TimeDelta::days(31);

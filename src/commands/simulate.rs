@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result, bail};
 use callbudget::cli::SimulateArgs;
-use callbudget::dashboard::API_KEY_ENV;
+use callbudget::api::API_KEY_ENV;
 use callbudget::sim::faults::FaultPlan;
 use callbudget::sim::scenario::Scenario;
 use callbudget::sim::{LinkStyle, SimConfig, Simulator, truth};

@@ -13,5 +13,4 @@ pub mod retry;
 /// The default base URL of the Meraki Dashboard API v1.
 pub const DEFAULT_BASE_URL: &str = "https://api.meraki.com/api/v1";
 
-/// The environment variable the official SDKs (and callbudget) read the API key from.
-pub const API_KEY_ENV: &str = "MERAKI_DASHBOARD_API_KEY";
+pub use crate::api::API_KEY_ENV;

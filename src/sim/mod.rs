@@ -36,7 +36,7 @@ pub enum SimError {
     DuplicateOrganization(String),
     #[error(
         "the simulator needs an API key to accept: set {}",
-        crate::dashboard::API_KEY_ENV
+        crate::api::API_KEY_ENV
     )]
     MissingApiKey,
     #[error(
