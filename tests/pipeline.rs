@@ -470,3 +470,29 @@ fn an_organization_whose_every_collection_failed_says_so() {
         )
     );
 }
+
+#[test]
+fn the_budget_flags_choose_a_model_a_bucket_or_each_organizations_own() {
+    let bucket = |rate, burst| {
+        BudgetChoice::Model(BudgetModel::token_bucket(BucketLimits {
+            rate_per_second: rate,
+            burst,
+        }))
+    };
+    let choose = |model, rate, burst| BudgetChoice::from_flags(model, rate, burst).expect("valid");
+    assert_eq!(choose(None, None, None), BudgetChoice::Stored);
+    // Either number alone keeps Meraki's other one.
+    assert_eq!(choose(None, Some(5.0), None), bucket(5.0, 10.0));
+    assert_eq!(choose(None, None, Some(0.0)), bucket(10.0, 0.0));
+    assert_eq!(choose(None, None, Some(-3.0)), bucket(10.0, 0.0));
+    assert_eq!(
+        choose(Some("xdr"), None, None),
+        BudgetChoice::Model(BudgetModel::resolve("xdr").expect("built in"))
+    );
+    assert!(BudgetChoice::from_flags(Some("no-such-model.toml"), None, None).is_err());
+    assert_eq!(OrgChoice::named_or_collected(&[]), OrgChoice::Collected);
+    assert_eq!(
+        OrgChoice::named_or_collected(&["7".to_owned()]),
+        OrgChoice::Ids(vec![OrgId::new("7")])
+    );
+}

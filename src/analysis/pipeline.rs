@@ -14,7 +14,7 @@
 
 use super::audit::Coverage;
 use super::{AnalysisError, AnalysisWindow, AuditOptions, ConsumerKey, OrgAudit, Severity};
-use crate::budget::{BudgetModel, BudgetModelError};
+use crate::budget::{BucketLimits, BudgetModel, BudgetModelError};
 use crate::store::{CollectionFilter, Endpoint, OrgId, Store, StoreError, WindowStatus};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::path::PathBuf;
@@ -75,6 +75,37 @@ pub enum BudgetChoice {
     Stored,
     /// This model for every organization.
     Model(BudgetModel),
+}
+
+impl BudgetChoice {
+    /// The budget the command-line flags ask for: a model by name or file; else a token bucket of
+    /// `rate`/s and `burst` (each defaulting to Meraki's) when either is given; else each
+    /// organization's own.
+    pub fn from_flags(
+        model: Option<&str>,
+        rate: Option<f64>,
+        burst: Option<f64>,
+    ) -> Result<BudgetChoice, BudgetModelError> {
+        Ok(match (model, rate, burst) {
+            (Some(spec), _, _) => BudgetChoice::Model(BudgetModel::resolve(spec)?),
+            (None, None, None) => BudgetChoice::Stored,
+            (None, rate, burst) => BudgetChoice::Model(BudgetModel::token_bucket(BucketLimits {
+                rate_per_second: rate.unwrap_or(BucketLimits::MERAKI_ORG.rate_per_second),
+                burst: burst.unwrap_or(BucketLimits::MERAKI_ORG.burst).max(0.0),
+            })),
+        })
+    }
+}
+
+impl OrgChoice {
+    /// These organizations, or every collected one when none is named.
+    pub fn named_or_collected(ids: &[String]) -> OrgChoice {
+        if ids.is_empty() {
+            OrgChoice::Collected
+        } else {
+            OrgChoice::Ids(ids.iter().map(OrgId::new).collect())
+        }
+    }
 }
 
 /// What a run of the pipeline found: one audit per organization with data in its window, and the

@@ -1,17 +1,17 @@
 //! `callbudget analyze`: audit each organization's stored window, print the findings, save them.
 
-use super::{
-    audit_request, findings_exit_code, open_collected, print_stdout, save_or_say, warn_left_out,
-};
+use super::{audit_request, findings_exit_code, print_stdout, save_or_say, warn_left_out};
 use anyhow::Result;
 use callbudget::analysis::run_audits;
 use callbudget::cli::AnalyzeArgs;
 use callbudget::report::{self, ReportContext, ReportInput};
+use callbudget::store::Store;
 use chrono::Utc;
 use std::process::ExitCode;
 
 pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
-    let mut store = open_collected(&args.db)?;
+    // Analysing never creates a database.
+    let mut store = Store::open_existing(&args.db)?;
     let run = run_audits(&store, &audit_request(&args.analysis)?)?;
     warn_left_out(&run);
     let context = ReportContext::new(store.path(), Utc::now());

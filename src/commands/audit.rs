@@ -2,15 +2,13 @@
 //! timer runs.
 
 use super::collect::collect_and_say;
-use super::notify::Posted;
 use super::report::write_and_save;
 use anyhow::{Result, bail};
 use callbudget::analysis::{AuditRequest, BudgetChoice, OrgChoice, WindowStart, run_audits};
-use callbudget::budget::{BucketLimits, BudgetModel};
 use callbudget::cli::AuditArgs;
 use callbudget::collect::progress::Verbosity;
 use callbudget::dashboard::key::ApiKey;
-use callbudget::notify::news_since_saved_audits;
+use callbudget::notify::{Posted, news_since_saved_audits};
 use std::process::ExitCode;
 
 /// The exit code when the audit is complete but a notification was not delivered.
@@ -32,10 +30,7 @@ pub fn run(args: AuditArgs, verbosity: Verbosity) -> Result<ExitCode> {
         orgs: OrgChoice::Ids(orgs),
         since: WindowStart::Before(args.report_span),
         until: None,
-        budget: BudgetChoice::Model(BudgetModel::token_bucket(BucketLimits {
-            rate_per_second: args.collect.org_rate,
-            burst: args.burst,
-        })),
+        budget: BudgetChoice::from_flags(None, Some(args.collect.org_rate), Some(args.burst))?,
         consumer_key: args.group_by,
     };
     let run = run_audits(&store, &request)?;
@@ -47,20 +42,9 @@ pub fn run(args: AuditArgs, verbosity: Verbosity) -> Result<ExitCode> {
     };
     write_and_save(&mut store, &run, &args.out, &args.format, verbosity.quiet)?;
     let posted = match &news {
-        Some(news) => super::notify::post(&targets, news, verbosity.quiet)?,
+        Some(news) => super::notify::announce(&mut store, &targets, news, verbosity.quiet)?,
         None => Posted::Everywhere,
     };
-    // (A read-only database saved no audit, so there is none to mark.)
-    if posted == Posted::Nowhere
-        && store.access() == callbudget::store::Access::ReadWrite
-        && let Some(news) = &news
-    {
-        // Nobody was told: this run's audits are no baseline for the next one's news.
-        for org in &news.orgs {
-            let window = &org.audit.window;
-            store.mark_audit_not_notified(&org.audit.org_id, window.start, window.end)?;
-        }
-    }
     Ok(if collected.failed().next().is_some() {
         ExitCode::FAILURE
     } else if posted != Posted::Everywhere {

@@ -39,37 +39,11 @@ pub fn run(args: ImportArgs, quiet: bool) -> Result<ExitCode> {
                 args.db.display()
             )
         })?;
-    for bad in &summary.malformed {
-        eprintln!(
-            "{}:{}: skipped: {}",
-            args.file.display(),
-            bad.line,
-            bad.reason
-        );
-    }
-    let named = summary.malformed.len() as u64;
-    if summary.malformed_total > named {
-        eprintln!(
-            "{}: … and {} more malformed line(s) skipped",
-            args.file.display(),
-            summary.malformed_total - named
-        );
+    for line in summary.skipped_lines(&args.file) {
+        eprintln!("{line}");
     }
     if !quiet {
-        println!(
-            "imported {} request(s) ({} x 429) of organization {} from {} into {}: {} window(s) covering {} to {}, {} malformed line(s) skipped; budget: {} ({})",
-            summary.records,
-            summary.http_429s,
-            args.org,
-            args.file.display(),
-            args.db.display(),
-            summary.windows,
-            callbudget::timestamp::format(&summary.covered.0),
-            callbudget::timestamp::format(&summary.covered.1),
-            summary.malformed_total,
-            options.budget.name,
-            options.budget.summary(),
-        );
+        println!("{}", summary.describe(&options, &args.file, &args.db));
     }
     Ok(ExitCode::SUCCESS)
 }

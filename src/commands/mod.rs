@@ -15,12 +15,10 @@ mod simulate;
 
 use anyhow::{Context, Result};
 use callbudget::analysis::{AuditRequest, AuditRun, BudgetChoice, OrgChoice, save_audits};
-use callbudget::budget::{BucketLimits, BudgetModel};
 use callbudget::cli::{AnalysisArgs, Cli, Command};
 use callbudget::collect::progress::Verbosity;
-use callbudget::store::{Access, OrgId, Store};
+use callbudget::store::{Access, Store};
 use callbudget::text::printable;
-use std::path::Path;
 use std::process::ExitCode;
 
 /// The exit code when `--fail-on` finds something: distinct from errors (1) and usage (2).
@@ -49,32 +47,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 /// The audit `analyze` and `report` ask for: a budget on the command line applies to every
 /// organization, else each is replayed through its own.
 fn audit_request(args: &AnalysisArgs) -> Result<AuditRequest> {
-    let budget = match (&args.budget_model, args.rate, args.burst) {
-        (Some(spec), _, _) => BudgetChoice::Model(BudgetModel::resolve(spec)?),
-        (None, None, None) => BudgetChoice::Stored,
-        (None, rate, burst) => BudgetChoice::Model(BudgetModel::token_bucket(BucketLimits {
-            rate_per_second: rate.unwrap_or(BucketLimits::MERAKI_ORG.rate_per_second),
-            burst: burst.unwrap_or(BucketLimits::MERAKI_ORG.burst).max(0.0),
-        })),
-    };
-    let defaults = AuditRequest::default();
+    let budget = BudgetChoice::from_flags(args.budget_model.as_deref(), args.rate, args.burst)?;
     Ok(AuditRequest {
-        orgs: if args.orgs.is_empty() {
-            OrgChoice::Collected
-        } else {
-            OrgChoice::Ids(args.orgs.iter().map(OrgId::new).collect())
-        },
-        since: args.since.unwrap_or(defaults.since),
+        orgs: OrgChoice::named_or_collected(&args.orgs),
+        since: args.since.unwrap_or(AuditRequest::default().since),
         until: args.until,
         budget,
         consumer_key: args.group_by,
     })
-}
-
-/// Opens a database that must already exist (analysing never creates one), to save the audit in
-/// it too when this process may write it.
-fn open_collected(db: &Path) -> Result<Store> {
-    Ok(Store::open_existing(db)?)
 }
 
 /// Saves the run's audits for the next run's trends, or says why they cannot be.

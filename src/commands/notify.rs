@@ -3,9 +3,10 @@
 use anyhow::Result;
 use callbudget::cli::NotifyArgs;
 use callbudget::notify::{
-    self, DeliveryPolicy, NOTIFY_URL_ENV, News, TargetSources, WebhookTarget,
+    self, DeliveryPolicy, NOTIFY_URL_ENV, News, Posted, TargetSources, WebhookTarget,
 };
-use callbudget::text::error_chain;
+use callbudget::store::Store;
+use callbudget::text::printable;
 use chrono::Utc;
 
 /// The webhooks the flags, the file and the environment name; a URL that cannot be used is a
@@ -25,65 +26,33 @@ pub fn targets(args: &NotifyArgs) -> Result<Vec<WebhookTarget>> {
     })
 }
 
-/// How a run's notifications went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Posted {
-    /// Every webhook got the news (or there was nothing to post).
-    Everywhere,
-    /// Some did, some did not: reported, not posted again.
-    Partly,
-    /// None did: the next audit says it again.
-    Nowhere,
-}
-
-/// Posts `news` to every target and says how each went.
-pub fn post(targets: &[WebhookTarget], news: &News<'_>, quiet: bool) -> Result<Posted> {
+/// Posts `news` (when there is any), saying on stderr how each webhook took it; when none did,
+/// the library marks this run's audits so that the next run posts the news again.
+pub fn announce(
+    store: &mut Store,
+    targets: &[WebhookTarget],
+    news: &News<'_>,
+    quiet: bool,
+) -> Result<Posted> {
     for org in &news.first_audits {
         if !quiet {
             eprintln!(
                 "notify: organization {} has no earlier audit made this way: this one is the baseline, nothing posted for it",
-                callbudget::text::printable(org.as_str())
+                printable(org.as_str())
             );
         }
     }
-    if news.is_empty() {
-        if !quiet {
-            eprintln!("notify: nothing new since the previous audit, nothing posted");
-        }
-        return Ok(Posted::Everywhere);
+    if news.is_empty() && !quiet {
+        eprintln!("notify: nothing new since the previous audit, nothing posted");
     }
-    let deliveries = notify::deliver(targets, news, Utc::now(), &DeliveryPolicy::default())?;
-    let (mut delivered, mut failed) = (0, 0);
-    for delivery in deliveries {
+    let announcement =
+        notify::announce(store, targets, news, Utc::now(), &DeliveryPolicy::default())?;
+    for delivery in &announcement.deliveries {
         match delivery.outcome {
-            Ok(_) if quiet => delivered += 1,
-            Ok(attempts) => {
-                delivered += 1;
-                eprintln!(
-                    "notify: {}: posted {} new finding(s) of {} organization(s){}",
-                    delivery.target,
-                    news.finding_count(),
-                    news.orgs.len(),
-                    if attempts > 1 {
-                        format!(" (attempt {attempts})")
-                    } else {
-                        String::new()
-                    }
-                )
-            }
-            Err(e) => {
-                failed += 1;
-                super::error_line(&delivery.target.redact(&format!(
-                    "{}: not delivered: {}",
-                    delivery.target,
-                    error_chain(&e)
-                )));
-            }
+            Ok(_) if quiet => {}
+            Ok(_) => eprintln!("notify: {}", delivery.describe(news)),
+            Err(_) => super::error_line(&delivery.describe(news)),
         }
     }
-    Ok(match (delivered, failed) {
-        (_, 0) => Posted::Everywhere,
-        (0, _) => Posted::Nowhere,
-        _ => Posted::Partly,
-    })
+    Ok(announcement.posted)
 }

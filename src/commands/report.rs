@@ -1,6 +1,6 @@
 //! `callbudget report`: analyse like `analyze`, then write the report files.
 
-use super::{audit_request, findings_exit_code, open_collected, warn_left_out};
+use super::{audit_request, findings_exit_code, warn_left_out};
 use anyhow::Result;
 use callbudget::analysis::{AuditRun, run_audits};
 use callbudget::cli::ReportArgs;
@@ -12,7 +12,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 pub fn run(args: ReportArgs, quiet: bool) -> Result<ExitCode> {
-    let mut store = open_collected(&args.db)?;
+    // Analysing never creates a database.
+    let mut store = Store::open_existing(&args.db)?;
     let run = run_audits(&store, &audit_request(&args.analysis)?)?;
     warn_left_out(&run);
     write_and_save(&mut store, &run, &args.out, &args.format, quiet)?;

@@ -1,8 +1,8 @@
 //! `callbudget simulate`: build the scenarios' log, optionally write the ground truth, serve.
 
 use anyhow::{Context, Result, bail};
-use callbudget::cli::SimulateArgs;
 use callbudget::api::API_KEY_ENV;
+use callbudget::cli::SimulateArgs;
 use callbudget::sim::faults::FaultPlan;
 use callbudget::sim::scenario::Scenario;
 use callbudget::sim::{LinkStyle, SimConfig, Simulator, truth};

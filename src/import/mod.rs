@@ -243,6 +243,46 @@ pub struct ImportSummary {
     pub malformed_total: u64,
 }
 
+impl ImportSummary {
+    /// The skipped lines as `FILE:LINE: skipped: reason`, the way compilers name lines, then how
+    /// many more were skipped beyond those named.
+    pub fn skipped_lines(&self, file: &Path) -> Vec<String> {
+        let mut lines: Vec<String> = self
+            .malformed
+            .iter()
+            .map(|bad| format!("{}:{}: skipped: {}", file.display(), bad.line, bad.reason))
+            .collect();
+        let named = self.malformed.len() as u64;
+        if self.malformed_total > named {
+            lines.push(format!(
+                "{}: … and {} more malformed line(s) skipped",
+                file.display(),
+                self.malformed_total - named
+            ));
+        }
+        lines
+    }
+
+    /// One line on what was imported, from where, into what, under which budget.
+    pub fn describe(&self, options: &ImportOptions, file: &Path, db: &Path) -> String {
+        format!(
+            "imported {} request(s) ({} x 429) of organization {} from {} into {}: {} window(s) \
+             covering {} to {}, {} malformed line(s) skipped; budget: {} ({})",
+            self.records,
+            self.http_429s,
+            options.org_id,
+            file.display(),
+            db.display(),
+            self.windows,
+            timestamp::format(&self.covered.0),
+            timestamp::format(&self.covered.1),
+            self.malformed_total,
+            options.budget.name,
+            options.budget.summary(),
+        )
+    }
+}
+
 /// Opens `path` and imports it: see [`import_log`].
 pub fn import_file(
     store: &mut Store,

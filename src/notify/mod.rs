@@ -6,11 +6,13 @@
 //! A run decides what is new before its audits are saved (they become the next run's baseline),
 //! and posts after its report files are written, so a webhook that is down never costs a report.
 
+pub mod announce;
 pub mod delivery;
 pub mod message;
 pub mod news;
 pub mod target;
 
+pub use announce::{Announcement, Posted, announce};
 pub use delivery::{Delivery, DeliveryError, DeliveryPolicy, deliver};
 pub use news::{News, OrgNews, news_since_saved_audits};
 pub use target::{NOTIFY_URL_ENV, NotifyFormat, TargetSources, WebhookTarget, webhook_targets};
@@ -34,6 +36,11 @@ pub enum NotifyError {
     },
     #[error("reading organization {org_id}'s earlier audits")]
     Store {
+        org_id: OrgId,
+        source: Box<StoreError>,
+    },
+    #[error("marking organization {org_id}'s audit as not announced")]
+    MarkNotAnnounced {
         org_id: OrgId,
         source: Box<StoreError>,
     },
