@@ -93,6 +93,15 @@ pub fn xml_safe(text: &str) -> Cow<'_, str> {
     )
 }
 
+/// Outside text made safe for a markup document (HTML, SVG): [`printable`], then [`xml_safe`].
+/// Markup characters are still the writer's to escape.
+pub fn markup_safe(text: &str) -> Cow<'_, str> {
+    match printable(text) {
+        Cow::Borrowed(text) => xml_safe(text),
+        Cow::Owned(text) => Cow::Owned(xml_safe(&text).into_owned()),
+    }
+}
+
 /// An error and each of its causes on one line, "outer: inner: innermost", as `anyhow`'s `{:#}`
 /// prints them: for the places that keep an error as text (a failed window's row, an event).
 pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {

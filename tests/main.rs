@@ -19,6 +19,7 @@ mod fuzz;
 mod import_cli;
 mod metrics;
 mod notify;
+mod output_safety;
 mod pipeline;
 mod queries;
 mod report_cli;

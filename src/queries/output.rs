@@ -112,12 +112,15 @@ fn write_table(out: &mut impl Write, rows: &QueryRows) -> io::Result<()> {
     Ok(())
 }
 
-/// A CSV field, quoted when it holds a comma, a quote or a line break (RFC 4180).
+/// A CSV field, quoted when it holds a comma or a quote (RFC 4180). Text from the database came
+/// from the API or a file and is usually read on a terminal or in a spreadsheet: its control
+/// characters (line breaks included) are shown as escapes, as in the table.
 fn csv_field(field: &str) -> String {
-    if field.contains([',', '"', '\r', '\n']) {
+    let field = crate::text::printable(field);
+    if field.contains([',', '"']) {
         format!("\"{}\"", field.replace('"', "\"\""))
     } else {
-        field.to_owned()
+        field.into_owned()
     }
 }
 
@@ -194,6 +197,8 @@ mod tests {
             render(QueryFormat::Csv),
             "ua,n\r\n\"a, \"\"b\"\"\",12\r\n,0.5\r\n"
         );
+        // A line break or escape from the log cannot split a record or reach the terminal.
+        assert_eq!(csv_field("a\nb\u{1b}[2J"), "a\\u{a}b\\u{1b}[2J");
     }
 
     #[test]

@@ -51,11 +51,12 @@ pub fn render(input: &ReportInput<'_>, charts: &[Vec<EmbeddedChart>]) -> Result<
     // The default callback escapes templates whose names end in .html; say so explicitly anyway.
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
     // Every value the page prints passes the sanitiser before the HTML escaping: control
-    // characters from the API show as escapes, as they do on a terminal and in Markdown.
+    // characters from the API show as escapes, as they do on a terminal and in Markdown, and
+    // the noncharacters XML forbids are replaced.
     env.set_formatter(|out, state, value| {
         if !value.is_safe()
             && let Some(text) = value.as_str()
-            && let std::borrow::Cow::Owned(clean) = crate::text::printable(text)
+            && let std::borrow::Cow::Owned(clean) = crate::text::markup_safe(text)
         {
             return minijinja::escape_formatter(out, state, &minijinja::Value::from(clean));
         }

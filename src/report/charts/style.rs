@@ -240,7 +240,7 @@ pub(crate) fn time_label(start: DateTime<Utc>, end: DateTime<Utc>, offset_second
 /// escapes (never drawn as boxes in the PNG), and the characters XML forbids (U+FFFE, U+FFFF)
 /// replaced, so one user agent can never make the SVG invalid.
 pub(crate) fn drawn_text(api_text: &str) -> String {
-    crate::text::xml_safe(&crate::text::printable(api_text)).into_owned()
+    crate::text::markup_safe(api_text).into_owned()
 }
 
 /// A consumer as drawn: its name, at most `max_chars` characters (the end cut with "…"), and
