@@ -63,11 +63,11 @@ impl Action {
     }
 
     /// What the fix buys the others, in words: "spares 308 of the others' 308 refusals (at most:
-    /// replayed without it)", "the others were not refused", or `None` without a replay.
+    /// replayed without it)", "no other consumer was refused", or `None` without a replay.
     pub fn spared_text(&self) -> Option<String> {
         let spared = self.refusals_spared?;
         if self.refusals_of_others == 0 {
-            return Some("the others were not refused".to_owned());
+            return Some("no other consumer was refused".to_owned());
         }
         let basis = match self.spared_if {
             Some(SparedIf::Removed) => " (at most: replayed without it)",
