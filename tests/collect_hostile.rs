@@ -53,6 +53,16 @@ fn collect_three_hours(handle: &SimulatorHandle, db: &Path) -> CollectSummary {
 /// The run went through all three windows, each failed alone with `reason` and the 2 calls it
 /// cost (the overview and the one page that went wrong), and said so.
 fn assert_each_window_failed_alone(summary: &CollectSummary, db: &Path, reason: &str) {
+    assert_each_window_failed_alone_after(summary, db, reason, 2);
+}
+
+/// As [`assert_each_window_failed_alone`], each window having cost `calls` calls.
+fn assert_each_window_failed_alone_after(
+    summary: &CollectSummary,
+    db: &Path,
+    reason: &str,
+    calls: u64,
+) {
     assert_eq!(
         summary.collected(),
         [OrgId::new(TINY_ORG)],
@@ -67,7 +77,7 @@ fn assert_each_window_failed_alone(summary: &CollectSummary, db: &Path, reason: 
                 time(&format!("2026-11-19T{}:00:00Z", h[0])),
                 time(&format!("2026-11-19T{}:00:00Z", h[1])),
                 WindowStatus::Failed,
-                2,
+                calls,
                 Some(reason.to_owned()),
             )
         })
@@ -86,8 +96,8 @@ fn assert_each_window_failed_alone(summary: &CollectSummary, db: &Path, reason: 
     );
     let total = summary.total();
     assert_eq!((total.windows, total.records), (0, 0));
-    // The admins, then 2 calls for each window.
-    assert_eq!(total.tally.calls, 1 + 3 * 2);
+    // The admins, then the calls of each window.
+    assert_eq!(total.tally.calls, 1 + 3 * calls);
 }
 
 #[test]
@@ -115,6 +125,61 @@ fn an_empty_page_with_a_next_link_fails_each_window_alone() {
         &db,
         "/organizations/100001/apiRequests: page 1 is empty yet links to a next page",
     );
+}
+
+#[test]
+fn overview_counts_past_a_u64_fail_each_window_alone_without_overflowing() {
+    let handle = serve(hostile("huge-counts"));
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("cb.db");
+    let summary = collect_three_hours(&handle, &db);
+    assert_each_window_failed_alone_after(
+        &summary,
+        &db,
+        "/organizations/100001/apiRequests/overview: its counts add up to more than 18446744073709551615 requests, more than the 36000000 a window of 3600 s could hold at 10000 a second; not believed",
+        1,
+    );
+}
+
+#[test]
+fn a_panic_while_collecting_one_organization_fails_it_alone() {
+    let other = "100002";
+    let handle = serve(SimConfig {
+        scenarios: vec![
+            crate::support::tiny_scenario(),
+            tiny_scenario_with_id(other),
+        ],
+        ..tiny_config()
+    });
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("cb.db");
+    let client = DashboardClient::new(fast_client_config(&handle)).expect("the client builds");
+    let options = CollectOptions {
+        orgs: OrgSelection::Ids(vec![OrgId::new(TINY_ORG), OrgId::new(other)]),
+        ..options(SINCE, UNTIL)
+    };
+    // A bug met in one organization's task: the events are called from inside it.
+    let (_, summary) = callbudget::collect::run(client, &db, options, move |event| {
+        if matches!(&event, CollectEvent::OrgStarted { org, .. } if org == other) {
+            panic!("a bug met while collecting {other}");
+        }
+    })
+    .expect("the run ends with a summary, not a crash");
+    assert_eq!(summary.collected(), [OrgId::new(TINY_ORG)]);
+    let failed: Vec<(&OrgId, &str)> = summary.failed().collect();
+    assert_eq!(
+        failed,
+        [(
+            &OrgId::new(other),
+            "collecting it stopped on an internal error (a bug in callbudget): a bug met while collecting 100002"
+        )]
+    );
+    let (t0, t1) = (time(SINCE), time(UNTIL));
+    assert_same_records(
+        stored_records(&db, TINY_ORG, t0, t1),
+        records_in(&handle, TINY_ORG, t0, t1),
+    );
+    assert_eq!(summary.total().windows, 3);
 }
 
 #[test]

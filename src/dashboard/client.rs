@@ -244,7 +244,8 @@ impl PageLimit {
     pub fn for_items(items: u64, per_page: u64) -> PageLimit {
         let pages = items.div_ceil(per_page.max(1));
         PageLimit {
-            max_pages: usize::try_from(pages + pages / 10 + 2).unwrap_or(usize::MAX),
+            max_pages: usize::try_from(pages.saturating_add(pages / 10).saturating_add(2))
+                .unwrap_or(usize::MAX),
             expected_items: items,
         }
     }
@@ -1036,5 +1037,6 @@ mod tests {
         assert_eq!(PageLimit::for_items(1000, 1000).max_pages, 3);
         assert_eq!(PageLimit::for_items(1001, 1000).max_pages, 4);
         assert_eq!(PageLimit::for_items(50_000, 1000).max_pages, 57);
+        assert_eq!(PageLimit::for_items(u64::MAX, 1).max_pages, usize::MAX);
     }
 }
