@@ -142,6 +142,68 @@ fn overview_counts_past_a_u64_fail_each_window_alone_without_overflowing() {
 }
 
 #[test]
+fn a_body_that_never_ends_fails_its_window_at_64_mib_and_nothing_of_it_is_stored() {
+    let handle = serve(hostile("endless-body"));
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("cb.db");
+    let summary = collect_three_hours(&handle, &db);
+    assert_each_window_failed_alone(
+        &summary,
+        &db,
+        &format!(
+            "{}/organizations/100001/apiRequests: the answer's body is larger than 64 MiB, more than any page of the API; not read further, not retried",
+            handle.base_url()
+        ),
+    );
+}
+
+#[test]
+fn a_body_announced_larger_than_64_mib_is_refused_before_it_is_read() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds 127.0.0.1:0");
+    let base = format!(
+        "http://{}/api/v1",
+        listener.local_addr().expect("an address")
+    );
+    let announced = (64 << 20) + 1;
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("one call");
+        let mut head = [0u8; 4096];
+        let _ = stream.read(&mut head);
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {announced}\r\n\r\n["
+        );
+        stream
+            .write_all(answer.as_bytes())
+            .expect("the head is sent");
+        // Nothing more is sent: a client that waited for the body would wait until its timeout.
+        let mut rest = Vec::new();
+        let _ = stream.read_to_end(&mut rest);
+    });
+    let key = callbudget::dashboard::key::ApiKey::new(API_KEY).expect("a valid key");
+    let mut config = callbudget::dashboard::client::ClientConfig::new(&base, key, 1.0);
+    // Should the body be awaited, the call fails at once instead of after retries.
+    (config.timeout, config.max_retries) = (Duration::from_secs(5), 0);
+    let client = DashboardClient::new(config).expect("the client builds");
+    let url = format!("{base}/organizations");
+    let mut tally = CallTally::default();
+    let result =
+        crate::support::block_on(client.get::<Vec<serde_json::Value>>(None, &url, &mut tally));
+    let error = result.expect_err("the answer is refused");
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{url}: the answer's body is larger than 64 MiB, more than any page of the API; not read further, not retried"
+        )
+    );
+    assert_eq!(tally.calls, 1);
+    drop(client);
+    server
+        .join()
+        .expect("the server ends when the client hangs up");
+}
+
+#[test]
 fn a_panic_while_collecting_one_organization_fails_it_alone() {
     let other = "100002";
     let handle = serve(SimConfig {

@@ -109,6 +109,11 @@ pub enum ClientError {
     #[error("{url}: the answer's headers are larger than an HTTP client accepts; not retried")]
     OversizedHeaders { url: String },
     #[error(
+        "{url}: the answer's body is larger than {} MiB, more than any page of the API; not read further, not retried",
+        MAX_BODY_BYTES >> 20
+    )]
+    OversizedBody { url: String },
+    #[error(
         "{what}: waiting {asked} s more ({why}) would exceed this run's wait budget: {spent} s of {limit} s spent (--max-wait)"
     )]
     WaitBudgetSpent {
@@ -142,6 +147,7 @@ impl ClientError {
                 | ClientError::TooManyPages { .. }
                 | ClientError::Schema { .. }
                 | ClientError::OversizedHeaders { .. }
+                | ClientError::OversizedBody { .. }
         )
     }
 }
@@ -312,6 +318,10 @@ pub struct Page<T> {
 /// Redirects followed for one call before giving up (the SDK's requests session allows 30; a
 /// shard redirect is one).
 const MAX_REDIRECTS: u32 = 5;
+
+/// The largest answer body read: a page of 1000 records is about 0.5 MiB, so a body beyond this
+/// is a broken or hostile server's, and reading on would only fill memory.
+pub const MAX_BODY_BYTES: usize = 64 << 20;
 
 impl DashboardClient {
     pub fn new(config: ClientConfig) -> Result<DashboardClient, ClientError> {
@@ -628,8 +638,13 @@ impl DashboardClient {
                     .flatten(),
             };
         }
-        let body = match response.bytes().await {
-            Ok(b) => b,
+        let body = match read_body(response, MAX_BODY_BYTES).await {
+            Ok(Some(b)) => b,
+            Ok(None) => {
+                return Attempt::Fatal(ClientError::OversizedBody {
+                    url: strip_query(url.as_str()).to_owned(),
+                });
+            }
             Err(e) => {
                 return Attempt::Retry {
                     reason: format!("the answer was cut short ({})", transport_reason(&e)),
@@ -899,6 +914,26 @@ enum Attempt<T> {
         retry_after: Option<Duration>,
     },
     Fatal(ClientError),
+}
+
+/// The body of `response`, or `None` as soon as it is known to be longer than `limit` bytes
+/// (by its `Content-Length`, or by what arrived): never more than `limit` bytes are held.
+async fn read_body(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    let announced = response.content_length().unwrap_or(0);
+    if usize::try_from(announced).map_or(true, |n| n > limit) {
+        return Ok(None);
+    }
+    let mut body = Vec::with_capacity(usize::try_from(announced).unwrap_or(0));
+    while let Some(chunk) = response.chunk().await? {
+        if body.len().saturating_add(chunk.len()) > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
 }
 
 fn read_certificate(path: &Path) -> Result<reqwest::Certificate, ClientError> {
