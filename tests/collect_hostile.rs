@@ -204,6 +204,50 @@ fn a_body_announced_larger_than_64_mib_is_refused_before_it_is_read() {
 }
 
 #[test]
+fn a_call_is_given_up_at_its_max_throttled_429_and_says_how_many_it_got() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let received = Arc::new(AtomicU32::new(0));
+    let counter = Arc::clone(&received);
+    let app = axum::Router::new().fallback(move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async {
+            (
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", "0")],
+                r#"{"errors": ["API rate limit exceeded for organization"]}"#,
+            )
+        }
+    });
+    let (url, error, tally) = crate::support::block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binds 127.0.0.1:0");
+        let base = format!(
+            "http://{}/api/v1",
+            listener.local_addr().expect("an address")
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let key = callbudget::dashboard::key::ApiKey::new(API_KEY).expect("a valid key");
+        let mut config = callbudget::dashboard::client::ClientConfig::new(&base, key, 1.0);
+        // Two 429s: the first asks for no wait, and the second is the last.
+        config.max_throttled = 2;
+        let client = DashboardClient::new(config).expect("the client builds");
+        let url = client.url("/organizations/100001/admins", &[]);
+        let mut tally = CallTally::default();
+        let result = client
+            .get::<Vec<serde_json::Value>>(Some(TINY_ORG), &url, &mut tally)
+            .await;
+        (url, result.expect_err("the call is given up"), tally)
+    });
+    assert_eq!(
+        error.to_string(),
+        format!("{url}: gave up after 2 x 429 Too Many Requests for this one call")
+    );
+    assert_eq!(received.load(Ordering::SeqCst), 2);
+    assert_eq!((tally.calls, tally.http_429s), (2, 2));
+}
+
+#[test]
 fn a_panic_while_collecting_one_organization_fails_it_alone() {
     let other = "100002";
     let handle = serve(SimConfig {

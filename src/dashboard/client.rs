@@ -74,6 +74,8 @@ pub enum ClientError {
         attempts: u32,
         last: String,
     },
+    #[error("{url}: gave up after {http_429s} x 429 Too Many Requests for this one call")]
+    ThrottledTooOften { url: String, http_429s: u32 },
     #[error(
         "refused to send the API key to {host}, reached by {how}: it is neither the --base-url's host nor one of Meraki's over https (if it is yours, add --trust-host {host}); nothing from it is stored"
     )]
@@ -168,7 +170,7 @@ pub struct ClientConfig {
     pub source_ip_rate: f64,
     /// Retries for 5xx, timeouts, connection errors and bad bodies.
     pub max_retries: u32,
-    /// 429s tolerated for one call before giving up.
+    /// The 429s for one call at which it is given up (the last one included).
     pub max_throttled: u32,
     pub backoff: Backoff,
     pub timeout: Duration,
@@ -481,11 +483,10 @@ impl DashboardClient {
                 Attempt::Throttled(retry_after) => {
                     tally.http_429s += 1;
                     throttled += 1;
-                    if throttled > self.config.max_throttled {
-                        return Err(ClientError::RetriesExhausted {
+                    if throttled >= self.config.max_throttled {
+                        return Err(ClientError::ThrottledTooOften {
                             url: url.to_owned(),
-                            attempts: failures + throttled,
-                            last: "429 Too Many Requests".to_owned(),
+                            http_429s: throttled,
                         });
                     }
                     let asked = retry_after.unwrap_or_else(|| self.backoff_delay(throttled.min(6)));
