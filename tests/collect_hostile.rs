@@ -935,7 +935,7 @@ fn a_max_wait_that_is_not_a_duration_is_a_usage_error() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("\"10\": a wait ends in s, m or h (e.g. 30m)"),
+        stderr.contains("\"10\": a wait is a whole number ending in s, m or h (e.g. 30m)"),
         "{stderr}"
     );
 }

@@ -2,6 +2,7 @@
 //! functions; the binary's `commands` module wires the two together.
 
 pub mod docs;
+pub mod span;
 
 use crate::analysis::WindowStart;
 use crate::report::Format;
@@ -503,30 +504,28 @@ fn parse_file_format(s: &str) -> Result<Format, String> {
 
 /// An RFC 3339 time, or a span before the window's end (`24h`, `7d`).
 fn parse_window_start(s: &str) -> Result<WindowStart, String> {
-    if let Ok(t) = crate::timestamp::parse(s) {
-        return Ok(WindowStart::At(t));
-    }
-    parse_span(s)
-        .filter(|span| *span > TimeDelta::zero())
-        .map(WindowStart::Before)
-        .ok_or_else(|| format!("{s:?} is neither an RFC 3339 time nor a span such as 24h or 7d"))
+    time_or_span(s).map(|t| match t {
+        Ok(t) => WindowStart::At(t),
+        Err(span) => WindowStart::Before(span),
+    })
 }
 
+/// A span of history such as `90m`, `24h` or `7d`.
 fn parse_span_arg(s: &str) -> Result<TimeDelta, String> {
-    parse_span(s)
-        .filter(|span| *span > TimeDelta::zero())
-        .ok_or_else(|| format!("{s:?}: expected a span such as 90m, 24h or 7d"))
+    span::HISTORY.parse(s).map_err(|e| e.to_string())
 }
 
-/// A span such as `90m`, `36h` or `7d`.
-pub fn parse_span(s: &str) -> Option<TimeDelta> {
-    let (number, unit) = s.split_at(s.len().saturating_sub(1));
-    let n: i64 = number.parse().ok()?;
-    match unit {
-        "m" => TimeDelta::try_minutes(n),
-        "h" => TimeDelta::try_hours(n),
-        "d" => TimeDelta::try_days(n),
-        _ => None,
+/// An RFC 3339 time (`Ok`), or a span (`Err`): the one reading of `--since`-like flags.
+fn time_or_span(s: &str) -> Result<Result<DateTime<Utc>, TimeDelta>, String> {
+    if let Ok(t) = crate::timestamp::parse(s) {
+        return Ok(Ok(t));
+    }
+    match span::HISTORY.parse(s) {
+        Ok(span) => Ok(Err(span)),
+        Err(span::SpanError::NotASpan { .. }) => Err(format!(
+            "{s:?} is neither an RFC 3339 time nor a span such as 36h or 7d"
+        )),
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -549,21 +548,8 @@ fn parse_fault_seconds(s: &str) -> Result<f64, String> {
 
 /// A wait: seconds, minutes or hours (`90s`, `30m`, `2h`), at most a week.
 fn parse_wait(s: &str) -> Result<std::time::Duration, String> {
-    let (number, unit) = s.split_at(s.len().saturating_sub(1));
-    let seconds = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        _ => return Err(format!("{s:?}: a wait ends in s, m or h (e.g. 30m)")),
-    };
-    match number.parse::<u64>() {
-        Ok(n) if n.saturating_mul(seconds) <= 7 * 24 * 3600 => {
-            Ok(std::time::Duration::from_secs(n * seconds))
-        }
-        _ => Err(format!(
-            "{s:?}: a wait is a whole number of s, m or h, at most a week"
-        )),
-    }
+    let wait = span::WAIT.parse(s).map_err(|e| e.to_string())?;
+    wait.to_std().map_err(|e| format!("{s:?}: {e}"))
 }
 
 fn parse_share(s: &str) -> Result<f64, String> {
@@ -577,21 +563,12 @@ fn parse_share(s: &str) -> Result<f64, String> {
 
 /// RFC 3339, or a span before now: `90m`, `36h`, `7d`.
 fn parse_time_or_ago(s: &str) -> Result<DateTime<Utc>, String> {
-    if let Ok(t) = crate::timestamp::parse(s) {
-        return Ok(t);
+    match time_or_span(s)? {
+        Ok(t) => Ok(t),
+        Err(span) => Utc::now()
+            .checked_sub_signed(span)
+            .ok_or_else(|| format!("{s:?} reaches beyond the calendar")),
     }
-    let (number, unit) = s.split_at(s.len().saturating_sub(1));
-    let n: i64 = number
-        .parse()
-        .map_err(|_| format!("{s:?} is neither an RFC 3339 time nor a span such as 36h or 7d"))?;
-    let span = match unit {
-        "m" => TimeDelta::try_minutes(n),
-        "h" => TimeDelta::try_hours(n),
-        "d" => TimeDelta::try_days(n),
-        _ => return Err(format!("{s:?}: a span ends in m, h or d (e.g. 36h)")),
-    };
-    span.and_then(|span| Utc::now().checked_sub_signed(span))
-        .ok_or_else(|| format!("{s:?} reaches beyond the calendar"))
 }
 
 fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
