@@ -136,11 +136,11 @@ pub struct CollectArgs {
     pub all_orgs: bool,
     /// The API's base URL: regional clouds (https://api.meraki.ca/api/v1, .cn, .in,
     /// https://api.gov-meraki.com/api/v1) and the simulator use their own.
-    #[arg(long, value_name = "URL", default_value = crate::dashboard::DEFAULT_BASE_URL)]
+    #[arg(long, value_name = "URL", default_value = crate::dashboard::DEFAULT_BASE_URL, value_parser = Redacted(parse_base_url))]
     pub base_url: String,
     /// Also send the API key to this host, when a redirect or a pagination link leads there
     /// (repeatable). The base URL's host and Meraki's own (over https) need no flag.
-    #[arg(long, value_name = "HOST[:PORT]", value_parser = <crate::dashboard::hosts::TrustedHost as std::str::FromStr>::from_str)]
+    #[arg(long, value_name = "HOST[:PORT]", value_parser = Redacted(<crate::dashboard::hosts::TrustedHost as std::str::FromStr>::from_str))]
     pub trust_host: Vec<crate::dashboard::hosts::TrustedHost>,
     /// Read the API key from this file instead of MERAKI_DASHBOARD_API_KEY.
     #[arg(long, value_name = "PATH")]
@@ -488,6 +488,40 @@ fn parse_printed_format(s: &str) -> Result<Format, String> {
             "{s:?} is written as files: use `callbudget report --format {format}` (analyze prints table, json, markdown or openmetrics)"
         ))
     }
+}
+
+/// A value parser whose error shows the value as [`crate::redact::redact_url`] leaves it: clap's
+/// own error would echo a `user:secret@` or an `?api_key=` as given.
+#[derive(Clone)]
+struct Redacted<T>(fn(&str) -> Result<T, String>);
+
+impl<T: Clone + Send + Sync + 'static> clap::builder::TypedValueParser for Redacted<T> {
+    type Value = T;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<T, clap::Error> {
+        let text = value.to_string_lossy();
+        (self.0)(&text).map_err(|reason| {
+            let arg = arg.map_or_else(|| "...".to_owned(), ToString::to_string);
+            let shown = crate::redact::redact_url(&text);
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid value '{shown}' for '{arg}': {reason}\n"),
+            )
+            .with_cmd(cmd)
+        })
+    }
+}
+
+/// A `--base-url` the client accepts (see [`crate::dashboard::hosts::parse_base_url`]).
+fn parse_base_url(s: &str) -> Result<String, String> {
+    crate::dashboard::hosts::parse_base_url(s)
+        .map(|_| s.to_owned())
+        .map_err(|e| e.reason.to_owned())
 }
 
 /// A format `report` writes: html, png, svg, json, md or openmetrics.
