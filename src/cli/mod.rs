@@ -416,8 +416,8 @@ pub struct SimulateArgs {
     #[arg(long = "fault", value_name = "KIND=RATE")]
     pub faults: Vec<FaultSetting>,
     /// Behave wrongly on purpose: self-link, empty-next, foreign-org-link, other-endpoint-link,
-    /// bad-record, future-date, huge-headers or escapes; every call, or a share with =RATE.
-    /// Repeatable.
+    /// bad-record, future-date, huge-headers, escapes, huge-counts or endless-body; every call, or
+    /// a share with =RATE. Repeatable.
     #[arg(long = "hostile", value_name = "NAME[=RATE]")]
     pub hostile: Vec<HostileSetting>,
     /// How Retry-After is written on 429s: seconds (Meraki), date (HTTP date) or unit (`2s`).
