@@ -13,14 +13,35 @@ pub const MICROS_PER_SECOND: i64 = 1_000_000;
 pub const MICROS_PER_MINUTE: i64 = 60 * MICROS_PER_SECOND;
 pub const MICROS_PER_HOUR: i64 = 3_600 * MICROS_PER_SECOND;
 
+/// The first instant the canonical form writes, 0001-01-01T00:00:00Z, in microseconds since the
+/// Unix epoch: before it, years have no four digits and text order is no longer time order.
+pub const EARLIEST_US: i64 = -62_135_596_800 * MICROS_PER_SECOND;
+/// The last instant the canonical form writes, 9999-12-31T23:59:59.999999Z.
+pub const LATEST_US: i64 = 253_402_300_800 * MICROS_PER_SECOND - 1;
+
+/// Why a text is not a timestamp callbudget accepts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimestampError {
+    #[error(transparent)]
+    Format(#[from] chrono::ParseError),
+    #[error("it lies outside the years 0001 to 9999 (UTC)")]
+    OutOfRange,
+}
+
 /// Formats a time in the canonical representation.
 pub fn format(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-/// Parses an ISO 8601 / RFC 3339 timestamp, with or without a fraction, `Z` or an offset.
-pub fn parse(text: &str) -> Result<DateTime<Utc>, chrono::ParseError> {
-    DateTime::parse_from_rfc3339(text.trim()).map(|t| t.with_timezone(&Utc))
+/// Parses an ISO 8601 / RFC 3339 timestamp, with or without a fraction, `Z` or an offset, within
+/// the years 0001 to 9999 in UTC ([`EARLIEST_US`] to [`LATEST_US`]).
+pub fn parse(text: &str) -> Result<DateTime<Utc>, TimestampError> {
+    let t = DateTime::parse_from_rfc3339(text.trim())?.with_timezone(&Utc);
+    if (EARLIEST_US..=LATEST_US).contains(&t.timestamp_micros()) {
+        Ok(t)
+    } else {
+        Err(TimestampError::OutOfRange)
+    }
 }
 
 /// Microseconds since the Unix epoch of a timestamp in exactly the canonical form
@@ -45,6 +66,9 @@ pub fn canonical_to_micros(text: &str) -> Option<i64> {
         })
     };
     let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    if year == 0 {
+        return None;
+    }
     let (hour, minute, second, micros) = (num(11, 13)?, num(14, 16)?, num(17, 19)?, num(20, 26)?);
     let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
     let month_days = match month {
@@ -173,6 +197,38 @@ mod tests {
         ] {
             assert_eq!(canonical_to_micros(text), None, "{text}");
         }
+    }
+
+    #[test]
+    fn times_outside_the_years_0001_to_9999_are_refused_on_either_path() {
+        assert_eq!(
+            parse("0001-01-01T00:00:00Z").map(|t| to_micros(&t)),
+            Ok(EARLIEST_US)
+        );
+        assert_eq!(
+            parse("9999-12-31T23:59:59.999999Z").map(|t| to_micros(&t)),
+            Ok(LATEST_US)
+        );
+        assert_eq!(
+            canonical_to_micros("0001-01-01T00:00:00.000000Z"),
+            Some(EARLIEST_US)
+        );
+        assert_eq!(
+            canonical_to_micros("9999-12-31T23:59:59.999999Z"),
+            Some(LATEST_US)
+        );
+        for text in [
+            "0000-06-01T00:00:00Z",
+            "0001-01-01T00:30:00+01:00",
+            "9999-12-31T23:30:00-01:00",
+        ] {
+            assert_eq!(parse(text), Err(TimestampError::OutOfRange), "{text}");
+        }
+        assert_eq!(canonical_to_micros("0000-06-01T00:00:00.000000Z"), None);
+        assert_eq!(
+            parse("0000-06-01T00:00:00Z").unwrap_err().to_string(),
+            "it lies outside the years 0001 to 9999 (UTC)"
+        );
     }
 
     #[test]

@@ -53,6 +53,16 @@ fn collect_three_hours(handle: &SimulatorHandle, db: &Path) -> CollectSummary {
 /// The run went through all three windows, each failed alone with `reason` and the 2 calls it
 /// cost (the overview and the one page that went wrong), and said so.
 fn assert_each_window_failed_alone(summary: &CollectSummary, db: &Path, reason: &str) {
+    assert_each_window_failed_alone_after(summary, db, reason, 2);
+}
+
+/// As [`assert_each_window_failed_alone`], each window having cost `calls` calls.
+fn assert_each_window_failed_alone_after(
+    summary: &CollectSummary,
+    db: &Path,
+    reason: &str,
+    calls: u64,
+) {
     assert_eq!(
         summary.collected(),
         [OrgId::new(TINY_ORG)],
@@ -67,7 +77,7 @@ fn assert_each_window_failed_alone(summary: &CollectSummary, db: &Path, reason: 
                 time(&format!("2026-11-19T{}:00:00Z", h[0])),
                 time(&format!("2026-11-19T{}:00:00Z", h[1])),
                 WindowStatus::Failed,
-                2,
+                calls,
                 Some(reason.to_owned()),
             )
         })
@@ -86,8 +96,8 @@ fn assert_each_window_failed_alone(summary: &CollectSummary, db: &Path, reason: 
     );
     let total = summary.total();
     assert_eq!((total.windows, total.records), (0, 0));
-    // The admins, then 2 calls for each window.
-    assert_eq!(total.tally.calls, 1 + 3 * 2);
+    // The admins, then the calls of each window.
+    assert_eq!(total.tally.calls, 1 + 3 * calls);
 }
 
 #[test]
@@ -115,6 +125,167 @@ fn an_empty_page_with_a_next_link_fails_each_window_alone() {
         &db,
         "/organizations/100001/apiRequests: page 1 is empty yet links to a next page",
     );
+}
+
+#[test]
+fn overview_counts_past_a_u64_fail_each_window_alone_without_overflowing() {
+    let handle = serve(hostile("huge-counts"));
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("cb.db");
+    let summary = collect_three_hours(&handle, &db);
+    assert_each_window_failed_alone_after(
+        &summary,
+        &db,
+        "/organizations/100001/apiRequests/overview: its counts add up to more than 18446744073709551615 requests, more than the 36000000 a window of 3600 s could hold at 10000 a second; not believed",
+        1,
+    );
+}
+
+#[test]
+fn a_body_that_never_ends_fails_its_window_at_64_mib_and_nothing_of_it_is_stored() {
+    let handle = serve(hostile("endless-body"));
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("cb.db");
+    let summary = collect_three_hours(&handle, &db);
+    assert_each_window_failed_alone(
+        &summary,
+        &db,
+        &format!(
+            "{}/organizations/100001/apiRequests: the answer's body is larger than 64 MiB, more than any page of the API; not read further, not retried",
+            handle.base_url()
+        ),
+    );
+}
+
+#[test]
+fn a_body_announced_larger_than_64_mib_is_refused_before_it_is_read() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds 127.0.0.1:0");
+    let base = format!(
+        "http://{}/api/v1",
+        listener.local_addr().expect("an address")
+    );
+    let announced = (64 << 20) + 1;
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("one call");
+        let mut head = [0u8; 4096];
+        let _ = stream.read(&mut head);
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {announced}\r\n\r\n["
+        );
+        stream
+            .write_all(answer.as_bytes())
+            .expect("the head is sent");
+        // Nothing more is sent: a client that waited for the body would wait until its timeout.
+        let mut rest = Vec::new();
+        let _ = stream.read_to_end(&mut rest);
+    });
+    let key = callbudget::dashboard::key::ApiKey::new(API_KEY).expect("a valid key");
+    let mut config = callbudget::dashboard::client::ClientConfig::new(&base, key, 1.0);
+    // Should the body be awaited, the call fails at once instead of after retries.
+    (config.timeout, config.max_retries) = (Duration::from_secs(5), 0);
+    let client = DashboardClient::new(config).expect("the client builds");
+    let url = format!("{base}/organizations");
+    let mut tally = CallTally::default();
+    let result =
+        crate::support::block_on(client.get::<Vec<serde_json::Value>>(None, &url, &mut tally));
+    let error = result.expect_err("the answer is refused");
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{url}: the answer's body is larger than 64 MiB, more than any page of the API; not read further, not retried"
+        )
+    );
+    assert_eq!(tally.calls, 1);
+    drop(client);
+    server
+        .join()
+        .expect("the server ends when the client hangs up");
+}
+
+#[test]
+fn a_call_is_given_up_at_its_max_throttled_429_and_says_how_many_it_got() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let received = Arc::new(AtomicU32::new(0));
+    let counter = Arc::clone(&received);
+    let app = axum::Router::new().fallback(move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async {
+            (
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", "0")],
+                r#"{"errors": ["API rate limit exceeded for organization"]}"#,
+            )
+        }
+    });
+    let (url, error, tally) = crate::support::block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binds 127.0.0.1:0");
+        let base = format!(
+            "http://{}/api/v1",
+            listener.local_addr().expect("an address")
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let key = callbudget::dashboard::key::ApiKey::new(API_KEY).expect("a valid key");
+        let mut config = callbudget::dashboard::client::ClientConfig::new(&base, key, 1.0);
+        // Two 429s: the first asks for no wait, and the second is the last.
+        config.max_throttled = 2;
+        let client = DashboardClient::new(config).expect("the client builds");
+        let url = client.url("/organizations/100001/admins", &[]);
+        let mut tally = CallTally::default();
+        let result = client
+            .get::<Vec<serde_json::Value>>(Some(TINY_ORG), &url, &mut tally)
+            .await;
+        (url, result.expect_err("the call is given up"), tally)
+    });
+    assert_eq!(
+        error.to_string(),
+        format!("{url}: gave up after 2 x 429 Too Many Requests for this one call")
+    );
+    assert_eq!(received.load(Ordering::SeqCst), 2);
+    assert_eq!((tally.calls, tally.http_429s), (2, 2));
+}
+
+#[test]
+fn a_panic_while_collecting_one_organization_fails_it_alone() {
+    let other = "100002";
+    let handle = serve(SimConfig {
+        scenarios: vec![
+            crate::support::tiny_scenario(),
+            tiny_scenario_with_id(other),
+        ],
+        ..tiny_config()
+    });
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("cb.db");
+    let client = DashboardClient::new(fast_client_config(&handle)).expect("the client builds");
+    let options = CollectOptions {
+        orgs: OrgSelection::Ids(vec![OrgId::new(TINY_ORG), OrgId::new(other)]),
+        ..options(SINCE, UNTIL)
+    };
+    // A bug met in one organization's task: the events are called from inside it.
+    let (_, summary) = callbudget::collect::run(client, &db, options, move |event| {
+        if matches!(&event, CollectEvent::OrgStarted { org, .. } if org == other) {
+            panic!("a bug met while collecting {other}");
+        }
+    })
+    .expect("the run ends with a summary, not a crash");
+    assert_eq!(summary.collected(), [OrgId::new(TINY_ORG)]);
+    let failed: Vec<(&OrgId, &str)> = summary.failed().collect();
+    assert_eq!(
+        failed,
+        [(
+            &OrgId::new(other),
+            "collecting it stopped on an internal error (a bug in callbudget): a bug met while collecting 100002"
+        )]
+    );
+    let (t0, t1) = (time(SINCE), time(UNTIL));
+    assert_same_records(
+        stored_records(&db, TINY_ORG, t0, t1),
+        records_in(&handle, TINY_ORG, t0, t1),
+    );
+    assert_eq!(summary.total().windows, 3);
 }
 
 #[test]
@@ -764,7 +935,7 @@ fn a_max_wait_that_is_not_a_duration_is_a_usage_error() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("\"10\": a wait ends in s, m or h (e.g. 30m)"),
+        stderr.contains("\"10\": a wait is a whole number ending in s, m or h (e.g. 30m)"),
         "{stderr}"
     );
 }

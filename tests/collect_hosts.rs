@@ -343,9 +343,51 @@ fn a_base_url_on_merakis_hosts_over_plain_http_is_refused() {
         ])
         .output()
         .expect("callbudget runs");
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(2));
     assert_eq!(
         String::from_utf8(output.stderr).expect("UTF-8"),
-        "callbudget: error: --base-url http://api.meraki.com/api/v1: Meraki's API is served over https only, and the key would travel in clear text\n"
+        "error: invalid value 'http://api.meraki.com/api/v1' for '--base-url <URL>': Meraki's API is served over https only, and the key would travel in clear text\n"
     );
+}
+
+#[test]
+fn a_refused_base_url_or_trust_host_is_echoed_without_its_secrets() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    for (flag, value, says) in [
+        (
+            "--base-url",
+            "https://user:PASS-SECRET@h.example/api/v1",
+            "error: invalid value 'https://***@h.example/api/v1' for '--base-url <URL>': it carries credentials: the API key goes in MERAKI_DASHBOARD_API_KEY or --api-key-file",
+        ),
+        (
+            "--base-url",
+            "https://h.example/api/v1?api_key=QUERY-SECRET",
+            "error: invalid value 'https://h.example/api/v1?api_key=***' for '--base-url <URL>': it carries a query or fragment",
+        ),
+        (
+            "--base-url",
+            "not a url://user:PASS-SECRET@h?token=QUERY-SECRET",
+            "error: invalid value 'not a url://***@h?token=***' for '--base-url <URL>': not a URL (e.g. https://api.meraki.com/api/v1)",
+        ),
+        (
+            "--trust-host",
+            "user:PASS-SECRET@h.example:8443",
+            "error: invalid value '***@h.example:8443' for '--trust-host <HOST[:PORT]>': \"***@h.example:8443\": expected HOST or HOST:PORT (no scheme or path), e.g. n42.example.net:8443",
+        ),
+    ] {
+        let output = callbudget()
+            .arg("collect")
+            .arg("--db")
+            .arg(dir.path().join("cb.db"))
+            .args(["--org", ACME_ORG, flag, value])
+            .env("MERAKI_DASHBOARD_API_KEY", "any-secret-you-like")
+            .output()
+            .expect("callbudget runs");
+        assert_eq!(output.status.code(), Some(2), "{value}");
+        let stderr = String::from_utf8(output.stderr).expect("UTF-8");
+        assert_eq!(stderr, format!("{says}\n"));
+        assert!(!stderr.contains("SECRET"), "{stderr}");
+        assert!(output.stdout.is_empty());
+    }
+    assert!(!dir.path().join("cb.db").exists());
 }

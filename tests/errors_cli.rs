@@ -94,3 +94,59 @@ fn a_bad_since_is_a_usage_error_in_analyze_as_in_collect() {
         );
     }
 }
+
+/// A span that is not one — non-ASCII (which once panicked slicing a character in two), signed,
+/// zero, past the calendar — is a usage error naming the flag, in every flag that takes a span.
+#[test]
+fn hostile_spans_are_usage_errors_naming_the_flag_never_a_panic() {
+    for (args, says) in [
+        (
+            &["analyze", "--since", "7é"][..],
+            "error: invalid value '7é' for '--since <TIME>': \"7é\" is neither an RFC 3339 time nor a span such as 36h or 7d",
+        ),
+        (
+            &["collect", "--org", "1", "--since", "7é"],
+            "error: invalid value '7é' for '--since <TIME>': \"7é\" is neither an RFC 3339 time nor a span such as 36h or 7d",
+        ),
+        (
+            &["collect", "--org", "1", "--until=-5d"],
+            "error: invalid value '-5d' for '--until <TIME>': \"-5d\": a span cannot be negative",
+        ),
+        (
+            &["collect", "--org", "1", "--since", "0h"],
+            "error: invalid value '0h' for '--since <TIME>': \"0h\": a span must be longer than zero",
+        ),
+        (
+            &["collect", "--org", "1", "--since", "99999999999999999999d"],
+            "error: invalid value '99999999999999999999d' for '--since <TIME>': \"99999999999999999999d\": a span is at most 36500d (100 years)",
+        ),
+        (
+            &["collect", "--org", "1", "--max-wait", "5é"],
+            "error: invalid value '5é' for '--max-wait <DURATION>': \"5é\": a wait is a whole number ending in s, m or h (e.g. 30m)",
+        ),
+        (
+            &["audit", "--org", "1", "--report-span", "日"],
+            "error: invalid value '日' for '--report-span <SPAN>': \"日\": a span is a whole number ending in m, h or d (e.g. 36h)",
+        ),
+        (
+            &[
+                "import",
+                "x.log",
+                "--provider",
+                "xdr",
+                "--format",
+                "jsonl",
+                "--org",
+                "1",
+                "--max-span",
+                "0d",
+            ],
+            "error: invalid value '0d' for '--max-span <SPAN>': \"0d\": a span must be longer than zero",
+        ),
+    ] {
+        let (code, stderr) = fails(args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().next(), Some(says), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}

@@ -878,3 +878,53 @@ fn credentials_in_imported_query_strings_never_reach_the_database() {
         );
     }
 }
+
+/// Times before year 0001 (as written, or once the offset is applied) and a combined line's
+/// offset beyond ±23:59 are malformed lines, named and skipped: never a panic, never a wrong time
+/// stored.
+#[test]
+fn times_outside_the_years_0001_to_9999_and_offsets_past_a_day_are_skipped_lines() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("cb.db");
+    let file = dir.path().join("proxy.log");
+    let line =
+        |time: &str| format!("10.0.0.1 - - [{time}] \"GET /a HTTP/1.1\" 200 1 \"-\" \"ua\"\n");
+    let text = [
+        line("20/Nov/2026:10:15:02 +0000"),
+        line("20/Nov/2026:10:15:02 +9959"),
+        line("01/Jan/0001:00:00:00 +0100"),
+        line("01/Jan/0000:12:00:00 +0000"),
+        line("20/Nov/2026:10:15:03 -2359"),
+    ]
+    .concat();
+    std::fs::write(&file, text).expect("written");
+    let out = import(&db, &file, "combined", &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let skipped = |n: u32, reason: &str| format!("{}:{n}: skipped: {reason}", file.display());
+    assert_eq!(
+        stderr.lines().collect::<Vec<_>>(),
+        [
+            skipped(
+                2,
+                "the time zone offset \"+9959\" of [\"20/Nov/2026:10:15:02 +9959\"] is beyond ±23:59"
+            ),
+            skipped(
+                3,
+                "the time 0000-12-31T23:00:00.000000Z is before the first second a database stores (0001-01-01T00:00:00Z)"
+            ),
+            skipped(
+                4,
+                "the time 0000-01-01T12:00:00.000000Z is before the first second a database stores (0001-01-01T00:00:00Z)"
+            ),
+        ]
+    );
+    let times: Vec<String> = stored_rows(&db)
+        .iter()
+        .map(|row| row.split('|').next().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        times,
+        ["2026-11-20T10:15:02.000000Z", "2026-11-21T10:14:03.000000Z"]
+    );
+}

@@ -159,6 +159,40 @@ fn misspelt_key_is_refused_in_one_line_naming_file_line_and_key() {
 }
 
 #[test]
+fn a_burst_that_is_not_a_finite_number_is_refused_in_one_line_naming_file_line_and_field() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    for burst in ["nan", "inf", "-1.0"] {
+        let path = broken_tiny(
+            dir.path(),
+            "burst.toml",
+            "[inventory]\n",
+            &format!("[budget]\nburst = {burst}\n\n[inventory]\n"),
+        );
+        assert_eq!(
+            refusal_of(&path),
+            format!(
+                "callbudget: error: {}:12: budget.burst: must be a number of at least 0\n",
+                path.display()
+            ),
+            "burst = {burst}"
+        );
+    }
+}
+
+#[test]
+fn a_scenario_that_cannot_be_read_is_named_with_its_cause_once() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("missing.toml");
+    assert_eq!(
+        refusal_of(&path),
+        format!(
+            "callbudget: error: cannot read scenario {}: No such file or directory (os error 2)\n",
+            path.display()
+        )
+    );
+}
+
+#[test]
 fn toml_syntax_error_is_refused_in_one_line_naming_file_and_line() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let path = broken_tiny(

@@ -65,6 +65,16 @@ pub struct RequestsOverview {
     pub response_code_counts: BTreeMap<String, u64>,
 }
 
+impl RequestsOverview {
+    /// The requests counted over every response code; `None` when the counts add up to more than
+    /// a `u64` holds (no real server's, but a hostile one's).
+    pub fn total(&self) -> Option<u64> {
+        self.response_code_counts
+            .values()
+            .try_fold(0u64, |sum, &count| sum.checked_add(count))
+    }
+}
+
 /// One interval of `getOrganizationApiRequestsOverviewResponseCodesByInterval`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -91,3 +101,25 @@ pub struct ErrorBody {
 
 /// The byInterval intervals the API accepts, in seconds.
 pub const RESPONSE_CODE_INTERVALS: [u32; 4] = [120, 3600, 14400, 21600];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_overviews_total_is_none_when_its_counts_overflow() {
+        let overview = |counts: &[(&str, u64)]| RequestsOverview {
+            response_code_counts: counts.iter().map(|&(c, n)| (c.to_owned(), n)).collect(),
+        };
+        assert_eq!(
+            overview(&[("200", 50_120), ("429", 313)]).total(),
+            Some(50_433)
+        );
+        assert_eq!(overview(&[]).total(), Some(0));
+        assert_eq!(
+            overview(&[("200", u64::MAX - 1), ("429", 1)]).total(),
+            Some(u64::MAX)
+        );
+        assert_eq!(overview(&[("200", u64::MAX), ("429", 1)]).total(), None);
+    }
+}

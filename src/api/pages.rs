@@ -13,6 +13,23 @@ struct Span {
     end: u32,
 }
 
+impl Span {
+    /// The span from `start` to `end`, or `None` past 4 GiB: a span cut short would read back
+    /// another string's text.
+    fn new(start: usize, end: usize) -> Option<Span> {
+        Some(Span {
+            start: u32::try_from(start).ok()?,
+            end: u32::try_from(end).ok()?,
+        })
+    }
+}
+
+/// A page whose text passes 4 GiB, beyond what a [`RequestPage`] can name (the client reads no
+/// answer of more than 64 MiB).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the page's text passes 4 GiB")]
+pub struct PageTooLarge;
+
 /// One page of `getOrganizationApiRequests`, decoded compactly: every string of every record is
 /// copied once into one buffer and named by its place there, so a page of 1000 records takes two
 /// allocations instead of ~9000, and freeing it two frees. [`RequestPage::records`] reads the
@@ -25,20 +42,25 @@ pub struct RequestPage {
 }
 
 impl RequestPage {
-    /// Appends a record, copying its strings.
-    pub fn push<S: AsRef<str>>(&mut self, record: &RequestRecord<S>) {
+    /// Appends a record, copying its strings; refused, and the page left as it was, when the
+    /// page's text would pass 4 GiB.
+    pub fn push<S: AsRef<str>>(&mut self, record: &RequestRecord<S>) -> Result<(), PageTooLarge> {
         let text = &mut self.text;
+        let before = text.len();
+        let mut fits = true;
         let record = record.map_text(|v| {
             let start = text.len();
             text.push_str(v.as_ref());
-            // A page is one HTTP answer: never 4 GiB of text.
-            let at = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-            Span {
-                start: at(start),
-                end: at(text.len()),
-            }
+            let span = Span::new(start, text.len());
+            fits &= span.is_some();
+            span.unwrap_or(Span { start: 0, end: 0 })
         });
+        if !fits {
+            text.truncate(before);
+            return Err(PageTooLarge);
+        }
         self.records.push(record);
+        Ok(())
     }
 
     pub fn len(&self) -> usize {
@@ -83,7 +105,7 @@ impl<'de> Deserialize<'de> for RequestPage {
                     page.records.reserve(n);
                 }
                 while let Some(record) = seq.next_element::<RequestRecord<Text<'de>>>()? {
-                    page.push(&record);
+                    page.push(&record).map_err(serde::de::Error::custom)?;
                 }
                 Ok(page)
             }
@@ -96,6 +118,20 @@ impl<'de> Deserialize<'de> for RequestPage {
 mod tests {
     use super::*;
     use crate::api::RequestRecord;
+
+    #[test]
+    fn spans_past_4_gib_are_refused_not_cut_short() {
+        let gib4 = u32::MAX as usize;
+        assert_eq!(
+            Span::new(gib4 - 1, gib4),
+            Some(Span {
+                start: u32::MAX - 1,
+                end: u32::MAX
+            })
+        );
+        assert_eq!(Span::new(gib4 - 1, gib4 + 1), None);
+        assert_eq!(Span::new(gib4 + 1, gib4 + 2), None);
+    }
 
     #[test]
     fn a_request_page_decodes_as_the_records_do() {

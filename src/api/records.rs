@@ -187,5 +187,20 @@ mod tests {
             serde_json::from_str::<RequestRecord>(r#"{"ts": "2026-02-30T10:15:02.000000Z"}"#)
                 .is_err()
         );
+        // Before year 0001 or after 9999 in UTC: refused on either path, never a wrong time.
+        for text in [
+            "0000-06-01T00:00:00.000000Z",
+            "0001-01-01T00:30:00.000000+01:00",
+            "9999-12-31T23:30:00.000000-01:00",
+        ] {
+            let json = format!(r#"{{"ts": "{text}"}}"#);
+            let e = serde_json::from_str::<RequestRecord>(&json).unwrap_err();
+            assert!(
+                e.to_string().starts_with(&format!(
+                    "invalid timestamp \"{text}\": it lies outside the years 0001 to 9999 (UTC)"
+                )),
+                "{e}"
+            );
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! functions; the binary's `commands` module wires the two together.
 
 pub mod docs;
+pub mod span;
 
 use crate::analysis::WindowStart;
 use crate::report::Format;
@@ -135,11 +136,11 @@ pub struct CollectArgs {
     pub all_orgs: bool,
     /// The API's base URL: regional clouds (https://api.meraki.ca/api/v1, .cn, .in,
     /// https://api.gov-meraki.com/api/v1) and the simulator use their own.
-    #[arg(long, value_name = "URL", default_value = crate::dashboard::DEFAULT_BASE_URL)]
+    #[arg(long, value_name = "URL", default_value = crate::dashboard::DEFAULT_BASE_URL, value_parser = Redacted(parse_base_url))]
     pub base_url: String,
     /// Also send the API key to this host, when a redirect or a pagination link leads there
     /// (repeatable). The base URL's host and Meraki's own (over https) need no flag.
-    #[arg(long, value_name = "HOST[:PORT]", value_parser = <crate::dashboard::hosts::TrustedHost as std::str::FromStr>::from_str)]
+    #[arg(long, value_name = "HOST[:PORT]", value_parser = Redacted(<crate::dashboard::hosts::TrustedHost as std::str::FromStr>::from_str))]
     pub trust_host: Vec<crate::dashboard::hosts::TrustedHost>,
     /// Read the API key from this file instead of MERAKI_DASHBOARD_API_KEY.
     #[arg(long, value_name = "PATH")]
@@ -415,8 +416,8 @@ pub struct SimulateArgs {
     #[arg(long = "fault", value_name = "KIND=RATE")]
     pub faults: Vec<FaultSetting>,
     /// Behave wrongly on purpose: self-link, empty-next, foreign-org-link, other-endpoint-link,
-    /// bad-record, future-date, huge-headers or escapes; every call, or a share with =RATE.
-    /// Repeatable.
+    /// bad-record, future-date, huge-headers, escapes, huge-counts or endless-body; every call, or
+    /// a share with =RATE. Repeatable.
     #[arg(long = "hostile", value_name = "NAME[=RATE]")]
     pub hostile: Vec<HostileSetting>,
     /// How Retry-After is written on 429s: seconds (Meraki), date (HTTP date) or unit (`2s`).
@@ -489,6 +490,40 @@ fn parse_printed_format(s: &str) -> Result<Format, String> {
     }
 }
 
+/// A value parser whose error shows the value as [`crate::redact::redact_url`] leaves it: clap's
+/// own error would echo a `user:secret@` or an `?api_key=` as given.
+#[derive(Clone)]
+struct Redacted<T>(fn(&str) -> Result<T, String>);
+
+impl<T: Clone + Send + Sync + 'static> clap::builder::TypedValueParser for Redacted<T> {
+    type Value = T;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<T, clap::Error> {
+        let text = value.to_string_lossy();
+        (self.0)(&text).map_err(|reason| {
+            let arg = arg.map_or_else(|| "...".to_owned(), ToString::to_string);
+            let shown = crate::redact::redact_url(&text);
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid value '{shown}' for '{arg}': {reason}\n"),
+            )
+            .with_cmd(cmd)
+        })
+    }
+}
+
+/// A `--base-url` the client accepts (see [`crate::dashboard::hosts::parse_base_url`]).
+fn parse_base_url(s: &str) -> Result<String, String> {
+    crate::dashboard::hosts::parse_base_url(s)
+        .map(|_| s.to_owned())
+        .map_err(|e| e.reason.to_owned())
+}
+
 /// A format `report` writes: html, png, svg, json, md or openmetrics.
 fn parse_file_format(s: &str) -> Result<Format, String> {
     let format: Format = s.parse()?;
@@ -503,30 +538,28 @@ fn parse_file_format(s: &str) -> Result<Format, String> {
 
 /// An RFC 3339 time, or a span before the window's end (`24h`, `7d`).
 fn parse_window_start(s: &str) -> Result<WindowStart, String> {
-    if let Ok(t) = crate::timestamp::parse(s) {
-        return Ok(WindowStart::At(t));
-    }
-    parse_span(s)
-        .filter(|span| *span > TimeDelta::zero())
-        .map(WindowStart::Before)
-        .ok_or_else(|| format!("{s:?} is neither an RFC 3339 time nor a span such as 24h or 7d"))
+    time_or_span(s).map(|t| match t {
+        Ok(t) => WindowStart::At(t),
+        Err(span) => WindowStart::Before(span),
+    })
 }
 
+/// A span of history such as `90m`, `24h` or `7d`.
 fn parse_span_arg(s: &str) -> Result<TimeDelta, String> {
-    parse_span(s)
-        .filter(|span| *span > TimeDelta::zero())
-        .ok_or_else(|| format!("{s:?}: expected a span such as 90m, 24h or 7d"))
+    span::HISTORY.parse(s).map_err(|e| e.to_string())
 }
 
-/// A span such as `90m`, `36h` or `7d`.
-pub fn parse_span(s: &str) -> Option<TimeDelta> {
-    let (number, unit) = s.split_at(s.len().saturating_sub(1));
-    let n: i64 = number.parse().ok()?;
-    match unit {
-        "m" => TimeDelta::try_minutes(n),
-        "h" => TimeDelta::try_hours(n),
-        "d" => TimeDelta::try_days(n),
-        _ => None,
+/// An RFC 3339 time (`Ok`), or a span (`Err`): the one reading of `--since`-like flags.
+fn time_or_span(s: &str) -> Result<Result<DateTime<Utc>, TimeDelta>, String> {
+    if let Ok(t) = crate::timestamp::parse(s) {
+        return Ok(Ok(t));
+    }
+    match span::HISTORY.parse(s) {
+        Ok(span) => Ok(Err(span)),
+        Err(span::SpanError::NotASpan { .. }) => Err(format!(
+            "{s:?} is neither an RFC 3339 time nor a span such as 36h or 7d"
+        )),
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -549,21 +582,8 @@ fn parse_fault_seconds(s: &str) -> Result<f64, String> {
 
 /// A wait: seconds, minutes or hours (`90s`, `30m`, `2h`), at most a week.
 fn parse_wait(s: &str) -> Result<std::time::Duration, String> {
-    let (number, unit) = s.split_at(s.len().saturating_sub(1));
-    let seconds = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        _ => return Err(format!("{s:?}: a wait ends in s, m or h (e.g. 30m)")),
-    };
-    match number.parse::<u64>() {
-        Ok(n) if n.saturating_mul(seconds) <= 7 * 24 * 3600 => {
-            Ok(std::time::Duration::from_secs(n * seconds))
-        }
-        _ => Err(format!(
-            "{s:?}: a wait is a whole number of s, m or h, at most a week"
-        )),
-    }
+    let wait = span::WAIT.parse(s).map_err(|e| e.to_string())?;
+    wait.to_std().map_err(|e| format!("{s:?}: {e}"))
 }
 
 fn parse_share(s: &str) -> Result<f64, String> {
@@ -577,21 +597,12 @@ fn parse_share(s: &str) -> Result<f64, String> {
 
 /// RFC 3339, or a span before now: `90m`, `36h`, `7d`.
 fn parse_time_or_ago(s: &str) -> Result<DateTime<Utc>, String> {
-    if let Ok(t) = crate::timestamp::parse(s) {
-        return Ok(t);
+    match time_or_span(s)? {
+        Ok(t) => Ok(t),
+        Err(span) => Utc::now()
+            .checked_sub_signed(span)
+            .ok_or_else(|| format!("{s:?} reaches beyond the calendar")),
     }
-    let (number, unit) = s.split_at(s.len().saturating_sub(1));
-    let n: i64 = number
-        .parse()
-        .map_err(|_| format!("{s:?} is neither an RFC 3339 time nor a span such as 36h or 7d"))?;
-    let span = match unit {
-        "m" => TimeDelta::try_minutes(n),
-        "h" => TimeDelta::try_hours(n),
-        "d" => TimeDelta::try_days(n),
-        _ => return Err(format!("{s:?}: a span ends in m, h or d (e.g. 36h)")),
-    };
-    span.and_then(|span| Utc::now().checked_sub_signed(span))
-        .ok_or_else(|| format!("{s:?} reaches beyond the calendar"))
 }
 
 fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {

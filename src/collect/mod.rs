@@ -23,8 +23,10 @@ use crate::dashboard::client::{
 };
 use crate::store::{CollectionFilter, Endpoint, OrgId, Store, StoreError, WindowMeta};
 use chrono::{DateTime, TimeDelta, Utc};
+use futures_util::FutureExt;
 use std::collections::BTreeSet;
 use std::fmt;
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -121,6 +123,15 @@ pub enum CollectError {
     Store(#[from] StoreError),
     #[error("organization {0} is not among the organizations this API key can see")]
     UnknownOrganization(String),
+    #[error(
+        "/organizations/{org}/apiRequests/overview: its counts add up to {count} requests, more than the {limit} a window of {seconds} s could hold at {MAX_PLAUSIBLE_REQUESTS_PER_SECOND} a second; not believed"
+    )]
+    ImplausibleOverview {
+        org: String,
+        count: String,
+        limit: u64,
+        seconds: i64,
+    },
     #[error("the database writer stopped")]
     Writer(#[source] tokio::task::JoinError),
     #[error("cannot list organizations at {base_url}")]
@@ -144,6 +155,7 @@ impl CollectError {
     fn fails_only_its_window(&self) -> bool {
         match self {
             CollectError::Api(e) => e.fails_only_its_window(),
+            CollectError::ImplausibleOverview { .. } => true,
             CollectError::Store(e) => matches!(
                 e,
                 StoreError::InvalidWindow { .. }
@@ -249,6 +261,43 @@ impl OrgOutcome {
     pub fn failure(&self) -> Option<&str> {
         self.failure.as_deref()
     }
+}
+
+/// The most requests an overview may count per second of its window: a thousand times an
+/// organization's 10 a second, 429s included. A larger count is a broken or hostile server's, and
+/// believing it would let it page on almost without end.
+pub const MAX_PLAUSIBLE_REQUESTS_PER_SECOND: u64 = 10_000;
+
+/// The requests the overview of `org`'s window `(t0, t1)` counts, or why it cannot be believed:
+/// counts whose sum overflows, or more than [`MAX_PLAUSIBLE_REQUESTS_PER_SECOND`].
+fn plausible_count(
+    org: &str,
+    overview: &RequestsOverview,
+    (t0, t1): (DateTime<Utc>, DateTime<Utc>),
+) -> Result<u64, CollectError> {
+    let seconds = (t1 - t0).num_seconds().max(1);
+    let limit = u64::try_from(seconds)
+        .unwrap_or(u64::MAX)
+        .saturating_mul(MAX_PLAUSIBLE_REQUESTS_PER_SECOND);
+    match overview.total() {
+        Some(count) if count <= limit => Ok(count),
+        count => Err(CollectError::ImplausibleOverview {
+            org: org.to_owned(),
+            count: count.map_or_else(|| format!("more than {}", u64::MAX), |c| c.to_string()),
+            limit,
+            seconds,
+        }),
+    }
+}
+
+/// The failure of an organization whose collection met a bug (a panic) instead of an error.
+fn internal_error(panic: &(dyn std::any::Any + Send)) -> String {
+    let message = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no message");
+    format!("collecting it stopped on an internal error (a bug in callbudget): {message}")
 }
 
 /// "3 window(s) failed: …" naming each different reason once, with how many windows it failed
@@ -568,16 +617,23 @@ pub async fn collect(
         .map(|(org, name)| {
             let run = Arc::clone(&run);
             let semaphore = Arc::clone(&semaphore);
-            tokio::spawn(async move {
+            let task_org = org.clone();
+            let task = tokio::spawn(async move {
                 let mut summary = OrgSummary::default();
                 let result = match name {
-                    Err(e) => Err(e),
+                    Err(e) => Err(crate::text::error_chain(&e)),
                     Ok(name) => {
                         let _permit = semaphore.acquire().await;
-                        run.collect_org(org.as_str(), &name, &mut summary).await
+                        // A bug met while collecting one organization is that organization's
+                        // failure: the others go on, and what it stored stays counted.
+                        let collecting = run.collect_org(org.as_str(), &name, &mut summary);
+                        match AssertUnwindSafe(collecting).catch_unwind().await {
+                            Ok(result) => result.map_err(|e| crate::text::error_chain(&e)),
+                            Err(panic) => Err(internal_error(panic.as_ref())),
+                        }
                     }
                 };
-                let error = result.err().map(|e| crate::text::error_chain(&e));
+                let error = result.err();
                 match &error {
                     None => (run.events)(CollectEvent::OrgFinished {
                         org: org.to_string(),
@@ -589,12 +645,18 @@ pub async fn collect(
                     }),
                 }
                 OrgOutcome::new(org, summary, error)
-            })
+            });
+            (task_org, task)
         })
         .collect();
     let mut summary = CollectSummary::default();
-    for task in tasks {
-        summary.orgs.push(task.await.map_err(CollectError::Writer)?);
+    for (org, task) in tasks {
+        // A panic is caught in the task; a task that still did not finish is that org's failure.
+        let outcome = task.await.unwrap_or_else(|e| {
+            let error = format!("collecting it stopped unexpectedly: {e}");
+            OrgOutcome::new(org, OrgSummary::default(), Some(error))
+        });
+        summary.orgs.push(outcome);
     }
     summary.elapsed = started.elapsed();
     Ok(summary)
@@ -897,7 +959,7 @@ impl Run {
             started_at,
             &tally,
         );
-        let expected: u64 = overview.response_code_counts.values().sum();
+        let expected = plausible_count(org, &overview, (t0, t1))?;
 
         let started_at = Utc::now();
         let mut tally = CallTally::default();
@@ -1092,5 +1154,45 @@ impl Consumers {
                     .into_iter()
                     .map(CollectionFilter::UserAgent),
             )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn overview(counts: &[(&str, u64)]) -> RequestsOverview {
+        RequestsOverview {
+            response_code_counts: counts.iter().map(|&(c, n)| (c.to_owned(), n)).collect(),
+        }
+    }
+
+    #[test]
+    fn an_overview_counting_more_than_a_window_could_hold_is_not_believed() {
+        let hour = (
+            crate::timestamp::parse("2026-11-19T09:00:00Z").unwrap(),
+            crate::timestamp::parse("2026-11-19T10:00:00Z").unwrap(),
+        );
+        let at_most = overview(&[("200", 35_000_000), ("429", 1_000_000)]);
+        assert_eq!(
+            plausible_count("549236", &at_most, hour).ok(),
+            Some(36_000_000)
+        );
+        let e = plausible_count("549236", &overview(&[("200", 36_000_001)]), hour).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "/organizations/549236/apiRequests/overview: its counts add up to 36000001 requests, more than the 36000000 a window of 3600 s could hold at 10000 a second; not believed"
+        );
+        assert!(e.fails_only_its_window());
+        let e = plausible_count(
+            "549236",
+            &overview(&[("200", u64::MAX), ("429", u64::MAX)]),
+            hour,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "/organizations/549236/apiRequests/overview: its counts add up to more than 18446744073709551615 requests, more than the 36000000 a window of 3600 s could hold at 10000 a second; not believed"
+        );
     }
 }

@@ -74,6 +74,8 @@ pub enum ClientError {
         attempts: u32,
         last: String,
     },
+    #[error("{url}: gave up after {http_429s} x 429 Too Many Requests for this one call")]
+    ThrottledTooOften { url: String, http_429s: u32 },
     #[error(
         "refused to send the API key to {host}, reached by {how}: it is neither the --base-url's host nor one of Meraki's over https (if it is yours, add --trust-host {host}); nothing from it is stored"
     )]
@@ -109,6 +111,11 @@ pub enum ClientError {
     #[error("{url}: the answer's headers are larger than an HTTP client accepts; not retried")]
     OversizedHeaders { url: String },
     #[error(
+        "{url}: the answer's body is larger than {} MiB, more than any page of the API; not read further, not retried",
+        MAX_BODY_BYTES >> 20
+    )]
+    OversizedBody { url: String },
+    #[error(
         "{what}: waiting {asked} s more ({why}) would exceed this run's wait budget: {spent} s of {limit} s spent (--max-wait)"
     )]
     WaitBudgetSpent {
@@ -142,6 +149,7 @@ impl ClientError {
                 | ClientError::TooManyPages { .. }
                 | ClientError::Schema { .. }
                 | ClientError::OversizedHeaders { .. }
+                | ClientError::OversizedBody { .. }
         )
     }
 }
@@ -162,7 +170,7 @@ pub struct ClientConfig {
     pub source_ip_rate: f64,
     /// Retries for 5xx, timeouts, connection errors and bad bodies.
     pub max_retries: u32,
-    /// 429s tolerated for one call before giving up.
+    /// The 429s for one call at which it is given up (the last one included).
     pub max_throttled: u32,
     pub backoff: Backoff,
     pub timeout: Duration,
@@ -244,7 +252,8 @@ impl PageLimit {
     pub fn for_items(items: u64, per_page: u64) -> PageLimit {
         let pages = items.div_ceil(per_page.max(1));
         PageLimit {
-            max_pages: usize::try_from(pages + pages / 10 + 2).unwrap_or(usize::MAX),
+            max_pages: usize::try_from(pages.saturating_add(pages / 10).saturating_add(2))
+                .unwrap_or(usize::MAX),
             expected_items: items,
         }
     }
@@ -311,6 +320,10 @@ pub struct Page<T> {
 /// Redirects followed for one call before giving up (the SDK's requests session allows 30; a
 /// shard redirect is one).
 const MAX_REDIRECTS: u32 = 5;
+
+/// The largest answer body read: a page of 1000 records is about 0.5 MiB, so a body beyond this
+/// is a broken or hostile server's, and reading on would only fill memory.
+pub const MAX_BODY_BYTES: usize = 64 << 20;
 
 impl DashboardClient {
     pub fn new(config: ClientConfig) -> Result<DashboardClient, ClientError> {
@@ -470,11 +483,10 @@ impl DashboardClient {
                 Attempt::Throttled(retry_after) => {
                     tally.http_429s += 1;
                     throttled += 1;
-                    if throttled > self.config.max_throttled {
-                        return Err(ClientError::RetriesExhausted {
+                    if throttled >= self.config.max_throttled {
+                        return Err(ClientError::ThrottledTooOften {
                             url: url.to_owned(),
-                            attempts: failures + throttled,
-                            last: "429 Too Many Requests".to_owned(),
+                            http_429s: throttled,
                         });
                     }
                     let asked = retry_after.unwrap_or_else(|| self.backoff_delay(throttled.min(6)));
@@ -627,8 +639,13 @@ impl DashboardClient {
                     .flatten(),
             };
         }
-        let body = match response.bytes().await {
-            Ok(b) => b,
+        let body = match read_body(response, MAX_BODY_BYTES).await {
+            Ok(Some(b)) => b,
+            Ok(None) => {
+                return Attempt::Fatal(ClientError::OversizedBody {
+                    url: strip_query(url.as_str()).to_owned(),
+                });
+            }
             Err(e) => {
                 return Attempt::Retry {
                     reason: format!("the answer was cut short ({})", transport_reason(&e)),
@@ -900,6 +917,26 @@ enum Attempt<T> {
     Fatal(ClientError),
 }
 
+/// The body of `response`, or `None` as soon as it is known to be longer than `limit` bytes
+/// (by its `Content-Length`, or by what arrived): never more than `limit` bytes are held.
+async fn read_body(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    let announced = response.content_length().unwrap_or(0);
+    if usize::try_from(announced).map_or(true, |n| n > limit) {
+        return Ok(None);
+    }
+    let mut body = Vec::with_capacity(usize::try_from(announced).unwrap_or(0));
+    while let Some(chunk) = response.chunk().await? {
+        if body.len().saturating_add(chunk.len()) > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
+}
+
 fn read_certificate(path: &Path) -> Result<reqwest::Certificate, ClientError> {
     let pem = std::fs::read(path).map_err(|e| ClientError::CaCertificate {
         path: path.to_owned(),
@@ -1036,5 +1073,6 @@ mod tests {
         assert_eq!(PageLimit::for_items(1000, 1000).max_pages, 3);
         assert_eq!(PageLimit::for_items(1001, 1000).max_pages, 4);
         assert_eq!(PageLimit::for_items(50_000, 1000).max_pages, 57);
+        assert_eq!(PageLimit::for_items(u64::MAX, 1).max_pages, usize::MAX);
     }
 }

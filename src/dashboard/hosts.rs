@@ -44,7 +44,8 @@ impl FromStr for TrustedHost {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let refused = || {
             format!(
-                "{text:?}: expected HOST or HOST:PORT (no scheme or path), e.g. n42.example.net:8443"
+                "{:?}: expected HOST or HOST:PORT (no scheme or path), e.g. n42.example.net:8443",
+                crate::redact::redact_url(text)
             )
         };
         if text.is_empty() || text.contains(['/', '@', '?', '#', ' ']) {
@@ -84,8 +85,9 @@ pub struct BaseUrlError {
 /// A `--base-url` checked: http or https, a host, no credentials, no query; Meraki's hosts over
 /// https only (the key would otherwise cross the network in clear text).
 pub fn parse_base_url(text: &str) -> Result<Url, BaseUrlError> {
+    // The URL as given may carry a password or a secret in its query: a message shows neither.
     let refused = |reason| BaseUrlError {
-        url: text.to_owned(),
+        url: crate::redact::redact_url(text).into_owned(),
         reason,
     };
     let url = Url::parse(text.trim_end_matches('/'))
@@ -317,6 +319,13 @@ mod tests {
         assert_eq!(
             parse_base_url("ftp://x/").unwrap_err().to_string(),
             "--base-url ftp://x/: the scheme must be https (or http for a lab)"
+        );
+        // A library caller's message shows the URL without its secrets too.
+        assert_eq!(
+            parse_base_url("https://k:SECRET@api.meraki.com/api/v1?token=SECRET")
+                .unwrap_err()
+                .to_string(),
+            "--base-url https://***@api.meraki.com/api/v1?token=***: it carries credentials: the API key goes in MERAKI_DASHBOARD_API_KEY or --api-key-file"
         );
     }
 }

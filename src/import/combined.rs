@@ -33,12 +33,7 @@ fn parse_line(line: &str) -> Result<RequestRow<Cow<'_, str>>, String> {
     let user = word("user")?;
     let rest = rest.strip_prefix('[').ok_or("no [time] after the user")?;
     let (time, rest) = rest.split_once(']').ok_or("the [time] is not closed")?;
-    let ts_us = parse_time_us(time).ok_or_else(|| {
-        format!(
-            "the time [{}] is not like [20/Nov/2026:10:15:02 +0000]",
-            quote(time)
-        )
-    })?;
+    let ts_us = parse_time_us(time)?;
     let (request, rest) = quoted(rest.trim_start()).ok_or("no quoted \"request line\"")?;
     let rest = rest.trim_start();
     let (status, rest) = rest.split_once(' ').unwrap_or((rest, ""));
@@ -106,13 +101,31 @@ fn split_request(
 }
 
 /// `20/Nov/2026:10:15:02 +0100` in microseconds since the Unix epoch: the fixed layout without the
-/// general parser (a large log is millions of them), else chrono's `%d/%b/%Y:%H:%M:%S %z`.
-fn parse_time_us(time: &str) -> Option<i64> {
-    fast_time_us(time.as_bytes()).or_else(|| {
-        DateTime::parse_from_str(time, "%d/%b/%Y:%H:%M:%S %z")
-            .ok()
-            .map(|t| crate::timestamp::to_micros(&t.with_timezone(&Utc)))
-    })
+/// general parser (a large log is millions of them), else chrono's `%d/%b/%Y:%H:%M:%S %z`. A time
+/// zone offset is at most ±23:59, as everywhere else.
+fn parse_time_us(time: &str) -> Result<i64, String> {
+    if let Some(us) = fast_time_us(time.as_bytes()) {
+        return Ok(us);
+    }
+    if let Some((_, offset)) = time.rsplit_once(' ')
+        && let [b'+' | b'-', h1, h2, m1, m2] = offset.as_bytes()
+        && [h1, h2, m1, m2].iter().all(|b| b.is_ascii_digit())
+        && (*h1, *h2) > (b'2', b'3')
+    {
+        return Err(format!(
+            "the time zone offset {} of [{}] is beyond ±23:59",
+            quote(offset),
+            quote(time)
+        ));
+    }
+    DateTime::parse_from_str(time, "%d/%b/%Y:%H:%M:%S %z")
+        .map(|t| crate::timestamp::to_micros(&t.with_timezone(&Utc)))
+        .map_err(|_| {
+            format!(
+                "the time [{}] is not like [20/Nov/2026:10:15:02 +0000]",
+                quote(time)
+            )
+        })
 }
 
 fn fast_time_us(b: &[u8]) -> Option<i64> {
@@ -149,7 +162,7 @@ fn fast_time_us(b: &[u8]) -> Option<i64> {
         _ => return None,
     };
     let (hours, minutes) = (digit(22)? * 10 + digit(23)?, digit(24)? * 10 + digit(25)?);
-    if minutes > 59 {
+    if hours > 23 || minutes > 59 {
         return None;
     }
     Some(local - sign * (hours * 60 + minutes) * MICROS_PER_MINUTE)
@@ -208,6 +221,8 @@ mod tests {
             "20/Nov/2026:10:15:02 +0000",
             "01/Jan/2026:00:00:00 -0930",
             "29/Feb/2028:23:59:59 +1400",
+            "20/Nov/2026:10:15:02 +2359",
+            "20/Nov/2026:10:15:02 -2359",
             "31/Dec/1969:23:59:59 +0000",
         ] {
             let chrono = DateTime::parse_from_str(time, "%d/%b/%Y:%H:%M:%S %z")
@@ -221,6 +236,8 @@ mod tests {
             "20/Nxv/2026:10:15:02 +0000",
             "20/Nov/2026:24:15:02 +0000",
             "20/Nov/2026:10:15:02 +0060",
+            "20/Nov/2026:10:15:02 +2400",
+            "20/Nov/2026:10:15:02 -9959",
             "20/Nov/2026:10:15:02 *0000",
         ] {
             assert_eq!(fast_time_us(time.as_bytes()), None, "{time}");
@@ -263,6 +280,14 @@ mod tests {
                 "the request line \"GET\" has no path",
             ),
             ("garbage", "the line ends before its client address"),
+            (
+                "10.0.0.1 - - [20/Nov/2026:10:15:02 +9959] \"GET / HTTP/1.1\" 200 1",
+                "the time zone offset \"+9959\" of [\"20/Nov/2026:10:15:02 +9959\"] is beyond ±23:59",
+            ),
+            (
+                "10.0.0.1 - - [20/Nov/2026:10:15:02 -2400] \"GET / HTTP/1.1\" 200 1",
+                "the time zone offset \"-2400\" of [\"20/Nov/2026:10:15:02 -2400\"] is beyond ±23:59",
+            ),
         ] {
             let err = decode_line(line.as_bytes()).unwrap_err();
             assert!(err.starts_with(says), "{line}: {err}");

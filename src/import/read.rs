@@ -116,7 +116,12 @@ pub(super) fn read_log(
             },
         };
         let row = decoded.and_then(|row| {
-            if row.ts_us < LATEST_STORABLE_US {
+            if row.ts_us < crate::timestamp::EARLIEST_US {
+                Err(format!(
+                    "the time {} is before the first second a database stores (0001-01-01T00:00:00Z)",
+                    crate::timestamp::format(&crate::timestamp::from_micros(row.ts_us))
+                ))
+            } else if row.ts_us < LATEST_STORABLE_US {
                 Ok(row)
             } else {
                 Err(format!(
@@ -274,6 +279,58 @@ mod tests {
         };
         assert_eq!((first.line, last.line), (2, 4));
         assert_eq!(last.ts_us - first.ts_us, hour + 1_000_000);
+    }
+
+    #[test]
+    fn a_time_before_year_0001_is_a_malformed_line() {
+        let text = [
+            line("0001-01-01T00:00:00Z"),
+            r#"{"ts": "0001-01-01T00:30:00+01:00"}"#.to_owned() + "\n",
+            line("0000-12-31T23:59:59.999999Z"),
+        ]
+        .concat();
+        let (read, sent) = read_text(&text, settings(false, i64::MAX));
+        let read = read.unwrap();
+        assert_eq!((read.records, sent), (1, vec![1]));
+        let reason =
+            |time: &str| format!("the time \"{time}\" lies outside the years 0001 to 9999 (UTC)");
+        assert_eq!(
+            read.malformed,
+            [
+                MalformedLine::new(2, &reason("0001-01-01T00:30:00+01:00")),
+                MalformedLine::new(3, &reason("0000-12-31T23:59:59.999999Z")),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_combined_time_whose_offset_takes_it_before_year_0001_is_a_malformed_line() {
+        let line = |time: &str| format!("10.0.0.1 - - [{time}] \"GET /a HTTP/1.1\" 200 1\n");
+        let text = [
+            line("01/Jan/0001:00:00:00 +0000"),
+            line("01/Jan/0001:00:00:00 +0100"),
+            line("01/Jan/0001:00:30:00 +2359"),
+        ]
+        .concat();
+        let settings = ReadSettings {
+            format: LogFormat::Combined,
+            ..settings(false, i64::MAX)
+        };
+        let (read, sent) = read_text(&text, settings);
+        let read = read.unwrap();
+        assert_eq!((read.records, sent), (1, vec![1]));
+        let reason = |time: &str| {
+            format!(
+                "the time {time} is before the first second a database stores (0001-01-01T00:00:00Z)"
+            )
+        };
+        assert_eq!(
+            read.malformed,
+            [
+                MalformedLine::new(2, &reason("0000-12-31T23:00:00.000000Z")),
+                MalformedLine::new(3, &reason("0000-12-31T00:31:00.000000Z")),
+            ]
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 use crate::api::{ApiClient, Text};
 use crate::store::RequestRow;
+use crate::timestamp::TimestampError;
 use serde::Deserialize;
 use std::borrow::Cow;
 
@@ -111,9 +112,20 @@ pub(super) fn parse_time_us(text: &str) -> Result<i64, String> {
     }
     let trimmed = text.trim();
     crate::timestamp::parse(trimmed)
-        .or_else(|_| crate::timestamp::parse(&trimmed.replacen(' ', "T", 1)))
+        .or_else(|e| match e {
+            TimestampError::OutOfRange => Err(e),
+            TimestampError::Format(_) => crate::timestamp::parse(&trimmed.replacen(' ', "T", 1)),
+        })
         .map(|t| crate::timestamp::to_micros(&t))
-        .map_err(|_| format!("the time {} is not an RFC 3339 timestamp", quote(text)))
+        .map_err(|e| match e {
+            TimestampError::OutOfRange => format!(
+                "the time {} lies outside the years 0001 to 9999 (UTC)",
+                quote(text)
+            ),
+            TimestampError::Format(_) => {
+                format!("the time {} is not an RFC 3339 timestamp", quote(text))
+            }
+        })
 }
 
 /// Text from the file, quoted for a message: at most 80 characters of it (a line may hold a
@@ -140,6 +152,13 @@ mod tests {
         ] {
             assert_eq!(parse_time_us(text), Ok(us), "{text}");
         }
+        assert_eq!(
+            parse_time_us("0001-01-01 00:30:00+01:00"),
+            Err(
+                "the time \"0001-01-01 00:30:00+01:00\" lies outside the years 0001 to 9999 (UTC)"
+                    .to_owned()
+            )
+        );
         assert_eq!(
             parse_time_us("yesterday"),
             Err("the time \"yesterday\" is not an RFC 3339 timestamp".to_owned())

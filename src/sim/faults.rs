@@ -6,7 +6,7 @@
 //! - **hostile modes** (`--hostile NAME[=RATE]`): a server that is wrong, which a good client must
 //!   refuse rather than follow or store — Links that loop or lead elsewhere, empty pages that
 //!   promise more, a record that fails the schema, a `Date` in 2100, oversized headers, terminal
-//!   escapes in error bodies.
+//!   escapes in error bodies, overview counts past a `u64`, a body that never ends.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -165,11 +165,15 @@ pub enum HostileMode {
     HugeHeaders,
     /// Error bodies carry terminal escapes and control characters ([`HOSTILE_TEXT`]).
     Escapes,
+    /// The request overview's counts add up to more than a `u64` holds.
+    HugeCounts,
+    /// A request-log page's body never ends: `[` and then spaces, for as long as it is read.
+    EndlessBody,
 }
 
 impl HostileMode {
     /// Every mode, in the order their chances are drawn.
-    pub const ALL: [HostileMode; 8] = [
+    pub const ALL: [HostileMode; 10] = [
         HostileMode::SelfLink,
         HostileMode::EmptyNext,
         HostileMode::ForeignOrgLink,
@@ -178,7 +182,16 @@ impl HostileMode {
         HostileMode::FutureDate,
         HostileMode::HugeHeaders,
         HostileMode::Escapes,
+        HostileMode::HugeCounts,
+        HostileMode::EndlessBody,
     ];
+
+    /// Whether the mode's chance is drawn on every call, on or off: the first eight's are. Modes
+    /// added later draw only when on, so that a seed's sequence for the first eight stays what
+    /// it was.
+    fn drawn_when_off(self) -> bool {
+        !matches!(self, HostileMode::HugeCounts | HostileMode::EndlessBody)
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -190,6 +203,8 @@ impl HostileMode {
             HostileMode::FutureDate => "future-date",
             HostileMode::HugeHeaders => "huge-headers",
             HostileMode::Escapes => "escapes",
+            HostileMode::HugeCounts => "huge-counts",
+            HostileMode::EndlessBody => "endless-body",
         }
     }
 }
@@ -327,7 +342,10 @@ impl FaultInjector {
         let unavailable = hit(p.unavailable_rate);
         let hostile = HostileMode::ALL
             .into_iter()
-            .filter(|mode| hit(p.hostile.get(mode).copied().unwrap_or(0.0)))
+            .filter(|mode| match p.hostile.get(mode) {
+                Some(&rate) => hit(rate),
+                None => mode.drawn_when_off() && hit(0.0),
+            })
             .collect();
         FaultDraw {
             start_storm,

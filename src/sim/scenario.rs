@@ -15,7 +15,7 @@ use toml::Spanned;
 /// Why a scenario was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
-    #[error("cannot read scenario {path}: {source}")]
+    #[error("cannot read scenario {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
@@ -431,10 +431,16 @@ impl Validator<'_> {
             org_budget.rate_per_second = self.positive(r, "budget.requests_per_second")?;
         }
         if let Some(r) = &b.burst {
-            if *r.get_ref() < 0.0 {
-                return Err(self.invalid(r.span(), "budget.burst", "must not be negative"));
+            // `nan < 0.0` is false: finiteness is asked for, not implied.
+            let burst = *r.get_ref();
+            if !(burst.is_finite() && burst >= 0.0) {
+                return Err(self.invalid(
+                    r.span(),
+                    "budget.burst",
+                    "must be a number of at least 0",
+                ));
             }
-            org_budget.burst = *r.get_ref();
+            org_budget.burst = burst;
         }
         if let Some(r) = &b.per_source_ip_per_second {
             source_ip_budget.rate_per_second =
@@ -790,7 +796,7 @@ impl Validator<'_> {
                     None => available,
                 };
                 let offset = match &t.offset_minutes {
-                    Some(o) if *o.get_ref() < 0.0 || *o.get_ref() >= every_minutes => {
+                    Some(o) if !(0.0..every_minutes).contains(o.get_ref()) => {
                         return Err(self.invalid(
                             o.span(),
                             &f("offset_minutes"),
@@ -938,6 +944,54 @@ every_minutes = 5
         assert_eq!(
             e,
             "test.toml:19: consumers[0].admin: no admin with id \"999\" in [[admins]]"
+        );
+    }
+
+    #[test]
+    fn budgets_that_are_not_finite_numbers_are_refused_naming_file_line_and_field() {
+        let with_budget = |budget: &str| {
+            MINIMAL.replace("[inventory]", &format!("[budget]\n{budget}\n\n[inventory]"))
+        };
+        for (budget, says) in [
+            (
+                "burst = nan",
+                "test.toml:8: budget.burst: must be a number of at least 0",
+            ),
+            (
+                "burst = inf",
+                "test.toml:8: budget.burst: must be a number of at least 0",
+            ),
+            (
+                "burst = -1.0",
+                "test.toml:8: budget.burst: must be a number of at least 0",
+            ),
+            (
+                "requests_per_second = nan",
+                "test.toml:8: budget.requests_per_second: must be a number greater than 0",
+            ),
+            (
+                "requests_per_second = -inf",
+                "test.toml:8: budget.requests_per_second: must be a number greater than 0",
+            ),
+            (
+                "per_source_ip_per_second = -5.0",
+                "test.toml:8: budget.per_source_ip_per_second: must be a number greater than 0",
+            ),
+        ] {
+            assert_eq!(error_of(&with_budget(budget)), says, "{budget}");
+        }
+        assert_eq!(
+            parse(&with_budget("burst = 0.0")).unwrap().org_budget.burst,
+            0.0
+        );
+        // NaN passed "< 0 or >= every" too, and then panicked in Duration::from_secs_f64.
+        let e = error_of(&MINIMAL.replace(
+            "every_minutes = 5",
+            "every_minutes = 5\noffset_minutes = nan",
+        ));
+        assert_eq!(
+            e,
+            "test.toml:28: consumers[0].traffic[0].offset_minutes: must be at least 0 and less than every_minutes"
         );
     }
 

@@ -12,6 +12,7 @@ use crate::api::{
 };
 use crate::sim::faults::{FaultDraw, HostileMode};
 use crate::timestamp::MICROS_PER_SECOND;
+use axum::body::{Body, Bytes};
 use axum::http::{StatusCode, header};
 use axum::response::Response;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -89,7 +90,7 @@ pub fn answer(state: &SimState, call: &Call<'_>) -> Result<Response, ApiError> {
             to_json(&admins(state, o, now)),
         )),
         Route::ApiRequests(o) => api_requests(state, o, call, now),
-        Route::Overview(o) => overview(state, o, &call.query, now),
+        Route::Overview(o) => overview(state, o, call, now),
         Route::ByInterval(o) => by_interval(state, o, &call.query, now),
     }
 }
@@ -159,6 +160,18 @@ fn page_response(body: Vec<u8>, links: &[(String, &str)]) -> Response {
     response
 }
 
+/// The `endless-body` mode's page: `[`, then spaces 64 KiB at a time for as long as it is read.
+fn endless_page() -> Response {
+    use futures_util::StreamExt;
+    let blank = Bytes::from(vec![b' '; 64 << 10]);
+    let chunks = futures_util::stream::once(async { Bytes::from_static(b"[") })
+        .chain(futures_util::stream::repeat(blank))
+        .map(Ok::<_, std::convert::Infallible>);
+    let mut response = json_response(StatusCode::OK, Vec::new());
+    *response.body_mut() = Body::from_stream(chunks);
+    response
+}
+
 /// The parameters a Link of the request log does not copy from the call: the window is pinned and
 /// the page size and position are the Link's own.
 const PAGE_PARAMETERS: [&str; 6] = [
@@ -197,6 +210,9 @@ fn api_requests(
     };
     let first_url = page_url(org_id, "");
 
+    if call.faults.hostile(HostileMode::EndlessBody) {
+        return Ok(endless_page());
+    }
     if call.faults.hostile(HostileMode::EmptyNext) {
         // Nothing on the page, yet a next one, a step further each time.
         let step = after.map_or(0, |a| a + 1);
@@ -352,14 +368,17 @@ impl Ordered {
 fn overview(
     state: &SimState,
     org: usize,
-    q: &Query,
+    call: &Call<'_>,
     now: DateTime<Utc>,
 ) -> Result<Response, ApiError> {
-    let (t0, t1) = resolve_window(q, now)?;
+    let (t0, t1) = resolve_window(&call.query, now)?;
     let log = state.read_log();
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     for e in &log.orgs[org].entries[log.range(org, t0.timestamp_micros(), t1.timestamp_micros())] {
         *counts.entry(e.response_code.to_string()).or_default() += 1;
+    }
+    if call.faults.hostile(HostileMode::HugeCounts) {
+        counts = BTreeMap::from([("200".to_owned(), u64::MAX), ("429".to_owned(), u64::MAX)]);
     }
     Ok(json_response(
         StatusCode::OK,
