@@ -9,7 +9,7 @@ use assert_cmd::Command;
 use callbudget::collect::{CollectOptions, OrgSelection};
 use callbudget::report::openmetrics::{METRIC_NAMES, OTHER_CONSUMERS, TOP_CONSUMERS};
 use callbudget::store::OrgId;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 fn callbudget() -> Command {
@@ -178,8 +178,9 @@ fn the_metrics_file_reads_back_as_the_audit_it_was_made_from() {
     );
 }
 
-#[test]
-fn consumer_labels_are_bounded_to_the_top_ones_and_other() {
+/// tiny's audit with `extra` consumers (name, requests) added beside its own, as metrics; and the
+/// requests of all its consumers.
+fn metrics_with_consumers(extra: &[(Option<String>, u64)]) -> (prometheus_parse::Scrape, u64) {
     use callbudget::analysis::{AuditRequest, run_audits};
     use callbudget::report::{ReportContext, ReportInput};
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -187,13 +188,12 @@ fn consumer_labels_are_bounded_to_the_top_ones_and_other() {
     collect_tiny(&db);
     let store = callbudget::store::Store::open(&db).expect("the database opens");
     let mut run = run_audits(&store, &AuditRequest::default()).expect("the audit runs");
-    // Fourteen consumers: tiny's three and eleven copies with other names and fewer requests.
     let audit = &mut run.audits[0];
     let template = audit.consumers[0].clone();
-    for i in 0..11u64 {
+    for (name, requests) in extra {
         let mut c = template.clone();
-        c.consumer = Some(format!("copy-{i:02}"));
-        c.requests = 10 + i;
+        c.consumer = name.clone();
+        c.requests = *requests;
         audit.consumers.push(c);
     }
     let total: u64 = audit.consumers.iter().map(|c| c.requests).sum();
@@ -202,85 +202,57 @@ fn consumer_labels_are_bounded_to_the_top_ones_and_other() {
         audits: &run.audits,
         context: &context,
     });
-    let scrape = parse(&text);
-    let labels: Vec<&str> = scrape
+    (parse(&text), total)
+}
+
+/// The `consumer` labels of `callbudget_consumer_requests`, with their values.
+fn consumer_requests(scrape: &prometheus_parse::Scrape) -> BTreeMap<String, f64> {
+    scrape
         .samples
         .iter()
         .filter(|s| s.metric == "callbudget_consumer_requests")
-        .map(|s| s.labels["consumer"].as_ref())
-        .collect();
-    assert_eq!(labels.len(), TOP_CONSUMERS + 1, "{labels:?}");
-    assert!(labels.contains(&OTHER_CONSUMERS));
-    // The four smallest copies (10..=13 requests) are the other ones.
-    assert_eq!(
-        value(
-            &scrape,
-            "callbudget_consumer_requests",
-            &[("consumer", OTHER_CONSUMERS)]
-        ),
-        (10 + 11 + 12 + 13) as f64
-    );
-    let summed: f64 = scrape
-        .samples
-        .iter()
-        .filter(|s| s.metric == "callbudget_consumer_requests")
-        .map(|s| match s.value {
-            prometheus_parse::Value::Gauge(v) => v,
-            _ => 0.0,
+        .map(|s| {
+            let value = match s.value {
+                prometheus_parse::Value::Gauge(v) => v,
+                ref other => panic!("not a gauge: {other:?}"),
+            };
+            (s.labels["consumer"].to_owned(), value)
         })
-        .sum();
-    assert_eq!(summed, total as f64);
+        .collect()
+}
+
+#[test]
+fn consumer_labels_are_bounded_to_the_top_ones_and_other() {
+    // Fourteen consumers: tiny's three and eleven copies with other names and fewer requests.
+    let copies: Vec<(Option<String>, u64)> = (0..11u64)
+        .map(|i| (Some(format!("copy-{i:02}")), 10 + i))
+        .collect();
+    let (scrape, total) = metrics_with_consumers(&copies);
+    let requests = consumer_requests(&scrape);
+    assert_eq!(requests.len(), TOP_CONSUMERS + 1, "{requests:?}");
+    // The four smallest copies (10..=13 requests) are the other ones.
+    assert_eq!(requests[OTHER_CONSUMERS], (10 + 11 + 12 + 13) as f64);
+    assert_eq!(requests.values().sum::<f64>(), total as f64);
 }
 
 #[test]
 fn a_consumer_named_like_a_reserved_label_keeps_a_label_of_its_own() {
-    use callbudget::analysis::{AuditRequest, run_audits};
-    use callbudget::report::{ReportContext, ReportInput};
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let db = dir.path().join("cb.db");
-    collect_tiny(&db);
-    let store = callbudget::store::Store::open(&db).expect("the database opens");
-    let mut run = run_audits(&store, &AuditRequest::default()).expect("the audit runs");
     // Consumers literally named "other" and "(none)", one with the suffix itself, and requests
     // that recorded no consumer: four labels, none summing two of them.
-    let audit = &mut run.audits[0];
-    let template = audit.consumers[0].clone();
-    for (name, requests) in [
-        (Some("other"), 7),
-        (Some("(none)"), 5),
-        (Some("other (named)"), 3),
+    let named = |name: &str| Some(name.to_owned());
+    let (scrape, _) = metrics_with_consumers(&[
+        (named("other"), 7),
+        (named("(none)"), 5),
+        (named("other (named)"), 3),
         (None, 2),
-    ] {
-        let mut c = template.clone();
-        c.consumer = name.map(str::to_owned);
-        c.requests = requests;
-        audit.consumers.push(c);
-    }
-    let context = ReportContext::new(&db, time(TINY_END));
-    let text = callbudget::report::openmetrics::render(&ReportInput {
-        audits: &run.audits,
-        context: &context,
-    });
-    let scrape = parse(&text);
-    let requests = |label: &str| {
-        value(
-            &scrape,
-            "callbudget_consumer_requests",
-            &[("consumer", label)],
-        )
-    };
-    assert_eq!(requests("other (named)"), 7.0);
-    assert_eq!(requests("(none) (named)"), 5.0);
-    assert_eq!(requests("other (named) (named)"), 3.0);
-    assert_eq!(requests("(none)"), 2.0);
-    assert!(
-        !scrape
-            .samples
-            .iter()
-            .any(|s| s.metric == "callbudget_consumer_requests"
-                && s.labels["consumer"] == *OTHER_CONSUMERS),
-        "seven consumers fit in the top ones: no other"
-    );
+    ]);
+    let requests = consumer_requests(&scrape);
+    assert_eq!(requests["other (named)"], 7.0);
+    assert_eq!(requests["(none) (named)"], 5.0);
+    assert_eq!(requests["other (named) (named)"], 3.0);
+    assert_eq!(requests["(none)"], 2.0);
+    // Seven consumers fit in the top ones: no other.
+    assert!(!requests.contains_key(OTHER_CONSUMERS), "{requests:?}");
 }
 
 /// The `callbudget_…` metric names an expression text mentions.
