@@ -8,10 +8,9 @@ use super::frames::RequestColumns;
 use super::retries::EarlyRetryRule;
 use super::{
     AnalysisError, AnalysisWindow, AuditSeries, BudgetTimeline, ConsumerKey, ConsumerUsage,
-    DataCoverage, Finding, FindingKind, Recommendation, RetryBehaviour, RetryOptions,
-    SeriesInputs, Severity, SpikeEpisode, SpikeOptions, WhatIf, budget_timeline,
-    consumer_findings, data_coverage, detect_spikes, recommendation_findings, retry_findings,
-    whatif_findings,
+    DataCoverage, Finding, FindingKind, Recommendation, RetryBehaviour, RetryOptions, SeriesInputs,
+    Severity, SpikeEpisode, SpikeOptions, WhatIf, budget_timeline, consumer_findings,
+    data_coverage, detect_spikes, recommendation_findings, retry_findings, whatif_findings,
 };
 use crate::budget::BudgetModel;
 use crate::store::{AuditRecord, Endpoint, OrgId, Store, StoredFinding};
@@ -164,9 +163,7 @@ fn audit_log(
     window: AnalysisWindow,
     options: AuditOptions,
 ) -> Result<OrgAudit, AnalysisError> {
-    let t = std::time::Instant::now();
     let log = RequestColumns::load(store, org_id, &window)?;
-    eprintln!("T load {:?}", t.elapsed());
     if log.is_empty() {
         let counts = store
             .interval_counts(org_id, window.start, window.end)
@@ -221,9 +218,7 @@ fn audit_log(
         mut what_ifs,
         classes,
     } = detect(&log, &window, &options, previous.as_ref())?;
-    eprintln!("T detect {:?}", t.elapsed());
     drop(log);
-    eprintln!("T drop {:?}", t.elapsed());
     name_clients(&mut recommendations, &mut what_ifs, options.consumer_key);
     let mut findings = saturation_findings(&timeline);
     findings.extend(spike_findings(&spikes));

@@ -453,7 +453,9 @@ fn main_user_agents(
     let mut counts: HashMap<(usize, &str), u64> = HashMap::new();
     for (sender, (s, &n)) in log.senders.iter().zip(&by_sender).enumerate() {
         if let (Some(agent), true) = (s.user_agent.as_deref(), n > 0) {
-            *counts.entry((consumers.slot(sender as u32), agent)).or_default() += n;
+            *counts
+                .entry((consumers.slot(sender as u32), agent))
+                .or_default() += n;
         }
     }
     let mut best: Vec<Option<(&str, u64)>> = vec![None; none_slot + 1];
@@ -574,12 +576,14 @@ impl SenderLabels {
     }
 
     /// The name id of sender `sender`.
+    #[inline]
     pub fn id(&self, sender: u32) -> Option<u32> {
         let id = self.by_sender[sender as usize];
         (id != Self::NONE).then_some(id)
     }
 
     /// The name id of sender `sender`, or `names.len()` (the slot after the names) without one.
+    #[inline]
     pub fn slot(&self, sender: u32) -> usize {
         self.id(sender).map_or(self.names.len(), |id| id as usize)
     }
@@ -613,6 +617,7 @@ impl EndpointLabels {
     }
 
     /// The name id of endpoint `endpoint`.
+    #[inline]
     pub fn id(&self, endpoint: u32) -> Option<u32> {
         let id = self.by_endpoint[endpoint as usize];
         (id != SenderLabels::NONE).then_some(id)
@@ -622,7 +627,11 @@ impl EndpointLabels {
 /// Each consumer's requests in `log` (`None`: records without the consumer's field).
 pub(crate) fn requests_by_consumer(log: &RequestColumns, key: ConsumerKey) -> ConsumerCounts {
     let mut counts = HashMap::new();
-    for (sender, &n) in log.senders.iter().zip(&log.requests_by_sender(0..log.len())) {
+    for (sender, &n) in log
+        .senders
+        .iter()
+        .zip(&log.requests_by_sender(0..log.len()))
+    {
         if n > 0 {
             *counts
                 .entry(key.consumer_of(sender).map(str::to_owned))

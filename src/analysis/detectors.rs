@@ -1,8 +1,8 @@
 //! Every detector over one window's request log, as an audit runs them: the log read once into
 //! [`RequestColumns`] (in time order, 18 bytes a request), replayed once through the budget
-//! ([`BucketReplay`]), and each detector a pass or two over those columns — the retry detector
-//! and the consumers on one thread while the operations are resolved for the recommendations and
-//! the what-ifs on the other.
+//! ([`BucketReplay`]), and each detector a pass or two over those columns — the retry detector,
+//! the consumers, the timeline, the spikes, the series and the classes on one thread while the
+//! operations are resolved for the recommendations and the what-ifs on the other.
 //!
 //! The detectors' public functions take a polars frame; here they read the columns directly, so
 //! an audit of 26.8 M requests builds no frame, casts no string column and hashes nothing per
@@ -48,31 +48,42 @@ pub(crate) fn detect(
     options: &AuditOptions,
     previous: Option<&ConsumerCounts>,
 ) -> Result<Detected, AnalysisError> {
-    let budget = &options.budget;
-    let key = options.consumer_key;
-    let t = std::time::Instant::now();
-    let replay = BucketReplay::of(log, budget);
-    eprintln!("T  replay {:?}", t.elapsed());
-    let (by_consumer, by_operation) = std::thread::scope(|scope| {
-        let by_consumer = scope.spawn(|| {
-            let Retries { analysis, delays } = retries_of(log, key, &options.retries);
-            eprintln!("T  retries {:?}", t.elapsed());
-            let consumers = usage_of(log, window, key, budget, &replay, previous)?;
-            eprintln!("T  consumers {:?}", t.elapsed());
-            Ok::<_, AnalysisError>((analysis, delays, consumers))
-        });
+    let replay = BucketReplay::of(log, &options.budget);
+    // The detectors by consumer and over time on one thread, those by operation (the longer
+    // part) on the other.
+    let (by_consumer, (recommendations, what_ifs)) = std::thread::scope(|scope| {
+        let by_consumer =
+            scope.spawn(|| by_consumer_and_time(log, window, options, &replay, previous));
         let by_operation = recommendations_and_what_ifs(log, window, options, &replay);
-        eprintln!("T  by_operation {:?}", t.elapsed());
         let by_consumer = match by_consumer.join() {
             Ok(result) => result,
             Err(panic) => std::panic::resume_unwind(panic),
         };
         (by_consumer, by_operation)
     });
-    let (retries, delays, consumers) = by_consumer?;
-    eprintln!("T  joined {:?}", t.elapsed());
-    let (recommendations, what_ifs) = by_operation;
-    let timeline = timeline_of(log, window, budget, &replay)?;
+    Ok(Detected {
+        recommendations,
+        what_ifs,
+        ..by_consumer?
+    })
+}
+
+/// Every detector but the recommendations and the what-ifs (left empty).
+fn by_consumer_and_time(
+    log: &RequestColumns,
+    window: &AnalysisWindow,
+    options: &AuditOptions,
+    replay: &BucketReplay,
+    previous: Option<&ConsumerCounts>,
+) -> Result<Detected, AnalysisError> {
+    let budget = &options.budget;
+    let key = options.consumer_key;
+    let Retries {
+        analysis: retries,
+        delays,
+    } = retries_of(log, key, &options.retries);
+    let consumers = usage_of(log, window, key, budget, replay, previous)?;
+    let timeline = timeline_of(log, window, budget, replay)?;
     let spikes = spikes_of(log, window, &options.spikes, key);
     let series = AuditSeries::of_columns(
         log,
@@ -86,7 +97,6 @@ pub(crate) fn detect(
         },
         delays,
     );
-    eprintln!("T  rest {:?}", t.elapsed());
     Ok(Detected {
         http_429s: log.http_429s(),
         timeline,
@@ -94,8 +104,8 @@ pub(crate) fn detect(
         consumers,
         retries,
         series,
-        recommendations,
-        what_ifs,
+        recommendations: Vec::new(),
+        what_ifs: Vec::new(),
         classes: classes_of(log, budget),
     })
 }
@@ -110,16 +120,13 @@ fn recommendations_and_what_ifs(
     replay: &BucketReplay,
 ) -> (Vec<Recommendation>, Vec<WhatIf>) {
     let budget = &options.budget;
-    let t = std::time::Instant::now();
     let resolved = resolve_columns(log, OperationCatalog::meraki_v1());
-    eprintln!("T   resolve {:?}", t.elapsed());
     let recommendations = match budget.catalog {
         Some(CatalogName::MerakiV1) => {
             recommend_resolved(&resolved, window, &RecommendOptions::default())
         }
         None => Vec::new(),
     };
-    eprintln!("T   recommend {:?}", t.elapsed());
     let mut what_ifs = what_if_top_resolved(&resolved, budget, replay, &recommendations, 3);
     if let Some(top) = senders_in_refused_seconds_of(log, replay)
         .first()
@@ -134,6 +141,5 @@ fn recommendations_and_what_ifs(
             &recommendations,
         ));
     }
-    eprintln!("T   whatif {:?}", t.elapsed());
     (recommendations, what_ifs)
 }

@@ -160,6 +160,7 @@ impl RequestColumns {
     }
 
     /// Whether request `row` was answered 429.
+    #[inline]
     pub fn refused(&self, row: usize) -> bool {
         i32::from(self.status[row]) == TOO_MANY_REQUESTS
     }
@@ -210,7 +211,15 @@ impl RequestColumns {
             .map_err(err())?;
         let columns = CATEGORICAL_COLUMNS.map(|name| categorical_column(log, name));
         let [agents, admins, ips, clients, operations, methods, paths] = columns;
-        let columns = [agents?, admins?, ips?, clients?, operations?, methods?, paths?];
+        let columns = [
+            agents?,
+            admins?,
+            ips?,
+            clients?,
+            operations?,
+            methods?,
+            paths?,
+        ];
         let categorical: Vec<&Categorical32Chunked> = columns
             .iter()
             .map(|c| c.cat32().map_err(err()))
@@ -305,11 +314,8 @@ impl RequestColumns {
                 endpoint_of.get(ids.endpoint_id).unwrap_or(missing_endpoint),
             );
         };
-        read.scan(
-            |ids| visit(&mut builder, ids),
-            |ids| visit(&mut later, ids),
-        )
-        .map_err(store_error)?;
+        read.scan(|ids| visit(&mut builder, ids), |ids| visit(&mut later, ids))
+            .map_err(store_error)?;
         builder.append(later);
         Ok(builder.finish())
     }
@@ -422,7 +428,9 @@ impl PairIndex {
         }
     }
 
-    /// The id of `(a, b)`, numbered now if first seen.
+    /// The id of `(a, b)`, numbered now if first seen. Inlined, like the columns' other
+    /// per-request accessors: detectors in other modules call it once or twice a request.
+    #[inline]
     pub fn id(&mut self, a: u32, b: u32) -> u32 {
         let next = self.len;
         let id = match &mut self.table {
@@ -484,12 +492,16 @@ impl ColumnsBuilder {
 
     fn endpoint_index(&mut self, endpoint: CalledEndpoint) -> u32 {
         let next = self.endpoints.len() as u32;
-        *self.endpoint_ids.entry(endpoint).or_insert_with_key(|endpoint| {
-            self.endpoints.push(endpoint.clone());
-            next
-        })
+        *self
+            .endpoint_ids
+            .entry(endpoint)
+            .or_insert_with_key(|endpoint| {
+                self.endpoints.push(endpoint.clone());
+                next
+            })
     }
 
+    #[inline]
     fn push(&mut self, ts_us: i64, status: u16, sender: u32, endpoint: u32) {
         self.ts_us.push(ts_us);
         self.status.push(status);
@@ -559,11 +571,12 @@ impl DictionaryIndex {
     }
 
     /// The index of dictionary id `id`, if the dictionary holds it.
+    #[inline]
     fn get(&self, id: i64) -> Option<u32> {
         let found = match self {
-            DictionaryIndex::Dense(dense) => usize::try_from(id)
-                .ok()
-                .and_then(|i| dense.get(i).copied()),
+            DictionaryIndex::Dense(dense) => {
+                usize::try_from(id).ok().and_then(|i| dense.get(i).copied())
+            }
             DictionaryIndex::Sparse(map) => map.get(&id).copied(),
         };
         found.filter(|&index| index != Self::MISSING)

@@ -263,8 +263,14 @@ pub(crate) struct Retries {
 /// Each request's call (user agent, method, path) is a pair id of its sender's user agent and its
 /// endpoint's method and path; the rows are then grouped by call with a counting sort (4 bytes a
 /// row), each call's rows staying in time order.
-pub(crate) fn retries_of(log: &RequestColumns, key: ConsumerKey, options: &RetryOptions) -> Retries {
-    let names = SenderLabels::new(log, |s| s.user_agent.as_deref().map(|ua| key.client_name(ua)));
+pub(crate) fn retries_of(
+    log: &RequestColumns,
+    key: ConsumerKey,
+    options: &RetryOptions,
+) -> Retries {
+    let names = SenderLabels::new(log, |s| {
+        s.user_agent.as_deref().map(|ua| key.client_name(ua))
+    });
     let agents = SenderLabels::new(log, |s| s.user_agent.as_deref());
     // Each endpoint's (method, path); none without a path, which belongs to no call.
     let mut method_paths: HashMap<(Option<&str>, &str), u32> = HashMap::new();
@@ -274,7 +280,11 @@ pub(crate) fn retries_of(log: &RequestColumns, key: ConsumerKey, options: &Retry
         .map(|e| {
             let path = e.path.as_deref()?;
             let next = method_paths.len() as u32;
-            Some(*method_paths.entry((e.method.as_deref(), path)).or_insert(next))
+            Some(
+                *method_paths
+                    .entry((e.method.as_deref(), path))
+                    .or_insert(next),
+            )
         })
         .collect();
     let none_slot = names.names.len();
@@ -336,8 +346,9 @@ pub(crate) fn retries_of(log: &RequestColumns, key: ConsumerKey, options: &Retry
     }
     let slot_of = |consumer: Option<u32>| consumer.map_or(none_slot, |id| id as usize);
 
-    // The rows of each call of a consumer that was refused (the others are not reported), in
-    // time order, one after the other.
+    // The requests (time, refused) of each call of a consumer that was refused (the others are
+    // not reported), in time order, one call after the other: copied out of the log in one
+    // sequential pass, so that following a call reads memory in order, not row by scattered row.
     let mut starts: Vec<usize> = Vec::with_capacity(call_rows.len() + 1);
     let mut next = 0usize;
     for (call, &rows) in call_rows.iter().enumerate() {
@@ -347,13 +358,16 @@ pub(crate) fn retries_of(log: &RequestColumns, key: ConsumerKey, options: &Retry
         }
     }
     starts.push(next);
-    let mut by_call = vec![0u32; next];
+    let mut sent_by_call = vec![0i64; next];
+    let mut refused_by_call = vec![false; next];
     let mut filled = starts.clone();
     for row in 0..log.len() {
         if let Some(call) = call_of(&mut calls, row) {
             let call = call as usize;
-            if filled[call] < starts[call + 1] {
-                by_call[filled[call]] = row as u32;
+            let at = filled[call];
+            if at < starts[call + 1] {
+                sent_by_call[at] = log.ts_us[row];
+                refused_by_call[at] = log.refused(row);
                 filled[call] += 1;
             }
         }
@@ -363,23 +377,23 @@ pub(crate) fn retries_of(log: &RequestColumns, key: ConsumerKey, options: &Retry
     let horizon = options.horizon.as_micros() as i64;
     let mut stats: Vec<Stats> = (0..=none_slot).map(|_| Stats::default()).collect();
     for (call, consumer) in call_consumers.iter().enumerate() {
-        let rows = &by_call[starts[call]..starts[call + 1]];
+        let (sent, was_refused) = (
+            &sent_by_call[starts[call]..starts[call + 1]],
+            &refused_by_call[starts[call]..starts[call + 1]],
+        );
         let s = &mut stats[slot_of(*consumer)];
-        let request = |i: usize| {
-            let row = rows[i] as usize;
-            (log.ts_us[row], log.refused(row))
-        };
+        let request = |i: usize| (sent[i], was_refused[i]);
         // delay after request i, if request i got a 429 and was retried in time
         let delay = |i: usize| -> Option<i64> {
             let (ts, is_429) = request(i);
-            let (next, _) = (i + 1 < rows.len()).then(|| request(i + 1))?;
+            let (next, _) = (i + 1 < sent.len()).then(|| request(i + 1))?;
             (is_429 && next - ts < horizon).then_some(next - ts)
         };
         let mut chain = Chain::default();
-        for i in 0..rows.len() {
+        for i in 0..sent.len() {
             let (ts, is_429) = request(i);
             // How soon an answered request's call is sent again: the client's own rhythm.
-            if !is_429 && i + 1 < rows.len() {
+            if !is_429 && i + 1 < sent.len() {
                 let (next, _) = request(i + 1);
                 if next - ts < horizon {
                     s.repeats += 1;
@@ -402,22 +416,23 @@ pub(crate) fn retries_of(log: &RequestColumns, key: ConsumerKey, options: &Retry
             if !continues_chain {
                 s.first_delays.push(d);
             }
-            let (sent, _) = request(i + 1);
+            let (retried_at, _) = request(i + 1);
             let minute = s
                 .per_minute
-                .entry(sent.div_euclid(MICROS_PER_MINUTE))
+                .entry(retried_at.div_euclid(MICROS_PER_MINUTE))
                 .or_default();
             minute.retried += 1;
             if rule.is_early(d) {
                 chain.early = true;
                 minute.early += 1;
-                s.early_seconds.push(sent.div_euclid(MICROS_PER_SECOND));
+                s.early_seconds
+                    .push(retried_at.div_euclid(MICROS_PER_SECOND));
                 s.early += 1;
             }
         }
         s.close_chain(&chain);
     }
-    drop(by_call);
+    drop((sent_by_call, refused_by_call));
 
     // The delays of every consumer with a refused call, for the histograms.
     let mut with_refused_call = vec![false; none_slot + 1];
@@ -757,8 +772,9 @@ struct Stats {
     delays: Vec<i64>,
     first_delays: Vec<i64>,
     early: u64,
-    /// Retries and early retries, by the minute (since the epoch) the retry was sent in.
-    per_minute: HashMap<i64, MinuteRetries>,
+    /// Retries and early retries, by the minute (since the epoch) the retry was sent in (looked
+    /// up once per retry: foldhash, not SipHash, for keys we computed ourselves).
+    per_minute: HashMap<i64, MinuteRetries, foldhash::fast::RandomState>,
     /// Answered requests followed by another of the same call within the horizon, and of those
     /// the ones followed before Retry-After could have passed.
     repeats: u64,

@@ -186,11 +186,13 @@ impl BucketReplay {
     }
 
     /// Whether the bucket refuses request `row`.
+    #[inline]
     pub fn refused(&self, row: usize) -> bool {
         self.refused[row / 64] & (1 << (row % 64)) != 0
     }
 
     /// Whether it refuses any of `rows`.
+    #[inline]
     pub fn any_refused(&self, rows: std::ops::Range<usize>) -> bool {
         rows.into_iter().any(|row| self.refused(row))
     }

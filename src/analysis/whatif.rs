@@ -9,8 +9,8 @@
 
 use super::frames::RequestColumns;
 use super::recommend::{Recommendation, ResolvedLog, resolve_log};
-use super::timeline::{BucketReplay, Seconds};
 use super::spikes::ConsumerCount;
+use super::timeline::{BucketReplay, Seconds};
 use super::{AnalysisError, AnalysisWindow, Finding, FindingKind, Severity};
 use crate::api::OperationCatalog;
 use crate::budget::{BudgetModel, replay as replay_bucket};
@@ -139,12 +139,75 @@ fn what_if_resolved(
     recommendations: &[Recommendation],
 ) -> Vec<WhatIf> {
     let anonymous = log.consumers.len();
-    let slot = |row: usize| log.consumer_of(row).unwrap_or(anonymous);
-    // Refusals per consumer as logged: the one replay every detector shares.
+    let words = log.len().div_ceil(64);
+    // What each distinct consumer asked about takes away: all its requests, and the requests its
+    // recommendations save (each with its thinning ratio and how many of its requests it met).
+    struct Removal<'r> {
+        all: Vec<u64>,
+        all_count: u64,
+        own: Vec<(&'r Recommendation, f64, u64)>,
+        thinned: Vec<u64>,
+    }
+    let mut removal_of_slot: Vec<Option<usize>> = vec![None; anonymous + 1];
+    let mut removals: Vec<Removal<'_>> = Vec::new();
+    for &x in consumers {
+        if removal_of_slot[x].is_some() {
+            continue;
+        }
+        let name = log.consumers[x].as_str();
+        let own: Vec<(&Recommendation, f64, u64)> = recommendations
+            .iter()
+            // Only what saves calls thins them (an unknown operation is named, not replaced).
+            .filter(|r| r.consumer == name && r.calls_saved_per_day > 0.0)
+            .map(|r| {
+                (
+                    r,
+                    (r.calls_per_day_after / r.current_calls_per_day).clamp(0.0, 1.0),
+                    0,
+                )
+            })
+            .collect();
+        removal_of_slot[x] = Some(removals.len());
+        removals.push(Removal {
+            all: vec![0u64; words],
+            all_count: 0,
+            thinned: if own.is_empty() {
+                Vec::new()
+            } else {
+                vec![0u64; words]
+            },
+            own,
+        });
+    }
+    // One pass over the log: refusals per consumer as logged (the one replay every detector
+    // shares), and what each scenario takes away.
     let mut before = vec![0u64; anonymous + 1];
     for row in 0..log.len() {
+        let slot = log.consumer_of(row).unwrap_or(anonymous);
         if replay.refused(row) {
-            before[slot(row)] += 1;
+            before[slot] += 1;
+        }
+        let Some(removal) = removal_of_slot[slot].map(|i| &mut removals[i]) else {
+            continue;
+        };
+        let bit = 1 << (row % 64);
+        removal.all[row / 64] |= bit;
+        removal.all_count += 1;
+        if removal.own.is_empty() {
+            continue;
+        }
+        let r = log.request(row);
+        for (rec, ratio, k) in &mut removal.own {
+            if r.operation
+                .is_some_and(|op| op.operation_id == rec.current_operation)
+            {
+                // Keep one in 1/ratio, evenly: request k survives when (k + 1)·ratio crosses a
+                // whole number. Two recommendations for one operation both thin.
+                if ((*k + 1) as f64 * *ratio).floor() <= (*k as f64 * *ratio).floor() {
+                    removal.thinned[row / 64] |= bit;
+                }
+                *k += 1;
+            }
         }
     }
     let refused_except = |refused: &[u64], x: usize| -> u64 {
@@ -155,68 +218,44 @@ fn what_if_resolved(
             .map(|(_, n)| n)
             .sum()
     };
-    let words = log.len().div_ceil(64);
     let mut scenarios = Vec::new();
     for &x in consumers {
         let name = log.consumers[x].as_str();
         let others_before = refused_except(&before, x);
-        let mut removed = vec![0u64; words];
-        let mut requests_removed = 0;
-        for row in 0..log.len() {
-            if log.consumer_of(row) == Some(x) {
-                removed[row / 64] |= 1 << (row % 64);
-                requests_removed += 1;
-            }
-        }
+        let Some(removal) = removal_of_slot[x].map(|i| &removals[i]) else {
+            continue;
+        };
         scenarios.push(Scenario {
             consumer: x,
             kind: WhatIfScenario::WithoutConsumer,
-            removed,
-            requests_removed,
+            removed: removal.all.clone(),
+            requests_removed: removal.all_count,
             others_before,
             name,
         });
-
-        let own: Vec<&Recommendation> = recommendations
-            .iter()
-            // Only what saves calls thins them (an unknown operation is named, not replaced).
-            .filter(|r| r.consumer == name && r.calls_saved_per_day > 0.0)
-            .collect();
-        if own.is_empty() {
+        if removal.own.is_empty() {
             continue;
         }
-        let mut removed = vec![0u64; words];
-        for rec in &own {
-            let ratio = (rec.calls_per_day_after / rec.current_calls_per_day).clamp(0.0, 1.0);
-            let mut k = 0u64;
-            for row in 0..log.len() {
-                if log.consumer_of(row) != Some(x) {
-                    continue;
-                }
-                let r = log.request(row);
-                if r.operation
-                    .is_some_and(|op| op.operation_id == rec.current_operation)
-                {
-                    // Keep one in 1/ratio, evenly: request k survives when (k + 1)·ratio
-                    // crosses a whole number. Two recommendations for one operation both thin.
-                    if ((k + 1) as f64 * ratio).floor() <= (k as f64 * ratio).floor() {
-                        removed[row / 64] |= 1 << (row % 64);
-                    }
-                    k += 1;
-                }
-            }
-        }
-        let requests_removed = removed.iter().map(|w| u64::from(w.count_ones())).sum();
-        let operations = own.iter().map(|r| r.current_operation.clone()).collect();
+        let requests_removed = removal
+            .thinned
+            .iter()
+            .map(|w| u64::from(w.count_ones()))
+            .sum();
+        let operations = removal
+            .own
+            .iter()
+            .map(|(r, _, _)| r.current_operation.clone())
+            .collect();
         scenarios.push(Scenario {
             consumer: x,
             kind: WhatIfScenario::WithRecommendations { operations },
-            removed,
+            removed: removal.thinned.clone(),
             requests_removed,
             others_before,
             name,
         });
     }
+    drop(removals);
     // Each scenario replays the whole log: they run on two threads.
     let after = on_two_threads(&scenarios, |scenario| {
         let refused = replay_without(log, budget, &scenario.removed);

@@ -440,7 +440,10 @@ impl RequestLogRead<'_> {
         mut later: impl FnMut(&RequestLogIds) + Send,
     ) -> Result<u64, StoreError> {
         let store = self.store;
-        let (t0_us, t1_us) = (timestamp::to_micros(&self.t0), timestamp::to_micros(&self.t1));
+        let (t0_us, t1_us) = (
+            timestamp::to_micros(&self.t0),
+            timestamp::to_micros(&self.t1),
+        );
         let read_error = || store.sql_error("scanning the request log");
         let total = self.rows_hint();
         // The earlier part: the windows before the one that reaches half the rows.
@@ -488,8 +491,9 @@ impl RequestLogRead<'_> {
         let earlier_rows = earlier_rows.map_err(read_error())?;
         let later_rows = match helper_rows.map_err(read_error())? {
             Some(rows) => rows,
-            None => scan_windows(&store.conn, rest, t0_us, t1_us, &mut later)
-                .map_err(read_error())?,
+            None => {
+                scan_windows(&store.conn, rest, t0_us, t1_us, &mut later).map_err(read_error())?
+            }
         };
         Ok(earlier_rows + later_rows)
     }

@@ -301,11 +301,15 @@ pub(crate) fn recommend_resolved(
     let period = Period::of(window);
 
     // (consumer, operation) → how it was read, numbered densely; writes apart, in time order.
+    // Operations are numbered by shape, so that a request's costs no string hash.
     let mut operation_ids: HashMap<&str, u32> = HashMap::new();
-    for (operation, _) in resolved.distinct_calls() {
+    let mut operation_of_shape = vec![u32::MAX; resolved.shapes.len()];
+    for (shape, operation) in resolved.operations_of_shapes() {
         if let Some(op) = operation {
             let next = operation_ids.len() as u32;
-            operation_ids.entry(op.operation_id.as_str()).or_insert(next);
+            operation_of_shape[shape] = *operation_ids
+                .entry(op.operation_id.as_str())
+                .or_insert(next);
         }
     }
     let mut usages = PairIndex::new(resolved.consumers.len(), operation_ids.len());
@@ -326,7 +330,7 @@ pub(crate) fn recommend_resolved(
                 .push(r);
             continue;
         }
-        let operation = operation_ids[op.operation_id.as_str()];
+        let operation = operation_of_shape[resolved.shape_index(&r)];
         let usage = usages.id(consumer as u32, operation) as usize;
         if usage == reads.len() {
             reads.push(Reads {

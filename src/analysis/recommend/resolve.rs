@@ -15,9 +15,9 @@
 
 use super::super::frames::{PairIndex, RequestColumns};
 use super::super::{AnalysisError, RetryOptions};
-use std::borrow::Cow;
 use crate::api::{Operation, OperationCatalog, catalog::path_below_base};
 use polars::prelude::*;
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// One request with its operation, target and resource resolved. Made on demand from the log's
@@ -97,6 +97,7 @@ impl<'c> ResolvedLog<'c> {
     }
 
     /// Request `row`, resolved.
+    #[inline]
     pub fn request(&self, row: usize) -> ResolvedRequest<'c> {
         let log = &*self.log;
         let resolution = self.resolution_of_endpoint[log.endpoint[row] as usize]
@@ -118,6 +119,7 @@ impl<'c> ResolvedLog<'c> {
     }
 
     /// The consumer of request `row` (index into `consumers`); `None` without a user agent.
+    #[inline]
     pub fn consumer_of(&self, row: usize) -> Option<usize> {
         let consumer = self.consumer_of_sender[self.log.sender[row] as usize];
         (consumer != NONE).then_some(consumer as usize)
@@ -139,12 +141,21 @@ impl<'c> ResolvedLog<'c> {
     pub fn distinct_calls(
         &self,
     ) -> impl Iterator<Item = (Option<&'c Operation>, Option<usize>)> + '_ {
-        self.resolution_of_endpoint.iter().flatten().map(|r| {
-            (
-                r.operation,
-                (r.target != NONE).then_some(r.target as usize),
-            )
-        })
+        self.resolution_of_endpoint
+            .iter()
+            .flatten()
+            .map(|r| (r.operation, (r.target != NONE).then_some(r.target as usize)))
+    }
+
+    /// Each shape's operation (by index into [`Self::shapes`]), in the order of
+    /// [`Self::distinct_calls`]: a request's shape decides its operation.
+    pub fn operations_of_shapes(
+        &self,
+    ) -> impl Iterator<Item = (usize, Option<&'c Operation>)> + '_ {
+        self.resolution_of_endpoint
+            .iter()
+            .flatten()
+            .map(|r| (r.shape as usize, r.operation))
     }
 
     /// Whether some request called an operation the catalog does not know.
@@ -409,7 +420,11 @@ fn mark_retries(resolved: &ResolvedLog<'_>, usage_codes: usize) -> Vec<u64> {
         })
         .collect();
     let consumer_slots = resolved.consumers.len() + 1;
-    let slot = |row: usize| resolved.consumer_of(row).unwrap_or(resolved.consumers.len()) as u32;
+    let slot = |row: usize| {
+        resolved
+            .consumer_of(row)
+            .unwrap_or(resolved.consumers.len()) as u32
+    };
     let mut calls = PairIndex::new(consumer_slots, method_paths.len());
     let mut usages = PairIndex::new(consumer_slots, usage_codes);
     let keys = |calls: &mut PairIndex, usages: &mut PairIndex, row: usize| {
