@@ -1,20 +1,18 @@
 //! One audit of one organization's window: load the log, run the detectors, turn their results
 //! into findings, and save them so periodic audits can be compared.
 
+use super::consumers::requests_by_consumer_of_senders;
 use super::coverage::coverage_findings;
-use super::recommend::{recommend_resolved, resolve_log};
+use super::detectors::{Detected, detect};
+use super::frames::RequestColumns;
 use super::retries::EarlyRetryRule;
-use super::whatif::{what_if_consumers_resolved, what_if_top_resolved};
 use super::{
     AnalysisError, AnalysisWindow, AuditSeries, BudgetTimeline, ConsumerKey, ConsumerUsage,
-    DataCoverage, Finding, FindingKind, RecommendOptions, Recommendation, RetryBehaviour,
-    RetryOptions, SeriesInputs, Severity, SpikeEpisode, SpikeOptions, WhatIf, budget_timeline,
-    consumer_findings, consumer_usage, data_coverage, detect_spikes, load_request_log,
-    recommendation_findings, retry_behaviour, retry_findings, senders_in_refused_seconds,
-    whatif_findings,
+    DataCoverage, Finding, FindingKind, Recommendation, RetryBehaviour, RetryOptions, SeriesInputs,
+    Severity, SpikeEpisode, SpikeOptions, WhatIf, budget_timeline, consumer_findings,
+    data_coverage, detect_spikes, recommendation_findings, retry_findings, whatif_findings,
 };
-use crate::api::OperationCatalog;
-use crate::budget::{BudgetModel, CatalogName};
+use crate::budget::BudgetModel;
 use crate::store::{AuditRecord, Endpoint, OrgId, Store, StoredFinding};
 use chrono::{DateTime, Utc};
 use polars::prelude::*;
@@ -165,13 +163,8 @@ fn audit_log(
     window: AnalysisWindow,
     options: AuditOptions,
 ) -> Result<OrgAudit, AnalysisError> {
-    let mut log = load_request_log(store, org_id, &window)?;
-    let mut coverage = if log.height() > 0 {
-        Coverage::RequestLog
-    } else {
-        Coverage::Nothing
-    };
-    if log.height() == 0 {
+    let log = RequestColumns::load(store, org_id, &window)?;
+    if log.is_empty() {
         let counts = store
             .interval_counts(org_id, window.start, window.end)
             .map_err(|source| AnalysisError::Store {
@@ -179,16 +172,14 @@ fn audit_log(
                 source: Box::new(source),
             })?;
         if !counts.is_empty() {
-            log = intervals_as_log(&counts)?;
-            coverage = Coverage::IntervalsOnly;
+            return intervals_only_audit(org_id, window, options, &intervals_as_log(&counts)?);
         }
     }
-    if coverage == Coverage::IntervalsOnly {
-        return intervals_only_audit(org_id, window, options, &log);
-    }
-    let http_429s = count_429s(&log)?;
-    let timeline = budget_timeline(&log, &window, &options.budget)?;
-    let spikes = detect_spikes(&log, &window, &options.spikes, options.consumer_key)?;
+    let coverage = if log.is_empty() {
+        Coverage::Nothing
+    } else {
+        Coverage::RequestLog
+    };
     // The period of the same length just before, for each consumer's change — only when it was
     // collected whole: a partly collected period would make everyone look like they grew.
     let previous_window =
@@ -206,56 +197,28 @@ fn audit_log(
         })?
         .map_or(0.0, |e| e.covered_seconds);
     let length = (previous_window.end - previous_window.start).num_seconds() as f64;
+    // A previous period collected whole but empty is still a comparison: everyone is new.
     let previous = if covered >= 0.99 * length {
-        Some(load_request_log(store, org_id, &previous_window)?)
+        let senders = RequestColumns::load_sender_counts(store, org_id, &previous_window)?;
+        Some(requests_by_consumer_of_senders(
+            &senders,
+            options.consumer_key,
+        ))
     } else {
         None
     };
-    // A previous period collected whole but empty is still a comparison: everyone is new.
-    let consumers = consumer_usage(
-        &log,
-        &window,
-        options.consumer_key,
-        &options.budget,
-        previous.as_ref(),
-    )?;
-    let retries = retry_behaviour(&log, options.consumer_key, &options.retries)?;
-    let series = AuditSeries::compute(
-        &log,
-        &window,
-        &SeriesInputs {
-            consumer_key: options.consumer_key,
-            consumers: &consumers,
-            spikes: &spikes,
-            retries: Some(&retries),
-            retry_options: &options.retries,
-        },
-    )?;
-    let catalog = OperationCatalog::meraki_v1();
-    // Resolved once for the recommendations and every what-if (a month is 26.8 M requests).
-    let resolved = resolve_log(&log, catalog)?;
-    // Only a provider with an operation catalog has cheaper operations to recommend.
-    let mut recommendations = match options.budget.catalog {
-        Some(CatalogName::MerakiV1) => {
-            recommend_resolved(&resolved, &window, &RecommendOptions::default())
-        }
-        None => Vec::new(),
-    };
-    // The three biggest senders, and whoever sent most while the bucket was refusing.
-    let mut what_ifs = what_if_top_resolved(&resolved, &options.budget, &recommendations, 3);
-    if let Some(top) = senders_in_refused_seconds(&log, &options.budget)?
-        .first()
-        .and_then(|c| c.user_agent.clone())
-        && !what_ifs.iter().any(|w| w.consumer == top)
-    {
-        what_ifs.extend(what_if_consumers_resolved(
-            &resolved,
-            &options.budget,
-            &[top.as_str()],
-            &recommendations,
-        ));
-    }
-    drop(resolved);
+    let Detected {
+        http_429s,
+        timeline,
+        spikes,
+        consumers,
+        retries,
+        series,
+        mut recommendations,
+        mut what_ifs,
+        classes,
+    } = detect(&log, &window, &options, previous.as_ref())?;
+    drop(log);
     name_clients(&mut recommendations, &mut what_ifs, options.consumer_key);
     let mut findings = saturation_findings(&timeline);
     findings.extend(spike_findings(&spikes));
@@ -267,7 +230,6 @@ fn audit_log(
         options.budget.sustained_rate_per_second(),
     ));
     findings.extend(whatif_findings(&what_ifs, &window));
-    let classes = super::class_usage(&log, &options.budget)?;
     findings.extend(super::class_findings(
         &classes,
         &window,

@@ -4,8 +4,7 @@
 //! told apart by scope. The timeline, consumers and what-if see the org-wide limits; this sees the
 //! classes. Nothing to do (and nothing read) for a model without classes, such as Meraki's.
 
-use super::consumers::time_order;
-use super::frames::{METHOD, OPERATION_ID, PATH, USER_AGENT};
+use super::frames::RequestColumns;
 use super::{AnalysisError, AnalysisWindow, ConsumerKey, Finding, FindingKind, Severity};
 use crate::budget::{BudgetModel, BudgetReplay, OfferedRequest};
 use chrono::{DateTime, Utc};
@@ -49,20 +48,14 @@ pub fn class_usage(
     if budget.classes.is_empty() {
         return Ok(Vec::new());
     }
-    let strings = |column: &str| -> Result<StringChunked, AnalysisError> {
-        log.column(column)
-            .and_then(|c| c.cast(&DataType::String))
-            .and_then(|c| c.str().cloned())
-            .map_err(AnalysisError::frame(
-                "reading a string column for endpoint classes",
-            ))
-    };
-    let (paths, methods, operations, agents) = (
-        strings(PATH)?,
-        strings(METHOD)?,
-        strings(OPERATION_ID)?,
-        strings(USER_AGENT)?,
-    );
+    Ok(classes_of(&RequestColumns::from_frame(log)?, budget))
+}
+
+/// [`class_usage`] of the log's columns.
+pub(crate) fn classes_of(log: &RequestColumns, budget: &BudgetModel) -> Vec<ClassUsage> {
+    if budget.classes.is_empty() {
+        return Vec::new();
+    }
     let mut usage: Vec<ClassUsage> = budget
         .classes
         .iter()
@@ -85,12 +78,13 @@ pub fn class_usage(
         vec![HashMap::new(); budget.classes.len()];
     let mut last_refused_second: Vec<Option<i64>> = vec![None; budget.classes.len()];
     let mut replay = BudgetReplay::new(budget);
-    for (ts_us, row) in time_order(log)? {
+    for (row, &ts_us) in log.ts_us.iter().enumerate() {
+        let endpoint = &log.endpoints[log.endpoint[row] as usize];
         let request = OfferedRequest {
             ts_us,
-            method: methods.get(row),
-            path: paths.get(row),
-            operation_id: operations.get(row),
+            method: endpoint.method.as_deref(),
+            path: endpoint.path.as_deref(),
+            operation_id: endpoint.operation_id.as_deref(),
         };
         for (i, class) in budget.classes.iter().enumerate() {
             usage[i].requests += u64::from(class.matches(&request));
@@ -106,7 +100,8 @@ pub fn class_usage(
                 last_refused_second[i] = Some(second);
                 u.seconds_with_refusals += 1;
             }
-            *refused_by_agent[i].entry(agents.get(row)).or_default() += 1;
+            let agent = log.senders[log.sender[row] as usize].user_agent.as_deref();
+            *refused_by_agent[i].entry(agent).or_default() += 1;
         }
     }
     for (u, agents) in usage.iter_mut().zip(refused_by_agent) {
@@ -115,7 +110,7 @@ pub fn class_usage(
             .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
             .map(|(agent, n)| (agent.unwrap_or("(no user agent)").to_owned(), n));
     }
-    Ok(usage)
+    usage
 }
 
 /// A class whose own limits refused requests: a warning, critical when a tenth or more of the

@@ -25,11 +25,10 @@
 //! consumer name.
 
 use super::findings::{Finding, FindingKind, Severity};
-use super::frames::{
-    ADMIN_ID, CLIENT_ID, OPERATION_ID, RESPONSE_CODE, SOURCE_IP, TOO_MANY_REQUESTS, TS, USER_AGENT,
-};
+use super::frames::{CalledEndpoint, PairIndex, RequestColumns, Sender};
+use super::timeline::{BucketReplay, Seconds};
 use super::{AnalysisError, AnalysisWindow};
-use crate::budget::{BudgetModel, replay as replay_bucket};
+use crate::budget::BudgetModel;
 use crate::text::thousands;
 use crate::timestamp::{MICROS_PER_HOUR, MICROS_PER_SECOND};
 use polars::prelude::*;
@@ -98,12 +97,17 @@ impl ConsumerKey {
         }
     }
 
-    fn column(self) -> &'static str {
+    /// The consumer a sender is under this key (`None` without the field it reads).
+    pub(crate) fn consumer_of(self, sender: &Sender) -> Option<&str> {
         match self {
-            ConsumerKey::Application | ConsumerKey::UserAgent => USER_AGENT,
-            ConsumerKey::Admin => ADMIN_ID,
-            ConsumerKey::SourceIp => SOURCE_IP,
-            ConsumerKey::ClientId => CLIENT_ID,
+            ConsumerKey::Application => sender
+                .user_agent
+                .as_deref()
+                .map(|ua| parse_user_agent(ua).caller),
+            ConsumerKey::UserAgent => sender.user_agent.as_deref(),
+            ConsumerKey::Admin => sender.admin_id.as_deref(),
+            ConsumerKey::SourceIp => sender.source_ip.as_deref(),
+            ConsumerKey::ClientId => sender.client_id.as_deref(),
         }
     }
 }
@@ -211,58 +215,89 @@ pub fn consumer_usage(
     budget: &BudgetModel,
     previous: Option<&DataFrame>,
 ) -> Result<Vec<ConsumerUsage>, AnalysisError> {
+    check_rate(budget)?;
+    let columns = RequestColumns::from_frame(log)?;
+    let previous = previous
+        .map(|p| RequestColumns::from_frame(p).map(|p| requests_by_consumer(&p, key)))
+        .transpose()?;
+    let replay = BucketReplay::of(&columns, budget);
+    usage_of(&columns, window, key, budget, &replay, previous.as_ref())
+}
+
+fn check_rate(budget: &BudgetModel) -> Result<f64, AnalysisError> {
     let rate = budget.sustained_rate_per_second();
-    if !(rate.is_finite() && rate > 0.0) {
-        return Err(AnalysisError::InvalidRate(rate));
+    if rate.is_finite() && rate > 0.0 {
+        Ok(rate)
+    } else {
+        Err(AnalysisError::InvalidRate(rate))
     }
-    let consumers = consumer_labels(log, key)?;
-    let operations = labels(log, OPERATION_ID, |s| s)?;
-    let codes = response_codes(log)?;
-    let order = time_order(log)?;
-    let saturated = saturated_seconds(&order, budget);
+}
+
+/// Requests per consumer (`None`: records without the consumer's field), as `previous` of
+/// [`usage_of`] takes them.
+pub(crate) type ConsumerCounts = HashMap<Option<String>, u64>;
+
+/// [`consumer_usage`] of the log's columns, replayed, with the previous period's
+/// [`requests_by_consumer`].
+pub(crate) fn usage_of(
+    log: &RequestColumns,
+    window: &AnalysisWindow,
+    key: ConsumerKey,
+    budget: &BudgetModel,
+    replay: &BucketReplay,
+    previous: Option<&ConsumerCounts>,
+) -> Result<Vec<ConsumerUsage>, AnalysisError> {
+    let rate = check_rate(budget)?;
+    let consumers = SenderLabels::new(log, |s| key.consumer_of(s));
+    let operations = EndpointLabels::new(log, |e| e.operation_id.as_deref());
     let per_second_limit = budget.per_second_limit();
 
     // One accumulator per consumer, the last one for records without the field.
-    let mut accs: Vec<Acc> = (0..=consumers.names.len())
-        .map(|_| Acc::default())
-        .collect();
     let none_slot = consumers.names.len();
+    let no_operation = operations.names.len() as u32;
+    let mut accs: Vec<Acc> = (0..=none_slot).map(|_| Acc::default()).collect();
+    // Requests per (consumer, operation), counted by pair id.
+    let mut operation_pairs = PairIndex::new(none_slot + 1, operations.names.len() + 1);
+    let mut operation_counts: Vec<(u32, u32, u64)> = Vec::new();
     let mut driving_total = 0u64;
     // The requests of the second being read, per consumer slot.
-    let mut second = SecondSenders::default();
-    for &(ts, row) in &order {
-        let slot = consumers.ids[row].map_or(none_slot, |id| id as usize);
-        let this_second = ts.div_euclid(MICROS_PER_SECOND);
-        if second.second != Some(this_second) {
-            driving_total += second.credit_drivers(&saturated, per_second_limit, &mut accs);
-            second.start(this_second);
+    let mut senders = SecondSenders::default();
+    for second in Seconds::of(log) {
+        senders.clear();
+        for row in second.rows.clone() {
+            let slot = consumers.slot(log.sender[row]);
+            senders.add(slot);
+            let acc = &mut accs[slot];
+            acc.requests += 1;
+            acc.http_429s += u64::from(log.refused(row));
+            let operation = operations.id(log.endpoint[row]).unwrap_or(no_operation);
+            let pair = operation_pairs.id(slot as u32, operation) as usize;
+            if pair == operation_counts.len() {
+                operation_counts.push((slot as u32, operation, 0));
+            }
+            operation_counts[pair].2 += 1;
         }
-        second.add(slot);
-        let acc = &mut accs[slot];
-        acc.requests += 1;
-        acc.http_429s += u64::from(codes[row] == Some(TOO_MANY_REQUESTS));
-        if acc.last_second == Some(this_second) {
-            acc.in_second += 1;
-        } else {
-            acc.last_second = Some(this_second);
-            acc.in_second = 1;
+        let hour = second.start_us.div_euclid(MICROS_PER_HOUR);
+        for &(slot, requests) in &senders.senders {
+            let acc = &mut accs[slot];
+            acc.peak = acc.peak.max(requests);
+            if acc.last_hour != Some(hour) {
+                acc.last_hour = Some(hour);
+                acc.hours += 1;
+            }
         }
-        acc.peak = acc.peak.max(acc.in_second);
-        let hour = ts.div_euclid(MICROS_PER_HOUR);
-        if acc.last_hour != Some(hour) {
-            acc.last_hour = Some(hour);
-            acc.hours += 1;
-        }
-        *acc.operations.entry(operations.ids[row]).or_default() += 1;
-        if saturated.binary_search(&this_second).is_ok() {
-            acc.saturated += 1;
+        let at_rate = per_second_limit.is_some_and(|limit| second.rows.len() as f64 >= limit);
+        if at_rate || replay.any_refused(second.rows) {
+            driving_total += senders.credit_drivers(per_second_limit, &mut accs);
         }
     }
-    driving_total += second.credit_drivers(&saturated, per_second_limit, &mut accs);
+    for (slot, operation, requests) in operation_counts {
+        let operation = (operation != no_operation).then_some(operation);
+        accs[slot as usize].operations.push((operation, requests));
+    }
 
-    let mut user_agents = main_user_agents(log, &consumers.ids, none_slot)?;
-    let previous_counts = previous.map(|p| requests_by_consumer(p, key)).transpose()?;
-    let total = order.len() as u64;
+    let mut user_agents = main_user_agents(log, &consumers, none_slot);
+    let total = log.len() as u64;
     let capacity = rate * ((window.end_us() - window.start_us()) as f64 / MICROS_PER_SECOND as f64);
     let mut usage: Vec<ConsumerUsage> = accs
         .into_iter()
@@ -270,7 +305,7 @@ pub fn consumer_usage(
         .filter(|(_, acc)| acc.requests > 0)
         .map(|(slot, acc)| {
             let consumer = consumers.names.get(slot).cloned();
-            let change = previous_counts.as_ref().map(|counts| {
+            let change = previous.map(|counts| {
                 let previous_requests = counts.get(&consumer).copied().unwrap_or(0);
                 let delta_requests = acc.requests as i64 - previous_requests as i64;
                 PeriodChange {
@@ -280,7 +315,7 @@ pub fn consumer_usage(
                         .then(|| delta_requests as f64 / previous_requests as f64 * 100.0),
                 }
             });
-            let mut ops: Vec<(Option<u32>, u64)> = acc.operations.into_iter().collect();
+            let mut ops = acc.operations;
             ops.sort_by(|a, b| {
                 b.1.cmp(&a.1).then_with(|| {
                     let name = |id: Option<u32>| id.map(|i| operations.names[i as usize].as_str());
@@ -338,14 +373,12 @@ pub fn consumer_usage(
 /// The requests of one calendar second, per consumer slot, in order of first appearance.
 #[derive(Default)]
 struct SecondSenders {
-    second: Option<i64>,
     /// (consumer slot, requests)
     senders: Vec<(usize, u64)>,
 }
 
 impl SecondSenders {
-    fn start(&mut self, second: i64) {
-        self.second = Some(second);
+    fn clear(&mut self) {
         self.senders.clear();
     }
 
@@ -356,19 +389,12 @@ impl SecondSenders {
         }
     }
 
-    /// If the second is saturated, adds each driver's requests to its accumulator and returns
-    /// how many requests drove it (0 otherwise).
-    fn credit_drivers(
-        &mut self,
-        saturated: &[i64],
-        per_second_limit: Option<f64>,
-        accs: &mut [Acc],
-    ) -> u64 {
-        let Some(second) = self.second else {
-            return 0;
-        };
-        if saturated.binary_search(&second).is_err() {
-            return 0;
+    /// The second is saturated: adds each sender's requests to its accumulator's requests in
+    /// saturated seconds, and each driver's to the requests it drove them with; returns how many
+    /// requests drove it.
+    fn credit_drivers(&self, per_second_limit: Option<f64>, accs: &mut [Acc]) -> u64 {
+        for &(slot, requests) in &self.senders {
+            accs[slot].saturated += requests;
         }
         let mut credited = 0;
         for (slot, requests) in drivers(&self.senders, per_second_limit) {
@@ -416,39 +442,32 @@ fn drivers(senders: &[(usize, u64)], limit: Option<f64>) -> Vec<(usize, u64)> {
 }
 
 /// Each consumer slot's most used full user agent (ties: the first by name), `None` when none of
-/// its requests had one; `none_slot` is the slot of records without the consumer's field. Counted
-/// by categorical code, with no per-row copy of the column.
+/// its requests had one; `none_slot` is the slot of records without the consumer's field.
+/// Counted per sender, with no per-row string.
 fn main_user_agents(
-    log: &DataFrame,
-    consumer_ids: &[Option<u32>],
+    log: &RequestColumns,
+    consumers: &SenderLabels,
     none_slot: usize,
-) -> Result<Vec<Option<String>>, AnalysisError> {
-    let column = super::frames::categorical_column(log, USER_AGENT)?;
-    let agents = column
-        .cat32()
-        .map_err(AnalysisError::frame("reading user agents"))?;
-    let mut counts: HashMap<(usize, u32), u64> = HashMap::new();
-    for (consumer, agent) in consumer_ids.iter().zip(agents.physical().iter()) {
-        if let Some(agent) = agent {
-            let slot = consumer.map_or(none_slot, |id| id as usize);
-            *counts.entry((slot, agent)).or_default() += 1;
+) -> Vec<Option<String>> {
+    let by_sender = log.requests_by_sender(0..log.len());
+    let mut counts: HashMap<(usize, &str), u64> = HashMap::new();
+    for (sender, (s, &n)) in log.senders.iter().zip(&by_sender).enumerate() {
+        if let (Some(agent), true) = (s.user_agent.as_deref(), n > 0) {
+            *counts
+                .entry((consumers.slot(sender as u32), agent))
+                .or_default() += n;
         }
     }
-    let mapping = agents.get_mapping();
     let mut best: Vec<Option<(&str, u64)>> = vec![None; none_slot + 1];
-    for ((slot, agent), n) in counts {
-        let Some(name) = mapping.cat_to_str(agent) else {
-            continue;
-        };
+    for ((slot, name), n) in counts {
         let better = best[slot].is_none_or(|(top, most)| n > most || (n == most && name < top));
         if better {
             best[slot] = Some((name, n));
         }
     }
-    Ok(best
-        .into_iter()
+    best.into_iter()
         .map(|b| b.map(|(name, _)| name.to_owned()))
-        .collect())
+        .collect()
 }
 
 /// A [`FindingKind::NoisyConsumer`] for every consumer that sent at least
@@ -510,12 +529,11 @@ pub fn consumer_findings(
 struct Acc {
     requests: u64,
     http_429s: u64,
-    last_second: Option<i64>,
-    in_second: u64,
     peak: u64,
     last_hour: Option<i64>,
     hours: u64,
-    operations: HashMap<Option<u32>, u64>,
+    /// (operation, requests); `None`: requests without an operation id.
+    operations: Vec<(Option<u32>, u64)>,
     saturated: u64,
     driving: u64,
 }
@@ -530,130 +548,111 @@ fn option_last(a: Option<&str>, b: Option<&str>) -> std::cmp::Ordering {
     }
 }
 
-/// A string column interned: each row's name id (`None` for nulls) and the names.
-pub(crate) struct Labels {
-    pub ids: Vec<Option<u32>>,
+/// A name per sender (its consumer, its user agent…), interned: each distinct name once.
+pub(crate) struct SenderLabels {
+    /// By sender index: the name's id, [`SenderLabels::NONE`] without one.
+    by_sender: Vec<u32>,
     pub names: Vec<String>,
 }
 
-/// Reads the string (or categorical) `column`, mapping each value through `name` before interning.
-/// Names are numbered in order of first appearance by row.
-pub(crate) fn labels(
-    log: &DataFrame,
-    column: &str,
-    name: impl Fn(&str) -> &str,
-) -> Result<Labels, AnalysisError> {
-    let column = log
-        .column(column)
-        .map_err(AnalysisError::frame("reading a string column"))?;
-    let mut index: HashMap<String, u32> = HashMap::new();
-    let mut names = Vec::new();
-    let mut intern = |v: &str| {
-        let v = name(v);
-        if let Some(&id) = index.get(v) {
-            id
-        } else {
-            let id = names.len() as u32;
-            names.push(v.to_owned());
-            index.insert(v.to_owned(), id);
-            id
-        }
-    };
-    // A categorical column: each distinct code is named once, then rows only look codes up.
-    if let Ok(categorical) = column.cat32() {
-        let mapping = categorical.get_mapping();
-        let mut by_code: Vec<Option<Option<u32>>> = Vec::new();
-        let ids = categorical
-            .physical()
+impl SenderLabels {
+    const NONE: u32 = u32::MAX;
+
+    pub fn new<'a>(log: &'a RequestColumns, name: impl Fn(&'a Sender) -> Option<&'a str>) -> Self {
+        let mut ids: HashMap<&str, u32> = HashMap::new();
+        let mut names = Vec::new();
+        let by_sender = log
+            .senders
             .iter()
-            .map(|code| {
-                let code = code?;
-                let slot = code as usize;
-                if slot >= by_code.len() {
-                    by_code.resize(slot + 1, None);
-                }
-                *by_code[slot].get_or_insert_with(|| mapping.cat_to_str(code).map(&mut intern))
+            .map(|sender| match name(sender) {
+                None => Self::NONE,
+                Some(name) => *ids.entry(name).or_insert_with(|| {
+                    names.push(name.to_owned());
+                    (names.len() - 1) as u32
+                }),
             })
             .collect();
-        return Ok(Labels { ids, names });
+        SenderLabels { by_sender, names }
     }
-    let strings = column
-        .cast(&DataType::String)
-        .map_err(AnalysisError::frame("reading a string column"))?;
-    let values = strings
-        .str()
-        .map_err(AnalysisError::frame("reading a string column"))?;
-    let ids = values.iter().map(|value| value.map(&mut intern)).collect();
-    Ok(Labels { ids, names })
-}
 
-/// Each row's consumer under `key`.
-pub(crate) fn consumer_labels(log: &DataFrame, key: ConsumerKey) -> Result<Labels, AnalysisError> {
-    match key {
-        ConsumerKey::Application => labels(log, key.column(), |ua| parse_user_agent(ua).caller),
-        _ => labels(log, key.column(), |s| s),
+    /// The name id of sender `sender`.
+    #[inline]
+    pub fn id(&self, sender: u32) -> Option<u32> {
+        let id = self.by_sender[sender as usize];
+        (id != Self::NONE).then_some(id)
+    }
+
+    /// The name id of sender `sender`, or `names.len()` (the slot after the names) without one.
+    #[inline]
+    pub fn slot(&self, sender: u32) -> usize {
+        self.id(sender).map_or(self.names.len(), |id| id as usize)
     }
 }
 
-pub(crate) fn response_codes(log: &DataFrame) -> Result<Vec<Option<i32>>, AnalysisError> {
-    Ok(log
-        .column(RESPONSE_CODE)
-        .and_then(|c| c.i32())
-        .map_err(AnalysisError::frame("reading response codes"))?
-        .iter()
-        .collect())
+/// A name per endpoint (its operation…), interned: each distinct name once.
+pub(crate) struct EndpointLabels {
+    by_endpoint: Vec<u32>,
+    pub names: Vec<String>,
 }
 
-/// (timestamp µs, row) of every row with a timestamp, in time order (ties in row order): the log
-/// may come in any order, and clocks across records may be skewed.
-pub(crate) fn time_order(log: &DataFrame) -> Result<Vec<(i64, usize)>, AnalysisError> {
-    let ts = log
-        .column(TS)
-        .and_then(|c| c.datetime())
-        .map_err(AnalysisError::frame("reading timestamps"))?;
-    let mut order: Vec<(i64, usize)> = ts
-        .physical()
-        .iter()
-        .enumerate()
-        .filter_map(|(row, ts)| Some((ts?, row)))
-        .collect();
-    order.sort_unstable();
-    Ok(order)
-}
-
-/// Seconds (since the epoch) at or over the limit: the bucket, replayed over `order`, refuses a
-/// request in them, or they hold at least the budget's per-second limit. Sorted.
-fn saturated_seconds(order: &[(i64, usize)], budget: &BudgetModel) -> Vec<i64> {
-    let per_second_limit = budget.per_second_limit();
-    let mut seconds: Vec<i64> = Vec::new();
-    let mut current = (i64::MIN, 0u64);
-    for (ts, admitted) in replay_bucket(budget, order.iter().map(|&(ts, _)| ts)) {
-        let second = ts.div_euclid(MICROS_PER_SECOND);
-        if current.0 != second {
-            current = (second, 0);
-        }
-        current.1 += 1;
-        let refused = !admitted;
-        let at_rate = per_second_limit.is_some_and(|limit| current.1 as f64 >= limit);
-        if (refused || at_rate) && seconds.last() != Some(&second) {
-            seconds.push(second);
-        }
+impl EndpointLabels {
+    pub fn new<'a>(
+        log: &'a RequestColumns,
+        name: impl Fn(&'a CalledEndpoint) -> Option<&'a str>,
+    ) -> Self {
+        let mut ids: HashMap<&str, u32> = HashMap::new();
+        let mut names = Vec::new();
+        let by_endpoint = log
+            .endpoints
+            .iter()
+            .map(|endpoint| match name(endpoint) {
+                None => SenderLabels::NONE,
+                Some(name) => *ids.entry(name).or_insert_with(|| {
+                    names.push(name.to_owned());
+                    (names.len() - 1) as u32
+                }),
+            })
+            .collect();
+        EndpointLabels { by_endpoint, names }
     }
-    seconds
+
+    /// The name id of endpoint `endpoint`.
+    #[inline]
+    pub fn id(&self, endpoint: u32) -> Option<u32> {
+        let id = self.by_endpoint[endpoint as usize];
+        (id != SenderLabels::NONE).then_some(id)
+    }
 }
 
-fn requests_by_consumer(
-    log: &DataFrame,
-    key: ConsumerKey,
-) -> Result<HashMap<Option<String>, u64>, AnalysisError> {
-    let consumers = consumer_labels(log, key)?;
+/// Each consumer's requests in `log` (`None`: records without the consumer's field).
+pub(crate) fn requests_by_consumer(log: &RequestColumns, key: ConsumerKey) -> ConsumerCounts {
     let mut counts = HashMap::new();
-    for id in consumers.ids {
-        *counts
-            .entry(id.map(|i| consumers.names[i as usize].clone()))
-            .or_default() += 1;
+    for (sender, &n) in log
+        .senders
+        .iter()
+        .zip(&log.requests_by_sender(0..log.len()))
+    {
+        if n > 0 {
+            *counts
+                .entry(key.consumer_of(sender).map(str::to_owned))
+                .or_default() += n;
+        }
     }
-    Ok(counts)
+    counts
+}
+
+/// Each consumer's requests from each sender's (`None`: records without the consumer's field).
+pub(crate) fn requests_by_consumer_of_senders(
+    senders: &[(Sender, u64)],
+    key: ConsumerKey,
+) -> ConsumerCounts {
+    let mut counts = HashMap::new();
+    for (sender, n) in senders {
+        *counts
+            .entry(key.consumer_of(sender).map(str::to_owned))
+            .or_default() += n;
+    }
+    counts
 }
 
 #[cfg(test)]

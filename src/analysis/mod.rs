@@ -13,6 +13,7 @@ pub mod audit;
 pub mod classes;
 pub mod consumers;
 pub mod coverage;
+mod detectors;
 pub mod findings;
 pub mod frames;
 pub mod pipeline;

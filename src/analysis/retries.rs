@@ -44,11 +44,9 @@
 //! of first retries (after a 429 that was not itself a retry of a 429): near 0, every call waits
 //! the same gap, and a crowd of such clients retries in lockstep.
 
-use super::consumers::{ConsumerKey, time_order};
+use super::consumers::{ConsumerKey, SenderLabels};
 use super::findings::{Finding, FindingKind, Severity};
-use super::frames::{
-    METHOD, PATH, RESPONSE_CODE, TOO_MANY_REQUESTS, USER_AGENT, categorical_column,
-};
+use super::frames::{PairIndex, RequestColumns};
 use super::{AnalysisError, AnalysisWindow};
 use crate::text::thousands;
 use crate::timestamp::{MICROS_PER_MINUTE, MICROS_PER_SECOND};
@@ -80,14 +78,6 @@ pub const NO_BACKOFF_GROWTH_RATIO: f64 = 1.2;
 pub const SYNCHRONIZED_MAX_CV: f64 = 0.05;
 /// …given at least this many first retries.
 pub const SYNCHRONIZED_MIN_RETRIES: u64 = 20;
-
-/// One call: (user agent, method, path) categorical codes.
-type Call = (Option<u32>, Option<u32>, u32);
-
-/// A row without a path, which belongs to no call.
-const NO_CALL: u32 = u32::MAX >> 1;
-/// Set in a row's call id when the request got a 429.
-const REFUSED_BIT: u32 = 1 << 31;
 
 /// What the log cannot say and the detector assumes.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -251,49 +241,6 @@ pub struct RetryAnalysis {
     pub behaviours: Vec<RetryBehaviour>,
 }
 
-/// Each row's consumer id by user-agent code, named once per code.
-struct ClientNames {
-    key: ConsumerKey,
-    by_code: Vec<Option<u32>>,
-    ids: HashMap<String, u32>,
-    names: Vec<String>,
-}
-
-const UNNAMED: Option<u32> = Some(u32::MAX);
-
-impl ClientNames {
-    fn new(key: ConsumerKey) -> Self {
-        ClientNames {
-            key,
-            by_code: Vec::new(),
-            ids: HashMap::new(),
-            names: Vec::new(),
-        }
-    }
-
-    /// The consumer id of user-agent code `code` (`None` without a user agent).
-    fn id(&mut self, code: Option<u32>, mapping: &CategoricalMapping) -> Option<u32> {
-        let code = code?;
-        let slot = code as usize;
-        if slot >= self.by_code.len() {
-            self.by_code.resize(slot + 1, UNNAMED);
-        }
-        if self.by_code[slot] == UNNAMED {
-            let name = mapping
-                .cat_to_str(code)
-                .map(|ua| self.key.client_name(ua).to_owned());
-            self.by_code[slot] = name.map(|name| {
-                let next = self.names.len() as u32;
-                *self.ids.entry(name).or_insert_with_key(|name| {
-                    self.names.push(name.clone());
-                    next
-                })
-            });
-        }
-        self.by_code[slot]
-    }
-}
-
 /// The retry behaviour of every consumer that received a 429 (consumers named as `key` names
 /// clients), judged by the [`EarlyRetryRule`] the log allows.
 pub fn retry_behaviour(
@@ -301,113 +248,164 @@ pub fn retry_behaviour(
     key: ConsumerKey,
     options: &RetryOptions,
 ) -> Result<RetryAnalysis, AnalysisError> {
-    let err = || AnalysisError::frame("reading requests for their retries");
-    // Read by categorical code: a month is 26.8 M rows, and three columns of per-row labels would
-    // be the analysis's peak memory.
-    let columns = [USER_AGENT, METHOD, PATH].map(|name| categorical_column(log, name));
-    let [agents, methods, paths] = columns;
-    let (agents, methods, paths) = (agents?, methods?, paths?);
-    let [agents, methods, paths] = [&agents, &methods, &paths].map(|c| c.cat32().map_err(err()));
-    let (agents, methods, paths) = (agents?, methods?, paths?);
-    let codes = log
-        .column(RESPONSE_CODE)
-        .and_then(|c| c.i32())
-        .map_err(err())?;
-    let timestamps = log
-        .column(super::frames::TS)
-        .and_then(|c| c.datetime())
-        .map_err(err())?
-        .physical();
-    let mapping = agents.get_mapping();
-    let mut names = ClientNames::new(key);
+    Ok(retries_of(&RequestColumns::from_frame(log)?, key, options).analysis)
+}
 
-    // Each row's call (user agent, method, path), with whether it got a 429 in the top bit; and
-    // every refusal as (second, consumer), for the harm done.
-    let mut call_ids: HashMap<Call, u32> = HashMap::new();
-    let mut call_consumers: Vec<Option<u32>> = Vec::new();
-    let mut row_calls: Vec<u32> = Vec::with_capacity(log.height());
-    let mut refusals: Vec<(i64, Option<u32>)> = Vec::new();
-    let mut refused: HashMap<Option<u32>, u64> = HashMap::new();
-    // Per consumer, its 429s by user-agent code: the detail names the one refused most.
-    let mut refused_agents: HashMap<Option<u32>, HashMap<u32, u64>> = HashMap::new();
-    let rows = agents
-        .physical()
+/// What the retry detector reads off a log: its analysis, and the delays it paired, by consumer
+/// (the report's histograms).
+pub(crate) struct Retries {
+    pub analysis: RetryAnalysis,
+    pub delays: Vec<RetryDelays>,
+}
+
+/// [`retry_behaviour`] and [`retry_delays`] of the log's columns, in one pass over its calls.
+///
+/// Each request's call (user agent, method, path) is a pair id of its sender's user agent and its
+/// endpoint's method and path; the rows are then grouped by call with a counting sort (4 bytes a
+/// row), each call's rows staying in time order.
+pub(crate) fn retries_of(
+    log: &RequestColumns,
+    key: ConsumerKey,
+    options: &RetryOptions,
+) -> Retries {
+    let names = SenderLabels::new(log, |s| {
+        s.user_agent.as_deref().map(|ua| key.client_name(ua))
+    });
+    let agents = SenderLabels::new(log, |s| s.user_agent.as_deref());
+    // Each endpoint's (method, path); none without a path, which belongs to no call.
+    let mut method_paths: HashMap<(Option<&str>, &str), u32> = HashMap::new();
+    let method_path: Vec<Option<u32>> = log
+        .endpoints
         .iter()
-        .zip(methods.physical().iter())
-        .zip(paths.physical().iter().zip(codes.iter()))
-        .zip(timestamps.iter());
-    for (((agent, method), (path, code)), ts) in rows {
-        let consumer = names.id(agent, mapping);
-        let is_429 = code == Some(TOO_MANY_REQUESTS);
-        if is_429 {
-            if let Some(ts) = ts {
-                refusals.push((ts.div_euclid(MICROS_PER_SECOND), consumer));
-            }
-            *refused.entry(consumer).or_default() += 1;
-            if let Some(agent) = agent {
-                *refused_agents
-                    .entry(consumer)
-                    .or_default()
-                    .entry(agent)
-                    .or_default() += 1;
-            }
-        }
-        let call = match path {
-            None => NO_CALL,
-            Some(path) => *call_ids.entry((agent, method, path)).or_insert_with(|| {
-                call_consumers.push(consumer);
-                (call_consumers.len() - 1) as u32
-            }),
-        };
-        row_calls.push(call | if is_429 { REFUSED_BIT } else { 0 });
-    }
-    drop(call_ids);
-    refusals.sort_unstable_by_key(|r| r.0);
+        .map(|e| {
+            let path = e.path.as_deref()?;
+            let next = method_paths.len() as u32;
+            Some(
+                *method_paths
+                    .entry((e.method.as_deref(), path))
+                    .or_insert(next),
+            )
+        })
+        .collect();
+    let none_slot = names.names.len();
+    let no_agent = agents.names.len() as u32;
+    let call_of = |calls: &mut PairIndex, row: usize| -> Option<u32> {
+        let sender = log.sender[row];
+        let method_path = method_path[log.endpoint[row] as usize]?;
+        let agent = agents.id(sender).unwrap_or(no_agent);
+        Some(calls.id(agent, method_path))
+    };
 
-    // Each call's requests, in time order: (ts, got a 429); and the coarsest unit all timestamps
-    // are whole multiples of.
-    let mut calls: Vec<Vec<(i64, bool)>> = vec![Vec::new(); call_consumers.len()];
+    // Every refusal as (second, consumer), for the harm done; 429s per sender; each call's
+    // consumer and requests; and the coarsest unit all timestamps are whole multiples of.
+    let mut refusals: Vec<(i64, Option<u32>)> = Vec::new();
+    let mut refused_by_sender = vec![0u64; log.senders.len()];
+    let mut calls = PairIndex::new(agents.names.len() + 1, method_paths.len());
+    let mut call_consumers: Vec<Option<u32>> = Vec::new();
+    let mut call_rows: Vec<u32> = Vec::new();
+    let mut call_refused: Vec<bool> = Vec::new();
     let mut resolution_us = MICROS_PER_SECOND;
-    for (ts, row) in time_order(log)? {
+    for (row, &ts) in log.ts_us.iter().enumerate() {
         // Logs keep whole seconds, milliseconds or microseconds; a run of round values in a
         // microsecond log is chance, not a unit.
         while resolution_us > 1 && ts.rem_euclid(resolution_us) != 0 {
             resolution_us /= 1_000;
         }
-        let is_429 = row_calls[row] & REFUSED_BIT != 0;
-        let call = row_calls[row] & !REFUSED_BIT;
-        if call != NO_CALL {
-            calls[call as usize].push((ts, is_429));
+        let sender = log.sender[row];
+        let is_429 = log.refused(row);
+        if is_429 {
+            refusals.push((ts.div_euclid(MICROS_PER_SECOND), names.id(sender)));
+            refused_by_sender[sender as usize] += 1;
+        }
+        if let Some(call) = call_of(&mut calls, row) {
+            let call = call as usize;
+            if call == call_consumers.len() {
+                call_consumers.push(names.id(sender));
+                call_rows.push(0);
+                call_refused.push(false);
+            }
+            call_rows[call] += 1;
+            call_refused[call] |= is_429;
         }
     }
-    drop(row_calls);
+    refusals.sort_unstable_by_key(|r| r.0);
     let rule = EarlyRetryRule::new(options, resolution_us);
 
+    // Per consumer slot (the last: records without a user agent): its 429s, and by user agent.
+    let mut refused: Vec<u64> = vec![0; none_slot + 1];
+    let mut refused_agents: Vec<HashMap<&str, u64>> = vec![HashMap::new(); none_slot + 1];
+    for (sender, &n) in refused_by_sender.iter().enumerate() {
+        if n == 0 {
+            continue;
+        }
+        let slot = names.slot(sender as u32);
+        refused[slot] += n;
+        if let Some(agent) = log.senders[sender].user_agent.as_deref() {
+            *refused_agents[slot].entry(agent).or_default() += n;
+        }
+    }
+    let slot_of = |consumer: Option<u32>| consumer.map_or(none_slot, |id| id as usize);
+
+    // The requests (time, refused) of each call of a consumer that was refused (the others are
+    // not reported), in time order, one call after the other: copied out of the log in one
+    // sequential pass, so that following a call reads memory in order, not row by scattered row.
+    let mut starts: Vec<usize> = Vec::with_capacity(call_rows.len() + 1);
+    let mut next = 0usize;
+    for (call, &rows) in call_rows.iter().enumerate() {
+        starts.push(next);
+        if refused[slot_of(call_consumers[call])] > 0 {
+            next += rows as usize;
+        }
+    }
+    starts.push(next);
+    let mut sent_by_call = vec![0i64; next];
+    let mut refused_by_call = vec![false; next];
+    let mut filled = starts.clone();
+    for row in 0..log.len() {
+        if let Some(call) = call_of(&mut calls, row) {
+            let call = call as usize;
+            let at = filled[call];
+            if at < starts[call + 1] {
+                sent_by_call[at] = log.ts_us[row];
+                refused_by_call[at] = log.refused(row);
+                filled[call] += 1;
+            }
+        }
+    }
+    drop(filled);
+
     let horizon = options.horizon.as_micros() as i64;
-    let mut stats: HashMap<Option<u32>, Stats> = HashMap::new();
-    for (requests, consumer) in calls.iter().zip(&call_consumers) {
-        let s = stats.entry(*consumer).or_default();
+    let mut stats: Vec<Stats> = (0..=none_slot).map(|_| Stats::default()).collect();
+    for (call, consumer) in call_consumers.iter().enumerate() {
+        let (sent, was_refused) = (
+            &sent_by_call[starts[call]..starts[call + 1]],
+            &refused_by_call[starts[call]..starts[call + 1]],
+        );
+        let s = &mut stats[slot_of(*consumer)];
+        let request = |i: usize| (sent[i], was_refused[i]);
         // delay after request i, if request i got a 429 and was retried in time
         let delay = |i: usize| -> Option<i64> {
-            let (ts, is_429) = requests[i];
-            let (next, _) = *requests.get(i + 1)?;
+            let (ts, is_429) = request(i);
+            let (next, _) = (i + 1 < sent.len()).then(|| request(i + 1))?;
             (is_429 && next - ts < horizon).then_some(next - ts)
         };
         let mut chain = Chain::default();
-        for i in 0..requests.len() {
+        for i in 0..sent.len() {
+            let (ts, is_429) = request(i);
             // How soon an answered request's call is sent again: the client's own rhythm.
-            if let (false, Some(&(next, _))) = (requests[i].1, requests.get(i + 1))
-                && next - requests[i].0 < horizon
-            {
-                s.repeats += 1;
-                s.quick_repeats += u64::from(rule.is_early(next - requests[i].0));
+            if !is_429 && i + 1 < sent.len() {
+                let (next, _) = request(i + 1);
+                if next - ts < horizon {
+                    s.repeats += 1;
+                    s.quick_repeats += u64::from(rule.is_early(next - ts));
+                }
             }
             let continues_chain = i > 0 && delay(i - 1).is_some();
             if !continues_chain {
                 s.close_chain(&chain);
                 chain = Chain::default();
             }
-            if requests[i].1 {
+            if is_429 {
                 chain.refused += 1;
             }
             let Some(d) = delay(i) else {
@@ -418,26 +416,51 @@ pub fn retry_behaviour(
             if !continues_chain {
                 s.first_delays.push(d);
             }
-            let sent = requests[i + 1].0;
+            let (retried_at, _) = request(i + 1);
             let minute = s
                 .per_minute
-                .entry(sent.div_euclid(MICROS_PER_MINUTE))
+                .entry(retried_at.div_euclid(MICROS_PER_MINUTE))
                 .or_default();
             minute.retried += 1;
             if rule.is_early(d) {
                 chain.early = true;
                 minute.early += 1;
-                s.early_seconds.push(sent.div_euclid(MICROS_PER_SECOND));
+                s.early_seconds
+                    .push(retried_at.div_euclid(MICROS_PER_SECOND));
                 s.early += 1;
             }
         }
         s.close_chain(&chain);
     }
+    drop((sent_by_call, refused_by_call));
+
+    // The delays of every consumer with a refused call, for the histograms.
+    let mut with_refused_call = vec![false; none_slot + 1];
+    for (call, consumer) in call_consumers.iter().enumerate() {
+        with_refused_call[slot_of(*consumer)] |= call_refused[call];
+    }
+    let consumer_name = |slot: usize| names.names.get(slot).cloned();
+    let delays = with_refused_call
+        .iter()
+        .enumerate()
+        .filter(|&(_, &with)| with)
+        .map(|(slot, _)| RetryDelays {
+            consumer: consumer_name(slot),
+            delays: stats[slot]
+                .delays
+                .iter()
+                .map(|&d| Duration::from_micros(d as u64))
+                .collect(),
+        })
+        .collect();
 
     let mut behaviours: Vec<RetryBehaviour> = refused
-        .into_iter()
-        .map(|(consumer, http_429s)| {
-            let mut s = stats.remove(&consumer).unwrap_or_default();
+        .iter()
+        .enumerate()
+        .filter(|&(_, &http_429s)| http_429s > 0)
+        .map(|(slot, &http_429s)| {
+            let consumer = (slot < none_slot).then_some(slot as u32);
+            let s = &mut stats[slot];
             let retried = s.delays.len() as u64;
             let rhythm = if s.repeats == 0 {
                 0.0
@@ -465,15 +488,12 @@ pub fn retry_behaviour(
                     .partition_point(|&t| t < first + seconds_per_minute);
                 others_refused(&refusals, &s.early_seconds[from..to], consumer)
             });
-            let user_agent = refused_agents.remove(&consumer).and_then(|by_agent| {
-                by_agent
-                    .into_iter()
-                    .filter_map(|(code, n)| Some((mapping.cat_to_str(code)?, n)))
-                    .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
-                    .map(|(ua, _)| ua.to_owned())
-            });
+            let user_agent = refused_agents[slot]
+                .iter()
+                .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+                .map(|(ua, _)| (*ua).to_owned());
             RetryBehaviour {
-                consumer: consumer.map(|id| names.names[id as usize].clone()),
+                consumer: consumer_name(slot),
                 user_agent,
                 http_429s,
                 retried_429s: retried,
@@ -513,7 +533,10 @@ pub fn retry_behaviour(
                 (a, b) => b.is_none().cmp(&a.is_none()).reverse(),
             })
     });
-    Ok(RetryAnalysis { rule, behaviours })
+    Retries {
+        analysis: RetryAnalysis { rule, behaviours },
+        delays,
+    }
 }
 
 /// Refusals of consumers other than `own` in `seconds` (sorted, distinct); `refusals` is every
@@ -540,88 +563,14 @@ pub struct RetryDelays {
     pub delays: Vec<Duration>,
 }
 
-/// The delay of every retry after a 429, by consumer (in no particular order). Only the
-/// requests of calls that received a 429 are gathered and sorted, and calls are told apart by
-/// the categorical ids of their user agent and method, so one hash per request is the cost.
+/// The delay of every retry after a 429, by consumer (in no particular order), paired as
+/// [`retry_behaviour`] pairs them: one entry per consumer with a call that received a 429.
 pub fn retry_delays(
     log: &DataFrame,
     key: ConsumerKey,
     options: &RetryOptions,
 ) -> Result<Vec<RetryDelays>, AnalysisError> {
-    let err = AnalysisError::frame("reading the log for retry delays");
-    let codes = log
-        .column(super::frames::RESPONSE_CODE)
-        .and_then(|c| c.i32())
-        .map_err(err)?;
-    let columns = [USER_AGENT, METHOD, PATH].map(|name| categorical_column(log, name));
-    let [agents, methods, paths] = columns;
-    let (agents, methods, paths) = (agents?, methods?, paths?);
-    let [agents, methods, paths] = [&agents, &methods, &paths].map(|c| {
-        c.cat32()
-            .map_err(AnalysisError::frame("reading the log for retry delays"))
-    });
-    let (agents, methods, paths) = (agents?, methods?, paths?);
-    let ts = log
-        .column(super::frames::TS)
-        .and_then(|c| c.datetime())
-        .map_err(AnalysisError::frame("reading the log for retry delays"))?
-        .physical();
-    let rows = || {
-        ts.iter()
-            .zip(codes.iter())
-            .zip(agents.physical().iter())
-            .zip(methods.physical().iter())
-            .zip(paths.physical().iter())
-            .enumerate()
-            .filter_map(|(row, ((((ts, code), agent), method), path))| {
-                let is_429 = code == Some(TOO_MANY_REQUESTS);
-                Some((row, ts?, is_429, (agent, method, path?)))
-            })
-    };
-    // The calls (user agent, method, path) that received a 429, each with a slot…
-    let mut slots: PlHashMap<(Option<u32>, Option<u32>, u32), usize> = PlHashMap::new();
-    for (_, _, is_429, call) in rows() {
-        if is_429 {
-            let next = slots.len();
-            slots.entry(call).or_insert(next);
-        }
-    }
-    if slots.is_empty() {
-        return Ok(Vec::new());
-    }
-    // …and their requests: (ts, row, got a 429), then in time order (ties in row order, as
-    // `time_order` breaks them).
-    let mut requests: Vec<Vec<(i64, usize, bool)>> = vec![Vec::new(); slots.len()];
-    for (row, ts, is_429, call) in rows() {
-        if let Some(&slot) = slots.get(&call) {
-            requests[slot].push((ts, row, is_429));
-        }
-    }
-    let mapping = agents.get_mapping();
-    let mut names = ClientNames::new(key);
-    let mut consumer_of_slot = vec![None; slots.len()];
-    for ((agent, _, _), slot) in slots {
-        consumer_of_slot[slot] = names.id(agent, mapping);
-    }
-    let horizon = options.horizon.as_micros() as i64;
-    let mut by_consumer: HashMap<Option<u32>, Vec<Duration>> = HashMap::new();
-    for (mut call, consumer) in requests.into_iter().zip(consumer_of_slot) {
-        call.sort_unstable();
-        let delays = by_consumer.entry(consumer).or_default();
-        for pair in call.windows(2) {
-            let ((ts, _, is_429), (next, _, _)) = (pair[0], pair[1]);
-            if is_429 && next - ts < horizon {
-                delays.push(Duration::from_micros((next - ts) as u64));
-            }
-        }
-    }
-    Ok(by_consumer
-        .into_iter()
-        .map(|(consumer, delays)| RetryDelays {
-            consumer: consumer.map(|id| names.names[id as usize].clone()),
-            delays,
-        })
-        .collect())
+    Ok(retries_of(&RequestColumns::from_frame(log)?, key, options).delays)
 }
 
 /// The severity of a finding about early retries that refused others `harm` times: none is only
@@ -823,8 +772,9 @@ struct Stats {
     delays: Vec<i64>,
     first_delays: Vec<i64>,
     early: u64,
-    /// Retries and early retries, by the minute (since the epoch) the retry was sent in.
-    per_minute: HashMap<i64, MinuteRetries>,
+    /// Retries and early retries, by the minute (since the epoch) the retry was sent in (looked
+    /// up once per retry: foldhash, not SipHash, for keys we computed ourselves).
+    per_minute: HashMap<i64, MinuteRetries, foldhash::fast::RandomState>,
     /// Answered requests followed by another of the same call within the horizon, and of those
     /// the ones followed before Retry-After could have passed.
     repeats: u64,

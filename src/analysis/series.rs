@@ -6,11 +6,8 @@
 //! Whatever the size of the log, a series holds at most [`MAX_BUCKETS`] buckets (the bucket widens
 //! with the window), so drawing costs the same for an hour and for 10 M records over a month.
 
-use super::consumers::parse_user_agent;
-use super::frames::{
-    ADMIN_ID, CLIENT_ID, RESPONSE_CODE, SOURCE_IP, TOO_MANY_REQUESTS, TS, USER_AGENT,
-};
-use super::retries::{EarlyRetryRule, retry_delays};
+use super::frames::{RequestColumns, TOO_MANY_REQUESTS};
+use super::retries::{EarlyRetryRule, RetryDelays, retries_of};
 use super::{
     AnalysisError, AnalysisWindow, ConsumerKey, ConsumerUsage, RetryAnalysis, RetryOptions,
     SpikeEpisode,
@@ -234,6 +231,24 @@ impl AuditSeries {
         window: &AnalysisWindow,
         inputs: &SeriesInputs<'_>,
     ) -> Result<AuditSeries, AnalysisError> {
+        let columns = RequestColumns::from_frame(log)?;
+        let delays = match inputs.retries {
+            Some(retries) if retries.behaviours.iter().any(|r| r.retried_429s > 0) => {
+                retries_of(&columns, inputs.consumer_key, inputs.retry_options).delays
+            }
+            _ => Vec::new(),
+        };
+        Ok(Self::of_columns(&columns, window, inputs, delays))
+    }
+
+    /// [`AuditSeries::compute`] of the log's columns, with the retry delays the retry detector
+    /// paired (see [`super::retries::Retries`]).
+    pub(crate) fn of_columns(
+        log: &RequestColumns,
+        window: &AnalysisWindow,
+        inputs: &SeriesInputs<'_>,
+        delays: Vec<RetryDelays>,
+    ) -> AuditSeries {
         let width_s = bucket_width_seconds(window);
         let width_us = width_s * MICROS_PER_SECOND;
         let (start_us, end_us) = (window.start_us(), window.end_us());
@@ -252,48 +267,44 @@ impl AuditSeries {
         let others_slot = top.len();
 
         let mut classes = vec![ClassCounts::default(); bucket_count];
-        // Requests per second of the window, to find each bucket's busiest second without sorting
-        // the log. u16 saturates at 65,535 requests in a second, far past any organization's
-        // budget; a year-long window costs 63 MB here.
+        // Requests per second of the window, to find each bucket's busiest second. u16 saturates
+        // at 65,535 requests in a second, far past any organization's budget; a year-long window
+        // costs 63 MB here.
         let mut per_second: Vec<u16> = Vec::new();
         let mut hourly = vec![[0u64; 24]; days];
         // One row per top consumer, then "others".
         let mut consumer_requests = vec![vec![0u64; bucket_count]; others_slot + 1];
         let mut consumer_429s = vec![vec![0u64; bucket_count]; others_slot];
 
-        let ts = log
-            .column(TS)
-            .and_then(|c| c.datetime())
-            .map_err(AnalysisError::frame("reading timestamps for the charts"))?
-            .physical();
-        let codes =
-            log.column(RESPONSE_CODE)
-                .and_then(|c| c.i32())
-                .map_err(AnalysisError::frame(
-                    "reading response codes for the charts",
-                ))?;
-        let consumer_ids = consumer_column(log, inputs.consumer_key)?;
-        let mut slots = ConsumerSlots::new(inputs.consumer_key, &top, has_consumers);
-        if log.height() > 0 {
+        // Each sender's slot: a top consumer's index, or "others" (none without consumers).
+        let null_slot = top.iter().position(Option::is_none).unwrap_or(others_slot);
+        let slots: Vec<Option<usize>> = log
+            .senders
+            .iter()
+            .map(|sender| {
+                has_consumers.then(|| match inputs.consumer_key.consumer_of(sender) {
+                    None => null_slot,
+                    Some(name) => top
+                        .iter()
+                        .position(|t| *t == Some(name))
+                        .unwrap_or(others_slot),
+                })
+            })
+            .collect();
+        if !log.is_empty() {
             per_second = vec![0u16; window_seconds as usize];
         }
-        for ((ts, code), cat) in ts
-            .iter()
-            .zip(codes.iter())
-            .zip(consumer_ids.physical().iter())
-        {
-            let Some(ts) = ts.filter(|t| (start_us..end_us).contains(t)) else {
-                continue;
-            };
+        for row in log.rows_between(start_us, end_us) {
+            let ts = log.ts_us[row];
             let offset = ts - start_us;
             let bucket = (offset / width_us) as usize;
-            let class = ResponseClass::of(code);
+            let class = ResponseClass::of(log.status_code(row));
             classes[bucket].add(class);
             let second = &mut per_second[(offset / MICROS_PER_SECOND) as usize];
             *second = second.saturating_add(1);
             let hour = ((ts - first_midnight_us) / MICROS_PER_HOUR) as usize;
             hourly[hour / 24][hour % 24] += 1;
-            if let Some(slot) = slots.slot(cat, consumer_ids.get_mapping()) {
+            if let Some(slot) = slots[log.sender[row] as usize] {
                 consumer_requests[slot][bucket] += 1;
                 if slot < others_slot && class == ResponseClass::TooManyRequests {
                     consumer_429s[slot][bucket] += 1;
@@ -362,12 +373,12 @@ impl AuditSeries {
             .map_or_else(|| EarlyRetryRule::new(options, 1), |r| r.rule);
         let retry_delays = match inputs.retries {
             Some(retries) if retries.behaviours.iter().any(|r| r.retried_429s > 0) => {
-                retry_histograms(log, inputs.consumer_key, retries, options, &edges)?
+                retry_histograms(delays, retries, &edges)
             }
             _ => Vec::new(),
         };
 
-        Ok(AuditSeries {
+        AuditSeries {
             bucket_width: Duration::from_secs(width_s as u64),
             buckets,
             consumers,
@@ -382,7 +393,7 @@ impl AuditSeries {
             retry_after: options.retry_after,
             retry_tolerance: Duration::from_secs_f64(rule.tolerance_seconds),
             early_at_most: Duration::from_secs_f64(rule.early_at_most_seconds.max(0.0)),
-        })
+        }
     }
 
     /// Requests of every class over the window (equals the records in the window).
@@ -412,83 +423,13 @@ pub fn retry_delay_edges_seconds() -> Vec<f64> {
         .collect()
 }
 
-/// The column consumers are told apart by, as categorical ids.
-fn consumer_column(
-    log: &DataFrame,
-    key: ConsumerKey,
-) -> Result<&Categorical32Chunked, AnalysisError> {
-    let column = match key {
-        ConsumerKey::Application | ConsumerKey::UserAgent => USER_AGENT,
-        ConsumerKey::Admin => ADMIN_ID,
-        ConsumerKey::SourceIp => SOURCE_IP,
-        ConsumerKey::ClientId => CLIENT_ID,
-    };
-    log.column(column)
-        .and_then(|c| c.cat32())
-        .map_err(AnalysisError::frame("reading consumers for the charts"))
-}
-
-/// Maps a row's category id to its consumer's slot: a top consumer's index, or "others". Each
-/// category is named (and its user agent parsed) once, not once per row.
-struct ConsumerSlots<'a> {
-    key: ConsumerKey,
-    top: &'a [Option<&'a str>],
-    enabled: bool,
-    /// By category id: `UNRESOLVED`, or the slot.
-    by_category: Vec<u32>,
-    null_slot: Option<usize>,
-}
-
-const UNRESOLVED: u32 = u32::MAX;
-
-impl<'a> ConsumerSlots<'a> {
-    fn new(key: ConsumerKey, top: &'a [Option<&'a str>], enabled: bool) -> Self {
-        let others = top.len();
-        ConsumerSlots {
-            key,
-            top,
-            enabled,
-            by_category: Vec::new(),
-            null_slot: Some(top.iter().position(Option::is_none).unwrap_or(others)),
-        }
-    }
-
-    fn slot(&mut self, category: Option<u32>, mapping: &CategoricalMapping) -> Option<usize> {
-        if !self.enabled {
-            return None;
-        }
-        let Some(category) = category else {
-            return self.null_slot;
-        };
-        let index = category as usize;
-        if index >= self.by_category.len() {
-            self.by_category.resize(index + 1, UNRESOLVED);
-        }
-        if self.by_category[index] == UNRESOLVED {
-            let name = mapping.cat_to_str(category).map(|raw| match self.key {
-                ConsumerKey::Application => parse_user_agent(raw).caller,
-                _ => raw,
-            });
-            let slot = match name {
-                Some(name) => self.top.iter().position(|t| *t == Some(name)),
-                None => None,
-            };
-            self.by_category[index] = slot.unwrap_or(self.top.len()) as u32;
-        }
-        Some(self.by_category[index] as usize)
-    }
-}
-
 fn retry_histograms(
-    log: &DataFrame,
-    key: ConsumerKey,
+    mut delays: Vec<RetryDelays>,
     analysis: &RetryAnalysis,
-    options: &RetryOptions,
     edges: &[f64],
-) -> Result<Vec<RetryDelayHistogram>, AnalysisError> {
-    let mut delays = retry_delays(log, key, options)?;
+) -> Vec<RetryDelayHistogram> {
     let bins = edges.len() - 1;
-    Ok(analysis
+    analysis
         .behaviours
         .iter()
         .filter(|b| b.retried_429s > 0)
@@ -512,7 +453,7 @@ fn retry_histograms(
                 early_beyond_rhythm: b.early_beyond_rhythm,
             })
         })
-        .collect())
+        .collect()
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@
 //! episode lasts (spike minutes at most [`SpikeOptions::max_gap_minutes`] apart), its minutes are
 //! judged against the baseline it began with.
 
-use super::frames::{RESPONSE_CODE, TOO_MANY_REQUESTS, TS, USER_AGENT};
+use super::frames::{RequestColumns, TOO_MANY_REQUESTS};
 use super::{AnalysisError, AnalysisWindow, ConsumerKey};
 use crate::timestamp::MICROS_PER_MINUTE;
 use chrono::{DateTime, Utc};
@@ -95,8 +95,23 @@ pub fn detect_spikes(
     options: &SpikeOptions,
     key: ConsumerKey,
 ) -> Result<Vec<SpikeEpisode>, AnalysisError> {
+    Ok(spikes_of(
+        &RequestColumns::from_frame(log)?,
+        window,
+        options,
+        key,
+    ))
+}
+
+/// [`detect_spikes`] of the log's columns.
+pub(crate) fn spikes_of(
+    log: &RequestColumns,
+    window: &AnalysisWindow,
+    options: &SpikeOptions,
+    key: ConsumerKey,
+) -> Vec<SpikeEpisode> {
     let first_minute = window.start_us().div_euclid(MICROS_PER_MINUTE) * MICROS_PER_MINUTE;
-    let per_minute = refusals_per_minute(log, first_minute, window.end_us())?;
+    let per_minute = refusals_per_minute(log, first_minute, window.end_us());
     let mut episodes = Vec::new();
     for run in spike_runs(&per_minute, options) {
         let start_us = first_minute + run.first as i64 * MICROS_PER_MINUTE;
@@ -109,56 +124,36 @@ pub fn detect_spikes(
             http_429s: minutes.iter().sum(),
             peak_429_per_minute: minutes.iter().copied().max().unwrap_or_default(),
             baseline_429_per_minute: run.baseline,
-            most_refused: requests_by_consumer(log, start_us, end_us, true, key)?,
+            most_refused: requests_by_consumer(log, start_us, end_us, true, key),
             top_senders_at_start: requests_by_consumer(
                 log,
                 start_us - MICROS_PER_MINUTE,
                 start_us + MICROS_PER_MINUTE,
                 false,
                 key,
-            )?,
+            ),
         });
     }
-    Ok(episodes)
+    episodes
 }
 
 /// 429s in every minute from `first_minute` (µs) up to `end_us`, zeros included.
-fn refusals_per_minute(
-    log: &DataFrame,
-    first_minute: i64,
-    end_us: i64,
-) -> Result<Vec<u64>, AnalysisError> {
+fn refusals_per_minute(log: &RequestColumns, first_minute: i64, end_us: i64) -> Vec<u64> {
     let minutes = (end_us - first_minute).max(0).div_euclid(MICROS_PER_MINUTE)
         + i64::from((end_us - first_minute).rem_euclid(MICROS_PER_MINUTE) != 0);
     let mut counts = vec![0u64; usize::try_from(minutes).unwrap_or_default()];
-    let counted = log
-        .clone()
-        .lazy()
-        .filter(col(RESPONSE_CODE).eq(lit(TOO_MANY_REQUESTS)))
-        .select([col(TS).dt().truncate(lit("1m")).alias(TS)])
-        .group_by([col(TS)])
-        .agg([len().cast(DataType::UInt64).alias("http_429s")])
-        .collect()
-        .map_err(AnalysisError::frame("counting 429s per minute"))?;
-    let minute_starts = counted
-        .column(TS)
-        .and_then(|c| c.datetime())
-        .map_err(AnalysisError::frame("reading 429s per minute"))?;
-    let refusals = counted
-        .column("http_429s")
-        .and_then(|c| c.u64())
-        .map_err(AnalysisError::frame("reading 429s per minute"))?;
-    for (minute, n) in minute_starts.physical().iter().zip(refusals.iter()) {
-        let (Some(minute), Some(n)) = (minute, n) else {
+    let first = first_minute.div_euclid(MICROS_PER_MINUTE);
+    for (&ts, &status) in log.ts_us.iter().zip(&log.status) {
+        if i32::from(status) != TOO_MANY_REQUESTS {
             continue;
-        };
+        }
         // Records outside the window (a frame not loaded for it) are not the window's spikes.
-        let index = (minute - first_minute).div_euclid(MICROS_PER_MINUTE);
+        let index = ts.div_euclid(MICROS_PER_MINUTE) - first;
         if let Some(slot) = usize::try_from(index).ok().and_then(|i| counts.get_mut(i)) {
-            *slot += n;
+            *slot += 1;
         }
     }
-    Ok(counts)
+    counts
 }
 
 /// A run of spike minutes, as indexes into the per-minute counts.
@@ -245,41 +240,28 @@ fn median_or_zero(values: &mut [f64]) -> f64 {
 /// Requests (only 429s if `refused_only`) with `from_us <= ts < to_us`, by consumer, most
 /// first; ties in name order, records without a user agent last.
 fn requests_by_consumer(
-    log: &DataFrame,
+    log: &RequestColumns,
     from_us: i64,
     to_us: i64,
     refused_only: bool,
     key: ConsumerKey,
-) -> Result<Vec<EpisodeConsumer>, AnalysisError> {
-    let micros = col(TS).dt().timestamp(TimeUnit::Microseconds);
-    let mut in_range = micros
-        .clone()
-        .gt_eq(lit(from_us))
-        .and(micros.lt(lit(to_us)));
-    if refused_only {
-        in_range = in_range.and(col(RESPONSE_CODE).eq(lit(TOO_MANY_REQUESTS)));
+) -> Vec<EpisodeConsumer> {
+    let mut by_sender = vec![0u64; log.senders.len()];
+    for row in log.rows_between(from_us, to_us) {
+        if !refused_only || log.refused(row) {
+            by_sender[log.sender[row] as usize] += 1;
+        }
     }
-    let counted = log
-        .clone()
-        .lazy()
-        .filter(in_range)
-        .group_by([col(USER_AGENT).cast(DataType::String)])
-        .agg([len().cast(DataType::UInt64).alias("requests")])
-        .collect()
-        .map_err(AnalysisError::frame("counting requests by user agent"))?;
-    let agents = counted
-        .column(USER_AGENT)
-        .and_then(|c| c.str())
-        .map_err(AnalysisError::frame("reading requests by user agent"))?;
-    let requests = counted
-        .column("requests")
-        .and_then(|c| c.u64())
-        .map_err(AnalysisError::frame("reading requests by user agent"))?;
-    // By consumer: its requests, and its user agent with the most of them.
+    // By user agent, then by consumer: its requests, and its user agent with the most of them.
+    let mut by_agent: HashMap<Option<&str>, u64> = HashMap::new();
+    for (sender, &n) in log.senders.iter().zip(&by_sender) {
+        if n > 0 {
+            *by_agent.entry(sender.user_agent.as_deref()).or_default() += n;
+        }
+    }
     type Tally<'a> = (u64, Option<(&'a str, u64)>);
     let mut by_consumer: HashMap<Option<&str>, Tally<'_>> = HashMap::new();
-    for (agent, n) in agents.iter().zip(requests.iter()) {
-        let n = n.unwrap_or_default();
+    for (agent, n) in by_agent {
         let (total, top) = by_consumer
             .entry(agent.map(|ua| key.client_name(ua)))
             .or_default();
@@ -305,7 +287,7 @@ fn requests_by_consumer(
             .then_with(|| a.consumer.cmp(&b.consumer))
     });
     consumers.truncate(CONSUMERS_PER_EPISODE);
-    Ok(consumers)
+    consumers
 }
 
 #[cfg(test)]

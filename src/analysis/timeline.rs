@@ -5,7 +5,7 @@
 //! request of the log in time order, including those Meraki refused: it answers "what does this
 //! demand do to a bucket of these limits", not "what did Meraki answer".
 
-use super::frames::{TS, sorted_timestamps_us};
+use super::frames::RequestColumns;
 use super::{AnalysisError, AnalysisWindow};
 use crate::budget::{BudgetModel, replay as replay_bucket};
 use crate::timestamp::MICROS_PER_SECOND;
@@ -67,29 +67,51 @@ pub fn budget_timeline(
     window: &AnalysisWindow,
     budget: &BudgetModel,
 ) -> Result<BudgetTimeline, AnalysisError> {
-    let rate = budget.sustained_rate_per_second();
-    if !(rate.is_finite() && rate > 0.0) {
-        return Err(AnalysisError::InvalidRate(rate));
-    }
-    let per_second = requests_per_second(log)?;
-    let refused_seconds = replay(&sorted_timestamps_us(log)?, budget);
+    check_rate(budget)?;
+    let columns = RequestColumns::from_frame(log)?;
+    let replay = BucketReplay::of(&columns, budget);
+    timeline_of(&columns, window, budget, &replay)
+}
 
+fn check_rate(budget: &BudgetModel) -> Result<f64, AnalysisError> {
+    let rate = budget.sustained_rate_per_second();
+    if rate.is_finite() && rate > 0.0 {
+        Ok(rate)
+    } else {
+        Err(AnalysisError::InvalidRate(rate))
+    }
+}
+
+/// [`budget_timeline`] of the log's columns, replayed.
+pub(crate) fn timeline_of(
+    log: &RequestColumns,
+    window: &AnalysisWindow,
+    budget: &BudgetModel,
+    replay: &BucketReplay,
+) -> Result<BudgetTimeline, AnalysisError> {
+    let rate = check_rate(budget)?;
     let per_second_limit = budget.per_second_limit();
+    // (second as µs since the epoch, requests in it) for every active second, in time order.
+    let mut per_second: Vec<(i64, u64)> = Vec::new();
+    let mut seconds_with_refusals = 0;
     let mut seconds_at_or_over_rate = 0;
     let mut seconds_at_or_over_limit = 0;
-    for &(second, requests) in &per_second {
+    for second in Seconds::of(log) {
+        let requests = second.rows.len() as u64;
+        per_second.push((second.start_us, requests));
+        let refused = replay.any_refused(second.rows);
         let at_rate = per_second_limit.is_some_and(|limit| requests as f64 >= limit);
+        seconds_with_refusals += u64::from(refused);
         seconds_at_or_over_rate += u64::from(at_rate);
-        let refused = refused_seconds.seconds.binary_search(&second).is_ok();
         seconds_at_or_over_limit += u64::from(at_rate || refused);
     }
     Ok(BudgetTimeline {
         window: *window,
         budget: budget.clone(),
-        total_requests: per_second.iter().map(|(_, n)| n).sum(),
+        total_requests: log.len() as u64,
         active_seconds: per_second.len() as u64,
-        refused_by_replay: refused_seconds.requests,
-        seconds_with_refusals: refused_seconds.seconds.len() as u64,
+        refused_by_replay: replay.refused_requests(),
+        seconds_with_refusals,
         seconds_at_or_over_rate,
         seconds_at_or_over_limit,
         peak_1s: peak(&per_second, 1),
@@ -99,55 +121,85 @@ pub fn budget_timeline(
     })
 }
 
-/// (second as µs since the epoch, requests in it) for every active second, in time order.
-fn requests_per_second(log: &DataFrame) -> Result<Vec<(i64, u64)>, AnalysisError> {
-    let counted = log
-        .clone()
-        .lazy()
-        .select([col(TS).dt().truncate(lit("1s")).alias(TS)])
-        .group_by([col(TS)])
-        .agg([len().cast(DataType::UInt64).alias("requests")])
-        .sort([TS], SortMultipleOptions::default())
-        .collect()
-        .map_err(AnalysisError::frame("counting requests per second"))?;
-    let err = AnalysisError::frame("reading requests per second");
-    let seconds = counted
-        .column(TS)
-        .and_then(|c| c.datetime())
-        .map_err(AnalysisError::frame("reading requests per second"))?;
-    let requests = counted
-        .column("requests")
-        .and_then(|c| c.u64())
-        .map_err(err)?;
-    Ok(seconds
-        .physical()
-        .iter()
-        .zip(requests.iter())
-        .filter_map(|(s, n)| Some((s?, n?)))
-        .collect())
+/// The calendar seconds of a log in time order, each with its rows.
+pub(crate) struct Seconds<'a> {
+    ts_us: &'a [i64],
+    next: usize,
 }
 
-struct Refusals {
-    requests: u64,
-    /// Seconds (µs since the epoch, whole seconds) with a refusal, sorted, each once.
-    seconds: Vec<i64>,
+/// One active second: its start (µs since the epoch) and its rows.
+pub(crate) struct Second {
+    pub start_us: i64,
+    pub rows: std::ops::Range<usize>,
 }
 
-fn replay(sorted_ts_us: &[i64], budget: &BudgetModel) -> Refusals {
-    let mut refusals = Refusals {
-        requests: 0,
-        seconds: Vec::new(),
-    };
-    for (ts, admitted) in replay_bucket(budget, sorted_ts_us.iter().copied()) {
-        if !admitted {
-            refusals.requests += 1;
-            let second = ts.div_euclid(MICROS_PER_SECOND) * MICROS_PER_SECOND;
-            if refusals.seconds.last() != Some(&second) {
-                refusals.seconds.push(second);
-            }
+impl<'a> Seconds<'a> {
+    pub fn of(log: &'a RequestColumns) -> Self {
+        Seconds {
+            ts_us: &log.ts_us,
+            next: 0,
         }
     }
-    refusals
+}
+
+impl Iterator for Seconds<'_> {
+    type Item = Second;
+
+    fn next(&mut self) -> Option<Second> {
+        let first = self.next;
+        let second = self.ts_us.get(first)?.div_euclid(MICROS_PER_SECOND);
+        let end_us = (second + 1) * MICROS_PER_SECOND;
+        let mut end = first + 1;
+        while end < self.ts_us.len() && self.ts_us[end] < end_us {
+            end += 1;
+        }
+        self.next = end;
+        Some(Second {
+            start_us: second * MICROS_PER_SECOND,
+            rows: first..end,
+        })
+    }
+}
+
+/// The log replayed once through the budget's org-wide limits (see the module docs): which
+/// requests the bucket refuses, one bit each. The timeline, the consumers, the what-ifs and the
+/// senders in refused seconds all read this one replay.
+pub(crate) struct BucketReplay {
+    refused: Vec<u64>,
+    refused_requests: u64,
+}
+
+impl BucketReplay {
+    pub fn of(log: &RequestColumns, budget: &BudgetModel) -> Self {
+        let mut refused = vec![0u64; log.len().div_ceil(64)];
+        let mut refused_requests = 0;
+        for (row, (_, admitted)) in replay_bucket(budget, log.ts_us.iter().copied()).enumerate() {
+            if !admitted {
+                refused[row / 64] |= 1 << (row % 64);
+                refused_requests += 1;
+            }
+        }
+        BucketReplay {
+            refused,
+            refused_requests,
+        }
+    }
+
+    /// Whether the bucket refuses request `row`.
+    #[inline]
+    pub fn refused(&self, row: usize) -> bool {
+        self.refused[row / 64] & (1 << (row % 64)) != 0
+    }
+
+    /// Whether it refuses any of `rows`.
+    #[inline]
+    pub fn any_refused(&self, rows: std::ops::Range<usize>) -> bool {
+        rows.into_iter().any(|row| self.refused(row))
+    }
+
+    pub fn refused_requests(&self) -> u64 {
+        self.refused_requests
+    }
 }
 
 /// The busiest span of `seconds` consecutive seconds; the earliest wins a tie.

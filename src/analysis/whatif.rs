@@ -7,10 +7,10 @@
 //! bucket. It does not model the retries that fewer refusals would have made unnecessary, so the
 //! figures are what the same demand minus X does to the bucket.
 
-use super::consumers::labels;
-use super::frames::{TS, USER_AGENT, sorted_timestamps_us};
+use super::frames::RequestColumns;
 use super::recommend::{Recommendation, ResolvedLog, resolve_log};
 use super::spikes::ConsumerCount;
+use super::timeline::{BucketReplay, Seconds};
 use super::{AnalysisError, AnalysisWindow, Finding, FindingKind, Severity};
 use crate::api::OperationCatalog;
 use crate::budget::{BudgetModel, replay as replay_bucket};
@@ -56,27 +56,26 @@ pub fn what_if_top(
     catalog: &OperationCatalog,
     top: usize,
 ) -> Result<Vec<WhatIf>, AnalysisError> {
+    let resolved = resolve_log(log, catalog)?;
+    let replay = BucketReplay::of(resolved.columns(), budget);
     Ok(what_if_top_resolved(
-        &resolve_log(log, catalog)?,
+        &resolved,
         budget,
+        &replay,
         recommendations,
         top,
     ))
 }
 
-/// [`what_if_top`] over a log already resolved.
+/// [`what_if_top`] over a log already resolved and replayed as logged.
 pub(crate) fn what_if_top_resolved(
     resolved: &ResolvedLog<'_>,
     budget: &BudgetModel,
+    replay: &BucketReplay,
     recommendations: &[Recommendation],
     top: usize,
 ) -> Vec<WhatIf> {
-    let mut counts = vec![0u64; resolved.consumers.len()];
-    for r in &resolved.requests {
-        if let Some(c) = r.consumer() {
-            counts[c] += 1;
-        }
-    }
+    let counts = resolved.requests_by_consumer();
     let mut ranked: Vec<usize> = (0..counts.len()).collect();
     ranked.sort_by(|&a, &b| {
         counts[b]
@@ -84,7 +83,7 @@ pub(crate) fn what_if_top_resolved(
             .then_with(|| resolved.consumers[a].cmp(&resolved.consumers[b]))
     });
     ranked.truncate(top);
-    what_if_resolved(resolved, budget, &ranked, recommendations)
+    what_if_resolved(resolved, budget, replay, &ranked, recommendations)
 }
 
 /// The what-ifs for these consumers (user agents); one not in the log is skipped.
@@ -95,18 +94,22 @@ pub fn what_if(
     recommendations: &[Recommendation],
     catalog: &OperationCatalog,
 ) -> Result<Vec<WhatIf>, AnalysisError> {
+    let resolved = resolve_log(log, catalog)?;
+    let replay = BucketReplay::of(resolved.columns(), budget);
     Ok(what_if_consumers_resolved(
-        &resolve_log(log, catalog)?,
+        &resolved,
         budget,
+        &replay,
         consumers,
         recommendations,
     ))
 }
 
-/// [`what_if`] over a log already resolved.
+/// [`what_if`] over a log already resolved and replayed as logged.
 pub(crate) fn what_if_consumers_resolved(
     resolved: &ResolvedLog<'_>,
     budget: &BudgetModel,
+    replay: &BucketReplay,
     consumers: &[&str],
     recommendations: &[Recommendation],
 ) -> Vec<WhatIf> {
@@ -114,17 +117,99 @@ pub(crate) fn what_if_consumers_resolved(
         .iter()
         .filter_map(|c| resolved.consumers.iter().position(|x| x == c))
         .collect();
-    what_if_resolved(resolved, budget, &indices, recommendations)
+    what_if_resolved(resolved, budget, replay, &indices, recommendations)
+}
+
+/// One what-if scenario: a consumer, and which of the log's requests it takes away (one bit
+/// each).
+struct Scenario<'a> {
+    consumer: usize,
+    kind: WhatIfScenario,
+    removed: Vec<u64>,
+    requests_removed: u64,
+    others_before: u64,
+    name: &'a str,
 }
 
 fn what_if_resolved(
     log: &ResolvedLog<'_>,
     budget: &BudgetModel,
+    replay: &BucketReplay,
     consumers: &[usize],
     recommendations: &[Recommendation],
 ) -> Vec<WhatIf> {
-    let everyone = vec![true; log.requests.len()];
-    let before = replay(log, budget, &everyone);
+    let anonymous = log.consumers.len();
+    let words = log.len().div_ceil(64);
+    // What each distinct consumer asked about takes away: all its requests, and the requests its
+    // recommendations save (each with its thinning ratio and how many of its requests it met).
+    struct Removal<'r> {
+        all: Vec<u64>,
+        all_count: u64,
+        own: Vec<(&'r Recommendation, f64, u64)>,
+        thinned: Vec<u64>,
+    }
+    let mut removal_of_slot: Vec<Option<usize>> = vec![None; anonymous + 1];
+    let mut removals: Vec<Removal<'_>> = Vec::new();
+    for &x in consumers {
+        if removal_of_slot[x].is_some() {
+            continue;
+        }
+        let name = log.consumers[x].as_str();
+        let own: Vec<(&Recommendation, f64, u64)> = recommendations
+            .iter()
+            // Only what saves calls thins them (an unknown operation is named, not replaced).
+            .filter(|r| r.consumer == name && r.calls_saved_per_day > 0.0)
+            .map(|r| {
+                (
+                    r,
+                    (r.calls_per_day_after / r.current_calls_per_day).clamp(0.0, 1.0),
+                    0,
+                )
+            })
+            .collect();
+        removal_of_slot[x] = Some(removals.len());
+        removals.push(Removal {
+            all: vec![0u64; words],
+            all_count: 0,
+            thinned: if own.is_empty() {
+                Vec::new()
+            } else {
+                vec![0u64; words]
+            },
+            own,
+        });
+    }
+    // One pass over the log: refusals per consumer as logged (the one replay every detector
+    // shares), and what each scenario takes away.
+    let mut before = vec![0u64; anonymous + 1];
+    for row in 0..log.len() {
+        let slot = log.consumer_of(row).unwrap_or(anonymous);
+        if replay.refused(row) {
+            before[slot] += 1;
+        }
+        let Some(removal) = removal_of_slot[slot].map(|i| &mut removals[i]) else {
+            continue;
+        };
+        let bit = 1 << (row % 64);
+        removal.all[row / 64] |= bit;
+        removal.all_count += 1;
+        if removal.own.is_empty() {
+            continue;
+        }
+        let r = log.request(row);
+        for (rec, ratio, k) in &mut removal.own {
+            if r.operation
+                .is_some_and(|op| op.operation_id == rec.current_operation)
+            {
+                // Keep one in 1/ratio, evenly: request k survives when (k + 1)·ratio crosses a
+                // whole number. Two recommendations for one operation both thin.
+                if ((*k + 1) as f64 * *ratio).floor() <= (*k as f64 * *ratio).floor() {
+                    removal.thinned[row / 64] |= bit;
+                }
+                *k += 1;
+            }
+        }
+    }
     let refused_except = |refused: &[u64], x: usize| -> u64 {
         refused
             .iter()
@@ -133,63 +218,85 @@ fn what_if_resolved(
             .map(|(_, n)| n)
             .sum()
     };
-    let mut out = Vec::new();
+    let mut scenarios = Vec::new();
     for &x in consumers {
-        let name = &log.consumers[x];
+        let name = log.consumers[x].as_str();
         let others_before = refused_except(&before, x);
-        let without: Vec<bool> = log
-            .requests
-            .iter()
-            .map(|r| r.consumer() != Some(x))
-            .collect();
-        out.push(outcome(
-            name,
-            WhatIfScenario::WithoutConsumer,
-            &without,
+        let Some(removal) = removal_of_slot[x].map(|i| &removals[i]) else {
+            continue;
+        };
+        scenarios.push(Scenario {
+            consumer: x,
+            kind: WhatIfScenario::WithoutConsumer,
+            removed: removal.all.clone(),
+            requests_removed: removal.all_count,
             others_before,
-            refused_except(&replay(log, budget, &without), x),
-        ));
-
-        let own: Vec<&Recommendation> = recommendations
-            .iter()
-            // Only what saves calls thins them (an unknown operation is named, not replaced).
-            .filter(|r| &r.consumer == name && r.calls_saved_per_day > 0.0)
-            .collect();
-        if own.is_empty() {
+            name,
+        });
+        if removal.own.is_empty() {
             continue;
         }
-        let mut kept = everyone.clone();
-        for rec in &own {
-            let ratio = (rec.calls_per_day_after / rec.current_calls_per_day).clamp(0.0, 1.0);
-            let mut k = 0u64;
-            for (keep, r) in kept.iter_mut().zip(&log.requests) {
-                if r.consumer() == Some(x)
-                    && r.operation
-                        .is_some_and(|op| op.operation_id == rec.current_operation)
-                {
-                    // Keep one in 1/ratio, evenly: request k survives when (k + 1)·ratio
-                    // crosses a whole number. Two recommendations for one operation both thin.
-                    *keep &= ((k + 1) as f64 * ratio).floor() > (k as f64 * ratio).floor();
-                    k += 1;
-                }
-            }
-        }
-        let operations = own.iter().map(|r| r.current_operation.clone()).collect();
-        out.push(outcome(
-            name,
-            WhatIfScenario::WithRecommendations { operations },
-            &kept,
+        let requests_removed = removal
+            .thinned
+            .iter()
+            .map(|w| u64::from(w.count_ones()))
+            .sum();
+        let operations = removal
+            .own
+            .iter()
+            .map(|(r, _, _)| r.current_operation.clone())
+            .collect();
+        scenarios.push(Scenario {
+            consumer: x,
+            kind: WhatIfScenario::WithRecommendations { operations },
+            removed: removal.thinned.clone(),
+            requests_removed,
             others_before,
-            refused_except(&replay(log, budget, &kept), x),
-        ));
+            name,
+        });
     }
-    out
+    drop(removals);
+    // Each scenario replays the whole log: they run on two threads.
+    let after = on_two_threads(&scenarios, |scenario| {
+        let refused = replay_without(log, budget, &scenario.removed);
+        refused_except(&refused, scenario.consumer)
+    });
+    scenarios
+        .into_iter()
+        .zip(after)
+        .map(|(scenario, refused_others_after)| {
+            outcome(
+                scenario.name,
+                scenario.kind,
+                scenario.requests_removed,
+                scenario.others_before,
+                refused_others_after,
+            )
+        })
+        .collect()
+}
+
+/// `work` of every item, in order, the items split between this thread and one more.
+fn on_two_threads<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    if items.len() < 2 {
+        return items.iter().map(&work).collect();
+    }
+    let (first, second) = items.split_at(items.len() / 2);
+    std::thread::scope(|scope| {
+        let helper = scope.spawn(|| second.iter().map(&work).collect::<Vec<R>>());
+        let mut out: Vec<R> = first.iter().map(&work).collect();
+        match helper.join() {
+            Ok(rest) => out.extend(rest),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+        out
+    })
 }
 
 fn outcome(
     consumer: &str,
     scenario: WhatIfScenario,
-    kept: &[bool],
+    requests_removed: u64,
     refused_others_before: u64,
     refused_others_after: u64,
 ) -> WhatIf {
@@ -197,7 +304,7 @@ fn outcome(
     WhatIf {
         consumer: consumer.to_owned(),
         scenario,
-        requests_removed: kept.iter().filter(|k| !**k).count() as u64,
+        requests_removed,
         refused_others_before,
         refused_others_after,
         spared,
@@ -210,21 +317,16 @@ fn outcome(
 }
 
 /// Refusals per consumer index (the last slot: requests without a user agent) when the bucket
-/// is offered the `kept` requests.
-fn replay(log: &ResolvedLog<'_>, budget: &BudgetModel, kept: &[bool]) -> Vec<u64> {
+/// is offered every request but the `removed` ones.
+fn replay_without(log: &ResolvedLog<'_>, budget: &BudgetModel, removed: &[u64]) -> Vec<u64> {
     let anonymous = log.consumers.len();
     let mut refused = vec![0u64; anonymous + 1];
-    let offered: Vec<_> = log
-        .requests
-        .iter()
-        .zip(kept)
-        .filter(|(_, k)| **k)
-        .map(|(r, _)| r)
-        .collect();
-    let replayed = replay_bucket(budget, offered.iter().map(|r| r.ts_us));
-    for (r, (_, admitted)) in offered.iter().zip(replayed) {
+    let ts_us = &log.columns().ts_us;
+    let offered = (0..log.len()).filter(|&row| removed[row / 64] & (1 << (row % 64)) == 0);
+    let replayed = replay_bucket(budget, offered.clone().map(|row| ts_us[row]));
+    for (row, (_, admitted)) in offered.zip(replayed) {
         if !admitted {
-            refused[r.consumer().unwrap_or(anonymous)] += 1;
+            refused[log.consumer_of(row).unwrap_or(anonymous)] += 1;
         }
     }
     refused
@@ -236,30 +338,28 @@ pub fn senders_in_refused_seconds(
     log: &DataFrame,
     budget: &BudgetModel,
 ) -> Result<Vec<ConsumerCount>, AnalysisError> {
-    let sorted = sorted_timestamps_us(log)?;
-    let mut refused_seconds: Vec<i64> = Vec::new();
-    for (ts, admitted) in replay_bucket(budget, sorted.iter().copied()) {
-        let second = ts.div_euclid(1_000_000);
-        if !admitted && refused_seconds.last() != Some(&second) {
-            refused_seconds.push(second);
+    let columns = RequestColumns::from_frame(log)?;
+    let replay = BucketReplay::of(&columns, budget);
+    Ok(senders_in_refused_seconds_of(&columns, &replay))
+}
+
+/// [`senders_in_refused_seconds`] of the log's columns, replayed.
+pub(crate) fn senders_in_refused_seconds_of(
+    log: &RequestColumns,
+    replay: &BucketReplay,
+) -> Vec<ConsumerCount> {
+    let mut by_sender = vec![0u64; log.senders.len()];
+    for second in Seconds::of(log) {
+        if replay.any_refused(second.rows.clone()) {
+            for &sender in &log.sender[second.rows] {
+                by_sender[sender as usize] += 1;
+            }
         }
     }
-    let err = || AnalysisError::frame("reading senders in refused seconds");
-    let ts = log
-        .column(TS)
-        .and_then(|c| c.datetime())
-        .map_err(err())?
-        .physical();
-    let agents = labels(log, USER_AGENT, |s| s)?;
     let mut counts: HashMap<Option<&str>, u64> = HashMap::new();
-    for (row, ts) in ts.iter().enumerate() {
-        if let Some(ts) = ts
-            && refused_seconds
-                .binary_search(&ts.div_euclid(1_000_000))
-                .is_ok()
-        {
-            let agent = agents.ids[row].map(|a| agents.names[a as usize].as_str());
-            *counts.entry(agent).or_default() += 1;
+    for (sender, &n) in log.senders.iter().zip(&by_sender) {
+        if n > 0 {
+            *counts.entry(sender.user_agent.as_deref()).or_default() += n;
         }
     }
     let mut out: Vec<ConsumerCount> = counts
@@ -275,7 +375,7 @@ pub fn senders_in_refused_seconds(
             .then_with(|| a.user_agent.is_none().cmp(&b.user_agent.is_none()))
             .then_with(|| a.user_agent.cmp(&b.user_agent))
     });
-    Ok(out)
+    out
 }
 
 /// One finding per what-if that spares the others something: a warning when it spares at least

@@ -44,7 +44,8 @@ pub use export::{ColumnType, EXPORTED_TABLES, ExportedTable, TypedRows};
 pub use imports::RequestLogImport;
 pub use providers::StoredProvider;
 pub use read::{
-    RequestEndpoint, RequestLogDictionaries, RequestLogIds, RequestLogRow, RequestSource,
+    RequestEndpoint, RequestLogDictionaries, RequestLogIds, RequestLogRead, RequestLogRow,
+    RequestSource,
 };
 pub use request_rows::RequestRow;
 

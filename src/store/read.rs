@@ -12,10 +12,11 @@ use super::{
 use crate::api::{ApiClient, RequestRecord};
 use crate::timestamp;
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 #[cfg(test)]
 use std::collections::BTreeMap;
 use std::collections::HashMap;
+use std::path::Path;
 
 const WINDOW_COLUMNS: &str = "id, org_id, endpoint, filter_kind, filter_value, t0, t1, status, \
                               started_at, finished_at, rows, calls, http_429s, error";
@@ -348,6 +349,228 @@ impl Store {
             });
         })
     }
+}
+
+/// A log this small is read on one connection: a second one would cost more than it saves.
+const ROWS_TO_SPLIT: u64 = 200_000;
+
+/// One window of the unfiltered request log that a [`RequestLogRead`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct LogWindow {
+    id: i64,
+    rows: u64,
+}
+
+/// A read of one organization's unfiltered request log (`unfiltered_api_requests`) over
+/// `[t0, t1)`, in one view of the database: the windows it covers are listed when the read begins,
+/// and the dictionaries and rows read through it are those of that moment, whatever a collector
+/// commits meanwhile.
+///
+/// [`RequestLogRead::scan`] reads the rows window by window, windows in time order and each
+/// window's rows by time (ties in the order stored): the windows of one scope never overlap, so
+/// that is the log in time order. A large log is read on two connections at once, the later
+/// windows on a second, read-only one whose view is checked to hold the very same windows.
+pub struct RequestLogRead<'s> {
+    store: &'s Store,
+    /// Holds the view; `None` when the caller's own transaction already does.
+    _view: Option<rusqlite::Transaction<'s>>,
+    org_id: OrgId,
+    t0: DateTime<Utc>,
+    t1: DateTime<Utc>,
+    windows: Vec<LogWindow>,
+}
+
+impl Store {
+    /// Begins a read of `org_id`'s unfiltered request log with `t0 <= ts < t1`.
+    pub fn read_request_log(
+        &self,
+        org_id: &OrgId,
+        t0: DateTime<Utc>,
+        t1: DateTime<Utc>,
+    ) -> Result<RequestLogRead<'_>, StoreError> {
+        let view = if self.conn.is_autocommit() {
+            Some(
+                self.conn
+                    .unchecked_transaction()
+                    .map_err(self.sql_error("beginning a read of the request log"))?,
+            )
+        } else {
+            None
+        };
+        let windows = log_windows(&self.conn, org_id, t0, t1)
+            .map_err(self.sql_error("listing the request log's windows"))?;
+        Ok(RequestLogRead {
+            store: self,
+            _view: view,
+            org_id: org_id.clone(),
+            t0,
+            t1,
+            windows,
+        })
+    }
+}
+
+impl RequestLogRead<'_> {
+    /// How many rows the windows read hold (those outside `[t0, t1)` included): a capacity hint.
+    pub fn rows_hint(&self) -> u64 {
+        self.windows.iter().map(|w| w.rows).sum()
+    }
+
+    /// The dictionaries the rows' ids name, as of this read's view.
+    pub fn dictionaries(&self) -> Result<RequestLogDictionaries, StoreError> {
+        self.store.request_log_dictionaries()
+    }
+
+    /// Calls `earlier` with the rows of the first windows and `later` with the rest, each in
+    /// time order (every row `earlier` sees comes before those `later` sees); returns how many
+    /// rows it visited. `later` may run on another thread, on a second connection.
+    pub fn scan(
+        self,
+        earlier: impl FnMut(&RequestLogIds),
+        later: impl FnMut(&RequestLogIds) + Send,
+    ) -> Result<u64, StoreError> {
+        self.scan_split_from(ROWS_TO_SPLIT, earlier, later)
+    }
+
+    /// [`RequestLogRead::scan`], reading on two connections from `rows_to_split` rows.
+    pub(crate) fn scan_split_from(
+        self,
+        rows_to_split: u64,
+        mut earlier: impl FnMut(&RequestLogIds),
+        mut later: impl FnMut(&RequestLogIds) + Send,
+    ) -> Result<u64, StoreError> {
+        let store = self.store;
+        let (t0_us, t1_us) = (
+            timestamp::to_micros(&self.t0),
+            timestamp::to_micros(&self.t1),
+        );
+        let read_error = || store.sql_error("scanning the request log");
+        let total = self.rows_hint();
+        // The earlier part: the windows before the one that reaches half the rows.
+        let mut seen = 0;
+        let split = self
+            .windows
+            .iter()
+            .position(|w| {
+                seen += w.rows;
+                2 * seen >= total
+            })
+            .map_or(self.windows.len(), |i| i + 1);
+        let (first, rest) = self.windows.split_at(split);
+        let second = (total >= rows_to_split && store.path != Path::new(super::IN_MEMORY))
+            .then(|| second_connection(&store.path))
+            .flatten();
+        let Some(second) = second else {
+            let visited = scan_windows(&store.conn, &self.windows, t0_us, t1_us, &mut earlier)
+                .map_err(read_error())?;
+            return Ok(visited);
+        };
+        let (earlier_rows, helper_rows) = std::thread::scope(|scope| {
+            let (windows, later) = (&self.windows, &mut later);
+            let (org_id, t0, t1) = (&self.org_id, self.t0, self.t1);
+            let helper = scope.spawn(move || -> rusqlite::Result<Option<u64>> {
+                // Until a row is visited, any failure leaves the later windows to this connection.
+                let Ok(view) = second.unchecked_transaction() else {
+                    return Ok(None);
+                };
+                // The same windows, or another writer changed them between the two views.
+                match log_windows(&second, org_id, t0, t1) {
+                    Ok(listed) if listed == *windows => {}
+                    _ => return Ok(None),
+                }
+                let visited = scan_windows(&second, rest, t0_us, t1_us, later)?;
+                view.finish()?;
+                Ok(Some(visited))
+            });
+            let earlier_rows = scan_windows(&store.conn, first, t0_us, t1_us, &mut earlier);
+            match helper.join() {
+                Ok(helper_rows) => (earlier_rows, helper_rows),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        });
+        let earlier_rows = earlier_rows.map_err(read_error())?;
+        let later_rows = match helper_rows.map_err(read_error())? {
+            Some(rows) => rows,
+            None => {
+                scan_windows(&store.conn, rest, t0_us, t1_us, &mut later).map_err(read_error())?
+            }
+        };
+        Ok(earlier_rows + later_rows)
+    }
+}
+
+/// A second, read-only connection to the database at `path`, opened as
+/// [`Store::open_read_only`] opens one; `None` if it cannot be.
+fn second_connection(path: &Path) -> Option<Connection> {
+    let immutable = !super::may_write(&super::directory_of(path));
+    let uri = super::read_only_uri(path, immutable).ok()?;
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_URI
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(uri, flags).ok()?;
+    conn.busy_timeout(super::BUSY_TIMEOUT).ok()?;
+    Some(conn)
+}
+
+/// The windows of `org_id`'s unfiltered request log overlapping `[t0, t1)`, by start.
+fn log_windows(
+    conn: &Connection,
+    org_id: &OrgId,
+    t0: DateTime<Utc>,
+    t1: DateTime<Utc>,
+) -> rusqlite::Result<Vec<LogWindow>> {
+    let filter = CollectionFilter::None;
+    conn.prepare_cached(
+        "SELECT id, rows FROM collection_windows
+         WHERE org_id = ?1 AND endpoint = 'apiRequests' AND filter_kind = ?2
+           AND filter_value = ?3 AND t0 < ?5 AND t1 > ?4
+         ORDER BY t0, id",
+    )?
+    .query_map(
+        (
+            org_id,
+            filter.kind(),
+            filter.value(),
+            timestamp::format(&t0),
+            timestamp::format(&t1),
+        ),
+        |row| {
+            Ok(LogWindow {
+                id: row.get(0)?,
+                rows: count_column(row, 1)?,
+            })
+        },
+    )?
+    .collect()
+}
+
+/// Visits the rows of `windows` with `t0_us <= ts < t1_us`, window after window, each by time.
+fn scan_windows(
+    conn: &Connection,
+    windows: &[LogWindow],
+    t0_us: i64,
+    t1_us: i64,
+    visit: &mut impl FnMut(&RequestLogIds),
+) -> rusqlite::Result<u64> {
+    let mut statement = conn.prepare_cached(
+        "SELECT ts_us, response_code, source_id, endpoint_id FROM request_log
+         WHERE window_id = ?1 AND ts_us >= ?2 AND ts_us < ?3
+         ORDER BY ts_us, id",
+    )?;
+    let mut visited = 0;
+    for window in windows {
+        let mut rows = statement.query((window.id, t0_us, t1_us))?;
+        while let Some(row) = rows.next()? {
+            visit(&RequestLogIds {
+                ts_us: row.get(0)?,
+                response_code: row.get(1)?,
+                source_id: row.get(2)?,
+                endpoint_id: row.get(3)?,
+            });
+            visited += 1;
+        }
+    }
+    Ok(visited)
 }
 
 fn window_row(row: &Row<'_>) -> rusqlite::Result<WindowRow> {

@@ -1500,3 +1500,66 @@ fn a_window_of_several_insert_batches_reads_back_in_order_with_every_field() {
     assert!(matches!(err, StoreError::RecordOutsideWindow { .. }));
     assert_eq!(count(&store, "request_log"), 131);
 }
+
+#[test]
+fn a_log_read_on_two_connections_is_the_log_read_on_one_in_time_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path().join("cb.db")).unwrap();
+    // Four hours stored out of order; in each, records out of time order and a tie at :20 (the
+    // one stored first comes first).
+    for hour in ["12", "10", "13", "11"] {
+        let at = |minute: &str| format!("2026-11-20T{hour}:{minute}:00Z");
+        let records = [
+            record(&at("50"), &format!("/h{hour}/c")),
+            record(&at("20"), &format!("/h{hour}/a")),
+            record(&at("20"), &format!("/h{hour}/b")),
+        ];
+        store
+            .store_request_window(&requests(&at("00"), &at("59")), &records)
+            .unwrap();
+    }
+    let read = |rows_to_split: u64| {
+        let read = store
+            .read_request_log(&org(), t("2026-11-20T10:30:00Z"), t("2026-11-20T14:00:00Z"))
+            .unwrap();
+        let paths = read.dictionaries().unwrap().endpoints;
+        let (mut earlier, mut later) = (Vec::new(), Vec::new());
+        let row = |ids: &RequestLogIds| {
+            let path = paths[&ids.endpoint_id].path.clone().unwrap();
+            (timestamp::format(&timestamp::from_micros(ids.ts_us)), path)
+        };
+        let visited = read
+            .scan_split_from(
+                rows_to_split,
+                |ids| earlier.push(row(ids)),
+                |ids| later.push(row(ids)),
+            )
+            .unwrap();
+        assert_eq!(visited as usize, earlier.len() + later.len());
+        (earlier, later)
+    };
+
+    let (on_one, none) = read(u64::MAX);
+    assert!(none.is_empty());
+    let expected: Vec<(String, String)> = [
+        ("10:50", "/h10/c"),
+        ("11:20", "/h11/a"),
+        ("11:20", "/h11/b"),
+        ("11:50", "/h11/c"),
+        ("12:20", "/h12/a"),
+        ("12:20", "/h12/b"),
+        ("12:50", "/h12/c"),
+        ("13:20", "/h13/a"),
+        ("13:20", "/h13/b"),
+        ("13:50", "/h13/c"),
+    ]
+    .iter()
+    .map(|(at, path)| (format!("2026-11-20T{at}:00.000000Z"), (*path).to_owned()))
+    .collect();
+    assert_eq!(on_one, expected);
+    // From 0 rows on, the later windows go to a second connection: the same rows, the earlier
+    // part all before the later one.
+    let (earlier, later) = read(0);
+    assert_eq!(earlier.len(), 4);
+    assert_eq!([earlier, later].concat(), expected);
+}

@@ -15,8 +15,8 @@ use std::collections::BTreeSet;
 /// Distinct network ids in any path of the log.
 pub(super) fn networks_in_paths(log: &ResolvedLog<'_>) -> usize {
     let mut networks = BTreeSet::new();
-    for r in &log.requests {
-        if let (Some(op), Some(target)) = (r.operation, r.target_index())
+    for (operation, target) in log.distinct_calls() {
+        if let (Some(op), Some(target)) = (operation, target)
             && target_parameter(op) == Some("networkId")
         {
             networks.insert(target);

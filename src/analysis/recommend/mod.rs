@@ -21,16 +21,18 @@ pub mod table;
 mod unknown;
 mod writes;
 
-pub(crate) use resolve::{ResolvedLog, ResolvedRequest, resolve_log};
+pub(crate) use resolve::{ResolvedLog, ResolvedRequest, resolve_columns, resolve_log};
 pub use table::{Coverage, FanOutPair, Filter, ReplacementTable, Reread, Webhooks};
 
 use super::consumers::parse_user_agent;
+use super::frames::PairIndex;
 use super::{AnalysisError, AnalysisWindow, Finding, FindingKind, Severity};
 use crate::api::{Operation, OperationCatalog};
 use crate::text::thousands_rounded as thousands;
 use crate::timestamp::MICROS_PER_SECOND;
 use polars::prelude::*;
 use serde::Serialize;
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 const SECONDS_PER_DAY: f64 = 86_400.0;
@@ -161,8 +163,12 @@ impl Period {
 struct Reads<'c> {
     consumer: usize,
     operation: &'c Operation,
-    /// Resource index → the times of its intended calls, in time order.
-    by_resource: BTreeMap<usize, Vec<i64>>,
+    /// Distinct paths of its intended calls.
+    resources: u64,
+    /// The gaps between two intended calls on one path, µs.
+    gaps: Vec<i64>,
+    /// Their median, worked out once.
+    interval_us: OnceCell<Option<f64>>,
     /// Target indices.
     targets: BTreeSet<usize>,
     calls: u64,
@@ -171,7 +177,7 @@ struct Reads<'c> {
 
 impl Reads<'_> {
     fn resources(&self) -> u64 {
-        self.by_resource.len() as u64
+        self.resources
     }
 
     /// Intended calls a day, rounded.
@@ -181,12 +187,10 @@ impl Reads<'_> {
 
     /// Median gap between two calls on one path, in seconds.
     fn interval_seconds(&self) -> Option<f64> {
-        let mut gaps: Vec<i64> = self
-            .by_resource
-            .values()
-            .flat_map(|times| times.windows(2).map(|w| w[1] - w[0]))
-            .collect();
-        median(&mut gaps)
+        let median_us = *self
+            .interval_us
+            .get_or_init(|| median(&mut self.gaps.clone()));
+        median_us
             .filter(|&us| us > 0.0)
             .map(|us| us / MICROS_PER_SECOND as f64)
     }
@@ -244,16 +248,19 @@ fn retries_text(retries: u64, what: &str) -> String {
     }
 }
 
+/// The median of `values` (reordered), in linear time.
 fn median(values: &mut [i64]) -> Option<f64> {
     if values.is_empty() {
         return None;
     }
-    values.sort_unstable();
-    let mid = values.len() / 2;
-    Some(if values.len() % 2 == 1 {
-        values[mid] as f64
+    let (len, mid) = (values.len(), values.len() / 2);
+    let (below, &mut middle, _) = values.select_nth_unstable(mid);
+    Some(if len % 2 == 1 {
+        middle as f64
     } else {
-        (values[mid - 1] as f64 + values[mid] as f64) / 2.0
+        // Every value below the middle one is at most it: the largest of them is the one before.
+        let before = below.iter().copied().max().unwrap_or(middle);
+        (before as f64 + middle as f64) / 2.0
     })
 }
 
@@ -293,38 +300,74 @@ pub(crate) fn recommend_resolved(
     let table = ReplacementTable::meraki_v1();
     let period = Period::of(window);
 
-    // (consumer, operation) → how it was read; writes apart, in time order.
-    let mut reads: BTreeMap<(usize, &str), Reads<'_>> = BTreeMap::new();
-    let mut writes: BTreeMap<(usize, &str), Vec<&ResolvedRequest<'_>>> = BTreeMap::new();
-    for r in &resolved.requests {
+    // (consumer, operation) → how it was read, numbered densely; writes apart, in time order.
+    // Operations are numbered by shape, so that a request's costs no string hash.
+    let mut operation_ids: HashMap<&str, u32> = HashMap::new();
+    let mut operation_of_shape = vec![u32::MAX; resolved.shapes.len()];
+    for (shape, operation) in resolved.operations_of_shapes() {
+        if let Some(op) = operation {
+            let next = operation_ids.len() as u32;
+            operation_of_shape[shape] = *operation_ids
+                .entry(op.operation_id.as_str())
+                .or_insert(next);
+        }
+    }
+    let mut usages = PairIndex::new(resolved.consumers.len(), operation_ids.len());
+    let mut reads: Vec<Reads<'_>> = Vec::new();
+    // (usage, path) → the last intended call on it.
+    let usage_slots = resolved.consumers.len() * operation_ids.len();
+    let mut paths = PairIndex::new(usage_slots, resolved.resources.len());
+    let mut last_call: Vec<i64> = Vec::new();
+    let mut writes: BTreeMap<(usize, &str), Vec<ResolvedRequest<'_>>> = BTreeMap::new();
+    for r in resolved.requests() {
         let (Some(consumer), Some(op)) = (r.consumer(), r.operation) else {
             continue;
         };
-        let key = (consumer, op.operation_id.as_str());
         if r.is_write {
-            writes.entry(key).or_default().push(r);
+            writes
+                .entry((consumer, op.operation_id.as_str()))
+                .or_default()
+                .push(r);
             continue;
         }
-        let usage = reads.entry(key).or_insert_with(|| Reads {
-            consumer,
-            operation: op,
-            by_resource: BTreeMap::new(),
-            targets: BTreeSet::new(),
-            calls: 0,
-            retries: 0,
-        });
+        let operation = operation_of_shape[resolved.shape_index(&r)];
+        let usage = usages.id(consumer as u32, operation) as usize;
+        if usage == reads.len() {
+            reads.push(Reads {
+                consumer,
+                operation: op,
+                resources: 0,
+                gaps: Vec::new(),
+                interval_us: OnceCell::new(),
+                targets: BTreeSet::new(),
+                calls: 0,
+                retries: 0,
+            });
+        }
+        let read = &mut reads[usage];
         if r.retry {
-            usage.retries += 1;
+            read.retries += 1;
             continue;
         }
-        usage.calls += 1;
-        if let Some(resource) = resolved.resource_index(r) {
-            usage.by_resource.entry(resource).or_default().push(r.ts_us);
-        }
-        if let Some(target) = r.target_index() {
-            usage.targets.insert(target);
+        read.calls += 1;
+        if let Some(resource) = resolved.resource_index(&r) {
+            let path = paths.id(usage as u32, resource as u32) as usize;
+            if path == last_call.len() {
+                // A path's target is its operation's parameter in it: the same for every call.
+                last_call.push(r.ts_us);
+                read.resources += 1;
+                read.targets.extend(r.target_index());
+            } else {
+                read.gaps.push(r.ts_us - last_call[path]);
+                last_call[path] = r.ts_us;
+            }
         }
     }
+    drop(last_call);
+    let reads: BTreeMap<(usize, &str), Reads<'_>> = reads
+        .into_iter()
+        .map(|read| ((read.consumer, read.operation.operation_id.as_str()), read))
+        .collect();
 
     let networks_in_log = fan_out::networks_in_paths(resolved);
     let mut out = Vec::new();

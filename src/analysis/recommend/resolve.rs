@@ -13,17 +13,17 @@
 //! intent (calls a day, writes in a burst) leave retries out: a refused call retried five times
 //! is one call its consumer meant to make, and one that was never retried still is one.
 
-use super::super::frames::{
-    METHOD, OPERATION_ID, PATH, RESPONSE_CODE, TOO_MANY_REQUESTS, TS, USER_AGENT,
-    categorical_column,
-};
+use super::super::frames::{PairIndex, RequestColumns};
 use super::super::{AnalysisError, RetryOptions};
 use crate::api::{Operation, OperationCatalog, catalog::path_below_base};
 use polars::prelude::*;
+use std::borrow::Cow;
 use std::collections::HashMap;
 
-/// One request with its operation, target and resource resolved. Compact (32 bytes): a month of a
+/// One request with its operation, target and resource resolved. Made on demand from the log's
+/// columns and its endpoint's resolution ([`ResolvedLog::request`]), never stored: a month of a
 /// saturated organization is 26.8 M of them.
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct ResolvedRequest<'c> {
     pub ts_us: i64,
     pub operation: Option<&'c Operation>,
@@ -34,8 +34,6 @@ pub(crate) struct ResolvedRequest<'c> {
     /// Index into [`ResolvedLog::shapes`]: what was logged for it.
     shape: u32,
     pub is_write: bool,
-    /// Answered 429.
-    pub refused: bool,
     /// The retry of a refused request (see the module's doc): not a call of its own.
     pub retry: bool,
 }
@@ -68,7 +66,9 @@ pub(crate) struct RequestShape {
     usage_code: u32,
 }
 
-/// The log as resolved requests, in time order.
+/// The log resolved: its columns (in time order), what each of its endpoints and senders
+/// resolves to, and which requests retry a refused one. Every request is made from these on
+/// demand ([`ResolvedLog::requests`]).
 pub(crate) struct ResolvedLog<'c> {
     pub consumers: Vec<String>,
     /// The serials, network and organization ids requests addressed.
@@ -76,10 +76,95 @@ pub(crate) struct ResolvedLog<'c> {
     /// The distinct paths requests read or wrote, below the API's base and without a query.
     pub resources: Vec<String>,
     pub shapes: Vec<RequestShape>,
-    pub requests: Vec<ResolvedRequest<'c>>,
+    log: Cow<'c, RequestColumns>,
+    /// By sender: its consumer (index into `consumers`), [`NONE`] without a user agent.
+    consumer_of_sender: Vec<u32>,
+    /// By endpoint: what it resolves to; `None` for an endpoint no request of the log names.
+    resolution_of_endpoint: Vec<Option<Resolution<'c>>>,
+    /// One bit per request: whether it retries a refused one.
+    retries: Vec<u64>,
 }
 
-impl ResolvedLog<'_> {
+impl<'c> ResolvedLog<'c> {
+    /// How many requests the log holds.
+    pub fn len(&self) -> usize {
+        self.log.len()
+    }
+
+    /// The log's columns.
+    pub fn columns(&self) -> &RequestColumns {
+        &self.log
+    }
+
+    /// Request `row`, resolved.
+    #[inline]
+    pub fn request(&self, row: usize) -> ResolvedRequest<'c> {
+        let log = &*self.log;
+        let resolution = self.resolution_of_endpoint[log.endpoint[row] as usize]
+            .expect("every endpoint a request names is resolved");
+        ResolvedRequest {
+            ts_us: log.ts_us[row],
+            operation: resolution.operation,
+            consumer: self.consumer_of_sender[log.sender[row] as usize],
+            target: resolution.target,
+            shape: resolution.shape,
+            is_write: resolution.is_write,
+            retry: self.retries[row / 64] & (1 << (row % 64)) != 0,
+        }
+    }
+
+    /// Every request, in time order.
+    pub fn requests(&self) -> impl Iterator<Item = ResolvedRequest<'c>> + '_ {
+        (0..self.len()).map(|row| self.request(row))
+    }
+
+    /// The consumer of request `row` (index into `consumers`); `None` without a user agent.
+    #[inline]
+    pub fn consumer_of(&self, row: usize) -> Option<usize> {
+        let consumer = self.consumer_of_sender[self.log.sender[row] as usize];
+        (consumer != NONE).then_some(consumer as usize)
+    }
+
+    /// Requests per consumer (index into `consumers`).
+    pub fn requests_by_consumer(&self) -> Vec<u64> {
+        let mut counts = vec![0u64; self.consumers.len()];
+        let by_sender = self.log.requests_by_sender(0..self.len());
+        for (&consumer, n) in self.consumer_of_sender.iter().zip(by_sender) {
+            if consumer != NONE {
+                counts[consumer as usize] += n;
+            }
+        }
+        counts
+    }
+
+    /// What the requests called, each distinct (operation, target) once.
+    pub fn distinct_calls(
+        &self,
+    ) -> impl Iterator<Item = (Option<&'c Operation>, Option<usize>)> + '_ {
+        self.resolution_of_endpoint
+            .iter()
+            .flatten()
+            .map(|r| (r.operation, (r.target != NONE).then_some(r.target as usize)))
+    }
+
+    /// Each shape's operation (by index into [`Self::shapes`]), in the order of
+    /// [`Self::distinct_calls`]: a request's shape decides its operation.
+    pub fn operations_of_shapes(
+        &self,
+    ) -> impl Iterator<Item = (usize, Option<&'c Operation>)> + '_ {
+        self.resolution_of_endpoint
+            .iter()
+            .flatten()
+            .map(|r| (r.shape as usize, r.operation))
+    }
+
+    /// Whether some request called an operation the catalog does not know.
+    pub fn calls_unknown_operations(&self) -> bool {
+        self.resolution_of_endpoint.iter().flatten().any(|r| {
+            r.operation.is_none() || self.shapes[r.shape as usize].unknown_operation_id.is_some()
+        })
+    }
+
     /// The index of what `request` logged in [`Self::shapes`].
     pub fn shape_index(&self, request: &ResolvedRequest<'_>) -> usize {
         request.shape as usize
@@ -103,21 +188,13 @@ impl ResolvedLog<'_> {
     }
 }
 
-/// The categorical codes of a request's operation id, method and path.
-type ShapeKey = (Option<u32>, Option<u32>, Option<u32>);
-
-/// What a request called, resolved once per distinct [`ShapeKey`].
-#[derive(Clone, Copy)]
+/// What a request called, resolved once per endpoint (distinct operationId, method and path).
+#[derive(Debug, Clone, Copy)]
 struct Resolution<'c> {
     operation: Option<&'c Operation>,
     target: u32,
     shape: u32,
     is_write: bool,
-}
-
-/// The string of a categorical code.
-fn name(column: &Categorical32Chunked, code: Option<u32>) -> Option<&str> {
-    code.and_then(|c| column.get_mapping().cat_to_str(c))
 }
 
 /// Numbers strings by first appearance.
@@ -139,116 +216,108 @@ impl Interner {
     }
 }
 
-/// Resolves every request of `log` against `catalog`.
+/// Resolves every request of `log` (a request-log frame) against `catalog`.
 pub(crate) fn resolve_log<'c>(
     log: &DataFrame,
     catalog: &'c OperationCatalog,
 ) -> Result<ResolvedLog<'c>, AnalysisError> {
-    let err = || AnalysisError::frame("reading requests for their operations");
-    let ts = log
-        .column(TS)
-        .and_then(|c| c.datetime())
-        .map_err(err())?
-        .physical();
-    let codes = log
-        .column(RESPONSE_CODE)
-        .and_then(|c| c.i32())
-        .map_err(err())?;
-    // Read by categorical code, so that each distinct string is looked at once.
-    let columns =
-        [USER_AGENT, OPERATION_ID, METHOD, PATH].map(|name| categorical_column(log, name));
-    let [agents, op_ids, methods, paths] = columns;
-    let (agents, op_ids, methods, paths) = (agents?, op_ids?, methods?, paths?);
-    let [agents, op_ids, methods, paths] =
-        [&agents, &op_ids, &methods, &paths].map(|c| c.cat32().map_err(err()));
-    let (agents, op_ids, methods, paths) = (agents?, op_ids?, methods?, paths?);
+    let columns = RequestColumns::from_frame(log)?;
+    Ok(resolve(Cow::Owned(columns), catalog))
+}
 
+/// Resolves every request of the log's columns against `catalog`.
+pub(crate) fn resolve_columns<'c>(
+    log: &'c RequestColumns,
+    catalog: &'c OperationCatalog,
+) -> ResolvedLog<'c> {
+    resolve(Cow::Borrowed(log), catalog)
+}
+
+fn resolve<'c>(log: Cow<'c, RequestColumns>, catalog: &'c OperationCatalog) -> ResolvedLog<'c> {
+    // Consumers (user agents), targets, resources and shapes are numbered by first appearance
+    // in time order; senders and endpoints no request names resolve to nothing.
     let mut consumers: Vec<String> = Vec::new();
-    // Consumer index of each user-agent code, numbered by first appearance.
-    let mut consumer_of_agent: HashMap<u32, u32> = HashMap::new();
+    let mut consumer_ids: HashMap<&str, u32> = HashMap::new();
+    let mut consumer_of_sender = vec![NONE; log.senders.len()];
+    let mut sender_seen = vec![false; log.senders.len()];
+    let mut endpoints_in_order: Vec<u32> = Vec::new();
+    let mut endpoint_seen = vec![false; log.endpoints.len()];
+    for (&sender, &endpoint) in log.sender.iter().zip(&log.endpoint) {
+        if !sender_seen[sender as usize] {
+            sender_seen[sender as usize] = true;
+            if let Some(agent) = log.senders[sender as usize].user_agent.as_deref() {
+                consumer_of_sender[sender as usize] =
+                    *consumer_ids.entry(agent).or_insert_with(|| {
+                        consumers.push(agent.to_owned());
+                        (consumers.len() - 1) as u32
+                    });
+            }
+        }
+        if !endpoint_seen[endpoint as usize] {
+            endpoint_seen[endpoint as usize] = true;
+            endpoints_in_order.push(endpoint);
+        }
+    }
+    drop(consumer_ids);
+
     let mut targets = Interner::default();
     let mut resources = Interner::default();
     let mut shapes: Vec<RequestShape> = Vec::new();
     let (mut method_codes, mut usage_codes) = (Interner::default(), Interner::default());
-    // The log repeats few (operation, method, path) combinations: resolve each once.
-    let mut resolutions: HashMap<ShapeKey, Resolution<'c>> = HashMap::new();
-    let mut requests = Vec::with_capacity(log.height());
-    let rows = ts
-        .iter()
-        .zip(codes.iter())
-        .zip(agents.physical().iter())
-        .zip(op_ids.physical().iter())
-        .zip(methods.physical().iter().zip(paths.physical().iter()));
-    for ((((ts, code), agent), op_id), (method, path)) in rows {
-        let Some(ts_us) = ts else { continue };
-        let consumer = match agent {
-            None => NONE,
-            Some(a) => *consumer_of_agent.entry(a).or_insert_with(|| {
-                consumers.push(name(agents, Some(a)).unwrap_or_default().to_owned());
-                (consumers.len() - 1) as u32
-            }),
-        };
-        let key = (op_id, method, path);
-        let resolution = *resolutions.entry(key).or_insert_with(|| {
-            let (op_id, method, path) = (
-                name(op_ids, key.0),
-                name(methods, key.1),
-                name(paths, key.2),
-            );
-            let known = op_id.and_then(|id| catalog.get(id));
-            let operation = known.or_else(|| match (method, path) {
-                (Some(m), Some(p)) => catalog.match_path(m, p),
-                _ => None,
-            });
-            let target = match (operation, path) {
-                (Some(op), Some(p)) => target_parameter(op, p),
-                _ => None,
-            };
-            let method = method.or(operation.map(|op| op.method.as_str()));
-            let is_write = method.is_some_and(|m| {
-                ["PUT", "POST", "DELETE", "PATCH"]
-                    .iter()
-                    .any(|w| m.eq_ignore_ascii_case(w))
-            });
-            let method = method.map(str::to_ascii_uppercase);
-            let method_text = method.as_deref().unwrap_or_default();
-            shapes.push(RequestShape {
-                unknown_operation_id: op_id.filter(|_| known.is_none()).map(str::to_owned),
-                resource: path.map_or(NONE, |p| resources.intern(path_below_base(p))),
-                method_code: method_codes.intern(method_text),
-                usage_code: usage_codes.intern(&format!(
-                    "{method_text} {}",
-                    operation.map_or("", |op| op.operation_id.as_str())
-                )),
-                method,
-            });
-            Resolution {
-                operation,
-                target: target.map_or(NONE, |t| targets.intern(t)),
-                shape: (shapes.len() - 1) as u32,
-                is_write,
-            }
+    let mut resolution_of_endpoint: Vec<Option<Resolution<'c>>> = vec![None; log.endpoints.len()];
+    for endpoint in endpoints_in_order {
+        let called = &log.endpoints[endpoint as usize];
+        let (op_id, method, path) = (
+            called.operation_id.as_deref(),
+            called.method.as_deref(),
+            called.path.as_deref(),
+        );
+        let known = op_id.and_then(|id| catalog.get(id));
+        let operation = known.or_else(|| match (method, path) {
+            (Some(m), Some(p)) => catalog.match_path(m, p),
+            _ => None,
         });
-        requests.push(ResolvedRequest {
-            ts_us,
-            operation: resolution.operation,
-            consumer,
-            target: resolution.target,
-            shape: resolution.shape,
-            is_write: resolution.is_write,
-            refused: code == Some(TOO_MANY_REQUESTS),
-            retry: false,
+        let target = match (operation, path) {
+            (Some(op), Some(p)) => target_parameter(op, p),
+            _ => None,
+        };
+        let method = method.or(operation.map(|op| op.method.as_str()));
+        let is_write = method.is_some_and(|m| {
+            ["PUT", "POST", "DELETE", "PATCH"]
+                .iter()
+                .any(|w| m.eq_ignore_ascii_case(w))
+        });
+        let method = method.map(str::to_ascii_uppercase);
+        let method_text = method.as_deref().unwrap_or_default();
+        shapes.push(RequestShape {
+            unknown_operation_id: op_id.filter(|_| known.is_none()).map(str::to_owned),
+            resource: path.map_or(NONE, |p| resources.intern(path_below_base(p))),
+            method_code: method_codes.intern(method_text),
+            usage_code: usage_codes.intern(&format!(
+                "{method_text} {}",
+                operation.map_or("", |op| op.operation_id.as_str())
+            )),
+            method,
+        });
+        resolution_of_endpoint[endpoint as usize] = Some(Resolution {
+            operation,
+            target: target.map_or(NONE, |t| targets.intern(t)),
+            shape: (shapes.len() - 1) as u32,
+            is_write,
         });
     }
-    requests.sort_by_key(|r| r.ts_us);
-    mark_retries(&mut requests, &shapes);
-    Ok(ResolvedLog {
+    let mut resolved = ResolvedLog {
         consumers,
         targets: targets.values,
         resources: resources.values,
         shapes,
-        requests,
-    })
+        log,
+        consumer_of_sender,
+        resolution_of_endpoint,
+        retries: Vec::new(),
+    };
+    resolved.retries = mark_retries(&resolved, usage_codes.values.len());
+    resolved
 }
 
 /// Gaps between two calls of one operation on one path, in quarter-octave buckets of
@@ -315,7 +384,7 @@ impl GapHistogram {
     }
 }
 
-/// Marks each request that retries a refused one; `requests` are in time order.
+/// Which requests retry a refused one (one bit each); the log is in time order.
 ///
 /// Per (consumer, method, operation), two distributions of the gap between a call and the next on
 /// the same path: after an answered call (which can only be followed by a new call: the polling
@@ -325,39 +394,73 @@ impl GapHistogram {
 /// its cycle and than the retry detector's horizon. Any other request is a call of its own — so a
 /// poller that reads a refused path again at its next cycle, or whose overlapping cycles read one
 /// path twice, is not taken for retrying it.
-fn mark_retries(requests: &mut [ResolvedRequest<'_>], shapes: &[RequestShape]) {
+///
+/// Calls (consumer, method, path) and usages (consumer, method and operation) are numbered
+/// densely ([`PairIndex`]) from each endpoint's (method, path) and (method, operation): no hash
+/// per request.
+fn mark_retries(resolved: &ResolvedLog<'_>, usage_codes: usize) -> Vec<u64> {
+    let log = resolved.columns();
     let horizon_us = RetryOptions::default().horizon.as_micros() as i64;
-    // (consumer, method, path) and (consumer, method and operation).
-    type Call = (u32, u32, u32);
-    type Usage = (u32, u32);
-    let keys = |r: &ResolvedRequest<'_>| {
-        let shape = &shapes[r.shape as usize];
-        (shape.resource != NONE).then_some((
-            (r.consumer, shape.method_code, shape.resource),
-            (r.consumer, shape.usage_code),
+    // Each endpoint's (method, path) as one number, and its (method, operation); none without a
+    // path.
+    let mut method_paths: HashMap<(u32, u32), u32> = HashMap::new();
+    let keys_of_endpoint: Vec<Option<(u32, u32)>> = resolved
+        .resolution_of_endpoint
+        .iter()
+        .map(|resolution| {
+            let shape = &resolved.shapes[resolution.as_ref()?.shape as usize];
+            if shape.resource == NONE {
+                return None;
+            }
+            let next = method_paths.len() as u32;
+            let method_path = *method_paths
+                .entry((shape.method_code, shape.resource))
+                .or_insert(next);
+            Some((method_path, shape.usage_code))
+        })
+        .collect();
+    let consumer_slots = resolved.consumers.len() + 1;
+    let slot = |row: usize| {
+        resolved
+            .consumer_of(row)
+            .unwrap_or(resolved.consumers.len()) as u32
+    };
+    let mut calls = PairIndex::new(consumer_slots, method_paths.len());
+    let mut usages = PairIndex::new(consumer_slots, usage_codes);
+    let keys = |calls: &mut PairIndex, usages: &mut PairIndex, row: usize| {
+        let (method_path, usage_code) = keys_of_endpoint[log.endpoint[row] as usize]?;
+        let consumer = slot(row);
+        Some((
+            calls.id(consumer, method_path) as usize,
+            usages.id(consumer, usage_code) as usize,
         ))
     };
     // First pass: each (consumer, method, operation)'s gaps after answered calls (its polling
     // cycle) and after refused ones (mostly its retry delay).
-    let mut gaps: HashMap<Usage, [GapHistogram; 2]> = HashMap::new();
-    let mut latest: HashMap<Call, (i64, bool)> = HashMap::new();
-    for r in requests.iter() {
-        let Some((call, usage)) = keys(r) else {
+    let mut gaps: Vec<[GapHistogram; 2]> = Vec::new();
+    let mut latest: Vec<Option<(i64, bool)>> = Vec::new();
+    for row in 0..log.len() {
+        let Some((call, usage)) = keys(&mut calls, &mut usages, row) else {
             continue;
         };
-        if let Some((ts, refused)) = latest.insert(call, (r.ts_us, r.refused)) {
-            gaps.entry(usage)
-                .or_insert_with(|| [GapHistogram([0; 256]), GapHistogram([0; 256])])
-                [usize::from(refused)]
-            .add(r.ts_us - ts);
+        if call == latest.len() {
+            latest.push(None);
+        }
+        if usage == gaps.len() {
+            gaps.push([GapHistogram([0; 256]), GapHistogram([0; 256])]);
+        }
+        let ts_us = log.ts_us[row];
+        if let Some((ts, refused)) = latest[call].replace((ts_us, log.refused(row))) {
+            gaps[usage][usize::from(refused)].add(ts_us - ts);
         }
     }
+    drop(latest);
     // A retry comes after a refused request on its path, within the consumer's usual retry
     // delays (the busiest run of gaps after a refusal, up to their 95th percentile) and sooner
     // than half its cycle.
-    let windows: HashMap<Usage, (i64, i64)> = gaps
+    let windows: Vec<(i64, i64)> = gaps
         .iter()
-        .map(|(usage, [after_answered, after_refused])| {
+        .map(|[after_answered, after_refused]| {
             let until = after_answered
                 .median_us(i64::MAX)
                 .map_or(horizon_us, |m| ((m / 2.0) as i64).min(horizon_us));
@@ -365,28 +468,32 @@ fn mark_retries(requests: &mut [ResolvedRequest<'_>], shapes: &[RequestShape]) {
             let until = after_refused
                 .usual_longest_us(0.95, until)
                 .map_or(until, |longest| longest.min(until));
-            (*usage, (from, until))
+            (from, until)
         })
         .collect();
+    drop(gaps);
     // Second pass: each path's refused requests still waiting for a retry ("open chains"); a
     // request in the window of the oldest is its retry, any other is a call of its own — so the
     // chains of two overlapping cycles on one path are told apart.
-    let mut open: HashMap<Call, Vec<i64>> = HashMap::new();
-    for r in requests.iter_mut() {
-        let Some((call, usage)) = keys(r) else {
+    let mut retries = vec![0u64; log.len().div_ceil(64)];
+    let mut open: Vec<Vec<i64>> = vec![Vec::new(); calls.len()];
+    for row in 0..log.len() {
+        let Some((call, usage)) = keys(&mut calls, &mut usages, row) else {
             continue;
         };
-        let (from, until) = windows.get(&usage).copied().unwrap_or((0, horizon_us));
-        let waiting = open.entry(call).or_default();
-        waiting.retain(|&t| r.ts_us - t < until);
-        if let Some(i) = waiting.iter().position(|&t| r.ts_us - t >= from) {
+        let ts_us = log.ts_us[row];
+        let (from, until) = windows[usage];
+        let waiting = &mut open[call];
+        waiting.retain(|&t| ts_us - t < until);
+        if let Some(i) = waiting.iter().position(|&t| ts_us - t >= from) {
             waiting.remove(i);
-            r.retry = true;
+            retries[row / 64] |= 1 << (row % 64);
         }
-        if r.refused {
-            waiting.push(r.ts_us);
+        if log.refused(row) {
+            waiting.push(ts_us);
         }
     }
+    retries
 }
 
 /// The value in the concrete `path` of the parameter of `op`'s template that names what was
@@ -447,10 +554,10 @@ mod tests {
             (411 * S, 200, "A", "PUT", other),
         ]);
         let resolved = resolve_log(&log, OperationCatalog::meraki_v1()).unwrap();
-        let retries: Vec<bool> = resolved.requests.iter().map(|r| r.retry).collect();
+        let retries: Vec<bool> = resolved.requests().map(|r| r.retry).collect();
         assert_eq!(retries, [false, true, true, false, false, false, false]);
         assert_eq!(
-            resolved.resource(&resolved.requests[0]),
+            resolved.resource(&resolved.request(0)),
             Some("/devices/Q2XX-1/switch/ports/1")
         );
     }
@@ -467,7 +574,7 @@ mod tests {
             (40 * S, 200, "P", "GET", lldp),
         ]);
         let resolved = resolve_log(&log, OperationCatalog::meraki_v1()).unwrap();
-        let retries: Vec<bool> = resolved.requests.iter().map(|r| r.retry).collect();
+        let retries: Vec<bool> = resolved.requests().map(|r| r.retry).collect();
         assert_eq!(retries, [false, false, true, false, false, false]);
     }
 
@@ -481,7 +588,7 @@ mod tests {
             "/api/v1/organizations/9/inventory/devices/Q2XX-7",
         )]);
         let resolved = resolve_log(&log, OperationCatalog::meraki_v1()).unwrap();
-        let r = &resolved.requests[0];
+        let r = &resolved.request(0);
         assert_eq!(
             r.operation.map(|o| o.operation_id.as_str()),
             Some("getOrganizationInventoryDevice")

@@ -26,10 +26,17 @@ pub(super) fn recommendations(log: &ResolvedLog<'_>, period: &Period) -> Vec<Rec
     let mut unknown: BTreeMap<(usize, String), Unknown> = BTreeMap::new();
     // Each shape's label and closest operation, worked out once.
     let mut labels: BTreeMap<usize, Option<(String, Option<String>)>> = BTreeMap::new();
-    for r in &log.requests {
+    // Most logs call only known operations: then no request needs looking at.
+    let requests = log
+        .calls_unknown_operations()
+        .then(|| log.requests())
+        .into_iter()
+        .flatten();
+    for r in requests {
         let Some(consumer) = r.consumer() else {
             continue;
         };
+        let r = &r;
         let shape = log.shape(r);
         if r.operation.is_some() && shape.unknown_operation_id.is_none() {
             continue;

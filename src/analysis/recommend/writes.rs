@@ -22,10 +22,10 @@ pub(super) fn recommendation(
     period: &Period,
     consumer: usize,
     operation: &str,
-    writes: &[&ResolvedRequest<'_>],
+    writes: &[ResolvedRequest<'_>],
 ) -> Option<Recommendation> {
     let span_us = WRITE_BURST_SPAN_SECONDS * MICROS_PER_SECOND;
-    let intended: Vec<&ResolvedRequest<'_>> = writes.iter().copied().filter(|r| !r.retry).collect();
+    let intended: Vec<&ResolvedRequest<'_>> = writes.iter().filter(|r| !r.retry).collect();
     let mut bursts: Vec<&[&ResolvedRequest<'_>]> = Vec::new();
     let mut first = 0;
     for i in 1..=intended.len() {
