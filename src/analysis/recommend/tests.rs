@@ -803,3 +803,48 @@ fn v0_paths_are_grouped_by_shape_and_named() {
         ("GET /devices/{serial}/lldp_cdp", "getDeviceLldpCdp", 12)
     );
 }
+
+#[test]
+fn a_path_read_by_two_interleaved_jobs_is_read_at_their_average_interval() {
+    // Two copies of one poller read the same 10 devices every 5 min, one a minute after the
+    // other: each device is read every 2.5 min in the long run (gaps of 1 and 4 min, alternating).
+    let mut calls = per_device_polls(Some("getDeviceLldpCdp"), "/lldpCdp", 10, 300);
+    let shifted: Vec<Call<'static>> =
+        per_device_polls(Some("getDeviceLldpCdp"), "/lldpCdp", 10, 300)
+            .into_iter()
+            .map(|mut c| {
+                c.at_ms += 60_000;
+                c
+            })
+            .collect();
+    calls.extend(shifted);
+    calls.sort_by_key(|c| c.at_ms);
+    let recs = run(&calls, &inventory(10, 2));
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    assert_eq!(recs[0].calls_in_window, 240);
+    // In the hour each device has 12 gaps of 1 min and 11 of 4 min; the middle half of the 230
+    // gaps holds 63 of 1 min and 53 of 4 min (a median would say 1 min).
+    assert_eq!(
+        recs[0].polling_interval_seconds,
+        Some((63.0 * 60.0 + 53.0 * 240.0) / 116.0)
+    );
+    assert!(
+        recs[0]
+            .arithmetic
+            .contains("10 devices, each every 2.4 min"),
+        "{}",
+        recs[0].arithmetic
+    );
+}
+
+#[test]
+fn the_typical_interval_is_the_mean_of_the_middle_half_of_the_gaps() {
+    assert_eq!(interquartile_mean(&mut []), None);
+    assert_eq!(interquartile_mean(&mut [300]), Some(300.0));
+    // A pause and a stray call lie outside the middle half.
+    assert_eq!(
+        interquartile_mean(&mut [300, 300, 10_800, 300, 300, 300, 300, 2]),
+        Some(300.0)
+    );
+    assert_eq!(interquartile_mean(&mut [60, 240, 60, 240]), Some(150.0));
+}
