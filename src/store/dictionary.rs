@@ -58,6 +58,7 @@ fn push_field(key: &mut Vec<u8>, value: Option<&str>) {
 
 /// The row's sender (admin, user agent, source IP, client) as one key, written into `key`: equal
 /// keys, equal senders.
+#[inline]
 pub(crate) fn source_key(row: &RequestRow<&str>, key: &mut Vec<u8>) {
     key.clear();
     for value in [
@@ -73,6 +74,7 @@ pub(crate) fn source_key(row: &RequestRow<&str>, key: &mut Vec<u8>) {
 
 /// The row's endpoint (method, host, path, operation, API version) as one key, written into
 /// `key`: equal keys, equal endpoints.
+#[inline]
 pub(crate) fn endpoint_key(row: &RequestRow<&str>, key: &mut Vec<u8>) {
     key.clear();
     for value in [row.method, row.host, row.path, row.operation_id] {
