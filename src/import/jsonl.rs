@@ -109,7 +109,7 @@ fn plain_fields(text: &str) -> Option<RequestFields<Text<'_>>> {
         client_type: None,
         client: None,
     };
-    json.expect(b'{')?;
+    json.consume(b'{')?;
     if json.next_is(b'}') {
         return json.at_end().then_some(fields);
     }
@@ -127,7 +127,7 @@ fn plain_fields(text: &str) -> Option<RequestFields<Text<'_>>> {
             return None;
         }
         seen |= bit;
-        json.expect(b':')?;
+        json.consume(b':')?;
         match field {
             Field::Ts => fields.ts = json.text()?,
             Field::Method => fields.method = json.text()?,
@@ -145,7 +145,7 @@ fn plain_fields(text: &str) -> Option<RequestFields<Text<'_>>> {
             Field::Client => fields.client = json.client()?,
         }
         if !json.next_is(b',') {
-            json.expect(b'}')?;
+            json.consume(b'}')?;
             return json.at_end().then_some(fields);
         }
     }
@@ -234,7 +234,7 @@ impl<'a> PlainJson<'a> {
         found
     }
 
-    fn expect(&mut self, byte: u8) -> Option<()> {
+    fn consume(&mut self, byte: u8) -> Option<()> {
         self.next_is(byte).then_some(())
     }
 
@@ -254,7 +254,7 @@ impl<'a> PlainJson<'a> {
 
     /// A string (without escapes or control characters: see [`Quotes`]), borrowed.
     fn string(&mut self) -> Option<&'a str> {
-        self.expect(b'"')?;
+        self.consume(b'"')?;
         let quotes = &self.quotes.at[..self.quotes.len];
         let (open, close) = (
             quotes.get(self.next_quote)?,
@@ -309,7 +309,7 @@ impl<'a> PlainJson<'a> {
         if self.null() {
             return Some(None);
         }
-        self.expect(b'{')?;
+        self.consume(b'{')?;
         let mut client = ApiClient {
             id: None,
             kind: None,
@@ -328,7 +328,7 @@ impl<'a> PlainJson<'a> {
             if std::mem::replace(seen, true) {
                 return None;
             }
-            self.expect(b':')?;
+            self.consume(b':')?;
             let value = self.text()?;
             if is_id {
                 client.id = value;
@@ -336,7 +336,7 @@ impl<'a> PlainJson<'a> {
                 client.kind = value;
             }
             if !self.next_is(b',') {
-                self.expect(b'}')?;
+                self.consume(b'}')?;
                 return Some(Some(client));
             }
         }
