@@ -1,8 +1,13 @@
 //! JSON Lines: one request object per line, Meraki's `getOrganizationApiRequests` record shape
 //! included (see [`super::request::RequestFields`] for the names read).
+//!
+//! Nearly every line of a real log is a flat object of the names read, with strings that hold no
+//! escape: such a line is read by [`plain_fields`], a few comparisons per field. Any other line —
+//! an unknown name, an escape, a float, a repeated field, a syntax error — goes to `serde_json`,
+//! which reads it or says why not, exactly as it would have without the shortcut.
 
 use super::request::RequestFields;
-use crate::api::Text;
+use crate::api::{ApiClient, Text};
 use crate::store::RequestRow;
 use std::borrow::Cow;
 
@@ -10,9 +15,331 @@ use std::borrow::Cow;
 pub(super) fn decode_line(line: &[u8]) -> Result<RequestRow<Cow<'_, str>>, String> {
     // Checked once for the line, not string by string as the decoder of bytes would.
     let text = std::str::from_utf8(line).map_err(|_| "not UTF-8 text".to_owned())?;
-    match serde_json::from_str::<RequestFields<Text<'_>>>(text) {
-        Ok(fields) => fields.into_row(),
-        Err(e) => Err(format!("not a request object: {e}")),
+    let fields = match plain_fields(text) {
+        Some(fields) => fields,
+        None => serde_json::from_str::<RequestFields<Text<'_>>>(text)
+            .map_err(|e| format!("not a request object: {e}"))?,
+    };
+    fields.into_row()
+}
+
+/// A field of [`RequestFields`], by any of its names; `None` for a name it does not have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    Ts,
+    Method,
+    Host,
+    Path,
+    QueryString,
+    UserAgent,
+    ResponseCode,
+    SourceIp,
+    AdminId,
+    OperationId,
+    Version,
+    ClientId,
+    ClientType,
+    Client,
+}
+
+impl Field {
+    /// The names `RequestFields` reads (its serde names and aliases).
+    fn named(name: &str) -> Option<Field> {
+        Some(match name {
+            "ts" | "timestamp" | "time" => Field::Ts,
+            "method" => Field::Method,
+            "host" => Field::Host,
+            "path" | "url" | "uri" => Field::Path,
+            "query_string" | "queryString" | "query" => Field::QueryString,
+            "user_agent" | "userAgent" => Field::UserAgent,
+            "response_code" | "responseCode" | "status" => Field::ResponseCode,
+            "source_ip" | "sourceIp" | "client_ip" | "ip" => Field::SourceIp,
+            "admin_id" | "adminId" | "user" => Field::AdminId,
+            "operation_id" | "operationId" | "operation" => Field::OperationId,
+            "version" => Field::Version,
+            "client_id" | "clientId" => Field::ClientId,
+            "client_type" | "clientType" => Field::ClientType,
+            "client" => Field::Client,
+            _ => return None,
+        })
+    }
+}
+
+/// The API's record (`getOrganizationApiRequests`, the simulator's `--generate-out`): its names
+/// in the order it writes them, the first tried for each field of a line.
+const API_ORDER: [(&str, Field); 12] = [
+    ("adminId", Field::AdminId),
+    ("method", Field::Method),
+    ("host", Field::Host),
+    ("path", Field::Path),
+    ("queryString", Field::QueryString),
+    ("userAgent", Field::UserAgent),
+    ("ts", Field::Ts),
+    ("responseCode", Field::ResponseCode),
+    ("sourceIp", Field::SourceIp),
+    ("version", Field::Version),
+    ("operationId", Field::OperationId),
+    ("client", Field::Client),
+];
+
+/// The fields of a line that is one flat JSON object of [`RequestFields`]' names, each at most
+/// once, its strings without escapes, its numbers plain integers, `client` an object of `id` and
+/// `type` (any value may be `null`); `None` for any other line, which `serde_json` then reads.
+/// What it returns is what `serde_json` would: the same values, borrowed from the line.
+fn plain_fields(text: &str) -> Option<RequestFields<Text<'_>>> {
+    let mut json = PlainJson {
+        text,
+        at: 0,
+        quotes: Quotes::of(text.as_bytes())?,
+        next_quote: 0,
+    };
+    let mut fields = RequestFields {
+        ts: None,
+        method: None,
+        host: None,
+        path: None,
+        query_string: None,
+        user_agent: None,
+        response_code: None,
+        source_ip: None,
+        admin_id: None,
+        operation_id: None,
+        version: None,
+        client_id: None,
+        client_type: None,
+        client: None,
+    };
+    json.consume(b'{')?;
+    if json.next_is(b'}') {
+        return json.at_end().then_some(fields);
+    }
+    // A field given twice is an error to serde_json, which then names it.
+    let mut seen = 0u32;
+    let mut expected = API_ORDER.iter();
+    loop {
+        let name = json.string()?;
+        let field = match expected.next() {
+            Some((api_name, field)) if *api_name == name => *field,
+            _ => Field::named(name)?,
+        };
+        let bit = 1 << field as u32;
+        if seen & bit != 0 {
+            return None;
+        }
+        seen |= bit;
+        json.consume(b':')?;
+        match field {
+            Field::Ts => fields.ts = json.text()?,
+            Field::Method => fields.method = json.text()?,
+            Field::Host => fields.host = json.text()?,
+            Field::Path => fields.path = json.text()?,
+            Field::QueryString => fields.query_string = json.text()?,
+            Field::UserAgent => fields.user_agent = json.text()?,
+            Field::ResponseCode => fields.response_code = json.integer()?,
+            Field::SourceIp => fields.source_ip = json.text()?,
+            Field::AdminId => fields.admin_id = json.text()?,
+            Field::OperationId => fields.operation_id = json.text()?,
+            Field::Version => fields.version = json.integer()?,
+            Field::ClientId => fields.client_id = json.text()?,
+            Field::ClientType => fields.client_type = json.text()?,
+            Field::Client => fields.client = json.client()?,
+        }
+        if !json.next_is(b',') {
+            json.consume(b'}')?;
+            return json.at_end().then_some(fields);
+        }
+    }
+}
+
+/// The most quotes a line read by [`plain_fields`] holds: the API's record has 56.
+const MAX_QUOTES: usize = 96;
+
+/// Where a line's quotes are, when it holds no backslash and no control character (not even a
+/// tab): then every string of it lies between two quotes in a row. `None` for other lines.
+struct Quotes {
+    at: [u32; MAX_QUOTES],
+    len: usize,
+}
+
+impl Quotes {
+    /// One pass over the line, sixteen bytes at a time (the compiler makes each a few vector
+    /// instructions), instead of a search per string.
+    fn of(line: &[u8]) -> Option<Quotes> {
+        const CHUNK: usize = 16;
+        let mut quotes = Quotes {
+            at: [0; MAX_QUOTES],
+            len: 0,
+        };
+        let mut scan = |chunk: &[u8; CHUNK], base: usize| -> Option<()> {
+            let (mut quote, mut other) = (0u32, 0u32);
+            for (i, &b) in chunk.iter().enumerate() {
+                quote |= u32::from(b == b'"') << i;
+                other |= u32::from(b == b'\\' || b < 0x20) << i;
+            }
+            if other != 0 {
+                return None;
+            }
+            while quote != 0 {
+                let at = u32::try_from(base).ok()? + quote.trailing_zeros();
+                *quotes.at.get_mut(quotes.len)? = at;
+                quotes.len += 1;
+                quote &= quote - 1;
+            }
+            Some(())
+        };
+        let mut chunks = line.chunks_exact(CHUNK);
+        let mut base = 0;
+        for chunk in &mut chunks {
+            let mut bytes = [0; CHUNK];
+            bytes.copy_from_slice(chunk);
+            scan(&bytes, base)?;
+            base += CHUNK;
+        }
+        // The rest, padded with spaces.
+        let rest = chunks.remainder();
+        let mut bytes = [b' '; CHUNK];
+        bytes[..rest.len()].copy_from_slice(rest);
+        scan(&bytes, base)?;
+        Some(quotes)
+    }
+}
+
+/// A cursor over a line of JSON for [`plain_fields`]: every method returns `None` where the text
+/// is not what the shortcut reads.
+struct PlainJson<'a> {
+    text: &'a str,
+    at: usize,
+    quotes: Quotes,
+    /// The next quote of `quotes`: the one that opens the next string.
+    next_quote: usize,
+}
+
+impl<'a> PlainJson<'a> {
+    /// The next byte after whitespace (JSON's: space, tab, line feed, carriage return).
+    fn peek(&mut self) -> Option<u8> {
+        let bytes = self.text.as_bytes();
+        while let Some(&b) = bytes.get(self.at) {
+            if !matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+                return Some(b);
+            }
+            self.at += 1;
+        }
+        None
+    }
+
+    /// Whether `byte` comes next (then taken).
+    fn next_is(&mut self, byte: u8) -> bool {
+        let found = self.peek() == Some(byte);
+        self.at += usize::from(found);
+        found
+    }
+
+    fn consume(&mut self, byte: u8) -> Option<()> {
+        self.next_is(byte).then_some(())
+    }
+
+    /// Only whitespace is left.
+    fn at_end(&mut self) -> bool {
+        self.peek().is_none()
+    }
+
+    /// `null`, taken.
+    fn null(&mut self) -> bool {
+        let found = self.peek() == Some(b'n') && self.text[self.at..].starts_with("null");
+        if found {
+            self.at += 4;
+        }
+        found
+    }
+
+    /// A string (without escapes or control characters: see [`Quotes`]), borrowed.
+    fn string(&mut self) -> Option<&'a str> {
+        self.consume(b'"')?;
+        let quotes = &self.quotes.at[..self.quotes.len];
+        let (open, close) = (
+            quotes.get(self.next_quote)?,
+            quotes.get(self.next_quote + 1)?,
+        );
+        if *open as usize + 1 != self.at {
+            return None;
+        }
+        self.next_quote += 2;
+        let end = *close as usize;
+        // Both ends lie at ASCII quotes: character boundaries.
+        let value = self.text.get(self.at..end)?;
+        self.at = end + 1;
+        Some(value)
+    }
+
+    /// A string or `null`.
+    fn text(&mut self) -> Option<Option<Text<'a>>> {
+        if self.null() {
+            return Some(None);
+        }
+        self.string().map(|s| Some(Text(Cow::Borrowed(s))))
+    }
+
+    /// A non-negative integer without a fraction, an exponent or leading zeros, that fits `T`, or
+    /// `null`.
+    fn integer<T: TryFrom<u64>>(&mut self) -> Option<Option<T>> {
+        if self.null() {
+            return Some(None);
+        }
+        self.peek()?;
+        let bytes = &self.text.as_bytes()[self.at..];
+        let digits = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+        let plain = match digits {
+            0 => false,
+            // Longer numbers fit no field's type; serde_json says so.
+            1..=5 => bytes[0] != b'0' || digits == 1,
+            _ => false,
+        };
+        if !plain || matches!(bytes.get(digits), Some(b'.' | b'e' | b'E')) {
+            return None;
+        }
+        let value = bytes[..digits]
+            .iter()
+            .fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
+        self.at += digits;
+        T::try_from(value).ok().map(Some)
+    }
+
+    /// `client`: an object of `id` and `type` (each at most once), or `null`.
+    fn client(&mut self) -> Option<Option<ApiClient<Text<'a>>>> {
+        if self.null() {
+            return Some(None);
+        }
+        self.consume(b'{')?;
+        let mut client = ApiClient {
+            id: None,
+            kind: None,
+        };
+        if self.next_is(b'}') {
+            return Some(Some(client));
+        }
+        let (mut id, mut kind) = (false, false);
+        loop {
+            let is_id = match self.string()? {
+                "id" => true,
+                "type" => false,
+                _ => return None,
+            };
+            let seen = if is_id { &mut id } else { &mut kind };
+            if std::mem::replace(seen, true) {
+                return None;
+            }
+            self.consume(b':')?;
+            let value = self.text()?;
+            if is_id {
+                client.id = value;
+            } else {
+                client.kind = value;
+            }
+            if !self.next_is(b',') {
+                self.consume(b'}')?;
+                return Some(Some(client));
+            }
+        }
     }
 }
 
@@ -48,6 +375,65 @@ mod tests {
         assert_eq!(b.user_agent.as_deref(), Some("Bé"));
         assert_eq!(b.path.as_deref(), Some("/p/q"));
         assert_eq!((b.client_id.as_deref(), b.client_type), (Some("k2"), None));
+    }
+
+    /// What `serde_json` alone makes of a line: what [`decode_line`] must return, shortcut or not.
+    fn by_serde(line: &str) -> Result<RequestRow<Cow<'_, str>>, String> {
+        serde_json::from_str::<RequestFields<Text<'_>>>(line)
+            .map_err(|e| format!("not a request object: {e}"))
+            .and_then(RequestFields::into_row)
+    }
+
+    #[test]
+    fn plain_lines_take_the_shortcut_and_decode_as_serde_json_does() {
+        for line in [
+            r#"{"adminId":"880002","method":"GET","host":"api.meraki.com","path":"/api/v1/networks/L_6/clients","queryString":"","userAgent":"python-meraki/4.7.0 Caller/(Reporter/1.1 Saturated)","ts":"2026-10-27T10:15:29.103206Z","responseCode":200,"sourceIp":"203.0.113.71","version":1,"operationId":"getNetworkClients","client":{"id":"k_sat002","type":"api_key"}}"#,
+            r#" { "ts" : "2026-11-20T10:00:00Z" , "status" : 429 , "method" : "get" } "#,
+            r#"{"ts":"2026-11-20T10:00:00Z","client":null,"version":null,"method":null,"status":null}"#,
+            r#"{"timestamp":"2026-11-20 10:00:01.5+00:00","uri":"/p?x=1","user":"u","client_ip":"1.2.3.4","operation":"op","query":"y=2"}"#,
+            r#"{"time":"2026-11-20T10:00:00Z","client":{"type":"oauth","id":"k"},"client_type":"api_key"}"#,
+            r#"{"ts":"2026-11-20T10:00:00Z","client":{},"status":0,"version":255,"user_agent":"Bé ☃"}"#,
+            r#"{"ts":"","path":""}"#,
+            r#"{"method":"GET"}"#,
+            r#"{}"#,
+        ] {
+            assert!(plain_fields(line).is_some(), "not plain: {line}");
+            assert_eq!(decode_line(line.as_bytes()), by_serde(line), "{line}");
+        }
+    }
+
+    #[test]
+    fn other_lines_go_to_serde_json_and_decode_or_fail_as_it_says() {
+        for line in [
+            // Read by serde_json: an escape, a name it ignores, a tab between tokens.
+            r#"{"ts":"2026-11-20T10:00:00Z","uri":"/p\/q","userAgent":"Bé"}"#,
+            r#"{"ts":"2026-11-20T10:00:00Z","extra":[1,{"a":"b"}]}"#,
+            "{\"ts\":\t\"2026-11-20T10:00:00Z\"}",
+            r#"{"ts":"2026-11-20T10:00:00Z","client":{"id":"k","name":"x"}}"#,
+            // Refused by serde_json, which says why.
+            r#"{"ts":"2026-11-20T10:00:00Z","ts":"2026-11-20T10:00:01Z"}"#,
+            r#"{"ts":"2026-11-20T10:00:00Z","timestamp":"2026-11-20T10:00:01Z"}"#,
+            r#"{"ts":"2026-11-20T10:00:00Z","status":200.0}"#,
+            r#"{"ts":"2026-11-20T10:00:00Z","status":2e2}"#,
+            r#"{"ts":"2026-11-20T10:00:00Z","status":0200}"#,
+            r#"{"ts":"2026-11-20T10:00:00Z","status":-1}"#,
+            r#"{"ts":"2026-11-20T10:00:00Z","status":70000}"#,
+            r#"{"ts":"2026-11-20T10:00:00Z","version":256}"#,
+            r#"{"ts":"2026-11-20T10:00:00Z","status":"429"}"#,
+            r#"{"ts":"2026-11-20T10:00:00Z","client":{"id":"a","id":"b"}}"#,
+            r#"{"ts":"2026-11-20T10:00:00Z","client":"k"}"#,
+            r#"{"ts":"2026-11-20T10:00:00Z"} x"#,
+            r#"{"ts":"2026-11-20T10:00:00Z","#,
+            r#"{"ts":"2026-11-20T10:00:00Z""#,
+            r#"{"ts":nul}"#,
+            r#"[1]"#,
+            r#""ts""#,
+        ] {
+            assert!(plain_fields(line).is_none(), "plain: {line}");
+            assert_eq!(decode_line(line.as_bytes()), by_serde(line), "{line}");
+        }
+        assert!(by_serde(r#"{"ts":"2026-11-20T10:00:00Z","status":2e2}"#).is_err());
+        assert!(by_serde(r#"{"ts":"2026-11-20T10:00:00Z","extra":[1]}"#).is_ok());
     }
 
     #[test]

@@ -56,6 +56,36 @@ fn push_field(key: &mut Vec<u8>, value: Option<&str>) {
     }
 }
 
+/// The row's sender (admin, user agent, source IP, client) as one key, written into `key`: equal
+/// keys, equal senders.
+#[inline]
+pub(crate) fn source_key(row: &RequestRow<&str>, key: &mut Vec<u8>) {
+    key.clear();
+    for value in [
+        row.admin_id,
+        row.user_agent,
+        row.source_ip,
+        row.client_id,
+        row.client_type,
+    ] {
+        push_field(key, value);
+    }
+}
+
+/// The row's endpoint (method, host, path, operation, API version) as one key, written into
+/// `key`: equal keys, equal endpoints.
+#[inline]
+pub(crate) fn endpoint_key(row: &RequestRow<&str>, key: &mut Vec<u8>) {
+    key.clear();
+    for value in [row.method, row.host, row.path, row.operation_id] {
+        push_field(key, value);
+    }
+    match row.version {
+        None => key.push(0),
+        Some(version) => key.extend_from_slice(&[1, version]),
+    }
+}
+
 impl Dictionaries {
     /// The id of the row's source (admin, user agent, source IP, client), stored if new.
     pub(super) fn source_id(
@@ -70,10 +100,7 @@ impl Dictionaries {
             row.client_id,
             row.client_type,
         ];
-        self.key.clear();
-        for value in values {
-            push_field(&mut self.key, value);
-        }
+        source_key(row, &mut self.key);
         if let Some(&id) = self.sources.get(self.key.as_slice()) {
             return Ok(id);
         }
@@ -114,19 +141,11 @@ impl Dictionaries {
         tx: &Transaction<'_>,
         row: &RequestRow<&str>,
     ) -> rusqlite::Result<i64> {
-        let strings = [row.method, row.host, row.path, row.operation_id];
-        self.key.clear();
-        for value in strings {
-            push_field(&mut self.key, value);
-        }
-        match row.version {
-            None => self.key.push(0),
-            Some(version) => self.key.extend_from_slice(&[1, version]),
-        }
+        endpoint_key(row, &mut self.key);
         if let Some(&id) = self.endpoints.get(self.key.as_slice()) {
             return Ok(id);
         }
-        let [method, host, path, operation_id] = strings;
+        let [method, host, path, operation_id] = [row.method, row.host, row.path, row.operation_id];
         let version = row.version;
         let found: Option<i64> = tx
             .prepare_cached(

@@ -6,7 +6,7 @@
 
 use super::dictionary::Dictionaries;
 use super::providers::upsert_org_provider;
-use super::request_rows::insert_rows;
+use super::request_rows::{StoredRequest, insert_rows};
 use super::write::{WINDOW_CACHE_KIB, upsert_organizations};
 use super::{Endpoint, OrgId, RequestRow, Store, StoreError, StoredProvider, WindowId};
 use crate::api::Organization;
@@ -24,6 +24,34 @@ struct ImportWindow {
     rows: u64,
 }
 
+/// The import's windows, created as rows come for them, and the span of those rows.
+#[derive(Debug, Default)]
+struct ImportWindows {
+    windows: Vec<ImportWindow>,
+    /// Index into `windows` by cell.
+    cells: HashMap<i64, usize>,
+    /// The ids of `windows`, to tell them from stored ones.
+    mine: HashSet<WindowId>,
+    /// The window of the last row: logs come in time order, so most rows need no lookup.
+    current: Option<usize>,
+    /// The earliest and latest row inserted, in microseconds.
+    rows_span: Option<(i64, i64)>,
+}
+
+/// A request whose sender and endpoint are named by number: the n-th sender (endpoint) added to
+/// the import with [`RequestLogImport::add_source`] ([`RequestLogImport::add_endpoint`]) is
+/// number n, from 0. An importer that numbers what it reads names each distinct sender and
+/// endpoint once, and the store looks none up per request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NumberedRequest<'r> {
+    /// When the request was made, in microseconds since the Unix epoch.
+    pub ts_us: i64,
+    pub response_code: Option<u16>,
+    pub query_string: Option<&'r str>,
+    pub source: u32,
+    pub endpoint: u32,
+}
+
 /// An import in progress: see the module docs. Dropped without [`RequestLogImport::commit`], it
 /// rolls back and the database is as it was.
 #[derive(Debug)]
@@ -34,13 +62,10 @@ pub struct RequestLogImport<'s> {
     org_id: OrgId,
     now: DateTime<Utc>,
     grid_us: i64,
-    windows: Vec<ImportWindow>,
-    /// Index into `windows` by cell.
-    cells: HashMap<i64, usize>,
-    /// The ids of `windows`, to tell them from stored ones.
-    mine: HashSet<WindowId>,
-    /// The earliest and latest row inserted, in microseconds.
-    rows_span: Option<(i64, i64)>,
+    windows: ImportWindows,
+    /// The dictionary ids of the senders and endpoints added, by number.
+    source_ids: Vec<i64>,
+    endpoint_ids: Vec<i64>,
     /// The span whose stored windows are replaced already, in microseconds.
     replaced: Option<(i64, i64)>,
 }
@@ -80,10 +105,9 @@ impl Store {
             org_id: org_id.clone(),
             now,
             grid_us,
-            windows: Vec::new(),
-            cells: HashMap::new(),
-            mine: HashSet::new(),
-            rows_span: None,
+            windows: ImportWindows::default(),
+            source_ids: Vec::new(),
+            endpoint_ids: Vec::new(),
             replaced: None,
         })
     }
@@ -102,41 +126,88 @@ impl RequestLogImport<'_> {
         };
         let mut rows = rows.into_iter();
         let (grid_us, path, org_id, now) = (self.grid_us, self.path, &self.org_id, self.now);
-        let (windows, cells, mine) = (&mut self.windows, &mut self.cells, &mut self.mine);
-        let span = &mut self.rows_span;
-        // The window of the previous row: logs come in time order, so most rows need no lookup.
-        let mut current: Option<usize> = None;
-        insert_rows(tx, self.dictionaries, path, count, || {
+        let (windows, dictionaries) = (&mut self.windows, &mut *self.dictionaries);
+        insert_rows(tx, path, count, || {
             let Some(row) = rows.next() else {
                 return Ok(None);
             };
-            let cell = row.ts_us.div_euclid(grid_us);
-            let index = match current {
-                Some(i) if windows[i].cell == cell => i,
-                _ => match cells.get(&cell) {
-                    Some(&i) => i,
-                    None => {
-                        let id = insert_window(tx, path, org_id, now, cell, grid_us)?;
-                        windows.push(ImportWindow { cell, id, rows: 0 });
-                        cells.insert(cell, windows.len() - 1);
-                        mine.insert(id);
-                        windows.len() - 1
-                    }
-                },
+            let window_id = windows.window_of(tx, path, org_id, now, grid_us, row.ts_us)?;
+            StoredRequest::resolve(tx, dictionaries, window_id, &row)
+                .map(Some)
+                .map_err(|source| sqlite_error(path, "storing request records", source))
+        })
+    }
+
+    /// Adds the sender (admin, user agent, source IP, client) of `row` under the next number; see
+    /// [`NumberedRequest`].
+    pub fn add_source(&mut self, row: &RequestRow<&str>) -> Result<u32, StoreError> {
+        let Some(tx) = self.tx.as_ref() else {
+            return Ok(0);
+        };
+        let id = self
+            .dictionaries
+            .source_id(tx, row)
+            .map_err(|source| sqlite_error(self.path, "storing request records", source))?;
+        self.source_ids.push(id);
+        Ok(number(self.source_ids.len() - 1))
+    }
+
+    /// Adds the endpoint (method, host, path, operation, API version) of `row` under the next
+    /// number; see [`NumberedRequest`].
+    pub fn add_endpoint(&mut self, row: &RequestRow<&str>) -> Result<u32, StoreError> {
+        let Some(tx) = self.tx.as_ref() else {
+            return Ok(0);
+        };
+        let id = self
+            .dictionaries
+            .endpoint_id(tx, row)
+            .map_err(|source| sqlite_error(self.path, "storing request records", source))?;
+        self.endpoint_ids.push(id);
+        Ok(number(self.endpoint_ids.len() - 1))
+    }
+
+    /// Inserts the `count` requests `rows` yields, as [`RequestLogImport::insert_rows`] does; their
+    /// senders and endpoints are named by the numbers they were added under.
+    pub fn insert_numbered_rows<'r>(
+        &mut self,
+        count: usize,
+        rows: impl IntoIterator<Item = NumberedRequest<'r>>,
+    ) -> Result<(), StoreError> {
+        let Some(tx) = self.tx.as_ref() else {
+            return Ok(());
+        };
+        let mut rows = rows.into_iter();
+        let (grid_us, path, org_id, now) = (self.grid_us, self.path, &self.org_id, self.now);
+        let (windows, source_ids, endpoint_ids) =
+            (&mut self.windows, &self.source_ids, &self.endpoint_ids);
+        insert_rows(tx, path, count, || {
+            let Some(row) = rows.next() else {
+                return Ok(None);
             };
-            current = Some(index);
-            windows[index].rows += 1;
-            *span = Some(match *span {
-                None => (row.ts_us, row.ts_us),
-                Some((first, last)) => (first.min(row.ts_us), last.max(row.ts_us)),
-            });
-            Ok(Some((windows[index].id, row)))
+            let ids = source_ids
+                .get(row.source as usize)
+                .zip(endpoint_ids.get(row.endpoint as usize));
+            let Some((&source_id, &endpoint_id)) = ids else {
+                return Err(StoreError::InvalidWindow {
+                    path: path.to_owned(),
+                    window: format!("apiRequests of org {org_id}"),
+                    reason: "a request names a sender or an endpoint by a number never added",
+                });
+            };
+            Ok(Some(StoredRequest {
+                window_id: windows.window_of(tx, path, org_id, now, grid_us, row.ts_us)?,
+                ts_us: row.ts_us,
+                response_code: row.response_code,
+                source_id,
+                endpoint_id,
+                query_string: row.query_string,
+            }))
         })
     }
 
     /// The earliest and the latest time of the rows inserted so far, in microseconds.
     pub fn rows_span(&self) -> Option<(i64, i64)> {
-        self.rows_span
+        self.windows.rows_span
     }
 
     /// Replaces what the stored windows hold in `[t0, t1)`, which the file is known to cover: a
@@ -198,7 +269,7 @@ impl RequestLogImport<'_> {
             })
             .map_err(err)?;
         for (id, stored_t0, stored_t1, status) in overlapping {
-            if self.mine.contains(&id) {
+            if self.windows.mine.contains(&id) {
                 continue;
             }
             let (starts_before, ends_after) = (stored_t0 < a, stored_t1 > b);
@@ -276,7 +347,7 @@ impl RequestLogImport<'_> {
             });
         }
         let (t0_us, t1_us) = (timestamp::to_micros(&t0), timestamp::to_micros(&t1));
-        if let Some((first, last)) = self.rows_span {
+        if let Some((first, last)) = self.windows.rows_span {
             let outside = if first < t0_us { first } else { last };
             if first < t0_us || last >= t1_us {
                 return Err(StoreError::RecordOutsideWindow {
@@ -293,22 +364,22 @@ impl RequestLogImport<'_> {
         let err = |context| move |source| sqlite_error(path, context, source);
         let grid_us = self.grid_us;
         let (first_cell, last_cell) = (t0_us.div_euclid(grid_us), (t1_us - 1).div_euclid(grid_us));
+        let windows = &mut self.windows;
         for cell in first_cell..=last_cell {
-            if !self.cells.contains_key(&cell) {
+            if !windows.cells.contains_key(&cell) {
                 let id = insert_window(tx, path, &self.org_id, self.now, cell, grid_us)?;
-                self.windows.push(ImportWindow { cell, id, rows: 0 });
-                self.cells.insert(cell, self.windows.len() - 1);
-                self.mine.insert(id);
+                windows.add(cell, id);
             }
         }
-        self.windows.sort_by_key(|w| w.cell);
+        let mut windows = std::mem::take(&mut windows.windows);
+        windows.sort_by_key(|w| w.cell);
         {
             let mut clip = tx
                 .prepare_cached(
                     "UPDATE collection_windows SET t0 = ?2, t1 = ?3, rows = ?4 WHERE id = ?1",
                 )
                 .map_err(err("storing the import's windows"))?;
-            for w in &self.windows {
+            for w in &windows {
                 let start = (w.cell * grid_us).max(t0_us);
                 let end = ((w.cell + 1) * grid_us).min(t1_us);
                 let rows = i64::try_from(w.rows).unwrap_or(i64::MAX);
@@ -336,8 +407,7 @@ impl RequestLogImport<'_> {
                 return Err(sqlite_error(path, "committing the import", source));
             }
         }
-        self.windows.sort_by_key(|w| w.cell);
-        Ok(self.windows.iter().map(|w| w.id).collect())
+        Ok(windows.iter().map(|w| w.id).collect())
     }
 }
 
@@ -348,6 +418,52 @@ impl Drop for RequestLogImport<'_> {
             self.dictionaries.rolled_back();
         }
     }
+}
+
+impl ImportWindows {
+    /// The window of the row at `ts_us`, created when it is the first of its cell.
+    fn window_of(
+        &mut self,
+        tx: &Transaction<'_>,
+        path: &Path,
+        org_id: &OrgId,
+        now: DateTime<Utc>,
+        grid_us: i64,
+        ts_us: i64,
+    ) -> Result<WindowId, StoreError> {
+        let cell = ts_us.div_euclid(grid_us);
+        let index = match self.current {
+            Some(i) if self.windows[i].cell == cell => i,
+            _ => match self.cells.get(&cell) {
+                Some(&i) => i,
+                None => {
+                    let id = insert_window(tx, path, org_id, now, cell, grid_us)?;
+                    self.add(cell, id)
+                }
+            },
+        };
+        self.current = Some(index);
+        let window = &mut self.windows[index];
+        window.rows += 1;
+        self.rows_span = Some(match self.rows_span {
+            None => (ts_us, ts_us),
+            Some((first, last)) => (first.min(ts_us), last.max(ts_us)),
+        });
+        Ok(window.id)
+    }
+
+    /// Adds the (empty) window `id` of grid cell `cell`; returns its index.
+    fn add(&mut self, cell: i64, id: WindowId) -> usize {
+        self.windows.push(ImportWindow { cell, id, rows: 0 });
+        self.cells.insert(cell, self.windows.len() - 1);
+        self.mine.insert(id);
+        self.windows.len() - 1
+    }
+}
+
+/// A dictionary entry's number: the import's entries are far fewer than 2³² (each takes memory).
+fn number(index: usize) -> u32 {
+    u32::try_from(index).unwrap_or(u32::MAX)
 }
 
 /// Inserts the (complete, empty) window of grid cell `cell`.
@@ -727,6 +843,74 @@ mod tests {
             .map(|r| r.user_agent)
             .collect();
         assert_eq!(agents, [Some("new-agent".to_owned())]);
+    }
+
+    #[test]
+    fn numbered_requests_are_stored_with_the_sender_and_endpoint_added_under_their_numbers() {
+        let mut store = Store::open_in_memory().unwrap();
+        let mut import = store
+            .begin_request_import(&org(), TimeDelta::hours(1), t("2026-11-21T00:00:00Z"))
+            .unwrap();
+        let (a, b) = (
+            row("2026-11-19T10:00:00Z", "/a"),
+            row("2026-11-19T11:00:00Z", "/b"),
+        );
+        let agent_b = RequestRow {
+            user_agent: Some("agent-b"),
+            ..b
+        };
+        assert_eq!(import.add_source(&a).unwrap(), 0);
+        assert_eq!(import.add_source(&agent_b).unwrap(), 1);
+        assert_eq!(import.add_endpoint(&b).unwrap(), 0);
+        assert_eq!(import.add_endpoint(&a).unwrap(), 1);
+        let numbered = |ts: &str, source, endpoint| NumberedRequest {
+            ts_us: timestamp::to_micros(&t(ts)),
+            response_code: Some(429),
+            query_string: Some("key=1"),
+            source,
+            endpoint,
+        };
+        let rows = [
+            numbered("2026-11-19T10:00:00Z", 0, 1),
+            numbered("2026-11-19T11:00:00Z", 1, 0),
+        ];
+        import.insert_numbered_rows(2, rows).unwrap();
+        // A number never added is refused, not stored under some other sender.
+        let unknown = numbered("2026-11-19T11:00:01Z", 2, 0);
+        let err = import.insert_numbered_rows(1, [unknown]).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("a request names a sender or an endpoint by a number never added"),
+            "{err}"
+        );
+        import
+            .commit(
+                t("2026-11-19T10:00:00Z"),
+                t("2026-11-19T11:00:01Z"),
+                &organization(),
+                &provider(),
+            )
+            .unwrap();
+        let stored: Vec<String> = store
+            .request_records(
+                &org(),
+                &CollectionFilter::None,
+                t("2026-11-19T00:00:00Z"),
+                t("2026-11-20T00:00:00Z"),
+            )
+            .unwrap()
+            .into_iter()
+            .map(|r| {
+                let time = timestamp::format(&r.ts)[11..19].to_owned();
+                let path = r.path.unwrap_or_default();
+                let agent = r.user_agent.unwrap_or_default();
+                format!("{time} {path} {agent} {:?}", r.response_code)
+            })
+            .collect();
+        assert_eq!(
+            stored,
+            ["10:00:00 /a ua Some(429)", "11:00:00 /b agent-b Some(429)"]
+        );
     }
 
     #[test]

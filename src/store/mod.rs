@@ -41,7 +41,8 @@ pub use adhoc::QueryRows;
 pub use audits::{AuditRecord, CollectedExtent, IntervalCount, StoredFinding};
 pub use export::{ColumnType, EXPORTED_TABLES, ExportedTable, TypedRows};
 
-pub use imports::RequestLogImport;
+pub(crate) use dictionary::{endpoint_key, source_key};
+pub use imports::{NumberedRequest, RequestLogImport};
 pub use providers::StoredProvider;
 pub use read::{
     RequestEndpoint, RequestLogDictionaries, RequestLogIds, RequestLogRead, RequestLogRow,

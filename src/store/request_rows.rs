@@ -57,6 +57,30 @@ impl<S> RequestRow<S> {
     }
 }
 
+impl<S: AsRef<str>> RequestRow<S> {
+    /// The same row, its strings borrowed from this one.
+    pub fn as_str_row(&self) -> RequestRow<&str> {
+        fn text<S: AsRef<str>>(value: &Option<S>) -> Option<&str> {
+            value.as_ref().map(AsRef::as_ref)
+        }
+        RequestRow {
+            ts_us: self.ts_us,
+            response_code: self.response_code,
+            query_string: text(&self.query_string),
+            admin_id: text(&self.admin_id),
+            user_agent: text(&self.user_agent),
+            source_ip: text(&self.source_ip),
+            client_id: text(&self.client_id),
+            client_type: text(&self.client_type),
+            method: text(&self.method),
+            host: text(&self.host),
+            path: text(&self.path),
+            version: self.version,
+            operation_id: text(&self.operation_id),
+        }
+    }
+}
+
 impl<'a, S: AsRef<str>> From<&'a RequestRecord<S>> for RequestRow<&'a str> {
     fn from(record: &'a RequestRecord<S>) -> Self {
         let text = |value: &'a Option<S>| value.as_ref().map(AsRef::as_ref);
@@ -119,15 +143,44 @@ static INSERT_REQUESTS_BATCH: std::sync::LazyLock<String> = std::sync::LazyLock:
     )
 });
 
-/// Inserts the `count` rows `rows` yields (exactly that many), each into the window it names, in
-/// `tx`; the dictionary ids they need are looked up in `dictionaries` (and stored when new). The
-/// cost per row is one hash lookup per dictionary and a share of a 64-row INSERT.
+/// A request as `request_log` stores it: its window, its sender's and endpoint's dictionary ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct StoredRequest<'r> {
+    pub window_id: WindowId,
+    pub ts_us: i64,
+    pub response_code: Option<u16>,
+    pub source_id: i64,
+    pub endpoint_id: i64,
+    /// As received: credentials are redacted as it is stored.
+    pub query_string: Option<&'r str>,
+}
+
+impl<'r> StoredRequest<'r> {
+    /// `row` in `window_id`, its sender and endpoint looked up in `dictionaries` (stored if new).
+    pub(super) fn resolve(
+        tx: &Transaction<'_>,
+        dictionaries: &mut Dictionaries,
+        window_id: WindowId,
+        row: &RequestRow<&'r str>,
+    ) -> rusqlite::Result<Self> {
+        Ok(StoredRequest {
+            window_id,
+            ts_us: row.ts_us,
+            response_code: row.response_code,
+            source_id: dictionaries.source_id(tx, row)?,
+            endpoint_id: dictionaries.endpoint_id(tx, row)?,
+            query_string: row.query_string,
+        })
+    }
+}
+
+/// Inserts the `count` requests `rows` yields (exactly that many) in `tx`. The cost per row is a
+/// share of a multi-row INSERT.
 pub(super) fn insert_rows<'r>(
     tx: &Transaction<'_>,
-    dictionaries: &mut Dictionaries,
     path: &Path,
     count: usize,
-    mut rows: impl FnMut() -> Result<Option<(WindowId, RequestRow<&'r str>)>, StoreError>,
+    mut rows: impl FnMut() -> Result<Option<StoredRequest<'r>>, StoreError>,
 ) -> Result<(), StoreError> {
     // Called only on an error: `sqlite` copies the path.
     let err = |source| StoreError::Sqlite {
@@ -140,11 +193,9 @@ pub(super) fn insert_rows<'r>(
     let mut insert_one = tx.prepare_cached(INSERT_REQUEST).map_err(err)?;
     let mut insert_many = tx.prepare_cached(&INSERT_REQUESTS_BATCH).map_err(err)?;
     for n in 0..count {
-        let Some((window_id, row)) = rows()? else {
+        let Some(row) = rows()? else {
             break;
         };
-        let source_id = dictionaries.source_id(tx, &row).map_err(err)?;
-        let endpoint_id = dictionaries.endpoint_id(tx, &row).map_err(err)?;
         let row_by_row = n >= batched;
         let (insert, first) = if row_by_row {
             (&mut insert_one, 1)
@@ -156,11 +207,11 @@ pub(super) fn insert_rows<'r>(
         };
         // Bound one by one: the hot loop of ingest, without a slice of trait objects.
         (|| {
-            insert.raw_bind_parameter(first, window_id)?;
+            insert.raw_bind_parameter(first, row.window_id)?;
             insert.raw_bind_parameter(first + 1, row.ts_us)?;
             insert.raw_bind_parameter(first + 2, row.response_code)?;
-            insert.raw_bind_parameter(first + 3, source_id)?;
-            insert.raw_bind_parameter(first + 4, endpoint_id)?;
+            insert.raw_bind_parameter(first + 3, row.source_id)?;
+            insert.raw_bind_parameter(first + 4, row.endpoint_id)?;
             // Credentials in query strings never reach the database, whoever wrote it.
             let query_string = row.query_string.map(redact_query);
             insert.raw_bind_parameter(first + 5, query_string.as_deref())?;

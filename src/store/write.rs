@@ -1,7 +1,7 @@
 //! Writes: snapshots (organizations, admins) are upserted; time windows are stored whole, one
 //! transaction per window, replacing the stored windows they cover.
 
-use super::request_rows::insert_rows;
+use super::request_rows::{StoredRequest, insert_rows};
 use super::{Endpoint, OrgId, RequestRow, Store, StoreError, WindowId, WindowMeta, count_to_sql};
 use crate::api::{
     Admin, Organization, RequestPage, RequestRecord, RequestsOverview, ResponseCodeInterval,
@@ -144,7 +144,7 @@ impl Store {
             Endpoint::ApiRequests,
             count as u64,
             |tx, window_id, path| {
-                insert_rows(tx, &mut dictionaries, path, count, || {
+                insert_rows(tx, path, count, || {
                     let Some(row) = rows.next() else {
                         return Ok(None);
                     };
@@ -155,7 +155,9 @@ impl Store {
                             ts: timestamp::format(&timestamp::from_micros(row.ts_us)),
                         });
                     }
-                    Ok(Some((window_id, row)))
+                    StoredRequest::resolve(tx, &mut dictionaries, window_id, &row)
+                        .map(Some)
+                        .map_err(|source| sqlite(path, "storing request records")(source))
                 })
             },
         );
