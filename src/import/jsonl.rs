@@ -466,4 +466,111 @@ mod tests {
             );
         }
     }
+
+    /// JSON lines built from the pieces the shortcut turns on: every name it reads and some it
+    /// does not, strings with and without escapes, integers at and past their limits, floats,
+    /// nulls, nested `client` objects, whitespace, repeats and cut-off endings.
+    fn json_soup() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let name = prop_oneof![
+            Just("ts"),
+            Just("timestamp"),
+            Just("time"),
+            Just("method"),
+            Just("host"),
+            Just("path"),
+            Just("uri"),
+            Just("queryString"),
+            Just("userAgent"),
+            Just("user_agent"),
+            Just("responseCode"),
+            Just("status"),
+            Just("sourceIp"),
+            Just("adminId"),
+            Just("operationId"),
+            Just("version"),
+            Just("client"),
+            Just("client_id"),
+            Just("clientType"),
+            Just("extra"),
+            Just("Ts"),
+        ];
+        let plain_value = prop_oneof![
+            Just("\"2026-11-20T10:00:00Z\"".to_owned()),
+            Just("\"2026-11-20 10:00:01.5+01:00\"".to_owned()),
+            Just("\"\"".to_owned()),
+            Just("null".to_owned()),
+            Just("{}".to_owned()),
+            Just("{\"id\":\"k\",\"type\":\"oauth\"}".to_owned()),
+            Just("{\"id\":null}".to_owned()),
+            Just("\"Bé ☃\"".to_owned()),
+            Just("\"/p?x=1&y=2\"".to_owned()),
+            prop_oneof![
+                Just(0i64),
+                Just(200),
+                Just(255),
+                Just(256),
+                Just(429),
+                Just(65535),
+                Just(65536),
+                Just(-1),
+                Just(i64::MAX),
+            ]
+            .prop_map(|n| n.to_string()),
+            "[a-z0-9 ]{0,8}".prop_map(|t| format!("\"{t}\"")),
+        ];
+        let odd_value = prop_oneof![
+            Just("true".to_owned()),
+            Just("{\"id\":\"k\",\"id\":\"j\"}".to_owned()),
+            Just("[1,\"a\"]".to_owned()),
+            Just("\"a\\\"b\"".to_owned()),
+            Just("\"\\u00e9\"".to_owned()),
+            Just("0200".to_owned()),
+            Just("2e2".to_owned()),
+            Just("200.0".to_owned()),
+            Just("-0".to_owned()),
+        ];
+        let value = prop_oneof![8 => plain_value, 1 => odd_value];
+        let space = prop_oneof![8 => Just(""), 2 => Just(" "), 1 => Just("\t"), 1 => Just("\r\n ")];
+        let member = (name, space.clone(), value, space.clone())
+            .prop_map(|(n, s1, v, s2)| format!("\"{n}\"{s1}:{s2}{v}"));
+        (
+            prop::collection::vec(member, 0..5),
+            space,
+            prop_oneof![12 => Just(""), 1 => Just(" x"), 1 => Just(","), 1 => Just("}")],
+            prop_oneof![12 => Just(0usize), 1 => 1usize..12],
+        )
+            .prop_map(|(members, s, tail, cut)| {
+                let line = format!("{{{s}{}{s}}}{tail}", members.join(","));
+                // Now and then a line cut short, as a truncated file ends.
+                let keep = line.len().saturating_sub(cut);
+                let keep = (0..=keep)
+                    .rev()
+                    .find(|&k| line.is_char_boundary(k))
+                    .unwrap_or(0);
+                line[..keep].to_owned()
+            })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_line_decodes_as_serde_json_alone_decodes_it(line in json_soup()) {
+            proptest::prop_assert_eq!(decode_line(line.as_bytes()), by_serde(&line), "{}", line);
+        }
+    }
+
+    #[test]
+    fn the_soup_reaches_the_shortcut_and_the_fallback_alike() {
+        use proptest::strategy::{Strategy, ValueTree};
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        let strategy = json_soup();
+        let plain = (0..2_000)
+            .filter(|_| {
+                let line = strategy.new_tree(&mut runner).unwrap().current();
+                plain_fields(&line).is_some()
+            })
+            .count();
+        // Neither side of the comparison above is vacuous.
+        assert!((200..=1_800).contains(&plain), "{plain} of 2,000 plain");
+    }
 }
