@@ -1,7 +1,9 @@
 //! Chart (d): requests per hour, one row per UTC day and one column per hour of the day, darker
-//! for busier, so recurring jobs show as columns and busy days as rows. The colours run from the
-//! quietest active hour to the busiest, not from zero: a poller that runs all day would otherwise
-//! paint every hour the same dark and hide the daily burst on top of it.
+//! for busier, so recurring jobs show as columns and busy days as rows. The colours run from a
+//! typical quiet hour (the tenth percentile of the active hours) to the busiest, not from zero
+//! and not from the quietest: a poller that runs all day would otherwise paint every hour the same
+//! dark, and one hour cut short by the window's edge would stretch the scale, hiding the daily
+//! burst on top of the poller either way.
 
 use super::style::{INK, MUTED, Mark, draw_legend, sequential, text, thousands, ticked, titled};
 use super::{ChartKind, Drawn};
@@ -22,10 +24,24 @@ where
 {
     let hourly = &audit.series.hourly;
     let days = hourly.requests.len().max(1);
-    let active = || hourly.requests.iter().flatten().copied().filter(|&n| n > 0);
-    let busiest = active().max().unwrap_or(1);
-    let quietest = active().min().unwrap_or(1);
-    let scale = Scale { quietest, busiest };
+    let mut active: Vec<u64> = hourly
+        .requests
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|&n| n > 0)
+        .collect();
+    active.sort_unstable();
+    let quietest = active.first().copied().unwrap_or(1);
+    let busiest = active.last().copied().unwrap_or(1);
+    let scale = Scale {
+        quietest,
+        floor: active
+            .get(active.len().saturating_sub(1) / 10)
+            .copied()
+            .unwrap_or(1),
+        busiest,
+    };
     let step_of = |n: u64| scale.step(n);
     let colour_of_step = |step: usize| sequential(step as f64 / (SCALE_STEPS - 1) as f64);
     let day_name = |row: usize| -> String {
@@ -131,34 +147,43 @@ where
 }
 
 /// The colour scale: step 0 for an idle hour, then `SCALE_STEPS - 1` steps of equal width from
-/// the quietest active hour (always the lightest) to the busiest (always the darkest).
+/// `floor` to the busiest hour (always the darkest); the active hours below `floor` share the
+/// lightest step with it.
 struct Scale {
+    /// The quietest active hour: where the lightest step's legend starts.
     quietest: u64,
+    /// Where the steps start: a typical quiet hour.
+    floor: u64,
     busiest: u64,
 }
 
 impl Scale {
     const STEPS: u64 = (SCALE_STEPS - 1) as u64;
 
-    /// The counts the scale spans: busiest − quietest + 1.
+    /// The counts the steps span: busiest − floor + 1.
     fn counts(&self) -> u64 {
-        self.busiest.saturating_sub(self.quietest) + 1
+        self.busiest.saturating_sub(self.floor) + 1
     }
 
-    /// Step k ≥ 1 holds the offsets o = n − quietest with ⌊o · steps / counts⌋ = k − 1.
+    /// Step k ≥ 1 holds the offsets o = n − floor with ⌊o · steps / counts⌋ = k − 1 (counts
+    /// below the floor count as the floor).
     fn step(&self, n: u64) -> usize {
         if n == 0 {
             return 0;
         }
-        let offset = n.clamp(self.quietest, self.busiest) - self.quietest;
+        let offset = n.clamp(self.floor, self.busiest) - self.floor;
         (offset * Self::STEPS / self.counts() + 1) as usize
     }
 
     /// The counts drawn in `step` (≥ 1), if any.
     fn range(&self, step: usize) -> Option<(u64, u64)> {
         let step = step as u64;
-        let low = self.quietest + ((step - 1) * self.counts()).div_ceil(Self::STEPS);
-        let high = (self.quietest + (step * self.counts()).div_ceil(Self::STEPS))
+        let low = if step == 1 {
+            self.quietest.min(self.floor)
+        } else {
+            self.floor + ((step - 1) * self.counts()).div_ceil(Self::STEPS)
+        };
+        let high = (self.floor + (step * self.counts()).div_ceil(Self::STEPS))
             .saturating_sub(1)
             .min(self.busiest);
         (low <= high).then_some((low, high))
@@ -171,9 +196,13 @@ mod tests {
 
     #[test]
     fn every_count_falls_in_the_legend_range_of_its_step() {
-        for quietest in 1..20 {
-            for busiest in quietest..60 {
-                let scale = Scale { quietest, busiest };
+        for (quietest, floor) in (1..20).flat_map(|q| [(q, q), (q, q + 7)]) {
+            for busiest in floor..60 {
+                let scale = Scale {
+                    quietest,
+                    floor,
+                    busiest,
+                };
                 for n in quietest..=busiest {
                     let step = scale.step(n);
                     let (low, high) = scale.range(step).expect("a step in use has a range");
@@ -184,7 +213,7 @@ mod tests {
                 }
                 assert_eq!(scale.step(quietest), 1);
                 assert_eq!(scale.step(0), 0);
-                if busiest - quietest >= Scale::STEPS - 1 {
+                if busiest - floor >= Scale::STEPS - 1 {
                     assert_eq!(scale.step(busiest), SCALE_STEPS - 1);
                 }
             }
@@ -193,13 +222,17 @@ mod tests {
 
     #[test]
     fn a_daily_burst_on_top_of_an_all_day_poller_stands_out() {
-        // acme-week's shape: ~3,600 requests every hour, 4,300 in the burst's hour.
+        // acme-week's shape: ~3,600 requests every hour, 4,300 in the burst's hour, and 34 in
+        // the hour the window's start cuts to five minutes.
         let scale = Scale {
-            quietest: 3_560,
+            quietest: 34,
+            floor: 3_560,
             busiest: 4_300,
         };
+        assert_eq!(scale.step(34), 1);
         assert_eq!(scale.step(3_600), 1);
         assert_eq!(scale.step(3_640), 1);
         assert_eq!(scale.step(4_300), SCALE_STEPS - 1);
+        assert_eq!(scale.range(1), Some((34, 3_708)));
     }
 }
