@@ -86,8 +86,9 @@ impl ChartKind {
             }
             ChartKind::LoadHeatmap => {
                 "Requests per hour by UTC day (rows) and hour of the day (columns); colours run \
-                 from the quietest active hour (lightest) to the busiest (darkest), so a daily \
-                 burst stands out as a dark column even on top of an all-day poller."
+                 from a typical quiet hour (lightest, with any quieter one) to the busiest \
+                 (darkest), so a daily burst stands out as a dark column even on top of an \
+                 all-day poller."
             }
             ChartKind::ConsumerRefusals => {
                 "How many 429 Too Many Requests responses each consumer received, with the share \
