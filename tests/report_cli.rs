@@ -135,6 +135,12 @@ fn report_of_acme_week_writes_every_file_and_renders_cleanly_in_chromium() {
         first_row.contains(&escaped("NocPoller/2.1 Acme")),
         "{first_row}"
     );
+    // 00:00–06:00 was not collected: there is no previous period to compare with, and the table
+    // says so rather than leaving a dash.
+    assert!(
+        first_row.contains("<td class=\"num\">not collected</td>"),
+        "{first_row}"
+    );
     // Recommendations with their saving, and the database section.
     assert!(html.contains("getNetworkTopologyLinkLayer"));
     assert!(html.contains("callbudget query top_consumers --db"));

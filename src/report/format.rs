@@ -14,6 +14,17 @@ pub fn percent(share: f64) -> String {
     }
 }
 
+/// A consumer's change against the previous period, as every table says it: `+25 %`, `new`, or
+/// `not collected` when there was no previous period to compare with.
+pub fn period_change(change: Option<&crate::analysis::PeriodChange>) -> String {
+    match change {
+        None => "not collected".to_owned(),
+        Some(ch) => ch
+            .delta_percent
+            .map_or_else(|| "new".to_owned(), |p| format!("{p:+.0} %")),
+    }
+}
+
 /// A time to the second, in UTC.
 pub fn when(t: &DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()

@@ -580,13 +580,7 @@ fn consumer_views(a: &OrgAudit) -> Vec<ConsumerView> {
                 .top_operations
                 .first()
                 .map(|o| name_or_none(o.operation.as_deref())),
-            change: match &c.change {
-                None => "—".to_owned(),
-                Some(ch) => match ch.delta_percent {
-                    Some(p) => format!("{p:+.0} %"),
-                    None => "new".to_owned(),
-                },
-            },
+            change: super::format::period_change(c.change.as_ref()),
         })
         .collect()
 }

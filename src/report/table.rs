@@ -75,12 +75,7 @@ pub fn render(input: &ReportInput<'_>) -> String {
             );
         }
         for c in a.consumers.iter().take(5) {
-            let change = match &c.change {
-                None => "not collected".to_owned(),
-                Some(ch) => ch
-                    .delta_percent
-                    .map_or_else(|| "new".to_owned(), |p| format!("{p:+.0} %")),
-            };
+            let change = super::format::period_change(c.change.as_ref());
             let _ = writeln!(
                 out,
                 "    {:<40} {:>8} requests ({:>5.1} % of budget) {:>6} x 429  saturating {:>5.1} %  vs previous: {}",
