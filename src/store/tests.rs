@@ -1563,3 +1563,51 @@ fn a_log_read_on_two_connections_is_the_log_read_on_one_in_time_order() {
     assert_eq!(earlier.len(), 4);
     assert_eq!([earlier, later].concat(), expected);
 }
+
+#[test]
+fn a_window_recollected_under_its_old_id_between_the_two_views_is_read_as_the_first_view_holds_it()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cb.db");
+    let mut store = Store::open(&path).unwrap();
+    store
+        .store_request_window(
+            &requests("2026-11-20T10:00:00Z", "2026-11-20T11:00:00Z"),
+            &[record("2026-11-20T10:20:00Z", "/a")],
+        )
+        .unwrap();
+    let last = requests("2026-11-20T11:00:00Z", "2026-11-20T12:00:00Z");
+    let old_id = store
+        .store_request_window(&last, &[record("2026-11-20T11:20:00Z", "/old")])
+        .unwrap();
+    let read = store
+        .read_request_log(&org(), t("2026-11-20T10:00:00Z"), t("2026-11-20T12:00:00Z"))
+        .unwrap();
+    // A collector re-collects the last hour meanwhile, as many rows as before: the old window is
+    // deleted first, so the new one takes its id (the largest, freed).
+    let mut collector = Store::open(&path).unwrap();
+    let recollected = WindowMeta {
+        started_at: t("2026-11-21T01:00:00Z"),
+        finished_at: t("2026-11-21T01:00:05Z"),
+        ..last
+    };
+    let new_id = collector
+        .store_request_window(&recollected, &[record("2026-11-20T11:20:00Z", "/new")])
+        .unwrap();
+    assert_eq!(new_id, old_id);
+    let endpoints = read.dictionaries().unwrap().endpoints;
+    let path_of = |ids: &RequestLogIds| {
+        endpoints
+            .get(&ids.endpoint_id)
+            .and_then(|e| e.path.clone())
+            .unwrap_or_else(|| format!("unknown endpoint {}", ids.endpoint_id))
+    };
+    let (mut earlier, mut later) = (Vec::new(), Vec::new());
+    read.scan_split_from(
+        0,
+        |ids| earlier.push(path_of(ids)),
+        |ids| later.push(path_of(ids)),
+    )
+    .unwrap();
+    assert_eq!([earlier, later].concat(), ["/a", "/old"]);
+}
