@@ -223,3 +223,60 @@ fn analysing_an_empty_file_leaves_it_empty() {
     }
     assert_eq!(std::fs::metadata(&db).expect("still there").len(), 0);
 }
+
+/// `callbudget analyze --format json` of `db`, which must succeed, its document.
+fn analysis_document(db: &Path) -> serde_json::Value {
+    let analysis = analyze(db);
+    assert!(analysis.status.success(), "{}", stderr(&analysis));
+    serde_json::from_slice(&analysis.stdout).expect("JSON")
+}
+
+#[test]
+fn a_log_large_enough_for_two_connections_is_analysed_alike_read_only_or_not() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let sub = dir.path().join("archive");
+    std::fs::create_dir(&sub).expect("a directory");
+    // 210,000 requests over three and a half hours (four windows): past the 200,000 rows from
+    // which the log is read on two connections.
+    let lines: String = (0..210_000u64)
+        .map(|i| {
+            let ms = i * 60;
+            let (agent, code) = if i % 3 == 0 {
+                ("Bursty/1.0", if i % 9 == 0 { 429 } else { 200 })
+            } else {
+                ("Calm/2.0", 200)
+            };
+            format!(
+                "{{\"ts\":\"2026-11-19T{:02}:{:02}:{:02}.{:03}Z\",\"method\":\"GET\",\"path\":\"/api/v1/organizations/7/networks/{}\",\"userAgent\":\"{agent}\",\"responseCode\":{code}}}\n",
+                10 + ms / 3_600_000,
+                ms / 60_000 % 60,
+                ms / 1_000 % 60,
+                ms % 1_000,
+                i % 50,
+            )
+        })
+        .collect();
+    let log = dir.path().join("log.jsonl");
+    std::fs::write(&log, lines).expect("the log is written");
+    let db = sub.join("cb.db");
+    let import = callbudget()
+        .arg("import")
+        .arg(&log)
+        .args(["--provider", "meraki", "--format", "jsonl", "--org", "7"])
+        .arg("--db")
+        .arg(&db)
+        .output()
+        .expect("callbudget runs");
+    assert!(import.status.success(), "{}", stderr(&import));
+    set_read_only(&sub, true);
+    let in_read_only_directory = analysis_document(&db);
+    set_read_only(&sub, false);
+    set_read_only(&db, true);
+    let read_only_file = analysis_document(&db);
+    set_read_only(&db, false);
+    let writable = analysis_document(&db);
+    assert_eq!(writable["audits"][0]["requests"], 210_000);
+    assert_eq!(writable["audits"][0]["http_429s"], 23_334);
+    assert_eq!(in_read_only_directory, writable);
+    assert_eq!(read_only_file, writable);
+}

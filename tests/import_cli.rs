@@ -928,3 +928,100 @@ fn times_outside_the_years_0001_to_9999_and_offsets_past_a_day_are_skipped_lines
         ["2026-11-20T10:15:02.000000Z", "2026-11-21T10:14:03.000000Z"]
     );
 }
+
+/// `lines` JSONL requests from `start` (an RFC 3339 time on the hour, 0.1 s apart), their senders
+/// and endpoints repeating: an agent `ua-N` (125 of them), `""`, `null` or no agent at all, and
+/// 500 paths; each agent prefixed by `agent_prefix`.
+fn jsonl_requests(start: &str, lines: u32, agent_prefix: &str) -> String {
+    let hour = &start[..14];
+    (0..lines)
+        .map(|i| {
+            let agent = match i % 4 {
+                0 => format!(r#","userAgent":"{agent_prefix}{}""#, i % 250),
+                1 => r#","userAgent":"""#.to_owned(),
+                2 => r#","userAgent":null"#.to_owned(),
+                _ => String::new(),
+            };
+            let (minute, tenths) = (i / 600, i % 600);
+            format!(
+                r#"{{"ts":"{hour}{minute:02}:{:02}.{}Z","method":"GET","path":"/p/{}","responseCode":200,"sourceIp":"10.0.0.1"{agent}}}"#,
+                tenths / 10,
+                tenths % 10,
+                i % 500
+            ) + "\n"
+        })
+        .collect()
+}
+
+#[test]
+fn imports_over_many_batches_share_senders_and_endpoints_and_a_refused_one_leaves_them_whole() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("cb.db");
+    let (ten, eleven) = (dir.path().join("10.jsonl"), dir.path().join("11.jsonl"));
+    std::fs::write(&ten, jsonl_requests("2026-11-19T10:00:00Z", 20_000, "ua-")).expect("written");
+    std::fs::write(
+        &eleven,
+        jsonl_requests("2026-11-19T11:00:00Z", 20_000, "ua-"),
+    )
+    .expect("written");
+    let dictionaries = |db: &Path| {
+        (
+            count(db, "SELECT count(*) FROM request_sources"),
+            count(db, "SELECT count(*) FROM request_endpoints"),
+        )
+    };
+    let agents = |db: &Path| {
+        (
+            count(
+                db,
+                "SELECT count(*) FROM api_requests WHERE user_agent = ''",
+            ),
+            count(
+                db,
+                "SELECT count(*) FROM api_requests WHERE user_agent IS NULL",
+            ),
+            count(db, "SELECT count(DISTINCT user_agent) FROM api_requests"),
+        )
+    };
+    for file in [&ten, &eleven, &ten] {
+        let out = import(&db, file, "jsonl", &[]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // 125 agents and none (an empty string is no value, as the import has always read it); 500
+    // paths: each stored once, whichever file named it first.
+    assert_eq!(dictionaries(&db), (126, 500));
+    assert_eq!(count(&db, "SELECT count(*) FROM api_requests"), 40_000);
+    assert_eq!(agents(&db), (0, 30_000, 125));
+    let before = stored_rows(&db);
+
+    // The ten o'clock file again with new agents and a malformed last line, under --strict:
+    // refused after 20,000 good lines, nothing of it stored.
+    let refused = dir.path().join("refused.jsonl");
+    let text = jsonl_requests("2026-11-19T10:00:00Z", 20_000, "new-") + "{\"ts\":\"late\"}\n";
+    std::fs::write(&refused, text).expect("written");
+    let out = import(&db, &refused, "jsonl", &["--strict"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stored_rows(&db), before);
+    assert_eq!(dictionaries(&db), (126, 500));
+    // Without --strict it replaces the ten o'clock hour; the old agents stay in the dictionary.
+    let out = import(&db, &refused, "jsonl", &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(dictionaries(&db), (126 + 125, 500));
+    assert_eq!(count(&db, "SELECT count(*) FROM api_requests"), 40_000);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM api_requests WHERE user_agent LIKE 'new-%'"
+        ),
+        5_000
+    );
+    assert_eq!(agents(&db), (0, 30_000, 250));
+}

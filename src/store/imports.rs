@@ -914,6 +914,123 @@ mod tests {
     }
 
     #[test]
+    fn an_import_rolled_back_after_numbering_leaves_the_next_import_and_a_collection_correct() {
+        let mut store = Store::open_in_memory().unwrap();
+        let dictionary_rows = |store: &Store| -> (i64, i64) {
+            let count = |table: &str| {
+                store
+                    .conn
+                    .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+                    .unwrap()
+            };
+            (count("request_sources"), count("request_endpoints"))
+        };
+        let numbered = |ts: &str, source, endpoint| NumberedRequest {
+            ts_us: timestamp::to_micros(&t(ts)),
+            response_code: Some(200),
+            query_string: None,
+            source,
+            endpoint,
+        };
+        let a = row("2026-11-19T10:00:00Z", "/a");
+        let b = RequestRow {
+            user_agent: Some(""),
+            ..row("2026-11-19T10:30:00Z", "/b")
+        };
+        // An import that numbers a sender and an endpoint, stores a request, then fails.
+        {
+            let mut import = store
+                .begin_request_import(&org(), TimeDelta::hours(1), t("2026-11-21T00:00:00Z"))
+                .unwrap();
+            assert_eq!(import.add_source(&a).unwrap(), 0);
+            assert_eq!(import.add_endpoint(&a).unwrap(), 0);
+            import
+                .insert_numbered_rows(1, [numbered("2026-11-19T10:00:00Z", 0, 0)])
+                .unwrap();
+        }
+        assert_eq!(dictionary_rows(&store), (0, 0));
+        // The next import names them in another order, with a sender whose agent is "" (not
+        // missing).
+        let mut import = store
+            .begin_request_import(&org(), TimeDelta::hours(1), t("2026-11-21T00:00:00Z"))
+            .unwrap();
+        assert_eq!(import.add_source(&b).unwrap(), 0);
+        assert_eq!(import.add_source(&a).unwrap(), 1);
+        assert_eq!(import.add_endpoint(&a).unwrap(), 0);
+        assert_eq!(import.add_endpoint(&b).unwrap(), 1);
+        let rows = [
+            numbered("2026-11-19T10:00:00Z", 1, 0),
+            numbered("2026-11-19T10:30:00Z", 0, 1),
+        ];
+        import.insert_numbered_rows(2, rows).unwrap();
+        import
+            .commit(
+                t("2026-11-19T10:00:00Z"),
+                t("2026-11-19T10:31:00Z"),
+                &organization(),
+                &provider(),
+            )
+            .unwrap();
+        // A collector then stores the next hour, from the first sender to the first endpoint,
+        // and from a sender whose agent is missing.
+        let record = |ts: &str, user_agent: Option<&str>| crate::api::RequestRecord {
+            admin_id: None,
+            method: None,
+            host: None,
+            path: Some("/a".to_owned()),
+            query_string: None,
+            user_agent: user_agent.map(str::to_owned),
+            ts: t(ts),
+            response_code: Some(200),
+            source_ip: None,
+            version: None,
+            operation_id: None,
+            client: None,
+        };
+        let meta = WindowMeta {
+            org_id: org(),
+            endpoint: Endpoint::ApiRequests,
+            filter: CollectionFilter::None,
+            t0: t("2026-11-19T11:00:00Z"),
+            t1: t("2026-11-19T12:00:00Z"),
+            started_at: t("2026-11-21T01:00:00Z"),
+            finished_at: t("2026-11-21T01:00:01Z"),
+            calls: 1,
+            http_429s: 0,
+        };
+        let records = [
+            record("2026-11-19T11:00:00Z", Some("ua")),
+            record("2026-11-19T11:30:00Z", None),
+        ];
+        store.store_request_window(&meta, &records).unwrap();
+        let stored: Vec<String> = store
+            .request_records(
+                &org(),
+                &CollectionFilter::None,
+                t("2026-11-19T00:00:00Z"),
+                t("2026-11-20T00:00:00Z"),
+            )
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let time = timestamp::format(&r.ts)[11..19].to_owned();
+                format!("{time} {:?} {:?}", r.path, r.user_agent)
+            })
+            .collect();
+        assert_eq!(
+            stored,
+            [
+                r#"10:00:00 Some("/a") Some("ua")"#,
+                r#"10:30:00 Some("/b") Some("")"#,
+                r#"11:00:00 Some("/a") Some("ua")"#,
+                r#"11:30:00 Some("/a") None"#,
+            ]
+        );
+        // "ua", "" and a missing agent: three senders; "/a" and "/b": two endpoints.
+        assert_eq!(dictionary_rows(&store), (3, 2));
+    }
+
+    #[test]
     fn rows_outside_the_span_committed_are_refused() {
         let mut store = Store::open_in_memory().unwrap();
         let mut import = store

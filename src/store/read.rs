@@ -355,10 +355,14 @@ impl Store {
 const ROWS_TO_SPLIT: u64 = 200_000;
 
 /// One window of the unfiltered request log that a [`RequestLogRead`] reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct LogWindow {
     id: i64,
     rows: u64,
+    /// When the run that stored it started and finished, as stored: a window replaced by another
+    /// run may take its freed id (and hold as many rows), but not these as well.
+    started_at: String,
+    finished_at: Option<String>,
 }
 
 /// A read of one organization's unfiltered request log (`unfiltered_api_requests`) over
@@ -521,7 +525,7 @@ fn log_windows(
 ) -> rusqlite::Result<Vec<LogWindow>> {
     let filter = CollectionFilter::None;
     conn.prepare_cached(
-        "SELECT id, rows FROM collection_windows
+        "SELECT id, rows, started_at, finished_at FROM collection_windows
          WHERE org_id = ?1 AND endpoint = 'apiRequests' AND filter_kind = ?2
            AND filter_value = ?3 AND t0 < ?5 AND t1 > ?4
          ORDER BY t0, id",
@@ -538,6 +542,8 @@ fn log_windows(
             Ok(LogWindow {
                 id: row.get(0)?,
                 rows: count_column(row, 1)?,
+                started_at: row.get(2)?,
+                finished_at: row.get(3)?,
             })
         },
     )?

@@ -1563,3 +1563,155 @@ fn a_log_read_on_two_connections_is_the_log_read_on_one_in_time_order() {
     assert_eq!(earlier.len(), 4);
     assert_eq!([earlier, later].concat(), expected);
 }
+
+#[test]
+fn a_window_recollected_under_its_old_id_between_the_two_views_is_read_as_the_first_view_holds_it()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cb.db");
+    let mut store = Store::open(&path).unwrap();
+    store
+        .store_request_window(
+            &requests("2026-11-20T10:00:00Z", "2026-11-20T11:00:00Z"),
+            &[record("2026-11-20T10:20:00Z", "/a")],
+        )
+        .unwrap();
+    let last = requests("2026-11-20T11:00:00Z", "2026-11-20T12:00:00Z");
+    let old_id = store
+        .store_request_window(&last, &[record("2026-11-20T11:20:00Z", "/old")])
+        .unwrap();
+    let read = store
+        .read_request_log(&org(), t("2026-11-20T10:00:00Z"), t("2026-11-20T12:00:00Z"))
+        .unwrap();
+    // A collector re-collects the last hour meanwhile, as many rows as before: the old window is
+    // deleted first, so the new one takes its id (the largest, freed).
+    let mut collector = Store::open(&path).unwrap();
+    let recollected = WindowMeta {
+        started_at: t("2026-11-21T01:00:00Z"),
+        finished_at: t("2026-11-21T01:00:05Z"),
+        ..last
+    };
+    let new_id = collector
+        .store_request_window(&recollected, &[record("2026-11-20T11:20:00Z", "/new")])
+        .unwrap();
+    assert_eq!(new_id, old_id);
+    let endpoints = read.dictionaries().unwrap().endpoints;
+    let path_of = |ids: &RequestLogIds| {
+        endpoints
+            .get(&ids.endpoint_id)
+            .and_then(|e| e.path.clone())
+            .unwrap_or_else(|| format!("unknown endpoint {}", ids.endpoint_id))
+    };
+    let (mut earlier, mut later) = (Vec::new(), Vec::new());
+    read.scan_split_from(
+        0,
+        |ids| earlier.push(path_of(ids)),
+        |ids| later.push(path_of(ids)),
+    )
+    .unwrap();
+    assert_eq!([earlier, later].concat(), ["/a", "/old"]);
+}
+
+/// A database at `path` holding three hours of 1,000 requests each, one window an hour, and
+/// their times (µs).
+fn database_with_three_windows(path: &Path) -> Vec<i64> {
+    let mut store = Store::open(path).unwrap();
+    let mut times = Vec::new();
+    for hour in ["10", "11", "12"] {
+        let start = t(&format!("2026-11-20T{hour}:00:00Z"));
+        let records: Vec<RequestRecord> = (0..1_000)
+            .map(|i| {
+                let ts = start + chrono::TimeDelta::milliseconds(i * 3_600);
+                times.push(timestamp::to_micros(&ts));
+                record(&timestamp::format(&ts), "/api/v1/organizations")
+            })
+            .collect();
+        let end = start + chrono::TimeDelta::hours(1);
+        store
+            .store_request_window(
+                &requests(&timestamp::format(&start), &timestamp::format(&end)),
+                &records,
+            )
+            .unwrap();
+    }
+    times
+}
+
+/// The request log's times (µs) read through `store` on one connection, then on two (how many
+/// rows the second part holds with them).
+fn log_read_on_one_and_on_two_connections(store: &Store) -> (Vec<i64>, Vec<i64>, usize) {
+    let read = |rows_to_split: u64| {
+        let read = store
+            .read_request_log(&org(), t("2026-11-20T10:00:00Z"), t("2026-11-20T13:00:00Z"))
+            .unwrap();
+        let (mut earlier, mut later) = (Vec::new(), Vec::new());
+        let visited = read
+            .scan_split_from(
+                rows_to_split,
+                |ids| earlier.push(ids.ts_us),
+                |ids| later.push(ids.ts_us),
+            )
+            .unwrap();
+        assert_eq!(visited as usize, earlier.len() + later.len());
+        let later_rows = later.len();
+        ([earlier, later].concat(), later_rows)
+    };
+    let ((one, _), (two, later_rows)) = (read(u64::MAX), read(0));
+    (one, two, later_rows)
+}
+
+#[test]
+fn a_read_only_database_is_read_on_two_connections_as_on_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("ro");
+    std::fs::create_dir(&sub).unwrap();
+    let path = sub.join("x.db");
+    let expected = database_with_three_windows(&path);
+    // A read-only file in a writable directory, then a read-only directory (immutable).
+    set_read_only(&path, true);
+    let store = Store::open_read_only(&path).unwrap();
+    assert_eq!(
+        log_read_on_one_and_on_two_connections(&store),
+        (expected.clone(), expected.clone(), 1_000)
+    );
+    drop(store);
+    set_read_only(&sub, true);
+    let store = Store::open_read_only(&path).unwrap();
+    let read = log_read_on_one_and_on_two_connections(&store);
+    set_read_only(&sub, false);
+    set_read_only(&path, false);
+    assert_eq!(read, (expected.clone(), expected, 1_000));
+}
+
+#[test]
+fn requests_at_the_bounds_of_windows_and_of_the_read_are_read_once_on_two_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cb.db");
+    let times = database_with_three_windows(&path);
+    let store = Store::open(&path).unwrap();
+    // From half past ten to noon, then to a microsecond past noon (the noon request, first of the
+    // third window); each split between two connections, the second reading the last window.
+    for (t1, first_later) in [
+        ("2026-11-20T12:00:00Z", 11),
+        ("2026-11-20T12:00:00.000001Z", 12),
+    ] {
+        let (t0, t1) = (t("2026-11-20T10:30:00Z"), t(t1));
+        let read = store.read_request_log(&org(), t0, t1).unwrap();
+        let (mut earlier, mut later) = (Vec::new(), Vec::new());
+        read.scan_split_from(
+            0,
+            |ids| earlier.push(ids.ts_us),
+            |ids| later.push(ids.ts_us),
+        )
+        .unwrap();
+        let (t0_us, t1_us) = (timestamp::to_micros(&t0), timestamp::to_micros(&t1));
+        let expected: Vec<i64> = times
+            .iter()
+            .copied()
+            .filter(|&ts| t0_us <= ts && ts < t1_us)
+            .collect();
+        assert_eq!([earlier, later.clone()].concat(), expected);
+        let later_from = t(&format!("2026-11-20T{first_later}:00:00Z"));
+        assert_eq!(later.first(), Some(&timestamp::to_micros(&later_from)));
+    }
+}
