@@ -3,62 +3,22 @@
 //! not a line break (no request log field holds one), so a quote that never closes spoils its own
 //! row only, not every row after it.
 
-use super::request::{RequestFields, quote};
+use super::request::{Field, RequestFields, quote};
 use crate::api::Text;
 use crate::store::RequestRow;
 use std::borrow::Cow;
-
-/// A column the import reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Column {
-    Ts,
-    Method,
-    Host,
-    Path,
-    QueryString,
-    UserAgent,
-    ResponseCode,
-    SourceIp,
-    AdminId,
-    OperationId,
-    Version,
-    ClientId,
-    ClientType,
-}
-
-impl Column {
-    /// The column a header names, by the names [`RequestFields`] reads.
-    fn named(name: &str) -> Option<Column> {
-        Some(match name {
-            "ts" | "timestamp" | "time" => Column::Ts,
-            "method" => Column::Method,
-            "host" => Column::Host,
-            "path" | "url" | "uri" => Column::Path,
-            "query_string" | "queryString" | "query" => Column::QueryString,
-            "user_agent" | "userAgent" => Column::UserAgent,
-            "response_code" | "responseCode" | "status" => Column::ResponseCode,
-            "source_ip" | "sourceIp" | "client_ip" | "ip" => Column::SourceIp,
-            "admin_id" | "adminId" | "user" => Column::AdminId,
-            "operation_id" | "operationId" | "operation" => Column::OperationId,
-            "version" => Column::Version,
-            "client_id" | "clientId" => Column::ClientId,
-            "client_type" | "clientType" => Column::ClientType,
-            _ => return None,
-        })
-    }
-}
 
 /// The file's columns, from its header row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct CsvColumns {
     /// What each field of a row is, by position; `None`: ignored.
-    columns: Vec<Option<Column>>,
+    columns: Vec<Option<Field>>,
 }
 
 impl CsvColumns {
     /// The columns a header row names; why it cannot be read otherwise.
     pub(super) fn from_header(line: &[u8]) -> Result<CsvColumns, String> {
-        let mut columns: Vec<Option<Column>> = Vec::new();
+        let mut columns: Vec<Option<Field>> = Vec::new();
         let mut names: Vec<String> = Vec::new();
         for field in Fields::new(line) {
             let field = field?;
@@ -66,7 +26,7 @@ impl CsvColumns {
                 .map_err(|_| format!("column {} is not UTF-8 text", columns.len() + 1))?
                 .trim()
                 .to_owned();
-            let column = Column::named(&name);
+            let column = Field::named(&name).filter(|f| *f != Field::Client);
             if let Some(earlier) = column.and_then(|c| columns.iter().position(|e| *e == Some(c))) {
                 return Err(format!(
                     "columns {} ({}) and {} ({}) name the same field",
@@ -79,7 +39,7 @@ impl CsvColumns {
             columns.push(column);
             names.push(name);
         }
-        if !columns.contains(&Some(Column::Ts)) {
+        if !columns.contains(&Some(Field::Ts)) {
             return Err("names no time column (ts, timestamp or time)".to_owned());
         }
         Ok(CsvColumns { columns })
@@ -118,27 +78,29 @@ impl CsvColumns {
                 )
             };
             let slot = match column {
-                Column::Ts => &mut fields.ts,
-                Column::Method => &mut fields.method,
-                Column::Host => &mut fields.host,
-                Column::Path => &mut fields.path,
-                Column::QueryString => &mut fields.query_string,
-                Column::UserAgent => &mut fields.user_agent,
-                Column::SourceIp => &mut fields.source_ip,
-                Column::AdminId => &mut fields.admin_id,
-                Column::OperationId => &mut fields.operation_id,
-                Column::ClientId => &mut fields.client_id,
-                Column::ClientType => &mut fields.client_type,
+                Field::Ts => &mut fields.ts,
+                Field::Method => &mut fields.method,
+                Field::Host => &mut fields.host,
+                Field::Path => &mut fields.path,
+                Field::QueryString => &mut fields.query_string,
+                Field::UserAgent => &mut fields.user_agent,
+                Field::SourceIp => &mut fields.source_ip,
+                Field::AdminId => &mut fields.admin_id,
+                Field::OperationId => &mut fields.operation_id,
+                Field::ClientId => &mut fields.client_id,
+                Field::ClientType => &mut fields.client_type,
                 // An empty cell is no value.
-                Column::ResponseCode | Column::Version if text.is_empty() => continue,
-                Column::ResponseCode => {
+                Field::ResponseCode | Field::Version if text.is_empty() => continue,
+                // Not a column: a cell cannot hold the nested object (see `from_header`).
+                Field::Client => continue,
+                Field::ResponseCode => {
                     match text.parse() {
                         Ok(code) => fields.response_code = Some(code),
                         Err(_) => wrong_value = Some(number("65535")),
                     }
                     continue;
                 }
-                Column::Version => {
+                Field::Version => {
                     match text.parse() {
                         Ok(version) => fields.version = Some(version),
                         Err(_) => wrong_value = Some(number("255")),
@@ -281,10 +243,10 @@ mod tests {
         assert_eq!(
             columns.columns,
             [
-                Some(Column::Ts),
-                Some(Column::Method),
+                Some(Field::Ts),
+                Some(Field::Method),
                 None,
-                Some(Column::UserAgent)
+                Some(Field::UserAgent)
             ]
         );
         assert_eq!(

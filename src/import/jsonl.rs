@@ -6,7 +6,7 @@
 //! an unknown name, an escape, a float, a repeated field, a syntax error — goes to `serde_json`,
 //! which reads it or says why not, exactly as it would have without the shortcut.
 
-use super::request::RequestFields;
+use super::request::{Field, RequestFields};
 use crate::api::{ApiClient, Text};
 use crate::store::RequestRow;
 use std::borrow::Cow;
@@ -21,48 +21,6 @@ pub(super) fn decode_line(line: &[u8]) -> Result<RequestRow<Cow<'_, str>>, Strin
             .map_err(|e| format!("not a request object: {e}"))?,
     };
     fields.into_row()
-}
-
-/// A field of [`RequestFields`], by any of its names; `None` for a name it does not have.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Field {
-    Ts,
-    Method,
-    Host,
-    Path,
-    QueryString,
-    UserAgent,
-    ResponseCode,
-    SourceIp,
-    AdminId,
-    OperationId,
-    Version,
-    ClientId,
-    ClientType,
-    Client,
-}
-
-impl Field {
-    /// The names `RequestFields` reads (its serde names and aliases).
-    fn named(name: &str) -> Option<Field> {
-        Some(match name {
-            "ts" | "timestamp" | "time" => Field::Ts,
-            "method" => Field::Method,
-            "host" => Field::Host,
-            "path" | "url" | "uri" => Field::Path,
-            "query_string" | "queryString" | "query" => Field::QueryString,
-            "user_agent" | "userAgent" => Field::UserAgent,
-            "response_code" | "responseCode" | "status" => Field::ResponseCode,
-            "source_ip" | "sourceIp" | "client_ip" | "ip" => Field::SourceIp,
-            "admin_id" | "adminId" | "user" => Field::AdminId,
-            "operation_id" | "operationId" | "operation" => Field::OperationId,
-            "version" => Field::Version,
-            "client_id" | "clientId" => Field::ClientId,
-            "client_type" | "clientType" => Field::ClientType,
-            "client" => Field::Client,
-            _ => return None,
-        })
-    }
 }
 
 /// The API's record (`getOrganizationApiRequests`, the simulator's `--generate-out`): its names

@@ -82,6 +82,49 @@ impl<'a> RequestFields<Text<'a>> {
     }
 }
 
+/// A field of [`RequestFields`], by any of its names (what a JSONL line's names and a CSV header's
+/// columns are read as); `None` for a name it does not have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Field {
+    Ts,
+    Method,
+    Host,
+    Path,
+    QueryString,
+    UserAgent,
+    ResponseCode,
+    SourceIp,
+    AdminId,
+    OperationId,
+    Version,
+    ClientId,
+    ClientType,
+    Client,
+}
+
+impl Field {
+    /// The names `RequestFields` reads (its serde names and aliases).
+    pub(super) fn named(name: &str) -> Option<Field> {
+        Some(match name {
+            "ts" | "timestamp" | "time" => Field::Ts,
+            "method" => Field::Method,
+            "host" => Field::Host,
+            "path" | "url" | "uri" => Field::Path,
+            "query_string" | "queryString" | "query" => Field::QueryString,
+            "user_agent" | "userAgent" => Field::UserAgent,
+            "response_code" | "responseCode" | "status" => Field::ResponseCode,
+            "source_ip" | "sourceIp" | "client_ip" | "ip" => Field::SourceIp,
+            "admin_id" | "adminId" | "user" => Field::AdminId,
+            "operation_id" | "operationId" | "operation" => Field::OperationId,
+            "version" => Field::Version,
+            "client_id" | "clientId" => Field::ClientId,
+            "client_type" | "clientType" => Field::ClientType,
+            "client" => Field::Client,
+            _ => return None,
+        })
+    }
+}
+
 /// A request target split at its first `?` into the path and the query.
 pub(super) fn split_target(target: Cow<'_, str>) -> (Option<Cow<'_, str>>, Option<Cow<'_, str>>) {
     match target {
