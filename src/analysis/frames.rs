@@ -122,6 +122,18 @@ pub(crate) struct Sender {
     pub client_id: Option<String>,
 }
 
+impl From<crate::store::RequestSource> for Sender {
+    /// The strings of a stored sender that tell consumers apart (its client type does not).
+    fn from(s: crate::store::RequestSource) -> Sender {
+        Sender {
+            user_agent: s.user_agent,
+            admin_id: s.admin_id,
+            source_ip: s.source_ip,
+            client_id: s.client_id,
+        }
+    }
+}
+
 /// What a request called.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub(crate) struct CalledEndpoint {
@@ -284,15 +296,11 @@ impl RequestColumns {
         // strings are all missing.
         let missing_sender = builder.sender_index(Sender::default());
         let missing_endpoint = builder.endpoint_index(CalledEndpoint::default());
-        let sender_of = DictionaryIndex::new(sources.into_iter().map(|(id, s)| {
-            let sender = Sender {
-                user_agent: s.user_agent,
-                admin_id: s.admin_id,
-                source_ip: s.source_ip,
-                client_id: s.client_id,
-            };
-            (id, builder.sender_index(sender))
-        }));
+        let sender_of = DictionaryIndex::new(
+            sources
+                .into_iter()
+                .map(|(id, s)| (id, builder.sender_index(Sender::from(s)))),
+        );
         let endpoint_of = DictionaryIndex::new(endpoints.into_iter().map(|(id, e)| {
             let endpoint = CalledEndpoint {
                 operation_id: e.operation_id,
@@ -338,15 +346,11 @@ impl RequestColumns {
         let RequestLogDictionaries { sources, .. } = read.dictionaries().map_err(store_error)?;
         let mut builder = ColumnsBuilder::default();
         let missing = builder.sender_index(Sender::default());
-        let sender_of = DictionaryIndex::new(sources.into_iter().map(|(id, s)| {
-            let sender = Sender {
-                user_agent: s.user_agent,
-                admin_id: s.admin_id,
-                source_ip: s.source_ip,
-                client_id: s.client_id,
-            };
-            (id, builder.sender_index(sender))
-        }));
+        let sender_of = DictionaryIndex::new(
+            sources
+                .into_iter()
+                .map(|(id, s)| (id, builder.sender_index(Sender::from(s)))),
+        );
         let mut counts = vec![0u64; builder.senders.len()];
         let mut later = vec![0u64; builder.senders.len()];
         let sender = |ids: &RequestLogIds| sender_of.get(ids.source_id).unwrap_or(missing) as usize;

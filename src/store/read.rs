@@ -224,6 +224,18 @@ pub struct RequestLogIds {
     pub endpoint_id: i64,
 }
 
+impl RequestLogIds {
+    /// A row of `SELECT ts_us, response_code, source_id, endpoint_id FROM request_log …`.
+    fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RequestLogIds> {
+        Ok(RequestLogIds {
+            ts_us: row.get(0)?,
+            response_code: row.get(1)?,
+            source_id: row.get(2)?,
+            endpoint_id: row.get(3)?,
+        })
+    }
+}
+
 impl Store {
     /// Every row of the request log's dictionaries.
     pub fn request_log_dictionaries(&self) -> Result<RequestLogDictionaries, StoreError> {
@@ -300,12 +312,7 @@ impl Store {
         let mut visited = 0u64;
         let result = (|| {
             while let Some(row) = rows.next()? {
-                visit(&RequestLogIds {
-                    ts_us: row.get(0)?,
-                    response_code: row.get(1)?,
-                    source_id: row.get(2)?,
-                    endpoint_id: row.get(3)?,
-                });
+                visit(&RequestLogIds::from_row(row)?);
                 visited += 1;
             }
             Ok(())
@@ -567,12 +574,7 @@ fn scan_windows(
     for window in windows {
         let mut rows = statement.query((window.id, t0_us, t1_us))?;
         while let Some(row) = rows.next()? {
-            visit(&RequestLogIds {
-                ts_us: row.get(0)?,
-                response_code: row.get(1)?,
-                source_id: row.get(2)?,
-                endpoint_id: row.get(3)?,
-            });
+            visit(&RequestLogIds::from_row(row)?);
             visited += 1;
         }
     }
