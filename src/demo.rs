@@ -10,6 +10,7 @@ use crate::analysis::{
     AnalysisError, AuditRequest, AuditRun, ConsumerKey, PipelineError, WindowStart, run_audits,
     save_audits,
 };
+use crate::collect::progress::summary_text;
 use crate::collect::{self, CollectError, CollectOptions, CollectSummary, OrgSelection};
 use crate::dashboard::client::{ClientConfig, ClientError, DashboardClient};
 use crate::dashboard::key::{ApiKey, ApiKeyError};
@@ -27,6 +28,8 @@ const SCENARIO: &str = include_str!("../sample-data/acme-week.toml");
 const MARKER: &str = ".callbudget-demo";
 /// The database's file name inside the demo's directory.
 pub const DATABASE: &str = "callbudget.db";
+/// The collector's pace in the demo, requests per second: unpaced against an unlimited simulator.
+const COLLECTOR_RATE: f64 = 10_000.0;
 
 /// What the demo does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,8 +104,8 @@ pub fn run(request: &DemoRequest, say: impl Fn(&str)) -> Result<DemoOutcome, Dem
 
     let mut client = ClientConfig::new(server.base_url(), ApiKey::new(key)?, 1.0);
     // Unpaced: the simulator serves the demo without rate limits (see the module docs).
-    client.org_rate = 10_000.0;
-    client.source_ip_rate = 10_000.0;
+    client.org_rate = COLLECTOR_RATE;
+    client.source_ip_rate = COLLECTOR_RATE;
     let options = CollectOptions {
         orgs: OrgSelection::All,
         since: Some(request.now - span),
@@ -144,6 +147,22 @@ pub fn run(request: &DemoRequest, say: impl Fn(&str)) -> Result<DemoOutcome, Dem
         database,
         files,
     })
+}
+
+impl DemoOutcome {
+    /// What the demo collected, where it wrote its report (into `out`) and database, and what to
+    /// try next.
+    pub fn describe(&self, out: &Path) -> String {
+        let collected = summary_text(&self.collected, COLLECTOR_RATE, &self.database);
+        format!(
+            "{collected}demo report: {}\ncharts:      {}\nfindings:    {}\ndatabase:    {}\nnext:        callbudget query top_consumers --db {}\n",
+            out.join(HTML_FILE).display(),
+            out.join(CHARTS_DIR).display(),
+            out.join(JSON_FILE).display(),
+            self.database.display(),
+            self.database.display()
+        )
+    }
 }
 
 /// Makes `dir` ready for the demo: created if missing; if an earlier demo made it, its files are
@@ -188,4 +207,34 @@ fn prepare_directory(dir: &Path) -> Result<(), DemoError> {
     )
     .map_err(failed(&marker))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_says_what_it_collected_and_where_the_report_and_the_database_are() {
+        let outcome = DemoOutcome {
+            collected: CollectSummary::default(),
+            run: AuditRun {
+                audits: Vec::new(),
+                left_out: Vec::new(),
+            },
+            database: PathBuf::from("demo/callbudget.db"),
+            files: Vec::new(),
+        };
+        assert_eq!(
+            outcome.describe(Path::new("demo")),
+            "collected 0 window(s) of 0 organization(s) into demo/callbudget.db: 0 records, 0 \
+             calls, 0 x 429, 0.0 s waited (summed over organizations), 0.0 s in all\n\
+             effective rate 0.00 calls/s against a share of 10000.00 calls/s per organization (1 \
+             organization(s))\n\
+             demo report: demo/report.html\n\
+             charts:      demo/charts\n\
+             findings:    demo/findings.json\n\
+             database:    demo/callbudget.db\n\
+             next:        callbudget query top_consumers --db demo/callbudget.db\n"
+        );
+    }
 }

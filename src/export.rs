@@ -49,14 +49,28 @@ pub enum ExportError {
     Store(#[from] StoreError),
 }
 
-/// The exported table called `name`.
-pub fn find_table(name: &str) -> Result<&'static ExportedTable, ExportError> {
-    EXPORTED_TABLES
+impl ExportError {
+    /// Whether the error is in how the export was asked for (a usage error): a table that is not
+    /// exported.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, ExportError::UnknownTable { .. })
+    }
+}
+
+/// The exported tables called `names`, or every one when none is named.
+pub fn tables_named(names: &[String]) -> Result<Vec<&'static ExportedTable>, ExportError> {
+    if names.is_empty() {
+        return Ok(EXPORTED_TABLES.iter().collect());
+    }
+    names
         .iter()
-        .find(|t| t.name == name)
-        .ok_or_else(|| ExportError::UnknownTable {
-            name: name.to_owned(),
+        .map(|name| {
+            EXPORTED_TABLES
+                .iter()
+                .find(|t| t.name == *name)
+                .ok_or_else(|| ExportError::UnknownTable { name: name.clone() })
         })
+        .collect()
 }
 
 /// Writes `tables` of `store` under `out` in `format`; returns the files written.
@@ -198,6 +212,22 @@ fn frame(rows: &TypedRows) -> PolarsResult<DataFrame> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_table_named_is_every_table_and_an_unknown_one_is_a_usage_error() {
+        assert_eq!(tables_named(&[]).unwrap().len(), EXPORTED_TABLES.len());
+        let named = tables_named(&["api_requests".to_owned()]).unwrap();
+        assert_eq!(
+            named.iter().map(|t| t.name).collect::<Vec<_>>(),
+            ["api_requests"]
+        );
+        let e = tables_named(&["api_requests".to_owned(), "secrets".to_owned()]).unwrap_err();
+        assert!(e.is_usage());
+        assert!(
+            e.to_string()
+                .starts_with("no table named \"secrets\" is exported; the tables are: ")
+        );
+    }
 
     #[test]
     fn only_plain_names_become_partition_directories() {

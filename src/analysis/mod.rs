@@ -40,8 +40,8 @@ pub use coverage::{DataCoverage, EndpointCoverage, coverage_findings, data_cover
 pub use findings::{Finding, FindingKind, Severity};
 pub use frames::{RequestLogBuilder, load_request_log};
 pub use pipeline::{
-    AuditRequest, AuditRun, BudgetChoice, LeftOut, OrgChoice, PipelineError, WindowStart,
-    run_audits, save_audits,
+    AuditRequest, AuditRun, BudgetChoice, LeftOut, NotSaved, OrgChoice, PipelineError, WindowStart,
+    run_audits, save_audits, save_audits_if_writable,
 };
 pub use recommend::{
     RecommendOptions, Recommendation, RecommendationKind, recommend, recommendation_findings,

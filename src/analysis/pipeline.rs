@@ -15,7 +15,7 @@
 use super::audit::Coverage;
 use super::{AnalysisError, AnalysisWindow, AuditOptions, ConsumerKey, OrgAudit, Severity};
 use crate::budget::{BucketLimits, BudgetModel, BudgetModelError};
-use crate::store::{CollectionFilter, Endpoint, OrgId, Store, StoreError, WindowStatus};
+use crate::store::{Access, CollectionFilter, Endpoint, OrgId, Store, StoreError, WindowStatus};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::path::PathBuf;
 
@@ -314,6 +314,39 @@ pub fn save_audits(
     Ok(())
 }
 
+/// Why a run's audits were not saved: the database may not be written here. No failure — the
+/// run's output was written — but the next run's trends cannot compare with them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotSaved {
+    pub database: PathBuf,
+}
+
+impl std::fmt::Display for NotSaved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} may not be written here (it or its directory is read-only): the audit was not saved, so the next one cannot compare with it",
+            self.database.display()
+        )
+    }
+}
+
+/// [`save_audits`] where the store may be written; a store opened read-only (a database or
+/// directory this process may not write) saves nothing and says why.
+pub fn save_audits_if_writable(
+    store: &mut Store,
+    audits: &[OrgAudit],
+    saved_at: DateTime<Utc>,
+) -> Result<Option<NotSaved>, AnalysisError> {
+    if store.access() == Access::ReadOnly {
+        return Ok(Some(NotSaved {
+            database: store.path().to_owned(),
+        }));
+    }
+    save_audits(store, audits, saved_at)?;
+    Ok(None)
+}
+
 /// The budget `org_id`'s log is replayed through.
 fn org_budget(
     store: &Store,
@@ -445,4 +478,44 @@ fn audit_window(
         source,
     })?;
     Ok(AuditSpan { window, checked })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn saved_at() -> DateTime<Utc> {
+        crate::timestamp::parse("2026-11-20T00:00:00Z").unwrap()
+    }
+
+    #[test]
+    fn a_read_only_database_saves_no_audit_and_says_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audits.db");
+        drop(Store::open(&path).unwrap());
+        let mut permissions = std::fs::metadata(&path).unwrap().permissions();
+        permissions.set_readonly(true);
+        std::fs::set_permissions(&path, permissions).unwrap();
+        let mut store = Store::open_existing(&path).unwrap();
+
+        let not_saved = save_audits_if_writable(&mut store, &[], saved_at()).unwrap();
+
+        assert_eq!(
+            not_saved.map(|n| n.to_string()),
+            Some(format!(
+                "{} may not be written here (it or its directory is read-only): the audit was not \
+                 saved, so the next one cannot compare with it",
+                path.display()
+            ))
+        );
+    }
+
+    #[test]
+    fn a_writable_database_has_nothing_to_say() {
+        let mut store = Store::open_in_memory().unwrap();
+        assert_eq!(
+            save_audits_if_writable(&mut store, &[], saved_at()).unwrap(),
+            None
+        );
+    }
 }

@@ -1,7 +1,9 @@
-//! The command line, clap only: what each subcommand accepts. The work is done by library
-//! functions; the binary's `commands` module wires the two together.
+//! The command line, clap only: what each subcommand accepts, and (`requests`) what its flags
+//! ask of the library. The work is done by library functions; the binary's `commands` module
+//! wires the two together.
 
 pub mod docs;
+mod requests;
 pub mod span;
 
 use crate::analysis::WindowStart;

@@ -368,6 +368,20 @@ impl CollectSummary {
             .filter_map(|o| o.failure().map(|f| (&o.org, f)))
     }
 
+    /// Each failed organization's failure in one line that names it: most failures do already
+    /// ("organization 7 is not among …"), the others get "organization 7: " in front.
+    pub fn failure_lines(&self) -> Vec<String> {
+        self.failed()
+            .map(|(org, failure)| {
+                if failure.starts_with(&format!("organization {org} ")) {
+                    failure.to_owned()
+                } else {
+                    format!("organization {org}: {failure}")
+                }
+            })
+            .collect()
+    }
+
     /// The organizations whose collection ran to its end (some windows may have failed alone).
     pub fn collected(&self) -> Vec<OrgId> {
         self.orgs
@@ -1165,6 +1179,37 @@ mod tests {
         RequestsOverview {
             response_code_counts: counts.iter().map(|&(c, n)| (c.to_owned(), n)).collect(),
         }
+    }
+
+    #[test]
+    fn each_failed_organization_is_named_once_in_its_line() {
+        let outcome = |org: &str, error: Option<&str>| {
+            OrgOutcome::new(
+                OrgId::new(org),
+                OrgSummary::default(),
+                error.map(str::to_owned),
+            )
+        };
+        let summary = CollectSummary {
+            orgs: vec![
+                outcome(
+                    "7",
+                    Some("organization 7 is not among the key's organizations"),
+                ),
+                outcome("8", None),
+                outcome("9", Some("the API key was refused (401)")),
+                outcome("1", Some("organization 10 is another one")),
+            ],
+            elapsed: Duration::ZERO,
+        };
+        assert_eq!(
+            summary.failure_lines(),
+            [
+                "organization 7 is not among the key's organizations",
+                "organization 9: the API key was refused (401)",
+                "organization 1: organization 10 is another one",
+            ]
+        );
     }
 
     #[test]

@@ -2,14 +2,16 @@
 //! line per stored window otherwise (cron, CI), nothing but errors when quiet — and the run's
 //! summary. Every organization name, URL and error text from the API passes the sanitiser first.
 
-use super::{CollectEvent, CollectSummary};
-use crate::dashboard::client::ClientEvent;
+use super::{CollectError, CollectEvent, CollectOptions, CollectSummary};
+use crate::dashboard::client::{ClientConfig, ClientEvent, DashboardClient};
+use crate::store::Store;
 use crate::text::printable;
 use crate::timestamp;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
-use std::io::{IsTerminal, Write};
-use std::sync::Mutex;
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 /// How much to say on stderr.
 #[derive(Debug, Clone, Copy, Default)]
@@ -18,22 +20,41 @@ pub struct Verbosity {
     pub verbose: u8,
 }
 
-/// The run's summary on stdout: records, calls, 429s, time waited, and the rate it kept.
-pub fn print_summary(
-    summary: &CollectSummary,
-    share_rate: f64,
-    db: &std::path::Path,
-) -> std::io::Result<()> {
+/// A collection run ([`super::run`]) shown as `verbosity` says: the client's retries and 429s and
+/// the collector's windows on one progress, whose bars stay on screen for the summary.
+pub fn run_shown(
+    config: ClientConfig,
+    db: &Path,
+    options: CollectOptions,
+    verbosity: Verbosity,
+) -> Result<(Store, CollectSummary), CollectError> {
+    let progress = Arc::new(Progress::new(verbosity));
+    let client_progress = Arc::clone(&progress);
+    let client =
+        DashboardClient::new(config)?.with_events(move |e| client_progress.client_event(e));
+    let events = Arc::clone(&progress);
+    let collected = super::run(client, db, options, move |e| events.event(e))?;
+    progress.finish();
+    Ok(collected)
+}
+
+/// The run's summary, for stdout: records, calls, 429s, time waited, and the rate it kept.
+pub fn summary_text(summary: &CollectSummary, share_rate: f64, db: &Path) -> String {
     let total = summary.total();
     let secs = summary.elapsed.as_secs_f64().max(1e-9);
-    let mut out = std::io::stdout().lock();
     let failed = match total.failed_windows.len() {
         0 => String::new(),
         n => format!(" ({n} more failed)"),
     };
-    writeln!(
-        out,
-        "collected {} window(s){failed} of {} organization(s) into {}: {} records, {} calls, {} x 429, {:.1} s waited (summed over organizations), {:.1} s in all",
+    let orgs = summary
+        .orgs
+        .iter()
+        .filter(|o| o.error.is_none())
+        .count()
+        .max(1);
+    format!(
+        "collected {} window(s){failed} of {} organization(s) into {}: {} records, {} calls, {} x 429, {:.1} s waited (summed over organizations), {:.1} s in all\n\
+         effective rate {:.2} calls/s against a share of {:.2} calls/s per organization ({} organization(s))\n",
         total.windows,
         summary.orgs.len(),
         db.display(),
@@ -41,22 +62,11 @@ pub fn print_summary(
         total.tally.calls,
         total.tally.http_429s,
         total.tally.waited.as_secs_f64(),
-        secs
-    )?;
-    let orgs = summary
-        .orgs
-        .iter()
-        .filter(|o| o.error.is_none())
-        .count()
-        .max(1);
-    writeln!(
-        out,
-        "effective rate {:.2} calls/s against a share of {:.2} calls/s per organization ({} organization(s))",
+        secs,
         total.tally.calls as f64 / secs,
         share_rate,
         orgs
-    )?;
-    out.flush()
+    )
 }
 
 /// How the run is shown: bars on a terminal, lines otherwise, nothing but errors with --quiet.

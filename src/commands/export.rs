@@ -2,29 +2,20 @@
 
 use anyhow::Result;
 use callbudget::cli::ExportArgs;
-use callbudget::export::{export, find_table};
-use callbudget::store::{EXPORTED_TABLES, Store};
+use callbudget::export::{ExportError, export, tables_named};
+use callbudget::store::Store;
 use std::process::ExitCode;
 
 pub fn run(args: ExportArgs, quiet: bool) -> Result<ExitCode> {
-    let tables = if args.tables.is_empty() {
-        EXPORTED_TABLES.iter().collect()
-    } else {
-        args.tables
-            .iter()
-            .map(|name| find_table(name))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(super::usage)?
-    };
+    let tables = tables_named(&args.tables).map_err(super::usage_when(ExportError::is_usage))?;
     let store = Store::open_read_only(&args.db)?;
     let written = export(&store, &tables, args.format, &args.out)?;
-    if !quiet {
-        eprintln!(
-            "wrote {} file(s) of {} table(s) under {}",
-            written.len(),
-            tables.len(),
-            args.out.display()
-        );
-    }
+    say!(
+        quiet,
+        "wrote {} file(s) of {} table(s) under {}",
+        written.len(),
+        tables.len(),
+        args.out.display()
+    );
     Ok(ExitCode::SUCCESS)
 }

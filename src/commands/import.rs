@@ -1,33 +1,16 @@
 //! `callbudget import`: store a request log from another source as an organization's log.
 
 use anyhow::{Context, Result};
-use callbudget::budget::BudgetModel;
 use callbudget::cli::ImportArgs;
-use callbudget::import::{ImportOptions, import_log, open_log};
-use callbudget::store::{OrgId, Store};
+use callbudget::import::{ImportBudgetError, import_log, open_log};
+use callbudget::store::Store;
 use chrono::Utc;
 use std::process::ExitCode;
 
 pub fn run(args: ImportArgs, quiet: bool) -> Result<ExitCode> {
-    let budget = match (&args.budget_model, args.provider.default_budget()) {
-        (Some(spec), _) => BudgetModel::resolve(spec)?,
-        (None, Some(model)) => model,
-        (None, None) => {
-            return Err(super::usage_message(format!(
-                "--provider {} has no budget of its own: pass --budget-model FILE.toml (or meraki, xdr)",
-                args.provider.as_str()
-            )));
-        }
-    };
-    let options = ImportOptions {
-        org_id: OrgId::new(&args.org),
-        org_name: args.org_name.clone(),
-        provider: args.provider,
-        format: args.format,
-        budget,
-        strict: args.strict,
-        max_span: args.max_span,
-    };
+    let options = args
+        .import_options()
+        .map_err(super::usage_when(ImportBudgetError::is_usage))?;
     // The file first: one that cannot be read leaves no database behind.
     let file = open_log(&args.file)?;
     let mut store = Store::open(&args.db)?;

@@ -1,6 +1,15 @@
 //! Wiring from parsed command lines to the library: one module per subcommand, each building a
 //! request for the library, calling it and printing what it returns.
 
+/// A line on stderr about what a command did, unless `--quiet`: `say!(quiet, "wrote {n} files")`.
+macro_rules! say {
+    ($quiet:expr, $($line:tt)+) => {
+        if !$quiet {
+            eprintln!($($line)+);
+        }
+    };
+}
+
 mod analyze;
 mod audit;
 mod collect;
@@ -14,21 +23,20 @@ mod report;
 mod simulate;
 
 use anyhow::{Context, Result};
-use callbudget::analysis::{AuditRequest, AuditRun, BudgetChoice, OrgChoice, save_audits};
+use callbudget::analysis::{AuditRun, run_audits, save_audits_if_writable};
 use callbudget::cli::{AnalysisArgs, Cli, Command};
-use callbudget::collect::progress::Verbosity;
-use callbudget::store::{Access, Store};
+use callbudget::report::{ReportContext, ReportInput};
+use callbudget::store::Store;
 use callbudget::text::printable;
+use chrono::Utc;
+use std::path::Path;
 use std::process::ExitCode;
 
 /// The exit code when `--fail-on` finds something: distinct from errors (1) and usage (2).
 const FINDINGS_EXIT_CODE: u8 = 3;
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
-    let verbosity = Verbosity {
-        quiet: cli.quiet,
-        verbose: cli.verbose,
-    };
+    let verbosity = cli.verbosity();
     match cli.command {
         Command::Analyze(args) => analyze::run(args),
         Command::Report(args) => report::run(args, verbosity.quiet),
@@ -44,33 +52,23 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// The audit `analyze` and `report` ask for: a budget on the command line applies to every
-/// organization, else each is replayed through its own.
-fn audit_request(args: &AnalysisArgs) -> Result<AuditRequest> {
-    let budget = BudgetChoice::from_flags(args.budget_model.as_deref(), args.rate, args.burst)?;
-    Ok(AuditRequest {
-        orgs: OrgChoice::named_or_collected(&args.orgs),
-        since: args.since.unwrap_or(AuditRequest::default().since),
-        until: args.until,
-        budget,
-        consumer_key: args.group_by,
-    })
-}
-
-/// Saves the run's audits for the next run's trends, or says why they cannot be.
-fn save_or_say(
+/// Hands the run's audits, with one report context, to `output` (printed or written), then saves
+/// them for the next run's trends — after the output, so that a failed one leaves no audit nobody
+/// saw — or says why they cannot be.
+fn output_and_save<T>(
     store: &mut Store,
     run: &AuditRun,
-    saved_at: chrono::DateTime<chrono::Utc>,
-) -> Result<()> {
-    if store.access() == Access::ReadOnly {
-        eprintln!(
-            "callbudget: warning: {} may not be written here (it or its directory is read-only): the audit was not saved, so the next one cannot compare with it",
-            store.path().display()
-        );
-        return Ok(());
+    output: impl FnOnce(&ReportInput) -> Result<T>,
+) -> Result<T> {
+    let context = ReportContext::new(store.path(), Utc::now());
+    let output = output(&ReportInput {
+        audits: &run.audits,
+        context: &context,
+    })?;
+    if let Some(not_saved) = save_audits_if_writable(store, &run.audits, context.generated_at)? {
+        eprintln!("callbudget: warning: {not_saved}");
     }
-    Ok(save_audits(store, &run.audits, saved_at)?)
+    Ok(output)
 }
 
 /// A mistake in how the command was called rather than in the work: exit code 2, like clap's own
@@ -84,9 +82,18 @@ fn usage(error: impl std::error::Error + Send + Sync + 'static) -> anyhow::Error
     anyhow::Error::new(UsageError(Box::new(error)))
 }
 
-/// A usage error of our own words.
-fn usage_message(message: String) -> anyhow::Error {
-    anyhow::Error::new(UsageError(message.into()))
+/// A usage error when `is_usage` says `error` is one, else `error` as it is.
+fn usage_when<E>(is_usage: fn(&E) -> bool) -> impl Fn(E) -> anyhow::Error + Copy
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    move |error| {
+        if is_usage(&error) {
+            usage(error)
+        } else {
+            error.into()
+        }
+    }
 }
 
 /// The exit code for an error: 2 for a usage error, else 1.
@@ -98,11 +105,16 @@ pub fn error_exit_code(error: &anyhow::Error) -> ExitCode {
     }
 }
 
-/// Says which organizations a run left out, and why.
-fn warn_left_out(run: &AuditRun) {
+/// Audits what `analysis` asks of the database at `db` (`analyze`, `report`), saying which
+/// organizations the run left out and why.
+fn audit_stored(db: &Path, analysis: &AnalysisArgs) -> Result<(Store, AuditRun)> {
+    // Analysing never creates a database.
+    let store = Store::open_existing(db)?;
+    let run = run_audits(&store, &analysis.audit_request()?)?;
     for left in &run.left_out {
         eprintln!("callbudget: warning: {}; left out", printable(&left.reason));
     }
+    Ok((store, run))
 }
 
 /// Success, or [`FINDINGS_EXIT_CODE`] when a finding is at least as severe as `--fail-on`.
@@ -115,10 +127,10 @@ fn findings_exit_code(run: &AuditRun, fail_on: Option<callbudget::analysis::Seve
 }
 
 /// Writes `text` to stdout; a closed pipe (`callbudget ... | head`) is not a failure.
-fn print_stdout(text: &str) -> Result<()> {
+fn print_stdout(text: impl AsRef<[u8]>) -> Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    print_or_closed_pipe(out.write_all(text.as_bytes()).and_then(|()| out.flush()))
+    print_or_closed_pipe(out.write_all(text.as_ref()).and_then(|()| out.flush()))
 }
 
 /// An output error, unless it is only a reader that went away.

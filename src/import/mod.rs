@@ -61,12 +61,43 @@ impl Provider {
     }
 
     /// The provider's own budget; a generic API has none.
-    pub fn default_budget(self) -> Option<BudgetModel> {
+    fn default_budget(self) -> Option<BudgetModel> {
         match self {
             Provider::Meraki => Some(BudgetModel::meraki()),
             Provider::Xdr => Some(BudgetModel::xdr()),
             Provider::Generic => None,
         }
+    }
+
+    /// The budget an import of this provider's log is analysed with: the model `asked` for (a
+    /// built-in name or a model file), else the provider's own; a generic API has none, so one
+    /// must be asked for.
+    pub fn budget(self, asked: Option<&str>) -> Result<BudgetModel, ImportBudgetError> {
+        match (asked, self.default_budget()) {
+            (Some(spec), _) => Ok(BudgetModel::resolve(spec)?),
+            (None, Some(model)) => Ok(model),
+            (None, None) => Err(ImportBudgetError::NoneForProvider(self)),
+        }
+    }
+}
+
+/// Why an import's budget model cannot be chosen.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportBudgetError {
+    #[error(
+        "--provider {} has no budget of its own: pass --budget-model FILE.toml (or meraki, xdr)",
+        .0.as_str()
+    )]
+    NoneForProvider(Provider),
+    #[error(transparent)]
+    Model(#[from] BudgetModelError),
+}
+
+impl ImportBudgetError {
+    /// Whether the error is in how the import was asked for (a usage error): no model for a
+    /// provider without one. A model file that cannot be used is not.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, ImportBudgetError::NoneForProvider(_))
     }
 }
 
@@ -474,4 +505,39 @@ fn refusal(path: &Path, options: &ImportOptions, e: ReadError) -> ImportError {
 /// `us` rounded up to a multiple of `step`.
 fn ceil_to(us: i64, step: i64) -> i64 {
     -((-us).div_euclid(step) * step)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_import_takes_the_model_asked_for_else_the_providers_own() {
+        assert_eq!(
+            Provider::Meraki.budget(Some("xdr")).unwrap(),
+            BudgetModel::xdr()
+        );
+        assert_eq!(Provider::Xdr.budget(None).unwrap(), BudgetModel::xdr());
+        assert_eq!(
+            Provider::Generic.budget(Some("meraki")).unwrap(),
+            BudgetModel::meraki()
+        );
+    }
+
+    #[test]
+    fn a_generic_import_without_a_model_is_a_usage_error_naming_the_flag() {
+        let e = Provider::Generic.budget(None).unwrap_err();
+        assert!(e.is_usage());
+        assert_eq!(
+            e.to_string(),
+            "--provider generic has no budget of its own: pass --budget-model FILE.toml (or meraki, xdr)"
+        );
+    }
+
+    #[test]
+    fn a_model_that_cannot_be_read_is_not_a_usage_error() {
+        let e = Provider::Generic.budget(Some("missing.toml")).unwrap_err();
+        assert!(!e.is_usage());
+        assert_eq!(e.to_string(), "cannot read the budget model missing.toml");
+    }
 }

@@ -49,3 +49,11 @@ pub enum NotifyError {
     #[error("cannot start the async runtime for notifications")]
     Runtime(#[source] std::io::Error),
 }
+
+impl NotifyError {
+    /// Whether the error is in how the webhooks were given (a usage error, found before any work
+    /// is done), not in reading or posting.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, NotifyError::BadUrl { .. })
+    }
+}

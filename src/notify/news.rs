@@ -8,6 +8,7 @@ use crate::analysis::{
     ConsumerMove, ConsumerTrend, Finding, OrgAudit, Severity, finding_identity, made_alike,
 };
 use crate::store::{AuditRecord, OrgId, Store};
+use crate::text::printable;
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 
@@ -39,6 +40,25 @@ impl News<'_> {
     /// New findings over every organization.
     pub fn finding_count(&self) -> usize {
         self.orgs.iter().map(|o| o.new_findings.len()).sum()
+    }
+
+    /// Why nothing is posted, a line each: for each organization audited for the first time (the
+    /// baseline), and for the run when there is no news at all.
+    pub fn nothing_posted(&self) -> Vec<String> {
+        let mut lines: Vec<String> = self
+            .first_audits
+            .iter()
+            .map(|org| {
+                format!(
+                    "organization {} has no earlier audit made this way: this one is the baseline, nothing posted for it",
+                    printable(org.as_str())
+                )
+            })
+            .collect();
+        if self.is_empty() {
+            lines.push("nothing new since the previous audit, nothing posted".to_owned());
+        }
+        lines
     }
 }
 
@@ -174,6 +194,22 @@ mod tests {
             summary: format!("{consumer} did something"),
             metrics: serde_json::json!({}),
         }
+    }
+
+    #[test]
+    fn a_first_audit_is_the_baseline_and_no_news_is_said() {
+        let news = News {
+            orgs: Vec::new(),
+            first_audits: vec![OrgId::new("549236"), OrgId::new("evil\u{1b}[2J")],
+        };
+        assert_eq!(
+            news.nothing_posted(),
+            [
+                "organization 549236 has no earlier audit made this way: this one is the baseline, nothing posted for it",
+                "organization evil\\u{1b}[2J has no earlier audit made this way: this one is the baseline, nothing posted for it",
+                "nothing new since the previous audit, nothing posted",
+            ]
+        );
     }
 
     #[test]

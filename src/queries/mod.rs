@@ -146,6 +146,37 @@ pub fn find(name: &str) -> Result<&'static NamedQuery, QueryError> {
         })
 }
 
+/// A query of the library and its parameters, checked: what `callbudget query` runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreparedQuery {
+    pub query: &'static NamedQuery,
+    /// Names and values, checked against the query's header and in canonical form.
+    pub params: Vec<(String, String)>,
+}
+
+/// The query called `name` and its `NAME=VALUE` parameters, checked against its header (see
+/// [`checked_parameters`]) before any database is opened.
+pub fn prepare(name: &str, params: &[String]) -> Result<PreparedQuery, QueryError> {
+    let query = find(name)?;
+    let params = params
+        .iter()
+        .map(|p| parse_parameter(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(PreparedQuery {
+        query,
+        params: checked_parameters(query, &params)?,
+    })
+}
+
+/// The library, one query a line: its name, aligned, then what it answers.
+pub fn write_list(out: &mut impl std::io::Write) -> std::io::Result<()> {
+    let width = LIBRARY.iter().map(|q| q.name.len()).max().unwrap_or(0);
+    for q in &LIBRARY {
+        writeln!(out, "{:width$}  {}", q.name, q.summary())?;
+    }
+    Ok(())
+}
+
 /// Splits `NAME=VALUE` (the value may hold `=`); a leading `:` on the name is accepted.
 pub fn parse_parameter(text: &str) -> Result<(String, String), QueryError> {
     match text.split_once('=') {
@@ -313,6 +344,56 @@ mod tests {
         run_with("limit", "3").unwrap();
         run_with("until", "2026-11-20T02:00:00+02:00").unwrap();
         run_with("org", "abc").unwrap();
+    }
+
+    #[test]
+    fn a_query_is_prepared_with_its_parameters_checked_and_canonical() {
+        let prepared = prepare(
+            "top_consumers",
+            &[
+                "limit=3".to_owned(),
+                ":until=2026-11-20T02:00:00+02:00".to_owned(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(prepared.query.name, "top_consumers");
+        assert_eq!(
+            prepared.params,
+            [
+                ("limit".to_owned(), "3".to_owned()),
+                ("until".to_owned(), "2026-11-20T00:00:00.000000Z".to_owned()),
+            ]
+        );
+        let unknown = prepare("top_consumers", &["colour=red".to_owned()]).unwrap_err();
+        assert!(unknown.is_usage());
+        assert!(matches!(
+            prepare("no_such_query", &[]),
+            Err(QueryError::UnknownQuery { .. })
+        ));
+        assert!(matches!(
+            prepare("top_consumers", &["limit".to_owned()]),
+            Err(QueryError::MalformedParameter(_))
+        ));
+    }
+
+    #[test]
+    fn the_list_names_each_query_aligned_with_what_it_answers() {
+        let mut out = Vec::new();
+        write_list(&mut out).unwrap();
+        let list = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = list.lines().collect();
+        assert_eq!(lines.len(), LIBRARY.len());
+        // Aligned on the longest name, new_consumers_since_previous_audit (34 characters).
+        assert_eq!(
+            lines[0],
+            "admins_with_api_activity            Admins with API activity: whose API keys made \
+             requests, how many, from where."
+        );
+        assert_eq!(
+            lines[10],
+            "who_was_sending_when_429s_began     Who was sending when the 429s began, per 429 \
+             episode, busiest consumer first."
+        );
     }
 
     #[test]

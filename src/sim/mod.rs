@@ -15,10 +15,10 @@ pub mod truth;
 
 use crate::api::RequestRecord;
 use chrono::{DateTime, Utc};
-use faults::{FaultPlan, HostileMode};
-pub use faults::{FaultSetting, HostileSetting, RetryAfterStyle};
+use faults::HostileMode;
+pub use faults::{FaultPlan, FaultSetting, HostileSetting, RetryAfterStyle};
 use log::RequestLog;
-use scenario::Scenario;
+pub use scenario::Scenario;
 use server::SimState;
 pub use server::{ClockHand, ClockMode, HostPort, LinkStyle, PageOrder};
 use std::net::SocketAddr;
