@@ -77,19 +77,14 @@ fn output_and_save<T>(
 #[error(transparent)]
 struct UsageError(Box<dyn std::error::Error + Send + Sync + 'static>);
 
-/// `error` as a usage error.
-fn usage(error: impl std::error::Error + Send + Sync + 'static) -> anyhow::Error {
-    anyhow::Error::new(UsageError(Box::new(error)))
-}
-
-/// A usage error when `is_usage` says `error` is one, else `error` as it is.
+/// `error` as a usage error when the library's `is_usage` says it is one, else as it is.
 fn usage_when<E>(is_usage: fn(&E) -> bool) -> impl Fn(E) -> anyhow::Error + Copy
 where
     E: std::error::Error + Send + Sync + 'static,
 {
     move |error| {
         if is_usage(&error) {
-            usage(error)
+            anyhow::Error::new(UsageError(Box::new(error)))
         } else {
             error.into()
         }

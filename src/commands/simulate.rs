@@ -3,7 +3,7 @@
 use anyhow::{Context, Result, bail};
 use callbudget::api::API_KEY_ENV;
 use callbudget::cli::SimulateArgs;
-use callbudget::sim::{Scenario, Simulator, truth};
+use callbudget::sim::{Scenario, SimError, Simulator, truth};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -29,7 +29,7 @@ pub fn run(args: SimulateArgs, quiet: bool) -> Result<ExitCode> {
     };
     let config = args
         .sim_config(scenarios, now, api_key)
-        .map_err(super::usage)?;
+        .map_err(super::usage_when(SimError::is_usage))?;
 
     let started = Instant::now();
     let simulator = Simulator::build(config)?;

@@ -56,6 +56,14 @@ pub enum SimError {
     Serve(#[source] std::io::Error),
 }
 
+impl SimError {
+    /// Whether the error is in how the command line combines the simulator's flags (a usage
+    /// error, found before anything is built): --link-host with a --link-style that writes no host.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, SimError::LinkHostNeedsAbsoluteLinks)
+    }
+}
+
 /// What to simulate and how to serve it.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
