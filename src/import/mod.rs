@@ -360,16 +360,18 @@ pub fn import_log(
     // Stored batches go back to the reader, emptied, to be filled again.
     let (spare_sender, spare_receiver) = std::sync::mpsc::channel();
     let (read, stored) = std::thread::scope(|scope| {
-        let reader = std::thread::Builder::new()
-            .name("import-read".to_owned())
-            .spawn_scoped(scope, move || {
-                read::read_log(
-                    input,
-                    settings,
-                    |batch| sender.send(batch).is_ok(),
-                    || spare_receiver.try_recv().ok(),
-                )
-            });
+        let reader = lines::read_ahead(scope, input).and_then(|blocks| {
+            std::thread::Builder::new()
+                .name("import-read".to_owned())
+                .spawn_scoped(scope, move || {
+                    read::read_log(
+                        blocks,
+                        settings,
+                        |batch| sender.send(batch).is_ok(),
+                        || spare_receiver.try_recv().ok(),
+                    )
+                })
+        });
         let reader = match reader {
             Ok(reader) => reader,
             Err(source) => {

@@ -5,11 +5,10 @@
 
 use super::batch::{RequestBatch, RequestNumbers};
 use super::csv::CsvColumns;
-use super::lines::{Line, Lines, MAX_LINE_BYTES};
+use super::lines::{Blocks, Line, Lines, MAX_LINE_BYTES};
 use super::{LogFormat, MALFORMED_NAMED, MalformedLine};
 use crate::store::RequestRow;
 use std::borrow::Cow;
-use std::io::Read;
 
 /// Requests must come before this instant (9999-12-31T23:59:59Z), so that the end of the last
 /// one's second is still a time with four digits of year: times are stored as text, in order.
@@ -79,12 +78,12 @@ enum Decoder {
 /// returns false (the storing side gave up) or the file must be refused. `spare` hands back an
 /// empty batch the storing side is done with, if there is one.
 pub(super) fn read_log(
-    input: impl Read,
+    input: impl Blocks,
     settings: ReadSettings,
     mut send: impl FnMut(RequestBatch) -> bool,
     mut spare: impl FnMut() -> Option<RequestBatch>,
 ) -> Result<ReadLog, ReadError> {
-    let mut lines = Lines::new(input);
+    let mut lines = Lines::of_blocks(input);
     let mut decoder = match settings.format {
         LogFormat::Jsonl => Decoder::Jsonl,
         LogFormat::Csv => Decoder::Csv(None),
@@ -213,7 +212,7 @@ mod tests {
     fn read_text(text: &str, settings: ReadSettings) -> (Result<ReadLog, ReadError>, Vec<usize>) {
         let mut sent = Vec::new();
         let read = read_log(
-            text.as_bytes(),
+            super::super::lines::ReadBlocks::new(text.as_bytes()),
             settings,
             |batch| {
                 sent.push(batch.len());
