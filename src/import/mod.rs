@@ -2,9 +2,10 @@
 //! own JSONL or CSV, another provider's export — stored in the same tables as collected ones, so
 //! that `analyze` reads them alike, through the organization's provider's budget model.
 //!
-//! The file streams through: one thread reads its lines in bounded pieces and decodes them into
-//! batches of the store's rows ([`crate::store::RequestRow`], never Meraki's record type) while
-//! the calling thread stores each batch, so memory stays flat whatever the file's size. Everything
+//! The file streams through: one thread reads it in blocks of bounded size, another decodes its
+//! lines into batches of the store's rows ([`crate::store::RequestRow`], never Meraki's record
+//! type) and the calling thread stores each batch, so memory stays flat whatever the file's size
+//! and the copying, the decoding and the storing overlap. Everything
 //! is written in one transaction ([`crate::store::RequestLogImport`]), which is what makes the
 //! refusals cheap and total: a file that spans more than `max_span`, or (with `strict`) holds a
 //! malformed line, is refused with nothing stored, as soon as the line that decides it is read.
