@@ -3,12 +3,6 @@
 //! of the span the file covers replaced (those it partly covers trimmed to what lies outside it);
 //! then the organization and its provider. An import is stored whole or not at all, and readers
 //! never see half of one.
-//!
-//! Into a database whose request log is empty (a new one, mostly) and that no other connection has
-//! open, the import is written through SQLite's rollback journal instead of the WAL: pages that
-//! did not exist before the transaction need no journal, so each page is written once instead of
-//! twice (into the WAL, then copied into the file by the checkpoint). The database is back in WAL
-//! mode when the import ends, committed or not.
 
 use super::dictionary::Dictionaries;
 use super::providers::upsert_org_provider;
@@ -18,7 +12,7 @@ use super::{Endpoint, OrgId, RequestRow, Store, StoreError, StoredProvider, Wind
 use crate::api::Organization;
 use crate::timestamp;
 use chrono::{DateTime, TimeDelta, Utc};
-use rusqlite::{Connection, Transaction, TransactionBehavior, params};
+use rusqlite::{Transaction, TransactionBehavior, params};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -63,9 +57,6 @@ pub struct NumberedRequest<'r> {
 #[derive(Debug)]
 pub struct RequestLogImport<'s> {
     tx: Option<Transaction<'s>>,
-    /// The connection of `tx`, to leave the rollback journal once `tx` has ended.
-    conn: &'s Connection,
-    journal: ImportJournal,
     dictionaries: &'s mut Dictionaries,
     path: &'s Path,
     org_id: OrgId,
@@ -103,16 +94,12 @@ impl Store {
         self.conn
             .pragma_update(None, "cache_size", WINDOW_CACHE_KIB)
             .map_err(sqlite("setting the cache size"))?;
-        let conn = &self.conn;
-        let journal = ImportJournal::choose(conn).map_err(sqlite("choosing the journal"))?;
-        let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate).map_err(|e| {
-            journal.restore(conn);
-            sqlite("starting the import's transaction")(e)
-        })?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sqlite("starting the import's transaction"))?;
         Ok(RequestLogImport {
             tx: Some(tx),
-            conn,
-            journal,
             dictionaries: &mut self.dictionaries,
             path,
             org_id: org_id.clone(),
@@ -413,7 +400,6 @@ impl RequestLogImport<'_> {
             Some(tx) => tx.commit(),
             None => Ok(()),
         };
-        self.journal.restore(self.conn);
         match committed {
             Ok(()) => self.dictionaries.committed(),
             Err(source) => {
@@ -428,10 +414,8 @@ impl RequestLogImport<'_> {
 impl Drop for RequestLogImport<'_> {
     fn drop(&mut self) {
         // Not committed: the transaction rolls back as it drops, and the ids it stored go with it.
-        if let Some(tx) = self.tx.take() {
-            drop(tx);
+        if self.tx.take().is_some() {
             self.dictionaries.rolled_back();
-            self.journal.restore(self.conn);
         }
     }
 }
@@ -529,57 +513,6 @@ fn sqlite_error(path: &Path, context: &'static str, source: rusqlite::Error) -> 
         path: PathBuf::from(path),
         context,
         source,
-    }
-}
-
-/// Which journal an import writes through: see the module docs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ImportJournal {
-    /// The database's own (WAL; "memory" for an in-memory one).
-    AsOpened,
-    /// The rollback journal, for this import only.
-    Rollback,
-}
-
-impl ImportJournal {
-    /// The rollback journal when the request log is empty and the switch out of WAL succeeds
-    /// (SQLite refuses it while another connection has the database open: then the WAL, whose
-    /// readers never wait for a writer).
-    fn choose(conn: &Connection) -> rusqlite::Result<ImportJournal> {
-        let holds_requests: bool =
-            conn.query_row("SELECT EXISTS (SELECT 1 FROM request_log)", [], |row| {
-                row.get(0)
-            })?;
-        if holds_requests {
-            return Ok(ImportJournal::AsOpened);
-        }
-        let switched = conn
-            .pragma_update_and_check(None, "journal_mode", "DELETE", |row| {
-                row.get::<_, String>(0)
-            })
-            .is_ok_and(|mode| mode.eq_ignore_ascii_case("delete"));
-        if !switched {
-            return Ok(ImportJournal::AsOpened);
-        }
-        // NORMAL is not safe against a power cut with a rollback journal; FULL costs a few syncs
-        // per import.
-        if let Err(e) = conn.pragma_update(None, "synchronous", "FULL") {
-            ImportJournal::Rollback.restore(conn);
-            return Err(e);
-        }
-        Ok(ImportJournal::Rollback)
-    }
-
-    /// Back to WAL after the import's transaction ended. Should that fail (a reader that came
-    /// meanwhile holds a lock), the data is committed or rolled back all the same, and the next
-    /// open of the database switches to WAL again.
-    fn restore(self, conn: &Connection) {
-        if self == ImportJournal::Rollback {
-            let _ = conn.pragma_update(None, "synchronous", "NORMAL");
-            let _ = conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| {
-                row.get::<_, String>(0)
-            });
-        }
     }
 }
 
@@ -1118,128 +1051,6 @@ mod tests {
             matches!(err, StoreError::RecordOutsideWindow { ref ts, .. } if ts == "2026-11-19T10:00:00.000000Z"),
             "{err}"
         );
-        assert!(store.windows(&org()).unwrap().is_empty());
-    }
-
-    /// A database file with the schema and nothing stored, in a directory of its own.
-    fn new_database() -> (tempfile::TempDir, PathBuf) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("callbudget.db");
-        drop(Store::open(&path).unwrap());
-        (dir, path)
-    }
-
-    /// The requests of one hour, a second apart, for imports big enough to show in the WAL.
-    fn an_hour_of_requests() -> Vec<RequestRow<&'static str>> {
-        let start = timestamp::to_micros(&t("2026-11-20T10:00:00Z"));
-        (0..3600)
-            .map(|s| RequestRow {
-                ts_us: start + s * 1_000_000,
-                query_string: Some("perPage=1000&startingAfter=a-long-cursor-0123456789"),
-                ..row(
-                    "2026-11-20T10:00:00Z",
-                    "/api/v1/organizations/1/apiRequests",
-                )
-            })
-            .collect()
-    }
-
-    fn wal_bytes(path: &Path) -> u64 {
-        let mut wal = path.as_os_str().to_owned();
-        wal.push("-wal");
-        std::fs::metadata(wal).map_or(0, |m| m.len())
-    }
-
-    fn journal_mode(store: &Store) -> String {
-        store
-            .conn
-            .pragma_query_value(None, "journal_mode", |row| row.get(0))
-            .unwrap()
-    }
-
-    #[test]
-    fn an_import_into_an_empty_log_writes_its_pages_once_and_leaves_the_database_in_wal_mode() {
-        let (_dir, path) = new_database();
-        let mut store = Store::open(&path).unwrap();
-        let rows = an_hour_of_requests();
-        let wal_before = wal_bytes(&path);
-        import(
-            &mut store,
-            &rows,
-            "2026-11-20T10:00:00Z",
-            "2026-11-20T11:00:00Z",
-        );
-        // The rows went into the file, not through the WAL (which only saw the switch back).
-        assert_eq!(wal_bytes(&path), wal_before);
-        assert_eq!(journal_mode(&store), "wal");
-        assert_eq!(requests(&store).len(), 3600);
-        drop(store);
-        assert_eq!(requests(&Store::open(&path).unwrap()).len(), 3600);
-    }
-
-    #[test]
-    fn an_import_while_another_connection_has_the_database_open_goes_through_the_wal() {
-        let (_dir, path) = new_database();
-        let reader = rusqlite::Connection::open(&path).unwrap();
-        let stored: i64 = reader
-            .query_row("SELECT count(*) FROM request_log", [], |row| row.get(0))
-            .unwrap();
-        assert_eq!(stored, 0);
-        let mut store = Store::open(&path).unwrap();
-        import(
-            &mut store,
-            &an_hour_of_requests(),
-            "2026-11-20T10:00:00Z",
-            "2026-11-20T11:00:00Z",
-        );
-        assert!(wal_bytes(&path) > 4096 * 10, "{}", wal_bytes(&path));
-        assert_eq!(journal_mode(&store), "wal");
-        let stored: i64 = reader
-            .query_row("SELECT count(*) FROM request_log", [], |row| row.get(0))
-            .unwrap();
-        assert_eq!(stored, 3600);
-    }
-
-    #[test]
-    fn an_import_into_a_log_that_holds_requests_goes_through_the_wal() {
-        let (_dir, path) = new_database();
-        let mut store = Store::open(&path).unwrap();
-        let first = [row("2026-11-20T09:00:00Z", "/a")];
-        import(
-            &mut store,
-            &first,
-            "2026-11-20T09:00:00Z",
-            "2026-11-20T09:30:00Z",
-        );
-        let wal_before = wal_bytes(&path);
-        import(
-            &mut store,
-            &an_hour_of_requests(),
-            "2026-11-20T10:00:00Z",
-            "2026-11-20T11:00:00Z",
-        );
-        assert!(
-            wal_bytes(&path) > wal_before.max(4096 * 10),
-            "{}",
-            wal_bytes(&path)
-        );
-        assert_eq!(requests(&store).len(), 3601);
-    }
-
-    #[test]
-    fn an_import_dropped_in_the_rollback_journal_leaves_the_database_empty_and_in_wal_mode() {
-        let (_dir, path) = new_database();
-        let mut store = Store::open(&path).unwrap();
-        let rows = an_hour_of_requests();
-        let mut import = store
-            .begin_request_import(&org(), TimeDelta::hours(1), t("2026-11-21T00:00:00Z"))
-            .unwrap();
-        import
-            .insert_rows(rows.len(), rows.iter().copied())
-            .unwrap();
-        drop(import);
-        assert_eq!(journal_mode(&store), "wal");
-        assert!(requests(&store).is_empty());
         assert!(store.windows(&org()).unwrap().is_empty());
     }
 }
