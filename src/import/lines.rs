@@ -1,5 +1,6 @@
 //! A log file's lines, read in blocks of bounded size: each line numbered as an editor numbers
-//! it, without its `\n` or `\r\n`, and a line longer than [`MAX_LINE_BYTES`] skipped without
+//! it, without its `\n` or `\r\n` (or, for a last line without a line end, its `\r`), and a
+//! line longer than [`MAX_LINE_BYTES`] skipped without
 //! ever being held in memory, so a file's size or a hostile line never decides how much memory an
 //! import takes.
 //!
@@ -42,44 +43,29 @@ pub(super) trait Blocks {
 pub(super) struct ReadBlocks<R> {
     input: R,
     spare: Option<Vec<u8>>,
-    /// An error met after a block's first bytes: handed out after them.
-    failed: Option<std::io::Error>,
 }
 
 impl<R: Read> ReadBlocks<R> {
     pub(super) fn new(input: R) -> Self {
-        ReadBlocks {
-            input,
-            spare: None,
-            failed: None,
-        }
+        ReadBlocks { input, spare: None }
     }
 }
 
 impl<R: Read> Blocks for ReadBlocks<R> {
     fn next_block(&mut self) -> std::io::Result<Option<Vec<u8>>> {
-        if let Some(e) = self.failed.take() {
-            return Err(e);
-        }
         let mut block = self.spare.take().unwrap_or_default();
         block.clear();
         block.resize(BLOCK_BYTES, 0);
-        // A block is filled (or the input ends): short reads would make many small blocks.
-        let mut filled = 0;
-        while filled < block.len() {
-            match self.input.read(&mut block[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
+        // One read: a file fills the block (short only at its end), a pipe hands on what it has,
+        // so that a pipe's writer that pauses never holds back the lines already written.
+        let read = loop {
+            match self.input.read(&mut block) {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) if filled == 0 => return Err(e),
-                Err(e) => {
-                    self.failed = Some(e);
-                    break;
-                }
+                read => break read?,
             }
-        }
-        block.truncate(filled);
-        Ok((filled > 0).then_some(block))
+        };
+        block.truncate(read);
+        Ok((read > 0).then_some(block))
     }
 
     fn recycle(&mut self, block: Vec<u8>) {

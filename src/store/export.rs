@@ -57,14 +57,15 @@ macro_rules! api_requests_columns {
 /// The exported tables; the day of a row is the one of its main timestamp. Rows keep their
 /// insertion order (tables without a rowid: their primary key's).
 pub const EXPORTED_TABLES: [ExportedTable; 8] = [
-    // A view since schema 4: read through `api_request_rows`, which has the storage order (`id`)
-    // and the integer time the (window, time) index serves.
+    // A view since schema 4: read through `api_request_rows`, which has the integer time. Its
+    // rows come in the order `request_log` keeps them (since schema 6): window by window, each by
+    // time (its primary key), which needs no sort.
     ExportedTable {
         name: "api_requests",
         select_all: concat!(
             "SELECT ",
             api_requests_columns!(),
-            " FROM api_request_rows ORDER BY id"
+            " FROM api_request_rows ORDER BY window_id, ts_us, id"
         ),
         partitions: "SELECT DISTINCT w.org_id, date(r.ts_us / 1000000, 'unixepoch')
                      FROM request_log AS r JOIN collection_windows AS w ON w.id = r.window_id
@@ -74,7 +75,7 @@ pub const EXPORTED_TABLES: [ExportedTable; 8] = [
             api_requests_columns!(),
             " FROM api_request_rows WHERE org_id = ?1",
             " AND ts_us >= unixepoch(?2) * 1000000 AND ts_us < unixepoch(?3) * 1000000",
-            " ORDER BY id"
+            " ORDER BY window_id, ts_us, id"
         ),
     },
     exported_table!(

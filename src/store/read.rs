@@ -138,7 +138,8 @@ impl Store {
 
 /// The request rows of a scope's windows (`w`, `r`); with [`WINDOW_ROWS_IN_RANGE`] and
 /// [`window_rows_params`]. Windows first: the windows overlapping the range come from
-/// `collection_windows_by_scope`, then each window's rows in the range from `request_log_by_window`.
+/// `collection_windows_by_scope`, then each window's rows in the range from `request_log`'s own
+/// order (its primary key: window, time, id).
 const WINDOW_ROWS: &str = "FROM collection_windows AS w
                  JOIN request_log AS r ON r.window_id = w.id";
 /// Constants only; the values are bound.

@@ -126,18 +126,18 @@ impl<'a> From<RequestRecord<&'a str>> for RequestRow<&'a str> {
 }
 
 /// The columns of one `request_log` row as [`insert_rows`] writes them.
-const REQUEST_COLUMNS: usize = 6;
+const REQUEST_COLUMNS: usize = 7;
 const INSERT_REQUEST: &str = "INSERT INTO request_log
-     (window_id, ts_us, response_code, source_id, endpoint_id, query_string)
-     VALUES (?, ?, ?, ?, ?, ?)";
+     (id, window_id, ts_us, response_code, source_id, endpoint_id, query_string)
+     VALUES (?, ?, ?, ?, ?, ?, ?)";
 /// Rows per multi-row INSERT: one statement execution per 64 requests instead of per request.
 const REQUESTS_PER_INSERT: usize = 64;
 /// [`INSERT_REQUEST`] with [`REQUESTS_PER_INSERT`] rows of placeholders (built from constants only).
 static INSERT_REQUESTS_BATCH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let row = "(?, ?, ?, ?, ?, ?)";
+    let row = "(?, ?, ?, ?, ?, ?, ?)";
     format!(
         "INSERT INTO request_log
-             (window_id, ts_us, response_code, source_id, endpoint_id, query_string)
+             (id, window_id, ts_us, response_code, source_id, endpoint_id, query_string)
          VALUES {}",
         vec![row; REQUESTS_PER_INSERT].join(", ")
     )
@@ -188,6 +188,12 @@ pub(super) fn insert_rows<'r>(
         context: "storing request records",
         source,
     };
+    // `request_log` has no rowid to number its rows (migration 0006): they take the next ids in
+    // the order they are stored, read and moved on in this transaction.
+    let mut next_id: i64 = tx
+        .prepare_cached("SELECT next_id FROM request_log_ids")
+        .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
+        .map_err(err)?;
     // Whole batches in one statement each; the rest row by row.
     let batched = count - count % REQUESTS_PER_INSERT;
     let mut insert_one = tx.prepare_cached(INSERT_REQUEST).map_err(err)?;
@@ -207,14 +213,16 @@ pub(super) fn insert_rows<'r>(
         };
         // Bound one by one: the hot loop of ingest, without a slice of trait objects.
         (|| {
-            insert.raw_bind_parameter(first, row.window_id)?;
-            insert.raw_bind_parameter(first + 1, row.ts_us)?;
-            insert.raw_bind_parameter(first + 2, row.response_code)?;
-            insert.raw_bind_parameter(first + 3, row.source_id)?;
-            insert.raw_bind_parameter(first + 4, row.endpoint_id)?;
+            insert.raw_bind_parameter(first, next_id)?;
+            insert.raw_bind_parameter(first + 1, row.window_id)?;
+            insert.raw_bind_parameter(first + 2, row.ts_us)?;
+            insert.raw_bind_parameter(first + 3, row.response_code)?;
+            insert.raw_bind_parameter(first + 4, row.source_id)?;
+            insert.raw_bind_parameter(first + 5, row.endpoint_id)?;
             // Credentials in query strings never reach the database, whoever wrote it.
             let query_string = row.query_string.map(redact_query);
-            insert.raw_bind_parameter(first + 5, query_string.as_deref())?;
+            insert.raw_bind_parameter(first + 6, query_string.as_deref())?;
+            next_id += 1;
             if row_by_row || n % REQUESTS_PER_INSERT == REQUESTS_PER_INSERT - 1 {
                 insert.raw_execute()?;
             }
@@ -222,6 +230,9 @@ pub(super) fn insert_rows<'r>(
         })()
         .map_err(err)?;
     }
+    tx.prepare_cached("UPDATE request_log_ids SET next_id = ?1")
+        .and_then(|mut stmt| stmt.execute([next_id]))
+        .map_err(err)?;
     Ok(())
 }
 

@@ -85,8 +85,8 @@ fn user_version(conn: &Connection) -> i64 {
 #[test]
 fn a_new_database_is_migrated_to_the_current_schema_and_stamped() {
     let store = Store::open_in_memory().unwrap();
-    assert_eq!(SCHEMA_VERSION, 5);
-    assert_eq!(user_version(&store.conn), 5);
+    assert_eq!(SCHEMA_VERSION, 6);
+    assert_eq!(user_version(&store.conn), 6);
     let application_id: i32 = store
         .conn
         .pragma_query_value(None, "application_id", |row| row.get(0))
@@ -120,6 +120,7 @@ fn a_new_database_is_migrated_to_the_current_schema_and_stamped() {
             "overview_counts",
             "request_endpoints",
             "request_log",
+            "request_log_ids",
             "request_sources",
             "requests_per_minute",
             "response_code_counts",
@@ -132,7 +133,7 @@ fn a_new_database_is_migrated_to_the_current_schema_and_stamped() {
     );
     assert_eq!(
         store.metadata("schema_version").unwrap().as_deref(),
-        Some("5")
+        Some("6")
     );
     assert_eq!(
         store.metadata("tool_version").unwrap().as_deref(),
@@ -151,7 +152,7 @@ fn migrating_twice_is_a_no_op() {
     conn.execute("INSERT INTO metadata (key, value) VALUES ('k', 'v')", [])
         .unwrap();
     migrations().to_latest(&mut conn).unwrap();
-    assert_eq!(user_version(&conn), 5);
+    assert_eq!(user_version(&conn), 6);
     let value: String = conn
         .query_row("SELECT value FROM metadata WHERE key = 'k'", [], |row| {
             row.get(0)
@@ -175,7 +176,7 @@ fn reopening_a_database_keeps_its_version_and_data() {
         store.metadata("created_at").unwrap()
     };
     let store = Store::open(&path).unwrap();
-    assert_eq!(user_version(&store.conn), 5);
+    assert_eq!(user_version(&store.conn), 6);
     assert_eq!(store.metadata("created_at").unwrap(), created_at);
     assert_eq!(paths(&store), ["/a"]);
     assert_eq!(store.windows(&org()).unwrap().len(), 1);
@@ -205,7 +206,7 @@ fn a_missing_or_empty_file_becomes_a_new_database() {
     std::fs::write(&empty, b"").unwrap();
     for path in [missing, empty] {
         let store = Store::open(&path).unwrap();
-        assert_eq!(user_version(&store.conn), 5);
+        assert_eq!(user_version(&store.conn), 6);
         assert_eq!(store.path(), path);
     }
 }
@@ -237,14 +238,14 @@ fn a_database_from_a_newer_callbudget_is_refused_untouched() {
         err,
         StoreError::TooNew {
             found: 7,
-            known: 5,
+            known: 6,
             ..
         }
     ));
     assert_eq!(
         err.to_string(),
         format!(
-            "{} has schema version 7 but this callbudget knows up to 5: upgrade callbudget",
+            "{} has schema version 7 but this callbudget knows up to 6: upgrade callbudget",
             path.display()
         )
     );
@@ -368,11 +369,12 @@ fn zero_a_request_log_page(path: &Path) -> u64 {
     let mut bytes = std::fs::read(path).unwrap();
     let (page_size, root) = (page_size as u64, root as u64);
     let root_at = ((root - 1) * page_size) as usize;
+    // The table has no rowid (schema 6): its b-tree is an index's, keyed by its primary key.
     assert_eq!(
-        bytes[root_at], 0x05,
+        bytes[root_at], 0x02,
         "the request log's root is an interior page"
     );
-    // An interior table page's header ends with its right-most child's page number.
+    // An interior page's header ends with its right-most child's page number.
     let child = u32::from_be_bytes(bytes[root_at + 8..root_at + 12].try_into().unwrap()) as u64;
     let child_at = ((child - 1) * page_size) as usize;
     bytes[child_at..child_at + page_size as usize].fill(0);
@@ -1287,6 +1289,83 @@ fn rows_of(conn: &Connection, sql: &str) -> Vec<Vec<rusqlite::types::Value>> {
 }
 
 #[test]
+fn a_schema_5_log_keeps_its_ids_in_window_and_time_order_and_new_requests_are_numbered_after_them()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("schema5.db");
+    {
+        let mut conn = Connection::open(&path).unwrap();
+        Migrations::new(MIGRATION_SQL[..5].iter().map(|sql| M::up(sql)).collect())
+            .to_latest(&mut conn)
+            .unwrap();
+        assert_eq!(user_version(&conn), 5);
+        // Ids as a rowid table gave them: in the order stored, with a gap where rows were
+        // deleted, and not in time order (the API's pages come newest first).
+        conn.execute_batch(
+            "INSERT INTO collection_windows
+                 (id, org_id, endpoint, filter_kind, filter_value, t0, t1, status, started_at,
+                  finished_at, rows, calls, http_429s)
+             VALUES
+                 (1, '549236', 'apiRequests', 'none', '', '2026-11-20T10:00:00.000000Z',
+                  '2026-11-20T11:00:00.000000Z', 'complete', '2026-11-21T00:00:00.000000Z',
+                  '2026-11-21T00:00:05.000000Z', 3, 1, 0);
+             INSERT INTO request_sources (id, user_agent) VALUES (1, 'ua');
+             INSERT INTO request_endpoints (id, path) VALUES (1, '/a');
+             INSERT INTO request_log (id, window_id, ts_us, response_code, source_id, endpoint_id)
+             VALUES (3, 1, 1795168800000003, 200, 1, 1),
+                    (7, 1, 1795168800000001, 429, 1, 1),
+                    (8, 1, 1795168800000002, 200, 1, 1);",
+        )
+        .unwrap();
+    }
+    let mut store = Store::open(&path).unwrap();
+    assert_eq!(user_version(&store.conn), 6);
+    let ids = |store: &Store| -> Vec<(i64, i64)> {
+        let mut stmt = store
+            .conn
+            .prepare("SELECT id, ts_us % 1000 FROM request_log")
+            .unwrap();
+        stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    // Stored by window and time, each with its id.
+    assert_eq!(ids(&store), [(7, 1), (8, 2), (3, 3)]);
+    let next: i64 = store
+        .conn
+        .query_row("SELECT next_id FROM request_log_ids", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(next, 9);
+    let rowids: Vec<i64> = store
+        .conn
+        .prepare("SELECT rowid FROM api_requests ORDER BY rowid")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(rowids, [3, 7, 8]);
+    // The next window's requests take the ids after, in the order they are stored.
+    store
+        .store_request_window(
+            &requests("2026-11-20T11:00:00Z", "2026-11-20T12:00:00Z"),
+            &[
+                record("2026-11-20T11:30:00Z", "/b"),
+                record("2026-11-20T11:10:00Z", "/c"),
+            ],
+        )
+        .unwrap();
+    let stored = ids(&store);
+    assert_eq!(stored[3..], [(10, 0), (9, 0)]);
+    let next: i64 = store
+        .conn
+        .query_row("SELECT next_id FROM request_log_ids", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(next, 11);
+}
+
+#[test]
 fn a_schema_3_database_is_migrated_with_every_request_and_reads_back_identically() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("schema3.db");
@@ -1345,7 +1424,7 @@ fn a_schema_3_database_is_migrated_with_every_request_and_reads_back_identically
     assert_eq!(before[0].1.len(), 5);
 
     let store = Store::open(&path).unwrap();
-    assert_eq!(user_version(&store.conn), 5);
+    assert_eq!(user_version(&store.conn), 6);
     for (sql, rows) in &before {
         assert_eq!(&rows_of(&store.conn, sql), rows, "{sql}");
     }
