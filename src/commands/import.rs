@@ -2,8 +2,7 @@
 
 use anyhow::{Context, Result};
 use callbudget::cli::ImportArgs;
-use callbudget::import::{ImportBudgetError, import_log, open_log};
-use callbudget::store::Store;
+use callbudget::import::{ImportBudgetError, ImportDatabase, import_log, open_log};
 use chrono::Utc;
 use std::process::ExitCode;
 
@@ -13,15 +12,17 @@ pub fn run(args: ImportArgs, quiet: bool) -> Result<ExitCode> {
         .map_err(super::usage_when(ImportBudgetError::is_usage))?;
     // The file first: one that cannot be read leaves no database behind.
     let file = open_log(&args.file)?;
-    let mut store = Store::open(&args.db)?;
-    let summary =
-        import_log(&mut store, file, &args.file, &options, Utc::now()).with_context(|| {
-            format!(
-                "importing {} into {}",
-                args.file.display(),
-                args.db.display()
-            )
-        })?;
+    let mut database = ImportDatabase::open(&args.db)?;
+    let importing = || {
+        format!(
+            "importing {} into {}",
+            args.file.display(),
+            args.db.display()
+        )
+    };
+    let summary = import_log(database.store(), file, &args.file, &options, Utc::now())
+        .with_context(importing)?;
+    database.publish().with_context(importing)?;
     for line in summary.skipped_lines(&args.file) {
         eprintln!("{line}");
     }

@@ -54,7 +54,7 @@ impl<R: Read> ReadBlocks<R> {
 impl<R: Read> Blocks for ReadBlocks<R> {
     fn next_block(&mut self) -> std::io::Result<Option<Vec<u8>>> {
         let mut block = self.spare.take().unwrap_or_default();
-        block.clear();
+        // A recycled block keeps its bytes: only what a short read left out is zeroed again.
         block.resize(BLOCK_BYTES, 0);
         // One read: a file fills the block (short only at its end), a pipe hands on what it has,
         // so that a pipe's writer that pauses never holds back the lines already written.

@@ -22,10 +22,12 @@ mod combined;
 mod csv;
 mod jsonl;
 mod lines;
+mod new_database;
 mod read;
 mod request;
 
 pub use lines::MAX_LINE_BYTES;
+pub use new_database::ImportDatabase;
 
 use crate::api::Organization;
 use crate::budget::{BudgetModel, BudgetModelError};

@@ -629,6 +629,39 @@ impl Store {
         })
     }
 
+    /// Writes without a journal and without syncing, for a database nobody else can see yet (a
+    /// new one being built under a name of its own, published once complete): a crash leaves a
+    /// file nobody will use. [`Store::end_bulk_load`] makes it an ordinary database again.
+    pub fn begin_bulk_load(&mut self) -> Result<(), StoreError> {
+        self.conn
+            .pragma_update_and_check(None, "journal_mode", "OFF", |row| row.get::<_, String>(0))
+            .map_err(self.sql_error("switching the journal off"))?;
+        self.conn
+            .pragma_update(None, "synchronous", "OFF")
+            .map_err(self.sql_error("setting synchronous"))
+    }
+
+    /// Back to the WAL and its syncing, as every open sets them (see [`Store::begin_bulk_load`]).
+    pub fn end_bulk_load(&mut self) -> Result<(), StoreError> {
+        let mode: String = self
+            .conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            .map_err(self.sql_error("switching to WAL mode"))?;
+        if !mode.eq_ignore_ascii_case("wal") && self.path != Path::new(IN_MEMORY) {
+            return Err(StoreError::Sqlite {
+                path: self.path.clone(),
+                context: "switching to WAL mode",
+                source: rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
+                    Some(format!("the journal mode stayed {mode}")),
+                ),
+            });
+        }
+        self.conn
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(self.sql_error("setting synchronous"))
+    }
+
     /// Wraps a rusqlite error with this store's path and what was being done.
     fn sql_error(
         &self,

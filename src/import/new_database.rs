@@ -1,0 +1,224 @@
+//! The database an import writes into. An existing one is opened as every command opens it. A new
+//! one (no file at the path yet) is built under a name of its own beside it, without a journal,
+//! and published under its path only once the import is complete: it is written once instead of
+//! twice (into the write-ahead log, then into the file), nobody can read it half-built, and an
+//! import that fails or is interrupted leaves no database behind.
+
+use crate::store::{Store, StoreError};
+use std::path::{Path, PathBuf};
+
+/// Where an import writes: see the module docs. Dropped without [`ImportDatabase::publish`], a new
+/// database is deleted.
+#[derive(Debug)]
+pub struct ImportDatabase {
+    // Declared first, so that it closes before a new database's file is removed.
+    store: Store,
+    staged: Option<Staged>,
+}
+
+/// A new database under its building name, and the path it is published under; deleted when
+/// dropped unpublished.
+#[derive(Debug)]
+struct Staged {
+    building: PathBuf,
+    path: PathBuf,
+    published: bool,
+}
+
+impl ImportDatabase {
+    /// The database at `path` (see [`Store::open`]), or a new one to be published there.
+    pub fn open(path: &Path) -> Result<ImportDatabase, StoreError> {
+        // A link, even a dangling one, is not "no file": opening it says what it is.
+        let is_new =
+            matches!(path.symlink_metadata(), Err(e) if e.kind() == std::io::ErrorKind::NotFound);
+        if is_new
+            && let Some(building) = building_name(path)
+            && !building.exists()
+        {
+            let staged = Staged {
+                building,
+                path: path.to_owned(),
+                published: false,
+            };
+            // Dropped on failure, `staged` takes with it whatever the open made.
+            if let Ok(mut store) = Store::open(&staged.building) {
+                store.begin_bulk_load()?;
+                return Ok(ImportDatabase {
+                    store,
+                    staged: Some(staged),
+                });
+            }
+        }
+        // Also when the building file cannot be made (a read-only directory): then the error
+        // names the path asked for.
+        Ok(ImportDatabase {
+            store: Store::open(path)?,
+            staged: None,
+        })
+    }
+
+    pub fn store(&mut self) -> &mut Store {
+        &mut self.store
+    }
+
+    /// Makes what was imported the database at its path: a new database is switched to WAL mode,
+    /// synced and given its name, unless another file took that name meanwhile (then it is
+    /// deleted and that file is left as it is).
+    pub fn publish(self) -> Result<(), StoreError> {
+        let ImportDatabase { mut store, staged } = self;
+        let Some(mut staged) = staged else {
+            return Ok(());
+        };
+        store.end_bulk_load()?;
+        // Closed first: the last connection takes the write-ahead log back into the file.
+        drop(store);
+        staged.publish()
+    }
+}
+
+impl Staged {
+    fn publish(&mut self) -> Result<(), StoreError> {
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| StoreError::Io { path, source }
+        };
+        std::fs::File::open(&self.building)
+            .and_then(|file| file.sync_all())
+            .map_err(io(&self.building))?;
+        // A link, not a rename: it never replaces a file that took the name meanwhile.
+        std::fs::hard_link(&self.building, &self.path).map_err(io(&self.path))?;
+        self.published = true;
+        std::fs::remove_file(&self.building).map_err(io(&self.building))?;
+        // The new name, durable.
+        let directory = match self.path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        std::fs::File::open(directory)
+            .and_then(|dir| dir.sync_all())
+            .map_err(io(directory))
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if self.published {
+            return;
+        }
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut file = self.building.clone().into_os_string();
+            file.push(suffix);
+            let _ = std::fs::remove_file(file);
+        }
+    }
+}
+
+/// `.NAME.import-PID` beside `path`: hidden, and one per process.
+fn building_name(path: &Path) -> Option<PathBuf> {
+    let name = path.file_name()?;
+    let mut building = std::ffi::OsString::from(".");
+    building.push(name);
+    building.push(format!(".import-{}", std::process::id()));
+    Some(path.with_file_name(building))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::budget::BudgetModel;
+    use crate::import::{DEFAULT_MAX_SPAN, ImportOptions, LogFormat, Provider, import_log};
+    use crate::store::OrgId;
+
+    fn options() -> ImportOptions {
+        ImportOptions {
+            org_id: OrgId::new("77"),
+            org_name: None,
+            provider: Provider::Meraki,
+            format: LogFormat::Jsonl,
+            budget: BudgetModel::meraki(),
+            strict: false,
+            max_span: DEFAULT_MAX_SPAN,
+        }
+    }
+
+    const LOG: &str = "{\"ts\":\"2026-11-20T10:00:00Z\",\"path\":\"/a\",\"status\":429}\n\
+                       {\"ts\":\"2026-11-20T10:00:01Z\",\"path\":\"/b\",\"status\":200}\n";
+
+    fn import(database: &mut ImportDatabase) {
+        let now = crate::timestamp::parse("2026-11-21T00:00:00Z").unwrap();
+        let summary = import_log(
+            database.store(),
+            LOG.as_bytes(),
+            Path::new("log.jsonl"),
+            &options(),
+            now,
+        )
+        .unwrap();
+        assert_eq!(summary.records, 2);
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_new_database_is_built_aside_and_appears_whole_in_wal_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cb.db");
+        let mut database = ImportDatabase::open(&path).unwrap();
+        let building = format!(".cb.db.import-{}", std::process::id());
+        assert_eq!(database.store().path(), dir.path().join(&building));
+        import(&mut database);
+        // Nobody sees it before it is complete.
+        assert!(!path.exists());
+        assert_eq!(names(dir.path()), [building]);
+        database.publish().unwrap();
+        assert_eq!(names(dir.path()), ["cb.db"]);
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let mode: String = conn
+            .pragma_query_value(None, "journal_mode", |row| row.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let requests: i64 = conn
+            .query_row("SELECT count(*) FROM api_requests", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(requests, 2);
+        drop(conn);
+        // An ordinary database from then on: the next import opens it in place.
+        let mut database = ImportDatabase::open(&path).unwrap();
+        assert_eq!(database.store().path(), path);
+        import(&mut database);
+        database.publish().unwrap();
+    }
+
+    #[test]
+    fn a_new_database_dropped_unpublished_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut database = ImportDatabase::open(&dir.path().join("cb.db")).unwrap();
+        import(&mut database);
+        drop(database);
+        assert!(names(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn a_file_that_took_the_name_meanwhile_is_left_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cb.db");
+        let mut database = ImportDatabase::open(&path).unwrap();
+        import(&mut database);
+        std::fs::write(&path, "someone else's").unwrap();
+        let err = database.publish().unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Io { path: named, source }
+                if named == &path && source.kind() == std::io::ErrorKind::AlreadyExists),
+            "{err:?}"
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "someone else's");
+        assert_eq!(names(dir.path()), ["cb.db"]);
+    }
+}
