@@ -257,8 +257,8 @@ impl<B: Blocks> Lines<B> {
 mod tests {
     use super::*;
 
-    fn all(input: &[u8]) -> Vec<(u64, Result<String, ()>)> {
-        let mut lines = Lines::new(input);
+    /// Every line of `lines`, numbered, its text or `Err` for one over the limit.
+    fn read_all<B: Blocks>(mut lines: Lines<B>) -> Vec<(u64, Result<String, ()>)> {
         let mut out = Vec::new();
         while let Some((n, line)) = lines.next_line().unwrap() {
             out.push(match line {
@@ -267,6 +267,10 @@ mod tests {
             });
         }
         out
+    }
+
+    fn all(input: &[u8]) -> Vec<(u64, Result<String, ()>)> {
+        read_all(Lines::new(input))
     }
 
     /// A byte string in blocks of `size` bytes: a file read in pieces of any size.
@@ -289,15 +293,7 @@ mod tests {
     }
 
     fn all_in_blocks(input: &[u8], size: usize) -> Vec<(u64, Result<String, ()>)> {
-        let mut lines = Lines::of_blocks(SmallBlocks { rest: input, size });
-        let mut out = Vec::new();
-        while let Some((n, line)) = lines.next_line().unwrap() {
-            out.push(match line {
-                Line::Text(t) => (n, Ok(String::from_utf8_lossy(t).into_owned())),
-                Line::TooLong => (n, Err(())),
-            });
-        }
-        out
+        read_all(Lines::of_blocks(SmallBlocks { rest: input, size }))
     }
 
     #[test]

@@ -1288,17 +1288,29 @@ fn rows_of(conn: &Connection, sql: &str) -> Vec<Vec<rusqlite::types::Value>> {
         .unwrap()
 }
 
+/// A connection to a database at `path` migrated to schema `version` only, as an older callbudget
+/// left it.
+fn connection_at_schema(path: &Path, version: usize) -> Connection {
+    let mut conn = Connection::open(path).unwrap();
+    Migrations::new(
+        MIGRATION_SQL[..version]
+            .iter()
+            .map(|sql| M::up(sql))
+            .collect(),
+    )
+    .to_latest(&mut conn)
+    .unwrap();
+    assert_eq!(user_version(&conn), version as i64);
+    conn
+}
+
 #[test]
 fn a_schema_5_log_keeps_its_ids_in_window_and_time_order_and_new_requests_are_numbered_after_them()
 {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("schema5.db");
     {
-        let mut conn = Connection::open(&path).unwrap();
-        Migrations::new(MIGRATION_SQL[..5].iter().map(|sql| M::up(sql)).collect())
-            .to_latest(&mut conn)
-            .unwrap();
-        assert_eq!(user_version(&conn), 5);
+        let conn = connection_at_schema(&path, 5);
         // Ids as a rowid table gave them: in the order stored, with a gap where rows were
         // deleted, and not in time order (the API's pages come newest first).
         conn.execute_batch(
@@ -1332,11 +1344,13 @@ fn a_schema_5_log_keeps_its_ids_in_window_and_time_order_and_new_requests_are_nu
     };
     // Stored by window and time, each with its id.
     assert_eq!(ids(&store), [(7, 1), (8, 2), (3, 3)]);
-    let next: i64 = store
-        .conn
-        .query_row("SELECT next_id FROM request_log_ids", [], |row| row.get(0))
-        .unwrap();
-    assert_eq!(next, 9);
+    let next_id = |store: &Store| -> i64 {
+        store
+            .conn
+            .query_row("SELECT next_id FROM request_log_ids", [], |row| row.get(0))
+            .unwrap()
+    };
+    assert_eq!(next_id(&store), 9);
     let rowids: Vec<i64> = store
         .conn
         .prepare("SELECT rowid FROM api_requests ORDER BY rowid")
@@ -1358,11 +1372,7 @@ fn a_schema_5_log_keeps_its_ids_in_window_and_time_order_and_new_requests_are_nu
         .unwrap();
     let stored = ids(&store);
     assert_eq!(stored[3..], [(10, 0), (9, 0)]);
-    let next: i64 = store
-        .conn
-        .query_row("SELECT next_id FROM request_log_ids", [], |row| row.get(0))
-        .unwrap();
-    assert_eq!(next, 11);
+    assert_eq!(next_id(&store), 11);
 }
 
 #[test]
@@ -1389,11 +1399,7 @@ fn a_schema_3_database_is_migrated_with_every_request_and_reads_back_identically
               '/api/v1/devices/Q2XX-AAAA-0001/lldpCdp', '', 'python-meraki/4.7.0 Caller/(NocPoller/2.1 Acme)',
               429, '203.0.113.7', 1, 'getDeviceLldpCdp', 'k_3f9', 'api_key')";
     let before = {
-        let mut conn = Connection::open(&path).unwrap();
-        Migrations::new(MIGRATION_SQL[..3].iter().map(|sql| M::up(sql)).collect())
-            .to_latest(&mut conn)
-            .unwrap();
-        assert_eq!(user_version(&conn), 3);
+        let conn = connection_at_schema(&path, 3);
         conn.execute_batch(
             "INSERT INTO collection_windows
                  (id, org_id, endpoint, filter_kind, filter_value, t0, t1, status, started_at,
