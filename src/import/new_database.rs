@@ -78,17 +78,24 @@ impl ImportDatabase {
 
 impl Staged {
     fn publish(&mut self) -> Result<(), StoreError> {
-        let io = |path: &Path| {
-            let path = path.to_owned();
-            move |source| StoreError::Io { path, source }
+        let failed = |source| StoreError::Publish {
+            path: self.path.clone(),
+            source,
         };
         std::fs::File::open(&self.building)
             .and_then(|file| file.sync_all())
-            .map_err(io(&self.building))?;
+            .map_err(failed)?;
         // A link, not a rename: it never replaces a file that took the name meanwhile.
-        std::fs::hard_link(&self.building, &self.path).map_err(io(&self.path))?;
+        match std::fs::hard_link(&self.building, &self.path) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(StoreError::TakenMeanwhile {
+                    path: self.path.clone(),
+                });
+            }
+            linked => linked.map_err(failed)?,
+        }
         self.published = true;
-        std::fs::remove_file(&self.building).map_err(io(&self.building))?;
+        std::fs::remove_file(&self.building).map_err(failed)?;
         // The new name, durable.
         let directory = match self.path.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
@@ -96,7 +103,7 @@ impl Staged {
         };
         std::fs::File::open(directory)
             .and_then(|dir| dir.sync_all())
-            .map_err(io(directory))
+            .map_err(failed)
     }
 }
 
@@ -214,9 +221,15 @@ mod tests {
         std::fs::write(&path, "someone else's").unwrap();
         let err = database.publish().unwrap_err();
         assert!(
-            matches!(&err, StoreError::Io { path: named, source }
-                if named == &path && source.kind() == std::io::ErrorKind::AlreadyExists),
+            matches!(&err, StoreError::TakenMeanwhile { path: named } if named == &path),
             "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{} appeared while the import built the new database beside it: it is left as it is and nothing was imported (import again to import into it)",
+                path.display()
+            )
         );
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "someone else's");
         assert_eq!(names(dir.path()), ["cb.db"]);

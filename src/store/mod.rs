@@ -90,6 +90,16 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "{} appeared while the import built the new database beside it: it is left as it is and nothing was imported (import again to import into it)",
+        path.display()
+    )]
+    TakenMeanwhile { path: PathBuf },
+    #[error("cannot give the new database its name {}", path.display())]
+    Publish {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{} is not a callbudget database (it is not an SQLite database)", path.display())]
     NotSqlite { path: PathBuf },
     #[error("{} is not a callbudget database ({reason})", path.display())]
