@@ -6,6 +6,7 @@
 
 use crate::store::{Store, StoreError};
 use std::path::{Path, PathBuf};
+use tempfile::TempPath;
 
 /// Where an import writes: see the module docs. Dropped without [`ImportDatabase::publish`], a new
 /// database is deleted.
@@ -20,28 +21,26 @@ pub struct ImportDatabase {
 /// dropped unpublished.
 #[derive(Debug)]
 struct Staged {
-    building: PathBuf,
+    /// Removed when dropped.
+    building: Option<TempPath>,
     path: PathBuf,
-    published: bool,
 }
 
 impl ImportDatabase {
     /// The database at `path` (see [`Store::open`]), or a new one to be published there.
     pub fn open(path: &Path) -> Result<ImportDatabase, StoreError> {
-        // A link, even a dangling one, is not "no file": opening it says what it is.
-        let is_new =
-            matches!(path.symlink_metadata(), Err(e) if e.kind() == std::io::ErrorKind::NotFound);
-        if is_new
-            && let Some(building) = building_name(path)
-            && !building.exists()
-        {
+        // A link, even a dangling one, is not "no file": it is opened in place.
+        let is_new = path != Path::new(":memory:")
+            && matches!(path.symlink_metadata(), Err(e) if e.kind() == std::io::ErrorKind::NotFound);
+        if is_new && let Some(building) = building_file(path) {
             let staged = Staged {
-                building,
+                building: Some(building),
                 path: path.to_owned(),
-                published: false,
             };
             // Dropped on failure, `staged` takes with it whatever the open made.
-            if let Ok(mut store) = Store::open(&staged.building) {
+            if let Some(building) = &staged.building
+                && let Ok(mut store) = Store::open(building)
+            {
                 store.begin_bulk_load()?;
                 return Ok(ImportDatabase {
                     store,
@@ -66,67 +65,84 @@ impl ImportDatabase {
     /// deleted and that file is left as it is).
     pub fn publish(self) -> Result<(), StoreError> {
         let ImportDatabase { mut store, staged } = self;
-        let Some(mut staged) = staged else {
+        let Some(staged) = staged else {
             return Ok(());
         };
-        store.end_bulk_load()?;
-        // Closed first: the last connection takes the write-ahead log back into the file.
+        let ended = store.end_bulk_load();
+        // Closed first (also when that failed): the last connection takes the write-ahead log
+        // back into the file.
         drop(store);
+        ended?;
         staged.publish()
     }
 }
 
 impl Staged {
-    fn publish(&mut self) -> Result<(), StoreError> {
+    fn publish(mut self) -> Result<(), StoreError> {
+        let Some(building) = self.building.take() else {
+            return Ok(());
+        };
         let failed = |source| StoreError::Publish {
             path: self.path.clone(),
             source,
         };
-        std::fs::File::open(&self.building)
+        std::fs::File::open(&building)
             .and_then(|file| file.sync_all())
             .map_err(failed)?;
-        // A link, not a rename: it never replaces a file that took the name meanwhile.
-        match std::fs::hard_link(&self.building, &self.path) {
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(StoreError::TakenMeanwhile {
+        // Never over a file that took the name meanwhile (a rename that refuses to replace, else
+        // a link); a refused building file is removed with its `TempPath`.
+        if let Err(refused) = building.persist_noclobber(&self.path) {
+            return Err(match refused.error.kind() {
+                std::io::ErrorKind::AlreadyExists => StoreError::TakenMeanwhile {
                     path: self.path.clone(),
-                });
-            }
-            linked => linked.map_err(failed)?,
+                },
+                _ => failed(refused.error),
+            });
         }
-        self.published = true;
-        std::fs::remove_file(&self.building).map_err(failed)?;
-        // The new name, durable.
+        // The new name made durable where the file system can: the database is complete and has
+        // its name whatever this says.
         let directory = match self.path.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => Path::new("."),
         };
-        std::fs::File::open(directory)
-            .and_then(|dir| dir.sync_all())
-            .map_err(failed)
+        let _ = std::fs::File::open(directory).and_then(|dir| dir.sync_all());
+        Ok(())
     }
 }
 
 impl Drop for Staged {
     fn drop(&mut self) {
-        if self.published {
-            return;
-        }
-        for suffix in ["", "-wal", "-shm", "-journal"] {
-            let mut file = self.building.clone().into_os_string();
-            file.push(suffix);
-            let _ = std::fs::remove_file(file);
+        // The file itself goes with its `TempPath`; SQLite's files beside it, if any, here.
+        if let Some(building) = &self.building {
+            for suffix in ["-wal", "-shm", "-journal"] {
+                let mut file = building.to_path_buf().into_os_string();
+                file.push(suffix);
+                let _ = std::fs::remove_file(file);
+            }
         }
     }
 }
 
-/// `.NAME.import-PID` beside `path`: hidden, and one per process.
-fn building_name(path: &Path) -> Option<PathBuf> {
-    let name = path.file_name()?;
-    let mut building = std::ffi::OsString::from(".");
-    building.push(name);
-    building.push(format!(".import-{}", std::process::id()));
-    Some(path.with_file_name(building))
+/// A new, empty file `.NAME.import-XXXXXX` beside `path` (hidden; created exclusively, never
+/// through a link), with the permissions the umask gives, as the database would have had.
+fn building_file(path: &Path) -> Option<TempPath> {
+    let name = path.file_name()?.to_string_lossy();
+    let directory = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let prefix = format!(".{name}.import-");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    builder
+        .tempfile_in(directory)
+        .ok()
+        .map(tempfile::NamedTempFile::into_temp_path)
 }
 
 #[cfg(test)]
@@ -178,12 +194,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cb.db");
         let mut database = ImportDatabase::open(&path).unwrap();
-        let building = format!(".cb.db.import-{}", std::process::id());
-        assert_eq!(database.store().path(), dir.path().join(&building));
+        let building = names(dir.path());
+        assert_eq!(building.len(), 1);
+        assert!(building[0].starts_with(".cb.db.import-"), "{building:?}");
+        assert_eq!(database.store().path(), dir.path().join(&building[0]));
         import(&mut database);
         // Nobody sees it before it is complete.
         assert!(!path.exists());
-        assert_eq!(names(dir.path()), [building]);
+        assert_eq!(names(dir.path()), building);
         database.publish().unwrap();
         assert_eq!(names(dir.path()), ["cb.db"]);
         let conn = rusqlite::Connection::open(&path).unwrap();

@@ -1312,9 +1312,13 @@ fn a_schema_5_log_keeps_its_ids_in_window_and_time_order_and_new_requests_are_nu
     {
         let conn = connection_at_schema(&path, 5);
         // Ids as a rowid table gave them: in the order stored, with a gap where rows were
-        // deleted, and not in time order (the API's pages come newest first).
+        // deleted, and not in time order (the API's pages come newest first); and a row whose
+        // window was deleted by hand with foreign keys off.
         conn.execute_batch(
-            "INSERT INTO collection_windows
+            "PRAGMA foreign_keys = OFF;
+             INSERT INTO request_log (id, window_id, ts_us, response_code, source_id, endpoint_id)
+             VALUES (12, 99, 1795168800000009, 200, 1, 1);
+             INSERT INTO collection_windows
                  (id, org_id, endpoint, filter_kind, filter_value, t0, t1, status, started_at,
                   finished_at, rows, calls, http_429s)
              VALUES
@@ -1342,7 +1346,7 @@ fn a_schema_5_log_keeps_its_ids_in_window_and_time_order_and_new_requests_are_nu
             .collect::<Result<_, _>>()
             .unwrap()
     };
-    // Stored by window and time, each with its id.
+    // Stored by window and time, each with its id; the orphan, which no view showed, left out.
     assert_eq!(ids(&store), [(7, 1), (8, 2), (3, 3)]);
     let next_id = |store: &Store| -> i64 {
         store
@@ -1350,7 +1354,7 @@ fn a_schema_5_log_keeps_its_ids_in_window_and_time_order_and_new_requests_are_nu
             .query_row("SELECT next_id FROM request_log_ids", [], |row| row.get(0))
             .unwrap()
     };
-    assert_eq!(next_id(&store), 9);
+    assert_eq!(next_id(&store), 13);
     let rowids: Vec<i64> = store
         .conn
         .prepare("SELECT rowid FROM api_requests ORDER BY rowid")
@@ -1371,8 +1375,8 @@ fn a_schema_5_log_keeps_its_ids_in_window_and_time_order_and_new_requests_are_nu
         )
         .unwrap();
     let stored = ids(&store);
-    assert_eq!(stored[3..], [(10, 0), (9, 0)]);
-    assert_eq!(next_id(&store), 11);
+    assert_eq!(stored[3..], [(14, 0), (13, 0)]);
+    assert_eq!(next_id(&store), 15);
 }
 
 #[test]
