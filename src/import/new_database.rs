@@ -2,7 +2,8 @@
 //! one (no file at the path yet) is built under a name of its own beside it, without a journal,
 //! and published under its path only once the import is complete: it is written once instead of
 //! twice (into the write-ahead log, then into the file), nobody can read it half-built, and an
-//! import that fails or is interrupted leaves no database behind.
+//! import that fails leaves no file behind (one killed outright leaves only its hidden building
+//! file, which nothing reads).
 
 use crate::store::{Store, StoreError};
 use std::path::{Path, PathBuf};
