@@ -200,7 +200,13 @@ pub(super) fn insert_rows<'r>(
     let mut insert_many = tx.prepare_cached(&INSERT_REQUESTS_BATCH).map_err(err)?;
     for n in 0..count {
         let Some(row) = rows()? else {
-            break;
+            // A batch half bound cannot be stored: fewer rows than announced are refused (and
+            // the caller's transaction with them) rather than some of them dropped.
+            return Err(StoreError::InvalidWindow {
+                path: PathBuf::from(path),
+                window: format!("of {count} request(s)"),
+                reason: "fewer requests came than were announced",
+            });
         };
         let row_by_row = n >= batched;
         let (insert, first) = if row_by_row {
@@ -239,6 +245,48 @@ pub(super) fn insert_rows<'r>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Store;
+
+    #[test]
+    fn fewer_rows_than_announced_are_refused_not_half_stored() {
+        let mut store = Store::open_in_memory().unwrap();
+        let tx = store.conn.transaction().unwrap();
+        tx.execute_batch(
+            "INSERT INTO collection_windows
+                 (id, org_id, endpoint, filter_kind, filter_value, t0, t1, status, started_at,
+                  finished_at, rows, calls, http_429s)
+             VALUES (1, '1', 'apiRequests', 'none', '', '2026-11-20T10:00:00.000000Z',
+                     '2026-11-20T11:00:00.000000Z', 'complete', '2026-11-21T00:00:00.000000Z',
+                     '2026-11-21T00:00:05.000000Z', 0, 1, 0)",
+        )
+        .unwrap();
+        let request = |n: i64| StoredRequest {
+            window_id: WindowId(1),
+            ts_us: 1_795_168_800_000_000 + n,
+            response_code: Some(200),
+            source_id: 1,
+            endpoint_id: 1,
+            query_string: None,
+        };
+        // 70 announced, 66 come: a whole batch of 64 and two of the next.
+        let mut rows = (0..66).map(request);
+        let err = insert_rows(&tx, Path::new("x.db"), 70, || Ok(rows.next())).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "x.db: invalid window of 70 request(s): fewer requests came than were announced"
+        );
+        // Exactly as many as announced: all stored.
+        let mut rows = (100..170).map(request);
+        insert_rows(&tx, Path::new("x.db"), 70, || Ok(rows.next())).unwrap();
+        let stored: i64 = tx
+            .query_row(
+                "SELECT count(*) FROM request_log WHERE ts_us % 1000 >= 100",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(stored, 70);
+    }
 
     #[test]
     fn a_meraki_record_becomes_the_row_with_the_same_values() {
