@@ -40,16 +40,21 @@ fn database_in(dir: &Path) -> PathBuf {
     let log = dir.join("log.jsonl");
     write_log(&log);
     let db = dir.join("cb.db");
+    import_as_org_7(&log, &db);
+    db
+}
+
+/// `callbudget import` of the JSONL `log` into `db` as organization "7", which must succeed.
+fn import_as_org_7(log: &Path, db: &Path) {
     let output = callbudget()
         .arg("import")
-        .arg(&log)
+        .arg(log)
         .args(["--provider", "meraki", "--format", "jsonl", "--org", "7"])
         .arg("--db")
-        .arg(&db)
+        .arg(db)
         .output()
         .expect("callbudget runs");
     assert!(output.status.success(), "{}", stderr(&output));
-    db
 }
 
 /// Zeroes the right-most leaf below the request log's root page, as a lost sector would.
@@ -260,15 +265,7 @@ fn a_log_large_enough_for_two_connections_is_analysed_alike_read_only_or_not() {
     let log = dir.path().join("log.jsonl");
     std::fs::write(&log, lines).expect("the log is written");
     let db = sub.join("cb.db");
-    let import = callbudget()
-        .arg("import")
-        .arg(&log)
-        .args(["--provider", "meraki", "--format", "jsonl", "--org", "7"])
-        .arg("--db")
-        .arg(&db)
-        .output()
-        .expect("callbudget runs");
-    assert!(import.status.success(), "{}", stderr(&import));
+    import_as_org_7(&log, &db);
     set_read_only(&sub, true);
     let in_read_only_directory = analysis_document(&db);
     set_read_only(&sub, false);

@@ -122,13 +122,9 @@ pub fn audit_org_within(
     options: AuditOptions,
 ) -> Result<OrgAudit, AnalysisError> {
     let mut audit = audit_log(store, org_id, window, options)?;
-    audit.organization_name =
-        store
-            .organization_name(org_id)
-            .map_err(|source| AnalysisError::Store {
-                org_id: org_id.clone(),
-                source: Box::new(source),
-            })?;
+    audit.organization_name = store
+        .organization_name(org_id)
+        .map_err(AnalysisError::store(org_id))?;
     let mut coverage = data_coverage(store, org_id, &checked)?;
     coverage.rest_on(match audit.coverage {
         Coverage::IntervalsOnly => Endpoint::ResponseCodesByInterval,
@@ -167,10 +163,7 @@ fn audit_log(
     if log.is_empty() {
         let counts = store
             .interval_counts(org_id, window.start, window.end)
-            .map_err(|source| AnalysisError::Store {
-                org_id: org_id.clone(),
-                source: Box::new(source),
-            })?;
+            .map_err(AnalysisError::store(org_id))?;
         if !counts.is_empty() {
             return intervals_only_audit(org_id, window, options, &intervals_as_log(&counts)?);
         }
@@ -191,10 +184,7 @@ fn audit_log(
             previous_window.start,
             previous_window.end,
         )
-        .map_err(|source| AnalysisError::Store {
-            org_id: org_id.clone(),
-            source: Box::new(source),
-        })?
+        .map_err(AnalysisError::store(org_id))?
         .map_or(0.0, |e| e.covered_seconds);
     let length = (previous_window.end - previous_window.start).num_seconds() as f64;
     // A previous period collected whole but empty is still a comparison: everyone is new.
@@ -284,13 +274,9 @@ fn trends_since_previous(
     audit: &OrgAudit,
 ) -> Result<Option<super::Trends>, AnalysisError> {
     let org_id = &audit.org_id;
-    let store_error = |source| AnalysisError::Store {
-        org_id: org_id.clone(),
-        source: Box::new(source),
-    };
     let candidates = store
         .earlier_audits(org_id, audit.window.start, TREND_CANDIDATES)
-        .map_err(store_error)?;
+        .map_err(AnalysisError::store(org_id))?;
     let Some(previous) = candidates
         .into_iter()
         .find(|record| made_alike(record, &audit.options))
@@ -299,7 +285,7 @@ fn trends_since_previous(
     };
     let findings = store
         .audit_findings(org_id, previous.t0, previous.t1)
-        .map_err(store_error)?;
+        .map_err(AnalysisError::store(org_id))?;
     Ok(Some(super::trends::compare(audit, &previous, &findings)))
 }
 
@@ -520,8 +506,5 @@ pub fn save_audit(
         .collect();
     store
         .save_audit(&record, &findings)
-        .map_err(|source| AnalysisError::Store {
-            org_id: record.org_id.clone(),
-            source: Box::new(source),
-        })
+        .map_err(AnalysisError::store(&record.org_id))
 }

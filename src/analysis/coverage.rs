@@ -130,10 +130,7 @@ pub fn data_coverage(
 ) -> Result<DataCoverage, AnalysisError> {
     let rows = store
         .windows(org_id)
-        .map_err(|source| AnalysisError::Store {
-            org_id: org_id.clone(),
-            source: Box::new(source),
-        })?;
+        .map_err(AnalysisError::store(org_id))?;
     let window = checked;
     let overlaps = |t0: DateTime<Utc>, t1: DateTime<Utc>| t1 > window.start && t0 < window.end;
     let mut endpoints = Vec::new();

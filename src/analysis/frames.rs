@@ -282,15 +282,11 @@ impl RequestColumns {
         org_id: &OrgId,
         window: &AnalysisWindow,
     ) -> Result<Self, AnalysisError> {
-        let store_error = |source| AnalysisError::Store {
-            org_id: org_id.clone(),
-            source: Box::new(source),
-        };
         let read = store
             .read_request_log(org_id, window.start, window.end)
-            .map_err(store_error)?;
+            .map_err(AnalysisError::store(org_id))?;
         let RequestLogDictionaries { sources, endpoints } =
-            read.dictionaries().map_err(store_error)?;
+            read.dictionaries().map_err(AnalysisError::store(org_id))?;
         let mut builder = ColumnsBuilder::default();
         // Ids the dictionaries do not hold (a row deleted by hand) read as a request whose
         // strings are all missing.
@@ -323,7 +319,7 @@ impl RequestColumns {
             );
         };
         read.scan(|ids| visit(&mut builder, ids), |ids| visit(&mut later, ids))
-            .map_err(store_error)?;
+            .map_err(AnalysisError::store(org_id))?;
         builder.append(later);
         Ok(builder.finish())
     }
@@ -336,14 +332,11 @@ impl RequestColumns {
         org_id: &OrgId,
         window: &AnalysisWindow,
     ) -> Result<Vec<(Sender, u64)>, AnalysisError> {
-        let store_error = |source| AnalysisError::Store {
-            org_id: org_id.clone(),
-            source: Box::new(source),
-        };
         let read = store
             .read_request_log(org_id, window.start, window.end)
-            .map_err(store_error)?;
-        let RequestLogDictionaries { sources, .. } = read.dictionaries().map_err(store_error)?;
+            .map_err(AnalysisError::store(org_id))?;
+        let RequestLogDictionaries { sources, .. } =
+            read.dictionaries().map_err(AnalysisError::store(org_id))?;
         let mut builder = ColumnsBuilder::default();
         let missing = builder.sender_index(Sender::default());
         let sender_of = DictionaryIndex::new(
@@ -358,7 +351,7 @@ impl RequestColumns {
             |ids| counts[sender(ids)] += 1,
             |ids| later[sender(ids)] += 1,
         )
-        .map_err(store_error)?;
+        .map_err(AnalysisError::store(org_id))?;
         Ok(builder
             .senders
             .into_iter()

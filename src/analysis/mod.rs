@@ -91,6 +91,16 @@ impl AnalysisError {
     ) -> impl FnOnce(polars::prelude::PolarsError) -> Self {
         move |source| AnalysisError::Frame { context, source }
     }
+
+    /// Wraps a store error with the organization being analysed.
+    pub(crate) fn store(
+        org_id: &crate::store::OrgId,
+    ) -> impl FnOnce(crate::store::StoreError) -> Self + '_ {
+        move |source| AnalysisError::Store {
+            org_id: org_id.clone(),
+            source: Box::new(source),
+        }
+    }
 }
 
 /// The half-open time range `[start, end)` an analysis covers.

@@ -141,29 +141,30 @@ impl RequestLogImport<'_> {
     /// Adds the sender (admin, user agent, source IP, client) of `row` under the next number; see
     /// [`NumberedRequest`].
     pub fn add_source(&mut self, row: &RequestRow<&str>) -> Result<u32, StoreError> {
-        let Some(tx) = self.tx.as_ref() else {
-            return Ok(0);
-        };
-        let id = self
-            .dictionaries
-            .source_id(tx, row)
-            .map_err(|source| sqlite_error(self.path, "storing request records", source))?;
-        self.source_ids.push(id);
-        Ok(number(self.source_ids.len() - 1))
+        self.add(row, Dictionary::Sources)
     }
 
     /// Adds the endpoint (method, host, path, operation, API version) of `row` under the next
     /// number; see [`NumberedRequest`].
     pub fn add_endpoint(&mut self, row: &RequestRow<&str>) -> Result<u32, StoreError> {
+        self.add(row, Dictionary::Endpoints)
+    }
+
+    /// [`RequestLogImport::add_source`] or [`RequestLogImport::add_endpoint`].
+    fn add(&mut self, row: &RequestRow<&str>, dictionary: Dictionary) -> Result<u32, StoreError> {
         let Some(tx) = self.tx.as_ref() else {
             return Ok(0);
         };
-        let id = self
-            .dictionaries
-            .endpoint_id(tx, row)
-            .map_err(|source| sqlite_error(self.path, "storing request records", source))?;
-        self.endpoint_ids.push(id);
-        Ok(number(self.endpoint_ids.len() - 1))
+        let (id, ids) = match dictionary {
+            Dictionary::Sources => (self.dictionaries.source_id(tx, row), &mut self.source_ids),
+            Dictionary::Endpoints => (
+                self.dictionaries.endpoint_id(tx, row),
+                &mut self.endpoint_ids,
+            ),
+        };
+        let id = id.map_err(|source| sqlite_error(self.path, "storing request records", source))?;
+        ids.push(id);
+        Ok(number(ids.len() - 1))
     }
 
     /// Inserts the `count` requests `rows` yields, as [`RequestLogImport::insert_rows`] does; their
@@ -461,6 +462,13 @@ impl ImportWindows {
     }
 }
 
+/// Which of the request log's dictionaries a numbered entry goes into.
+#[derive(Debug, Clone, Copy)]
+enum Dictionary {
+    Sources,
+    Endpoints,
+}
+
 /// A dictionary entry's number: the import's entries are far fewer than 2³² (each takes memory).
 fn number(index: usize) -> u32 {
     u32::try_from(index).unwrap_or(u32::MAX)
@@ -589,8 +597,8 @@ mod tests {
             .collect()
     }
 
-    /// Every stored request as `hh:mm:ss path`, by time.
-    fn requests(store: &Store) -> Vec<String> {
+    /// Every stored request of the organization, by time.
+    fn stored_records(store: &Store) -> Vec<crate::api::RequestRecord> {
         store
             .request_records(
                 &org(),
@@ -599,6 +607,11 @@ mod tests {
                 t("2027-01-01T00:00:00Z"),
             )
             .unwrap()
+    }
+
+    /// Every stored request as `hh:mm:ss path`, by time.
+    fn requests(store: &Store) -> Vec<String> {
+        stored_records(store)
             .iter()
             .map(|r| {
                 let time = timestamp::format(&r.ts)[11..19].to_owned();
@@ -891,14 +904,7 @@ mod tests {
                 &provider(),
             )
             .unwrap();
-        let stored: Vec<String> = store
-            .request_records(
-                &org(),
-                &CollectionFilter::None,
-                t("2026-11-19T00:00:00Z"),
-                t("2026-11-20T00:00:00Z"),
-            )
-            .unwrap()
+        let stored: Vec<String> = stored_records(&store)
             .into_iter()
             .map(|r| {
                 let time = timestamp::format(&r.ts)[11..19].to_owned();
@@ -1003,14 +1009,7 @@ mod tests {
             record("2026-11-19T11:30:00Z", None),
         ];
         store.store_request_window(&meta, &records).unwrap();
-        let stored: Vec<String> = store
-            .request_records(
-                &org(),
-                &CollectionFilter::None,
-                t("2026-11-19T00:00:00Z"),
-                t("2026-11-20T00:00:00Z"),
-            )
-            .unwrap()
+        let stored: Vec<String> = stored_records(&store)
             .iter()
             .map(|r| {
                 let time = timestamp::format(&r.ts)[11..19].to_owned();

@@ -36,9 +36,10 @@ pub struct RequestRow<S> {
 }
 
 impl<S> RequestRow<S> {
-    /// The same row with each of its strings passed through `f`, in field order.
-    pub fn map_text<T>(&self, mut f: impl FnMut(&S) -> T) -> RequestRow<T> {
-        let mut text = |value: &Option<S>| value.as_ref().map(&mut f);
+    /// The same row with each of its strings passed through `f`, in field order (what `f` makes
+    /// may borrow from this row).
+    pub fn map_text<'a, T>(&'a self, mut f: impl FnMut(&'a S) -> T) -> RequestRow<T> {
+        let mut text = |value: &'a Option<S>| value.as_ref().map(&mut f);
         RequestRow {
             ts_us: self.ts_us,
             response_code: self.response_code,
@@ -60,24 +61,7 @@ impl<S> RequestRow<S> {
 impl<S: AsRef<str>> RequestRow<S> {
     /// The same row, its strings borrowed from this one.
     pub fn as_str_row(&self) -> RequestRow<&str> {
-        fn text<S: AsRef<str>>(value: &Option<S>) -> Option<&str> {
-            value.as_ref().map(AsRef::as_ref)
-        }
-        RequestRow {
-            ts_us: self.ts_us,
-            response_code: self.response_code,
-            query_string: text(&self.query_string),
-            admin_id: text(&self.admin_id),
-            user_agent: text(&self.user_agent),
-            source_ip: text(&self.source_ip),
-            client_id: text(&self.client_id),
-            client_type: text(&self.client_type),
-            method: text(&self.method),
-            host: text(&self.host),
-            path: text(&self.path),
-            version: self.version,
-            operation_id: text(&self.operation_id),
-        }
+        self.map_text(AsRef::as_ref)
     }
 }
 
