@@ -192,3 +192,61 @@ fn export_never_writes_through_a_link_planted_in_the_output_directory() {
     );
     assert_eq!(std::fs::read_dir(&elsewhere).expect("it reads").count(), 0);
 }
+
+/// Schema 6: `api_requests` comes in the order the database keeps it — window by window (in the
+/// order they were made), each in time order — whatever order the requests were stored in: a log
+/// imported newest first makes its 11:00 window before its 10:00 one, and its requests reversed.
+#[test]
+fn api_requests_are_exported_window_by_window_each_in_time_order() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let log = dir.path().join("newest-first.jsonl");
+    std::fs::write(
+        &log,
+        "{\"ts\":\"2026-11-20T11:00:05Z\",\"path\":\"/d\"}\n\
+         {\"ts\":\"2026-11-20T10:30:00Z\",\"path\":\"/c\"}\n\
+         {\"ts\":\"2026-11-20T10:00:09Z\",\"path\":\"/b\"}\n\
+         {\"ts\":\"2026-11-20T10:00:01Z\",\"path\":\"/a\"}\n",
+    )
+    .expect("the log is written");
+    let db = dir.path().join("cb.db");
+    let import = Command::cargo_bin("callbudget")
+        .expect("the callbudget binary is built")
+        .arg("import")
+        .arg(&log)
+        .args([
+            "--provider",
+            "meraki",
+            "--format",
+            "jsonl",
+            "--org",
+            "7",
+            "--db",
+        ])
+        .arg(&db)
+        .output()
+        .expect("callbudget runs");
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    // Stored in the file's order.
+    assert_eq!(
+        stored(&db, "SELECT path FROM api_requests ORDER BY rowid"),
+        [Some("/d"), Some("/c"), Some("/b"), Some("/a")].map(|p| p.map(str::to_owned))
+    );
+    let out = dir.path().join("csv");
+    let output = export(&db, &out, &["--format", "csv", "--table", "api_requests"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let csv = std::fs::read_to_string(out.join("api_requests.csv")).expect("the CSV reads");
+    let paths: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split(',').find(|field| field.starts_with('/')))
+        .collect();
+    assert_eq!(paths, ["/d", "/a", "/b", "/c"]);
+}
