@@ -1,11 +1,10 @@
 //! Decoded requests on their way from the reading thread to the storing one: a batch keeps every
 //! string of its rows in one buffer, as the collector keeps a page of the API, so a batch of
-//! thousands of requests is a few allocations, and the store reads its rows borrowed. Senders and
-//! endpoints are numbered on the reading thread ([`RequestNumbers`]): a batch carries each one's
-//! strings only the first time the file names it, and its rows carry numbers.
+//! thousands of requests is a few allocations, and the store reads its rows borrowed. The storing
+//! side looks their senders and endpoints up in its dictionaries: the reading side, which decodes
+//! every line, is the busier of the two, so the hashing is left to the other.
 
-use crate::store::{NumberedRequest, RequestRow, endpoint_key, source_key};
-use std::collections::HashMap;
+use crate::store::RequestRow;
 
 /// Where a string of a [`RequestBatch`] lies in the batch's text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -14,91 +13,20 @@ struct Span {
     end: u32,
 }
 
-/// A request of a batch: its sender and endpoint by number.
-#[derive(Debug, Clone, Copy)]
-struct BatchRow {
-    ts_us: i64,
-    response_code: Option<u16>,
-    query_string: Option<Span>,
-    source: u32,
-    endpoint: u32,
-}
-
-/// The senders and endpoints of a file, numbered in the order the file first names them, as the
-/// store numbers them when they are added in that order ([`crate::store::NumberedRequest`]).
-/// Lives as long as the reading, across batches; holds each distinct one's key once.
-#[derive(Default)]
-pub(super) struct RequestNumbers {
-    // foldhash: as in the store's dictionaries, keys from a file need no DoS-resistant hash.
-    sources: HashMap<Box<[u8]>, u32, foldhash::fast::RandomState>,
-    endpoints: HashMap<Box<[u8]>, u32, foldhash::fast::RandomState>,
-    /// The last sender's key and number: consecutive requests mostly come from the same sender.
-    last_source: Option<(Vec<u8>, u32)>,
-    /// Reused for every lookup, so a hit allocates nothing.
-    key: Vec<u8>,
-}
-
-impl RequestNumbers {
-    /// `row`'s sender's number, and whether the file names it for the first time.
-    fn source(&mut self, row: &RequestRow<&str>) -> (u32, bool) {
-        source_key(row, &mut self.key);
-        if let Some((key, number)) = &self.last_source
-            && *key == self.key
-        {
-            return (*number, false);
-        }
-        let (number, new) = number_of(&mut self.sources, &self.key);
-        match &mut self.last_source {
-            Some((key, last)) => {
-                key.clone_from(&self.key);
-                *last = number;
-            }
-            None => self.last_source = Some((self.key.clone(), number)),
-        }
-        (number, new)
-    }
-
-    /// `row`'s endpoint's number, and whether the file names it for the first time.
-    fn endpoint(&mut self, row: &RequestRow<&str>) -> (u32, bool) {
-        endpoint_key(row, &mut self.key);
-        number_of(&mut self.endpoints, &self.key)
-    }
-}
-
-/// The number of `key` in `numbers`, the next one if it is new (and then `true`).
-fn number_of(
-    numbers: &mut HashMap<Box<[u8]>, u32, foldhash::fast::RandomState>,
-    key: &[u8],
-) -> (u32, bool) {
-    if let Some(&number) = numbers.get(key) {
-        return (number, false);
-    }
-    // Far fewer than 2³² distinct keys fit in memory.
-    let number = u32::try_from(numbers.len()).unwrap_or(u32::MAX);
-    numbers.insert(key.into(), number);
-    (number, true)
-}
-
 /// Rows, their strings in one buffer. Its text stays well under 4 GiB: the reader sends a batch
 /// on when it holds [`RequestBatch::FULL_TEXT_BYTES`], and a line is at most 1 MiB.
 #[derive(Debug)]
 pub(super) struct RequestBatch {
     text: String,
-    rows: Vec<BatchRow>,
-    /// The senders and endpoints its rows name for the first time in the file, in number order
-    /// (rows with only those fields).
-    new_sources: Vec<RequestRow<Span>>,
-    new_endpoints: Vec<RequestRow<Span>>,
+    rows: Vec<RequestRow<Span>>,
 }
 
 impl Default for RequestBatch {
     /// An empty batch with room for a full one of ordinary lines.
     fn default() -> Self {
         RequestBatch {
-            text: String::with_capacity(Self::FULL_ROWS * 64),
+            text: String::with_capacity(Self::FULL_ROWS * 256),
             rows: Vec::with_capacity(Self::FULL_ROWS),
-            new_sources: Vec::new(),
-            new_endpoints: Vec::new(),
         }
     }
 }
@@ -109,59 +37,19 @@ impl RequestBatch {
     /// Text a batch holds before it is sent on (a batch of long lines).
     pub(super) const FULL_TEXT_BYTES: usize = 8 << 20;
 
-    /// Appends a row, its sender and endpoint numbered in `numbers`; copies the strings of what
-    /// is new to the file.
-    pub(super) fn push<S: AsRef<str>>(
-        &mut self,
-        row: &RequestRow<S>,
-        numbers: &mut RequestNumbers,
-    ) {
-        let row = row.as_str_row();
-        let (source, new_source) = numbers.source(&row);
-        let (endpoint, new_endpoint) = numbers.endpoint(&row);
+    /// Appends a row, copying its strings.
+    pub(super) fn push<S: AsRef<str>>(&mut self, row: &RequestRow<S>) {
         let text = &mut self.text;
-        let mut copy = |value: &&str| {
+        let row = row.map_text(|value| {
             let start = text.len();
-            text.push_str(value);
+            text.push_str(value.as_ref());
             let at = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
             Span {
                 start: at(start),
                 end: at(text.len()),
             }
-        };
-        if new_source {
-            let copy = &mut copy;
-            let mut only = |value: Option<&str>| value.as_ref().map(&mut *copy);
-            let source = RequestRow {
-                admin_id: only(row.admin_id),
-                user_agent: only(row.user_agent),
-                source_ip: only(row.source_ip),
-                client_id: only(row.client_id),
-                client_type: only(row.client_type),
-                ..RequestRow::default()
-            };
-            self.new_sources.push(source);
-        }
-        if new_endpoint {
-            let copy = &mut copy;
-            let mut only = |value: Option<&str>| value.as_ref().map(&mut *copy);
-            let endpoint = RequestRow {
-                method: only(row.method),
-                host: only(row.host),
-                path: only(row.path),
-                operation_id: only(row.operation_id),
-                version: row.version,
-                ..RequestRow::default()
-            };
-            self.new_endpoints.push(endpoint);
-        }
-        self.rows.push(BatchRow {
-            ts_us: row.ts_us,
-            response_code: row.response_code,
-            query_string: row.query_string.as_ref().map(copy),
-            source,
-            endpoint,
         });
+        self.rows.push(row);
     }
 
     /// Empties the batch, keeping its memory for the next rows: batches go back and forth
@@ -169,8 +57,6 @@ impl RequestBatch {
     pub(super) fn clear(&mut self) {
         self.text.clear();
         self.rows.clear();
-        self.new_sources.clear();
-        self.new_endpoints.clear();
     }
 
     pub(super) fn len(&self) -> usize {
@@ -188,29 +74,11 @@ impl RequestBatch {
             .unwrap_or_default()
     }
 
-    /// The senders its rows name for the first time, in number order.
-    pub(super) fn new_sources(&self) -> impl Iterator<Item = RequestRow<&str>> + '_ {
-        self.new_sources
-            .iter()
-            .map(|row| row.map_text(|s| self.text_of(s)))
-    }
-
-    /// The endpoints its rows name for the first time, in number order.
-    pub(super) fn new_endpoints(&self) -> impl Iterator<Item = RequestRow<&str>> + '_ {
-        self.new_endpoints
-            .iter()
-            .map(|row| row.map_text(|s| self.text_of(s)))
-    }
-
     /// The rows, in order, their strings borrowed from the batch.
-    pub(super) fn rows(&self) -> impl Iterator<Item = NumberedRequest<'_>> + '_ {
-        self.rows.iter().map(|row| NumberedRequest {
-            ts_us: row.ts_us,
-            response_code: row.response_code,
-            query_string: row.query_string.as_ref().map(|s| self.text_of(s)),
-            source: row.source,
-            endpoint: row.endpoint,
-        })
+    pub(super) fn rows(&self) -> impl Iterator<Item = RequestRow<&str>> + '_ {
+        self.rows
+            .iter()
+            .map(|row| row.map_text(|s| self.text_of(s)))
     }
 }
 
@@ -218,28 +86,8 @@ impl RequestBatch {
 mod tests {
     use super::*;
 
-    fn numbered(
-        ts_us: i64,
-        response_code: Option<u16>,
-        query_string: &str,
-        source: u32,
-        endpoint: u32,
-    ) -> NumberedRequest<'_> {
-        NumberedRequest {
-            ts_us,
-            response_code,
-            query_string: Some(query_string),
-            source,
-            endpoint,
-        }
-    }
-
-    fn rows(batch: &RequestBatch) -> Vec<NumberedRequest<'_>> {
-        batch.rows().collect()
-    }
-
     #[test]
-    fn senders_and_endpoints_travel_once_and_rows_name_them_by_number() {
+    fn rows_come_back_as_pushed_and_a_cleared_batch_is_empty() {
         let a = RequestRow {
             ts_us: 1,
             response_code: Some(429),
@@ -250,77 +98,45 @@ mod tests {
         };
         let b = RequestRow {
             ts_us: 2,
-            method: Some("GET"),
+            method: Some("GET".to_owned()),
             version: Some(1),
-            query_string: Some("x=1"),
+            query_string: Some("x=1".to_owned()),
+            admin_id: Some("admin".to_owned()),
             ..RequestRow::default()
         };
-        let mut numbers = RequestNumbers::default();
         let mut batch = RequestBatch::default();
-        for row in [&a, &b, &a] {
-            batch.push(row, &mut numbers);
-        }
+        batch.push(&a);
+        batch.push(&b);
+        batch.push(&a);
         assert_eq!(batch.len(), 3);
         assert!(!batch.is_full());
-        assert_eq!(
-            rows(&batch),
-            [
-                numbered(1, Some(429), "", 0, 0),
-                numbered(2, None, "x=1", 1, 1),
-                numbered(1, Some(429), "", 0, 0)
-            ]
-        );
-        assert_eq!(
-            batch.new_sources().collect::<Vec<_>>(),
-            [
-                RequestRow {
-                    user_agent: Some("ua é"),
-                    ..RequestRow::default()
-                },
-                RequestRow::default()
-            ]
-        );
-        assert_eq!(
-            batch.new_endpoints().collect::<Vec<_>>(),
-            [
-                RequestRow {
-                    path: Some("/a"),
-                    ..RequestRow::default()
-                },
-                RequestRow {
-                    method: Some("GET"),
-                    version: Some(1),
-                    ..RequestRow::default()
-                }
-            ]
-        );
-        // The next batch names the known ones by number only.
+        assert_eq!(batch.rows().collect::<Vec<_>>(), [a, b.as_str_row(), a]);
         batch.clear();
         assert_eq!((batch.len(), batch.rows().count()), (0, 0));
-        let c = RequestRow {
-            ts_us: 3,
-            path: Some("/c"),
-            ..b
+        batch.push(&b);
+        assert_eq!(batch.rows().collect::<Vec<_>>(), [b.as_str_row()]);
+    }
+
+    #[test]
+    fn a_batch_is_full_at_its_rows_or_its_text() {
+        let row = RequestRow {
+            ts_us: 1,
+            ..RequestRow::default()
         };
-        for row in [&b, &c] {
-            batch.push(row, &mut numbers);
+        let mut batch = RequestBatch::default();
+        for _ in 0..RequestBatch::FULL_ROWS - 1 {
+            batch.push(&row);
         }
-        assert_eq!(
-            rows(&batch),
-            [
-                numbered(2, None, "x=1", 1, 1),
-                numbered(3, None, "x=1", 1, 2)
-            ]
-        );
-        assert_eq!(batch.new_sources().count(), 0);
-        assert_eq!(
-            batch.new_endpoints().collect::<Vec<_>>(),
-            [RequestRow {
-                method: Some("GET"),
-                path: Some("/c"),
-                version: Some(1),
-                ..RequestRow::default()
-            }]
-        );
+        assert!(!batch.is_full());
+        batch.push(&row);
+        assert!(batch.is_full());
+        batch.clear();
+        let long = "x".repeat(RequestBatch::FULL_TEXT_BYTES);
+        batch.push(&RequestRow {
+            user_agent: Some(long.as_str()),
+            ..row
+        });
+        assert_eq!(batch.len(), 1);
+        assert!(batch.is_full());
     }
 }

@@ -453,13 +453,7 @@ fn store_batches(
 ) -> Result<(), StoreError> {
     let mut replaced: Option<(i64, i64)> = None;
     for mut batch in batches {
-        for source in batch.new_sources() {
-            import.add_source(&source)?;
-        }
-        for endpoint in batch.new_endpoints() {
-            import.add_endpoint(&endpoint)?;
-        }
-        import.insert_numbered_rows(batch.len(), batch.rows())?;
+        import.insert_rows(batch.len(), batch.rows())?;
         batch.clear();
         // The reader may be gone (the file ended); the batch is then simply dropped.
         let _ = spare.send(batch);

@@ -3,7 +3,7 @@
 //! refusals decided as soon as the file shows them — a span longer than allowed, a malformed line
 //! under `--strict` — before the storing side has committed anything.
 
-use super::batch::{RequestBatch, RequestNumbers};
+use super::batch::RequestBatch;
 use super::csv::CsvColumns;
 use super::lines::{Blocks, Line, Lines, MAX_LINE_BYTES};
 use super::{LogFormat, MALFORMED_NAMED, MalformedLine};
@@ -91,7 +91,6 @@ pub(super) fn read_log(
     };
     let mut log = ReadLog::default();
     let mut batch = RequestBatch::default();
-    let mut numbers = RequestNumbers::default();
     let mut sending = true;
     while let Some((number, line)) = lines.next_line()? {
         let decoded = match line {
@@ -148,7 +147,7 @@ pub(super) fn read_log(
         log.records += 1;
         log.http_429s += u64::from(row.response_code == Some(429));
         if sending {
-            batch.push(&row, &mut numbers);
+            batch.push(&row);
             if batch.is_full() {
                 let next = spare().unwrap_or_default();
                 if !send(std::mem::replace(&mut batch, next)) {

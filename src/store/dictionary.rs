@@ -27,6 +27,9 @@ pub(super) struct Dictionaries {
     // keys per stored record is a visible share of ingest.
     sources: HashMap<Vec<u8>, i64, foldhash::fast::RandomState>,
     endpoints: HashMap<Vec<u8>, i64, foldhash::fast::RandomState>,
+    /// The last source looked up, its key and id: consecutive requests mostly come from the same
+    /// sender, and comparing a key costs less than hashing it.
+    last_source: Option<(Vec<u8>, i64)>,
     /// Keys cached since the last commit, to forget on rollback.
     pending: Vec<(Table, Vec<u8>)>,
     /// Reused for every lookup, so a hit allocates nothing.
@@ -59,7 +62,7 @@ fn push_field(key: &mut Vec<u8>, value: Option<&str>) {
 /// The row's sender (admin, user agent, source IP, client) as one key, written into `key`: equal
 /// keys, equal senders.
 #[inline]
-pub(crate) fn source_key(row: &RequestRow<&str>, key: &mut Vec<u8>) {
+fn source_key(row: &RequestRow<&str>, key: &mut Vec<u8>) {
     key.clear();
     for value in [
         row.admin_id,
@@ -75,7 +78,7 @@ pub(crate) fn source_key(row: &RequestRow<&str>, key: &mut Vec<u8>) {
 /// The row's endpoint (method, host, path, operation, API version) as one key, written into
 /// `key`: equal keys, equal endpoints.
 #[inline]
-pub(crate) fn endpoint_key(row: &RequestRow<&str>, key: &mut Vec<u8>) {
+fn endpoint_key(row: &RequestRow<&str>, key: &mut Vec<u8>) {
     key.clear();
     for value in [row.method, row.host, row.path, row.operation_id] {
         push_field(key, value);
@@ -101,7 +104,13 @@ impl Dictionaries {
             row.client_type,
         ];
         source_key(row, &mut self.key);
+        if let Some((key, id)) = &self.last_source
+            && *key == self.key
+        {
+            return Ok(*id);
+        }
         if let Some(&id) = self.sources.get(self.key.as_slice()) {
+            self.remember_source(id);
             return Ok(id);
         }
         let [admin_id, user_agent, source_ip, client_id, client_type] = values;
@@ -132,7 +141,19 @@ impl Dictionaries {
         };
         self.sources.insert(self.key.clone(), id);
         self.pending.push((Table::Sources, self.key.clone()));
+        self.remember_source(id);
         Ok(id)
+    }
+
+    /// Makes the source of `self.key` the last one looked up.
+    fn remember_source(&mut self, id: i64) {
+        match &mut self.last_source {
+            Some((key, last)) => {
+                key.clone_from(&self.key);
+                *last = id;
+            }
+            None => self.last_source = Some((self.key.clone(), id)),
+        }
     }
 
     /// The id of the row's endpoint (method, host, path, API version, operation), stored if new.
@@ -181,6 +202,7 @@ impl Dictionaries {
 
     /// The transaction did not commit: the rows behind the pending ids are gone.
     pub(super) fn rolled_back(&mut self) {
+        self.last_source = None;
         for (table, key) in self.pending.drain(..) {
             match table {
                 Table::Sources => self.sources.remove(&key),

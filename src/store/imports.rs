@@ -38,20 +38,6 @@ struct ImportWindows {
     rows_span: Option<(i64, i64)>,
 }
 
-/// A request whose sender and endpoint are named by number: the n-th sender (endpoint) added to
-/// the import with [`RequestLogImport::add_source`] ([`RequestLogImport::add_endpoint`]) is
-/// number n, from 0. An importer that numbers what it reads names each distinct sender and
-/// endpoint once, and the store looks none up per request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NumberedRequest<'r> {
-    /// When the request was made, in microseconds since the Unix epoch.
-    pub ts_us: i64,
-    pub response_code: Option<u16>,
-    pub query_string: Option<&'r str>,
-    pub source: u32,
-    pub endpoint: u32,
-}
-
 /// An import in progress: see the module docs. Dropped without [`RequestLogImport::commit`], it
 /// rolls back and the database is as it was.
 #[derive(Debug)]
@@ -63,9 +49,6 @@ pub struct RequestLogImport<'s> {
     now: DateTime<Utc>,
     grid_us: i64,
     windows: ImportWindows,
-    /// The dictionary ids of the senders and endpoints added, by number.
-    source_ids: Vec<i64>,
-    endpoint_ids: Vec<i64>,
     /// The span whose stored windows are replaced already, in microseconds.
     replaced: Option<(i64, i64)>,
 }
@@ -106,8 +89,6 @@ impl Store {
             now,
             grid_us,
             windows: ImportWindows::default(),
-            source_ids: Vec::new(),
-            endpoint_ids: Vec::new(),
             replaced: None,
         })
     }
@@ -135,74 +116,6 @@ impl RequestLogImport<'_> {
             StoredRequest::resolve(tx, dictionaries, window_id, &row)
                 .map(Some)
                 .map_err(|source| sqlite_error(path, "storing request records", source))
-        })
-    }
-
-    /// Adds the sender (admin, user agent, source IP, client) of `row` under the next number; see
-    /// [`NumberedRequest`].
-    pub fn add_source(&mut self, row: &RequestRow<&str>) -> Result<u32, StoreError> {
-        self.add(row, Dictionary::Sources)
-    }
-
-    /// Adds the endpoint (method, host, path, operation, API version) of `row` under the next
-    /// number; see [`NumberedRequest`].
-    pub fn add_endpoint(&mut self, row: &RequestRow<&str>) -> Result<u32, StoreError> {
-        self.add(row, Dictionary::Endpoints)
-    }
-
-    /// [`RequestLogImport::add_source`] or [`RequestLogImport::add_endpoint`].
-    fn add(&mut self, row: &RequestRow<&str>, dictionary: Dictionary) -> Result<u32, StoreError> {
-        let Some(tx) = self.tx.as_ref() else {
-            return Ok(0);
-        };
-        let (id, ids) = match dictionary {
-            Dictionary::Sources => (self.dictionaries.source_id(tx, row), &mut self.source_ids),
-            Dictionary::Endpoints => (
-                self.dictionaries.endpoint_id(tx, row),
-                &mut self.endpoint_ids,
-            ),
-        };
-        let id = id.map_err(|source| sqlite_error(self.path, "storing request records", source))?;
-        ids.push(id);
-        Ok(number(ids.len() - 1))
-    }
-
-    /// Inserts the `count` requests `rows` yields, as [`RequestLogImport::insert_rows`] does; their
-    /// senders and endpoints are named by the numbers they were added under.
-    pub fn insert_numbered_rows<'r>(
-        &mut self,
-        count: usize,
-        rows: impl IntoIterator<Item = NumberedRequest<'r>>,
-    ) -> Result<(), StoreError> {
-        let Some(tx) = self.tx.as_ref() else {
-            return Ok(());
-        };
-        let mut rows = rows.into_iter();
-        let (grid_us, path, org_id, now) = (self.grid_us, self.path, &self.org_id, self.now);
-        let (windows, source_ids, endpoint_ids) =
-            (&mut self.windows, &self.source_ids, &self.endpoint_ids);
-        insert_rows(tx, path, count, || {
-            let Some(row) = rows.next() else {
-                return Ok(None);
-            };
-            let ids = source_ids
-                .get(row.source as usize)
-                .zip(endpoint_ids.get(row.endpoint as usize));
-            let Some((&source_id, &endpoint_id)) = ids else {
-                return Err(StoreError::InvalidWindow {
-                    path: path.to_owned(),
-                    window: format!("apiRequests of org {org_id}"),
-                    reason: "a request names a sender or an endpoint by a number never added",
-                });
-            };
-            Ok(Some(StoredRequest {
-                window_id: windows.window_of(tx, path, org_id, now, grid_us, row.ts_us)?,
-                ts_us: row.ts_us,
-                response_code: row.response_code,
-                source_id,
-                endpoint_id,
-                query_string: row.query_string,
-            }))
         })
     }
 
@@ -460,18 +373,6 @@ impl ImportWindows {
         self.mine.insert(id);
         self.windows.len() - 1
     }
-}
-
-/// Which of the request log's dictionaries a numbered entry goes into.
-#[derive(Debug, Clone, Copy)]
-enum Dictionary {
-    Sources,
-    Endpoints,
-}
-
-/// A dictionary entry's number: the import's entries are far fewer than 2³² (each takes memory).
-fn number(index: usize) -> u32 {
-    u32::try_from(index).unwrap_or(u32::MAX)
 }
 
 /// Inserts the (complete, empty) window of grid cell `cell`.
@@ -859,68 +760,7 @@ mod tests {
     }
 
     #[test]
-    fn numbered_requests_are_stored_with_the_sender_and_endpoint_added_under_their_numbers() {
-        let mut store = Store::open_in_memory().unwrap();
-        let mut import = store
-            .begin_request_import(&org(), TimeDelta::hours(1), t("2026-11-21T00:00:00Z"))
-            .unwrap();
-        let (a, b) = (
-            row("2026-11-19T10:00:00Z", "/a"),
-            row("2026-11-19T11:00:00Z", "/b"),
-        );
-        let agent_b = RequestRow {
-            user_agent: Some("agent-b"),
-            ..b
-        };
-        assert_eq!(import.add_source(&a).unwrap(), 0);
-        assert_eq!(import.add_source(&agent_b).unwrap(), 1);
-        assert_eq!(import.add_endpoint(&b).unwrap(), 0);
-        assert_eq!(import.add_endpoint(&a).unwrap(), 1);
-        let numbered = |ts: &str, source, endpoint| NumberedRequest {
-            ts_us: timestamp::to_micros(&t(ts)),
-            response_code: Some(429),
-            query_string: Some("key=1"),
-            source,
-            endpoint,
-        };
-        let rows = [
-            numbered("2026-11-19T10:00:00Z", 0, 1),
-            numbered("2026-11-19T11:00:00Z", 1, 0),
-        ];
-        import.insert_numbered_rows(2, rows).unwrap();
-        // A number never added is refused, not stored under some other sender.
-        let unknown = numbered("2026-11-19T11:00:01Z", 2, 0);
-        let err = import.insert_numbered_rows(1, [unknown]).unwrap_err();
-        assert!(
-            err.to_string()
-                .ends_with("a request names a sender or an endpoint by a number never added"),
-            "{err}"
-        );
-        import
-            .commit(
-                t("2026-11-19T10:00:00Z"),
-                t("2026-11-19T11:00:01Z"),
-                &organization(),
-                &provider(),
-            )
-            .unwrap();
-        let stored: Vec<String> = stored_records(&store)
-            .into_iter()
-            .map(|r| {
-                let time = timestamp::format(&r.ts)[11..19].to_owned();
-                let path = r.path.unwrap_or_default();
-                let agent = r.user_agent.unwrap_or_default();
-                format!("{time} {path} {agent} {:?}", r.response_code)
-            })
-            .collect();
-        assert_eq!(
-            stored,
-            ["10:00:00 /a ua Some(429)", "11:00:00 /b agent-b Some(429)"]
-        );
-    }
-
-    #[test]
-    fn an_import_rolled_back_after_numbering_leaves_the_next_import_and_a_collection_correct() {
+    fn an_import_rolled_back_leaves_the_next_import_and_a_collection_correct() {
         let mut store = Store::open_in_memory().unwrap();
         let dictionary_rows = |store: &Store| -> (i64, i64) {
             let count = |table: &str| {
@@ -931,44 +771,25 @@ mod tests {
             };
             (count("request_sources"), count("request_endpoints"))
         };
-        let numbered = |ts: &str, source, endpoint| NumberedRequest {
-            ts_us: timestamp::to_micros(&t(ts)),
-            response_code: Some(200),
-            query_string: None,
-            source,
-            endpoint,
-        };
         let a = row("2026-11-19T10:00:00Z", "/a");
         let b = RequestRow {
             user_agent: Some(""),
             ..row("2026-11-19T10:30:00Z", "/b")
         };
-        // An import that numbers a sender and an endpoint, stores a request, then fails.
+        // An import that stores a request (its sender and endpoint with it), then fails.
         {
             let mut import = store
                 .begin_request_import(&org(), TimeDelta::hours(1), t("2026-11-21T00:00:00Z"))
                 .unwrap();
-            assert_eq!(import.add_source(&a).unwrap(), 0);
-            assert_eq!(import.add_endpoint(&a).unwrap(), 0);
-            import
-                .insert_numbered_rows(1, [numbered("2026-11-19T10:00:00Z", 0, 0)])
-                .unwrap();
+            import.insert_rows(1, [a]).unwrap();
         }
         assert_eq!(dictionary_rows(&store), (0, 0));
-        // The next import names them in another order, with a sender whose agent is "" (not
-        // missing).
+        // The next import starts with the same sender and endpoint (the ids learnt by the
+        // rolled-back one must not be used), then a sender whose agent is "" (not missing).
         let mut import = store
             .begin_request_import(&org(), TimeDelta::hours(1), t("2026-11-21T00:00:00Z"))
             .unwrap();
-        assert_eq!(import.add_source(&b).unwrap(), 0);
-        assert_eq!(import.add_source(&a).unwrap(), 1);
-        assert_eq!(import.add_endpoint(&a).unwrap(), 0);
-        assert_eq!(import.add_endpoint(&b).unwrap(), 1);
-        let rows = [
-            numbered("2026-11-19T10:00:00Z", 1, 0),
-            numbered("2026-11-19T10:30:00Z", 0, 1),
-        ];
-        import.insert_numbered_rows(2, rows).unwrap();
+        import.insert_rows(2, [a, b]).unwrap();
         import
             .commit(
                 t("2026-11-19T10:00:00Z"),

@@ -566,18 +566,10 @@ fn scan_windows(
     t1_us: i64,
     visit: &mut impl FnMut(&RequestLogIds),
 ) -> rusqlite::Result<u64> {
-    let mut statement = conn.prepare_cached(
-        "SELECT ts_us, response_code, source_id, endpoint_id FROM request_log
-         WHERE window_id = ?1 AND ts_us >= ?2 AND ts_us < ?3
-         ORDER BY ts_us, id",
-    )?;
+    let mut scan = super::window_scan::WindowScan::prepare(conn)?;
     let mut visited = 0;
     for window in windows {
-        let mut rows = statement.query((window.id, t0_us, t1_us))?;
-        while let Some(row) = rows.next()? {
-            visit(&RequestLogIds::from_row(row)?);
-            visited += 1;
-        }
+        visited += scan.scan(window.id, t0_us, t1_us, visit)?;
     }
     Ok(visited)
 }

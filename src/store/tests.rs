@@ -199,6 +199,33 @@ fn wal_mode_and_foreign_keys_are_on_after_open() {
 }
 
 #[test]
+fn a_bulk_load_writes_without_journal_or_foreign_keys_and_ends_as_an_ordinary_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path().join("cb.db")).unwrap();
+    let pragma = |store: &Store, name: &str| -> String {
+        store
+            .conn
+            .pragma_query_value(None, name, |row| row.get::<_, rusqlite::types::Value>(0))
+            .map(|v| match v {
+                rusqlite::types::Value::Integer(n) => n.to_string(),
+                rusqlite::types::Value::Text(s) => s,
+                other => format!("{other:?}"),
+            })
+            .unwrap()
+    };
+    store.begin_bulk_load().unwrap();
+    assert_eq!(
+        ["journal_mode", "synchronous", "foreign_keys"].map(|p| pragma(&store, p)),
+        ["off", "0", "0"]
+    );
+    store.end_bulk_load().unwrap();
+    assert_eq!(
+        ["journal_mode", "synchronous", "foreign_keys"].map(|p| pragma(&store, p)),
+        ["wal", "1", "1"]
+    );
+}
+
+#[test]
 fn a_missing_or_empty_file_becomes_a_new_database() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing.db");
@@ -1651,6 +1678,64 @@ fn a_log_read_on_two_connections_is_the_log_read_on_one_in_time_order() {
     let (earlier, later) = read(0);
     assert_eq!(earlier.len(), 4);
     assert_eq!([earlier, later].concat(), expected);
+}
+
+#[test]
+fn hand_edited_request_rows_read_as_sqlite_holds_them_and_a_code_that_is_none_is_refused() {
+    let mut store = Store::open_in_memory().unwrap();
+    let records = [
+        record("2026-11-20T10:10:00Z", "/a"),
+        record("2026-11-20T10:20:00Z", "/a"),
+        record("2026-11-20T10:30:00Z", "/a"),
+    ];
+    store
+        .store_request_window(
+            &requests("2026-11-20T10:00:00Z", "2026-11-20T11:00:00Z"),
+            &records,
+        )
+        .unwrap();
+    let edit = |sql: &str| store.conn.execute_batch(sql).unwrap();
+    let scan = |store: &Store| {
+        let (mut earlier, mut later) = (Vec::new(), Vec::new());
+        let read = store
+            .read_request_log(&org(), t("2026-11-20T10:00:00Z"), t("2026-11-20T11:00:00Z"))
+            .unwrap();
+        read.scan(|ids| earlier.push(*ids), |ids| later.push(*ids))
+            .map(|_| [earlier, later].concat())
+    };
+    let stored = scan(&store).unwrap();
+    assert_eq!(stored.len(), 3);
+    // A missing code, and a source id no dictionary holds (as text, read as SQLite converts it).
+    edit(
+        "UPDATE request_log SET response_code = NULL WHERE ts_us % 3600000000 = 600000000;
+         UPDATE request_log SET source_id = 'x' WHERE ts_us % 3600000000 = 1200000000;",
+    );
+    let edited = scan(&store).unwrap();
+    assert_eq!(
+        edited
+            .iter()
+            .map(|ids| (ids.response_code, ids.source_id))
+            .collect::<Vec<_>>(),
+        [
+            (None, stored[0].source_id),
+            (stored[1].response_code, 0),
+            (stored[2].response_code, stored[2].source_id)
+        ]
+    );
+    // A code no HTTP status has, or one that is not a number: the read fails, naming it.
+    edit("UPDATE request_log SET response_code = 70000 WHERE ts_us % 3600000000 = 1800000000");
+    let cause = |err: StoreError| std::error::Error::source(&err).unwrap().to_string();
+    let err = cause(scan(&store).unwrap_err());
+    assert!(
+        err.contains("Integer 70000 out of range at index 1"),
+        "{err}"
+    );
+    edit("UPDATE request_log SET response_code = 'teapot' WHERE ts_us % 3600000000 = 1800000000");
+    let err = cause(scan(&store).unwrap_err());
+    assert!(
+        err.contains("Invalid column type Text at index: 1, name: response_code"),
+        "{err}"
+    );
 }
 
 #[test]
