@@ -145,7 +145,7 @@ fn what_if_resolved(
     struct Removal<'r> {
         all: Vec<u64>,
         all_count: u64,
-        own: Vec<(&'r Recommendation, f64, u64)>,
+        own: Vec<Thinning<'r>>,
         thinned: Vec<u64>,
     }
     let mut removal_of_slot: Vec<Option<usize>> = vec![None; anonymous + 1];
@@ -155,16 +155,15 @@ fn what_if_resolved(
             continue;
         }
         let name = log.consumers[x].as_str();
-        let own: Vec<(&Recommendation, f64, u64)> = recommendations
+        let own: Vec<Thinning<'_>> = recommendations
             .iter()
             // Only what saves calls thins them (an unknown operation is named, not replaced).
             .filter(|r| r.consumer == name && r.calls_saved_per_day > 0.0)
-            .map(|r| {
-                (
-                    r,
-                    (r.calls_per_day_after / r.current_calls_per_day).clamp(0.0, 1.0),
-                    0,
-                )
+            .map(|r| Thinning {
+                recommendation: r,
+                ratio: (r.calls_per_day_after / r.current_calls_per_day).clamp(0.0, 1.0),
+                met: 0,
+                kept_so_far: 0.0,
             })
             .collect();
         removal_of_slot[x] = Some(removals.len());
@@ -197,16 +196,18 @@ fn what_if_resolved(
             continue;
         }
         let r = log.request(row);
-        for (rec, ratio, k) in &mut removal.own {
+        for thinning in &mut removal.own {
             if r.operation
-                .is_some_and(|op| op.operation_id == rec.current_operation)
+                .is_some_and(|op| op.operation_id == thinning.recommendation.current_operation)
             {
                 // Keep one in 1/ratio, evenly: request k survives when (k + 1)·ratio crosses a
                 // whole number. Two recommendations for one operation both thin.
-                if ((*k + 1) as f64 * *ratio).floor() <= (*k as f64 * *ratio).floor() {
+                let kept = ((thinning.met + 1) as f64 * thinning.ratio).floor();
+                if kept <= thinning.kept_so_far {
                     removal.thinned[row / 64] |= bit;
                 }
-                *k += 1;
+                thinning.kept_so_far = kept;
+                thinning.met += 1;
             }
         }
     }
@@ -244,7 +245,7 @@ fn what_if_resolved(
         let operations = removal
             .own
             .iter()
-            .map(|(r, _, _)| r.current_operation.clone())
+            .map(|t| t.recommendation.current_operation.clone())
             .collect();
         scenarios.push(Scenario {
             consumer: x,
@@ -322,7 +323,7 @@ fn replay_without(log: &ResolvedLog<'_>, budget: &BudgetModel, removed: &[u64]) 
     let anonymous = log.consumers.len();
     let mut refused = vec![0u64; anonymous + 1];
     let ts_us = &log.columns().ts_us;
-    let offered = (0..log.len()).filter(|&row| removed[row / 64] & (1 << (row % 64)) == 0);
+    let offered = rows_kept(removed, log.len());
     let replayed = replay_bucket(budget, offered.clone().map(|row| ts_us[row]));
     for (row, (_, admitted)) in offered.zip(replayed) {
         if !admitted {
@@ -330,6 +331,36 @@ fn replay_without(log: &ResolvedLog<'_>, budget: &BudgetModel, removed: &[u64]) 
         }
     }
     refused
+}
+
+/// A recommendation's thinning of its consumer's calls of its operation: it keeps `ratio` of them.
+struct Thinning<'r> {
+    recommendation: &'r Recommendation,
+    ratio: f64,
+    /// The calls of the operation met so far.
+    met: u64,
+    /// `⌊met · ratio⌋`: how many of them were kept.
+    kept_so_far: f64,
+}
+
+/// The rows below `len` whose bit in `removed` is clear, in order: a word of the bitmap at a time,
+/// not a test per row (each scenario walks the whole log twice).
+fn rows_kept(removed: &[u64], len: usize) -> impl Iterator<Item = usize> + Clone + '_ {
+    removed.iter().enumerate().flat_map(move |(word, &bits)| {
+        let base = word * 64;
+        let mut kept = !bits;
+        let rows_here = len.saturating_sub(base);
+        if rows_here < 64 {
+            kept &= (1u64 << rows_here) - 1;
+        }
+        std::iter::from_fn(move || {
+            (kept != 0).then(|| {
+                let row = base + kept.trailing_zeros() as usize;
+                kept &= kept - 1;
+                row
+            })
+        })
+    })
 }
 
 /// Who sent the requests of the seconds in which the replay (as logged) refuses something, most
@@ -421,6 +452,22 @@ pub fn whatif_findings(what_ifs: &[WhatIf], window: &AnalysisWindow) -> Vec<Find
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rows_kept_are_those_whose_bit_is_clear_below_the_length() {
+        let mut removed = vec![0u64; 3];
+        for row in [0, 5, 63, 64, 100, 129] {
+            removed[row / 64] |= 1 << (row % 64);
+        }
+        let expected: Vec<usize> = (0..130)
+            .filter(|row| ![0, 5, 63, 64, 100, 129].contains(row))
+            .collect();
+        assert_eq!(rows_kept(&removed, 130).collect::<Vec<_>>(), expected);
+        assert_eq!(rows_kept(&[u64::MAX], 64).count(), 0);
+        assert_eq!(rows_kept(&[0], 3).collect::<Vec<_>>(), [0, 1, 2]);
+        assert_eq!(rows_kept(&[0, 0], 64).count(), 64);
+        assert_eq!(rows_kept(&[], 0).count(), 0);
+    }
     use crate::analysis::RecommendationKind;
     use crate::analysis::frames::RequestLogBuilder;
     use crate::store::RequestLogRow;

@@ -267,15 +267,24 @@ fn median(values: &mut [i64]) -> Option<f64> {
     })
 }
 
-/// The mean of the middle half of `values` (all of them when there are fewer than four).
+/// The mean of the middle half of `values` (all of them when there are fewer than four), which
+/// it reorders. Two selections instead of a sort (a busy path has millions of gaps), and the
+/// middle summed exactly, whatever order the selections leave it in.
 fn interquartile_mean(values: &mut [i64]) -> Option<f64> {
     if values.is_empty() {
         return None;
     }
-    values.sort_unstable();
     let quarter = values.len() / 4;
-    let middle = &values[quarter..values.len() - quarter];
-    Some(middle.iter().map(|&v| v as f64).sum::<f64>() / middle.len() as f64)
+    let middle_len = values.len() - 2 * quarter;
+    // The `quarter` smallest before index `quarter`; the middle half is the one there and the
+    // `middle_len - 1` smallest after it.
+    let (_, _, above) = values.select_nth_unstable(quarter);
+    if middle_len > 1 && above.len() > middle_len - 1 {
+        above.select_nth_unstable(middle_len - 2);
+    }
+    let middle = &values[quarter..quarter + middle_len];
+    let sum: i128 = middle.iter().map(|&v| i128::from(v)).sum();
+    Some(sum as f64 / middle_len as f64)
 }
 
 fn seconds_text(seconds: f64) -> String {

@@ -326,8 +326,10 @@ fn resolve<'c>(log: Cow<'c, RequestColumns>, catalog: &'c OperationCatalog) -> R
 struct GapHistogram([u32; 256]);
 
 impl GapHistogram {
+    /// `⌊4 · log₂ gap⌋`, as floating point computes it: see [`GapBuckets`].
     fn bucket(gap_us: i64) -> usize {
-        ((gap_us.max(1) as f64).log2() * 4.0) as usize
+        static BUCKETS: std::sync::LazyLock<GapBuckets> = std::sync::LazyLock::new(GapBuckets::new);
+        BUCKETS.of(gap_us.max(1))
     }
 
     fn add(&mut self, gap_us: i64) {
@@ -381,6 +383,57 @@ impl GapHistogram {
             }
         }
         None
+    }
+}
+
+/// The gap bucket, `⌊4 · log₂ gap⌋` as floating point computes it (`(gap as f64).log2() * 4.0`,
+/// truncated), from a table of the first gap of each bucket instead of a logarithm a gap: the
+/// table is found with that very expression, so a gap lands where the expression would put it.
+/// (A gap of `2^k` to `2^(k+1)` lies in bucket `4k` to `4k + 4`: the `+ 4` for a gap that rounds
+/// up to `2^(k+1)` as a float.)
+struct GapBuckets {
+    /// `first[n]`: the least gap of bucket `n` or more, for `n` up to 256 (`None`: no gap's).
+    first: Vec<Option<i64>>,
+}
+
+impl GapBuckets {
+    fn by_logarithm(gap_us: i64) -> usize {
+        ((gap_us as f64).log2() * 4.0) as usize
+    }
+
+    fn new() -> GapBuckets {
+        let first = (0..=256)
+            .map(|n| {
+                // The least gap whose bucket is at least `n` (the expression grows with the gap),
+                // or past every gap.
+                let (mut low, mut high) = (1i64, i64::MAX);
+                if Self::by_logarithm(high) < n {
+                    return None;
+                }
+                while low < high {
+                    let mid = low + (high - low) / 2;
+                    if Self::by_logarithm(mid) >= n {
+                        high = mid;
+                    } else {
+                        low = mid + 1;
+                    }
+                }
+                Some(low)
+            })
+            .collect();
+        GapBuckets { first }
+    }
+
+    /// The bucket of a gap of at least 1 µs.
+    fn of(&self, gap_us: i64) -> usize {
+        let octave = (63 - gap_us.leading_zeros()) as usize;
+        let mut bucket = 4 * octave;
+        while let Some(Some(first)) = self.first.get(bucket + 1)
+            && gap_us >= *first
+        {
+            bucket += 1;
+        }
+        bucket
     }
 }
 
@@ -516,6 +569,40 @@ fn target_parameter<'p>(op: &Operation, path: &'p str) -> Option<&'p str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_gap_lands_in_the_bucket_its_logarithm_says() {
+        let buckets = GapBuckets::new();
+        let check = |gap: i64| {
+            assert_eq!(buckets.of(gap), GapBuckets::by_logarithm(gap), "gap {gap}");
+        };
+        (1..200_000).for_each(check);
+        for first in buckets.first.iter().flatten() {
+            for gap in [*first - 1, *first, *first + 1] {
+                if gap >= 1 {
+                    check(gap);
+                }
+            }
+        }
+        for k in 0..63 {
+            let power = 1i64 << k;
+            for gap in [power - 1, power, power + 1, power.saturating_mul(2) - 1] {
+                if gap >= 1 {
+                    check(gap);
+                }
+            }
+        }
+        check(i64::MAX);
+        assert_eq!(GapHistogram::bucket(0), 0);
+        assert_eq!(GapHistogram::bucket(-5), 0);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_gap_lands_in_the_bucket_its_logarithm_says(gap in 1i64..i64::MAX) {
+            proptest::prop_assert_eq!(GapHistogram::bucket(gap), GapBuckets::by_logarithm(gap));
+        }
+    }
     use crate::analysis::frames::RequestLogBuilder;
     use crate::store::RequestLogRow;
 

@@ -848,3 +848,22 @@ fn the_typical_interval_is_the_mean_of_the_middle_half_of_the_gaps() {
     );
     assert_eq!(interquartile_mean(&mut [60, 240, 60, 240]), Some(150.0));
 }
+
+proptest::proptest! {
+    /// The selections find the very middle half a sort finds, and its mean: gaps of up to
+    /// eleven days, by the hundred, with repeats.
+    #[test]
+    fn the_interquartile_mean_is_that_of_the_sorted_gaps(
+        mut gaps in proptest::collection::vec(
+            proptest::prop_oneof![0i64..1_000_000_000_000, 0i64..5],
+            1..300,
+        )
+    ) {
+        let mut sorted = gaps.clone();
+        sorted.sort_unstable();
+        let quarter = sorted.len() / 4;
+        let middle = &sorted[quarter..sorted.len() - quarter];
+        let expected = middle.iter().map(|&v| v as f64).sum::<f64>() / middle.len() as f64;
+        proptest::prop_assert_eq!(interquartile_mean(&mut gaps), Some(expected));
+    }
+}
