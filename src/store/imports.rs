@@ -188,8 +188,14 @@ impl RequestLogImport<'_> {
             }
             let (starts_before, ends_after) = (stored_t0 < a, stored_t1 > b);
             if !starts_before && !ends_after {
-                tx.prepare_cached("DELETE FROM collection_windows WHERE id = ?1")
+                // Its rows deleted here, not left to the foreign key's cascade: a new database's
+                // bulk load enforces no foreign keys (`Store::begin_bulk_load`).
+                tx.prepare_cached("DELETE FROM request_log WHERE window_id = ?1")
                     .and_then(|mut stmt| stmt.execute([id]))
+                    .and_then(|_| {
+                        tx.prepare_cached("DELETE FROM collection_windows WHERE id = ?1")?
+                            .execute([id])
+                    })
                     .map_err(err)?;
                 continue;
             }
@@ -848,6 +854,46 @@ mod tests {
         );
         // "ua", "" and a missing agent: three senders; "/a" and "/b": two endpoints.
         assert_eq!(dictionary_rows(&store), (3, 2));
+    }
+
+    #[test]
+    fn a_window_replaced_during_a_bulk_load_takes_its_rows_with_it() {
+        // Without foreign keys, as a new database is loaded: no cascade deletes the rows of a
+        // window the second import replaces; the import does.
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path().join("bulk.db")).unwrap();
+        store.begin_bulk_load().unwrap();
+        let first = [
+            row("2026-11-19T10:00:00Z", "/old"),
+            row("2026-11-19T10:30:00Z", "/old"),
+        ];
+        import(
+            &mut store,
+            &first,
+            "2026-11-19T10:00:00Z",
+            "2026-11-19T11:00:00Z",
+        );
+        let second = [row("2026-11-19T10:15:00Z", "/new")];
+        import(
+            &mut store,
+            &second,
+            "2026-11-19T10:00:00Z",
+            "2026-11-19T11:00:00Z",
+        );
+        store.end_bulk_load().unwrap();
+        assert_eq!(requests(&store), ["10:15:00 /new"]);
+        let rows: i64 = store
+            .conn
+            .query_row("SELECT count(*) FROM request_log", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 1);
+        let orphans: i64 = store
+            .conn
+            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(orphans, 0);
     }
 
     #[test]

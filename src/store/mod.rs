@@ -643,11 +643,11 @@ impl Store {
     /// new one being built under a name of its own, published once complete): a crash leaves a
     /// file nobody will use. [`Store::end_bulk_load`] makes it an ordinary database again.
     ///
-    /// Foreign keys are not enforced meanwhile: the database holds nothing a delete could have
-    /// to cascade to, and the loader writes each row's window itself — a check of it per request
-    /// was a fifth of the time an import spent storing. Call it outside any transaction (SQLite
-    /// ignores the setting inside one).
-    pub fn begin_bulk_load(&mut self) -> Result<(), StoreError> {
+    /// Foreign keys are not enforced meanwhile (a check of each request's window was a fifth of
+    /// the time an import spent storing): the loader writes each row's window itself, and an
+    /// import deletes the rows of a window it replaces before the window, not through the
+    /// cascade. Call it outside any transaction (SQLite ignores the setting inside one).
+    pub(crate) fn begin_bulk_load(&mut self) -> Result<(), StoreError> {
         self.conn
             .pragma_update_and_check(None, "journal_mode", "OFF", |row| row.get::<_, String>(0))
             .map_err(self.sql_error("switching the journal off"))?;
@@ -660,7 +660,11 @@ impl Store {
     }
 
     /// Back to the WAL and its syncing, as every open sets them (see [`Store::begin_bulk_load`]).
-    pub fn end_bulk_load(&mut self) -> Result<(), StoreError> {
+    pub(crate) fn end_bulk_load(&mut self) -> Result<(), StoreError> {
+        // First: whatever fails after it, the connection enforces foreign keys again.
+        self.conn
+            .pragma_update(None, "foreign_keys", true)
+            .map_err(self.sql_error("setting foreign_keys"))?;
         let mode: String = self
             .conn
             .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
@@ -675,9 +679,6 @@ impl Store {
                 ),
             });
         }
-        self.conn
-            .pragma_update(None, "foreign_keys", true)
-            .map_err(self.sql_error("setting foreign_keys"))?;
         self.conn
             .pragma_update(None, "synchronous", "NORMAL")
             .map_err(self.sql_error("setting synchronous"))

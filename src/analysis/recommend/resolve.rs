@@ -387,7 +387,7 @@ impl GapHistogram {
 }
 
 /// The gap bucket, `⌊4 · log₂ gap⌋` as floating point computes it (`(gap as f64).log2() * 4.0`,
-/// truncated), from a table of the first gap of each bucket instead of a logarithm a gap: the
+/// truncated), from a table of the first gap of each bucket instead of a logarithm per gap: the
 /// table is found with that very expression, so a gap lands where the expression would put it.
 /// (A gap of `2^k` to `2^(k+1)` lies in bucket `4k` to `4k + 4`: the `+ 4` for a gap that rounds
 /// up to `2^(k+1)` as a float.)
