@@ -28,6 +28,16 @@ fn export(db: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
         .expect("callbudget runs")
 }
 
+/// [`export`], which must succeed.
+fn export_ok(db: &Path, out: &Path, extra: &[&str]) {
+    let output = export(db, out, extra);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 fn stored(db: &Path, sql: &str) -> Vec<Option<String>> {
     let conn = Connection::open(db).expect("the database opens");
     let mut statement = conn.prepare(sql).expect("the query prepares");
@@ -55,12 +65,7 @@ fn parquet_is_partitioned_by_org_and_day_and_reads_back_with_the_same_rows_and_t
     let db = dir.path().join("cb.db");
     collect_acme(&db);
     let out = dir.path().join("out");
-    let output = export(&db, &out, &["--format", "parquet"]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    export_ok(&db, &out, &["--format", "parquet"]);
     let file = out.join("api_requests/org=549236/day=2026-11-19/data.parquet");
     let df = ParquetReader::new(std::fs::File::open(&file).expect("the partition exists"))
         .finish()
@@ -113,12 +118,7 @@ fn csv_writes_one_file_per_table_that_reads_back_and_unknown_tables_are_refused(
     let db = dir.path().join("cb.db");
     collect_acme(&db);
     let out = dir.path().join("csv");
-    let output = export(&db, &out, &["--format", "csv", "--table", "api_requests"]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    export_ok(&db, &out, &["--format", "csv", "--table", "api_requests"]);
     let entries: Vec<_> = std::fs::read_dir(&out).expect("the directory").collect();
     assert_eq!(entries.len(), 1);
     let df = CsvReadOptions::default()
@@ -236,12 +236,7 @@ fn api_requests_are_exported_window_by_window_each_in_time_order() {
         [Some("/d"), Some("/c"), Some("/b"), Some("/a")].map(|p| p.map(str::to_owned))
     );
     let out = dir.path().join("csv");
-    let output = export(&db, &out, &["--format", "csv", "--table", "api_requests"]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    export_ok(&db, &out, &["--format", "csv", "--table", "api_requests"]);
     let csv = std::fs::read_to_string(out.join("api_requests.csv")).expect("the CSV reads");
     let paths: Vec<&str> = csv
         .lines()
