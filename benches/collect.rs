@@ -4,12 +4,12 @@
 //!   not rate-limit and the client is unpaced (two days of saturated-month, ~1.7 M records);
 //! - pacing: calls/s against a share of 0.3 when the simulator enforces Meraki's budget.
 
-use callbudget::collect::{self, CollectOptions, OrgSelection, SharedStore};
-use callbudget::dashboard::client::{ClientConfig, DashboardClient};
-use callbudget::dashboard::key::ApiKey;
-use callbudget::sim::scenario::Scenario;
-use callbudget::sim::{ClockMode, SimConfig, Simulator, SimulatorHandle};
-use callbudget::store::{OrgId, Store};
+use callbudget_collect::dashboard::client::{ClientConfig, DashboardClient};
+use callbudget_collect::dashboard::key::ApiKey;
+use callbudget_collect::{self, CollectOptions, OrgSelection, SharedStore};
+use callbudget_sim::scenario::Scenario;
+use callbudget_sim::{ClockMode, SimConfig, Simulator, SimulatorHandle};
+use callbudget_store::{OrgId, Store};
 use chrono::TimeDelta;
 use std::path::Path;
 use std::sync::Arc;
@@ -18,7 +18,7 @@ use std::time::Instant;
 const KEY: &str = "bench-key";
 
 fn end() -> chrono::DateTime<chrono::Utc> {
-    callbudget::timestamp::parse("2026-11-20T00:00:00Z").unwrap_or_default()
+    callbudget_api::timestamp::parse("2026-11-20T00:00:00Z").unwrap_or_default()
 }
 
 fn scenario(name: &str, days: u32) -> Scenario {

@@ -31,13 +31,13 @@
 //! `CALLBUDGET_BENCH_PYTHON` (default `python3`) has `duckdb` and `pandas` (pandas only up to
 //! `CALLBUDGET_BENCH_PANDAS_MAX`, default 1M: it needs ~4 GB per million records).
 
-use callbudget::analysis::{AnalysisWindow, AuditOptions, audit_org, save_audit};
-use callbudget::api::{RequestPage, RequestRecord};
-use callbudget::report::{Format, ReportContext, ReportInput, write_report};
-use callbudget::sim::log::{LogEntry, RequestLog};
-use callbudget::sim::scenario::Scenario;
-use callbudget::store::{CollectionFilter, Endpoint, OrgId, Store, WindowMeta};
-use callbudget::timestamp;
+use callbudget_analysis::{AnalysisWindow, AuditOptions, audit_org, save_audit};
+use callbudget_api::timestamp;
+use callbudget_api::{RequestPage, RequestRecord};
+use callbudget_report::{Format, ReportContext, ReportInput, write_report};
+use callbudget_sim::log::{LogEntry, RequestLog};
+use callbudget_sim::scenario::Scenario;
+use callbudget_store::{CollectionFilter, Endpoint, OrgId, Store, WindowMeta};
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -6,8 +6,8 @@
 //!   log against the DuckDB and pandas scripts of `benches/baselines/` a user would write instead,
 //!   when a Python with `duckdb` and `pandas` is found — times, peak RSS and the ratios.
 
-use callbudget::api::RequestRecord;
-use callbudget::sim::log::{LogEntry, RequestLog};
+use callbudget_api::RequestRecord;
+use callbudget_sim::log::{LogEntry, RequestLog};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -124,7 +124,7 @@ fn csv_field(out: &mut impl Write, value: Option<&str>) -> std::io::Result<()> {
 
 fn write_csv_row(out: &mut impl Write, r: &RequestRecord<&str>) -> std::io::Result<()> {
     let client = r.client.as_ref();
-    let ts = callbudget::timestamp::format(&r.ts);
+    let ts = callbudget_api::timestamp::format(&r.ts);
     let code = r.response_code.map(|c| c.to_string());
     let version = r.version.map(|v| v.to_string());
     let fields = [

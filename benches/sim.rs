@@ -4,8 +4,8 @@
 //!
 //! `cargo bench --bench sim -- quick` skips the month-long log (about a minute of work).
 
-use callbudget::sim::scenario::Scenario;
-use callbudget::sim::{SimConfig, Simulator, SimulatorHandle, truth};
+use callbudget_sim::scenario::Scenario;
+use callbudget_sim::{SimConfig, Simulator, SimulatorHandle, truth};
 use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -20,7 +20,7 @@ fn scenario(name: &str) -> Scenario {
 }
 
 fn end() -> chrono::DateTime<chrono::Utc> {
-    callbudget::timestamp::parse("2026-11-20T00:00:00Z").unwrap_or_default()
+    callbudget_api::timestamp::parse("2026-11-20T00:00:00Z").unwrap_or_default()
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
@@ -127,8 +127,8 @@ fn pages_per_second(handle: &SimulatorHandle, clients: usize) -> (f64, u64) {
                 let t0 = week_start + slice * c as i32;
                 let url = format!(
                     "{base}/organizations/549236/apiRequests?perPage=1000&t0={}&t1={}",
-                    callbudget::timestamp::format(&t0),
-                    callbudget::timestamp::format(&(t0 + slice))
+                    callbudget_api::timestamp::format(&t0),
+                    callbudget_api::timestamp::format(&(t0 + slice))
                 );
                 tokio::spawn(async move {
                     let mut next = Some(url);

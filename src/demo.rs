@@ -6,18 +6,18 @@
 //! collector does not pace itself, so a week of log arrives in seconds rather than minutes. The
 //! analysis still replays it through Meraki's 10/s + 10 budget.
 
-use crate::analysis::{
-    AnalysisError, AuditRequest, AuditRun, ConsumerKey, PipelineError, WindowStart, run_audits,
-    save_audits,
+use callbudget_analysis::{AuditRequest, AuditRun, ConsumerKey, WindowStart};
+use callbudget_audit::{
+    AuditError, AuditEvent, AuditJob, AuditProgress, EXIT_COLLECT_FAILED, LineKind, Output, Source,
 };
-use crate::collect::progress::summary_text;
-use crate::collect::{self, CollectError, CollectOptions, CollectSummary, OrgSelection};
-use crate::dashboard::client::{ClientConfig, ClientError, DashboardClient};
-use crate::dashboard::key::{ApiKey, ApiKeyError};
-use crate::report::files::{CHARTS_DIR, HTML_FILE, JSON_FILE, MARKDOWN_FILE};
-use crate::report::{Format, ReportContext, ReportError, ReportInput, write_report};
-use crate::sim::scenario::{Scenario, ScenarioError};
-use crate::sim::{SimConfig, SimError, Simulator, SimulatorHandle};
+use callbudget_collect::dashboard::client::ClientConfig;
+use callbudget_collect::dashboard::key::{ApiKey, ApiKeyError};
+use callbudget_collect::progress::{Verbosity, summary_text};
+use callbudget_collect::{CollectOptions, CollectSummary, OrgSelection};
+use callbudget_report::Format;
+use callbudget_report::files::{CHARTS_DIR, HTML_FILE, JSON_FILE, MARKDOWN_FILE};
+use callbudget_sim::scenario::{Scenario, ScenarioError};
+use callbudget_sim::{SimConfig, SimError, Simulator, SimulatorHandle};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::path::{Path, PathBuf};
 
@@ -67,18 +67,10 @@ pub enum DemoError {
     Simulator(#[from] SimError),
     #[error(transparent)]
     Key(#[from] ApiKeyError),
-    #[error(transparent)]
-    Client(#[from] ClientError),
-    #[error(transparent)]
-    Collect(#[from] CollectError),
     #[error("the demo could not collect from its own simulator: {0}")]
     CollectFailed(String),
     #[error(transparent)]
-    Pipeline(#[from] PipelineError),
-    #[error(transparent)]
-    Report(#[from] ReportError),
-    #[error(transparent)]
-    Save(#[from] AnalysisError),
+    Audit(#[from] AuditError),
 }
 
 /// Runs the demo; `say` hears what it is doing, a line at a time.
@@ -119,34 +111,67 @@ pub fn run(request: &DemoRequest, say: impl Fn(&str)) -> Result<DemoOutcome, Dem
         request.days
     ));
     let database = request.out.join(DATABASE);
-    let (mut store, collected) =
-        collect::run(DashboardClient::new(client)?, &database, options, |_| {})?;
-    if let Some((org, error)) = collected.failed().next() {
-        return Err(DemoError::CollectFailed(format!(
-            "organization {org}: {error}"
-        )));
-    }
+    // The audit `callbudget audit` runs, with the simulator as the API.
+    let job = AuditJob {
+        source: Source::Collect {
+            client,
+            db: database.clone(),
+            options,
+        },
+        request: AuditRequest {
+            since: WindowStart::Before(span),
+            consumer_key: ConsumerKey::Application,
+            ..AuditRequest::default()
+        },
+        output: Output::Files {
+            out: request.out.clone(),
+            formats: Format::REPORT_FILES.to_vec(),
+        },
+        targets: &[],
+        fail_on: None,
+    };
+    let outcome = callbudget_audit::run(job, &mut DemoProgress { say: &say })?;
     drop(server);
-
-    let audit = AuditRequest {
-        since: WindowStart::Before(span),
-        consumer_key: ConsumerKey::Application,
-        ..AuditRequest::default()
-    };
-    let run = run_audits(&store, &audit)?;
-    let context = ReportContext::new(&database, Utc::now());
-    let input = ReportInput {
-        audits: &run.audits,
-        context: &context,
-    };
-    let files = write_report(&request.out, &Format::REPORT_FILES, &input)?;
-    save_audits(&mut store, &run.audits, context.generated_at)?;
+    let collected = outcome.collected.unwrap_or_default();
+    if outcome.exit_code == EXIT_COLLECT_FAILED {
+        return Err(DemoError::CollectFailed(
+            collected.failure_lines().join("; "),
+        ));
+    }
     Ok(DemoOutcome {
         collected,
-        run,
+        run: outcome.run,
         database,
-        files,
+        files: outcome.files,
     })
+}
+
+/// The demo's audit, heard through `say`: its notes, warnings and errors; what it collected and
+/// wrote, the demo describes itself when it is done ([`DemoOutcome::describe`]).
+struct DemoProgress<'s, S: Fn(&str)> {
+    say: &'s S,
+}
+
+impl<S: Fn(&str)> AuditProgress for DemoProgress<'_, S> {
+    fn collect_verbosity(&self) -> Verbosity {
+        // No progress bars: the demo's collection takes a moment.
+        Verbosity {
+            quiet: true,
+            verbose: 0,
+        }
+    }
+
+    fn event(&mut self, event: AuditEvent<'_>) -> std::io::Result<()> {
+        for line in event.lines() {
+            match line.kind {
+                LineKind::Result => {}
+                LineKind::Note => (self.say)(&line.text),
+                LineKind::Warning => (self.say)(&format!("warning: {}", line.text)),
+                LineKind::Error => (self.say)(&format!("error: {}", line.text)),
+            }
+        }
+        Ok(())
+    }
 }
 
 impl DemoOutcome {

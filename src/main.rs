@@ -15,7 +15,7 @@ fn main() -> ExitCode {
             // `{:#}` prints the context chain on one line: "cannot read x: No such file".
             eprintln!(
                 "callbudget: error: {}",
-                callbudget::text::printable(&format!("{e:#}"))
+                callbudget_api::text::printable(&format!("{e:#}"))
             );
             commands::error_exit_code(&e)
         }

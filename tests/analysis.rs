@@ -2,11 +2,11 @@
 //! planted ones, and the budget timeline counts every stored request.
 
 use crate::support::{ACME_ORG, acme_week_config, collect_acme_range, serve, time};
-use callbudget::analysis::{
+use callbudget_analysis::{
     AnalysisWindow, ConsumerKey, SpikeOptions, budget_timeline, detect_spikes, load_request_log,
 };
-use callbudget::budget::BudgetModel;
-use callbudget::store::{OrgId, Store};
+use callbudget_api::budget::BudgetModel;
+use callbudget_store::{OrgId, Store};
 use chrono::TimeDelta;
 
 #[test]

@@ -7,15 +7,15 @@ use crate::support::{
     ACME_ORG, API_KEY, TINY_ORG, acme_week_config, collect_acme_range, sample_path, serve,
     store_hourly_log, time, tiny_scenario,
 };
-use callbudget::analysis::{
+use callbudget_analysis::{
     AnalysisWindow, AuditRequest, ConsumerKey, FindingKind, OrgAudit, RetryOptions, Severity,
     consumer_findings, consumer_usage, load_request_log, retry_behaviour, retry_findings,
     run_audits,
 };
-use callbudget::budget::BudgetModel;
-use callbudget::sim::scenario::Scenario;
-use callbudget::sim::{SimConfig, Simulator};
-use callbudget::store::{OrgId, Store};
+use callbudget_api::budget::BudgetModel;
+use callbudget_sim::scenario::Scenario;
+use callbudget_sim::{SimConfig, Simulator};
+use callbudget_store::{OrgId, Store};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 

@@ -5,13 +5,13 @@
 //! org-wide operation within 2 % of the plan; five-consumers' counts leave retries out.
 
 use crate::support::{ACME_ORG, acme_week_config, collect_acme_range, serve, time};
-use callbudget::analysis::{
+use callbudget_analysis::{
     AnalysisWindow, RecommendOptions, Recommendation, RecommendationKind, WhatIfScenario,
     load_request_log, recommend, senders_in_refused_seconds, what_if, what_if_top,
 };
-use callbudget::api::OperationCatalog;
-use callbudget::budget::BudgetModel;
-use callbudget::store::{OrgId, Store};
+use callbudget_api::OperationCatalog;
+use callbudget_api::budget::BudgetModel;
+use callbudget_store::{OrgId, Store};
 
 const NOC_POLLER: &str = "python-meraki/4.7.0 Caller/(NocPoller/2.1 Acme)";
 const PORT_SCRIPT: &str = "PortPusher/0.9 AcmeNetEng";
@@ -179,9 +179,9 @@ fn concrete_path(template: &str, target: usize, item: usize) -> String {
 /// the pair's replacement, with the calls a cycle the pair's coverage and page size give.
 #[test]
 fn a_fan_out_over_every_pair_of_the_replacement_table_is_found() {
-    use callbudget::analysis::RequestLogBuilder;
-    use callbudget::analysis::recommend::{Coverage, ReplacementTable};
-    use callbudget::store::RequestLogRow;
+    use callbudget_analysis::RequestLogBuilder;
+    use callbudget_analysis::recommend::{Coverage, ReplacementTable};
+    use callbudget_store::RequestLogRow;
 
     let catalog = OperationCatalog::meraki_v1();
     let table = ReplacementTable::meraki_v1();
@@ -280,12 +280,12 @@ fn simulated_log(
 ) -> (
     polars::prelude::DataFrame,
     AnalysisWindow,
-    callbudget::sim::truth::GroundTruth,
+    callbudget_sim::truth::GroundTruth,
 ) {
-    use callbudget::analysis::RequestLogBuilder;
-    use callbudget::sim::scenario::Scenario;
-    use callbudget::sim::{SimConfig, Simulator};
-    use callbudget::store::RequestLogRow;
+    use callbudget_analysis::RequestLogBuilder;
+    use callbudget_sim::scenario::Scenario;
+    use callbudget_sim::{SimConfig, Simulator};
+    use callbudget_store::RequestLogRow;
 
     let scenario =
         Scenario::load(&crate::support::sample_path(scenario)).expect("a valid scenario");
@@ -323,7 +323,7 @@ fn simulated_log(
 
 /// The planned calls a day of the pattern of `user_agent` that calls `operation`.
 fn planned_per_day(
-    truth: &callbudget::sim::truth::GroundTruth,
+    truth: &callbudget_sim::truth::GroundTruth,
     user_agent: &str,
     operation: &str,
 ) -> f64 {

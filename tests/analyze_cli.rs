@@ -3,7 +3,7 @@
 
 use crate::support::{ACME_ORG, acme_week_config, collect_acme_range, serve, time};
 use assert_cmd::Command;
-use callbudget::store::{OrgId, Store};
+use callbudget_store::{OrgId, Store};
 use std::path::Path;
 
 fn callbudget() -> Command {
@@ -329,12 +329,12 @@ fn an_organization_with_an_empty_log_is_an_error_not_an_all_clear() {
     let db = dir.path().join("cb.db");
     // Two hours collected, and nothing logged in them.
     let mut store = Store::open(&db).expect("the database opens");
-    let empty: [callbudget::api::RequestRecord; 0] = [];
+    let empty: [callbudget_api::RequestRecord; 0] = [];
     for (t0, t1) in crate::support::hours(0, 2) {
-        let meta = callbudget::store::WindowMeta {
+        let meta = callbudget_store::WindowMeta {
             org_id: OrgId::new("700701"),
-            endpoint: callbudget::store::Endpoint::ApiRequests,
-            filter: callbudget::store::CollectionFilter::None,
+            endpoint: callbudget_store::Endpoint::ApiRequests,
+            filter: callbudget_store::CollectionFilter::None,
             t0: time(&t0),
             t1: time(&t1),
             started_at: time(&t1),

@@ -2,7 +2,7 @@
 //! hour; fixed windows are clock-aligned; endpoint classes have limits of their own; model files
 //! round-trip and bad ones are refused with the reason.
 
-use callbudget::budget::{
+use callbudget_api::budget::{
     BudgetModel, BudgetModelError, BudgetReplay, EndpointClass, Limit, OfferedRequest, Refusal,
     replay,
 };
@@ -11,7 +11,7 @@ const SECOND: i64 = 1_000_000;
 const MINUTE: i64 = 60 * SECOND;
 
 fn at(text: &str) -> i64 {
-    callbudget::timestamp::parse(text)
+    callbudget_api::timestamp::parse(text)
         .expect("a test time")
         .timestamp_micros()
 }
@@ -275,9 +275,9 @@ burst = 0
 /// answer that leaves nothing holds the organization's next call (slower, no 429 counted).
 #[test]
 fn the_client_keeps_xdrs_org_quota_and_holds_the_org_when_it_is_spent() {
-    use callbudget::dashboard::client::{CallTally, ClientConfig, DashboardClient};
-    use callbudget::dashboard::key::ApiKey;
-    use callbudget::dashboard::retry::{Backoff, RateLimitQuota};
+    use callbudget_collect::dashboard::client::{CallTally, ClientConfig, DashboardClient};
+    use callbudget_collect::dashboard::key::ApiKey;
+    use callbudget_collect::dashboard::retry::{Backoff, RateLimitQuota};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::time::Duration;

@@ -3,10 +3,10 @@
 //! Asserted on the files' structure and the data behind them, not on pixels.
 
 use crate::support::{ACME_ORG, acme_week_config, collect_acme_range, serve, time};
-use callbudget::analysis::{AnalysisWindow, AuditOptions, OrgAudit, audit_org};
-use callbudget::api::RequestRecord;
-use callbudget::report::charts::{ChartFormat, ChartKind, render_chart};
-use callbudget::store::{CollectionFilter, Endpoint, OrgId, Store, WindowMeta};
+use callbudget_analysis::{AnalysisWindow, AuditOptions, OrgAudit, audit_org};
+use callbudget_api::RequestRecord;
+use callbudget_report::charts::{ChartFormat, ChartKind, render_chart};
+use callbudget_store::{CollectionFilter, Endpoint, OrgId, Store, WindowMeta};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::path::PathBuf;
 use std::sync::OnceLock;

@@ -6,10 +6,10 @@ use crate::support::{
     API_KEY, TINY_END, TINY_ORG, records_in, serve, stored_records, time, tiny_config,
 };
 use assert_cmd::Command;
-use callbudget::api::API_KEY_ENV;
-use callbudget::sim::SimulatorHandle;
-use callbudget::sim::faults::FaultPlan;
-use callbudget::store::{CollectionFilter, Endpoint, OrgId, Store, WindowStatus};
+use callbudget_api::API_KEY_ENV;
+use callbudget_sim::SimulatorHandle;
+use callbudget_sim::faults::FaultPlan;
+use callbudget_store::{CollectionFilter, Endpoint, OrgId, Store, WindowStatus};
 use rand::{Rng, SeedableRng};
 use std::collections::HashMap;
 use std::path::Path;

@@ -10,13 +10,13 @@ use crate::support::{
     request_log_windows, serve, stored_records, time, tiny_config, tiny_scenario_with_id,
 };
 use assert_cmd::Command;
-use callbudget::collect::{CollectEvent, CollectOptions, CollectSummary, LocalClock, OrgSelection};
-use callbudget::dashboard::API_KEY_ENV;
-use callbudget::dashboard::client::{CallTally, ClientEvent, DashboardClient};
-use callbudget::sim::faults::FaultPlan;
-use callbudget::sim::scenario::Scenario;
-use callbudget::sim::{ClockMode, LinkStyle, SimConfig, SimulatorHandle};
-use callbudget::store::{CollectionFilter, Endpoint, OrgId, Store, WindowMeta, WindowStatus};
+use callbudget_collect::dashboard::API_KEY_ENV;
+use callbudget_collect::dashboard::client::{CallTally, ClientEvent, DashboardClient};
+use callbudget_collect::{CollectEvent, CollectOptions, CollectSummary, LocalClock, OrgSelection};
+use callbudget_sim::faults::FaultPlan;
+use callbudget_sim::scenario::Scenario;
+use callbudget_sim::{ClockMode, LinkStyle, SimConfig, SimulatorHandle};
+use callbudget_store::{CollectionFilter, Endpoint, OrgId, Store, WindowMeta, WindowStatus};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -180,8 +180,8 @@ fn a_body_announced_larger_than_64_mib_is_refused_before_it_is_read() {
         let mut rest = Vec::new();
         let _ = stream.read_to_end(&mut rest);
     });
-    let key = callbudget::dashboard::key::ApiKey::new(API_KEY).expect("a valid key");
-    let mut config = callbudget::dashboard::client::ClientConfig::new(&base, key, 1.0);
+    let key = callbudget_collect::dashboard::key::ApiKey::new(API_KEY).expect("a valid key");
+    let mut config = callbudget_collect::dashboard::client::ClientConfig::new(&base, key, 1.0);
     // Should the body be awaited, the call fails at once instead of after retries.
     (config.timeout, config.max_retries) = (Duration::from_secs(5), 0);
     let client = DashboardClient::new(config).expect("the client builds");
@@ -227,8 +227,8 @@ fn a_call_is_given_up_at_its_max_throttled_429_and_says_how_many_it_got() {
             listener.local_addr().expect("an address")
         );
         tokio::spawn(async move { axum::serve(listener, app).await });
-        let key = callbudget::dashboard::key::ApiKey::new(API_KEY).expect("a valid key");
-        let mut config = callbudget::dashboard::client::ClientConfig::new(&base, key, 1.0);
+        let key = callbudget_collect::dashboard::key::ApiKey::new(API_KEY).expect("a valid key");
+        let mut config = callbudget_collect::dashboard::client::ClientConfig::new(&base, key, 1.0);
         // Two 429s: the first asks for no wait, and the second is the last.
         config.max_throttled = 2;
         let client = DashboardClient::new(config).expect("the client builds");
@@ -265,7 +265,7 @@ fn a_panic_while_collecting_one_organization_fails_it_alone() {
         ..options(SINCE, UNTIL)
     };
     // A bug met in one organization's task: the events are called from inside it.
-    let (_, summary) = callbudget::collect::run(client, &db, options, move |event| {
+    let (_, summary) = callbudget_collect::run(client, &db, options, move |event| {
         if matches!(&event, CollectEvent::OrgStarted { org, .. } if org == other) {
             panic!("a bug met while collecting {other}");
         }
@@ -409,10 +409,10 @@ fn headers_too_large_to_read_are_not_retried() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let db = dir.path().join("cb.db");
     let client = DashboardClient::new(fast_client_config(&handle)).expect("the client builds");
-    let error = callbudget::collect::run(client, &db, options(SINCE, UNTIL), |_| {})
+    let error = callbudget_collect::run(client, &db, options(SINCE, UNTIL), |_| {})
         .expect_err("the run fails");
     assert_eq!(
-        callbudget::text::error_chain(&error),
+        callbudget_api::text::error_chain(&error),
         format!(
             "cannot list organizations at {0}: {0}/organizations: the answer's headers are larger than an HTTP client accepts; not retried",
             handle.base_url()
@@ -551,7 +551,7 @@ fn collect_at(
     let events = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&events);
     let client = DashboardClient::new(fast_client_config(handle)).expect("the client builds");
-    let (_, summary) = callbudget::collect::run(
+    let (_, summary) = callbudget_collect::run(
         client,
         db,
         CollectOptions {

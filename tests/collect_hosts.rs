@@ -8,11 +8,11 @@ use crate::support::{
     records_in, request_log_windows, serve, stored_records, time, tiny_config,
 };
 use assert_cmd::Command;
-use callbudget::collect::{CollectError, CollectOptions, CollectSummary, OrgSelection};
-use callbudget::dashboard::API_KEY_ENV;
-use callbudget::dashboard::client::ClientError;
-use callbudget::sim::{HostPort, LinkStyle, PageOrder, SimConfig, SimulatorHandle};
-use callbudget::store::{OrgId, WindowStatus};
+use callbudget_collect::dashboard::API_KEY_ENV;
+use callbudget_collect::dashboard::client::ClientError;
+use callbudget_collect::{CollectError, CollectOptions, CollectSummary, OrgSelection};
+use callbudget_sim::{HostPort, LinkStyle, PageOrder, SimConfig, SimulatorHandle};
+use callbudget_store::{OrgId, WindowStatus};
 use std::path::Path;
 use std::time::Duration;
 
@@ -199,11 +199,11 @@ fn a_redirect_to_an_untrusted_host_is_refused_naming_it_before_it_ever_gets_the_
     let redirecting = redirecting_to(&untrusted);
     let dir = tempfile::tempdir().expect("a temporary directory");
     let db = dir.path().join("cb.db");
-    let client =
-        callbudget::dashboard::client::DashboardClient::new(fast_client_config(&redirecting))
-            .expect("the client builds");
-    let error =
-        callbudget::collect::run(client, &db, options(), |_| {}).expect_err("the run fails");
+    let client = callbudget_collect::dashboard::client::DashboardClient::new(fast_client_config(
+        &redirecting,
+    ))
+    .expect("the client builds");
+    let error = callbudget_collect::run(client, &db, options(), |_| {}).expect_err("the run fails");
     let host = untrusted.addr().to_string();
     let redirecting_host = redirecting.addr().to_string();
     assert!(matches!(
@@ -234,10 +234,10 @@ fn a_401_from_a_trusted_shard_is_not_reported_as_a_wrong_key() {
     });
     let mut config = fast_client_config(&redirecting);
     config.trusted_hosts = vec![shard.addr().to_string().parse().expect("a host")];
-    let client =
-        callbudget::dashboard::client::DashboardClient::new(config).expect("the client builds");
+    let client = callbudget_collect::dashboard::client::DashboardClient::new(config)
+        .expect("the client builds");
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let error = callbudget::collect::run(client, &dir.path().join("cb.db"), options(), |_| {})
+    let error = callbudget_collect::run(client, &dir.path().join("cb.db"), options(), |_| {})
         .expect_err("the run fails");
     let CollectError::ListOrganizations { source, .. } = &error else {
         panic!("{error}");

@@ -6,13 +6,13 @@ use crate::support::{
     ACME_ORG, API_KEY, TINY_END, TINY_ORG, acme_week_config, assert_same_records, collect_into,
     counts_by_code, fast_client_config, records_in, serve, stored_records, time, tiny_config,
 };
-use callbudget::api::RequestRecord;
-use callbudget::collect::{CollectOptions, CollectSummary, OrgSelection};
-use callbudget::dashboard::client::ClientConfig;
-use callbudget::dashboard::key::ApiKey;
-use callbudget::sim::SimConfig;
-use callbudget::sim::faults::{FaultPlan, RetryAfterStyle};
-use callbudget::store::{CollectionFilter, Endpoint, OrgId, Store, WindowStatus};
+use callbudget_api::RequestRecord;
+use callbudget_collect::dashboard::client::ClientConfig;
+use callbudget_collect::dashboard::key::ApiKey;
+use callbudget_collect::{CollectOptions, CollectSummary, OrgSelection};
+use callbudget_sim::SimConfig;
+use callbudget_sim::faults::{FaultPlan, RetryAfterStyle};
+use callbudget_store::{CollectionFilter, Endpoint, OrgId, Store, WindowStatus};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -349,7 +349,7 @@ fn late_records_are_caught_by_re_pulling_the_newest_window() {
     assert_eq!(
         second.total().windows,
         2,
-        "the windows ending within callbudget::collect::LATE_RECORDS are re-pulled"
+        "the windows ending within callbudget_collect::LATE_RECORDS are re-pulled"
     );
     assert_same_records(stored_records(&db, TINY_ORG, end, until), truth);
     assert_eq!(
@@ -582,7 +582,7 @@ fn all_orgs_collects_every_organization_the_key_sees() {
         .expect("tiny.toml is readable")
         .replace("id = \"100001\"", "id = \"100002\"")
         .replace("seed = 7", "seed = 8");
-    let second = callbudget::sim::scenario::Scenario::parse(Path::new("tiny-2.toml"), &text)
+    let second = callbudget_sim::scenario::Scenario::parse(Path::new("tiny-2.toml"), &text)
         .expect("the second organization is a valid scenario");
     let mut config = tiny_config();
     config.scenarios.push(second);

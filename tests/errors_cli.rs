@@ -64,7 +64,7 @@ fn a_file_that_is_not_a_database_is_refused_in_one_line_and_left_untouched() {
 fn a_missing_budget_model_file_is_named_with_its_cause_once() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let db = dir.path().join("cb.db");
-    drop(callbudget::store::Store::open(&db).expect("an empty database"));
+    drop(callbudget_store::Store::open(&db).expect("an empty database"));
     let model = dir.path().join("model.toml");
     let (code, stderr) = fails(&[
         "analyze",

@@ -6,9 +6,11 @@
 //! PROPTEST_CASES=100000 cargo test --test integration fuzz_
 //! ```
 
-use callbudget::api::{RequestPage, RequestRecord};
-use callbudget::dashboard::links::{LinkValue, endpoint_of, next_link, parse_link_header, resolve};
-use callbudget::dashboard::retry::{MAX_WAIT, parse_retry_after};
+use callbudget_api::{RequestPage, RequestRecord};
+use callbudget_collect::dashboard::links::{
+    LinkValue, endpoint_of, next_link, parse_link_header, resolve,
+};
+use callbudget_collect::dashboard::retry::{MAX_WAIT, parse_retry_after};
 use proptest::prelude::*;
 use reqwest::Url;
 use reqwest::header::{HeaderMap, HeaderValue};
@@ -216,7 +218,7 @@ fn record_json() -> impl Strategy<Value = serde_json::Value> {
     )
         .prop_map(|(secs, texts, code, with_client)| {
             let ts = chrono::DateTime::from_timestamp(secs, 0)
-                .map(|t| callbudget::timestamp::format(&t))
+                .map(|t| callbudget_api::timestamp::format(&t))
                 .unwrap_or_default();
             let mut record = serde_json::json!({ "ts": ts, "responseCode": code });
             let names = [

@@ -753,7 +753,7 @@ fn a_26_hour_log_is_analysed_over_26_hours_not_27() {
         let ts = start + chrono::TimeDelta::seconds(offset);
         text.push_str(&format!(
             "{{\"ts\":\"{}\",\"path\":\"/p\",\"userAgent\":\"poller/1\",\"responseCode\":200}}\n",
-            callbudget::timestamp::format(&ts)
+            callbudget_api::timestamp::format(&ts)
         ));
     }
     std::fs::write(&file, text).expect("written");

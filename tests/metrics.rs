@@ -6,9 +6,9 @@ use crate::support::{
     TINY_END, TINY_ORG, collect_into, fast_client_config, serve, time, tiny_config,
 };
 use assert_cmd::Command;
-use callbudget::collect::{CollectOptions, OrgSelection};
-use callbudget::report::openmetrics::{METRIC_NAMES, OTHER_CONSUMERS, TOP_CONSUMERS};
-use callbudget::store::OrgId;
+use callbudget_collect::{CollectOptions, OrgSelection};
+use callbudget_report::openmetrics::{METRIC_NAMES, OTHER_CONSUMERS, TOP_CONSUMERS};
+use callbudget_store::OrgId;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -181,12 +181,12 @@ fn the_metrics_file_reads_back_as_the_audit_it_was_made_from() {
 /// tiny's audit with `extra` consumers (name, requests) added beside its own, as metrics; and the
 /// requests of all its consumers.
 fn metrics_with_consumers(extra: &[(Option<String>, u64)]) -> (prometheus_parse::Scrape, u64) {
-    use callbudget::analysis::{AuditRequest, run_audits};
-    use callbudget::report::{ReportContext, ReportInput};
+    use callbudget_analysis::{AuditRequest, run_audits};
+    use callbudget_report::{ReportContext, ReportInput};
     let dir = tempfile::tempdir().expect("a temporary directory");
     let db = dir.path().join("cb.db");
     collect_tiny(&db);
-    let store = callbudget::store::Store::open(&db).expect("the database opens");
+    let store = callbudget_store::Store::open(&db).expect("the database opens");
     let mut run = run_audits(&store, &AuditRequest::default()).expect("the audit runs");
     let audit = &mut run.audits[0];
     let template = audit.consumers[0].clone();
@@ -198,7 +198,7 @@ fn metrics_with_consumers(extra: &[(Option<String>, u64)]) -> (prometheus_parse:
     }
     let total: u64 = audit.consumers.iter().map(|c| c.requests).sum();
     let context = ReportContext::new(&db, time(TINY_END));
-    let text = callbudget::report::openmetrics::render(&ReportInput {
+    let text = callbudget_report::openmetrics::render(&ReportInput {
         audits: &run.audits,
         context: &context,
     });
@@ -272,15 +272,15 @@ fn metric_names_in(text: &str) -> BTreeSet<String> {
 
 #[test]
 fn the_grafana_dashboard_and_the_alert_rules_name_only_metrics_the_file_holds() {
-    use callbudget::analysis::{AuditRequest, run_audits};
-    use callbudget::report::{ReportContext, ReportInput};
+    use callbudget_analysis::{AuditRequest, run_audits};
+    use callbudget_report::{ReportContext, ReportInput};
     let dir = tempfile::tempdir().expect("a temporary directory");
     let db = dir.path().join("cb.db");
     collect_tiny(&db);
-    let store = callbudget::store::Store::open(&db).expect("the database opens");
+    let store = callbudget_store::Store::open(&db).expect("the database opens");
     let run = run_audits(&store, &AuditRequest::default()).expect("the audit runs");
     let context = ReportContext::new(&db, time(TINY_END));
-    let text = callbudget::report::openmetrics::render(&ReportInput {
+    let text = callbudget_report::openmetrics::render(&ReportInput {
         audits: &run.audits,
         context: &context,
     });
@@ -336,12 +336,12 @@ fn the_grafana_dashboard_and_the_alert_rules_name_only_metrics_the_file_holds() 
 /// `other`) and counted raw, where the analysis judges those beyond the client's own rhythm.
 #[test]
 fn early_retries_go_to_the_consumer_by_its_name_and_count_what_the_analysis_judges() {
-    use callbudget::analysis::{AuditRequest, run_audits};
-    use callbudget::report::{ReportContext, ReportInput};
+    use callbudget_analysis::{AuditRequest, run_audits};
+    use callbudget_report::{ReportContext, ReportInput};
     let dir = tempfile::tempdir().expect("a temporary directory");
     let db = dir.path().join("cb.db");
     collect_tiny(&db);
-    let store = callbudget::store::Store::open(&db).expect("the database opens");
+    let store = callbudget_store::Store::open(&db).expect("the database opens");
     let mut run = run_audits(&store, &AuditRequest::default()).expect("the audit runs");
     let retry = run.audits[0]
         .retries
@@ -354,7 +354,7 @@ fn early_retries_go_to_the_consumer_by_its_name_and_count_what_the_analysis_judg
     retry.early_beyond_rhythm = retry.early_retries / 2;
     let expected = retry.early_beyond_rhythm as f64;
     let context = ReportContext::new(&db, time(TINY_END));
-    let scrape = parse(&callbudget::report::openmetrics::render(&ReportInput {
+    let scrape = parse(&callbudget_report::openmetrics::render(&ReportInput {
         audits: &run.audits,
         context: &context,
     }));

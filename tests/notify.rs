@@ -4,8 +4,8 @@
 
 use crate::support::{API_KEY, TINY_END, TINY_ORG, sample_path, serve, time, tiny_config};
 use assert_cmd::Command;
-use callbudget::sim::ClockMode;
-use callbudget::sim::scenario::Scenario;
+use callbudget_sim::ClockMode;
+use callbudget_sim::scenario::Scenario;
 use chrono::TimeDelta;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -119,7 +119,7 @@ impl Drop for Receiver {
 
 fn callbudget() -> Command {
     let mut cmd = Command::cargo_bin("callbudget").expect("the callbudget binary is built");
-    cmd.env_remove(callbudget::notify::NOTIFY_URL_ENV)
+    cmd.env_remove(callbudget_report::notify::NOTIFY_URL_ENV)
         .timeout(std::time::Duration::from_secs(120));
     cmd
 }
@@ -196,7 +196,7 @@ fn nightly_audit_with(
     }
     cmd.args(flags);
     if let Some(url) = env_url {
-        cmd.env(callbudget::notify::NOTIFY_URL_ENV, url);
+        cmd.env(callbudget_report::notify::NOTIFY_URL_ENV, url);
     }
     cmd.output().expect("callbudget runs")
 }
@@ -353,7 +353,9 @@ fn a_new_noisy_consumer_is_announced_once_and_never_again() {
 
 /// Delivers an empty message to `urls` with waits of a millisecond.
 fn deliver_to(urls: &[String], attempts: u32) -> Vec<Result<u32, String>> {
-    use callbudget::notify::{DeliveryPolicy, News, TargetSources, deliver, webhook_targets};
+    use callbudget_report::notify::{
+        DeliveryPolicy, News, TargetSources, deliver, webhook_targets,
+    };
     let targets = webhook_targets(&TargetSources {
         flags: urls,
         ..TargetSources::default()
@@ -370,7 +372,7 @@ fn deliver_to(urls: &[String], attempts: u32) -> Vec<Result<u32, String>> {
         .into_iter()
         .map(|d| {
             d.outcome
-                .map_err(|e| d.target.redact(&callbudget::text::error_chain(&e)))
+                .map_err(|e| d.target.redact(&callbudget_api::text::error_chain(&e)))
         })
         .collect()
 }

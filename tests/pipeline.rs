@@ -4,16 +4,16 @@
 use crate::support::{
     API_KEY, TINY_END, TINY_ORG, collect_into, fast_client_config, serve, time, tiny_scenario,
 };
-use callbudget::analysis::{
+use callbudget_analysis::{
     AuditRequest, BudgetChoice, FindingKind, OrgChoice, PipelineError, Severity, WindowStart,
     run_audits,
 };
-use callbudget::api::RequestRecord;
-use callbudget::budget::{BucketLimits, BudgetModel};
-use callbudget::collect::{CollectOptions, OrgSelection};
-use callbudget::sim::SimConfig;
-use callbudget::sim::faults::FaultPlan;
-use callbudget::store::{CollectionFilter, Endpoint, OrgId, Store, WindowMeta};
+use callbudget_api::RequestRecord;
+use callbudget_api::budget::{BucketLimits, BudgetModel};
+use callbudget_collect::{CollectOptions, OrgSelection};
+use callbudget_sim::SimConfig;
+use callbudget_sim::faults::FaultPlan;
+use callbudget_store::{CollectionFilter, Endpoint, OrgId, Store, WindowMeta};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::path::Path;
 
@@ -27,7 +27,7 @@ fn collect_tiny_and_twin(db: &Path) {
     twin.org_name = "Tiny Twin".to_owned();
     let mut config = SimConfig::new(vec![tiny_scenario(), twin], time(TINY_END), API_KEY);
     config.enforce_rate_limits = false;
-    config.clock = callbudget::sim::ClockMode::Frozen;
+    config.clock = callbudget_sim::ClockMode::Frozen;
     let handle = serve(config);
     let collect = |org: &str, since: &str, until: &str| {
         let summary = collect_into(
@@ -46,7 +46,7 @@ fn collect_tiny_and_twin(db: &Path) {
     collect(TWIN_ORG, "2026-11-19T00:00:00Z", "2026-11-19T06:00:00Z");
 }
 
-fn window(audit: &callbudget::analysis::OrgAudit) -> (DateTime<Utc>, DateTime<Utc>) {
+fn window(audit: &callbudget_analysis::OrgAudit) -> (DateTime<Utc>, DateTime<Utc>) {
     (audit.window.start, audit.window.end)
 }
 
@@ -221,7 +221,7 @@ use crate::support::{borrowed, hours};
 fn quiet_audit(
     store: &Store,
     request: AuditRequest,
-) -> (callbudget::analysis::OrgAudit, Vec<(FindingKind, Severity)>) {
+) -> (callbudget_analysis::OrgAudit, Vec<(FindingKind, Severity)>) {
     let mut run = run_audits(store, &request).expect("the audit runs");
     let audit = run.audits.remove(0);
     let findings = audit
@@ -358,7 +358,7 @@ fn a_collection_that_fails_partway_over_http_is_never_an_all_clear() {
     let db = dir.path().join("cb.db");
     let mut config = SimConfig::new(vec![tiny_scenario()], time(TINY_END), API_KEY);
     config.enforce_rate_limits = false;
-    config.clock = callbudget::sim::ClockMode::Frozen;
+    config.clock = callbudget_sim::ClockMode::Frozen;
     config.faults = FaultPlan {
         seed: 5,
         ..FaultPlan::default().with("5xx=0.5".parse().expect("a fault"))

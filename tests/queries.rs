@@ -3,7 +3,7 @@
 
 use crate::support::{ACME_ORG, acme_week_config, collect_acme_range, serve, time};
 use assert_cmd::Command;
-use callbudget::queries::LIBRARY;
+use callbudget_store::queries::LIBRARY;
 use polars::prelude::SerReader;
 use rusqlite::Connection;
 use serde_json::Value;

@@ -175,7 +175,7 @@ fn report_of_acme_week_writes_every_file_and_renders_cleanly_in_chromium() {
 }
 
 /// tiny.toml with a user agent and an admin name built to break out of HTML.
-fn hostile_tiny_config() -> callbudget::sim::SimConfig {
+fn hostile_tiny_config() -> callbudget_sim::SimConfig {
     let text = std::fs::read_to_string(crate::support::sample_path("tiny.toml"))
         .expect("tiny.toml is readable");
     let hostile = text
@@ -188,7 +188,7 @@ fn hostile_tiny_config() -> callbudget::sim::SimConfig {
             r#"name = "Tiny <script>alert(3)</script> \"Org\"""#,
         );
     assert_ne!(hostile, text, "the scenario was changed");
-    let scenario = callbudget::sim::scenario::Scenario::parse(Path::new("hostile.toml"), &hostile)
+    let scenario = callbudget_sim::scenario::Scenario::parse(Path::new("hostile.toml"), &hostile)
         .expect("the hostile scenario parses");
     let mut config = tiny_config();
     config.scenarios = vec![scenario];
@@ -215,8 +215,8 @@ fn text_from_the_api_is_shown_escaped_and_never_runs() {
     drop(handle);
     // Paths and query strings are not in the simulator's vocabulary: store hostile ones directly.
     {
-        use callbudget::api::RequestRecord;
-        use callbudget::store::{CollectionFilter, Endpoint, OrgId, Store, WindowMeta};
+        use callbudget_api::RequestRecord;
+        use callbudget_store::{CollectionFilter, Endpoint, OrgId, Store, WindowMeta};
         let mut store = Store::open(&db).expect("the database opens");
         let record: RequestRecord = serde_json::from_value(serde_json::json!({
             "ts": "2026-11-18T12:00:00.000000Z",

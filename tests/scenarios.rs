@@ -1,8 +1,8 @@
 //! The shipped scenarios tell the story their comments promise (sample-data/*.toml).
 
 use crate::support::{sample_path, time};
-use callbudget::sim::scenario::Scenario;
-use callbudget::sim::{SimConfig, Simulator};
+use callbudget_sim::scenario::Scenario;
+use callbudget_sim::{SimConfig, Simulator};
 use chrono::{Datelike, Timelike, Weekday};
 
 fn acme_week() -> Simulator {

@@ -10,9 +10,9 @@
 use crate::support::{
     API_KEY, TINY_ORG, link, records_in, serve, time, tiny_config, tiny_scenario, window_query,
 };
-use callbudget::api::RequestRecord;
-use callbudget::budget::BucketLimits;
-use callbudget::sim::{ClockMode, LinkStyle, PageOrder, SimConfig, SimulatorHandle};
+use callbudget_api::RequestRecord;
+use callbudget_api::budget::BucketLimits;
+use callbudget_sim::{ClockMode, LinkStyle, PageOrder, SimConfig, SimulatorHandle};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -112,9 +112,9 @@ fn the_official_sdk_pages_a_closed_window_and_waits_out_the_simulators_retry_aft
         .arg(paging.base_url())
         .arg(limited.base_url())
         .arg(TINY_ORG)
-        .arg(callbudget::timestamp::format(&t0))
-        .arg(callbudget::timestamp::format(&t1))
-        .env(callbudget::api::API_KEY_ENV, API_KEY)
+        .arg(callbudget_api::timestamp::format(&t0))
+        .arg(callbudget_api::timestamp::format(&t1))
+        .env(callbudget_api::API_KEY_ENV, API_KEY)
         // The SDK keeps a rate-limit cache under the home directory.
         .env("HOME", home.path())
         .current_dir(home.path())

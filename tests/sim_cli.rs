@@ -11,7 +11,7 @@ use std::time::Duration;
 fn callbudget() -> Command {
     let mut cmd = Command::cargo_bin("callbudget").expect("the callbudget binary is built");
     // Nothing here may wait on a terminal or run forever if serving starts by mistake.
-    cmd.env_remove(callbudget::dashboard::API_KEY_ENV)
+    cmd.env_remove(callbudget_collect::dashboard::API_KEY_ENV)
         .timeout(Duration::from_secs(60));
     cmd
 }
@@ -318,7 +318,7 @@ fn tiny_truth_has_one_episode_at_six_caused_by_the_burst_script() {
 fn serve_tiny(extra: &[&str]) -> (std::process::Child, String) {
     use std::io::BufRead;
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("callbudget"))
-        .env(callbudget::dashboard::API_KEY_ENV, API_KEY)
+        .env(callbudget_collect::dashboard::API_KEY_ENV, API_KEY)
         .arg("simulate")
         .arg("--scenario")
         .arg(tiny())
@@ -364,7 +364,7 @@ fn simulate_serves_relative_links_and_the_newest_page_first_by_default() {
         "{next}"
     );
     // The same scenario, seed and end built here: the log the binary serves, newest first.
-    let built = callbudget::sim::Simulator::build(tiny_config()).expect("tiny builds");
+    let built = callbudget_sim::Simulator::build(tiny_config()).expect("tiny builds");
     let mut truth: Vec<_> = built
         .records(TINY_ORG)
         .into_iter()
@@ -378,7 +378,7 @@ fn simulate_serves_relative_links_and_the_newest_page_first_by_default() {
 #[test]
 fn a_link_host_with_relative_links_is_refused_in_one_line() {
     let output = callbudget()
-        .env(callbudget::dashboard::API_KEY_ENV, API_KEY)
+        .env(callbudget_collect::dashboard::API_KEY_ENV, API_KEY)
         .arg("simulate")
         .arg("--scenario")
         .arg(tiny())

@@ -5,10 +5,10 @@ use crate::support::{
     API_KEY, Answer, Api, TEST_USER_AGENT, TINY_END, TINY_ORG, block_on, records_in, sample_path,
     serve, time, tiny_config, tiny_scenario, tiny_scenario_with_id, window_query,
 };
-use callbudget::api::{RequestRecord, RequestsOverview, ResponseCodeInterval};
-use callbudget::sim::faults::{FaultPlan, FaultSetting, HOSTILE_TEXT, RetryAfterStyle};
-use callbudget::sim::scenario::Scenario;
-use callbudget::sim::{
+use callbudget_api::{RequestRecord, RequestsOverview, ResponseCodeInterval};
+use callbudget_sim::faults::{FaultPlan, FaultSetting, HOSTILE_TEXT, RetryAfterStyle};
+use callbudget_sim::scenario::Scenario;
+use callbudget_sim::{
     ClockHand, ClockMode, HostPort, LinkStyle, PageOrder, SimConfig, SimError, Simulator,
     SimulatorHandle,
 };

@@ -7,8 +7,8 @@ use crate::support::{
     TINY_END, TINY_ORG, collect_into, fast_client_config, serve, time, tiny_config,
 };
 use assert_cmd::Command;
-use callbudget::collect::{CollectOptions, OrgSelection};
-use callbudget::store::OrgId;
+use callbudget_collect::{CollectOptions, OrgSelection};
+use callbudget_store::OrgId;
 use std::path::Path;
 
 fn callbudget() -> Command {
@@ -19,7 +19,7 @@ fn callbudget() -> Command {
 /// so the same bytes land in the database every run.
 fn collect_tiny(db: &Path) {
     let mut config = tiny_config();
-    config.clock = callbudget::sim::ClockMode::Frozen;
+    config.clock = callbudget_sim::ClockMode::Frozen;
     let handle = serve(config);
     let summary = collect_into(
         db,

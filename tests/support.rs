@@ -1,9 +1,9 @@
 //! Fixtures the integration tests share: the sample scenarios, a simulator on 127.0.0.1:0, an HTTP
 //! client that speaks to it as a Dashboard API client would, and Link-header pagination.
 
-use callbudget::api::RequestRecord;
-use callbudget::sim::scenario::Scenario;
-use callbudget::sim::{SimConfig, Simulator, SimulatorHandle};
+use callbudget_api::RequestRecord;
+use callbudget_sim::scenario::Scenario;
+use callbudget_sim::{SimConfig, Simulator, SimulatorHandle};
 use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
@@ -21,7 +21,7 @@ pub const TINY_ORG: &str = "100001";
 pub const TEST_USER_AGENT: &str = "callbudget-tests/1.0 (integration)";
 
 pub fn time(text: &str) -> DateTime<Utc> {
-    callbudget::timestamp::parse(text).expect("test timestamps are valid RFC 3339")
+    callbudget_api::timestamp::parse(text).expect("test timestamps are valid RFC 3339")
 }
 
 pub fn sample_path(name: &str) -> PathBuf {
@@ -88,7 +88,7 @@ impl Answer {
 
     /// The `{"errors": [...]}` of an error answer.
     pub fn errors(&self) -> Vec<String> {
-        self.json::<callbudget::api::ErrorBody>().errors
+        self.json::<callbudget_api::ErrorBody>().errors
     }
 
     /// The URL of the Link header's `rel=REL` entry.
@@ -201,8 +201,8 @@ impl Api {
 pub fn window_query(t0: DateTime<Utc>, t1: DateTime<Utc>) -> String {
     format!(
         "t0={}&t1={}",
-        callbudget::timestamp::format(&t0),
-        callbudget::timestamp::format(&t1)
+        callbudget_api::timestamp::format(&t0),
+        callbudget_api::timestamp::format(&t1)
     )
 }
 
@@ -235,10 +235,12 @@ pub fn acme_week_config(now: &str) -> SimConfig {
 
 /// A collector client for `handle` that is fast rather than polite: rates far above any budget,
 /// short backoff, and enough retries that a 10 % fault rate never exhausts them.
-pub fn fast_client_config(handle: &SimulatorHandle) -> callbudget::dashboard::client::ClientConfig {
-    use callbudget::dashboard::client::ClientConfig;
-    use callbudget::dashboard::key::ApiKey;
-    use callbudget::dashboard::retry::Backoff;
+pub fn fast_client_config(
+    handle: &SimulatorHandle,
+) -> callbudget_collect::dashboard::client::ClientConfig {
+    use callbudget_collect::dashboard::client::ClientConfig;
+    use callbudget_collect::dashboard::key::ApiKey;
+    use callbudget_collect::dashboard::retry::Backoff;
     let key = ApiKey::new(API_KEY).expect("the test key is a valid key");
     let mut config = ClientConfig::new(handle.base_url(), key, 1.0);
     config.org_rate = 1000.0;
@@ -262,13 +264,13 @@ pub fn collect_acme_range(
     let summary = collect_into(
         db,
         fast_client_config(handle),
-        callbudget::collect::CollectOptions {
-            orgs: callbudget::collect::OrgSelection::Ids(vec![callbudget::store::OrgId::new(
+        callbudget_collect::CollectOptions {
+            orgs: callbudget_collect::OrgSelection::Ids(vec![callbudget_store::OrgId::new(
                 ACME_ORG,
             )]),
             since: Some(since),
             until: Some(until),
-            ..callbudget::collect::CollectOptions::default()
+            ..callbudget_collect::CollectOptions::default()
         },
     );
     let failures: Vec<String> = summary
@@ -282,12 +284,12 @@ pub fn collect_acme_range(
 /// does (the library's whole run). Panics if the run cannot start.
 pub fn collect_into(
     db: &Path,
-    config: callbudget::dashboard::client::ClientConfig,
-    options: callbudget::collect::CollectOptions,
-) -> callbudget::collect::CollectSummary {
-    let client =
-        callbudget::dashboard::client::DashboardClient::new(config).expect("the client builds");
-    callbudget::collect::run(client, db, options, |_| {})
+    config: callbudget_collect::dashboard::client::ClientConfig,
+    options: callbudget_collect::CollectOptions,
+) -> callbudget_collect::CollectSummary {
+    let client = callbudget_collect::dashboard::client::DashboardClient::new(config)
+        .expect("the client builds");
+    callbudget_collect::run(client, db, options, |_| {})
         .expect("the collection starts")
         .1
 }
@@ -331,8 +333,8 @@ fn query_log<T>(
     stmt.query_map(
         (
             org,
-            callbudget::timestamp::format(&t0),
-            callbudget::timestamp::format(&t1),
+            callbudget_api::timestamp::format(&t0),
+            callbudget_api::timestamp::format(&t1),
         ),
         row,
     )
@@ -372,7 +374,7 @@ pub fn stored_records(
                 version: row.get(9)?,
                 operation_id: row.get(10)?,
                 client: (client_id.is_some() || client_type.is_some()).then_some(
-                    callbudget::api::ApiClient {
+                    callbudget_api::ApiClient {
                         id: client_id,
                         kind: client_type,
                     },
@@ -438,13 +440,13 @@ impl Api {
 /// complete unfiltered window of the request log per hour. Faster than collecting over HTTP when
 /// a test is about the analysis, not the collector.
 pub fn store_hourly_log(
-    store: &mut callbudget::store::Store,
-    simulator: &callbudget::sim::Simulator,
+    store: &mut callbudget_store::Store,
+    simulator: &callbudget_sim::Simulator,
     org: &str,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) {
-    use callbudget::store::{CollectionFilter, Endpoint, OrgId, WindowMeta};
+    use callbudget_store::{CollectionFilter, Endpoint, OrgId, WindowMeta};
     let mut records = simulator.records(org);
     records.sort_by_key(|r| r.ts);
     let mut t0 = from;
@@ -478,8 +480,8 @@ pub fn quiet_log(
     org: &str,
     complete: &[(&str, &str)],
     failed: &[(&str, &str, &str)],
-) -> callbudget::store::Store {
-    use callbudget::store::{CollectionFilter, Endpoint, OrgId, Store, WindowMeta};
+) -> callbudget_store::Store {
+    use callbudget_store::{CollectionFilter, Endpoint, OrgId, Store, WindowMeta};
     let mut store = Store::open(db).expect("the database opens");
     let meta = |t0: &str, t1: &str| WindowMeta {
         org_id: OrgId::new(org),
@@ -568,21 +570,21 @@ pub fn assert_same_records(stored: Vec<RequestRecord>, truth: Vec<RequestRecord>
 pub type StoredWindow = (
     DateTime<Utc>,
     DateTime<Utc>,
-    callbudget::store::WindowStatus,
+    callbudget_store::WindowStatus,
     u64,
     Option<String>,
 );
 
 /// The request-log windows (unfiltered) stored for `org`, in time order.
 pub fn request_log_windows(db: &Path, org: &str) -> Vec<StoredWindow> {
-    let store = callbudget::store::Store::open(db).expect("the database opens");
+    let store = callbudget_store::Store::open(db).expect("the database opens");
     let mut windows: Vec<_> = store
-        .windows(&callbudget::store::OrgId::new(org))
+        .windows(&callbudget_store::OrgId::new(org))
         .expect("the windows read")
         .into_iter()
         .filter(|w| {
-            w.endpoint == callbudget::store::Endpoint::ApiRequests
-                && w.filter == callbudget::store::CollectionFilter::None
+            w.endpoint == callbudget_store::Endpoint::ApiRequests
+                && w.filter == callbudget_store::CollectionFilter::None
         })
         .map(|w| (w.t0, w.t1, w.status, w.calls, w.error))
         .collect();

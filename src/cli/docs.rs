@@ -2,7 +2,7 @@
 //! definition ([`Cli`]) so they never fall behind it.
 
 use super::Cli;
-use crate::output_files::{OutputError, create_dirs_below, write_atomically};
+use callbudget_api::output_files::{OutputError, create_dirs_below, write_atomically};
 use clap::CommandFactory;
 use std::path::{Path, PathBuf};
 

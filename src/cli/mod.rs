@@ -6,10 +6,12 @@ pub mod docs;
 mod requests;
 pub mod span;
 
-use crate::analysis::WindowStart;
-use crate::report::Format;
-// The simulator's settings as its public interface names them (crate::sim), never its modules.
-use crate::sim::{FaultSetting, HostPort, HostileSetting, LinkStyle, PageOrder, RetryAfterStyle};
+use callbudget_analysis::WindowStart;
+use callbudget_report::Format;
+// The simulator's settings as its public interface names them (callbudget_sim), never its modules.
+use callbudget_sim::{
+    FaultSetting, HostPort, HostileSetting, LinkStyle, PageOrder, RetryAfterStyle,
+};
 use chrono::{DateTime, TimeDelta, Utc};
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -138,12 +140,12 @@ pub struct CollectArgs {
     pub all_orgs: bool,
     /// The API's base URL: regional clouds (https://api.meraki.ca/api/v1, .cn, .in,
     /// https://api.gov-meraki.com/api/v1) and the simulator use their own.
-    #[arg(long, value_name = "URL", default_value = crate::dashboard::DEFAULT_BASE_URL, value_parser = Redacted(parse_base_url))]
+    #[arg(long, value_name = "URL", default_value = callbudget_collect::dashboard::DEFAULT_BASE_URL, value_parser = Redacted(parse_base_url))]
     pub base_url: String,
     /// Also send the API key to this host, when a redirect or a pagination link leads there
     /// (repeatable). The base URL's host and Meraki's own (over https) need no flag.
-    #[arg(long, value_name = "HOST[:PORT]", value_parser = Redacted(<crate::dashboard::hosts::TrustedHost as std::str::FromStr>::from_str))]
-    pub trust_host: Vec<crate::dashboard::hosts::TrustedHost>,
+    #[arg(long, value_name = "HOST[:PORT]", value_parser = Redacted(<callbudget_collect::dashboard::hosts::TrustedHost as std::str::FromStr>::from_str))]
+    pub trust_host: Vec<callbudget_collect::dashboard::hosts::TrustedHost>,
     /// Read the API key from this file instead of MERAKI_DASHBOARD_API_KEY.
     #[arg(long, value_name = "PATH")]
     pub api_key_file: Option<PathBuf>,
@@ -211,7 +213,7 @@ pub struct AnalysisArgs {
     pub until: Option<DateTime<Utc>>,
     /// Exit with code 3 when a finding is at least this severe: warning or critical.
     #[arg(long, value_name = "SEVERITY", value_parser = parse_severity)]
-    pub fail_on: Option<crate::analysis::Severity>,
+    pub fail_on: Option<callbudget_analysis::Severity>,
     /// A token-bucket budget, requests per second [default: 10, or the organization's model].
     #[arg(long, value_name = "RATE", value_parser = parse_rate, conflicts_with = "budget_model")]
     pub rate: Option<f64>,
@@ -225,7 +227,7 @@ pub struct AnalysisArgs {
     /// What a consumer is: application (the user agent's Caller), user-agent, admin, source-ip or
     /// client-id.
     #[arg(long, value_name = "KEY", default_value = "application")]
-    pub group_by: crate::analysis::ConsumerKey,
+    pub group_by: callbudget_analysis::ConsumerKey,
 }
 
 #[derive(Debug, Args)]
@@ -274,10 +276,10 @@ pub struct AuditArgs {
     pub burst: f64,
     /// What a consumer is: application, user-agent, admin, source-ip or client-id.
     #[arg(long, value_name = "KEY", default_value = "application")]
-    pub group_by: crate::analysis::ConsumerKey,
+    pub group_by: callbudget_analysis::ConsumerKey,
     /// Exit with code 3 when a finding is at least this severe: warning or critical.
     #[arg(long, value_name = "SEVERITY", value_parser = parse_severity)]
-    pub fail_on: Option<crate::analysis::Severity>,
+    pub fail_on: Option<callbudget_analysis::Severity>,
     #[command(flatten)]
     pub notify: NotifyArgs,
 }
@@ -295,8 +297,8 @@ pub struct NotifyArgs {
     pub notify_file: Option<PathBuf>,
     /// The message format: generic (JSON), webex, slack or teams [default: from each URL's host].
     #[arg(long, value_name = "FORMAT",
-          value_parser = choice::<crate::notify::NotifyFormat>(&crate::notify::NotifyFormat::NAMES))]
-    pub notify_format: Option<crate::notify::NotifyFormat>,
+          value_parser = choice::<callbudget_report::notify::NotifyFormat>(&callbudget_report::notify::NotifyFormat::NAMES))]
+    pub notify_format: Option<callbudget_report::notify::NotifyFormat>,
 }
 
 #[derive(Debug, Args)]
@@ -322,13 +324,13 @@ pub struct ImportArgs {
     /// from its catalog), xdr (8000 requests per organization in any 60 minutes) or generic (any
     /// other API: needs --budget-model).
     #[arg(long, value_name = "PROVIDER",
-          value_parser = choice::<crate::import::Provider>(&crate::import::Provider::NAMES))]
-    pub provider: crate::import::Provider,
+          value_parser = choice::<callbudget_store::import::Provider>(&callbudget_store::import::Provider::NAMES))]
+    pub provider: callbudget_store::import::Provider,
     /// How the file is written: jsonl (one JSON object per line), csv (with a header row) or
     /// combined (the Apache/nginx combined or common access-log format).
     #[arg(long, value_name = "FORMAT",
-          value_parser = choice::<crate::import::LogFormat>(&crate::import::LogFormat::NAMES))]
-    pub format: crate::import::LogFormat,
+          value_parser = choice::<callbudget_store::import::LogFormat>(&callbudget_store::import::LogFormat::NAMES))]
+    pub format: callbudget_store::import::LogFormat,
     /// The organization the log belongs to (any id: imported organizations are not looked up).
     #[arg(long, value_name = "ID")]
     pub org: String,
@@ -367,8 +369,8 @@ pub struct QueryArgs {
     pub params: Vec<String>,
     /// table, csv or json.
     #[arg(long, value_name = "FORMAT", default_value = "table",
-          value_parser = choice::<crate::queries::QueryFormat>(&crate::queries::QueryFormat::NAMES))]
-    pub format: crate::queries::QueryFormat,
+          value_parser = choice::<callbudget_store::queries::QueryFormat>(&callbudget_store::queries::QueryFormat::NAMES))]
+    pub format: callbudget_store::queries::QueryFormat,
 }
 
 #[derive(Debug, Args)]
@@ -378,8 +380,8 @@ pub struct ExportArgs {
     pub db: PathBuf,
     /// csv or parquet.
     #[arg(long, value_name = "FORMAT",
-          value_parser = choice::<crate::export::ExportFormat>(&crate::export::ExportFormat::NAMES))]
-    pub format: crate::export::ExportFormat,
+          value_parser = choice::<callbudget_store::export::ExportFormat>(&callbudget_store::export::ExportFormat::NAMES))]
+    pub format: callbudget_store::export::ExportFormat,
     /// A table to export (repeatable); default: every table.
     #[arg(long = "table", value_name = "TABLE")]
     pub tables: Vec<String>,
@@ -472,10 +474,10 @@ where
     clap::builder::PossibleValuesParser::new(names).try_map(|name| name.parse::<T>())
 }
 
-fn parse_severity(s: &str) -> Result<crate::analysis::Severity, String> {
+fn parse_severity(s: &str) -> Result<callbudget_analysis::Severity, String> {
     match s {
-        "warning" => Ok(crate::analysis::Severity::Warning),
-        "critical" => Ok(crate::analysis::Severity::Critical),
+        "warning" => Ok(callbudget_analysis::Severity::Warning),
+        "critical" => Ok(callbudget_analysis::Severity::Critical),
         other => Err(format!("{other:?}: expected warning or critical")),
     }
 }
@@ -492,7 +494,7 @@ fn parse_printed_format(s: &str) -> Result<Format, String> {
     }
 }
 
-/// A value parser whose error shows the value as [`crate::redact::redact_url`] leaves it: clap's
+/// A value parser whose error shows the value as [`callbudget_api::redact::redact_url`] leaves it: clap's
 /// own error would echo a `user:secret@` or an `?api_key=` as given.
 #[derive(Clone)]
 struct Redacted<T>(fn(&str) -> Result<T, String>);
@@ -509,7 +511,7 @@ impl<T: Clone + Send + Sync + 'static> clap::builder::TypedValueParser for Redac
         let text = value.to_string_lossy();
         (self.0)(&text).map_err(|reason| {
             let arg = arg.map_or_else(|| "...".to_owned(), ToString::to_string);
-            let shown = crate::redact::redact_url(&text);
+            let shown = callbudget_api::redact::redact_url(&text);
             clap::Error::raw(
                 clap::error::ErrorKind::ValueValidation,
                 format!("invalid value '{shown}' for '{arg}': {reason}\n"),
@@ -519,9 +521,9 @@ impl<T: Clone + Send + Sync + 'static> clap::builder::TypedValueParser for Redac
     }
 }
 
-/// A `--base-url` the client accepts (see [`crate::dashboard::hosts::parse_base_url`]).
+/// A `--base-url` the client accepts (see [`callbudget_collect::dashboard::hosts::parse_base_url`]).
 fn parse_base_url(s: &str) -> Result<String, String> {
-    crate::dashboard::hosts::parse_base_url(s)
+    callbudget_collect::dashboard::hosts::parse_base_url(s)
         .map(|_| s.to_owned())
         .map_err(|e| e.reason.to_owned())
 }
@@ -553,7 +555,7 @@ fn parse_span_arg(s: &str) -> Result<TimeDelta, String> {
 
 /// An RFC 3339 time (`Ok`), or a span (`Err`): the one reading of `--since`-like flags.
 fn time_or_span(s: &str) -> Result<Result<DateTime<Utc>, TimeDelta>, String> {
-    if let Ok(t) = crate::timestamp::parse(s) {
+    if let Ok(t) = callbudget_api::timestamp::parse(s) {
         return Ok(Ok(t));
     }
     match span::HISTORY.parse(s) {
@@ -608,7 +610,7 @@ fn parse_time_or_ago(s: &str) -> Result<DateTime<Utc>, String> {
 }
 
 fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
-    crate::timestamp::parse(s)
+    callbudget_api::timestamp::parse(s)
         .map_err(|e| format!("{s:?} is not an RFC 3339 time ({e}), e.g. 2026-11-20T00:00:00Z"))
 }
 

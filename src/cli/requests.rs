@@ -5,17 +5,17 @@
 use super::{
     AnalysisArgs, AuditArgs, Cli, CollectArgs, DemoArgs, ImportArgs, NotifyArgs, SimulateArgs,
 };
-use crate::analysis::{AuditRequest, BudgetChoice, OrgChoice, WindowStart};
-use crate::budget::BudgetModelError;
-use crate::collect::progress::Verbosity;
-use crate::collect::{CollectOptions, OrgSelection};
-use crate::dashboard::client::ClientConfig;
-use crate::dashboard::key::ApiKey;
 use crate::demo::DemoRequest;
-use crate::import::{ImportBudgetError, ImportOptions};
-use crate::notify::TargetSources;
-use crate::sim::{FaultPlan, LinkStyle, Scenario, SimConfig, SimError};
-use crate::store::OrgId;
+use callbudget_analysis::{AuditRequest, BudgetChoice, OrgChoice, WindowStart};
+use callbudget_api::budget::BudgetModelError;
+use callbudget_collect::dashboard::client::ClientConfig;
+use callbudget_collect::dashboard::key::ApiKey;
+use callbudget_collect::progress::Verbosity;
+use callbudget_collect::{CollectOptions, OrgSelection};
+use callbudget_report::notify::TargetSources;
+use callbudget_sim::{FaultPlan, LinkStyle, Scenario, SimConfig, SimError};
+use callbudget_store::OrgId;
+use callbudget_store::import::{ImportBudgetError, ImportOptions};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::time::Duration;
 
@@ -48,12 +48,12 @@ impl AnalysisArgs {
 }
 
 impl AuditArgs {
-    /// The audit `audit` asks for once it has collected `collected`: the newest --report-span of
-    /// each one's log, through a token bucket of --org-rate and --burst.
-    pub fn audit_request(&self, collected: Vec<OrgId>) -> Result<AuditRequest, BudgetModelError> {
+    /// The audit `audit` asks for: the newest --report-span of each organization's log, through
+    /// a token bucket of --org-rate and --burst. The audit narrows the organizations to the ones
+    /// it collected (the database may hold others, e.g. imported ones).
+    pub fn audit_request(&self) -> Result<AuditRequest, BudgetModelError> {
         Ok(AuditRequest {
-            // Only what this run collected: the database may hold other (e.g. imported) organizations.
-            orgs: OrgChoice::Ids(collected),
+            orgs: OrgChoice::Collected,
             since: WindowStart::Before(self.report_span),
             until: None,
             budget: BudgetChoice::from_flags(None, Some(self.collect.org_rate), Some(self.burst))?,
@@ -106,7 +106,7 @@ impl DemoArgs {
 
 impl ImportArgs {
     /// The import the flags ask for, through the budget --budget-model names, else the
-    /// provider's own (see [`crate::import::Provider::budget`]).
+    /// provider's own (see [`callbudget_store::import::Provider::budget`]).
     pub fn import_options(&self) -> Result<ImportOptions, ImportBudgetError> {
         Ok(ImportOptions {
             org_id: OrgId::new(&self.org),
@@ -122,7 +122,7 @@ impl ImportArgs {
 
 impl NotifyArgs {
     /// Where the webhook URLs come from: the flags, the file, and `env`, the value of
-    /// [`crate::notify::NOTIFY_URL_ENV`] (read by the caller; blank is unset).
+    /// [`callbudget_report::notify::NOTIFY_URL_ENV`] (read by the caller; blank is unset).
     pub fn target_sources(&self, env: Option<String>) -> TargetSources<'_> {
         TargetSources {
             flags: &self.notify_urls,
@@ -243,8 +243,8 @@ mod tests {
         ]) else {
             panic!("expected audit");
         };
-        let request = args.audit_request(vec![OrgId::new("7")]).unwrap();
-        assert_eq!(request.orgs, OrgChoice::Ids(vec![OrgId::new("7")]));
+        let request = args.audit_request().unwrap();
+        assert_eq!(request.orgs, OrgChoice::Collected);
         assert_eq!(request.since, WindowStart::Before(TimeDelta::hours(2)));
         assert_eq!(
             request.budget,

@@ -1,15 +1,24 @@
 //! `callbudget analyze`: audit each organization's stored window, print the findings, save them.
 
-use super::{audit_stored, findings_exit_code, output_and_save, print_stdout};
+use super::Shown;
 use anyhow::Result;
 use callbudget::cli::AnalyzeArgs;
-use callbudget::report;
+use callbudget_audit::{AuditJob, Output, Source};
+use callbudget_collect::progress::Verbosity;
 use std::process::ExitCode;
 
-pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
-    let (mut store, run) = audit_stored(&args.db, &args.analysis)?;
-    output_and_save(&mut store, &run, |input| {
-        print_stdout(&report::render(args.format, input)?)
-    })?;
-    Ok(findings_exit_code(&run, args.analysis.fail_on))
+pub fn run(args: AnalyzeArgs, verbosity: Verbosity) -> Result<ExitCode> {
+    let mut stdout = std::io::stdout().lock();
+    let job = AuditJob {
+        source: Source::Stored { db: args.db },
+        request: args.analysis.audit_request()?,
+        output: Output::Print {
+            format: args.format,
+            to: &mut stdout,
+        },
+        targets: &[],
+        fail_on: args.analysis.fail_on,
+    };
+    let outcome = callbudget_audit::run(job, &mut Shown(verbosity))?;
+    Ok(ExitCode::from(outcome.exit_code))
 }

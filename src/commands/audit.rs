@@ -1,40 +1,32 @@
 //! `callbudget audit`: collect, analyse, report, notify — the one command a cron job or systemd
-//! timer runs.
+//! timer runs. The order and the exit code are the library's (`callbudget_audit`).
 
-use super::collect::collect_and_say;
-use super::report::write_and_save;
-use anyhow::{Result, bail};
-use callbudget::analysis::run_audits;
+use super::Shown;
+use anyhow::Result;
 use callbudget::cli::AuditArgs;
-use callbudget::collect::progress::Verbosity;
-use callbudget::notify::{Posted, news_since_saved_audits};
+use callbudget_audit::{AuditJob, Output, Source};
+use callbudget_collect::dashboard::key::ApiKey;
+use callbudget_collect::progress::Verbosity;
 use std::process::ExitCode;
 
-/// The exit code when the audit is complete but a notification was not delivered.
-const NOTIFY_FAILED_EXIT_CODE: u8 = 4;
-
-/// Collects, then reports on the organizations this run collected, then posts what is new. An
-/// organization that failed is left out of the report and makes the exit code 1; the others are
-/// still reported.
 pub fn run(args: AuditArgs, verbosity: Verbosity) -> Result<ExitCode> {
+    // A webhook URL that cannot be used is a usage error, found before any work is done.
     let targets = super::notify::targets(&args.notify)?;
-    let (mut store, collected) = collect_and_say(&args.collect, verbosity)?;
-    let orgs = collected.collected();
-    if orgs.is_empty() {
-        bail!("no organization was collected, so there is nothing to report");
-    }
-    let run = run_audits(&store, &args.audit_request(orgs)?)?;
-    // What is new is read before this run's audits are saved: they become the next baseline.
-    let news = (!targets.is_empty())
-        .then(|| news_since_saved_audits(&store, &run.audits))
-        .transpose()?;
-    write_and_save(&mut store, &run, &args.out, &args.format, verbosity.quiet)?;
-    let posted = super::notify::announce(&mut store, &targets, news.as_ref(), verbosity.quiet)?;
-    Ok(if collected.failed().next().is_some() {
-        ExitCode::FAILURE
-    } else if posted != Posted::Everywhere {
-        ExitCode::from(NOTIFY_FAILED_EXIT_CODE)
-    } else {
-        super::findings_exit_code(&run, args.fail_on)
-    })
+    let key = ApiKey::from_file_or_env(args.collect.api_key_file.as_deref())?;
+    let job = AuditJob {
+        source: Source::Collect {
+            client: args.collect.client_config(key),
+            db: args.collect.db.clone(),
+            options: args.collect.collect_options(),
+        },
+        request: args.audit_request()?,
+        output: Output::Files {
+            out: args.out,
+            formats: args.format,
+        },
+        targets: &targets,
+        fail_on: args.fail_on,
+    };
+    let outcome = callbudget_audit::run(job, &mut Shown(verbosity))?;
+    Ok(ExitCode::from(outcome.exit_code))
 }

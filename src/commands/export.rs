@@ -2,8 +2,8 @@
 
 use anyhow::Result;
 use callbudget::cli::ExportArgs;
-use callbudget::export::{ExportError, export, tables_named};
-use callbudget::store::Store;
+use callbudget_store::Store;
+use callbudget_store::export::{ExportError, export, tables_named};
 use std::process::ExitCode;
 
 pub fn run(args: ExportArgs, quiet: bool) -> Result<ExitCode> {

@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use callbudget::cli::ImportArgs;
-use callbudget::import::{ImportBudgetError, ImportDatabase, import_log, open_log};
+use callbudget_store::import::{ImportBudgetError, ImportDatabase, import_log, open_log};
 use chrono::Utc;
 use std::process::ExitCode;
 

@@ -23,25 +23,19 @@ mod report;
 mod simulate;
 
 use anyhow::{Context, Result};
-use callbudget::analysis::{AuditRun, run_audits, save_audits_if_writable};
-use callbudget::cli::{AnalysisArgs, Cli, Command};
-use callbudget::report::{ReportContext, ReportInput};
-use callbudget::store::Store;
-use callbudget::text::printable;
-use chrono::Utc;
-use std::path::Path;
+use callbudget::cli::{Cli, Command};
+use callbudget_api::text::printable;
+use callbudget_audit::{AuditEvent, AuditProgress, Line, LineKind};
+use callbudget_collect::progress::Verbosity;
 use std::process::ExitCode;
-
-/// The exit code when `--fail-on` finds something: distinct from errors (1) and usage (2).
-const FINDINGS_EXIT_CODE: u8 = 3;
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let verbosity = cli.verbosity();
     match cli.command {
-        Command::Analyze(args) => analyze::run(args),
-        Command::Report(args) => report::run(args, verbosity.quiet),
+        Command::Analyze(args) => analyze::run(args, verbosity),
+        Command::Report(args) => report::run(args, verbosity),
         Command::Audit(args) => audit::run(args, verbosity),
-        Command::Demo(args) => demo::run(args, verbosity.quiet),
+        Command::Demo(args) => demo::run(args, verbosity),
         Command::Collect(args) => collect::run(args, verbosity),
         Command::Query(args) => query::run(args),
         Command::Export(args) => export::run(args, verbosity.quiet),
@@ -52,23 +46,26 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// Hands the run's audits, with one report context, to `output` (printed or written), then saves
-/// them for the next run's trends — after the output, so that a failed one leaves no audit nobody
-/// saw — or says why they cannot be.
-fn output_and_save<T>(
-    store: &mut Store,
-    run: &AuditRun,
-    output: impl FnOnce(&ReportInput) -> Result<T>,
-) -> Result<T> {
-    let context = ReportContext::new(store.path(), Utc::now());
-    let output = output(&ReportInput {
-        audits: &run.audits,
-        context: &context,
-    })?;
-    if let Some(not_saved) = save_audits_if_writable(store, &run.audits, context.generated_at)? {
-        eprintln!("callbudget: warning: {not_saved}");
+/// An audit shown on the terminal: the collector as verbose as the flags say, results on stdout,
+/// notes on stderr unless quiet, warnings and errors always.
+struct Shown(Verbosity);
+
+impl AuditProgress for Shown {
+    fn collect_verbosity(&self) -> Verbosity {
+        self.0
     }
-    Ok(output)
+
+    fn event(&mut self, event: AuditEvent<'_>) -> std::io::Result<()> {
+        for Line { kind, text } in event.lines() {
+            match kind {
+                LineKind::Result => print_stdout_io(&text)?,
+                LineKind::Note => say!(self.0.quiet, "{text}"),
+                LineKind::Warning => eprintln!("callbudget: warning: {text}"),
+                LineKind::Error => error_line(&text),
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A mistake in how the command was called rather than in the work: exit code 2, like clap's own
@@ -100,32 +97,18 @@ pub fn error_exit_code(error: &anyhow::Error) -> ExitCode {
     }
 }
 
-/// Audits what `analysis` asks of the database at `db` (`analyze`, `report`), saying which
-/// organizations the run left out and why.
-fn audit_stored(db: &Path, analysis: &AnalysisArgs) -> Result<(Store, AuditRun)> {
-    // Analysing never creates a database.
-    let store = Store::open_existing(db)?;
-    let run = run_audits(&store, &analysis.audit_request()?)?;
-    for left in &run.left_out {
-        eprintln!("callbudget: warning: {}; left out", printable(&left.reason));
-    }
-    Ok((store, run))
-}
-
-/// Success, or [`FINDINGS_EXIT_CODE`] when a finding is at least as severe as `--fail-on`.
-fn findings_exit_code(run: &AuditRun, fail_on: Option<callbudget::analysis::Severity>) -> ExitCode {
-    if run.fails_on(fail_on) {
-        ExitCode::from(FINDINGS_EXIT_CODE)
-    } else {
-        ExitCode::SUCCESS
-    }
-}
-
 /// Writes `text` to stdout; a closed pipe (`callbudget ... | head`) is not a failure.
 fn print_stdout(text: impl AsRef<[u8]>) -> Result<()> {
+    print_or_closed_pipe(print_stdout_io(text))
+}
+
+fn print_stdout_io(text: impl AsRef<[u8]>) -> std::io::Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    print_or_closed_pipe(out.write_all(text.as_ref()).and_then(|()| out.flush()))
+    match out.write_all(text.as_ref()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
 }
 
 /// An output error, unless it is only a reader that went away.

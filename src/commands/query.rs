@@ -2,8 +2,8 @@
 
 use anyhow::Result;
 use callbudget::cli::QueryArgs;
-use callbudget::queries::{self, QueryError};
-use callbudget::store::Store;
+use callbudget_store::Store;
+use callbudget_store::queries::{self, QueryError};
 use std::io::Write;
 use std::process::ExitCode;
 

@@ -1,9 +1,9 @@
 //! `callbudget simulate`: build the scenarios' log, optionally write the ground truth, serve.
 
 use anyhow::{Context, Result, bail};
-use callbudget::api::API_KEY_ENV;
 use callbudget::cli::SimulateArgs;
-use callbudget::sim::{Scenario, SimError, Simulator, truth};
+use callbudget_api::API_KEY_ENV;
+use callbudget_sim::{Scenario, SimError, Simulator, truth};
 use std::process::ExitCode;
 use std::time::Instant;
 

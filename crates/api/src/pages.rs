@@ -1,0 +1,173 @@
+//! One page of `getOrganizationApiRequests`, decoded compactly: the collector decodes each answer
+//! into a [`RequestPage`] (every string of the page in one buffer) and the store reads its records
+//! borrowed.
+
+use super::records::{RequestRecord, Text};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+/// Where a string of a [`RequestPage`] lies in the page's text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+impl Span {
+    /// The span from `start` to `end`, or `None` past 4 GiB: a span cut short would read back
+    /// another string's text.
+    fn new(start: usize, end: usize) -> Option<Span> {
+        Some(Span {
+            start: u32::try_from(start).ok()?,
+            end: u32::try_from(end).ok()?,
+        })
+    }
+}
+
+/// A page whose text passes 4 GiB, beyond what a [`RequestPage`] can name (the client reads no
+/// answer of more than 64 MiB).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the page's text passes 4 GiB")]
+pub struct PageTooLarge;
+
+/// One page of `getOrganizationApiRequests`, decoded compactly: every string of every record is
+/// copied once into one buffer and named by its place there, so a page of 1000 records takes two
+/// allocations instead of ~9000, and freeing it two frees. [`RequestPage::records`] reads the
+/// records back as `RequestRecord<&str>`, which [`callbudget_store::Store::store_request_pages`]
+/// stores. Decodes from the API's JSON array like `Vec<RequestRecord>` does.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestPage {
+    text: String,
+    records: Vec<RequestRecord<Span>>,
+}
+
+impl RequestPage {
+    /// Appends a record, copying its strings; refused, and the page left as it was, when the
+    /// page's text would pass 4 GiB.
+    pub fn push<S: AsRef<str>>(&mut self, record: &RequestRecord<S>) -> Result<(), PageTooLarge> {
+        let text = &mut self.text;
+        let before = text.len();
+        let mut fits = true;
+        let record = record.map_text(|v| {
+            let start = text.len();
+            text.push_str(v.as_ref());
+            let span = Span::new(start, text.len());
+            fits &= span.is_some();
+            span.unwrap_or(Span { start: 0, end: 0 })
+        });
+        if !fits {
+            text.truncate(before);
+            return Err(PageTooLarge);
+        }
+        self.records.push(record);
+        Ok(())
+    }
+
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// The records, in order, their strings borrowed from the page.
+    pub fn records(&self) -> impl ExactSizeIterator<Item = RequestRecord<&str>> + Clone + '_ {
+        let text = self.text.as_str();
+        self.records.iter().map(move |r| {
+            r.map_text(|s| {
+                text.get(s.start as usize..s.end as usize)
+                    .unwrap_or_default()
+            })
+        })
+    }
+
+    /// Keeps only the records whose `ts` passes `keep` (their strings stay in the buffer).
+    pub fn retain_ts(&mut self, mut keep: impl FnMut(DateTime<Utc>) -> bool) {
+        self.records.retain(|r| keep(r.ts));
+    }
+}
+
+impl<'de> Deserialize<'de> for RequestPage {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct PageVisitor;
+        impl<'de> serde::de::Visitor<'de> for PageVisitor {
+            type Value = RequestPage;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array of request records")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<RequestPage, A::Error> {
+                let mut page = RequestPage::default();
+                if let Some(n) = seq.size_hint() {
+                    page.records.reserve(n);
+                }
+                while let Some(record) = seq.next_element::<RequestRecord<Text<'de>>>()? {
+                    page.push(&record).map_err(serde::de::Error::custom)?;
+                }
+                Ok(page)
+            }
+        }
+        d.deserialize_seq(PageVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RequestRecord;
+
+    #[test]
+    fn spans_past_4_gib_are_refused_not_cut_short() {
+        let gib4 = u32::MAX as usize;
+        assert_eq!(
+            Span::new(gib4 - 1, gib4),
+            Some(Span {
+                start: u32::MAX - 1,
+                end: u32::MAX
+            })
+        );
+        assert_eq!(Span::new(gib4 - 1, gib4 + 1), None);
+        assert_eq!(Span::new(gib4 + 1, gib4 + 2), None);
+    }
+
+    #[test]
+    fn a_request_page_decodes_as_the_records_do() {
+        // Escaped strings (copied), plain ones (borrowed), nulls, missing fields, empty strings.
+        let json = r#"[
+ {"adminId": "212406", "method": "GET", "host": "api.meraki.com",
+  "path": "/api/v1/devices/Q2XX-AAAA-0001/lldpCdp", "queryString": "",
+  "userAgent": "python-meraki/4.7.0 \"Caller\"/(NocPoller/2.1 Acme) \u00e9",
+  "ts": "2026-11-20T10:15:02.120000Z", "responseCode": 429, "sourceIp": "203.0.113.7",
+  "version": 1, "operationId": "getDeviceLldpCdp",
+  "client": {"id": "k_3f9", "type": "api_key"}},
+ {"ts": "2026-11-20T11:15:02+01:00", "adminId": null, "path": "/x\/y", "client": {"id": null}},
+ {"ts": "2026-11-20T10:15:02.5Z", "method": "POST", "queryString": "a=1&b=\t2"}
+]"#;
+        let owned: Vec<RequestRecord> = serde_json::from_str(json).unwrap();
+        let page: RequestPage = serde_json::from_str(json).unwrap();
+        assert_eq!(page.len(), 3);
+        let read: Vec<RequestRecord> = page.records().map(|r| r.to_owned_record()).collect();
+        assert_eq!(read, owned);
+        assert_eq!(
+            owned[0].user_agent.as_deref(),
+            Some("python-meraki/4.7.0 \"Caller\"/(NocPoller/2.1 Acme) \u{e9}")
+        );
+        assert_eq!(owned[1].path.as_deref(), Some("/x/y"));
+
+        let mut kept = page.clone();
+        kept.retain_ts(|ts| ts != owned[1].ts);
+        let read: Vec<RequestRecord> = kept.records().map(|r| r.to_owned_record()).collect();
+        assert_eq!(read, vec![owned[0].clone(), owned[2].clone()]);
+
+        assert!(serde_json::from_str::<RequestPage>(r#"[{"adminId": "1"}]"#).is_err());
+        assert!(serde_json::from_str::<RequestPage>(r#"{"ts": "2026-11-20T10:15:02Z"}"#).is_err());
+        assert!(
+            serde_json::from_str::<RequestPage>("[]")
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
