@@ -20,13 +20,13 @@ mod import;
 mod notify;
 mod query;
 mod report;
+mod shown;
 mod simulate;
 
 use anyhow::{Context, Result};
 use callbudget::cli::{Cli, Command};
 use callbudget_api::text::printable;
-use callbudget_audit::{AuditEvent, AuditProgress, Line, LineKind};
-use callbudget_collect::progress::Verbosity;
+use shown::Shown;
 use std::process::ExitCode;
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
@@ -43,28 +43,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Import(args) => import::run(args, verbosity.quiet),
         Command::Completions(args) => completions::completions(args),
         Command::Man(args) => completions::man(args, verbosity.quiet),
-    }
-}
-
-/// An audit shown on the terminal: the collector as verbose as the flags say, results on stdout,
-/// notes on stderr unless quiet, warnings and errors always.
-struct Shown(Verbosity);
-
-impl AuditProgress for Shown {
-    fn collect_verbosity(&self) -> Verbosity {
-        self.0
-    }
-
-    fn event(&mut self, event: AuditEvent<'_>) -> std::io::Result<()> {
-        for Line { kind, text } in event.lines() {
-            match kind {
-                LineKind::Result => print_stdout_io(&text)?,
-                LineKind::Note => say!(self.0.quiet, "{text}"),
-                LineKind::Warning => eprintln!("callbudget: warning: {text}"),
-                LineKind::Error => error_line(&text),
-            }
-        }
-        Ok(())
     }
 }
 
@@ -102,7 +80,7 @@ fn print_stdout(text: impl AsRef<[u8]>) -> Result<()> {
     print_or_closed_pipe(print_stdout_io(text))
 }
 
-fn print_stdout_io(text: impl AsRef<[u8]>) -> std::io::Result<()> {
+pub(crate) fn print_stdout_io(text: impl AsRef<[u8]>) -> std::io::Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_ref()).and_then(|()| out.flush()) {
@@ -122,6 +100,6 @@ fn print_or_closed_pipe(written: std::io::Result<()>) -> Result<()> {
 }
 
 /// One error line on stderr, with anything from outside made printable.
-fn error_line(message: &str) {
+pub(crate) fn error_line(message: &str) {
     eprintln!("callbudget: error: {}", printable(message));
 }

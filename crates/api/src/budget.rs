@@ -305,7 +305,7 @@ fn glob_matches(pattern: &str, text: &str) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CatalogName {
-    /// The Meraki Dashboard API v1 (`src/dashboard/meraki-operations.json`).
+    /// The Meraki Dashboard API v1 (`crates/api/src/meraki-operations.json`).
     MerakiV1,
 }
 

@@ -5,6 +5,7 @@
 
 pub mod budget;
 pub mod catalog;
+pub mod endpoint;
 pub mod models;
 pub mod output_files;
 pub mod pages;
@@ -14,6 +15,7 @@ pub mod text;
 pub mod timestamp;
 
 pub use catalog::{API_PATH_PREFIX, Operation, OperationCatalog};
+pub use endpoint::Endpoint;
 pub use models::{
     Admin, ApiAccess, ErrorBody, Organization, RESPONSE_CODE_INTERVALS, RequestsOverview,
     ResponseCodeCount, ResponseCodeInterval,

@@ -55,6 +55,8 @@ pub struct AuditJob<'a> {
 }
 
 /// Where an audit's logs come from.
+// One value per run: the size of its variants does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Source {
     /// The database as it is (`analyze`, `report`); it is never created.
     Stored { db: PathBuf },

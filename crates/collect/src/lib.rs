@@ -556,7 +556,7 @@ pub async fn list_organizations(
     client: &DashboardClient,
 ) -> Result<(Vec<Organization>, CallTally), CollectError> {
     let mut tally = CallTally::default();
-    let url = client.url("/organizations", &[]);
+    let url = client.url(&Endpoint::Organizations.path(""), &[]);
     let orgs = client.get_all_pages(None, &url, &mut tally, |_| {}).await?;
     Ok((orgs, tally))
 }
@@ -785,9 +785,7 @@ impl Run {
     ) -> Result<(), CollectError> {
         let org_id = OrgId::new(org);
 
-        let admins_url = self
-            .client
-            .org_url(org, &format!("/organizations/{org}/admins"), &[]);
+        let admins_url = self.client.org_url(org, &Endpoint::Admins.path(org), &[]);
         let admins: Vec<Admin> = self
             .client
             .get(Some(org), &admins_url, &mut summary.tally)
@@ -962,11 +960,9 @@ impl Run {
 
         let started_at = Utc::now();
         let mut tally = CallTally::default();
-        let url = self.client.org_url(
-            org,
-            &format!("/organizations/{org}/apiRequests/overview"),
-            &span,
-        );
+        let url = self
+            .client
+            .org_url(org, &Endpoint::Overview.path(org), &span);
         let overview = self.client.get(Some(org), &url, &mut tally).await;
         total.add(&tally);
         let overview: RequestsOverview = overview?.value;
@@ -986,7 +982,7 @@ impl Run {
         query.push(("perPage", PER_PAGE.to_string()));
         let url = self
             .client
-            .org_url(org, &format!("/organizations/{org}/apiRequests"), &query);
+            .org_url(org, &Endpoint::ApiRequests.path(org), &query);
         let events = Arc::clone(&self.events);
         let org_name = org.to_owned();
         // Each page decoded compactly (its strings in one buffer), as the store reads it.
@@ -1071,11 +1067,9 @@ impl Run {
             CollectionFilter::UserAgent(v) => query.push(("userAgent", v.clone())),
             CollectionFilter::Operation(v) => query.push(("operationIds[]", v.clone())),
         }
-        let url = self.client.org_url(
-            org,
-            &format!("/organizations/{org}/apiRequests/overview/responseCodes/byInterval"),
-            &query,
-        );
+        let url = self
+            .client
+            .org_url(org, &Endpoint::ResponseCodesByInterval.path(org), &query);
         let intervals: Vec<ResponseCodeInterval> =
             self.client.get(Some(org), &url, tally).await?.value;
         let meta = self.meta(

@@ -193,7 +193,7 @@ impl Store {
             )
             .and_then(|mut stmt| {
                 stmt.query_map(
-                    params![org_id, endpoint, timestamp::format(&t0), timestamp::format(&t1)],
+                    params![org_id, endpoint.as_str(), timestamp::format(&t0), timestamp::format(&t1)],
                     |row| Ok((row.get(0)?, row.get(1)?)),
                 )?
                 .collect()

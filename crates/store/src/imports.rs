@@ -176,9 +176,10 @@ impl RequestLogImport<'_> {
                  ORDER BY t0",
             )
             .and_then(|mut stmt| {
-                stmt.query_map(params![self.org_id, Endpoint::ApiRequests, a, b], |row| {
-                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
-                })?
+                stmt.query_map(
+                    params![self.org_id, Endpoint::ApiRequests.as_str(), a, b],
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+                )?
                 .collect()
             })
             .map_err(err)?;
@@ -404,7 +405,7 @@ fn insert_window(
         stmt.query_row(
             params![
                 org_id,
-                Endpoint::ApiRequests,
+                Endpoint::ApiRequests.as_str(),
                 timestamp::format(&t0),
                 timestamp::format(&t1),
                 now

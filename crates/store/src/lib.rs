@@ -51,10 +51,10 @@ pub use exported_tables::{ColumnType, EXPORTED_TABLES, ExportedTable, TypedRows}
 pub use imports::RequestLogImport;
 pub use providers::StoredProvider;
 pub use read::{
-    RequestEndpoint, RequestLogDictionaries, RequestLogIds, RequestLogRead, RequestLogRow,
-    RequestSource,
+    RequestEndpoint, RequestLogDictionaries, RequestLogRead, RequestLogRow, RequestSource,
 };
 pub use request_rows::RequestRow;
+pub use window_scan::RequestLogIds;
 
 use chrono::{DateTime, Utc};
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
@@ -305,28 +305,8 @@ macro_rules! text_enum {
     };
 }
 
-/// The API endpoint a window was collected from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Endpoint {
-    /// getOrganizations
-    Organizations,
-    /// getOrganizationAdmins
-    Admins,
-    /// getOrganizationApiRequests, the per-request log
-    ApiRequests,
-    /// getOrganizationApiRequestsOverview
-    Overview,
-    /// getOrganizationApiRequestsOverviewResponseCodesByInterval
-    ResponseCodesByInterval,
-}
-
-text_enum!(Endpoint {
-    Organizations => "organizations",
-    Admins => "admins",
-    ApiRequests => "apiRequests",
-    Overview => "overview",
-    ResponseCodesByInterval => "responseCodesByInterval",
-});
+/// The API endpoint a window was collected from, stored by its name.
+pub use callbudget_api::Endpoint;
 
 /// Whether a window's collection finished.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -949,6 +929,18 @@ fn timestamp_column(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Dat
     let text: String = row.get(idx)?;
     callbudget_api::timestamp::parse(&text).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+/// Reads an endpoint column (stored by [`Endpoint::as_str`]).
+fn endpoint_column(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Endpoint> {
+    let name = row.get_ref(idx)?.as_str()?;
+    Endpoint::from_name(name).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            idx,
+            rusqlite::types::Type::Text,
+            format!("unknown Endpoint {name:?}").into(),
+        )
     })
 }
 

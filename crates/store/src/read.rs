@@ -4,8 +4,9 @@
 //! admin-filtered window repeat rows of an unfiltered window over the same time, so mixing scopes
 //! would count requests twice.
 
+use super::window_scan::{RequestLogIds, WindowScan};
 use super::{
-    CollectionFilter, Endpoint, OrgId, Store, StoreError, WindowRow, count_column,
+    CollectionFilter, Endpoint, OrgId, Store, StoreError, WindowRow, count_column, endpoint_column,
     optional_timestamp_column, timestamp_column,
 };
 use callbudget_api::timestamp;
@@ -51,7 +52,7 @@ impl Store {
             ))
             .and_then(|mut stmt| {
                 stmt.query_row(
-                    params![org_id, endpoint, filter.kind(), filter.value()],
+                    params![org_id, endpoint.as_str(), filter.kind(), filter.value()],
                     window_row,
                 )
                 .optional()
@@ -210,19 +211,6 @@ pub struct RequestEndpoint {
 pub struct RequestLogDictionaries {
     pub sources: HashMap<i64, RequestSource>,
     pub endpoints: HashMap<i64, RequestEndpoint>,
-}
-
-/// One request of the unfiltered log as [`Store::scan_request_ids`] hands it out: its strings as
-/// dictionary ids.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RequestLogIds {
-    /// When the request was made, in microseconds since the Unix epoch.
-    pub ts_us: i64,
-    pub response_code: Option<u16>,
-    /// A key of [`RequestLogDictionaries::sources`].
-    pub source_id: i64,
-    /// A key of [`RequestLogDictionaries::endpoints`].
-    pub endpoint_id: i64,
 }
 
 impl RequestLogIds {
@@ -566,7 +554,7 @@ fn scan_windows(
     t1_us: i64,
     visit: &mut impl FnMut(&RequestLogIds),
 ) -> rusqlite::Result<u64> {
-    let mut scan = super::window_scan::WindowScan::prepare(conn)?;
+    let mut scan = WindowScan::prepare(conn)?;
     let mut visited = 0;
     for window in windows {
         visited += scan.scan(window.id, t0_us, t1_us, visit)?;
@@ -587,7 +575,7 @@ fn window_row(row: &Row<'_>) -> rusqlite::Result<WindowRow> {
     Ok(WindowRow {
         id: row.get(0)?,
         org_id: row.get(1)?,
-        endpoint: row.get(2)?,
+        endpoint: endpoint_column(row, 2)?,
         filter,
         t0: timestamp_column(row, 5)?,
         t1: timestamp_column(row, 6)?,

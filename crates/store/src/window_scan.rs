@@ -8,10 +8,22 @@
 //! statement owned by [`WindowScan`], finalized when it is dropped, used only while the
 //! connection it was prepared on is borrowed.
 
-use super::read::RequestLogIds;
 use rusqlite::{Connection, ffi};
 use std::ffi::{CStr, c_int};
 use std::marker::PhantomData;
+
+/// One request of the unfiltered log as [`super::Store::scan_request_ids`] hands it out: its strings as
+/// dictionary ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestLogIds {
+    /// When the request was made, in microseconds since the Unix epoch.
+    pub ts_us: i64,
+    pub response_code: Option<u16>,
+    /// A key of [`super::RequestLogDictionaries::sources`].
+    pub source_id: i64,
+    /// A key of [`super::RequestLogDictionaries::endpoints`].
+    pub endpoint_id: i64,
+}
 
 const SCAN_WINDOW: &CStr = c"SELECT ts_us, response_code, source_id, endpoint_id FROM request_log
      WHERE window_id = ?1 AND ts_us >= ?2 AND ts_us < ?3

@@ -280,7 +280,7 @@ impl Store {
                  RETURNING id",
                 params![
                     meta.org_id,
-                    meta.endpoint,
+                    meta.endpoint.as_str(),
                     meta.filter.kind(),
                     meta.filter.value(),
                     timestamp::format(&meta.t0),
@@ -361,7 +361,7 @@ impl Store {
                 stmt.query_row(
                     params![
                         meta.org_id,
-                        meta.endpoint,
+                        meta.endpoint.as_str(),
                         meta.filter.kind(),
                         meta.filter.value(),
                         t0,
@@ -439,7 +439,7 @@ fn clear_covered_windows(
             stmt.query_map(
                 params![
                     meta.org_id,
-                    meta.endpoint,
+                    meta.endpoint.as_str(),
                     meta.filter.kind(),
                     meta.filter.value(),
                     t0,

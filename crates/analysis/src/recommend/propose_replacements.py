@@ -7,8 +7,8 @@ candidates by what the catalog says about both operations (scope, tags, the stem
 the words of their summaries, the filters the org-wide call accepts) and prints them with both
 summaries, for a person to review pair by pair. Only reviewed pairs go into replacements.toml.
 
-    python3 src/analysis/recommend/propose_replacements.py              # every proposal
-    python3 src/analysis/recommend/propose_replacements.py --unreviewed # only what the table
+    python3 crates/analysis/src/recommend/propose_replacements.py              # every proposal
+    python3 crates/analysis/src/recommend/propose_replacements.py --unreviewed # only what the table
                                                                         # neither pairs nor rejects
 Standard library only (Python 3.11+ for tomllib).
 """
@@ -22,7 +22,7 @@ import tomllib
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-CATALOG = HERE.parent.parent / "api" / "meraki-operations.json"
+CATALOG = HERE.parents[2] / "api" / "src" / "meraki-operations.json"
 TABLE = HERE / "replacements.toml"
 
 # Words that say where an operation lives or how it is called, not what it returns.

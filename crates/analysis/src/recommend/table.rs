@@ -467,11 +467,11 @@ mod tests {
         let _ = write!(
             md,
             "# Recommendations: the replacement table\n\n\
-             <!-- Generated from src/analysis/recommend/replacements.toml and the operation catalog: \
-             CALLBUDGET_WRITE_DOCS=1 cargo test --lib recommendations_doc. A test fails when they differ. -->\n\n\
+             <!-- Generated from crates/analysis/src/recommend/replacements.toml and the operation catalog: \
+             CALLBUDGET_WRITE_DOCS=1 cargo test -p callbudget-analysis recommendations_doc. A test fails when they differ. -->\n\n\
              callbudget's recommendations come from a reviewed table of replacements, checked \
              against the operation catalog: {source}, {operations} operations.\n\n\
-             **How the table is made.** `src/analysis/recommend/propose_replacements.py` \
+             **How the table is made.** `crates/analysis/src/recommend/propose_replacements.py` \
              (Python 3.11+, standard library only) proposes candidate pairs from the catalog: every \
              organization-wide GET whose name ends in `ByDevice`, `ByNetwork` or `BySwitch` or that \
              takes a `serials`, `networkIds` or `productTypes` filter, scored against the \
@@ -590,7 +590,8 @@ mod tests {
 
     #[test]
     fn recommendations_doc_lists_every_row_of_the_table() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/recommendations.md");
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/recommendations.md");
         let expected =
             recommendations_markdown(ReplacementTable::meraki_v1(), OperationCatalog::meraki_v1());
         if std::env::var_os("CALLBUDGET_WRITE_DOCS").is_some() {
@@ -600,7 +601,7 @@ mod tests {
         assert!(
             written == expected,
             "docs/recommendations.md differs from the table: regenerate it with \
-             CALLBUDGET_WRITE_DOCS=1 cargo test --lib recommendations_doc"
+             CALLBUDGET_WRITE_DOCS=1 cargo test -p callbudget-analysis recommendations_doc"
         );
     }
 }

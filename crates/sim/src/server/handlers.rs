@@ -12,8 +12,8 @@ use axum::http::{StatusCode, header};
 use axum::response::Response;
 use callbudget_api::timestamp::MICROS_PER_SECOND;
 use callbudget_api::{
-    Admin, ApiAccess, Organization, RESPONSE_CODE_INTERVALS, RequestsOverview, ResponseCodeCount,
-    ResponseCodeInterval,
+    Admin, ApiAccess, Endpoint, Organization, RESPONSE_CODE_INTERVALS, RequestsOverview,
+    ResponseCodeCount, ResponseCodeInterval,
 };
 use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::BTreeMap;
@@ -119,7 +119,7 @@ fn organizations(state: &SimState, call: &Call<'_>) -> Result<Response, ApiError
             management: Some(serde_json::json!({"details": []})),
         })
         .collect();
-    let base = format!("/organizations?perPage={per_page}");
+    let base = format!("{}?perPage={per_page}", Endpoint::Organizations.path(""));
     let mut links = vec![(call.links.url(&base), "first")];
     let last = first + orgs.len();
     if last < state.scenarios.len() && !orgs.is_empty() {
@@ -207,7 +207,8 @@ fn api_requests(
     let pinned = pinned_query(q, t0, t1, per_page);
     let page_url = |org_id: &str, position: &str| {
         call.links.url(&format!(
-            "/organizations/{org_id}/apiRequests?{pinned}{position}"
+            "{}?{pinned}{position}",
+            Endpoint::ApiRequests.path(org_id)
         ))
     };
     let first_url = page_url(org_id, "");
@@ -321,7 +322,7 @@ fn hostile_next(
         let query = call.raw_query.map(|q| format!("?{q}")).unwrap_or_default();
         return Some(
             call.links
-                .url(&format!("/organizations/{org_id}/apiRequests{query}")),
+                .url(&format!("{}{query}", Endpoint::ApiRequests.path(org_id))),
         );
     }
     if call.faults.hostile(HostileMode::ForeignOrgLink) {
@@ -330,7 +331,7 @@ fn hostile_next(
         return Some(page_url(other, ""));
     }
     if call.faults.hostile(HostileMode::OtherEndpointLink) {
-        return Some(call.links.url(&format!("/organizations/{org_id}/admins")));
+        return Some(call.links.url(&Endpoint::Admins.path(org_id)));
     }
     None
 }

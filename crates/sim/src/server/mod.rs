@@ -249,32 +249,24 @@ fn below_base(path: &str) -> &str {
 
 fn route(state: &SimState, method: &Method, below_base: &str) -> Result<Route, ApiError> {
     let not_found = || ApiError::not_found("Not found");
-    let segments: Vec<&str> = below_base.split('/').filter(|s| !s.is_empty()).collect();
     if method != Method::GET {
         return Err(not_found());
     }
-    let org = |id: &str| {
+    let (endpoint, org_id) = callbudget_api::Endpoint::parse(below_base).ok_or_else(not_found)?;
+    let org = || {
         state
             .scenarios
             .iter()
-            .position(|s| s.org_id == id)
+            .position(|s| Some(&s.org_id) == org_id.as_ref())
             .ok_or_else(|| ApiError::not_found("Organization not found"))
     };
-    match segments.as_slice() {
-        ["organizations"] => Ok(Route::Organizations),
-        ["organizations", id, "admins"] => Ok(Route::Admins(org(id)?)),
-        ["organizations", id, "apiRequests"] => Ok(Route::ApiRequests(org(id)?)),
-        ["organizations", id, "apiRequests", "overview"] => Ok(Route::Overview(org(id)?)),
-        [
-            "organizations",
-            id,
-            "apiRequests",
-            "overview",
-            "responseCodes",
-            "byInterval",
-        ] => Ok(Route::ByInterval(org(id)?)),
-        _ => Err(not_found()),
-    }
+    Ok(match endpoint {
+        callbudget_api::Endpoint::Organizations => Route::Organizations,
+        callbudget_api::Endpoint::Admins => Route::Admins(org()?),
+        callbudget_api::Endpoint::ApiRequests => Route::ApiRequests(org()?),
+        callbudget_api::Endpoint::Overview => Route::Overview(org()?),
+        callbudget_api::Endpoint::ResponseCodesByInterval => Route::ByInterval(org()?),
+    })
 }
 
 const LEGACY_KEY_HEADER: &str = "X-Cisco-Meraki-API-Key";
