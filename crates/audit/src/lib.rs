@@ -346,15 +346,7 @@ pub fn run(
     let collect_failed = collected
         .as_ref()
         .is_some_and(|summary| summary.failed().next().is_some());
-    let exit_code = if collect_failed {
-        EXIT_COLLECT_FAILED
-    } else if posted != Posted::Everywhere {
-        EXIT_NOTIFY_FAILED
-    } else if run.fails_on(fail_on) {
-        EXIT_FINDINGS
-    } else {
-        EXIT_CLEAN
-    };
+    let exit_code = exit_code(collect_failed, posted, run.fails_on(fail_on));
     Ok(AuditOutcome {
         collected,
         run,
@@ -365,10 +357,62 @@ pub fn run(
     })
 }
 
+/// The run's exit code: a failed collection (1) beats an undelivered notification (4), which
+/// beats a finding at or over `--fail-on` (3).
+fn exit_code(collect_failed: bool, posted: Posted, fails_on: bool) -> u8 {
+    if collect_failed {
+        EXIT_COLLECT_FAILED
+    } else if posted != Posted::Everywhere {
+        EXIT_NOTIFY_FAILED
+    } else if fails_on {
+        EXIT_FINDINGS
+    } else {
+        EXIT_CLEAN
+    }
+}
+
 /// Writes `bytes` to `to`; a reader that went away (`callbudget analyze | head`) is no failure.
 fn write_or_closed_pipe(to: &mut dyn std::io::Write, bytes: &[u8]) -> std::io::Result<()> {
     match to.write_all(bytes).and_then(|()| to.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_collection_beats_an_undelivered_notification_which_beats_a_finding() {
+        for posted in [Posted::Everywhere, Posted::Partly, Posted::Nowhere] {
+            for fails_on in [false, true] {
+                assert_eq!(exit_code(true, posted, fails_on), EXIT_COLLECT_FAILED);
+            }
+        }
+        for posted in [Posted::Partly, Posted::Nowhere] {
+            for fails_on in [false, true] {
+                assert_eq!(exit_code(false, posted, fails_on), EXIT_NOTIFY_FAILED);
+            }
+        }
+        assert_eq!(exit_code(false, Posted::Everywhere, true), EXIT_FINDINGS);
+        assert_eq!(exit_code(false, Posted::Everywhere, false), EXIT_CLEAN);
+    }
+
+    #[test]
+    fn a_closed_pipe_is_no_failure_of_the_output_but_a_full_disk_is() {
+        struct Failing(std::io::ErrorKind);
+        impl std::io::Write for Failing {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                Err(self.0.into())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let closed = write_or_closed_pipe(&mut Failing(std::io::ErrorKind::BrokenPipe), b"x");
+        assert!(closed.is_ok());
+        let full = write_or_closed_pipe(&mut Failing(std::io::ErrorKind::StorageFull), b"x");
+        assert_eq!(full.unwrap_err().kind(), std::io::ErrorKind::StorageFull);
     }
 }
