@@ -30,7 +30,7 @@ const SUGGESTED_QUERIES: [&str; 5] = [
 
 #[derive(Debug, thiserror::Error)]
 pub enum HtmlError {
-    #[error("rendering the HTML report: {0}")]
+    #[error("rendering the HTML report")]
     Template(#[from] minijinja::Error),
 }
 
