@@ -1,5 +1,6 @@
-//! The first hour of a new user (issue 19): the README's commands run as written, usage errors
-//! exit 2 everywhere, an unknown organization leaves nothing behind, and the shell completions and
+//! The first hour of a new user (issue 19): the README's commands and the docs' offline recipes run
+//! as written (issue 25: every documented command is run here or said why not), usage errors exit
+//! 2 everywhere, an unknown organization leaves nothing behind, and the shell completions and
 //! manual pages cover every subcommand.
 
 use crate::support::{API_KEY, TINY_ORG, serve, tiny_config};
@@ -14,35 +15,102 @@ fn callbudget() -> Command {
     cmd
 }
 
-fn readme() -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
-        .expect("README.md is readable")
+/// A file of the documentation (`README.md`, `docs/import.md`, …), as committed.
+fn doc(path: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path))
+        .unwrap_or_else(|e| panic!("{path} is readable: {e}"))
 }
 
-/// The `callbudget` command lines of the `sh` blocks between the heading `from` and the next
-/// heading (with `None`, of the README's quick start: its text before the first `##` heading),
-/// comments cut off; `cargo run -- ARGS` counts as `callbudget ARGS`.
-fn readme_commands(readme: &str, from: Option<&str>) -> Vec<String> {
-    let section: &str = match from {
-        // Up to the real-organization example, which needs an API key.
-        None => {
-            &readme[..readme
-                .find("On a real organization")
-                .unwrap_or(readme.len())]
+/// The docs' sections whose commands run on the demo's database, at the default path, in order.
+const ON_THE_DEMO: [(&str, &str); 3] = [
+    ("docs/analysis.md", "# Analysing"),
+    ("docs/reports.md", "# Reports"),
+    ("docs/database.md", "## Querying the database"),
+];
+
+/// The docs' sections whose commands run on the XDR sample's log, in order.
+const ON_THE_XDR_SAMPLE: [(&str, &str); 2] = [
+    ("docs/import.md", "## Importing a request log"),
+    ("docs/import.md", "## The XDR sample"),
+];
+
+/// The sections with commands this file does not run, and why. Every other `callbudget` line of
+/// an `sh` block in README.md or docs/ is run.
+const NOT_RUN: [(&str, &str, &str); 7] = [
+    (
+        "README.md",
+        "# callbudget",
+        "after the quick start: the nightly job, which needs an API key and a real organization",
+    ),
+    (
+        "docs/collecting.md",
+        "# Collecting",
+        "needs an API key and a real organization",
+    ),
+    (
+        "docs/collecting.md",
+        "## Try it offline",
+        "a simulator left running on a fixed port, then a minute of paced collection: \
+         tests/collect_cli.rs collects from the simulator on port 0",
+    ),
+    (
+        "docs/reports.md",
+        "## Metrics: Prometheus and Grafana",
+        "an audit: needs an API key and a real organization",
+    ),
+    (
+        "docs/nightly.md",
+        "## Alerts when something new appears",
+        "an audit: needs an API key, a real organization and a webhook",
+    ),
+    (
+        "docs/simulator.md",
+        "# The simulator",
+        "a server that runs until stopped: tests/sim_cli.rs starts it on port 0",
+    ),
+    (
+        "docs/architecture.md",
+        "### Shell completions and the manual page",
+        "writes into ~ and /usr/local: the completion and manual page tests below run them",
+    ),
+];
+
+/// A Markdown file's sections: each heading (`## Reports`, as written) and the text up to the next
+/// heading of any level, headings inside fenced code (a `# comment` in a shell block) not counted.
+/// The text before the first heading comes under the heading "".
+fn sections(text: &str) -> Vec<(&str, &str)> {
+    let mut sections = Vec::new();
+    let (mut heading, mut start, mut offset, mut in_fence) = ("", 0, 0, false);
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_end();
+        if trimmed.starts_with("```") {
+            in_fence = !in_fence;
+        } else if !in_fence && trimmed.starts_with('#') && trimmed.contains("# ") {
+            sections.push((heading, &text[start..offset]));
+            heading = trimmed;
+            start = offset + line.len();
         }
-        Some(heading) => {
-            let start = readme
-                .find(&format!("\n{heading}\n"))
-                .unwrap_or_else(|| panic!("README has no {heading:?}"));
-            // Up to the next heading of any level: a subsection has recipes of its own.
-            let rest = &readme[start + heading.len() + 2..];
-            let end = rest.find("\n#").unwrap_or(rest.len());
-            &rest[..end]
-        }
-    };
+        offset += line.len();
+    }
+    sections.push((heading, &text[start..]));
+    sections
+}
+
+/// The text of the section `heading` of `file`.
+fn section<'a>(text: &'a str, file: &str, heading: &str) -> &'a str {
+    sections(text)
+        .into_iter()
+        .find(|(h, _)| *h == heading)
+        .unwrap_or_else(|| panic!("{file} has no {heading:?}"))
+        .1
+}
+
+/// The `callbudget` command lines of the `sh` blocks of `text`, comments cut off;
+/// `cargo run -- ARGS` counts as `callbudget ARGS`.
+fn commands(text: &str) -> Vec<String> {
     let mut commands = Vec::new();
     let mut in_sh = false;
-    for line in section.lines() {
+    for line in text.lines() {
         match line.trim() {
             "```sh" => in_sh = true,
             "```" => in_sh = false,
@@ -60,8 +128,23 @@ fn readme_commands(readme: &str, from: Option<&str>) -> Vec<String> {
     commands
 }
 
-/// Runs one README line in `cwd` as a shell would (words split at spaces, `> FILE` redirected),
-/// with `extra` arguments appended; returns the output.
+/// The README's quick start: its text before the first `##` heading, up to the
+/// real-organization example, which needs an API key.
+fn quick_start(readme: &str) -> &str {
+    let top = section(readme, "README.md", "# callbudget");
+    &top[..top.find("On a real organization").unwrap_or(top.len())]
+}
+
+/// The commands of the sections `which`, in order.
+fn commands_of(which: &[(&str, &str)]) -> Vec<String> {
+    which
+        .iter()
+        .flat_map(|(file, heading)| commands(section(&doc(file), file, heading)))
+        .collect()
+}
+
+/// Runs one documented line in `cwd` as a shell would (words split at spaces, `> FILE`
+/// redirected), with `extra` arguments appended; returns the output.
 fn run_line(cwd: &Path, line: &str, extra: &[&str]) -> std::process::Output {
     let (command, redirect) = match line.split_once(" > ") {
         Some((command, file)) => (command, Some(file.trim())),
@@ -94,12 +177,23 @@ fn assert_ran(line: &str, output: &std::process::Output) {
 
 #[test]
 fn the_readmes_commands_run_as_written_on_the_demo() {
-    let readme = readme();
+    let readme = doc("README.md");
     let dir = tempfile::tempdir().expect("a temporary directory");
     let cwd = dir.path();
 
+    // The README's first commands are the two that need nothing installed.
+    let first_block: Vec<&str> = readme
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|block| block.split("```").next())
+        .expect("the README has an sh block")
+        .lines()
+        .map(|l| l.split(" #").next().unwrap_or(l).trim())
+        .collect();
+    assert_eq!(first_block, ["cargo run -- demo", "cargo test"]);
+
     // The quick start: the demo, then the query its last line suggests.
-    let quick_start = readme_commands(&readme, None);
+    let quick_start = commands(quick_start(&readme));
     assert_eq!(
         quick_start,
         [
@@ -132,25 +226,116 @@ fn the_readmes_commands_run_as_written_on_the_demo() {
         "the report's query box uses the README's form"
     );
 
-    // The recipes that read a database, on the demo's, at the default path.
+    // The docs' recipes that read a database, on the demo's, at the default path.
     std::fs::copy(
         cwd.join("callbudget-demo/callbudget.db"),
         cwd.join("callbudget.db"),
     )
     .expect("the demo's database is copied");
-    let mut ran = 0;
-    for section in ["## Analysing", "## Reports", "## Querying the database"] {
-        for line in readme_commands(&readme, Some(section)) {
-            let output = run_line(cwd, &line, &[]);
-            assert_ran(&line, &output);
-            ran += 1;
-        }
+    let recipes = commands_of(&ON_THE_DEMO);
+    for line in &recipes {
+        let output = run_line(cwd, line, &[]);
+        assert_ran(line, &output);
     }
-    assert_eq!(ran, 8, "the recipes counted above");
+    assert_eq!(recipes.len(), 8, "the recipes counted above: {recipes:#?}");
     assert!(cwd.join("report/report.html").is_file());
     assert!(cwd.join("export/api_requests").is_dir());
     let episodes = std::fs::read_to_string(cwd.join("episodes.csv")).expect("the redirected CSV");
     assert!(episodes.starts_with("org_id,"), "{episodes}");
+}
+
+#[test]
+fn the_docs_import_recipes_run_as_written_on_the_xdr_sample() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let cwd = dir.path();
+    // The files the recipes take as given: a proxy's log (the XDR sample's), a budget model (the
+    // sample's), and what `cargo run --example xdr-sample > xdr-day.log` writes (the same code).
+    let mut log = Vec::new();
+    crate::import_cli::xdr_sample::write_xdr_sample(&mut log).expect("the sample");
+    std::fs::write(cwd.join("proxy-access.log"), &log).expect("written");
+    std::fs::write(cwd.join("xdr-day.log"), &log).expect("written");
+    std::fs::copy(
+        crate::support::sample_path("xdr-model.toml"),
+        cwd.join("my.toml"),
+    )
+    .expect("the sample model is copied");
+    let import_md = doc("docs/import.md");
+    assert!(
+        section(&import_md, "docs/import.md", "## The XDR sample")
+            .contains("cargo run --example xdr-sample > xdr-day.log"),
+        "the recipe still writes the log this test writes"
+    );
+
+    let recipes = commands_of(&ON_THE_XDR_SAMPLE);
+    let mut last = None;
+    for line in &recipes {
+        let output = run_line(cwd, line, &[]);
+        assert_ran(line, &output);
+        last = Some(output);
+    }
+    assert_eq!(recipes.len(), 5, "the recipes counted above: {recipes:#?}");
+
+    // What the docs show the last `analyze` saying, the times elided (`…`), is what it says.
+    let said = String::from_utf8(last.expect("a recipe ran").stdout).expect("UTF-8");
+    let shown = section(&import_md, "docs/import.md", "## The XDR sample")
+        .split("```")
+        .nth(3)
+        .expect("the output block after the commands");
+    for line in shown.lines() {
+        for part in line.split('…').map(str::trim).filter(|p| !p.is_empty()) {
+            let part = part.trim_end_matches(';');
+            assert!(
+                said.contains(part),
+                "analyze does not say {part:?}:\n{said}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_documented_command_is_run_or_said_why_not() {
+    let mut files = vec!["README.md".to_owned()];
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    for entry in std::fs::read_dir(docs).expect("docs/ is readable") {
+        let name = entry.expect("an entry").file_name();
+        let name = name.to_string_lossy();
+        if name.ends_with(".md") {
+            files.push(format!("docs/{name}"));
+        }
+    }
+    let quick_start = commands(quick_start(&doc("README.md")));
+    let run_sections: Vec<(&str, &str)> =
+        ON_THE_DEMO.into_iter().chain(ON_THE_XDR_SAMPLE).collect();
+
+    let mut unaccounted = Vec::new();
+    let mut excused = vec![0; NOT_RUN.len()];
+    for file in &files {
+        let text = doc(file);
+        for (heading, body) in sections(&text) {
+            let section_runs = run_sections.contains(&(file.as_str(), heading));
+            let not_run = NOT_RUN
+                .iter()
+                .position(|(f, h, _)| f == file && *h == heading);
+            for command in commands(body) {
+                let runs = section_runs || (file == "README.md" && quick_start.contains(&command));
+                match not_run {
+                    _ if runs => {}
+                    Some(i) => excused[i] += 1,
+                    None => unaccounted.push(format!("{file} {heading:?}: {command}")),
+                }
+            }
+        }
+    }
+    assert!(
+        unaccounted.is_empty(),
+        "documented commands neither run here nor listed in NOT_RUN: {unaccounted:#?}"
+    );
+    for ((file, heading, _), count) in NOT_RUN.iter().zip(excused) {
+        assert!(
+            count > 0,
+            "NOT_RUN lists {file} {heading:?}, which has no command left to excuse"
+        );
+    }
 }
 
 #[test]

@@ -7,7 +7,7 @@ use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 
 #[path = "../sample-data/xdr_sample.rs"]
-mod xdr_sample;
+pub(crate) mod xdr_sample;
 
 fn callbudget() -> Command {
     Command::cargo_bin("callbudget").expect("the callbudget binary is built")
@@ -159,7 +159,7 @@ fn each_format_names_its_malformed_lines_skips_them_and_stores_every_other_reque
         );
         assert!(stdout.contains("2 malformed line(s) skipped"), "{stdout}");
 
-        // Every good line, mapped as the README's table says.
+        // Every good line, mapped as docs/import.md's table says.
         let rows = stored_rows(&db);
         let jsonl_or_csv = case.format != "combined";
         let (first_ts, workflow_ts, last_ts) = if jsonl_or_csv {

@@ -12,6 +12,7 @@ mod collect_hostile;
 mod collect_hosts;
 mod collect_lib;
 mod database_cli;
+mod docs;
 mod errors_cli;
 mod export_cli;
 mod first_hour;

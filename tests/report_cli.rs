@@ -634,8 +634,8 @@ fn demo_writes_the_database_report_and_charts_into_a_clean_directory() {
     assert_eq!(read(&foreign.join("notes.txt")), "keep me");
 }
 
-/// Issue 15: every report file was written 0600 whatever the umask, so the README's
-/// `--out /var/www/callbudget` recipe served files the web server could not read.
+/// Issue 15: every report file was written 0600 whatever the umask, so the nightly
+/// recipe's `--out /var/www/callbudget` (docs/nightly.md) served files the web server could not read.
 #[cfg(unix)]
 #[test]
 fn report_files_get_the_umasks_permissions() {

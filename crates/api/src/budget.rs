@@ -311,7 +311,7 @@ pub enum CatalogName {
 
 /// A provider's call budget as data: the org-wide limits every request counts against, the
 /// endpoint classes with limits of their own, and the operation catalog recommendations come from
-/// (none: no recommendations). Written in TOML or JSON (see the README, "Other providers").
+/// (none: no recommendations). Written in TOML or JSON (see docs/import.md, "Budget models").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BudgetModel {

@@ -205,7 +205,7 @@ mod tests {
             .collect();
         assert_eq!(pauses, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
         // Jitter spreads a pause over 0.75–1.25 of its value, never below Retry-After and never
-        // above a minute, the cap the README states.
+        // above a minute, the cap docs/collecting.md states.
         assert_eq!(
             pacer.on_throttled(Duration::from_secs(1), 0.0),
             Duration::from_secs(45)

@@ -1,5 +1,5 @@
 //! One request as the import formats spell it, and how it becomes the store's row: the column
-//! names of the README's mapping (the Meraki record's fields and common aliases), times read as
+//! names of docs/import.md's mapping (the Meraki record's fields and common aliases), times read as
 //! RFC 3339, methods upper-cased, a `?query` split off the path (the store redacts credentials in
 //! it, whoever wrote the row: [`callbudget_api::redact`]). Strings stay
 //! borrowed from the line wherever nothing changes them.
