@@ -6,7 +6,7 @@
 
 use callbudget_collect::dashboard::client::{ClientConfig, DashboardClient};
 use callbudget_collect::dashboard::key::ApiKey;
-use callbudget_collect::{self, CollectOptions, OrgSelection, SharedStore};
+use callbudget_collect::{CollectOptions, OrgSelection, SharedStore};
 use callbudget_sim::scenario::Scenario;
 use callbudget_sim::{ClockMode, SimConfig, Simulator, SimulatorHandle};
 use callbudget_store::{OrgId, Store};
@@ -53,7 +53,7 @@ fn run_collect(
     since: chrono::DateTime<chrono::Utc>,
     until: chrono::DateTime<chrono::Utc>,
     db: &Path,
-) -> collect::CollectSummary {
+) -> callbudget_collect::CollectSummary {
     let key = ApiKey::new(KEY).unwrap_or_else(|e| panic!("{e}"));
     let mut config = ClientConfig::new(handle.base_url(), key, share);
     config.org_rate = org_rate * share;
@@ -66,7 +66,7 @@ fn run_collect(
         .unwrap_or_else(|e| panic!("{e}"));
     let store = Store::open(db).unwrap_or_else(|e| panic!("{e}"));
     runtime.block_on(async move {
-        let (orgs, _) = collect::list_organizations(&client)
+        let (orgs, _) = callbudget_collect::list_organizations(&client)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let options = CollectOptions {
@@ -75,7 +75,7 @@ fn run_collect(
             until: Some(until),
             ..CollectOptions::default()
         };
-        collect::collect(client, SharedStore::new(store), orgs, options, |_| {})
+        callbudget_collect::collect(client, SharedStore::new(store), orgs, options, |_| {})
             .await
             .unwrap_or_else(|e| panic!("{e}"))
     })
