@@ -4,11 +4,10 @@
 //! told apart by scope. The timeline, consumers and what-if see the org-wide limits; this sees the
 //! classes. Nothing to do (and nothing read) for a model without classes, such as Meraki's.
 
-use super::frames::RequestColumns;
+use super::columns::RequestColumns;
 use super::{AnalysisError, AnalysisWindow, ConsumerKey, Finding, FindingKind, Severity};
 use callbudget_api::budget::{BudgetModel, BudgetReplay, OfferedRequest};
 use chrono::{DateTime, Utc};
-use polars::prelude::*;
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -40,15 +39,12 @@ fn canonical_or_null<S: serde::Serializer>(
     }
 }
 
-/// The usage of every class of `budget` over `log` (a request-log frame), in the model's order.
+/// The usage of every class of `budget` over `log`, in the model's order.
 pub fn class_usage(
-    log: &DataFrame,
+    log: &RequestColumns,
     budget: &BudgetModel,
 ) -> Result<Vec<ClassUsage>, AnalysisError> {
-    if budget.classes.is_empty() {
-        return Ok(Vec::new());
-    }
-    Ok(classes_of(&RequestColumns::from_frame(log)?, budget))
+    Ok(classes_of(log, budget))
 }
 
 /// [`class_usage`] of the log's columns.
@@ -157,7 +153,7 @@ pub fn class_findings(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frames::RequestLogBuilder;
+    use crate::columns::RequestLogBuilder;
     use callbudget_store::RequestLogRow;
 
     fn t0() -> DateTime<Utc> {
@@ -165,7 +161,7 @@ mod tests {
     }
 
     /// (seconds after noon, method, path, user agent).
-    fn frame(requests: &[(i64, &str, &str, &str)]) -> DataFrame {
+    fn frame(requests: &[(i64, &str, &str, &str)]) -> RequestColumns {
         let mut builder = RequestLogBuilder::default();
         for &(second, method, path, agent) in requests {
             builder.push(&RequestLogRow {
@@ -180,7 +176,7 @@ mod tests {
                 client_id: None,
             });
         }
-        builder.finish().unwrap()
+        builder.finish()
     }
 
     #[test]

@@ -24,14 +24,13 @@
 //! noise) and rank after the others by total requests; ties are broken by total requests, then by
 //! consumer name.
 
+use super::columns::{CalledEndpoint, PairIndex, RequestColumns, Sender};
 use super::findings::{Finding, FindingKind, Severity};
-use super::frames::{CalledEndpoint, PairIndex, RequestColumns, Sender};
 use super::timeline::{BucketReplay, Seconds};
 use super::{AnalysisError, AnalysisWindow};
 use callbudget_api::budget::BudgetModel;
 use callbudget_api::text::thousands;
 use callbudget_api::timestamp::{MICROS_PER_HOUR, MICROS_PER_SECOND};
-use polars::prelude::*;
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -209,19 +208,16 @@ pub struct PeriodChange {
 /// saturated seconds (see the module docs). `log` is the window's request log; `previous`, if
 /// given, the log of the period to compare against (consumers only seen there are not listed).
 pub fn consumer_usage(
-    log: &DataFrame,
+    log: &RequestColumns,
     window: &AnalysisWindow,
     key: ConsumerKey,
     budget: &BudgetModel,
-    previous: Option<&DataFrame>,
+    previous: Option<&RequestColumns>,
 ) -> Result<Vec<ConsumerUsage>, AnalysisError> {
     check_rate(budget)?;
-    let columns = RequestColumns::from_frame(log)?;
-    let previous = previous
-        .map(|p| RequestColumns::from_frame(p).map(|p| requests_by_consumer(&p, key)))
-        .transpose()?;
-    let replay = BucketReplay::of(&columns, budget);
-    usage_of(&columns, window, key, budget, &replay, previous.as_ref())
+    let previous = previous.map(|p| requests_by_consumer(p, key));
+    let replay = BucketReplay::of(log, budget);
+    usage_of(log, window, key, budget, &replay, previous.as_ref())
 }
 
 fn check_rate(budget: &BudgetModel) -> Result<f64, AnalysisError> {
@@ -658,7 +654,7 @@ pub(crate) fn requests_by_consumer_of_senders(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frames::RequestLogBuilder;
+    use crate::columns::RequestLogBuilder;
     use callbudget_store::RequestLogRow;
     use chrono::{DateTime, TimeDelta, Utc};
 
@@ -678,7 +674,7 @@ mod tests {
     /// (offset µs from 10:00, response code, user agent, operation id)
     type Req<'a> = (i64, u16, Option<&'a str>, Option<&'a str>);
 
-    fn frame(requests: &[Req<'_>]) -> DataFrame {
+    fn frame(requests: &[Req<'_>]) -> RequestColumns {
         let mut builder = RequestLogBuilder::default();
         for &(offset, code, user_agent, operation_id) in requests {
             builder.push(&RequestLogRow {
@@ -693,7 +689,7 @@ mod tests {
                 client_id: None,
             });
         }
-        builder.finish().unwrap()
+        builder.finish()
     }
 
     fn usage(requests: &[Req<'_>], key: ConsumerKey) -> Vec<ConsumerUsage> {

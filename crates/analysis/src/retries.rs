@@ -44,14 +44,13 @@
 //! of first retries (after a 429 that was not itself a retry of a 429): near 0, every call waits
 //! the same gap, and a crowd of such clients retries in lockstep.
 
+use super::columns::{PairIndex, RequestColumns};
 use super::consumers::{ConsumerKey, SenderLabels};
 use super::findings::{Finding, FindingKind, Severity};
-use super::frames::{PairIndex, RequestColumns};
 use super::{AnalysisError, AnalysisWindow};
 use callbudget_api::text::thousands;
 use callbudget_api::timestamp::{MICROS_PER_MINUTE, MICROS_PER_SECOND};
 use chrono::{DateTime, Utc};
-use polars::prelude::*;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -244,11 +243,11 @@ pub struct RetryAnalysis {
 /// The retry behaviour of every consumer that received a 429 (consumers named as `key` names
 /// clients), judged by the [`EarlyRetryRule`] the log allows.
 pub fn retry_behaviour(
-    log: &DataFrame,
+    log: &RequestColumns,
     key: ConsumerKey,
     options: &RetryOptions,
 ) -> Result<RetryAnalysis, AnalysisError> {
-    Ok(retries_of(&RequestColumns::from_frame(log)?, key, options).analysis)
+    Ok(retries_of(log, key, options).analysis)
 }
 
 /// What the retry detector reads off a log: its analysis, and the delays it paired, by consumer
@@ -566,11 +565,11 @@ pub struct RetryDelays {
 /// The delay of every retry after a 429, by consumer (in no particular order), paired as
 /// [`retry_behaviour`] pairs them: one entry per consumer with a call that received a 429.
 pub fn retry_delays(
-    log: &DataFrame,
+    log: &RequestColumns,
     key: ConsumerKey,
     options: &RetryOptions,
 ) -> Result<Vec<RetryDelays>, AnalysisError> {
-    Ok(retries_of(&RequestColumns::from_frame(log)?, key, options).delays)
+    Ok(retries_of(log, key, options).delays)
 }
 
 /// The severity of a finding about early retries that refused others `harm` times: none is only
@@ -854,7 +853,7 @@ fn coefficient_of_variation(delays: &[i64]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frames::RequestLogBuilder;
+    use crate::columns::RequestLogBuilder;
     use callbudget_store::RequestLogRow;
     use chrono::TimeDelta;
 
@@ -872,7 +871,7 @@ mod tests {
     /// (offset µs from 09:00, response code, user agent, path)
     type Req<'a> = (i64, u16, Option<&'a str>, &'a str);
 
-    fn frame(requests: &[Req<'_>]) -> DataFrame {
+    fn frame(requests: &[Req<'_>]) -> RequestColumns {
         let mut builder = RequestLogBuilder::default();
         for &(offset, code, user_agent, path) in requests {
             builder.push(&RequestLogRow {
@@ -887,7 +886,7 @@ mod tests {
                 client_id: None,
             });
         }
-        builder.finish().unwrap()
+        builder.finish()
     }
 
     fn analysis(requests: &[Req<'_>]) -> RetryAnalysis {

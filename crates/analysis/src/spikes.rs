@@ -11,11 +11,10 @@
 //! episode lasts (spike minutes at most [`SpikeOptions::max_gap_minutes`] apart), its minutes are
 //! judged against the baseline it began with.
 
-use super::frames::{RequestColumns, TOO_MANY_REQUESTS};
+use super::columns::{RequestColumns, TOO_MANY_REQUESTS};
 use super::{AnalysisError, AnalysisWindow, ConsumerKey};
 use callbudget_api::timestamp::MICROS_PER_MINUTE;
 use chrono::{DateTime, Utc};
-use polars::prelude::*;
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -87,20 +86,15 @@ pub struct EpisodeConsumer {
     pub requests: u64,
 }
 
-/// Finds the 429 spike episodes of `log` (a request-log frame) over `window`; the consumers each
-/// names are named as `key` names clients.
+/// Finds the 429 spike episodes of `log`, the request log of `window`; the consumers each names
+/// are named as `key` names clients.
 pub fn detect_spikes(
-    log: &DataFrame,
+    log: &RequestColumns,
     window: &AnalysisWindow,
     options: &SpikeOptions,
     key: ConsumerKey,
 ) -> Result<Vec<SpikeEpisode>, AnalysisError> {
-    Ok(spikes_of(
-        &RequestColumns::from_frame(log)?,
-        window,
-        options,
-        key,
-    ))
+    Ok(spikes_of(log, window, options, key))
 }
 
 /// [`detect_spikes`] of the log's columns.
@@ -147,7 +141,7 @@ fn refusals_per_minute(log: &RequestColumns, first_minute: i64, end_us: i64) -> 
         if i32::from(status) != TOO_MANY_REQUESTS {
             continue;
         }
-        // Records outside the window (a frame not loaded for it) are not the window's spikes.
+        // Records outside the window (a log not loaded for it) are not the window's spikes.
         let index = ts.div_euclid(MICROS_PER_MINUTE) - first;
         if let Some(slot) = usize::try_from(index).ok().and_then(|i| counts.get_mut(i)) {
             *slot += 1;
@@ -293,7 +287,7 @@ fn requests_by_consumer(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frames::RequestLogBuilder;
+    use crate::columns::RequestLogBuilder;
     use callbudget_store::RequestLogRow;
 
     const MINUTE: i64 = MICROS_PER_MINUTE;
@@ -318,7 +312,7 @@ mod tests {
     }
 
     /// A frame of (µs, response code, user agent) records.
-    fn frame(records: &[(i64, u16, Option<&str>)]) -> DataFrame {
+    fn frame(records: &[(i64, u16, Option<&str>)]) -> RequestColumns {
         let mut builder = RequestLogBuilder::default();
         for &(ts_us, code, user_agent) in records {
             builder.push(&RequestLogRow {
@@ -333,7 +327,7 @@ mod tests {
                 client_id: None,
             });
         }
-        builder.finish().unwrap()
+        builder.finish()
     }
 
     /// `n` records in minute `minute` of the window, spread over its seconds.
@@ -362,7 +356,7 @@ mod tests {
         }
     }
 
-    fn spikes(log: &DataFrame, window: &AnalysisWindow) -> Vec<SpikeEpisode> {
+    fn spikes(log: &RequestColumns, window: &AnalysisWindow) -> Vec<SpikeEpisode> {
         detect_spikes(
             log,
             window,

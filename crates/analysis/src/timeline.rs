@@ -5,12 +5,11 @@
 //! request of the log in time order, including those Meraki refused: it answers "what does this
 //! demand do to a bucket of these limits", not "what did Meraki answer".
 
-use super::frames::RequestColumns;
+use super::columns::RequestColumns;
 use super::{AnalysisError, AnalysisWindow};
 use callbudget_api::budget::{BudgetModel, replay as replay_bucket};
 use callbudget_api::timestamp::MICROS_PER_SECOND;
 use chrono::{DateTime, Utc};
-use polars::prelude::*;
 use serde::Serialize;
 
 /// How the budget was used over a window.
@@ -61,16 +60,15 @@ pub struct HeadroomPercentiles {
     pub p99: f64,
 }
 
-/// Builds the timeline of `log` (a request-log frame, see [`super::frames`]) over `window`.
+/// Builds the timeline of `log`, the request log of `window`.
 pub fn budget_timeline(
-    log: &DataFrame,
+    log: &RequestColumns,
     window: &AnalysisWindow,
     budget: &BudgetModel,
 ) -> Result<BudgetTimeline, AnalysisError> {
     check_rate(budget)?;
-    let columns = RequestColumns::from_frame(log)?;
-    let replay = BucketReplay::of(&columns, budget);
-    timeline_of(&columns, window, budget, &replay)
+    let replay = BucketReplay::of(log, budget);
+    timeline_of(log, window, budget, &replay)
 }
 
 fn check_rate(budget: &BudgetModel) -> Result<f64, AnalysisError> {
@@ -249,7 +247,7 @@ fn headroom(per_second: &[(i64, u64)], rate: f64) -> Option<HeadroomPercentiles>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frames::RequestLogBuilder;
+    use crate::columns::RequestLogBuilder;
     use callbudget_store::RequestLogRow;
 
     const SECOND: i64 = MICROS_PER_SECOND;
@@ -263,7 +261,7 @@ mod tests {
     }
 
     /// A frame of requests at these offsets (µs) from 10:00, all answered 200.
-    fn frame(offsets_us: &[i64]) -> DataFrame {
+    fn frame(offsets_us: &[i64]) -> RequestColumns {
         let mut builder = RequestLogBuilder::default();
         for &offset in offsets_us {
             builder.push(&RequestLogRow {
@@ -278,7 +276,7 @@ mod tests {
                 client_id: None,
             });
         }
-        builder.finish().unwrap()
+        builder.finish()
     }
 
     fn timeline(offsets_us: &[i64]) -> BudgetTimeline {

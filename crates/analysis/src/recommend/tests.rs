@@ -2,7 +2,7 @@
 //! (retries left out), and the findings' wording.
 
 use super::*;
-use crate::frames::RequestLogBuilder;
+use crate::columns::RequestLogBuilder;
 use callbudget_store::RequestLogRow;
 use chrono::{DateTime, TimeDelta, Utc};
 
@@ -43,7 +43,7 @@ fn call<'a>(
     }
 }
 
-fn frame(calls: &[Call<'_>]) -> DataFrame {
+fn frame(calls: &[Call<'_>]) -> RequestColumns {
     let mut builder = RequestLogBuilder::default();
     for c in calls {
         builder.push(&RequestLogRow {
@@ -58,7 +58,7 @@ fn frame(calls: &[Call<'_>]) -> DataFrame {
             client_id: None,
         });
     }
-    builder.finish().unwrap()
+    builder.finish()
 }
 
 fn serial(i: usize) -> String {
