@@ -407,19 +407,14 @@ impl DictionaryIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures::{self, Request, request};
 
-    fn row(ts_us: i64, code: Option<u16>, user_agent: Option<&str>) -> RequestLogRow<'_> {
-        RequestLogRow {
-            ts_us,
-            response_code: code,
-            method: Some("GET"),
-            path: Some("/api/v1/organizations/1/devices"),
-            user_agent,
-            admin_id: Some("900001"),
-            source_ip: None,
-            operation_id: Some("getOrganizationDevices"),
-            client_id: None,
-        }
+    /// A read of the organization's devices by admin 900001.
+    fn devices_read<'a>(ts_us: i64) -> Request<'a> {
+        request(ts_us)
+            .path("/api/v1/organizations/1/devices")
+            .admin("900001")
+            .operation("getOrganizationDevices")
     }
 
     #[test]
@@ -432,10 +427,10 @@ mod tests {
 
     #[test]
     fn missing_fields_stay_missing_and_rows_come_in_time_order() {
-        let mut builder = RequestLogBuilder::default();
-        builder.push(&row(5, None, None));
-        builder.push(&row(3, Some(429), Some("a")));
-        let log = builder.finish();
+        let log = fixtures::log([
+            devices_read(5).status(None).user_agent(None),
+            devices_read(3).status(429).user_agent("a"),
+        ]);
         assert_eq!(log.len(), 2);
         let sender = |row: usize| &log.senders[log.sender[row] as usize];
         assert_eq!(
@@ -445,5 +440,41 @@ mod tests {
         assert_eq!((0..2).filter(|&r| log.status_code(r).is_none()).count(), 1);
         assert_eq!((0..2).filter(|&r| sender(r).source_ip.is_none()).count(), 2);
         assert_eq!(log.ts_us, vec![3, 5]);
+    }
+
+    #[test]
+    fn requests_at_the_same_time_keep_the_order_they_were_pushed_in() {
+        let log = fixtures::log([
+            request(5).user_agent("a"),
+            request(3).user_agent("b"),
+            request(5).user_agent("c"),
+            request(3).user_agent("d"),
+        ]);
+        assert_eq!(log.ts_us, vec![3, 3, 5, 5]);
+        let agents: Vec<Option<&str>> = (0..4)
+            .map(|row| log.senders[log.sender[row] as usize].user_agent.as_deref())
+            .collect();
+        assert_eq!(agents, [Some("b"), Some("d"), Some("a"), Some("c")]);
+    }
+
+    #[test]
+    fn requests_name_the_same_sender_or_endpoint_exactly_when_their_strings_are_the_same() {
+        let from = |ts_us: i64, client_id: &'static str, path: &'static str| {
+            request(ts_us)
+                .user_agent("a")
+                .source_ip("10.0.0.1")
+                .client_id(client_id)
+                .path(path)
+        };
+        let log = fixtures::log([
+            from(1, "c1", "/x"),
+            from(2, "c2", "/x"),
+            from(3, "c1", "/x"),
+            from(4, "c1", "/y"),
+        ]);
+        assert_eq!(log.sender, [0, 1, 0, 0]);
+        assert_eq!(log.endpoint, [0, 0, 0, 1]);
+        assert_eq!((log.senders.len(), log.endpoints.len()), (2, 2));
+        assert_eq!(log.senders[1].client_id.as_deref(), Some("c2"));
     }
 }

@@ -654,8 +654,7 @@ pub(crate) fn requests_by_consumer_of_senders(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::columns::RequestLogBuilder;
-    use callbudget_store::RequestLogRow;
+    use crate::fixtures::{self, request};
     use chrono::{DateTime, TimeDelta, Utc};
 
     const SECOND: i64 = MICROS_PER_SECOND;
@@ -674,27 +673,24 @@ mod tests {
     /// (offset µs from 10:00, response code, user agent, operation id)
     type Req<'a> = (i64, u16, Option<&'a str>, Option<&'a str>);
 
-    fn frame(requests: &[Req<'_>]) -> RequestColumns {
-        let mut builder = RequestLogBuilder::default();
-        for &(offset, code, user_agent, operation_id) in requests {
-            builder.push(&RequestLogRow {
-                ts_us: t0().timestamp_micros() + offset,
-                response_code: Some(code),
-                method: Some("GET"),
-                path: Some("/x"),
-                user_agent,
-                admin_id: user_agent.map(|ua| if ua == SCRIPT { "2" } else { "1" }),
-                source_ip: None,
-                operation_id,
-                client_id: None,
-            });
-        }
-        builder.finish()
+    fn request_log(requests: &[Req<'_>]) -> RequestColumns {
+        fixtures::log(
+            requests
+                .iter()
+                .map(|&(offset, code, user_agent, operation_id)| {
+                    request(t0().timestamp_micros() + offset)
+                        .status(code)
+                        .path("/x")
+                        .user_agent(user_agent)
+                        .admin(user_agent.map(|ua| if ua == SCRIPT { "2" } else { "1" }))
+                        .operation(operation_id)
+                }),
+        )
     }
 
     fn usage(requests: &[Req<'_>], key: ConsumerKey) -> Vec<ConsumerUsage> {
         consumer_usage(
-            &frame(requests),
+            &request_log(requests),
             &window(),
             key,
             &BudgetModel::meraki(),
@@ -996,8 +992,8 @@ mod tests {
 
     #[test]
     fn change_against_the_previous_period() {
-        let current = frame(&saturating());
-        let previous = frame(&[
+        let current = request_log(&saturating());
+        let previous = request_log(&[
             (0, 200, Some(NOC), None),
             (1, 200, Some(NOC), None),
             (2, 200, Some("gone/1"), None),
@@ -1034,8 +1030,14 @@ mod tests {
             rate_per_second: 0.0,
             burst: 1.0,
         });
-        let err =
-            consumer_usage(&frame(&[]), &window(), ConsumerKey::Admin, &budget, None).unwrap_err();
+        let err = consumer_usage(
+            &request_log(&[]),
+            &window(),
+            ConsumerKey::Admin,
+            &budget,
+            None,
+        )
+        .unwrap_err();
         assert!(matches!(err, AnalysisError::InvalidRate(_)));
     }
 }

@@ -17,6 +17,8 @@ pub mod consumers;
 pub mod coverage;
 mod detectors;
 pub mod findings;
+#[cfg(test)]
+pub(crate) mod fixtures;
 pub mod pipeline;
 pub mod recommend;
 pub mod retries;

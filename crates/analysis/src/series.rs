@@ -461,10 +461,9 @@ fn retry_histograms(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::columns::RequestLogBuilder;
+    use crate::fixtures::{self, request};
     use crate::{consumer_usage, retry_behaviour};
     use callbudget_api::budget::BudgetModel;
-    use callbudget_store::RequestLogRow;
     use chrono::TimeDelta;
 
     const SECOND: i64 = MICROS_PER_SECOND;
@@ -484,28 +483,19 @@ mod tests {
     /// (offset µs from 22:00, response code, user agent, path)
     type Req<'a> = (i64, Option<u16>, Option<&'a str>, &'a str);
 
-    fn frame(requests: &[Req<'_>]) -> RequestColumns {
-        let mut builder = RequestLogBuilder::default();
-        for &(offset, code, user_agent, path) in requests {
-            builder.push(&RequestLogRow {
-                ts_us: t0().timestamp_micros() + offset,
-                response_code: code,
-                method: Some("GET"),
-                path: Some(path),
-                user_agent,
-                admin_id: None,
-                source_ip: None,
-                operation_id: None,
-                client_id: None,
-            });
-        }
-        builder.finish()
+    fn request_log(requests: &[Req<'_>]) -> RequestColumns {
+        fixtures::log(requests.iter().map(|&(offset, code, user_agent, path)| {
+            request(t0().timestamp_micros() + offset)
+                .status(code)
+                .path(path)
+                .user_agent(user_agent)
+        }))
     }
 
     /// The series as an audit computes it: consumers ranked by `consumer_usage`, retries by
     /// `retry_behaviour`.
     fn series(requests: &[Req<'_>], window: &AnalysisWindow) -> (AuditSeries, Vec<ConsumerUsage>) {
-        let log = frame(requests);
+        let log = request_log(requests);
         let consumers = consumer_usage(
             &log,
             window,
@@ -683,7 +673,7 @@ mod tests {
 
     #[test]
     fn episodes_cover_the_buckets_they_touch() {
-        let log = frame(&[]);
+        let log = request_log(&[]);
         let w = window(1);
         let episode = |start: i64, end: i64| SpikeEpisode {
             start: t0() + TimeDelta::minutes(start),

@@ -247,8 +247,7 @@ fn headroom(per_second: &[(i64, u64)], rate: f64) -> Option<HeadroomPercentiles>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::columns::RequestLogBuilder;
-    use callbudget_store::RequestLogRow;
+    use crate::fixtures::{self, request};
 
     const SECOND: i64 = MICROS_PER_SECOND;
 
@@ -260,27 +259,17 @@ mod tests {
         AnalysisWindow::new(t0(), t0() + chrono::TimeDelta::hours(1)).unwrap()
     }
 
-    /// A frame of requests at these offsets (µs) from 10:00, all answered 200.
-    fn frame(offsets_us: &[i64]) -> RequestColumns {
-        let mut builder = RequestLogBuilder::default();
-        for &offset in offsets_us {
-            builder.push(&RequestLogRow {
-                ts_us: t0().timestamp_micros() + offset,
-                response_code: Some(200),
-                method: None,
-                path: None,
-                user_agent: None,
-                admin_id: None,
-                source_ip: None,
-                operation_id: None,
-                client_id: None,
-            });
-        }
-        builder.finish()
+    /// A log of requests at these offsets (µs) from 10:00, all answered 200.
+    fn request_log(offsets_us: &[i64]) -> RequestColumns {
+        fixtures::log(
+            offsets_us
+                .iter()
+                .map(|&offset| request(t0().timestamp_micros() + offset)),
+        )
     }
 
     fn timeline(offsets_us: &[i64]) -> BudgetTimeline {
-        budget_timeline(&frame(offsets_us), &window(), &BudgetModel::meraki()).unwrap()
+        budget_timeline(&request_log(offsets_us), &window(), &BudgetModel::meraki()).unwrap()
     }
 
     fn peak_at(second: i64, seconds: u32, requests: u64) -> Option<PeakRate> {
@@ -394,7 +383,7 @@ mod tests {
             burst: 10.0,
         });
         assert!(matches!(
-            budget_timeline(&frame(&[]), &window(), &budget),
+            budget_timeline(&request_log(&[]), &window(), &budget),
             Err(AnalysisError::InvalidRate(_))
         ));
     }

@@ -467,8 +467,7 @@ mod tests {
         assert_eq!(rows_kept(&[], 0).count(), 0);
     }
     use crate::RecommendationKind;
-    use crate::columns::RequestLogBuilder;
-    use callbudget_store::RequestLogRow;
+    use crate::fixtures::{self, request};
     use chrono::{DateTime, TimeDelta, Utc};
 
     const BURSTER: &str = "Pusher/1";
@@ -483,27 +482,18 @@ mod tests {
     }
 
     /// (ms after 10:00, user agent) → PUTs for the burster (no operationId), GETs for the others.
-    fn frame(calls: &[(i64, &str)]) -> RequestColumns {
-        let mut builder = RequestLogBuilder::default();
-        for &(at_ms, agent) in calls {
+    fn request_log(calls: &[(i64, &str)]) -> RequestColumns {
+        fixtures::log(calls.iter().map(|&(at_ms, agent)| {
             let (method, path) = if agent == BURSTER {
                 ("PUT", "/api/v1/devices/Q2XX-0001-0001/switch/ports/1")
             } else {
                 ("GET", "/api/v1/organizations/1/networks")
             };
-            builder.push(&RequestLogRow {
-                ts_us: t0().timestamp_micros() + at_ms * 1000,
-                response_code: Some(200),
-                method: Some(method),
-                path: Some(path),
-                user_agent: Some(agent),
-                admin_id: None,
-                source_ip: None,
-                operation_id: None,
-                client_id: None,
-            });
-        }
-        builder.finish()
+            request(t0().timestamp_micros() + at_ms * 1000)
+                .method(method)
+                .path(path)
+                .user_agent(agent)
+        }))
     }
 
     /// 30 writes at 10:00:00 from the burster, then 5 reads at 10:00:00.1 from the steady one:
@@ -511,7 +501,7 @@ mod tests {
     fn burst_then_reads() -> RequestColumns {
         let mut calls = vec![(0, BURSTER); 30];
         calls.extend([(100, STEADY); 5]);
-        frame(&calls)
+        request_log(&calls)
     }
 
     fn batch_recommendation(ratio: f64) -> Recommendation {
@@ -609,26 +599,21 @@ mod tests {
     fn requests_with_an_unmatched_path_or_no_user_agent_still_take_tokens() {
         // 20 requests at 10:00 on a path the catalog does not know, without a user agent, then
         // the steady consumer's 5 reads at +100 ms: 4 are refused, by the anonymous traffic.
-        let mut builder = RequestLogBuilder::default();
-        for at_ms in std::iter::repeat_n(0, 20).chain(std::iter::repeat_n(100, 5)) {
-            let anonymous = at_ms == 0;
-            builder.push(&RequestLogRow {
-                ts_us: t0().timestamp_micros() + at_ms * 1000,
-                response_code: Some(200),
-                method: Some("GET"),
-                path: Some(if anonymous {
-                    "/api/v1/nothing/here"
-                } else {
-                    "/api/v1/organizations/1/networks"
+        let log = fixtures::log(
+            std::iter::repeat_n(0, 20)
+                .chain(std::iter::repeat_n(100, 5))
+                .map(|at_ms| {
+                    let anonymous = at_ms == 0;
+                    request(t0().timestamp_micros() + at_ms * 1000)
+                        .path(if anonymous {
+                            "/api/v1/nothing/here"
+                        } else {
+                            "/api/v1/organizations/1/networks"
+                        })
+                        .user_agent((!anonymous).then_some(STEADY))
                 }),
-                user_agent: (!anonymous).then_some(STEADY),
-                admin_id: None,
-                source_ip: None,
-                operation_id: None,
-                client_id: None,
-            });
-        }
-        let what_ifs = top(&builder.finish(), &[]);
+        );
+        let what_ifs = top(&log, &[]);
         assert_eq!(what_ifs.len(), 1);
         assert_eq!(what_ifs[0].consumer, STEADY);
         // The steady consumer's own refusals are not "others'": nobody else was refused.
@@ -640,11 +625,11 @@ mod tests {
 
     #[test]
     fn an_empty_window_has_no_what_ifs_or_findings() {
-        let what_ifs = top(&frame(&[]), &[]);
+        let what_ifs = top(&request_log(&[]), &[]);
         assert!(what_ifs.is_empty());
         assert!(whatif_findings(&what_ifs, &window()).is_empty());
         assert!(
-            senders_in_refused_seconds(&frame(&[]), &BudgetModel::meraki())
+            senders_in_refused_seconds(&request_log(&[]), &BudgetModel::meraki())
                 .unwrap()
                 .is_empty()
         );

@@ -588,25 +588,17 @@ mod tests {
             proptest::prop_assert_eq!(GapHistogram::bucket(gap), GapBuckets::by_logarithm(gap));
         }
     }
-    use crate::columns::RequestLogBuilder;
-    use callbudget_store::RequestLogRow;
+    use crate::fixtures::{self, request};
 
-    fn frame(rows: &[(i64, u16, &str, &str, &str)]) -> RequestColumns {
-        let mut builder = RequestLogBuilder::default();
-        for &(ts_us, code, agent, method, path) in rows {
-            builder.push(&RequestLogRow {
-                ts_us,
-                response_code: Some(code),
-                method: Some(method),
-                path: Some(path),
-                user_agent: Some(agent),
-                admin_id: None,
-                source_ip: None,
-                operation_id: None,
-                client_id: None,
-            });
-        }
-        builder.finish()
+    /// (µs, response code, user agent, method, path)
+    fn request_log(rows: &[(i64, u16, &str, &str, &str)]) -> RequestColumns {
+        fixtures::log(rows.iter().map(|&(ts_us, code, agent, method, path)| {
+            request(ts_us)
+                .status(code)
+                .method(method)
+                .path(path)
+                .user_agent(agent)
+        }))
     }
 
     const S: i64 = 1_000_000;
@@ -615,7 +607,7 @@ mod tests {
     fn a_request_after_a_refusal_of_the_same_call_is_its_retry() {
         let port = "/api/v1/devices/Q2XX-1/switch/ports/1";
         let other = "/api/v1/devices/Q2XX-2/switch/ports/1";
-        let log = frame(&[
+        let log = request_log(&[
             (100 * S, 429, "A", "PUT", port),
             (100 * S + S / 2, 429, "A", "PUT", port), // retry
             (101 * S, 200, "A", "PUT", port),         // retry
@@ -637,7 +629,7 @@ mod tests {
     #[test]
     fn a_poller_reading_a_refused_path_again_next_cycle_is_not_retrying_it() {
         let lldp = "/api/v1/devices/Q2XX-1/lldpCdp";
-        let log = frame(&[
+        let log = request_log(&[
             (0, 200, "P", "GET", lldp),
             (10 * S, 429, "P", "GET", lldp),
             (11 * S, 200, "P", "GET", lldp), // its retry, 1 s later
@@ -652,7 +644,7 @@ mod tests {
 
     #[test]
     fn an_org_scoped_device_lookup_addresses_the_device() {
-        let log = frame(&[(
+        let log = request_log(&[(
             0,
             200,
             "A",
