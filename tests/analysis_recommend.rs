@@ -225,7 +225,7 @@ fn a_fan_out_over_every_pair_of_the_replacement_table_is_found() {
                 }
             }
         }
-        let log = builder.finish().expect("a request log");
+        let log = builder.finish();
         let recs = recommend(&log, &window, catalog, &options).expect("recommendations");
         assert_eq!(recs.len(), 1, "{}: {recs:#?}", pair.current);
         let r = &recs[0];
@@ -278,7 +278,7 @@ fn simulated_log(
     since: &str,
     until: &str,
 ) -> (
-    polars::prelude::DataFrame,
+    callbudget_analysis::RequestColumns,
     AnalysisWindow,
     callbudget_sim::truth::GroundTruth,
 ) {
@@ -315,7 +315,7 @@ fn simulated_log(
         });
     }
     (
-        builder.finish().expect("a request log"),
+        builder.finish(),
         AnalysisWindow::new(since, until).expect("a window"),
         simulator.ground_truth(),
     )

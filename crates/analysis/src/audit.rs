@@ -1,10 +1,10 @@
 //! One audit of one organization's window: load the log, run the detectors, turn their results
 //! into findings, and save them so periodic audits can be compared.
 
+use super::columns::{CalledEndpoint, RequestColumns, RequestLogBuilder, Sender};
 use super::consumers::requests_by_consumer_of_senders;
 use super::coverage::coverage_findings;
 use super::detectors::{Detected, detect};
-use super::frames::RequestColumns;
 use super::retries::EarlyRetryRule;
 use super::{
     AnalysisError, AnalysisWindow, AuditSeries, BudgetTimeline, ConsumerKey, ConsumerUsage,
@@ -15,7 +15,6 @@ use super::{
 use callbudget_api::budget::BudgetModel;
 use callbudget_store::{AuditRecord, Endpoint, OrgId, Store, StoredFinding};
 use chrono::{DateTime, Utc};
-use polars::prelude::*;
 use serde::Serialize;
 
 /// Settings of an audit.
@@ -159,13 +158,13 @@ fn audit_log(
     window: AnalysisWindow,
     options: AuditOptions,
 ) -> Result<OrgAudit, AnalysisError> {
-    let log = RequestColumns::load(store, org_id, &window)?;
+    let log = super::load_request_log(store, org_id, &window)?;
     if log.is_empty() {
         let counts = store
             .interval_counts(org_id, window.start, window.end)
             .map_err(AnalysisError::store(org_id))?;
         if !counts.is_empty() {
-            return intervals_only_audit(org_id, window, options, &intervals_as_log(&counts)?);
+            return intervals_only_audit(org_id, window, options, &intervals_as_log(&counts));
         }
     }
     let coverage = if log.is_empty() {
@@ -299,29 +298,20 @@ pub fn made_alike(record: &AuditRecord, options: &AuditOptions) -> bool {
         && then("budget") == now.get("budget").cloned()
 }
 
-/// Response codes by interval as a request-log frame without attribution: each interval's requests
-/// spread evenly over it, every field but the time and the code null. Only the timeline and the
-/// spike detector read it, and nothing is attributed to a consumer.
-fn intervals_as_log(
-    counts: &[callbudget_store::IntervalCount],
-) -> Result<DataFrame, AnalysisError> {
-    let mut builder = super::RequestLogBuilder::default();
+/// Response codes by interval as a request log without attribution: each interval's requests
+/// spread evenly over it, all of one sender and one endpoint whose strings are all missing. Only
+/// the timeline, the spike detector and the series read it, and nothing is attributed to a
+/// consumer.
+fn intervals_as_log(counts: &[callbudget_store::IntervalCount]) -> RequestColumns {
+    let mut builder = RequestLogBuilder::default();
+    let nobody = builder.sender_index(Sender::default());
+    let nothing = builder.endpoint_index(CalledEndpoint::default());
     for c in counts {
         let start = c.start.timestamp_micros();
         let span = (c.end.timestamp_micros() - start).max(1);
         for i in 0..c.count {
             let ts_us = start + (i as i64).saturating_mul(span) / c.count.max(1) as i64;
-            builder.push(&callbudget_store::RequestLogRow {
-                ts_us,
-                response_code: Some(c.code),
-                method: None,
-                path: None,
-                user_agent: None,
-                admin_id: None,
-                source_ip: None,
-                operation_id: None,
-                client_id: None,
-            });
+            builder.push_indexed(ts_us, c.code, nobody, nothing);
         }
     }
     builder.finish()
@@ -331,9 +321,9 @@ fn intervals_only_audit(
     org_id: &OrgId,
     window: AnalysisWindow,
     options: AuditOptions,
-    log: &DataFrame,
+    log: &RequestColumns,
 ) -> Result<OrgAudit, AnalysisError> {
-    let http_429s = count_429s(log)?;
+    let http_429s = log.http_429s();
     let timeline = budget_timeline(log, &window, &options.budget)?;
     let mut spikes = detect_spikes(log, &window, &options.spikes, options.consumer_key)?;
     // The timeline, the heatmap and the episodes; no consumers or retries to draw.
@@ -387,17 +377,6 @@ fn intervals_only_audit(
         data_coverage: DataCoverage::default(),
         series,
     })
-}
-
-fn count_429s(log: &DataFrame) -> Result<u64, AnalysisError> {
-    let codes = log
-        .column(super::frames::RESPONSE_CODE)
-        .and_then(|c| c.i32().cloned())
-        .map_err(AnalysisError::frame("reading response codes"))?;
-    Ok(codes
-        .iter()
-        .filter(|c| *c == Some(super::frames::TOO_MANY_REQUESTS))
-        .count() as u64)
 }
 
 fn saturation_findings(t: &BudgetTimeline) -> Vec<Finding> {

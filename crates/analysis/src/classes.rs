@@ -4,11 +4,10 @@
 //! told apart by scope. The timeline, consumers and what-if see the org-wide limits; this sees the
 //! classes. Nothing to do (and nothing read) for a model without classes, such as Meraki's.
 
-use super::frames::RequestColumns;
+use super::columns::RequestColumns;
 use super::{AnalysisError, AnalysisWindow, ConsumerKey, Finding, FindingKind, Severity};
 use callbudget_api::budget::{BudgetModel, BudgetReplay, OfferedRequest};
 use chrono::{DateTime, Utc};
-use polars::prelude::*;
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -40,15 +39,12 @@ fn canonical_or_null<S: serde::Serializer>(
     }
 }
 
-/// The usage of every class of `budget` over `log` (a request-log frame), in the model's order.
+/// The usage of every class of `budget` over `log`, in the model's order.
 pub fn class_usage(
-    log: &DataFrame,
+    log: &RequestColumns,
     budget: &BudgetModel,
 ) -> Result<Vec<ClassUsage>, AnalysisError> {
-    if budget.classes.is_empty() {
-        return Ok(Vec::new());
-    }
-    Ok(classes_of(&RequestColumns::from_frame(log)?, budget))
+    Ok(classes_of(log, budget))
 }
 
 /// [`class_usage`] of the log's columns.
@@ -157,30 +153,20 @@ pub fn class_findings(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frames::RequestLogBuilder;
-    use callbudget_store::RequestLogRow;
+    use crate::fixtures::{self, request};
 
     fn t0() -> DateTime<Utc> {
         callbudget_api::timestamp::parse("2026-11-19T12:00:00Z").unwrap()
     }
 
     /// (seconds after noon, method, path, user agent).
-    fn frame(requests: &[(i64, &str, &str, &str)]) -> DataFrame {
-        let mut builder = RequestLogBuilder::default();
-        for &(second, method, path, agent) in requests {
-            builder.push(&RequestLogRow {
-                ts_us: t0().timestamp_micros() + second * 1_000_000,
-                response_code: Some(200),
-                method: Some(method),
-                path: Some(path),
-                user_agent: Some(agent),
-                admin_id: None,
-                source_ip: None,
-                operation_id: None,
-                client_id: None,
-            });
-        }
-        builder.finish().unwrap()
+    fn request_log(requests: &[(i64, &str, &str, &str)]) -> RequestColumns {
+        fixtures::log(requests.iter().map(|&(second, method, path, agent)| {
+            request(t0().timestamp_micros() + second * 1_000_000)
+                .method(method)
+                .path(path)
+                .user_agent(agent)
+        }))
     }
 
     #[test]
@@ -190,7 +176,7 @@ mod tests {
             (0..14).map(|i| (i, "POST", start, "soar/1")).collect();
         requests.push((3, "GET", start, "reader/1"));
         requests.push((5, "POST", "/iroh/private-intel/incident", "bridge/2"));
-        let usage = class_usage(&frame(&requests), &BudgetModel::xdr()).unwrap();
+        let usage = class_usage(&request_log(&requests), &BudgetModel::xdr()).unwrap();
         assert_eq!(
             usage[0],
             ClassUsage {
@@ -217,7 +203,11 @@ mod tests {
 
     #[test]
     fn a_model_without_classes_reads_nothing() {
-        let usage = class_usage(&frame(&[(0, "GET", "/a", "x")]), &BudgetModel::meraki()).unwrap();
+        let usage = class_usage(
+            &request_log(&[(0, "GET", "/a", "x")]),
+            &BudgetModel::meraki(),
+        )
+        .unwrap();
         assert!(usage.is_empty());
     }
 }

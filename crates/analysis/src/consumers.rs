@@ -24,14 +24,13 @@
 //! noise) and rank after the others by total requests; ties are broken by total requests, then by
 //! consumer name.
 
+use super::columns::{CalledEndpoint, PairIndex, RequestColumns, Sender};
 use super::findings::{Finding, FindingKind, Severity};
-use super::frames::{CalledEndpoint, PairIndex, RequestColumns, Sender};
 use super::timeline::{BucketReplay, Seconds};
 use super::{AnalysisError, AnalysisWindow};
 use callbudget_api::budget::BudgetModel;
 use callbudget_api::text::thousands;
 use callbudget_api::timestamp::{MICROS_PER_HOUR, MICROS_PER_SECOND};
-use polars::prelude::*;
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -209,19 +208,16 @@ pub struct PeriodChange {
 /// saturated seconds (see the module docs). `log` is the window's request log; `previous`, if
 /// given, the log of the period to compare against (consumers only seen there are not listed).
 pub fn consumer_usage(
-    log: &DataFrame,
+    log: &RequestColumns,
     window: &AnalysisWindow,
     key: ConsumerKey,
     budget: &BudgetModel,
-    previous: Option<&DataFrame>,
+    previous: Option<&RequestColumns>,
 ) -> Result<Vec<ConsumerUsage>, AnalysisError> {
     check_rate(budget)?;
-    let columns = RequestColumns::from_frame(log)?;
-    let previous = previous
-        .map(|p| RequestColumns::from_frame(p).map(|p| requests_by_consumer(&p, key)))
-        .transpose()?;
-    let replay = BucketReplay::of(&columns, budget);
-    usage_of(&columns, window, key, budget, &replay, previous.as_ref())
+    let previous = previous.map(|p| requests_by_consumer(p, key));
+    let replay = BucketReplay::of(log, budget);
+    usage_of(log, window, key, budget, &replay, previous.as_ref())
 }
 
 fn check_rate(budget: &BudgetModel) -> Result<f64, AnalysisError> {
@@ -658,8 +654,7 @@ pub(crate) fn requests_by_consumer_of_senders(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frames::RequestLogBuilder;
-    use callbudget_store::RequestLogRow;
+    use crate::fixtures::{self, request};
     use chrono::{DateTime, TimeDelta, Utc};
 
     const SECOND: i64 = MICROS_PER_SECOND;
@@ -678,27 +673,24 @@ mod tests {
     /// (offset µs from 10:00, response code, user agent, operation id)
     type Req<'a> = (i64, u16, Option<&'a str>, Option<&'a str>);
 
-    fn frame(requests: &[Req<'_>]) -> DataFrame {
-        let mut builder = RequestLogBuilder::default();
-        for &(offset, code, user_agent, operation_id) in requests {
-            builder.push(&RequestLogRow {
-                ts_us: t0().timestamp_micros() + offset,
-                response_code: Some(code),
-                method: Some("GET"),
-                path: Some("/x"),
-                user_agent,
-                admin_id: user_agent.map(|ua| if ua == SCRIPT { "2" } else { "1" }),
-                source_ip: None,
-                operation_id,
-                client_id: None,
-            });
-        }
-        builder.finish().unwrap()
+    fn request_log(requests: &[Req<'_>]) -> RequestColumns {
+        fixtures::log(
+            requests
+                .iter()
+                .map(|&(offset, code, user_agent, operation_id)| {
+                    request(t0().timestamp_micros() + offset)
+                        .status(code)
+                        .path("/x")
+                        .user_agent(user_agent)
+                        .admin(user_agent.map(|ua| if ua == SCRIPT { "2" } else { "1" }))
+                        .operation(operation_id)
+                }),
+        )
     }
 
     fn usage(requests: &[Req<'_>], key: ConsumerKey) -> Vec<ConsumerUsage> {
         consumer_usage(
-            &frame(requests),
+            &request_log(requests),
             &window(),
             key,
             &BudgetModel::meraki(),
@@ -1000,8 +992,8 @@ mod tests {
 
     #[test]
     fn change_against_the_previous_period() {
-        let current = frame(&saturating());
-        let previous = frame(&[
+        let current = request_log(&saturating());
+        let previous = request_log(&[
             (0, 200, Some(NOC), None),
             (1, 200, Some(NOC), None),
             (2, 200, Some("gone/1"), None),
@@ -1038,8 +1030,14 @@ mod tests {
             rate_per_second: 0.0,
             burst: 1.0,
         });
-        let err =
-            consumer_usage(&frame(&[]), &window(), ConsumerKey::Admin, &budget, None).unwrap_err();
+        let err = consumer_usage(
+            &request_log(&[]),
+            &window(),
+            ConsumerKey::Admin,
+            &budget,
+            None,
+        )
+        .unwrap_err();
         assert!(matches!(err, AnalysisError::InvalidRate(_)));
     }
 }

@@ -4,14 +4,13 @@
 //! the consumers, the timeline, the spikes, the series and the classes on one thread while the
 //! operations are resolved for the recommendations and the what-ifs on the other.
 //!
-//! The detectors' public functions take a polars frame; here they read the columns directly, so
-//! an audit of 26.8 M requests builds no frame, casts no string column and hashes nothing per
-//! request. Each function below is what its public counterpart runs after reading the frame into
-//! columns, so both give the same results.
+//! Each detector's public function takes the same columns and runs the same function as here; an
+//! audit only shares the work between them (the budget replayed and the operations resolved once
+//! for all), so both give the same results.
 
 use super::classes::classes_of;
+use super::columns::RequestColumns;
 use super::consumers::{ConsumerCounts, usage_of};
-use super::frames::RequestColumns;
 use super::recommend::{recommend_resolved, resolve_columns};
 use super::retries::{Retries, retries_of};
 use super::spikes::spikes_of;

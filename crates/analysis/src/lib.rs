@@ -1,21 +1,24 @@
 //! The analysis engine: turns the stored request log into findings. It reads the store and uses
 //! the [`callbudget_api::budget`] model; it never talks to the Dashboard API.
 //!
-//! [`frames`] loads an organization's log into a polars [`DataFrame`](polars::prelude::DataFrame);
-//! each detector ([`timeline`], [`spikes`], [`consumers`], [`retries`], [`recommend`], [`whatif`])
-//! takes that frame and the window it covers and returns a serializable result and its
-//! [`findings`]; [`audit`] runs them all for one organization and saves what they found, with the
-//! [`series`] the report's charts are drawn from, and checks what they rest on against what was
-//! collected ([`coverage`]): missing data is a finding, never an all-clear.
+//! [`columns`] loads an organization's log into [`RequestColumns`], the one input of every
+//! detector ([`timeline`], [`spikes`], [`consumers`], [`retries`], [`recommend`](mod@recommend),
+//! [`whatif`], [`classes`]): each takes those columns and the window they cover and returns a
+//! serializable result and its [`findings`]; [`audit`] runs them all for one organization and
+//! saves what they found, with the [`series`] the report's charts are drawn from, and checks what
+//! they rest on against what was collected ([`coverage`]): missing data is a finding, never an
+//! all-clear.
 
 pub mod actions;
 pub mod audit;
 pub mod classes;
+pub mod columns;
 pub mod consumers;
 pub mod coverage;
 mod detectors;
 pub mod findings;
-pub mod frames;
+#[cfg(test)]
+pub(crate) mod fixtures;
 pub mod pipeline;
 pub mod recommend;
 pub mod retries;
@@ -32,13 +35,13 @@ use serde::Serialize;
 pub use actions::{Action, ActionList, SparedIf, rank_actions};
 pub use audit::{AuditOptions, OrgAudit, audit_org, audit_org_within, made_alike, save_audit};
 pub use classes::{ClassUsage, class_findings, class_usage};
+pub use columns::{RequestColumns, RequestLogBuilder, load_request_log};
 pub use consumers::{
     ConsumerKey, ConsumerUsage, OperationCount, ParsedUserAgent, PeriodChange, consumer_findings,
     consumer_usage, parse_user_agent,
 };
 pub use coverage::{DataCoverage, EndpointCoverage, coverage_findings, data_coverage};
 pub use findings::{Finding, FindingKind, Severity};
-pub use frames::{RequestLogBuilder, load_request_log};
 pub use pipeline::{
     AuditRequest, AuditRun, BudgetChoice, LeftOut, NotSaved, OrgChoice, PipelineError, WindowStart,
     run_audits, save_audits, save_audits_if_writable,
@@ -68,11 +71,6 @@ pub enum AnalysisError {
         org_id: OrgId,
         source: Box<StoreError>,
     },
-    #[error("{context}")]
-    Frame {
-        context: &'static str,
-        source: polars::prelude::PolarsError,
-    },
     #[error("invalid analysis window [{start}, {end}): its end must come after its start")]
     EmptyWindow {
         start: DateTime<Utc>,
@@ -85,13 +83,6 @@ pub enum AnalysisError {
 }
 
 impl AnalysisError {
-    /// Wraps a polars error with what the analysis was doing.
-    pub(crate) fn frame(
-        context: &'static str,
-    ) -> impl FnOnce(polars::prelude::PolarsError) -> Self {
-        move |source| AnalysisError::Frame { context, source }
-    }
-
     /// Wraps a store error with the organization being analysed.
     pub(crate) fn store(
         org_id: &callbudget_store::OrgId,

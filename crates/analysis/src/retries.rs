@@ -44,14 +44,13 @@
 //! of first retries (after a 429 that was not itself a retry of a 429): near 0, every call waits
 //! the same gap, and a crowd of such clients retries in lockstep.
 
+use super::columns::{PairIndex, RequestColumns};
 use super::consumers::{ConsumerKey, SenderLabels};
 use super::findings::{Finding, FindingKind, Severity};
-use super::frames::{PairIndex, RequestColumns};
 use super::{AnalysisError, AnalysisWindow};
 use callbudget_api::text::thousands;
 use callbudget_api::timestamp::{MICROS_PER_MINUTE, MICROS_PER_SECOND};
 use chrono::{DateTime, Utc};
-use polars::prelude::*;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -244,11 +243,11 @@ pub struct RetryAnalysis {
 /// The retry behaviour of every consumer that received a 429 (consumers named as `key` names
 /// clients), judged by the [`EarlyRetryRule`] the log allows.
 pub fn retry_behaviour(
-    log: &DataFrame,
+    log: &RequestColumns,
     key: ConsumerKey,
     options: &RetryOptions,
 ) -> Result<RetryAnalysis, AnalysisError> {
-    Ok(retries_of(&RequestColumns::from_frame(log)?, key, options).analysis)
+    Ok(retries_of(log, key, options).analysis)
 }
 
 /// What the retry detector reads off a log: its analysis, and the delays it paired, by consumer
@@ -566,11 +565,11 @@ pub struct RetryDelays {
 /// The delay of every retry after a 429, by consumer (in no particular order), paired as
 /// [`retry_behaviour`] pairs them: one entry per consumer with a call that received a 429.
 pub fn retry_delays(
-    log: &DataFrame,
+    log: &RequestColumns,
     key: ConsumerKey,
     options: &RetryOptions,
 ) -> Result<Vec<RetryDelays>, AnalysisError> {
-    Ok(retries_of(&RequestColumns::from_frame(log)?, key, options).delays)
+    Ok(retries_of(log, key, options).delays)
 }
 
 /// The severity of a finding about early retries that refused others `harm` times: none is only
@@ -854,8 +853,7 @@ fn coefficient_of_variation(delays: &[i64]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frames::RequestLogBuilder;
-    use callbudget_store::RequestLogRow;
+    use crate::fixtures::{self, request};
     use chrono::TimeDelta;
 
     const MS: i64 = 1_000;
@@ -872,27 +870,19 @@ mod tests {
     /// (offset µs from 09:00, response code, user agent, path)
     type Req<'a> = (i64, u16, Option<&'a str>, &'a str);
 
-    fn frame(requests: &[Req<'_>]) -> DataFrame {
-        let mut builder = RequestLogBuilder::default();
-        for &(offset, code, user_agent, path) in requests {
-            builder.push(&RequestLogRow {
-                ts_us: t0().timestamp_micros() + offset,
-                response_code: Some(code),
-                method: Some("PUT"),
-                path: Some(path),
-                user_agent,
-                admin_id: None,
-                source_ip: None,
-                operation_id: None,
-                client_id: None,
-            });
-        }
-        builder.finish().unwrap()
+    fn request_log(requests: &[Req<'_>]) -> RequestColumns {
+        fixtures::log(requests.iter().map(|&(offset, code, user_agent, path)| {
+            request(t0().timestamp_micros() + offset)
+                .status(code)
+                .method("PUT")
+                .path(path)
+                .user_agent(user_agent)
+        }))
     }
 
     fn analysis(requests: &[Req<'_>]) -> RetryAnalysis {
         retry_behaviour(
-            &frame(requests),
+            &request_log(requests),
             ConsumerKey::Application,
             &RetryOptions::default(),
         )
@@ -1293,7 +1283,7 @@ mod tests {
         assert_eq!(findings[0].metrics["user_agent"], SDK);
         // Grouped by user agent, the versions are two consumers under their full names.
         let by_agent = retry_behaviour(
-            &frame(&borrowed(&owned)),
+            &request_log(&borrowed(&owned)),
             ConsumerKey::UserAgent,
             &RetryOptions::default(),
         )
@@ -1368,7 +1358,7 @@ mod tests {
             (301_000 * MS, 200, Some(SDK), "/b"),
         ];
         requests.reverse();
-        let log = frame(&requests);
+        let log = request_log(&requests);
         let options = RetryOptions::default();
         let key = ConsumerKey::Application;
         let mut delays = retry_delays(&log, key, &options).unwrap();
@@ -1398,7 +1388,7 @@ mod tests {
             assert_eq!(d.delays.len() as u64, b.retried_429s);
         }
         assert!(
-            retry_delays(&frame(&[(0, 200, Some(SDK), "/b")]), key, &options)
+            retry_delays(&request_log(&[(0, 200, Some(SDK), "/b")]), key, &options)
                 .unwrap()
                 .is_empty()
         );
@@ -1414,7 +1404,8 @@ mod tests {
             retry_after: Duration::from_secs(5),
             ..RetryOptions::default()
         };
-        let b = retry_behaviour(&frame(&requests), ConsumerKey::Application, &options).unwrap();
+        let b =
+            retry_behaviour(&request_log(&requests), ConsumerKey::Application, &options).unwrap();
         assert_eq!(b.behaviours[0].early_retries, 1);
         assert_eq!(behaviour(&requests)[0].early_retries, 0);
     }

@@ -1,12 +1,12 @@
 //! The aggregated series the report's charts are drawn from, computed once per audit in one pass
-//! over the log frame's columns: requests per time bucket by response class with each bucket's
+//! over the log's columns: requests per time bucket by response class with each bucket's
 //! busiest second, the top consumers' requests and 429s per bucket, requests per UTC hour and
 //! day, the 429 episodes as bucket spans, and each consumer's retry delays as a histogram.
 //!
 //! Whatever the size of the log, a series holds at most [`MAX_BUCKETS`] buckets (the bucket widens
 //! with the window), so drawing costs the same for an hour and for 10 M records over a month.
 
-use super::frames::{RequestColumns, TOO_MANY_REQUESTS};
+use super::columns::{RequestColumns, TOO_MANY_REQUESTS};
 use super::retries::{EarlyRetryRule, RetryDelays, retries_of};
 use super::{
     AnalysisError, AnalysisWindow, ConsumerKey, ConsumerUsage, RetryAnalysis, RetryOptions,
@@ -14,7 +14,6 @@ use super::{
 };
 use callbudget_api::timestamp::{MICROS_PER_HOUR, MICROS_PER_SECOND};
 use chrono::{DateTime, NaiveDate, Utc};
-use polars::prelude::*;
 use std::time::Duration;
 
 /// The most time buckets a series holds: a 24 h window gets 1-minute buckets, a 31-day window
@@ -224,21 +223,20 @@ pub struct SeriesInputs<'a> {
 }
 
 impl AuditSeries {
-    /// Aggregates `log` (a request-log frame over `window`) for the charts. Records outside the
+    /// Aggregates `log`, the request log of `window`, for the charts. Records outside the
     /// window are left out.
     pub fn compute(
-        log: &DataFrame,
+        log: &RequestColumns,
         window: &AnalysisWindow,
         inputs: &SeriesInputs<'_>,
     ) -> Result<AuditSeries, AnalysisError> {
-        let columns = RequestColumns::from_frame(log)?;
         let delays = match inputs.retries {
             Some(retries) if retries.behaviours.iter().any(|r| r.retried_429s > 0) => {
-                retries_of(&columns, inputs.consumer_key, inputs.retry_options).delays
+                retries_of(log, inputs.consumer_key, inputs.retry_options).delays
             }
             _ => Vec::new(),
         };
-        Ok(Self::of_columns(&columns, window, inputs, delays))
+        Ok(Self::of_columns(log, window, inputs, delays))
     }
 
     /// [`AuditSeries::compute`] of the log's columns, with the retry delays the retry detector
@@ -463,10 +461,9 @@ fn retry_histograms(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frames::RequestLogBuilder;
+    use crate::fixtures::{self, request};
     use crate::{consumer_usage, retry_behaviour};
     use callbudget_api::budget::BudgetModel;
-    use callbudget_store::RequestLogRow;
     use chrono::TimeDelta;
 
     const SECOND: i64 = MICROS_PER_SECOND;
@@ -486,28 +483,19 @@ mod tests {
     /// (offset µs from 22:00, response code, user agent, path)
     type Req<'a> = (i64, Option<u16>, Option<&'a str>, &'a str);
 
-    fn frame(requests: &[Req<'_>]) -> DataFrame {
-        let mut builder = RequestLogBuilder::default();
-        for &(offset, code, user_agent, path) in requests {
-            builder.push(&RequestLogRow {
-                ts_us: t0().timestamp_micros() + offset,
-                response_code: code,
-                method: Some("GET"),
-                path: Some(path),
-                user_agent,
-                admin_id: None,
-                source_ip: None,
-                operation_id: None,
-                client_id: None,
-            });
-        }
-        builder.finish().unwrap()
+    fn request_log(requests: &[Req<'_>]) -> RequestColumns {
+        fixtures::log(requests.iter().map(|&(offset, code, user_agent, path)| {
+            request(t0().timestamp_micros() + offset)
+                .status(code)
+                .path(path)
+                .user_agent(user_agent)
+        }))
     }
 
     /// The series as an audit computes it: consumers ranked by `consumer_usage`, retries by
     /// `retry_behaviour`.
     fn series(requests: &[Req<'_>], window: &AnalysisWindow) -> (AuditSeries, Vec<ConsumerUsage>) {
-        let log = frame(requests);
+        let log = request_log(requests);
         let consumers = consumer_usage(
             &log,
             window,
@@ -685,7 +673,7 @@ mod tests {
 
     #[test]
     fn episodes_cover_the_buckets_they_touch() {
-        let log = frame(&[]);
+        let log = request_log(&[]);
         let w = window(1);
         let episode = |start: i64, end: i64| SpikeEpisode {
             start: t0() + TimeDelta::minutes(start),

@@ -11,11 +11,10 @@
 //! episode lasts (spike minutes at most [`SpikeOptions::max_gap_minutes`] apart), its minutes are
 //! judged against the baseline it began with.
 
-use super::frames::{RequestColumns, TOO_MANY_REQUESTS};
+use super::columns::{RequestColumns, TOO_MANY_REQUESTS};
 use super::{AnalysisError, AnalysisWindow, ConsumerKey};
 use callbudget_api::timestamp::MICROS_PER_MINUTE;
 use chrono::{DateTime, Utc};
-use polars::prelude::*;
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -87,20 +86,15 @@ pub struct EpisodeConsumer {
     pub requests: u64,
 }
 
-/// Finds the 429 spike episodes of `log` (a request-log frame) over `window`; the consumers each
-/// names are named as `key` names clients.
+/// Finds the 429 spike episodes of `log`, the request log of `window`; the consumers each names
+/// are named as `key` names clients.
 pub fn detect_spikes(
-    log: &DataFrame,
+    log: &RequestColumns,
     window: &AnalysisWindow,
     options: &SpikeOptions,
     key: ConsumerKey,
 ) -> Result<Vec<SpikeEpisode>, AnalysisError> {
-    Ok(spikes_of(
-        &RequestColumns::from_frame(log)?,
-        window,
-        options,
-        key,
-    ))
+    Ok(spikes_of(log, window, options, key))
 }
 
 /// [`detect_spikes`] of the log's columns.
@@ -147,7 +141,7 @@ fn refusals_per_minute(log: &RequestColumns, first_minute: i64, end_us: i64) -> 
         if i32::from(status) != TOO_MANY_REQUESTS {
             continue;
         }
-        // Records outside the window (a frame not loaded for it) are not the window's spikes.
+        // Records outside the window (a log not loaded for it) are not the window's spikes.
         let index = ts.div_euclid(MICROS_PER_MINUTE) - first;
         if let Some(slot) = usize::try_from(index).ok().and_then(|i| counts.get_mut(i)) {
             *slot += 1;
@@ -293,8 +287,7 @@ fn requests_by_consumer(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frames::RequestLogBuilder;
-    use callbudget_store::RequestLogRow;
+    use crate::fixtures::{self, request};
 
     const MINUTE: i64 = MICROS_PER_MINUTE;
 
@@ -317,23 +310,13 @@ mod tests {
         .unwrap()
     }
 
-    /// A frame of (µs, response code, user agent) records.
-    fn frame(records: &[(i64, u16, Option<&str>)]) -> DataFrame {
-        let mut builder = RequestLogBuilder::default();
-        for &(ts_us, code, user_agent) in records {
-            builder.push(&RequestLogRow {
-                ts_us,
-                response_code: Some(code),
-                method: Some("GET"),
-                path: None,
-                user_agent,
-                admin_id: None,
-                source_ip: None,
-                operation_id: None,
-                client_id: None,
-            });
-        }
-        builder.finish().unwrap()
+    /// A log of (µs, response code, user agent) records.
+    fn request_log(records: &[(i64, u16, Option<&str>)]) -> RequestColumns {
+        fixtures::log(
+            records.iter().map(|&(ts_us, code, user_agent)| {
+                request(ts_us).status(code).user_agent(user_agent)
+            }),
+        )
     }
 
     /// `n` records in minute `minute` of the window, spread over its seconds.
@@ -362,7 +345,7 @@ mod tests {
         }
     }
 
-    fn spikes(log: &DataFrame, window: &AnalysisWindow) -> Vec<SpikeEpisode> {
+    fn spikes(log: &RequestColumns, window: &AnalysisWindow) -> Vec<SpikeEpisode> {
         detect_spikes(
             log,
             window,
@@ -388,7 +371,7 @@ mod tests {
             .map(|i| (t0() + 40_000_000 + i, 429, Some("a")))
             .collect();
         records.extend((0..30).map(|i| (t0() + 5 * MINUTE + 10_000_000 + i, 429, Some("a"))));
-        let episodes = spikes(&frame(&records), &window);
+        let episodes = spikes(&request_log(&records), &window);
         assert_eq!(episodes.len(), 2, "{episodes:?}");
         assert_eq!(
             (episodes[0].start, episodes[0].end),
@@ -403,13 +386,13 @@ mod tests {
 
     #[test]
     fn an_empty_window_has_no_episodes() {
-        let episodes = spikes(&frame(&[]), &window());
+        let episodes = spikes(&request_log(&[]), &window());
         assert_eq!(episodes, []);
     }
 
     #[test]
     fn one_429_is_not_a_spike() {
-        let log = frame(&[(t0() + 5 * MINUTE, 429, Some("a"))]);
+        let log = request_log(&[(t0() + 5 * MINUTE, 429, Some("a"))]);
         let episodes = spikes(&log, &window());
         assert_eq!(episodes, []);
     }
@@ -421,7 +404,7 @@ mod tests {
             .collect();
         records.reverse();
         records.swap(0, 17);
-        let episodes = spikes(&frame(&records), &window());
+        let episodes = spikes(&request_log(&records), &window());
         assert_eq!(
             episodes,
             [SpikeEpisode {
@@ -450,7 +433,7 @@ mod tests {
             };
             records.extend(minute_of(m, n, 429, Some("a")));
         }
-        let episodes = spikes(&frame(&records), &window());
+        let episodes = spikes(&request_log(&records), &window());
         assert_eq!(episodes.len(), 1, "{episodes:?}");
         let episode = &episodes[0];
         assert_eq!(
@@ -466,7 +449,7 @@ mod tests {
     fn spike_minutes_more_than_two_minutes_apart_are_separate_episodes() {
         let mut records = minute_of(10, 20, 429, Some("a"));
         records.extend(minute_of(14, 20, 429, Some("a")));
-        let episodes = spikes(&frame(&records), &window());
+        let episodes = spikes(&request_log(&records), &window());
         let spans: Vec<_> = episodes.iter().map(|e| (e.start, e.end)).collect();
         assert_eq!(
             spans,
@@ -483,7 +466,7 @@ mod tests {
         const OLD: &str = "python-meraki/4.6.0 Caller/(Poller/2 Acme)";
         let mut records = minute_of(10, 12, 429, Some(NEW));
         records.extend(minute_of(10, 8, 429, Some(OLD)));
-        let log = frame(&records);
+        let log = request_log(&records);
         let episodes = spikes(&log, &window());
         assert_eq!(
             episodes[0].most_refused,
@@ -517,7 +500,7 @@ mod tests {
         // A record without a user agent is counted, under `None`, and sorts after named ones.
         records.extend(minute_of(10, 6, 429, None));
         records.extend(minute_of(11, 40, 200, Some("late")));
-        let episodes = spikes(&frame(&records), &window());
+        let episodes = spikes(&request_log(&records), &window());
         assert_eq!(
             episodes,
             [SpikeEpisode {

@@ -5,12 +5,11 @@
 //! request of the log in time order, including those Meraki refused: it answers "what does this
 //! demand do to a bucket of these limits", not "what did Meraki answer".
 
-use super::frames::RequestColumns;
+use super::columns::RequestColumns;
 use super::{AnalysisError, AnalysisWindow};
 use callbudget_api::budget::{BudgetModel, replay as replay_bucket};
 use callbudget_api::timestamp::MICROS_PER_SECOND;
 use chrono::{DateTime, Utc};
-use polars::prelude::*;
 use serde::Serialize;
 
 /// How the budget was used over a window.
@@ -61,16 +60,15 @@ pub struct HeadroomPercentiles {
     pub p99: f64,
 }
 
-/// Builds the timeline of `log` (a request-log frame, see [`super::frames`]) over `window`.
+/// Builds the timeline of `log`, the request log of `window`.
 pub fn budget_timeline(
-    log: &DataFrame,
+    log: &RequestColumns,
     window: &AnalysisWindow,
     budget: &BudgetModel,
 ) -> Result<BudgetTimeline, AnalysisError> {
     check_rate(budget)?;
-    let columns = RequestColumns::from_frame(log)?;
-    let replay = BucketReplay::of(&columns, budget);
-    timeline_of(&columns, window, budget, &replay)
+    let replay = BucketReplay::of(log, budget);
+    timeline_of(log, window, budget, &replay)
 }
 
 fn check_rate(budget: &BudgetModel) -> Result<f64, AnalysisError> {
@@ -249,8 +247,7 @@ fn headroom(per_second: &[(i64, u64)], rate: f64) -> Option<HeadroomPercentiles>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frames::RequestLogBuilder;
-    use callbudget_store::RequestLogRow;
+    use crate::fixtures::{self, request};
 
     const SECOND: i64 = MICROS_PER_SECOND;
 
@@ -262,27 +259,17 @@ mod tests {
         AnalysisWindow::new(t0(), t0() + chrono::TimeDelta::hours(1)).unwrap()
     }
 
-    /// A frame of requests at these offsets (µs) from 10:00, all answered 200.
-    fn frame(offsets_us: &[i64]) -> DataFrame {
-        let mut builder = RequestLogBuilder::default();
-        for &offset in offsets_us {
-            builder.push(&RequestLogRow {
-                ts_us: t0().timestamp_micros() + offset,
-                response_code: Some(200),
-                method: None,
-                path: None,
-                user_agent: None,
-                admin_id: None,
-                source_ip: None,
-                operation_id: None,
-                client_id: None,
-            });
-        }
-        builder.finish().unwrap()
+    /// A log of requests at these offsets (µs) from 10:00, all answered 200.
+    fn request_log(offsets_us: &[i64]) -> RequestColumns {
+        fixtures::log(
+            offsets_us
+                .iter()
+                .map(|&offset| request(t0().timestamp_micros() + offset)),
+        )
     }
 
     fn timeline(offsets_us: &[i64]) -> BudgetTimeline {
-        budget_timeline(&frame(offsets_us), &window(), &BudgetModel::meraki()).unwrap()
+        budget_timeline(&request_log(offsets_us), &window(), &BudgetModel::meraki()).unwrap()
     }
 
     fn peak_at(second: i64, seconds: u32, requests: u64) -> Option<PeakRate> {
@@ -396,7 +383,7 @@ mod tests {
             burst: 10.0,
         });
         assert!(matches!(
-            budget_timeline(&frame(&[]), &window(), &budget),
+            budget_timeline(&request_log(&[]), &window(), &budget),
             Err(AnalysisError::InvalidRate(_))
         ));
     }

@@ -7,14 +7,13 @@
 //! bucket. It does not model the retries that fewer refusals would have made unnecessary, so the
 //! figures are what the same demand minus X does to the bucket.
 
-use super::frames::RequestColumns;
-use super::recommend::{Recommendation, ResolvedLog, resolve_log};
+use super::columns::RequestColumns;
+use super::recommend::{Recommendation, ResolvedLog, resolve_columns};
 use super::spikes::ConsumerCount;
 use super::timeline::{BucketReplay, Seconds};
 use super::{AnalysisError, AnalysisWindow, Finding, FindingKind, Severity};
 use callbudget_api::OperationCatalog;
 use callbudget_api::budget::{BudgetModel, replay as replay_bucket};
-use polars::prelude::*;
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -50,14 +49,14 @@ pub struct WhatIf {
 /// The what-ifs for the `top` consumers by requests (most first): without each, and, when it
 /// has recommendations, with them applied.
 pub fn what_if_top(
-    log: &DataFrame,
+    log: &RequestColumns,
     budget: &BudgetModel,
     recommendations: &[Recommendation],
     catalog: &OperationCatalog,
     top: usize,
 ) -> Result<Vec<WhatIf>, AnalysisError> {
-    let resolved = resolve_log(log, catalog)?;
-    let replay = BucketReplay::of(resolved.columns(), budget);
+    let resolved = resolve_columns(log, catalog);
+    let replay = BucketReplay::of(log, budget);
     Ok(what_if_top_resolved(
         &resolved,
         budget,
@@ -88,14 +87,14 @@ pub(crate) fn what_if_top_resolved(
 
 /// The what-ifs for these consumers (user agents); one not in the log is skipped.
 pub fn what_if(
-    log: &DataFrame,
+    log: &RequestColumns,
     budget: &BudgetModel,
     consumers: &[&str],
     recommendations: &[Recommendation],
     catalog: &OperationCatalog,
 ) -> Result<Vec<WhatIf>, AnalysisError> {
-    let resolved = resolve_log(log, catalog)?;
-    let replay = BucketReplay::of(resolved.columns(), budget);
+    let resolved = resolve_columns(log, catalog);
+    let replay = BucketReplay::of(log, budget);
     Ok(what_if_consumers_resolved(
         &resolved,
         budget,
@@ -366,12 +365,11 @@ fn rows_kept(removed: &[u64], len: usize) -> impl Iterator<Item = usize> + Clone
 /// Who sent the requests of the seconds in which the replay (as logged) refuses something, most
 /// first: the consumers that drive saturation.
 pub fn senders_in_refused_seconds(
-    log: &DataFrame,
+    log: &RequestColumns,
     budget: &BudgetModel,
 ) -> Result<Vec<ConsumerCount>, AnalysisError> {
-    let columns = RequestColumns::from_frame(log)?;
-    let replay = BucketReplay::of(&columns, budget);
-    Ok(senders_in_refused_seconds_of(&columns, &replay))
+    let replay = BucketReplay::of(log, budget);
+    Ok(senders_in_refused_seconds_of(log, &replay))
 }
 
 /// [`senders_in_refused_seconds`] of the log's columns, replayed.
@@ -469,8 +467,7 @@ mod tests {
         assert_eq!(rows_kept(&[], 0).count(), 0);
     }
     use crate::RecommendationKind;
-    use crate::frames::RequestLogBuilder;
-    use callbudget_store::RequestLogRow;
+    use crate::fixtures::{self, request};
     use chrono::{DateTime, TimeDelta, Utc};
 
     const BURSTER: &str = "Pusher/1";
@@ -485,35 +482,26 @@ mod tests {
     }
 
     /// (ms after 10:00, user agent) → PUTs for the burster (no operationId), GETs for the others.
-    fn frame(calls: &[(i64, &str)]) -> DataFrame {
-        let mut builder = RequestLogBuilder::default();
-        for &(at_ms, agent) in calls {
+    fn request_log(calls: &[(i64, &str)]) -> RequestColumns {
+        fixtures::log(calls.iter().map(|&(at_ms, agent)| {
             let (method, path) = if agent == BURSTER {
                 ("PUT", "/api/v1/devices/Q2XX-0001-0001/switch/ports/1")
             } else {
                 ("GET", "/api/v1/organizations/1/networks")
             };
-            builder.push(&RequestLogRow {
-                ts_us: t0().timestamp_micros() + at_ms * 1000,
-                response_code: Some(200),
-                method: Some(method),
-                path: Some(path),
-                user_agent: Some(agent),
-                admin_id: None,
-                source_ip: None,
-                operation_id: None,
-                client_id: None,
-            });
-        }
-        builder.finish().unwrap()
+            request(t0().timestamp_micros() + at_ms * 1000)
+                .method(method)
+                .path(path)
+                .user_agent(agent)
+        }))
     }
 
     /// 30 writes at 10:00:00 from the burster, then 5 reads at 10:00:00.1 from the steady one:
     /// the full bucket admits 20 writes, and 100 ms later holds one token, so 4 reads are refused.
-    fn burst_then_reads() -> DataFrame {
+    fn burst_then_reads() -> RequestColumns {
         let mut calls = vec![(0, BURSTER); 30];
         calls.extend([(100, STEADY); 5]);
-        frame(&calls)
+        request_log(&calls)
     }
 
     fn batch_recommendation(ratio: f64) -> Recommendation {
@@ -542,7 +530,7 @@ mod tests {
         }
     }
 
-    fn top(log: &DataFrame, recs: &[Recommendation]) -> Vec<WhatIf> {
+    fn top(log: &RequestColumns, recs: &[Recommendation]) -> Vec<WhatIf> {
         what_if_top(
             log,
             &BudgetModel::meraki(),
@@ -611,26 +599,21 @@ mod tests {
     fn requests_with_an_unmatched_path_or_no_user_agent_still_take_tokens() {
         // 20 requests at 10:00 on a path the catalog does not know, without a user agent, then
         // the steady consumer's 5 reads at +100 ms: 4 are refused, by the anonymous traffic.
-        let mut builder = RequestLogBuilder::default();
-        for at_ms in std::iter::repeat_n(0, 20).chain(std::iter::repeat_n(100, 5)) {
-            let anonymous = at_ms == 0;
-            builder.push(&RequestLogRow {
-                ts_us: t0().timestamp_micros() + at_ms * 1000,
-                response_code: Some(200),
-                method: Some("GET"),
-                path: Some(if anonymous {
-                    "/api/v1/nothing/here"
-                } else {
-                    "/api/v1/organizations/1/networks"
+        let log = fixtures::log(
+            std::iter::repeat_n(0, 20)
+                .chain(std::iter::repeat_n(100, 5))
+                .map(|at_ms| {
+                    let anonymous = at_ms == 0;
+                    request(t0().timestamp_micros() + at_ms * 1000)
+                        .path(if anonymous {
+                            "/api/v1/nothing/here"
+                        } else {
+                            "/api/v1/organizations/1/networks"
+                        })
+                        .user_agent((!anonymous).then_some(STEADY))
                 }),
-                user_agent: (!anonymous).then_some(STEADY),
-                admin_id: None,
-                source_ip: None,
-                operation_id: None,
-                client_id: None,
-            });
-        }
-        let what_ifs = top(&builder.finish().unwrap(), &[]);
+        );
+        let what_ifs = top(&log, &[]);
         assert_eq!(what_ifs.len(), 1);
         assert_eq!(what_ifs[0].consumer, STEADY);
         // The steady consumer's own refusals are not "others'": nobody else was refused.
@@ -642,11 +625,11 @@ mod tests {
 
     #[test]
     fn an_empty_window_has_no_what_ifs_or_findings() {
-        let what_ifs = top(&frame(&[]), &[]);
+        let what_ifs = top(&request_log(&[]), &[]);
         assert!(what_ifs.is_empty());
         assert!(whatif_findings(&what_ifs, &window()).is_empty());
         assert!(
-            senders_in_refused_seconds(&frame(&[]), &BudgetModel::meraki())
+            senders_in_refused_seconds(&request_log(&[]), &BudgetModel::meraki())
                 .unwrap()
                 .is_empty()
         );

@@ -21,16 +21,15 @@ pub mod table;
 mod unknown;
 mod writes;
 
-pub(crate) use resolve::{ResolvedLog, ResolvedRequest, resolve_columns, resolve_log};
+pub(crate) use resolve::{ResolvedLog, ResolvedRequest, resolve_columns};
 pub use table::{Coverage, FanOutPair, Filter, ReplacementTable, Reread, Webhooks};
 
+use super::columns::{PairIndex, RequestColumns};
 use super::consumers::parse_user_agent;
-use super::frames::PairIndex;
 use super::{AnalysisError, AnalysisWindow, Finding, FindingKind, Severity};
 use callbudget_api::text::thousands_rounded as thousands;
 use callbudget_api::timestamp::MICROS_PER_SECOND;
 use callbudget_api::{Operation, OperationCatalog};
-use polars::prelude::*;
 use serde::Serialize;
 use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -304,13 +303,13 @@ fn each_every(seconds: Option<f64>) -> String {
 
 /// The recommendations for `log` over `window`, most calls saved first.
 pub fn recommend(
-    log: &DataFrame,
+    log: &RequestColumns,
     window: &AnalysisWindow,
     catalog: &OperationCatalog,
     options: &RecommendOptions,
 ) -> Result<Vec<Recommendation>, AnalysisError> {
     Ok(recommend_resolved(
-        &resolve_log(log, catalog)?,
+        &resolve_columns(log, catalog),
         window,
         options,
     ))

@@ -13,11 +13,9 @@
 //! intent (calls a day, writes in a burst) leave retries out: a refused call retried five times
 //! is one call its consumer meant to make, and one that was never retried still is one.
 
-use super::super::frames::{PairIndex, RequestColumns};
-use super::super::{AnalysisError, RetryOptions};
+use super::super::RetryOptions;
+use super::super::columns::{PairIndex, RequestColumns};
 use callbudget_api::{Operation, OperationCatalog, catalog::path_below_base};
-use polars::prelude::*;
-use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// One request with its operation, target and resource resolved. Made on demand from the log's
@@ -76,7 +74,7 @@ pub(crate) struct ResolvedLog<'c> {
     /// The distinct paths requests read or wrote, below the API's base and without a query.
     pub resources: Vec<String>,
     pub shapes: Vec<RequestShape>,
-    log: Cow<'c, RequestColumns>,
+    log: &'c RequestColumns,
     /// By sender: its consumer (index into `consumers`), [`NONE`] without a user agent.
     consumer_of_sender: Vec<u32>,
     /// By endpoint: what it resolves to; `None` for an endpoint no request of the log names.
@@ -93,13 +91,13 @@ impl<'c> ResolvedLog<'c> {
 
     /// The log's columns.
     pub fn columns(&self) -> &RequestColumns {
-        &self.log
+        self.log
     }
 
     /// Request `row`, resolved.
     #[inline]
     pub fn request(&self, row: usize) -> ResolvedRequest<'c> {
-        let log = &*self.log;
+        let log = self.log;
         let resolution = self.resolution_of_endpoint[log.endpoint[row] as usize]
             .expect("every endpoint a request names is resolved");
         ResolvedRequest {
@@ -216,24 +214,11 @@ impl Interner {
     }
 }
 
-/// Resolves every request of `log` (a request-log frame) against `catalog`.
-pub(crate) fn resolve_log<'c>(
-    log: &DataFrame,
-    catalog: &'c OperationCatalog,
-) -> Result<ResolvedLog<'c>, AnalysisError> {
-    let columns = RequestColumns::from_frame(log)?;
-    Ok(resolve(Cow::Owned(columns), catalog))
-}
-
-/// Resolves every request of the log's columns against `catalog`.
+/// Resolves every request of `log` against `catalog`.
 pub(crate) fn resolve_columns<'c>(
     log: &'c RequestColumns,
     catalog: &'c OperationCatalog,
 ) -> ResolvedLog<'c> {
-    resolve(Cow::Borrowed(log), catalog)
-}
-
-fn resolve<'c>(log: Cow<'c, RequestColumns>, catalog: &'c OperationCatalog) -> ResolvedLog<'c> {
     // Consumers (user agents), targets, resources and shapes are numbered by first appearance
     // in time order; senders and endpoints no request names resolve to nothing.
     let mut consumers: Vec<String> = Vec::new();
@@ -603,25 +588,17 @@ mod tests {
             proptest::prop_assert_eq!(GapHistogram::bucket(gap), GapBuckets::by_logarithm(gap));
         }
     }
-    use crate::frames::RequestLogBuilder;
-    use callbudget_store::RequestLogRow;
+    use crate::fixtures::{self, request};
 
-    fn frame(rows: &[(i64, u16, &str, &str, &str)]) -> DataFrame {
-        let mut builder = RequestLogBuilder::default();
-        for &(ts_us, code, agent, method, path) in rows {
-            builder.push(&RequestLogRow {
-                ts_us,
-                response_code: Some(code),
-                method: Some(method),
-                path: Some(path),
-                user_agent: Some(agent),
-                admin_id: None,
-                source_ip: None,
-                operation_id: None,
-                client_id: None,
-            });
-        }
-        builder.finish().unwrap()
+    /// (µs, response code, user agent, method, path)
+    fn request_log(rows: &[(i64, u16, &str, &str, &str)]) -> RequestColumns {
+        fixtures::log(rows.iter().map(|&(ts_us, code, agent, method, path)| {
+            request(ts_us)
+                .status(code)
+                .method(method)
+                .path(path)
+                .user_agent(agent)
+        }))
     }
 
     const S: i64 = 1_000_000;
@@ -630,7 +607,7 @@ mod tests {
     fn a_request_after_a_refusal_of_the_same_call_is_its_retry() {
         let port = "/api/v1/devices/Q2XX-1/switch/ports/1";
         let other = "/api/v1/devices/Q2XX-2/switch/ports/1";
-        let log = frame(&[
+        let log = request_log(&[
             (100 * S, 429, "A", "PUT", port),
             (100 * S + S / 2, 429, "A", "PUT", port), // retry
             (101 * S, 200, "A", "PUT", port),         // retry
@@ -640,7 +617,7 @@ mod tests {
             (110 * S, 429, "A", "PUT", other),
             (411 * S, 200, "A", "PUT", other),
         ]);
-        let resolved = resolve_log(&log, OperationCatalog::meraki_v1()).unwrap();
+        let resolved = resolve_columns(&log, OperationCatalog::meraki_v1());
         let retries: Vec<bool> = resolved.requests().map(|r| r.retry).collect();
         assert_eq!(retries, [false, true, true, false, false, false, false]);
         assert_eq!(
@@ -652,7 +629,7 @@ mod tests {
     #[test]
     fn a_poller_reading_a_refused_path_again_next_cycle_is_not_retrying_it() {
         let lldp = "/api/v1/devices/Q2XX-1/lldpCdp";
-        let log = frame(&[
+        let log = request_log(&[
             (0, 200, "P", "GET", lldp),
             (10 * S, 429, "P", "GET", lldp),
             (11 * S, 200, "P", "GET", lldp), // its retry, 1 s later
@@ -660,21 +637,21 @@ mod tests {
             (30 * S, 200, "P", "GET", lldp), // the next cycle: a call of its own
             (40 * S, 200, "P", "GET", lldp),
         ]);
-        let resolved = resolve_log(&log, OperationCatalog::meraki_v1()).unwrap();
+        let resolved = resolve_columns(&log, OperationCatalog::meraki_v1());
         let retries: Vec<bool> = resolved.requests().map(|r| r.retry).collect();
         assert_eq!(retries, [false, false, true, false, false, false]);
     }
 
     #[test]
     fn an_org_scoped_device_lookup_addresses_the_device() {
-        let log = frame(&[(
+        let log = request_log(&[(
             0,
             200,
             "A",
             "GET",
             "/api/v1/organizations/9/inventory/devices/Q2XX-7",
         )]);
-        let resolved = resolve_log(&log, OperationCatalog::meraki_v1()).unwrap();
+        let resolved = resolve_columns(&log, OperationCatalog::meraki_v1());
         let r = &resolved.request(0);
         assert_eq!(
             r.operation.map(|o| o.operation_id.as_str()),

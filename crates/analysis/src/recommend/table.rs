@@ -590,6 +590,7 @@ mod tests {
 
     #[test]
     fn recommendations_doc_lists_every_row_of_the_table() {
+        // The doc is the workspace's (docs/ at its root), two levels above this crate.
         let path =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/recommendations.md");
         let expected =

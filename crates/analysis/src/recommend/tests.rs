@@ -2,8 +2,7 @@
 //! (retries left out), and the findings' wording.
 
 use super::*;
-use crate::frames::RequestLogBuilder;
-use callbudget_store::RequestLogRow;
+use crate::fixtures::{self, request};
 use chrono::{DateTime, TimeDelta, Utc};
 
 const POLLER: &str = "Poller/1.0";
@@ -43,22 +42,15 @@ fn call<'a>(
     }
 }
 
-fn frame(calls: &[Call<'_>]) -> DataFrame {
-    let mut builder = RequestLogBuilder::default();
-    for c in calls {
-        builder.push(&RequestLogRow {
-            ts_us: t0().timestamp_micros() + c.at_ms * 1000,
-            response_code: Some(c.code),
-            method: Some(c.method),
-            path: Some(&c.path),
-            user_agent: Some(c.agent),
-            admin_id: None,
-            source_ip: None,
-            operation_id: c.operation_id,
-            client_id: None,
-        });
-    }
-    builder.finish().unwrap()
+fn request_log(calls: &[Call<'_>]) -> RequestColumns {
+    fixtures::log(calls.iter().map(|c| {
+        request(t0().timestamp_micros() + c.at_ms * 1000)
+            .status(c.code)
+            .method(c.method)
+            .path(c.path.as_str())
+            .user_agent(c.agent)
+            .operation(c.operation_id)
+    }))
 }
 
 fn serial(i: usize) -> String {
@@ -98,7 +90,7 @@ fn inventory(devices: usize, networks: usize) -> RecommendOptions {
 
 fn run(calls: &[Call<'_>], options: &RecommendOptions) -> Vec<Recommendation> {
     recommend(
-        &frame(calls),
+        &request_log(calls),
         &hour(),
         OperationCatalog::meraki_v1(),
         options,
@@ -371,7 +363,7 @@ fn a_daily_burst_counts_once_a_day_in_a_window_of_about_a_day() {
         .collect();
     let window = AnalysisWindow::new(t0(), t0() + TimeDelta::hours(26)).unwrap();
     let recs = recommend(
-        &frame(&calls),
+        &request_log(&calls),
         &window,
         OperationCatalog::meraki_v1(),
         &RecommendOptions::default(),
@@ -384,7 +376,7 @@ fn a_daily_burst_counts_once_a_day_in_a_window_of_about_a_day() {
     // Two days (47 h) with the one burst: half of it a day.
     let window = AnalysisWindow::new(t0(), t0() + TimeDelta::hours(47)).unwrap();
     let recs = recommend(
-        &frame(&calls),
+        &request_log(&calls),
         &window,
         OperationCatalog::meraki_v1(),
         &RecommendOptions::default(),

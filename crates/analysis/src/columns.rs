@@ -1,0 +1,480 @@
+//! The request log as every detector reads it: [`RequestColumns`], loaded from the store's integer
+//! columns without a string per row ([`load_request_log`]) or built from literal requests
+//! ([`RequestLogBuilder`]).
+
+use super::{AnalysisError, AnalysisWindow};
+use callbudget_store::{OrgId, RequestLogDictionaries, RequestLogIds, RequestLogRow, Store};
+use std::collections::HashMap;
+
+/// The HTTP status of a request refused by the budget.
+pub(crate) const TOO_MANY_REQUESTS: i32 = 429;
+
+/// Who sent a request: the strings consumers are told apart by.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub(crate) struct Sender {
+    pub user_agent: Option<String>,
+    pub admin_id: Option<String>,
+    pub source_ip: Option<String>,
+    pub client_id: Option<String>,
+}
+
+impl From<callbudget_store::RequestSource> for Sender {
+    /// The strings of a stored sender that tell consumers apart (its client type does not).
+    fn from(s: callbudget_store::RequestSource) -> Sender {
+        Sender {
+            user_agent: s.user_agent,
+            admin_id: s.admin_id,
+            source_ip: s.source_ip,
+            client_id: s.client_id,
+        }
+    }
+}
+
+/// What a request called.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub(crate) struct CalledEndpoint {
+    pub operation_id: Option<String>,
+    pub method: Option<String>,
+    pub path: Option<String>,
+}
+
+/// The request log of one organization over a window, as every detector of this crate takes it:
+/// one row per request, **in time order** (ties in the order stored or pushed), four integer
+/// columns — when, the HTTP status, who sent it, what it called: 18 bytes a request — and the
+/// distinct senders and endpoints the rows name by index.
+///
+/// Each distinct sender and endpoint appears once in its table, so two rows name the same strings
+/// exactly when they name the same index: a detector works out what it needs (a consumer's name,
+/// an operation, a call) once per sender or endpoint and then only indexes arrays per row, with
+/// no string and no hash per row. Load a window's log with [`load_request_log`]; build one from
+/// literal requests with [`RequestLogBuilder`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RequestColumns {
+    /// When each request was made, µs since the Unix epoch; ascending.
+    pub(crate) ts_us: Vec<i64>,
+    /// Each request's HTTP status, 0 when it had none.
+    pub(crate) status: Vec<u16>,
+    /// Each request's index into `senders`.
+    pub(crate) sender: Vec<u32>,
+    /// Each request's index into `endpoints`.
+    pub(crate) endpoint: Vec<u32>,
+    pub(crate) senders: Vec<Sender>,
+    pub(crate) endpoints: Vec<CalledEndpoint>,
+}
+
+impl RequestColumns {
+    /// How many requests the log holds.
+    pub fn len(&self) -> usize {
+        self.ts_us.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ts_us.is_empty()
+    }
+
+    /// How many requests were answered 429.
+    pub fn http_429s(&self) -> u64 {
+        self.status
+            .iter()
+            .filter(|&&code| i32::from(code) == TOO_MANY_REQUESTS)
+            .count() as u64
+    }
+
+    /// Whether request `row` was answered 429.
+    #[inline]
+    pub(crate) fn refused(&self, row: usize) -> bool {
+        i32::from(self.status[row]) == TOO_MANY_REQUESTS
+    }
+
+    /// The HTTP status of request `row`, `None` when it had none.
+    pub(crate) fn status_code(&self, row: usize) -> Option<i32> {
+        let code = self.status[row];
+        (code != 0).then_some(i32::from(code))
+    }
+
+    /// The rows with `from_us <= ts < to_us`.
+    pub(crate) fn rows_between(&self, from_us: i64, to_us: i64) -> std::ops::Range<usize> {
+        let first = self.ts_us.partition_point(|&t| t < from_us);
+        let end = self.ts_us.partition_point(|&t| t < to_us);
+        first..end.max(first)
+    }
+
+    /// Requests per sender.
+    pub(crate) fn requests_by_sender(&self, rows: std::ops::Range<usize>) -> Vec<u64> {
+        let mut counts = vec![0u64; self.senders.len()];
+        for &sender in &self.sender[rows] {
+            counts[sender as usize] += 1;
+        }
+        counts
+    }
+
+    /// How many requests each sender made in `org_id`'s unfiltered request log over `window`,
+    /// senders without requests left out: what a comparison with a previous period needs, read
+    /// without keeping a row.
+    pub(crate) fn load_sender_counts(
+        store: &Store,
+        org_id: &OrgId,
+        window: &AnalysisWindow,
+    ) -> Result<Vec<(Sender, u64)>, AnalysisError> {
+        let read = store
+            .read_request_log(org_id, window.start, window.end)
+            .map_err(AnalysisError::store(org_id))?;
+        let RequestLogDictionaries { sources, .. } =
+            read.dictionaries().map_err(AnalysisError::store(org_id))?;
+        let mut builder = RequestLogBuilder::default();
+        let missing = builder.sender_index(Sender::default());
+        let sender_of = DictionaryIndex::new(
+            sources
+                .into_iter()
+                .map(|(id, s)| (id, builder.sender_index(Sender::from(s)))),
+        );
+        let mut counts = vec![0u64; builder.senders.len()];
+        let mut later = vec![0u64; builder.senders.len()];
+        let sender = |ids: &RequestLogIds| sender_of.get(ids.source_id).unwrap_or(missing) as usize;
+        read.scan(
+            |ids| counts[sender(ids)] += 1,
+            |ids| later[sender(ids)] += 1,
+        )
+        .map_err(AnalysisError::store(org_id))?;
+        Ok(builder
+            .senders
+            .into_iter()
+            .zip(counts.iter().zip(later).map(|(a, b)| a + b))
+            .filter(|&(_, n)| n > 0)
+            .collect())
+    }
+}
+
+/// Loads `org_id`'s unfiltered request log for `window` from the store, in time order, read on
+/// two connections when it is large (see [`callbudget_store::RequestLogRead`]).
+pub fn load_request_log(
+    store: &Store,
+    org_id: &OrgId,
+    window: &AnalysisWindow,
+) -> Result<RequestColumns, AnalysisError> {
+    let read = store
+        .read_request_log(org_id, window.start, window.end)
+        .map_err(AnalysisError::store(org_id))?;
+    let RequestLogDictionaries { sources, endpoints } =
+        read.dictionaries().map_err(AnalysisError::store(org_id))?;
+    let mut builder = RequestLogBuilder::default();
+    // Ids the dictionaries do not hold (a row deleted by hand) read as a request whose
+    // strings are all missing.
+    let missing_sender = builder.sender_index(Sender::default());
+    let missing_endpoint = builder.endpoint_index(CalledEndpoint::default());
+    let sender_of = DictionaryIndex::new(
+        sources
+            .into_iter()
+            .map(|(id, s)| (id, builder.sender_index(Sender::from(s)))),
+    );
+    let endpoint_of = DictionaryIndex::new(endpoints.into_iter().map(|(id, e)| {
+        let endpoint = CalledEndpoint {
+            operation_id: e.operation_id,
+            method: e.method,
+            path: e.path,
+        };
+        (id, builder.endpoint_index(endpoint))
+    }));
+    let hint = usize::try_from(read.rows_hint()).unwrap_or(usize::MAX);
+    // Room for every row in the earlier part, so that appending the later one moves nothing.
+    builder.reserve(hint);
+    let mut later = RequestLogBuilder::default();
+    later.reserve(hint / 2 + hint / 8);
+    let visit = |part: &mut RequestLogBuilder, ids: &RequestLogIds| {
+        part.push_indexed(
+            ids.ts_us,
+            ids.response_code.unwrap_or(0),
+            sender_of.get(ids.source_id).unwrap_or(missing_sender),
+            endpoint_of.get(ids.endpoint_id).unwrap_or(missing_endpoint),
+        );
+    };
+    read.scan(|ids| visit(&mut builder, ids), |ids| visit(&mut later, ids))
+        .map_err(AnalysisError::store(org_id))?;
+    builder.append(later);
+    Ok(builder.finish())
+}
+
+/// Builds [`RequestColumns`] one request at a time, in any order (they are put in time order
+/// when finished): literal requests, or records built in memory. Each distinct sender and
+/// endpoint is kept once; a status of 0 is kept as none.
+///
+/// Each request's strings are copied to be looked up: for a log in the store, which names its
+/// senders and endpoints by id, [`load_request_log`] copies none.
+#[derive(Debug, Default)]
+pub struct RequestLogBuilder {
+    ts_us: Vec<i64>,
+    status: Vec<u16>,
+    sender: Vec<u32>,
+    endpoint: Vec<u32>,
+    senders: Vec<Sender>,
+    endpoints: Vec<CalledEndpoint>,
+    sender_ids: HashMap<Sender, u32>,
+    endpoint_ids: HashMap<CalledEndpoint, u32>,
+}
+
+impl RequestLogBuilder {
+    /// A builder with room for `requests` requests.
+    pub fn with_capacity(requests: usize) -> Self {
+        let mut builder = RequestLogBuilder::default();
+        builder.reserve(requests);
+        builder
+    }
+
+    /// Adds one request.
+    pub fn push(&mut self, row: &RequestLogRow<'_>) {
+        let owned = |value: Option<&str>| value.map(str::to_owned);
+        let sender = self.sender_index(Sender {
+            user_agent: owned(row.user_agent),
+            admin_id: owned(row.admin_id),
+            source_ip: owned(row.source_ip),
+            client_id: owned(row.client_id),
+        });
+        let endpoint = self.endpoint_index(CalledEndpoint {
+            operation_id: owned(row.operation_id),
+            method: owned(row.method),
+            path: owned(row.path),
+        });
+        self.push_indexed(row.ts_us, row.response_code.unwrap_or(0), sender, endpoint);
+    }
+
+    /// The columns, in time order; requests pushed at the same time in the order pushed.
+    pub fn finish(self) -> RequestColumns {
+        let mut columns = RequestColumns {
+            ts_us: self.ts_us,
+            status: self.status,
+            sender: self.sender,
+            endpoint: self.endpoint,
+            senders: self.senders,
+            endpoints: self.endpoints,
+        };
+        // The store reads in time order already; pushed requests may come in any order.
+        if !columns.ts_us.is_sorted() {
+            let mut order: Vec<u32> = (0..columns.len() as u32).collect();
+            order.sort_by_key(|&row| columns.ts_us[row as usize]);
+            permute(&mut columns.ts_us, &order);
+            permute(&mut columns.status, &order);
+            permute(&mut columns.sender, &order);
+            permute(&mut columns.endpoint, &order);
+        }
+        columns
+    }
+
+    pub(crate) fn reserve(&mut self, requests: usize) {
+        self.ts_us.reserve(requests);
+        self.status.reserve(requests);
+        self.sender.reserve(requests);
+        self.endpoint.reserve(requests);
+    }
+
+    /// The index of `sender`, added if new.
+    pub(crate) fn sender_index(&mut self, sender: Sender) -> u32 {
+        let next = self.senders.len() as u32;
+        *self.sender_ids.entry(sender).or_insert_with_key(|sender| {
+            self.senders.push(sender.clone());
+            next
+        })
+    }
+
+    /// The index of `endpoint`, added if new.
+    pub(crate) fn endpoint_index(&mut self, endpoint: CalledEndpoint) -> u32 {
+        let next = self.endpoints.len() as u32;
+        *self
+            .endpoint_ids
+            .entry(endpoint)
+            .or_insert_with_key(|endpoint| {
+                self.endpoints.push(endpoint.clone());
+                next
+            })
+    }
+
+    /// Adds one request of a sender and an endpoint already indexed.
+    #[inline]
+    pub(crate) fn push_indexed(&mut self, ts_us: i64, status: u16, sender: u32, endpoint: u32) {
+        self.ts_us.push(ts_us);
+        self.status.push(status);
+        self.sender.push(sender);
+        self.endpoint.push(endpoint);
+    }
+
+    /// Appends the requests of `later` (which names no sender or endpoint of its own).
+    fn append(&mut self, later: RequestLogBuilder) {
+        self.ts_us.extend_from_slice(&later.ts_us);
+        self.status.extend_from_slice(&later.status);
+        self.sender.extend_from_slice(&later.sender);
+        self.endpoint.extend_from_slice(&later.endpoint);
+    }
+}
+
+/// `values` taken in `order`.
+fn permute<T: Copy>(values: &mut Vec<T>, order: &[u32]) {
+    *values = order.iter().map(|&row| values[row as usize]).collect();
+}
+
+/// Numbers pairs `(a, b)` of small indices densely, in the order first seen: through a table when
+/// every pair that could occur fits in a few megabytes (the usual case: a handful of consumers
+/// times a few thousand paths), else through a hash map. Detectors key their per-row counts by it.
+pub(crate) struct PairIndex {
+    b_len: usize,
+    table: Option<Vec<u32>>,
+    map: HashMap<(u32, u32), u32, foldhash::fast::RandomState>,
+    len: u32,
+}
+
+impl PairIndex {
+    /// Pairs the table holds at most (16 MiB of ids).
+    const MAX_TABLE: usize = 1 << 22;
+    const UNSEEN: u32 = u32::MAX;
+
+    /// An index of pairs with `a < a_len` and `b < b_len`.
+    pub fn new(a_len: usize, b_len: usize) -> Self {
+        let table = a_len
+            .checked_mul(b_len)
+            .filter(|&size| size <= Self::MAX_TABLE)
+            .map(|size| vec![Self::UNSEEN; size]);
+        PairIndex {
+            b_len,
+            table,
+            map: HashMap::default(),
+            len: 0,
+        }
+    }
+
+    /// The id of `(a, b)`, numbered now if first seen. Inlined, like the columns' other
+    /// per-request accessors: detectors in other modules call it once or twice a request.
+    #[inline]
+    pub fn id(&mut self, a: u32, b: u32) -> u32 {
+        let next = self.len;
+        let id = match &mut self.table {
+            Some(table) => {
+                let slot = &mut table[a as usize * self.b_len + b as usize];
+                if *slot == Self::UNSEEN {
+                    *slot = next;
+                }
+                *slot
+            }
+            None => *self.map.entry((a, b)).or_insert(next),
+        };
+        if id == next {
+            self.len += 1;
+        }
+        id
+    }
+
+    /// How many pairs were numbered.
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+}
+
+/// Dense indices of dictionary ids: a vector when the ids are dense (as the store writes them),
+/// a map otherwise.
+enum DictionaryIndex {
+    Dense(Vec<u32>),
+    Sparse(HashMap<i64, u32>),
+}
+
+impl DictionaryIndex {
+    const MISSING: u32 = u32::MAX;
+
+    fn new(entries: impl Iterator<Item = (i64, u32)>) -> Self {
+        let entries: Vec<(i64, u32)> = entries.collect();
+        let max = entries.iter().map(|&(id, _)| id).max().unwrap_or(0);
+        let min = entries.iter().map(|&(id, _)| id).min().unwrap_or(0);
+        if min >= 0 && (max as usize) <= 4 * entries.len() + 4096 {
+            let mut dense = vec![Self::MISSING; max as usize + 1];
+            for (id, index) in entries {
+                dense[id as usize] = index;
+            }
+            DictionaryIndex::Dense(dense)
+        } else {
+            DictionaryIndex::Sparse(entries.into_iter().collect())
+        }
+    }
+
+    /// The index of dictionary id `id`, if the dictionary holds it.
+    #[inline]
+    fn get(&self, id: i64) -> Option<u32> {
+        let found = match self {
+            DictionaryIndex::Dense(dense) => {
+                usize::try_from(id).ok().and_then(|i| dense.get(i).copied())
+            }
+            DictionaryIndex::Sparse(map) => map.get(&id).copied(),
+        };
+        found.filter(|&index| index != Self::MISSING)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::{self, Request, request};
+
+    /// A read of the organization's devices by admin 900001.
+    fn devices_read<'a>(ts_us: i64) -> Request<'a> {
+        request(ts_us)
+            .path("/api/v1/organizations/1/devices")
+            .admin("900001")
+            .operation("getOrganizationDevices")
+    }
+
+    #[test]
+    fn an_empty_log_has_no_rows() {
+        let log = RequestLogBuilder::default().finish();
+        assert_eq!(log.len(), 0);
+        assert!(log.is_empty());
+        assert_eq!(log, RequestColumns::default());
+    }
+
+    #[test]
+    fn missing_fields_stay_missing_and_rows_come_in_time_order() {
+        let log = fixtures::log([
+            devices_read(5).status(None).user_agent(None),
+            devices_read(3).status(429).user_agent("a"),
+        ]);
+        assert_eq!(log.len(), 2);
+        let sender = |row: usize| &log.senders[log.sender[row] as usize];
+        assert_eq!(
+            (0..2).filter(|&r| sender(r).user_agent.is_none()).count(),
+            1
+        );
+        assert_eq!((0..2).filter(|&r| log.status_code(r).is_none()).count(), 1);
+        assert_eq!((0..2).filter(|&r| sender(r).source_ip.is_none()).count(), 2);
+        assert_eq!(log.ts_us, vec![3, 5]);
+    }
+
+    #[test]
+    fn requests_at_the_same_time_keep_the_order_they_were_pushed_in() {
+        let log = fixtures::log([
+            request(5).user_agent("a"),
+            request(3).user_agent("b"),
+            request(5).user_agent("c"),
+            request(3).user_agent("d"),
+        ]);
+        assert_eq!(log.ts_us, vec![3, 3, 5, 5]);
+        let agents: Vec<Option<&str>> = (0..4)
+            .map(|row| log.senders[log.sender[row] as usize].user_agent.as_deref())
+            .collect();
+        assert_eq!(agents, [Some("b"), Some("d"), Some("a"), Some("c")]);
+    }
+
+    #[test]
+    fn requests_name_the_same_sender_or_endpoint_exactly_when_their_strings_are_the_same() {
+        let from = |ts_us: i64, client_id: &'static str, path: &'static str| {
+            request(ts_us)
+                .user_agent("a")
+                .source_ip("10.0.0.1")
+                .client_id(client_id)
+                .path(path)
+        };
+        let log = fixtures::log([
+            from(1, "c1", "/x"),
+            from(2, "c2", "/x"),
+            from(3, "c1", "/x"),
+            from(4, "c1", "/y"),
+        ]);
+        assert_eq!(log.sender, [0, 1, 0, 0]);
+        assert_eq!(log.endpoint, [0, 0, 0, 1]);
+        assert_eq!((log.senders.len(), log.endpoints.len()), (2, 2));
+        assert_eq!(log.senders[1].client_id.as_deref(), Some("c2"));
+    }
+}
