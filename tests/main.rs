@@ -7,6 +7,7 @@ mod analyze_cli;
 mod browser;
 mod budget_models;
 mod charts;
+mod collect_agreement;
 mod collect_cli;
 mod collect_hostile;
 mod collect_hosts;
