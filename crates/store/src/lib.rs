@@ -27,6 +27,7 @@
 //!   it are trimmed to the rows outside it, all in one transaction with the import.
 
 mod adhoc;
+mod announcements;
 mod audits;
 mod dictionary;
 pub mod export;
@@ -69,13 +70,14 @@ use std::time::Duration;
 pub const APPLICATION_ID: i32 = 0x4342_4447;
 
 /// The migrations, in order. Their count is the schema version this build writes.
-const MIGRATION_SQL: [&str; 6] = [
+const MIGRATION_SQL: [&str; 7] = [
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_audits.sql"),
     include_str!("migrations/0003_views.sql"),
     include_str!("migrations/0004_compact_request_log.sql"),
     include_str!("migrations/0005_providers.sql"),
     include_str!("migrations/0006_clustered_request_log.sql"),
+    include_str!("migrations/0009_announcements.sql"),
 ];
 
 /// The schema version (`PRAGMA user_version`) of a fully migrated database.
