@@ -130,6 +130,11 @@ pub enum StoreError {
     },
     #[error("{} does not exist: run `callbudget collect` first", path.display())]
     Missing { path: PathBuf },
+    #[error(
+        "{} is read-only (its mode, or this user's rights): it is not written, whoever runs this (root too); `chmod u+w` it to write into it",
+        path.display()
+    )]
+    ReadOnly { path: PathBuf },
     #[error("{} is empty, not a callbudget database: run `callbudget collect` first", path.display())]
     Empty { path: PathBuf },
     #[error(
@@ -449,6 +454,13 @@ impl Store {
     /// is refused and left untouched.
     pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
         let path = path.as_ref();
+        // The rule `analyze` reads by: a file made read-only is not written, even by root, who
+        // could write it anyway.
+        if path.exists() && path != Path::new(IN_MEMORY) && !may_write(path) {
+            return Err(StoreError::ReadOnly {
+                path: path.to_owned(),
+            });
+        }
         inspect(path, DamageCheck::Everything)?;
         Store::open_read_write(path)
     }
