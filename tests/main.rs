@@ -17,6 +17,7 @@ mod errors_cli;
 mod export_cli;
 mod first_hour;
 mod fuzz;
+mod hardening;
 mod import_cli;
 mod metrics;
 mod notify;
