@@ -371,6 +371,9 @@ pub struct QueryArgs {
     #[arg(long, value_name = "FORMAT", default_value = "table",
           value_parser = choice::<callbudget_store::queries::QueryFormat>(&callbudget_store::queries::QueryFormat::NAMES))]
     pub format: callbudget_store::queries::QueryFormat,
+    /// The longest the query may run (`30s`, `5m`), after which it is stopped.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_timeout)]
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args)]
@@ -602,6 +605,14 @@ fn parse_fault_seconds(s: &str) -> Result<f64, String> {
 fn parse_wait(s: &str) -> Result<std::time::Duration, String> {
     let wait = span::WAIT.parse(s).map_err(|e| e.to_string())?;
     wait.to_std().map_err(|e| format!("{s:?}: {e}"))
+}
+
+/// A time limit: a wait that is not zero.
+fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
+    match parse_wait(s)? {
+        limit if limit.is_zero() => Err(format!("{s:?}: a time limit must be more than 0")),
+        limit => Ok(limit),
+    }
 }
 
 fn parse_share(s: &str) -> Result<f64, String> {
