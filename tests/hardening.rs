@@ -445,3 +445,201 @@ fn import_does_not_write_into_a_read_only_database_even_as_root() {
     );
     assert_eq!(std::fs::read(&db).expect("the database reads"), before);
 }
+
+// ---- Item 8: query on a crafted database ------------------------------------------------------
+
+/// A database of one imported request whose view `unfiltered_api_requests` was redefined as a
+/// query that never ends.
+fn database_with_an_endless_view(dir: &Path) -> std::path::PathBuf {
+    let (db, log) = (dir.join("cb.db"), dir.join("log.jsonl"));
+    std::fs::write(&log, ONE_LINE).expect("the log is written");
+    let imported = import(&log, &db, "7");
+    assert!(imported.status.success(), "{}", stderr(&imported));
+    let conn = rusqlite::Connection::open(&db).expect("the database opens");
+    conn.execute_batch(
+        "DROP VIEW unfiltered_api_requests;
+         CREATE VIEW unfiltered_api_requests AS
+         WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM r)
+         SELECT '7' AS org_id, 'Endless/1.0' AS user_agent, 200 AS response_code,
+                '2026-11-19T10:00:00.000000Z' AS ts
+         FROM r;",
+    )
+    .expect("the view is redefined");
+    db
+}
+
+fn query_top_consumers(db: &Path) -> std::process::Output {
+    callbudget()
+        .args([
+            "query",
+            "top_consumers",
+            "--format",
+            "csv",
+            "--param",
+            "until=2026-11-19T11:00:00Z",
+            "--db",
+        ])
+        .arg(db)
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .expect("callbudget runs")
+}
+
+#[test]
+fn a_redefined_view_is_refused_read_only_and_recreated_where_writable() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = database_with_an_endless_view(dir.path());
+    let mut permissions = std::fs::metadata(&db)
+        .expect("the database exists")
+        .permissions();
+    permissions.set_readonly(true);
+    std::fs::set_permissions(&db, permissions.clone()).expect("permissions are set");
+    let started = std::time::Instant::now();
+    let refused = query_top_consumers(&db);
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert_eq!(
+        stderr(&refused),
+        format!(
+            "callbudget: error: {}: its view unfiltered_api_requests is not the one callbudget defines (changed by hand, or a crafted file): not read; open it once with a command that writes it (collect, import or analyze) to have its views recreated\n",
+            db.display()
+        )
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+
+    // Writable, the views are put back as callbudget defines them, and the query answers.
+    permissions.set_readonly(false);
+    std::fs::set_permissions(&db, permissions).expect("permissions are set");
+    let answered = query_top_consumers(&db);
+    assert!(answered.status.success(), "{}", stderr(&answered));
+    let text = String::from_utf8_lossy(&answered.stdout);
+    assert!(text.starts_with("org_id,user_agent,requests,"), "{text}");
+    assert!(!text.contains("Endless/1.0"), "{text}");
+    assert_eq!(text.lines().count(), 2, "{text}");
+}
+
+#[test]
+fn a_query_time_limit_must_be_more_than_nothing() {
+    let output = callbudget()
+        .args(["query", "top_consumers", "--timeout", "0s"])
+        .output()
+        .expect("callbudget runs");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("a time limit must be more than 0"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+// ---- Item 6: export into a used directory -----------------------------------------------------
+
+fn export(db: &Path, out: &Path) -> std::process::Output {
+    callbudget()
+        .args(["export", "--format", "parquet", "--db"])
+        .arg(db)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("callbudget runs")
+}
+
+/// Every file under `dir`, relative to it, sorted.
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(next) = pending.pop() {
+        for entry in std::fs::read_dir(&next).expect("the directory reads") {
+            let path = entry.expect("an entry").path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                files.push(
+                    path.strip_prefix(dir)
+                        .expect("below dir")
+                        .display()
+                        .to_string(),
+                );
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn an_export_replaces_only_its_own_database_s_previous_export() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let (first, second, out) = (
+        dir.path().join("first.db"),
+        dir.path().join("second.db"),
+        dir.path().join("export"),
+    );
+    let log = dir.path().join("log.jsonl");
+    std::fs::write(&log, ONE_LINE).expect("the log is written");
+    for (db, org) in [(&first, "7"), (&second, "8")] {
+        let imported = import(&log, db, org);
+        assert!(imported.status.success(), "{}", stderr(&imported));
+    }
+    let exported = export(&first, &out);
+    assert!(exported.status.success(), "{}", stderr(&exported));
+    let before = files_under(&out);
+    assert!(
+        before.contains(&"callbudget-export.json".to_owned()),
+        "{before:?}"
+    );
+    assert!(
+        before.contains(&"api_requests/org=7/day=2026-11-19/data.parquet".to_owned()),
+        "{before:?}"
+    );
+
+    // Another database into the same directory: refused, nothing written, nothing mixed.
+    let mixed = export(&second, &out);
+    assert_eq!(mixed.status.code(), Some(2));
+    assert_eq!(
+        stderr(&mixed),
+        format!(
+            "callbudget: error: {} holds the export of another database ({}): nothing written; export each database into a directory of its own (one glob reads them all)\n",
+            out.display(),
+            std::fs::canonicalize(&first)
+                .expect("the path resolves")
+                .display()
+        )
+    );
+    assert_eq!(files_under(&out), before);
+
+    // The same database again: the directory replaced whole, a file left in it gone, and said so.
+    let stale = out.join("api_requests/org=99/day=2020-01-01");
+    std::fs::create_dir_all(&stale).expect("a stale partition");
+    std::fs::write(stale.join("data.parquet"), b"stale").expect("a stale file");
+    let again = export(&first, &out);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(
+        stderr(&again).ends_with(&format!(
+            "under {}, in the place of the previous export of this database\n",
+            out.display()
+        )),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(files_under(&out), before);
+    // Nothing of the work left beside it.
+    let beside: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("the directory reads")
+        .map(|e| {
+            e.expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|name| name.starts_with(".callbudget-export-"))
+        .collect();
+    assert!(beside.is_empty(), "{beside:?}");
+
+    // A directory that is no export: refused.
+    let other = dir.path().join("photos");
+    std::fs::create_dir(&other).expect("a directory");
+    std::fs::write(other.join("cat.jpg"), b"meow").expect("a file");
+    let refused = export(&first, &other);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert_eq!(files_under(&other), ["cat.jpg"]);
+}
