@@ -489,11 +489,9 @@ fn query_top_consumers(db: &Path) -> std::process::Output {
 fn a_redefined_view_is_refused_read_only_and_recreated_where_writable() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let db = database_with_an_endless_view(dir.path());
-    let mut permissions = std::fs::metadata(&db)
-        .expect("the database exists")
-        .permissions();
-    permissions.set_readonly(true);
-    std::fs::set_permissions(&db, permissions.clone()).expect("permissions are set");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o444))
+        .expect("permissions are set");
     let started = std::time::Instant::now();
     let refused = query_top_consumers(&db);
     assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
@@ -507,8 +505,8 @@ fn a_redefined_view_is_refused_read_only_and_recreated_where_writable() {
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
 
     // Writable, the views are put back as callbudget defines them, and the query answers.
-    permissions.set_readonly(false);
-    std::fs::set_permissions(&db, permissions).expect("permissions are set");
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644))
+        .expect("permissions are set");
     let answered = query_top_consumers(&db);
     assert!(answered.status.success(), "{}", stderr(&answered));
     let text = String::from_utf8_lossy(&answered.stdout);

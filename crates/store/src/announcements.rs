@@ -9,6 +9,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::params;
 use std::collections::HashSet;
 
+/// An audited window, `(t0, t1)`.
+pub type AuditWindow = (DateTime<Utc>, DateTime<Utc>);
+
 impl Store {
     /// Marks the news of each `(org, t0, t1)` audit window as to be announced, in one
     /// transaction: before the audits are saved, and before anything is posted.
@@ -62,10 +65,7 @@ impl Store {
     }
 
     /// The audit windows `(t0, t1)` of `org` whose news is still to be announced.
-    pub fn pending_announcements(
-        &self,
-        org: &OrgId,
-    ) -> Result<HashSet<(DateTime<Utc>, DateTime<Utc>)>, StoreError> {
+    pub fn pending_announcements(&self, org: &OrgId) -> Result<HashSet<AuditWindow>, StoreError> {
         let err = self.sql_error("reading news still to be announced");
         self.conn
             .prepare_cached("SELECT t0, t1 FROM pending_announcements WHERE org_id = ?1")
