@@ -819,6 +819,9 @@ impl Run {
         let Some(now) = self.client.server_now() else {
             return Ok(());
         };
+        // Windows ending after this machine's clock are not believed either: they are repaired
+        // (or refused) as windows in the future.
+        let latest_possible = self.options.clock.now() + CLOCK_TOLERANCE;
         let id = OrgId::new(org);
         let latest = self
             .store
@@ -827,6 +830,7 @@ impl Run {
             .into_iter()
             .filter(|w| w.status == callbudget_store::WindowStatus::Complete)
             .map(|w| w.t1)
+            .filter(|t1| *t1 <= latest_possible)
             .max();
         match latest {
             Some(latest) if now + CLOCK_TOLERANCE < latest => {
