@@ -15,7 +15,15 @@ WITH ranked AS (
     WHERE (:org IS NULL OR org_id = :org)
 ),
 latest AS (SELECT * FROM ranked WHERE recency = 1),
-previous AS (SELECT * FROM ranked WHERE recency = 2)
+previous AS (SELECT * FROM ranked WHERE recency = 2),
+-- The previous window's consumers, read once (a lookup per request of the latest window would
+-- scan the previous window again for each).
+previous_consumers AS MATERIALIZED (
+    SELECT DISTINCT old.org_id, old.user_agent
+    FROM previous AS p
+    JOIN unfiltered_api_requests AS old
+      ON old.org_id = p.org_id AND old.ts >= p.t0 AND old.ts < p.t1
+)
 SELECT l.org_id,
        r.user_agent,
        count(*)                   AS requests,
@@ -27,10 +35,8 @@ FROM latest AS l
 JOIN unfiltered_api_requests AS r ON r.org_id = l.org_id AND r.ts >= l.t0 AND r.ts < l.t1
 LEFT JOIN previous AS p ON p.org_id = l.org_id
 WHERE NOT EXISTS (
-    SELECT 1 FROM unfiltered_api_requests AS old
-    WHERE old.org_id = p.org_id
-      AND old.user_agent IS r.user_agent
-      AND old.ts >= p.t0 AND old.ts < p.t1
+    SELECT 1 FROM previous_consumers AS pc
+    WHERE pc.org_id = p.org_id AND pc.user_agent IS r.user_agent
 )
 GROUP BY l.org_id, r.user_agent
 ORDER BY l.org_id, first_ts, r.user_agent;

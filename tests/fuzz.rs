@@ -242,3 +242,177 @@ fn record_json() -> impl Strategy<Value = serde_json::Value> {
             record
         })
 }
+
+// ---- Issue 30: the parsers this turn added ---------------------------------------------------
+//
+// Bounded for CI: 256 cases each (PROPTEST_CASES raises it for a longer run).
+
+/// A credential parameter's name in one of the spellings a server reads: any case, `-` or `_`
+/// between words, a prefix (`x-`, `X-Amz-`, `private_`) on the names matched by their ending, a
+/// bracket suffix or wrapper (`[]`, `[0]`, `auth[…]`), spaces around, some bytes percent-encoded.
+fn credential_name() -> impl Strategy<Value = String> {
+    let exact = prop::sample::select(
+        callbudget_api::redact::SECRET_PARAMETERS
+            .iter()
+            .map(|s| s.to_string())
+            .chain(["API-Key", "apiKey", "x-cisco-meraki-api-key"].map(str::to_owned))
+            .collect::<Vec<_>>(),
+    );
+    let by_ending = (
+        prop::sample::select(vec![
+            "",
+            "x-",
+            "X-Amz-Security-",
+            "X-Amz-",
+            "private_",
+            "api_",
+            "access",
+            "new_",
+        ]),
+        prop::sample::select(vec![
+            "token",
+            "Token",
+            "secret",
+            "password",
+            "passwd",
+            "signature",
+            "api_key",
+            "api-key",
+            "apiKey",
+        ]),
+    )
+        .prop_map(|(prefix, ending)| format!("{prefix}{ending}"));
+    (
+        prop_oneof![exact, by_ending],
+        prop::collection::vec(any::<bool>(), 40),
+        prop::sample::select(vec!["", "[]", "[0]", "[17]", "[x]"]),
+        any::<bool>(),
+        prop::collection::vec(any::<bool>(), 40),
+        " {0,2}",
+    )
+        .prop_map(|(name, upper, suffix, wrapped, encoded, space)| {
+            let cased: String = name
+                .chars()
+                .zip(upper.iter().cycle())
+                .map(|(c, up)| {
+                    if *up {
+                        c.to_ascii_uppercase()
+                    } else {
+                        c.to_ascii_lowercase()
+                    }
+                })
+                .collect();
+            let whole = if wrapped {
+                format!("data[{cased}]{suffix}")
+            } else {
+                format!("{cased}{suffix}")
+            };
+            let written: String = whole
+                .bytes()
+                .zip(encoded.iter().cycle())
+                .map(|(b, enc)| {
+                    if *enc && b.is_ascii_alphabetic() {
+                        format!("%{b:02X}")
+                    } else {
+                        char::from(b).to_string()
+                    }
+                })
+                .collect();
+            format!("{space}{written}{space}")
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn fuzz_credentials_in_any_spelling_are_redacted(
+        name in credential_name(),
+        value in "SECRET[A-Za-z0-9]{6,12}",
+        before in "[a-z]{1,6}=[0-9]{1,3}",
+        separator in prop_oneof![Just('&'), Just(';')],
+    ) {
+        let query = format!("{before}{separator}{name}={value}{separator}perPage=10");
+        let redacted = callbudget_api::redact::redact_query(&query);
+        prop_assert!(!redacted.contains(&value), "{} -> {}", query, redacted);
+        prop_assert!(redacted.starts_with(&before), "{}", redacted);
+        prop_assert!(redacted.ends_with("perPage=10"), "{}", redacted);
+        prop_assert_eq!(callbudget_api::redact::redact_query(&redacted), redacted.clone());
+    }
+
+    #[test]
+    fn fuzz_redaction_never_panics_and_is_idempotent(text in link_soup()) {
+        let once = callbudget_api::redact::redact_query(&text).into_owned();
+        prop_assert_eq!(callbudget_api::redact::redact_query(&once), once.clone());
+        let once = callbudget_api::redact::redact_userinfo(&text).into_owned();
+        prop_assert_eq!(callbudget_api::redact::redact_userinfo(&once), once.clone());
+    }
+
+    #[test]
+    fn fuzz_userinfo_in_any_url_never_reaches_the_database(
+        scheme in prop_oneof![Just("https://"), Just("http://"), Just("//"), Just("")],
+        user in "[A-Za-z0-9._~-]{1,8}",
+        password in "PASS[A-Za-z0-9]{4,8}",
+        host in "[a-z]{1,8}\\.example(:[0-9]{2,4})?",
+        path in "(/[a-z0-9@]{0,6}){0,3}",
+    ) {
+        let url = format!("{scheme}{user}:{password}@{host}{path}");
+        let redacted = callbudget_api::redact::redact_userinfo(&url);
+        prop_assert!(!redacted.contains(&password), "{} -> {}", url, redacted);
+        prop_assert_eq!(redacted.as_ref(), format!("{scheme}***@{host}{path}"));
+    }
+
+    #[test]
+    fn fuzz_organization_ids_are_refused_unless_digits_and_stay_one_segment(
+        id in prop_oneof![any::<String>(), "[0-9]{1,30}", "[0-9./%a-z]{0,12}"],
+    ) {
+        let digits = !id.is_empty()
+            && id.len() <= callbudget_api::ids::MAX_ORG_ID_DIGITS
+            && id.bytes().all(|b| b.is_ascii_digit());
+        prop_assert_eq!(callbudget_api::ids::check_org_id(&id).is_ok(), digits);
+        // Whatever it holds, a non-empty id is one path segment and reads back as itself.
+        let path = callbudget_api::Endpoint::ApiRequests.path(&id);
+        let parsed = callbudget_api::Endpoint::parse(&path);
+        if id.is_empty() {
+            prop_assert_eq!(parsed, None);
+        } else {
+            prop_assert_eq!(parsed, Some((callbudget_api::Endpoint::ApiRequests, Some(id.clone()))));
+        }
+        if let Err(e) = callbudget_api::ids::check_org_id(&id) {
+            prop_assert!(!e.to_string().chars().any(char::is_control));
+        }
+    }
+
+    #[test]
+    fn fuzz_page_checks_never_panic_and_refuse_copies(
+        records in prop::collection::vec(record_json(), 1..12),
+        copies in 1usize..6,
+    ) {
+        use callbudget_collect::bounds::{PageFault, PageGuard};
+        let one: RequestPage = serde_json::from_str(&serde_json::Value::Array(records.clone()).to_string())
+            .expect("a page of valid records");
+        let repeated: Vec<serde_json::Value> = std::iter::repeat_n(records, copies).flatten().collect();
+        let page: RequestPage = serde_json::from_str(&serde_json::Value::Array(repeated).to_string())
+            .expect("a page of valid records");
+        let mut guard = PageGuard::new(usize::MAX);
+        match guard.check(&page) {
+            Ok(()) => prop_assert!(page.repeated_records() < 10 || 2 * page.repeated_records() <= page.len()),
+            Err(fault) => prop_assert!(matches!(fault, PageFault::RepeatsItself { .. }), "{fault}"),
+        }
+        // The same page again is always refused once the first passed.
+        if guard.check(&page).is_ok() {
+            prop_assert!(false, "a page served twice passed");
+        }
+        let _ = PageGuard::new(0).check(&one);
+    }
+
+    #[test]
+    fn fuzz_a_page_decodes_up_to_1000_records_and_not_one_more(extra in 0usize..3, fewer in 0usize..3) {
+        let record = r#"{"ts":"2026-11-20T10:15:02Z"}"#;
+        let at_most = callbudget_api::pages::MAX_RECORDS_PER_PAGE - fewer;
+        let json = |n: usize| format!("[{}]", vec![record; n].join(","));
+        prop_assert!(serde_json::from_str::<RequestPage>(&json(at_most)).is_ok());
+        let over = callbudget_api::pages::MAX_RECORDS_PER_PAGE + 1 + extra;
+        prop_assert!(serde_json::from_str::<RequestPage>(&json(over)).is_err());
+    }
+}

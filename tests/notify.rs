@@ -473,3 +473,117 @@ fn news_that_reached_no_webhook_is_posted_by_the_next_audit() {
     assert_eq!(fourth.status.code(), Some(0), "{}", stderr(&fourth));
     assert_eq!(receiver.received().len(), 1, "{}", stderr(&fourth));
 }
+
+/// A webhook that takes connections and reads what comes, but never answers; `posted` turns true
+/// once a POST arrived.
+struct HangingWebhook {
+    address: std::net::SocketAddr,
+    posted: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl HangingWebhook {
+    fn start() -> HangingWebhook {
+        use std::io::Read;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds 127.0.0.1:0");
+        let address = listener.local_addr().expect("a bound address");
+        let posted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = Arc::clone(&posted);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let seen = Arc::clone(&seen);
+                // Each connection held open, read and never answered, until the client goes.
+                std::thread::spawn(move || {
+                    let mut buffer = [0u8; 4096];
+                    while let Ok(n) = stream.read(&mut buffer) {
+                        if n == 0 {
+                            return;
+                        }
+                        if buffer[..n].starts_with(b"POST ") {
+                            seen.store(true, std::sync::atomic::Ordering::SeqCst);
+                        }
+                    }
+                });
+            }
+        });
+        HangingWebhook { address, posted }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/hooks/HANGSECRET", self.address)
+    }
+
+    fn posted(&self) -> bool {
+        self.posted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Issue 30, item 3: a run killed while posting its news — the webhook hanging, the process
+/// killed outright — left an audit that the next run took as its baseline, and the news was lost.
+/// The news is now marked "to announce" before the audit is saved and cleared only after delivery.
+#[test]
+fn news_is_posted_again_after_an_audit_is_killed_while_posting_it() {
+    use assert_cmd::cargo::CommandCargoExt;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let (db, out) = (dir.path().join("cb.db"), dir.path().join("report"));
+    let first = nightly_audit(crate::support::tiny_scenario(), 0, &db, &out, &[]);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+
+    // Night 2: the hoarder appears; the webhook takes the message and never answers, and the
+    // process is killed (SIGKILL: nothing of it runs after) while it waits.
+    let hanging = HangingWebhook::start();
+    let mut config = tiny_config();
+    config.scenarios = vec![tiny_with_hoarder()];
+    config.now = time(TINY_END) + TimeDelta::days(1);
+    config.clock = ClockMode::Frozen;
+    let handle = serve(config);
+    let mut child = std::process::Command::cargo_bin("callbudget")
+        .expect("the callbudget binary is built")
+        .env_remove(callbudget_report::notify::NOTIFY_URL_ENV)
+        .arg("audit")
+        .arg("--db")
+        .arg(&db)
+        .arg("--out")
+        .arg(&out)
+        .args(["--org", TINY_ORG, "--base-url", &handle.base_url()])
+        .args(["--budget-share", "1", "--source-ip-rate", "1000"])
+        .args(["--format", "json", "--notify", &hanging.url()])
+        .env("MERAKI_DASHBOARD_API_KEY", API_KEY)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("callbudget starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !hanging.posted() {
+        if let Some(status) = child.try_wait().expect("the child can be waited for") {
+            panic!("the audit ended ({status}) before it posted");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the audit never posted"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().expect("the audit is killed");
+    child.wait().expect("the killed audit is reaped");
+    drop(handle);
+
+    // Night 3: the same traffic, a webhook that answers: what nobody was told arrives now.
+    let receiver = Receiver::start(&[]);
+    let third = nightly_audit(tiny_with_hoarder(), 2, &db, &out, &[&receiver.url("BACK")]);
+    assert_eq!(third.status.code(), Some(0), "{}", stderr(&third));
+    let received = receiver.received();
+    assert_eq!(received.len(), 1, "{}", stderr(&third));
+    let consumers: Vec<&str> = received[0].body["organizations"][0]["new_findings"]
+        .as_array()
+        .expect("new findings")
+        .iter()
+        .filter_map(|f| f["consumer"].as_str())
+        .collect();
+    assert!(consumers.contains(&"Hoarder/9.9 Acme*Ops"), "{consumers:?}");
+
+    // Night 4: told, so nothing more.
+    let fourth = nightly_audit(tiny_with_hoarder(), 3, &db, &out, &[&receiver.url("BACK")]);
+    assert_eq!(fourth.status.code(), Some(0), "{}", stderr(&fourth));
+    assert_eq!(receiver.received().len(), 1, "{}", stderr(&fourth));
+}

@@ -132,8 +132,8 @@ pub struct CollectArgs {
     /// The database to fill.
     #[arg(long, value_name = "PATH", default_value = "callbudget.db")]
     pub db: PathBuf,
-    /// An organization id to collect (repeatable).
-    #[arg(long = "org", value_name = "ID")]
+    /// An organization id to collect (repeatable): digits, as the API writes them.
+    #[arg(long = "org", value_name = "ID", value_parser = Redacted(parse_org_id))]
     pub orgs: Vec<String>,
     /// Collect every organization the API key can see.
     #[arg(long)]
@@ -371,6 +371,9 @@ pub struct QueryArgs {
     #[arg(long, value_name = "FORMAT", default_value = "table",
           value_parser = choice::<callbudget_store::queries::QueryFormat>(&callbudget_store::queries::QueryFormat::NAMES))]
     pub format: callbudget_store::queries::QueryFormat,
+    /// The longest the query may run (`30s`, `5m`), after which it is stopped.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_timeout)]
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args)]
@@ -420,8 +423,9 @@ pub struct SimulateArgs {
     #[arg(long = "fault", value_name = "KIND=RATE")]
     pub faults: Vec<FaultSetting>,
     /// Behave wrongly on purpose: self-link, empty-next, foreign-org-link, other-endpoint-link,
-    /// bad-record, future-date, huge-headers, escapes, huge-counts or endless-body; every call, or
-    /// a share with =RATE. Repeatable.
+    /// bad-record, future-date, huge-headers, escapes, huge-counts, endless-body,
+    /// repeated-records, oversized-page, flood, org-id-traversal or past-date; every call, or a
+    /// share with =RATE. Repeatable.
     #[arg(long = "hostile", value_name = "NAME[=RATE]")]
     pub hostile: Vec<HostileSetting>,
     /// How Retry-After is written on 429s: seconds (Meraki), date (HTTP date) or unit (`2s`).
@@ -494,8 +498,9 @@ fn parse_printed_format(s: &str) -> Result<Format, String> {
     }
 }
 
-/// A value parser whose error shows the value as [`callbudget_api::redact::redact_url`] leaves it: clap's
-/// own error would echo a `user:secret@` or an `?api_key=` as given.
+/// A value parser whose error shows the value as [`callbudget_api::redact::redact_url`] leaves it,
+/// made printable: clap's own error would echo a `user:secret@`, an `?api_key=` or a terminal
+/// escape as given.
 #[derive(Clone)]
 struct Redacted<T>(fn(&str) -> Result<T, String>);
 
@@ -511,13 +516,25 @@ impl<T: Clone + Send + Sync + 'static> clap::builder::TypedValueParser for Redac
         let text = value.to_string_lossy();
         (self.0)(&text).map_err(|reason| {
             let arg = arg.map_or_else(|| "...".to_owned(), ToString::to_string);
-            let shown = callbudget_api::redact::redact_url(&text);
+            let shown = callbudget_api::text::printable(&callbudget_api::redact::redact_url(&text))
+                .into_owned();
             clap::Error::raw(
                 clap::error::ErrorKind::ValueValidation,
                 format!("invalid value '{shown}' for '{arg}': {reason}\n"),
             )
             .with_cmd(cmd)
         })
+    }
+}
+
+/// An organization id of the API's shape (digits), refused before any call otherwise.
+fn parse_org_id(s: &str) -> Result<String, String> {
+    match callbudget_api::ids::check_org_id(s) {
+        Ok(()) => Ok(s.to_owned()),
+        Err(_) => Err(format!(
+            "an organization id is 1 to {} digits, as the API writes it",
+            callbudget_api::ids::MAX_ORG_ID_DIGITS
+        )),
     }
 }
 
@@ -588,6 +605,14 @@ fn parse_fault_seconds(s: &str) -> Result<f64, String> {
 fn parse_wait(s: &str) -> Result<std::time::Duration, String> {
     let wait = span::WAIT.parse(s).map_err(|e| e.to_string())?;
     wait.to_std().map_err(|e| format!("{s:?}: {e}"))
+}
+
+/// A time limit: a wait that is not zero.
+fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
+    match parse_wait(s)? {
+        limit if limit.is_zero() => Err(format!("{s:?}: a time limit must be more than 0")),
+        limit => Ok(limit),
+    }
 }
 
 fn parse_share(s: &str) -> Result<f64, String> {

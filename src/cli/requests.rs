@@ -88,6 +88,7 @@ impl CollectArgs {
             concurrent_orgs: self.concurrent_orgs as usize,
             max_wait: self.max_wait,
             repair: self.repair,
+            org_budget_rate: self.org_rate,
             ..CollectOptions::default()
         }
     }

@@ -17,8 +17,12 @@ pub fn run(args: QueryArgs) -> Result<ExitCode> {
             let usage_or_not = super::usage_when(QueryError::is_usage);
             let prepared = queries::prepare(&name, &args.params).map_err(usage_or_not)?;
             let store = Store::open_read_only(&args.db)?;
-            let rows =
-                queries::run(&store, prepared.query, &prepared.params).map_err(usage_or_not)?;
+            let limits = callbudget_store::QueryLimits {
+                timeout: args.timeout,
+                ..callbudget_store::QueryLimits::default()
+            };
+            let rows = queries::run_within(&store, prepared.query, &prepared.params, &limits)
+                .map_err(usage_or_not)?;
             queries::write_rows(&mut out, args.format, &rows)
         }
     };

@@ -6,6 +6,7 @@
 pub mod budget;
 pub mod catalog;
 pub mod endpoint;
+pub mod ids;
 pub mod models;
 pub mod output_files;
 pub mod pages;

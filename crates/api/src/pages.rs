@@ -24,6 +24,11 @@ impl Span {
     }
 }
 
+/// The most records a page of `getOrganizationApiRequests` holds: its `perPage` runs from 3 to
+/// 1000. A longer array is not the API's, and decoding stops at the record past this bound, so a
+/// body of a million tiny records costs no more memory than a page does.
+pub const MAX_RECORDS_PER_PAGE: usize = 1000;
+
 /// A page whose text passes 4 GiB, beyond what a [`RequestPage`] can name (the client reads no
 /// answer of more than 64 MiB).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -82,6 +87,30 @@ impl RequestPage {
         })
     }
 
+    /// The bytes this page holds on the heap: its text and its records' slots.
+    pub fn heap_bytes(&self) -> usize {
+        self.text.capacity() + self.records.capacity() * std::mem::size_of::<RequestRecord<Span>>()
+    }
+
+    /// How many records are exact copies of an earlier record of the page (every field alike,
+    /// the time to the microsecond): a few at most in a real log, where two requests alike in
+    /// everything would have to share a microsecond.
+    pub fn repeated_records(&self) -> usize {
+        let mut seen = std::collections::HashSet::with_capacity(self.len());
+        self.records().filter(|r| !seen.insert(r.clone())).count()
+    }
+
+    /// A digest of the records in order, to tell a page served again under another cursor.
+    pub fn digest(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.len().hash(&mut hasher);
+        for record in self.records() {
+            record.hash(&mut hasher);
+        }
+        hasher.finish()
+    }
+
     /// Keeps only the records whose `ts` passes `keep` (their strings stay in the buffer).
     pub fn retain_ts(&mut self, mut keep: impl FnMut(DateTime<Utc>) -> bool) {
         self.records.retain(|r| keep(r.ts));
@@ -102,9 +131,14 @@ impl<'de> Deserialize<'de> for RequestPage {
             ) -> Result<RequestPage, A::Error> {
                 let mut page = RequestPage::default();
                 if let Some(n) = seq.size_hint() {
-                    page.records.reserve(n);
+                    page.records.reserve(n.min(MAX_RECORDS_PER_PAGE));
                 }
                 while let Some(record) = seq.next_element::<RequestRecord<Text<'de>>>()? {
+                    if page.len() == MAX_RECORDS_PER_PAGE {
+                        return Err(serde::de::Error::custom(format_args!(
+                            "more than {MAX_RECORDS_PER_PAGE} records in one page, the most the API pages"
+                        )));
+                    }
                     page.push(&record).map_err(serde::de::Error::custom)?;
                 }
                 Ok(page)
@@ -131,6 +165,37 @@ mod tests {
         );
         assert_eq!(Span::new(gib4 - 1, gib4 + 1), None);
         assert_eq!(Span::new(gib4 + 1, gib4 + 2), None);
+    }
+
+    #[test]
+    fn a_page_of_more_records_than_the_api_pages_is_refused_as_it_decodes() {
+        let record = r#"{"ts": "2026-11-20T10:15:02Z"}"#;
+        let json = |n: usize| format!("[{}]", vec![record; n].join(","));
+        let full: RequestPage = serde_json::from_str(&json(MAX_RECORDS_PER_PAGE)).unwrap();
+        assert_eq!(full.len(), MAX_RECORDS_PER_PAGE);
+        assert_eq!(full.repeated_records(), MAX_RECORDS_PER_PAGE - 1);
+        let e = serde_json::from_str::<RequestPage>(&json(MAX_RECORDS_PER_PAGE + 1)).unwrap_err();
+        assert_eq!(e.classify(), serde_json::error::Category::Data);
+        assert!(
+            e.to_string()
+                .starts_with("more than 1000 records in one page, the most the API pages"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn repeated_records_and_digests_tell_pages_apart() {
+        let a = r#"{"ts": "2026-11-20T10:15:02.000001Z", "path": "/a"}"#;
+        let b = r#"{"ts": "2026-11-20T10:15:02.000002Z", "path": "/a"}"#;
+        let page = |items: &[&str]| -> RequestPage {
+            serde_json::from_str(&format!("[{}]", items.join(","))).unwrap()
+        };
+        assert_eq!(page(&[a, b]).repeated_records(), 0);
+        assert_eq!(page(&[a, b, a, b, a]).repeated_records(), 3);
+        assert_eq!(page(&[a, b]).digest(), page(&[a, b]).digest());
+        assert_ne!(page(&[a, b]).digest(), page(&[b, a]).digest());
+        assert_ne!(page(&[a]).digest(), page(&[a, a]).digest());
+        assert!(page(&[a, b]).heap_bytes() >= 2 * std::mem::size_of::<RequestRecord<Span>>());
     }
 
     #[test]

@@ -1,16 +1,25 @@
-//! Credentials in query strings: the one redaction every request record passes before it is
-//! stored, whether collected from the API or imported from a file. A parameter is a credential by
-//! its name, read the way a server reads it — percent-decoded (`%61pi_key`, `api%5Fkey`), `+` as a
-//! space, in any case, without spaces around it (`API_KEY =`) or a trailing `[]` — and its value
-//! becomes `***`. A URL echoed in a message loses its user and password too ([`redact_url`]).
+//! Credentials in requests: the one redaction every request record passes before it is stored,
+//! whether collected from the API or imported from a file.
+//!
+//! - **Query strings** ([`redact_query`]): a parameter is a credential by its name, read the way a
+//!   server reads it — percent-decoded (`%61pi_key`, `api%5Fkey`), `+` as a space, in any case,
+//!   without spaces around it (`API_KEY =`) — and its value becomes `***`. The name is looked at
+//!   part by part, brackets and dots splitting it (`api_key[0]`, `auth[token]`,
+//!   `credentials.password`), each part without its `-` and `_`: a part is a credential when it is
+//!   one of [`SECRET_PARAMETERS`] (`apikey`, `key`, `token`, `auth`, `sig`, …) or ends with one of
+//!   [`SECRET_SUFFIXES`] (`x-api-key`, `X-Amz-Security-Token`, `X-Amz-Signature`, `private_token`,
+//!   `accessToken`, `client_secret`, `new_password`).
+//! - **URLs in a path or host** ([`redact_userinfo`]): `https://user:pass@host/…` in a JSONL `url`
+//!   or a proxy's request line keeps its host and path, its user and password become `***`.
+//! - A URL echoed in a message loses both ([`redact_url`]).
 
 use std::borrow::Cow;
 
-/// The names of query parameters that carry credentials, compared as [`redact_query`] says.
-pub const SECRET_PARAMETERS: [&str; 17] = [
+/// Names of query parameters that carry credentials, compared part by part without `-` and `_`
+/// and in any case, as [`redact_query`] says: `api_key`, `API-Key` and `apiKey` are one name.
+pub const SECRET_PARAMETERS: [&str; 19] = [
     "api_key",
     "apikey",
-    "api-key",
     "x-cisco-meraki-api-key",
     "key",
     "token",
@@ -18,13 +27,28 @@ pub const SECRET_PARAMETERS: [&str; 17] = [
     "refresh_token",
     "id_token",
     "auth_token",
+    "auth",
     "authorization",
     "client_secret",
     "password",
     "passwd",
+    "pwd",
     "secret",
     "signature",
     "sig",
+    "credential",
+];
+
+/// A name part ending with one of these (compared as [`SECRET_PARAMETERS`] are) is a credential
+/// too, whatever comes before: `x-api-key`, `X-Amz-Security-Token`, `private_token`, `api_token`,
+/// `accessToken`, `X-Amz-Signature`, `client_secret`, `new_password`.
+pub const SECRET_SUFFIXES: [&str; 6] = [
+    "apikey",
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "signature",
 ];
 
 /// The query string with the value of every credential-carrying parameter (see
@@ -117,12 +141,60 @@ fn secret_name(pair: &str) -> Option<Cow<'_, str>> {
             None => (Cow::Borrowed(pair), false),
         },
     };
-    let name = decoded.split('=').next().unwrap_or_default().trim();
-    let name = name.strip_suffix("[]").unwrap_or(name).trim();
-    let secret = SECRET_PARAMETERS
-        .iter()
-        .any(|s| s.eq_ignore_ascii_case(name));
-    (secret && has_value).then_some(raw_name)
+    let name = decoded.split('=').next().unwrap_or_default();
+    (has_value && is_secret_name(name)).then_some(raw_name)
+}
+
+/// Whether a parameter name (decoded) names a credential: see the module's docs.
+pub fn is_secret_name(name: &str) -> bool {
+    name.split(['[', ']', '.'])
+        .map(|part| {
+            part.trim()
+                .chars()
+                .filter(|c| !matches!(c, '-' | '_'))
+                .flat_map(char::to_lowercase)
+                .collect::<String>()
+        })
+        .filter(|part| !part.is_empty())
+        .any(|part| {
+            SECRET_PARAMETERS.iter().any(|s| normalized(s) == part)
+                || SECRET_SUFFIXES.iter().any(|s| part.ends_with(s))
+        })
+}
+
+/// A listed name as parts are compared: without `-` and `_`.
+fn normalized(name: &str) -> String {
+    name.chars().filter(|c| !matches!(c, '-' | '_')).collect()
+}
+
+/// A request's path or host as stored: when it is (or starts with) a URL with a user or password
+/// (`https://user:pass@host/x`, `//user@host/x`, `user:pass@host`), they become `***`; anything
+/// else — a path such as `/api/v1/x@y`, whose `@` is no authority's — is kept and borrowed.
+pub fn redact_userinfo(text: &str) -> Cow<'_, str> {
+    // An authority is there only after `scheme://` or `//`, or as the whole text of a host.
+    let authority_start = match text.find("//") {
+        Some(i)
+            if text[..i]
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.' | b':'))
+                && (i == 0 || text[..i].ends_with(':')) =>
+        {
+            i + 2
+        }
+        _ if !text.starts_with('/') => 0,
+        _ => return Cow::Borrowed(text),
+    };
+    let authority_end = text[authority_start..]
+        .find(['/', '?', '#'])
+        .map_or(text.len(), |i| authority_start + i);
+    match text[authority_start..authority_end].rfind('@') {
+        Some(at) => Cow::Owned(format!(
+            "{}***{}",
+            &text[..authority_start],
+            &text[authority_start + at..]
+        )),
+        None => Cow::Borrowed(text),
+    }
 }
 
 #[cfg(test)]
@@ -147,6 +219,25 @@ mod tests {
             ("Access_Token=abc&limit=5", "Access_Token=***&limit=5"),
             ("X-Cisco-Meraki-API-Key=k", "X-Cisco-Meraki-API-Key=***"),
             ("sig=ab%2Fcd&signature=x", "sig=***&signature=***"),
+            ("api_key[0]=s&api_key[1]=t", "api_key[0]=***&api_key[1]=***"),
+            ("x-api-key=s&X-API-KEY=t", "x-api-key=***&X-API-KEY=***"),
+            (
+                "X-Amz-Algorithm=AWS4&X-Amz-Security-Token=s&X-Amz-Signature=abc",
+                "X-Amz-Algorithm=AWS4&X-Amz-Security-Token=***&X-Amz-Signature=***",
+            ),
+            (
+                "private_token=s&api_token=t",
+                "private_token=***&api_token=***",
+            ),
+            (
+                "accessToken=s&auth=t&Auth=u",
+                "accessToken=***&auth=***&Auth=***",
+            ),
+            (
+                "user[password]=s&credentials.secret=t",
+                "user[password]=***&credentials.secret=***",
+            ),
+            ("%78-api-key=s", "%78-api-key=***"),
         ];
         for (query, redacted) in cases {
             assert_eq!(redact_query(query), redacted, "{query}");
@@ -198,11 +289,43 @@ mod tests {
     }
 
     #[test]
+    fn user_and_password_in_a_path_or_host_are_redacted() {
+        for (text, redacted) in [
+            (
+                "https://user:pass@h.example/x?y=1",
+                "https://***@h.example/x?y=1",
+            ),
+            ("http://u@h/x", "http://***@h/x"),
+            ("//user:pass@h/x", "//***@h/x"),
+            ("user:pass@proxy.example:3128", "***@proxy.example:3128"),
+            ("https://u:p@ss@h/a@b", "https://***@h/a@b"),
+        ] {
+            assert_eq!(redact_userinfo(text), redacted, "{text}");
+            assert_eq!(redact_userinfo(redacted), redacted, "{redacted}");
+        }
+        for text in [
+            "/api/v1/devices/Q2XX/lldpCdp",
+            "/api/v1/x@y",
+            "/a//b@c/d",
+            "https://h.example/x@y",
+            "api.meraki.com",
+            "",
+        ] {
+            assert!(
+                matches!(redact_userinfo(text), Cow::Borrowed(t) if t == text),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
     fn other_parameters_are_kept_byte_for_byte_and_borrowed() {
         for query in [
             "",
             "t0=2026-11-20T00%3A00%3A00Z&perPage=1000",
             "tokens=1&keys=2&monkey=3&api_keys=4",
+            "X-Amz-Credential=AKIA%2F20260101&X-Amz-Date=20260101T000000Z&perPage=5",
+            "startingAfter=a&sortKey=b&oauth=c",
             "key",
             "&&;=&a=%ZZ",
             "café=thé",

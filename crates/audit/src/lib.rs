@@ -1,6 +1,6 @@
 //! The audit use case, in one place: take the organizations' logs (collected now, or as stored) →
-//! audit them → read what is new since the saved audits → write the output → save the audits →
-//! announce the news. `callbudget audit`, `report`, `analyze` and `demo` each build one
+//! audit them → read what is new since the saved audits → write the output → mark the news to
+//! announce → save the audits → announce the news (and clear the mark). `callbudget audit`, `report`, `analyze` and `demo` each build one
 //! [`AuditJob`] and call [`run`]; the binary only prints what it hears and exits with
 //! its [`AuditOutcome`]'s `exit_code`.
 //!
@@ -8,6 +8,9 @@
 //! - What is new is read **before** this run's audits are saved: they become the next baseline.
 //! - The output is written **before** the audits are saved, so that a failed output leaves no
 //!   saved audit that nobody saw.
+//! - The news is marked "to announce" **before** the audits are saved and cleared only **after**
+//!   a webhook took it: a run killed while posting leaves the mark, and the next run says the news
+//!   again (at least once).
 //! - A database this process may not write gets no saved audit, and the run says so (no failure).
 //! - The exit code: an organization that failed to collect (1) beats a notification that was not
 //!   delivered (4), which beats a finding at or over `--fail-on` (3).
@@ -306,6 +309,9 @@ pub fn run(
             files
         }
     };
+    if let Some(news) = &news {
+        notify::mark_pending(&mut store, news, Utc::now())?;
+    }
     if let Some(not_saved) = save_audits_if_writable(&mut store, &run.audits, context.generated_at)?
     {
         progress

@@ -14,6 +14,7 @@
 //! never later than this machine's clock plus [`CLOCK_TOLERANCE`]: a server clock in the future
 //! is warned about and not believed.
 
+pub mod bounds;
 pub mod dashboard;
 pub mod plan;
 pub mod progress;
@@ -89,6 +90,12 @@ pub struct CollectOptions {
     pub repair: bool,
     /// This machine's clock.
     pub clock: LocalClock,
+    /// The organization's budget, requests per second (Meraki: 10): a window's log cannot hold
+    /// more answered requests than it admits ([`bounds::WindowBounds`]).
+    pub org_budget_rate: f64,
+    /// The most a window's pages may hold in memory before it is stored
+    /// ([`bounds::WINDOW_MEMORY_BYTES`]).
+    pub window_memory: usize,
 }
 
 impl Default for CollectOptions {
@@ -103,6 +110,8 @@ impl Default for CollectOptions {
             max_wait: None,
             repair: false,
             clock: LocalClock::system(),
+            org_budget_rate: 10.0,
+            window_memory: bounds::WINDOW_MEMORY_BYTES,
         }
     }
 }
@@ -137,6 +146,17 @@ pub enum CollectError {
         limit: u64,
         seconds: i64,
     },
+    #[error("{endpoint}: {fault}")]
+    Disagrees {
+        endpoint: String,
+        fault: bounds::WindowFault,
+    },
+    #[error("{0}; refused before any call, nothing stored")]
+    InvalidOrgId(callbudget_api::ids::IdError),
+    #[error(
+        "the API's clock ({now}, from its Date header) is before the data already stored for this organization (up to {latest}): a clock that went back is not believed, nothing collected; check the API's address (--base-url)"
+    )]
+    ClockBeforeStoredData { now: String, latest: String },
     #[error("the database writer stopped")]
     Writer(#[source] tokio::task::JoinError),
     #[error("cannot list organizations at {base_url}")]
@@ -160,7 +180,7 @@ impl CollectError {
     fn fails_only_its_window(&self) -> bool {
         match self {
             CollectError::Api(e) => e.fails_only_its_window(),
-            CollectError::ImplausibleOverview { .. } => true,
+            CollectError::ImplausibleOverview { .. } | CollectError::Disagrees { .. } => true,
             CollectError::Store(e) => matches!(
                 e,
                 StoreError::InvalidWindow { .. }
@@ -378,7 +398,9 @@ impl CollectSummary {
     pub fn failure_lines(&self) -> Vec<String> {
         self.failed()
             .map(|(org, failure)| {
-                if failure.starts_with(&format!("organization {org} ")) {
+                if failure.starts_with(&format!("organization {org} "))
+                    || failure.starts_with("organization id ")
+                {
                     failure.to_owned()
                 } else {
                     format!("organization {org}: {failure}")
@@ -446,7 +468,7 @@ async fn finish<T>(
 pub const LATE_RECORDS: TimeDelta = TimeDelta::minutes(5);
 
 /// The request log's page size: the most the API allows.
-const PER_PAGE: u64 = 1000;
+const PER_PAGE: u64 = callbudget_api::pages::MAX_RECORDS_PER_PAGE as u64;
 
 /// The finest byInterval interval for a window (the API accepts 120, 3600, 14400 and 21600 s).
 pub fn finest_interval(span: TimeDelta) -> u32 {
@@ -596,25 +618,38 @@ pub async fn collect(
         events,
     });
 
+    // An id that is not the API's shape (digits) is refused before any call with it: it is not
+    // stored, and an organization listed with it is reported as refused, one line each.
+    let (orgs, misshapen): (Vec<Organization>, Vec<Organization>) = orgs
+        .into_iter()
+        .partition(|o| callbudget_api::ids::check_org_id(&o.id).is_ok());
     let collected_at = Utc::now();
     let listed = orgs.clone();
     run.store
         .with(move |s| s.upsert_organizations(&listed, collected_at))
         .await?;
 
+    let refused = |id: &str| -> Result<String, CollectError> {
+        Err(callbudget_api::ids::check_org_id(id).err().map_or_else(
+            || CollectError::UnknownOrganization(id.to_owned()),
+            CollectError::InvalidOrgId,
+        ))
+    };
     let targets: Vec<(OrgId, Result<String, CollectError>)> = match &run.options.orgs {
         OrgSelection::All => orgs
             .iter()
             .map(|o| (OrgId::new(&o.id), Ok(o.name.clone())))
+            .chain(
+                misshapen
+                    .iter()
+                    .map(|o| (OrgId::new(&o.id), refused(&o.id))),
+            )
             .collect(),
         OrgSelection::Ids(ids) => ids
             .iter()
             .map(|id| match orgs.iter().find(|o| id == o.id.as_str()) {
                 Some(o) => (id.clone(), Ok(o.name.clone())),
-                None => (
-                    id.clone(),
-                    Err(CollectError::UnknownOrganization(id.to_string())),
-                ),
+                None => (id.clone(), refused(id.as_str())),
             })
             .collect(),
     };
@@ -777,6 +812,37 @@ impl Run {
         Ok(())
     }
 
+    /// Refuses an API clock earlier than the end of the organization's stored windows (less
+    /// [`CLOCK_TOLERANCE`]): a server whose `Date` went back to 1970 would otherwise plan nothing
+    /// and report success.
+    async fn refuse_clock_before_stored(&self, org: &str) -> Result<(), CollectError> {
+        let Some(now) = self.client.server_now() else {
+            return Ok(());
+        };
+        // Windows ending after this machine's clock are not believed either: they are repaired
+        // (or refused) as windows in the future.
+        let latest_possible = self.options.clock.now() + CLOCK_TOLERANCE;
+        let id = OrgId::new(org);
+        let latest = self
+            .store
+            .with(move |s| s.windows(&id))
+            .await?
+            .into_iter()
+            .filter(|w| w.status == callbudget_store::WindowStatus::Complete)
+            .map(|w| w.t1)
+            .filter(|t1| *t1 <= latest_possible)
+            .max();
+        match latest {
+            Some(latest) if now + CLOCK_TOLERANCE < latest => {
+                Err(CollectError::ClockBeforeStoredData {
+                    now: callbudget_api::timestamp::format(&now),
+                    latest: callbudget_api::timestamp::format(&latest),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
     async fn collect_org(
         &self,
         org: &str,
@@ -784,6 +850,7 @@ impl Run {
         summary: &mut OrgSummary,
     ) -> Result<(), CollectError> {
         let org_id = OrgId::new(org);
+        self.refuse_clock_before_stored(org).await?;
 
         let admins_url = self.client.org_url(org, &Endpoint::Admins.path(org), &[]);
         let admins: Vec<Admin> = self
@@ -975,6 +1042,16 @@ impl Run {
             &tally,
         );
         let expected = plausible_count(org, &overview, (t0, t1))?;
+        let bounds = bounds::WindowBounds {
+            rate: self.options.org_budget_rate,
+            per_page: PER_PAGE,
+            window: (t0, t1),
+        };
+        let disagrees = |fault| CollectError::Disagrees {
+            endpoint: Endpoint::ApiRequests.path(org),
+            fault,
+        };
+        bounds.check_overview(&overview).map_err(disagrees)?;
 
         let started_at = Utc::now();
         let mut tally = CallTally::default();
@@ -985,6 +1062,7 @@ impl Run {
             .org_url(org, &Endpoint::ApiRequests.path(org), &query);
         let events = Arc::clone(&self.events);
         let org_name = org.to_owned();
+        let mut guard = bounds::PageGuard::new(self.options.window_memory);
         // Each page decoded compactly (its strings in one buffer), as the store reads it.
         let pages = self
             .client
@@ -994,15 +1072,18 @@ impl Run {
                 &mut tally,
                 PageLimit::for_items(expected, PER_PAGE),
                 move |page: &RequestPage| {
+                    guard.check(page)?;
                     events(CollectEvent::Page {
                         org: org_name.clone(),
                         records: page.len(),
-                    })
+                    });
+                    Ok(())
                 },
             )
             .await;
         total.add(&tally);
         let mut pages: Vec<RequestPage> = pages?;
+        bounds.check_pages(expected, &pages).map_err(disagrees)?;
         let before: usize = pages.iter().map(RequestPage::len).sum();
         for page in &mut pages {
             page.retain_ts(|ts| ts >= t0 && ts < t1);

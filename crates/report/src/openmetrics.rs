@@ -5,7 +5,11 @@
 //! a **gauge**: a `_total` counter would promise a count that only grows, and `rate()` over one
 //! that resets each night would invent numbers. Divide by `callbudget_audit_window_seconds` for a
 //! rate. Consumers are one label (`consumer`, the name the audit gives them) with bounded
-//! cardinality: the top [`TOP_CONSUMERS`] by requests, the rest summed as `other`. The text is
+//! cardinality: the top [`TOP_CONSUMERS`] by requests, the rest summed as `other`. Every series has
+//! one label set: what several consumers add up to under `other` (their recommendations for the
+//! same operation too) is one sample, and two names that read the same once escaped (a user agent
+//! with an escape character and one with the text `\u{1b}`) get labels told apart by a ` (2)`.
+//! The text is
 //! also valid Prometheus text format 0.0.4 (what the textfile collector reads): `# UNIT` and
 //! `# EOF` are comments there.
 
@@ -28,6 +32,8 @@ struct Family {
     help: &'static str,
     unit: Option<&'static str>,
     samples: Vec<(Vec<(&'static str, String)>, f64)>,
+    /// Each sample's place by its label set as written.
+    written: std::collections::HashMap<String, usize>,
 }
 
 impl Family {
@@ -37,11 +43,21 @@ impl Family {
             help,
             unit,
             samples: Vec::new(),
+            written: std::collections::HashMap::new(),
         }
     }
 
+    /// Adds a sample; one whose label set reads as an earlier one's once written (the same
+    /// series) is summed into it, so that the file never holds a series twice — every family is a
+    /// count or a share, which add up.
     fn add(&mut self, labels: Vec<(&'static str, String)>, value: f64) {
-        self.samples.push((labels, value));
+        match self.written.entry(label_set(&labels)) {
+            std::collections::hash_map::Entry::Occupied(at) => self.samples[*at.get()].1 += value,
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(self.samples.len());
+                self.samples.push((labels, value));
+            }
+        }
     }
 }
 
@@ -240,23 +256,41 @@ fn add_audit(families: &mut [Family], audit: &OrgAudit) {
     }
     // `other` only when it holds something: an empty one would read as a consumer.
     consumers.retain(|name, values| name != OTHER_CONSUMERS || values.iter().any(|v| *v != 0.0));
-    for (name, [requests, refused, share, early]) in consumers {
+    // One sample per (consumer, operation, suggestion): the consumers summed under `other` may
+    // each have the same recommendation.
+    let mut recommendations: BTreeMap<(String, &str, &str), f64> = BTreeMap::new();
+    for r in &audit.recommendations {
+        *recommendations
+            .entry((
+                label(Some(&r.consumer)),
+                r.current_operation.as_str(),
+                r.suggested_operation.as_str(),
+            ))
+            .or_default() += r.calls_saved_per_day;
+    }
+    let shown = distinct_labels(
+        consumers
+            .keys()
+            .chain(recommendations.keys().map(|(name, _, _)| name)),
+    );
+    let shown = |name: &String| shown.get(name).cloned().unwrap_or_else(|| name.clone());
+    for (name, [requests, refused, share, early]) in &consumers {
         let labels = || {
             let mut labels = org();
-            labels.push(("consumer", name.clone()));
+            labels.push(("consumer", shown(name)));
             labels
         };
-        families[10].add(labels(), requests);
-        families[11].add(labels(), refused);
-        families[12].add(labels(), share);
-        families[13].add(labels(), early);
+        families[10].add(labels(), *requests);
+        families[11].add(labels(), *refused);
+        families[12].add(labels(), *share);
+        families[13].add(labels(), *early);
     }
-    for r in &audit.recommendations {
+    for ((name, operation, suggested), saved) in &recommendations {
         let mut labels = org();
-        labels.push(("consumer", label(Some(&r.consumer))));
-        labels.push(("operation", r.current_operation.clone()));
-        labels.push(("suggested_operation", r.suggested_operation.clone()));
-        families[14].add(labels, r.calls_saved_per_day);
+        labels.push(("consumer", shown(name)));
+        labels.push(("operation", (*operation).to_owned()));
+        labels.push(("suggested_operation", (*suggested).to_owned()));
+        families[14].add(labels, *saved);
     }
     let mut findings: BTreeMap<(&str, Severity), u64> = BTreeMap::new();
     for f in &audit.findings {
@@ -284,6 +318,36 @@ fn consumer_label(name: Option<&str>) -> String {
     }
 }
 
+/// The label value each consumer label is written with: itself, unless it reads as an earlier one
+/// once made printable and escaped (`a\u{1b}` with an ESC, and with the six characters): then
+/// with ` (2)`, ` (3)`… until it reads as no other. Labels come in order, so the same names get
+/// the same values in every run.
+fn distinct_labels<'a>(labels: impl Iterator<Item = &'a String>) -> BTreeMap<String, String> {
+    let mut unique: Vec<&String> = labels.collect();
+    unique.sort();
+    unique.dedup();
+    let mut written: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut shown = BTreeMap::new();
+    for name in unique {
+        let mut candidate = name.clone();
+        let mut n = 1;
+        while !written.insert(label_value(&candidate)) {
+            n += 1;
+            candidate = format!("{name} ({n})");
+        }
+        shown.insert(name.clone(), candidate);
+    }
+    shown
+}
+
+/// A label value as the file writes it: made printable, then escaped as the exposition format
+/// says (backslash, quote; a newline cannot be left after the sanitiser).
+fn label_value(value: &str) -> String {
+    callbudget_api::text::printable(value)
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+}
+
 /// `{a="x",b="y"}`, values escaped as the exposition format says (backslash, quote, newline) after
 /// the sanitiser has made any other control character visible; empty without labels.
 fn label_set(labels: &[(&str, String)]) -> String {
@@ -292,12 +356,7 @@ fn label_set(labels: &[(&str, String)]) -> String {
     }
     let pairs: Vec<String> = labels
         .iter()
-        .map(|(name, value)| {
-            let value = callbudget_api::text::printable(value)
-                .replace('\\', "\\\\")
-                .replace('"', "\\\"");
-            format!("{name}=\"{value}\"")
-        })
+        .map(|(name, value)| format!("{name}=\"{}\"", label_value(value)))
         .collect();
     format!("{{{}}}", pairs.join(","))
 }
@@ -317,6 +376,37 @@ fn number(value: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_that_read_alike_once_escaped_are_told_apart() {
+        let names = [
+            "Evil\u{1b}X".to_owned(),
+            "Evil\\u{1b}X".to_owned(),
+            "Evil\\u{1b}X (2)".to_owned(),
+            "Calm".to_owned(),
+        ];
+        let shown = distinct_labels(names.iter());
+        assert_eq!(shown["Calm"], "Calm");
+        let written: std::collections::BTreeSet<String> =
+            shown.values().map(|v| label_value(v)).collect();
+        assert_eq!(written.len(), shown.len(), "{shown:?}");
+        assert_eq!(shown.len(), 4);
+        // The same names in another order: the same labels.
+        let again = distinct_labels(names.iter().rev());
+        assert_eq!(again, shown);
+
+        let mut family = Family::new("x", None, "y");
+        family.add(vec![("consumer", "other".to_owned())], 2.0);
+        family.add(vec![("consumer", "a".to_owned())], 1.0);
+        family.add(vec![("consumer", "other".to_owned())], 3.0);
+        assert_eq!(
+            family.samples,
+            [
+                (vec![("consumer", "other".to_owned())], 5.0),
+                (vec![("consumer", "a".to_owned())], 1.0)
+            ]
+        );
+    }
 
     #[test]
     fn label_values_are_escaped_and_made_printable() {

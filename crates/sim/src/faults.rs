@@ -6,7 +6,9 @@
 //! - **hostile modes** (`--hostile NAME[=RATE]`): a server that is wrong, which a good client must
 //!   refuse rather than follow or store — Links that loop or lead elsewhere, empty pages that
 //!   promise more, a record that fails the schema, a `Date` in 2100, oversized headers, terminal
-//!   escapes in error bodies, overview counts past a `u64`, a body that never ends.
+//!   escapes in error bodies, overview counts past a `u64`, a body that never ends; pages that
+//!   repeat their records or flood the window, an organization id that climbs the path, a `Date`
+//!   in 1970.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -169,11 +171,23 @@ pub enum HostileMode {
     HugeCounts,
     /// A request-log page's body never ends: `[` and then spaces, for as long as it is read.
     EndlessBody,
+    /// A request-log page's records repeated until it holds 1000, the most a page holds.
+    RepeatedRecords,
+    /// A request-log page's records repeated 200 times, past the 1000 a page holds.
+    OversizedPage,
+    /// The overview counts as many 429s as a window could plausibly hold (10,000 a second), and
+    /// request-log pages of 1000 distinct 429 records within the window link on without end.
+    Flood,
+    /// `GET /organizations` also lists an organization whose id climbs the path:
+    /// `{first}/../{second}` (the first and second scenario's ids; the first twice with one).
+    OrgIdTraversal,
+    /// `Date` says the simulated time in the year 1970.
+    PastDate,
 }
 
 impl HostileMode {
     /// Every mode, in the order their chances are drawn.
-    pub const ALL: [HostileMode; 10] = [
+    pub const ALL: [HostileMode; 15] = [
         HostileMode::SelfLink,
         HostileMode::EmptyNext,
         HostileMode::ForeignOrgLink,
@@ -184,13 +198,27 @@ impl HostileMode {
         HostileMode::Escapes,
         HostileMode::HugeCounts,
         HostileMode::EndlessBody,
+        HostileMode::RepeatedRecords,
+        HostileMode::OversizedPage,
+        HostileMode::Flood,
+        HostileMode::OrgIdTraversal,
+        HostileMode::PastDate,
     ];
 
     /// Whether the mode's chance is drawn on every call, on or off: the first eight's are. Modes
     /// added later draw only when on, so that a seed's sequence for the first eight stays what
     /// it was.
     fn drawn_when_off(self) -> bool {
-        !matches!(self, HostileMode::HugeCounts | HostileMode::EndlessBody)
+        !matches!(
+            self,
+            HostileMode::HugeCounts
+                | HostileMode::EndlessBody
+                | HostileMode::RepeatedRecords
+                | HostileMode::OversizedPage
+                | HostileMode::Flood
+                | HostileMode::OrgIdTraversal
+                | HostileMode::PastDate
+        )
     }
 
     pub fn name(self) -> &'static str {
@@ -205,6 +233,11 @@ impl HostileMode {
             HostileMode::Escapes => "escapes",
             HostileMode::HugeCounts => "huge-counts",
             HostileMode::EndlessBody => "endless-body",
+            HostileMode::RepeatedRecords => "repeated-records",
+            HostileMode::OversizedPage => "oversized-page",
+            HostileMode::Flood => "flood",
+            HostileMode::OrgIdTraversal => "org-id-traversal",
+            HostileMode::PastDate => "past-date",
         }
     }
 }

@@ -50,26 +50,6 @@ pub struct StoredFinding {
 }
 
 impl Store {
-    /// Marks the saved audit of `org_id` over `[t0, t1)` as one whose news reached no webhook
-    /// (`summary.notification = "not_delivered"`), so that the next audit's news is reckoned from
-    /// an earlier one and says again what nobody was told.
-    pub fn mark_audit_not_notified(
-        &mut self,
-        org_id: &OrgId,
-        t0: DateTime<Utc>,
-        t1: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let err = self.sql_error("marking an audit's news as not delivered");
-        self.conn
-            .execute(
-                "UPDATE audits SET summary = json_set(summary, '$.notification', 'not_delivered')
-                 WHERE org_id = ?1 AND t0 = ?2 AND t1 = ?3",
-                params![org_id, timestamp::format(&t0), timestamp::format(&t1)],
-            )
-            .map(drop)
-            .map_err(err)
-    }
-
     /// Stores an audit and its findings, replacing any earlier audit of the same org and window.
     /// Returns the audit's id.
     pub fn save_audit(

@@ -9,6 +9,7 @@
 //! transaction stay pending until it commits, and are forgotten if it does not.
 
 use super::RequestRow;
+use callbudget_api::redact::redact_userinfo;
 use rusqlite::{OptionalExtension, Transaction, params};
 use std::collections::HashMap;
 use std::fmt;
@@ -166,7 +167,12 @@ impl Dictionaries {
         if let Some(&id) = self.endpoints.get(self.key.as_slice()) {
             return Ok(id);
         }
-        let [method, host, path, operation_id] = [row.method, row.host, row.path, row.operation_id];
+        // A user and password in a URL (a proxy's request line, a JSONL `url`) never reach the
+        // database, whoever wrote the row; the query string is redacted as it is stored.
+        let host = row.host.map(redact_userinfo);
+        let path = row.path.map(redact_userinfo);
+        let (host, path) = (host.as_deref(), path.as_deref());
+        let [method, operation_id] = [row.method, row.operation_id];
         let version = row.version;
         let found: Option<i64> = tx
             .prepare_cached(

@@ -27,6 +27,7 @@
 //!   it are trimmed to the rows outside it, all in one transaction with the import.
 
 mod adhoc;
+mod announcements;
 mod audits;
 mod dictionary;
 pub mod export;
@@ -38,13 +39,14 @@ mod providers;
 pub mod queries;
 mod read;
 mod request_rows;
+mod views;
 // The crate's one unsafe module: the loop that reads a window's requests through SQLite's C
 // interface, a third of an analysis's reading time (BENCHMARKS.md); each block says why it is sound.
 #[allow(unsafe_code)]
 mod window_scan;
 mod write;
 
-pub use adhoc::QueryRows;
+pub use adhoc::{QueryLimits, QueryRows};
 pub use audits::{AuditRecord, CollectedExtent, IntervalCount, StoredFinding};
 pub use exported_tables::{ColumnType, EXPORTED_TABLES, ExportedTable, TypedRows};
 
@@ -69,13 +71,14 @@ use std::time::Duration;
 pub const APPLICATION_ID: i32 = 0x4342_4447;
 
 /// The migrations, in order. Their count is the schema version this build writes.
-const MIGRATION_SQL: [&str; 6] = [
+const MIGRATION_SQL: [&str; 7] = [
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_audits.sql"),
     include_str!("migrations/0003_views.sql"),
     include_str!("migrations/0004_compact_request_log.sql"),
     include_str!("migrations/0005_providers.sql"),
     include_str!("migrations/0006_clustered_request_log.sql"),
+    include_str!("migrations/0009_announcements.sql"),
 ];
 
 /// The schema version (`PRAGMA user_version`) of a fully migrated database.
@@ -128,6 +131,35 @@ pub enum StoreError {
     },
     #[error("{} does not exist: run `callbudget collect` first", path.display())]
     Missing { path: PathBuf },
+    #[error(
+        "{}: its view {view} is not the one callbudget defines (changed by hand, or a crafted file): not read; open it once with a command that writes it (collect, import or analyze) to have its views recreated",
+        path.display()
+    )]
+    ViewChanged { path: PathBuf, view: String },
+    #[error(
+        "{}: {view} should be a view callbudget defines but is something else (changed by hand, or a crafted file): not read, not changed",
+        path.display()
+    )]
+    NotAView { path: PathBuf, view: String },
+    #[error("{}: the query ran past its time limit of {seconds} s (--timeout) and was stopped", path.display())]
+    QueryTimeout { path: PathBuf, seconds: u64 },
+    #[error(
+        "{}: the query needed more than {} MiB of memory and was stopped",
+        path.display(),
+        limit >> 20
+    )]
+    QueryOutOfMemory { path: PathBuf, limit: u64 },
+    #[error(
+        "{}: the query's answer passed {} MiB and was stopped: narrow it with its parameters",
+        path.display(),
+        limit >> 20
+    )]
+    QueryTooLarge { path: PathBuf, limit: usize },
+    #[error(
+        "{} is read-only (its mode, or this user's rights): it is not written, whoever runs this (root too); `chmod u+w` it to write into it",
+        path.display()
+    )]
+    ReadOnly { path: PathBuf },
     #[error("{} is empty, not a callbudget database: run `callbudget collect` first", path.display())]
     Empty { path: PathBuf },
     #[error(
@@ -447,6 +479,13 @@ impl Store {
     /// is refused and left untouched.
     pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
         let path = path.as_ref();
+        // The rule `analyze` reads by: a file made read-only is not written, even by root, who
+        // could write it anyway.
+        if path.exists() && path != Path::new(IN_MEMORY) && !may_write(path) {
+            return Err(StoreError::ReadOnly {
+                path: path.to_owned(),
+            });
+        }
         inspect(path, DamageCheck::Everything)?;
         Store::open_read_write(path)
     }
@@ -472,12 +511,21 @@ impl Store {
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<Store, StoreError> {
         let path = path.as_ref();
         let version = existing_version(path)?;
-        if version < SCHEMA_VERSION as i64 && may_write(path) && may_write(&directory_of(path)) {
+        let writable = may_write(path) && may_write(&directory_of(path));
+        if version < SCHEMA_VERSION as i64 && writable {
             inspect(path, DamageCheck::Everything)?;
             drop(Store::open_read_write(path)?);
             return Store::open_read_only_at(path, SCHEMA_VERSION as i64);
         }
-        Store::open_read_only_at(path, version)
+        match Store::open_read_only_at(path, version) {
+            // Views changed by hand or crafted: recreated where this process may write them.
+            Err(StoreError::ViewChanged { .. }) if writable => {
+                inspect(path, DamageCheck::Everything)?;
+                drop(Store::open_read_write(path)?);
+                Store::open_read_only_at(path, version)
+            }
+            other => other,
+        }
     }
 
     /// Whether writes are possible through this store.
@@ -527,12 +575,15 @@ impl Store {
             .map_err(sql_error("opening the database read-only"))?;
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(sql_error("setting the busy timeout"))?;
-        Ok(Store {
+        let store = Store {
             conn,
             path: path.to_owned(),
             access: Access::ReadOnly,
             dictionaries: dictionary::Dictionaries::default(),
-        })
+        };
+        // Nothing is read through a view this build did not define.
+        store.check_views()?;
+        Ok(store)
     }
 
     /// A fresh database in memory, for tests and dry runs.
@@ -617,12 +668,15 @@ impl Store {
             .map_err(sql_error("writing metadata"))?;
         }
         tx.commit().map_err(sql_error("writing metadata"))?;
-        Ok(Store {
+        let mut store = Store {
             conn,
             path,
             access: Access::ReadWrite,
             dictionaries: dictionary::Dictionaries::default(),
-        })
+        };
+        // Views changed by hand or crafted are put back as this build defines them.
+        store.repair_views()?;
+        Ok(store)
     }
 
     /// Writes without a journal and without syncing, for a database nobody else can see yet (a

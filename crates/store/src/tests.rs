@@ -85,8 +85,8 @@ fn user_version(conn: &Connection) -> i64 {
 #[test]
 fn a_new_database_is_migrated_to_the_current_schema_and_stamped() {
     let store = Store::open_in_memory().unwrap();
-    assert_eq!(SCHEMA_VERSION, 6);
-    assert_eq!(user_version(&store.conn), 6);
+    assert_eq!(SCHEMA_VERSION, MIGRATION_SQL.len());
+    assert_eq!(user_version(&store.conn), SCHEMA_VERSION as i64);
     let application_id: i32 = store
         .conn
         .pragma_query_value(None, "application_id", |row| row.get(0))
@@ -118,6 +118,7 @@ fn a_new_database_is_migrated_to_the_current_schema_and_stamped() {
             "org_providers",
             "organizations",
             "overview_counts",
+            "pending_announcements",
             "request_endpoints",
             "request_log",
             "request_log_ids",
@@ -132,8 +133,8 @@ fn a_new_database_is_migrated_to_the_current_schema_and_stamped() {
         Some("callbudget")
     );
     assert_eq!(
-        store.metadata("schema_version").unwrap().as_deref(),
-        Some("6")
+        store.metadata("schema_version").unwrap(),
+        Some(SCHEMA_VERSION.to_string())
     );
     assert_eq!(
         store.metadata("tool_version").unwrap().as_deref(),
@@ -152,7 +153,7 @@ fn migrating_twice_is_a_no_op() {
     conn.execute("INSERT INTO metadata (key, value) VALUES ('k', 'v')", [])
         .unwrap();
     migrations().to_latest(&mut conn).unwrap();
-    assert_eq!(user_version(&conn), 6);
+    assert_eq!(user_version(&conn), SCHEMA_VERSION as i64);
     let value: String = conn
         .query_row("SELECT value FROM metadata WHERE key = 'k'", [], |row| {
             row.get(0)
@@ -176,7 +177,7 @@ fn reopening_a_database_keeps_its_version_and_data() {
         store.metadata("created_at").unwrap()
     };
     let store = Store::open(&path).unwrap();
-    assert_eq!(user_version(&store.conn), 6);
+    assert_eq!(user_version(&store.conn), SCHEMA_VERSION as i64);
     assert_eq!(store.metadata("created_at").unwrap(), created_at);
     assert_eq!(paths(&store), ["/a"]);
     assert_eq!(store.windows(&org()).unwrap().len(), 1);
@@ -233,7 +234,7 @@ fn a_missing_or_empty_file_becomes_a_new_database() {
     std::fs::write(&empty, b"").unwrap();
     for path in [missing, empty] {
         let store = Store::open(&path).unwrap();
-        assert_eq!(user_version(&store.conn), 6);
+        assert_eq!(user_version(&store.conn), SCHEMA_VERSION as i64);
         assert_eq!(store.path(), path);
     }
 }
@@ -258,21 +259,23 @@ fn a_database_from_a_newer_callbudget_is_refused_untouched() {
     drop(Store::open(&path).unwrap());
     {
         let conn = Connection::open(&path).unwrap();
-        conn.pragma_update(None, "user_version", 7).unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION as i64 + 1)
+            .unwrap();
     }
     let err = refused_untouched(&path);
+    let newer = SCHEMA_VERSION as i64 + 1;
     assert!(matches!(
         err,
         StoreError::TooNew {
-            found: 7,
-            known: 6,
+            found,
+            known: SCHEMA_VERSION,
             ..
-        }
+        } if found == newer
     ));
     assert_eq!(
         err.to_string(),
         format!(
-            "{} has schema version 7 but this callbudget knows up to 6: upgrade callbudget",
+            "{} has schema version {newer} but this callbudget knows up to {SCHEMA_VERSION}: upgrade callbudget",
             path.display()
         )
     );
@@ -1362,7 +1365,7 @@ fn a_schema_5_log_keeps_its_ids_in_window_and_time_order_and_new_requests_are_nu
         .unwrap();
     }
     let mut store = Store::open(&path).unwrap();
-    assert_eq!(user_version(&store.conn), 6);
+    assert_eq!(user_version(&store.conn), SCHEMA_VERSION as i64);
     let ids = |store: &Store| -> Vec<(i64, i64)> {
         let mut stmt = store
             .conn
@@ -1461,7 +1464,7 @@ fn a_schema_3_database_is_migrated_with_every_request_and_reads_back_identically
     assert_eq!(before[0].1.len(), 5);
 
     let store = Store::open(&path).unwrap();
-    assert_eq!(user_version(&store.conn), 6);
+    assert_eq!(user_version(&store.conn), SCHEMA_VERSION as i64);
     for (sql, rows) in &before {
         assert_eq!(&rows_of(&store.conn, sql), rows, "{sql}");
     }
@@ -1895,4 +1898,37 @@ fn requests_at_the_bounds_of_windows_and_of_the_read_are_read_once_on_two_connec
         let later_from = t(&format!("2026-11-20T{first_later}:00:00Z"));
         assert_eq!(later.first(), Some(&timestamp::to_micros(&later_from)));
     }
+}
+
+/// Migration 0009 (issue 30): schema 2's mark of news that reached no webhook, kept in the audit's
+/// summary, becomes a pending announcement; the other audits have none.
+#[test]
+fn the_upgrade_from_schema_6_turns_not_delivered_marks_into_pending_announcements() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("six.db");
+    {
+        let conn = connection_at_schema(&path, 6);
+        conn.execute_batch(
+            r#"INSERT INTO audits (org_id, t0, t1, created_at, tool_version, requests, http_429s, summary)
+               VALUES ('7', '2026-11-19T00:00:00.000000Z', '2026-11-20T00:00:00.000000Z',
+                       '2026-11-20T00:05:00.000000Z', '0.1.0', 10, 0, '{"notification": "not_delivered"}'),
+                      ('7', '2026-11-18T00:00:00.000000Z', '2026-11-19T00:00:00.000000Z',
+                       '2026-11-19T00:05:00.000000Z', '0.1.0', 10, 0, '{}'),
+                      ('8', '2026-11-19T00:00:00.000000Z', '2026-11-20T00:00:00.000000Z',
+                       '2026-11-20T00:05:00.000000Z', '0.1.0', 10, 0, '{"notification": "delivered"}');"#,
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(user_version(&store.conn), SCHEMA_VERSION as i64);
+    assert_eq!(
+        store.pending_announcements(&OrgId::new("7")).unwrap(),
+        std::collections::HashSet::from([(t("2026-11-19T00:00:00Z"), t("2026-11-20T00:00:00Z"))])
+    );
+    assert!(
+        store
+            .pending_announcements(&OrgId::new("8"))
+            .unwrap()
+            .is_empty()
+    );
 }

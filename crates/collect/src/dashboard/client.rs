@@ -106,6 +106,12 @@ pub enum ClientError {
         pages: usize,
         expected: u64,
     },
+    #[error("{endpoint}: page {page} refused: {fault}")]
+    PageRefused {
+        endpoint: String,
+        page: usize,
+        fault: crate::bounds::PageFault,
+    },
     #[error("{url}: the answer is JSON but not in the API's shape ({message}); not retried")]
     Schema { url: String, message: String },
     #[error("{url}: the answer's headers are larger than an HTTP client accepts; not retried")]
@@ -147,6 +153,7 @@ impl ClientError {
                 | ClientError::PageLoop { .. }
                 | ClientError::EmptyPageWithNext { .. }
                 | ClientError::TooManyPages { .. }
+                | ClientError::PageRefused { .. }
                 | ClientError::Schema { .. }
                 | ClientError::OversizedHeaders { .. }
                 | ClientError::OversizedBody { .. }
@@ -749,7 +756,8 @@ impl DashboardClient {
     ) -> Result<Vec<T>, ClientError> {
         let pages = self
             .get_pages::<Vec<T>>(org, first_url, tally, PageLimit::LIST, |page| {
-                on_page(page.len())
+                on_page(page.len());
+                Ok(())
             })
             .await?;
         Ok(pages.into_iter().flatten().collect())
@@ -757,16 +765,17 @@ impl DashboardClient {
 
     /// Every page of a list endpoint, each decoded as a `P` (e.g. a `Vec` of items, or a
     /// [`callbudget_api::RequestPage`]), following `Link: rel=next` within the key policy and only to
-    /// the same endpoint; `on_page` sees each page as it arrives. Bounded: a link back to a page
-    /// already fetched (by URL or by cursor), an empty page with a next link, or more pages than
-    /// `limit` allows ends it with an error, so a server cannot keep it paging.
+    /// the same endpoint; `on_page` checks each page as it arrives, and a page it refuses ends the
+    /// paging with [`ClientError::PageRefused`]. Bounded: a link back to a page already fetched
+    /// (by URL or by cursor), an empty page with a next link, or more pages than `limit` allows
+    /// ends it with an error, so a server cannot keep it paging.
     pub async fn get_pages<P: DeserializeOwned + PageItems>(
         &self,
         org: Option<&str>,
         first_url: &str,
         tally: &mut CallTally,
         limit: PageLimit,
-        mut on_page: impl FnMut(&P),
+        mut on_page: impl FnMut(&P) -> Result<(), crate::bounds::PageFault>,
     ) -> Result<Vec<P>, ClientError> {
         let first = Url::parse(first_url).map_err(|_| ClientError::BadLink {
             endpoint: strip_query(first_url).to_owned(),
@@ -782,7 +791,13 @@ impl DashboardClient {
         loop {
             let page: Page<P> = self.get(org, url.as_str(), tally).await?;
             let items = page.value.item_count();
-            on_page(&page.value);
+            if let Err(fault) = on_page(&page.value) {
+                return Err(ClientError::PageRefused {
+                    endpoint,
+                    page: pages.len() + 1,
+                    fault,
+                });
+            }
             pages.push(page.value);
             let Some(target) = page.next else {
                 return Ok(pages);

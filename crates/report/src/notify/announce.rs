@@ -1,5 +1,8 @@
-//! A run's announcement: the news posted to every webhook, what each delivery says in a line, and
-//! — when no webhook got it — the run's audits marked so that the next run says it again.
+//! A run's announcement, at least once: the news marked "to announce" in the database before
+//! anything is posted ([`mark_pending`], before the run's audits are saved), posted to every
+//! webhook, and the mark cleared only once a webhook took it ([`announce`]). A run whose webhooks
+//! are all down, or that is killed while posting, leaves the mark, and the next run says the news
+//! again. What each delivery says is one line.
 
 use super::NotifyError;
 use super::delivery::{Delivery, DeliveryPolicy, deliver};
@@ -40,9 +43,36 @@ pub struct Announcement<'t> {
     pub posted: Posted,
 }
 
-/// Posts `news` to every target when there is any. When no target got it, the audits it was made
-/// from are marked as not announced (in a database this process may write), so they are no
-/// baseline for the next run's news and the next run posts it again.
+/// Marks `news` as to be announced, before the audits it comes from are saved and before anything
+/// is posted: until [`announce`] clears the mark, those audits are no baseline for the next run's
+/// news. Nothing to do without news, or in a database this process may not write (which saves no
+/// audit either, so the next run compares with the same baseline anyway).
+pub fn mark_pending(
+    store: &mut Store,
+    news: &News<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), NotifyError> {
+    if news.is_empty() || store.access() != Access::ReadWrite {
+        return Ok(());
+    }
+    let windows: Vec<_> = news
+        .orgs
+        .iter()
+        .map(|org| {
+            let window = &org.audit.window;
+            (org.audit.org_id.clone(), window.start, window.end)
+        })
+        .collect();
+    store
+        .mark_announcements_pending(&windows, now)
+        .map_err(|source| NotifyError::Announcements {
+            org_id: windows[0].0.clone(),
+            source: Box::new(source),
+        })
+}
+
+/// Posts `news` to every target when there is any. When a target got it, the marks
+/// [`mark_pending`] set are cleared; when none did, they stay, so the next run posts it again.
 pub fn announce<'t>(
     store: &mut Store,
     targets: &'t [WebhookTarget],
@@ -58,13 +88,12 @@ pub fn announce<'t>(
     }
     let deliveries = deliver(targets, news, now, policy)?;
     let posted = Posted::of(&deliveries);
-    // (A read-only database saved no audit, so there is none to mark.)
-    if posted == Posted::Nowhere && store.access() == Access::ReadWrite {
+    // (A read-only database has no mark to clear.)
+    if posted != Posted::Nowhere && store.access() == Access::ReadWrite {
         for org in &news.orgs {
-            let window = &org.audit.window;
             store
-                .mark_audit_not_notified(&org.audit.org_id, window.start, window.end)
-                .map_err(|source| NotifyError::MarkNotAnnounced {
+                .clear_announcements(&org.audit.org_id, org.audit.window.end)
+                .map_err(|source| NotifyError::Announcements {
                     org_id: org.audit.org_id.clone(),
                     source: Box::new(source),
                 })?;

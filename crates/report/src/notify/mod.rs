@@ -12,7 +12,7 @@ pub mod message;
 pub mod news;
 pub mod target;
 
-pub use announce::{Announcement, Posted, announce};
+pub use announce::{Announcement, Posted, announce, mark_pending};
 pub use delivery::{Delivery, DeliveryError, DeliveryPolicy, deliver};
 pub use news::{News, OrgNews, news_since_saved_audits};
 pub use target::{NOTIFY_URL_ENV, NotifyFormat, TargetSources, WebhookTarget, webhook_targets};
@@ -39,8 +39,8 @@ pub enum NotifyError {
         org_id: OrgId,
         source: Box<StoreError>,
     },
-    #[error("marking organization {org_id}'s audit as not announced")]
-    MarkNotAnnounced {
+    #[error("recording whether organization {org_id}'s news is announced")]
+    Announcements {
         org_id: OrgId,
         source: Box<StoreError>,
     },

@@ -101,12 +101,8 @@ pub(super) fn per_day_divisor(start: DateTime<Utc>, end: DateTime<Utc>) -> f64 {
     ((end - start).num_milliseconds() as f64 / 86_400_000.0).max(1e-9)
 }
 
-/// The mark an audit gets when its news reached no webhook (see
-/// [`callbudget_store::Store::mark_audit_not_notified`]).
-pub const NOT_DELIVERED: &str = "not_delivered";
-
 /// Compares each audit with the latest audit of its organization saved before it (ending by the
-/// end of its window, made the same way, its news delivered), whether or not their windows
+/// end of its window, made the same way, its news announced), whether or not their windows
 /// overlap: run hourly over the last 24 h or twice over the same night, a finding is announced
 /// once. Call it before the run's audits are saved.
 pub fn news_since_saved_audits<'a>(
@@ -120,15 +116,15 @@ pub fn news_since_saved_audits<'a>(
             org_id: org_id.clone(),
             source: Box::new(source),
         };
+        // An audit whose news is still to be announced (it reached no webhook, or the run was
+        // killed while posting) is no baseline: what it found is still unsaid.
+        let pending = store.pending_announcements(org_id).map_err(store_error)?;
         let base = store
             .earlier_audits(org_id, audit.window.end, BASE_CANDIDATES)
             .map_err(store_error)?
             .into_iter()
-            // An audit whose news reached no webhook is no baseline: what it found is still unsaid.
             .find(|record| {
-                made_alike(record, &audit.options)
-                    && record.summary.get("notification").and_then(|n| n.as_str())
-                        != Some(NOT_DELIVERED)
+                made_alike(record, &audit.options) && !pending.contains(&(record.t0, record.t1))
             });
         let Some(base) = base else {
             news.first_audits.push(org_id.clone());

@@ -104,21 +104,34 @@ fn organizations(state: &SimState, call: &Call<'_>) -> Result<Response, ApiError
         ));
     }
     let first = q.token("startingAfter")?.map_or(0, |i| i + 1);
-    let orgs: Vec<Organization> = state
+    let organization = |id: &str, name: &str| Organization {
+        id: id.to_owned(),
+        name: name.to_owned(),
+        url: Some(format!(
+            "https://n1.meraki.com/o/{id}/manage/organization/overview"
+        )),
+        api: Some(ApiAccess { enabled: true }),
+        licensing: Some(serde_json::json!({"model": "co-term"})),
+        cloud: Some(
+            serde_json::json!({"region": {"name": "North America", "host": {"name": "United States"}}}),
+        ),
+        management: Some(serde_json::json!({"details": []})),
+    };
+    let mut orgs: Vec<Organization> = state
         .scenarios
         .iter()
         .skip(first)
         .take(per_page)
-        .map(|s| Organization {
-            id: s.org_id.clone(),
-            name: s.org_name.clone(),
-            url: Some(format!("https://n1.meraki.com/o/{}/manage/organization/overview", s.org_id)),
-            api: Some(ApiAccess { enabled: true }),
-            licensing: Some(serde_json::json!({"model": "co-term"})),
-            cloud: Some(serde_json::json!({"region": {"name": "North America", "host": {"name": "United States"}}})),
-            management: Some(serde_json::json!({"details": []})),
-        })
+        .map(|s| organization(&s.org_id, &s.org_name))
         .collect();
+    if call.faults.hostile(HostileMode::OrgIdTraversal) && first == 0 {
+        let first_id = &state.scenarios[0].org_id;
+        let second_id = &state.scenarios[1 % state.scenarios.len()].org_id;
+        orgs.push(organization(
+            &format!("{first_id}/../{second_id}"),
+            "Traversal Org",
+        ));
+    }
     let base = format!("{}?perPage={per_page}", Endpoint::Organizations.path(""));
     let mut links = vec![(call.links.url(&base), "first")];
     let last = first + orgs.len();
@@ -174,6 +187,53 @@ fn endless_page() -> Response {
     response
 }
 
+/// The `flood` mode's page number `step`: 1000 distinct 429 records inside the window, a
+/// microsecond apart (wrapping within it).
+fn flood_page(
+    org_id: &str,
+    t0: DateTime<Utc>,
+    t1: DateTime<Utc>,
+    step: usize,
+) -> Result<Vec<u8>, ApiError> {
+    let (t0_us, span_us) = (
+        t0.timestamp_micros(),
+        (t1 - t0).num_microseconds().unwrap_or(1).max(1),
+    );
+    let path = format!("/api/v1/organizations/{org_id}/networks");
+    let records: Vec<serde_json::Value> = (0..1000)
+        .map(|i| {
+            let offset = ((step * 1000 + i) as i64).rem_euclid(span_us);
+            serde_json::json!({
+                "ts": callbudget_api::timestamp::format(&callbudget_api::timestamp::from_micros(t0_us + offset)),
+                "method": "GET",
+                "path": path,
+                "responseCode": 429,
+                "userAgent": "Flood/1.0",
+                "sourceIp": "198.51.100.9",
+            })
+        })
+        .collect();
+    serde_json::to_vec(&records).map_err(|e| ApiError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        message: e.to_string(),
+    })
+}
+
+/// A JSON array `[a,b]` as `[a,b,a,b,…]`, its items `copies` times.
+fn repeated_array(array: &[u8], copies: usize) -> Vec<u8> {
+    let items = &array[1..array.len() - 1];
+    let mut out = Vec::with_capacity(items.len().saturating_add(1).saturating_mul(copies) + 2);
+    out.push(b'[');
+    for n in 0..copies {
+        if n > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(items);
+    }
+    out.push(b']');
+    out
+}
+
 /// The parameters a Link of the request log does not copy from the call: the window is pinned and
 /// the page size and position are the Link's own.
 const PAGE_PARAMETERS: [&str; 6] = [
@@ -215,6 +275,14 @@ fn api_requests(
 
     if call.faults.hostile(HostileMode::EndlessBody) {
         return Ok(endless_page());
+    }
+    if call.faults.hostile(HostileMode::Flood) {
+        let step = after.map_or(0, |a| a + 1);
+        let next = page_url(org_id, &format!("&startingAfter={}", encode_token(step)));
+        return Ok(page_response(
+            flood_page(org_id, t0, t1, step)?,
+            &[(first_url, "first"), (next, "next")],
+        ));
     }
     if call.faults.hostile(HostileMode::EmptyNext) {
         // Nothing on the page, yet a next one, a step further each time.
@@ -278,6 +346,16 @@ fn api_requests(
     }
     body.push(b']');
     drop(log);
+    if !page.is_empty() {
+        let copies = if call.faults.hostile(HostileMode::OversizedPage) {
+            200
+        } else if call.faults.hostile(HostileMode::RepeatedRecords) {
+            (callbudget_api::pages::MAX_RECORDS_PER_PAGE / page.len()).max(1)
+        } else {
+            1
+        };
+        body = repeated_array(&body, copies);
+    }
 
     let mut links = vec![(first_url, "first")];
     if let (true, Some(&first)) = (has_prev, page.first()) {
@@ -382,6 +460,11 @@ fn overview(
     }
     if call.faults.hostile(HostileMode::HugeCounts) {
         counts = BTreeMap::from([("200".to_owned(), u64::MAX), ("429".to_owned(), u64::MAX)]);
+    }
+    if call.faults.hostile(HostileMode::Flood) {
+        // As many as a window could plausibly hold: ten thousand a second.
+        let seconds = u64::try_from((t1 - t0).num_seconds()).unwrap_or(0);
+        counts = BTreeMap::from([("429".to_owned(), seconds * 10_000)]);
     }
     Ok(json_response(
         StatusCode::OK,

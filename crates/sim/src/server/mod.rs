@@ -127,6 +127,9 @@ pub async fn handle(
     if faults.hostile(HostileMode::FutureDate) {
         now = now.with_year(2100).unwrap_or(now);
     }
+    if faults.hostile(HostileMode::PastDate) {
+        now = now.with_year(1970).unwrap_or(now);
+    }
     if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(now.into())) {
         headers.insert(header::DATE, v);
     }

@@ -33,6 +33,7 @@ use crate::{OrgId, RequestLogImport, Store, StoreError, StoredProvider};
 use batch::RequestBatch;
 use callbudget_api::Organization;
 use callbudget_api::budget::{BudgetModel, BudgetModelError};
+use callbudget_api::text::printable;
 use callbudget_api::timestamp::{self, MICROS_PER_HOUR, MICROS_PER_SECOND};
 use chrono::{DateTime, TimeDelta, Utc};
 use read::{ReadError, ReadSettings, SpanEnd};
@@ -192,6 +193,15 @@ pub enum ImportError {
         line: u64,
         reason: String,
     },
+    #[error(
+        "{} is {format}-compressed, not a request log: decompress it first (`{command} > LOG`, then import LOG); nothing was stored",
+        path.display()
+    )]
+    Compressed {
+        path: PathBuf,
+        format: &'static str,
+        command: &'static str,
+    },
     #[error("{} holds no request (of {malformed} malformed line(s)); nothing was stored", path.display())]
     Empty { path: PathBuf, malformed: u64 },
     #[error("{} has {malformed_total} malformed line(s), the first at line {} ({}); nothing was stored (without --strict they are skipped)", path.display(), first.line, first.reason)]
@@ -307,15 +317,15 @@ impl ImportSummary {
              covering {} to {}, {} malformed line(s) skipped; budget: {} ({})",
             self.records,
             self.http_429s,
-            options.org_id,
-            file.display(),
-            db.display(),
+            printable(options.org_id.as_str()),
+            printable(&file.display().to_string()),
+            printable(&db.display().to_string()),
             self.windows,
             timestamp::format(&self.covered.0),
             timestamp::format(&self.covered.1),
             self.malformed_total,
-            options.budget.name,
-            options.budget.summary(),
+            printable(&options.budget.name),
+            printable(&options.budget.summary()),
         )
     }
 }
@@ -331,13 +341,55 @@ pub fn import_file(
     import_log(store, file, path, options, now)
 }
 
-/// Opens a log file for [`import_log`], naming it when it cannot be opened. (Open the file before
-/// the store, and a file that cannot be read leaves no database behind.)
-pub fn open_log(path: &Path) -> Result<std::fs::File, ImportError> {
-    std::fs::File::open(path).map_err(|source| ImportError::Read {
+/// A log file as [`open_log`] opened it: its first bytes (read to recognise compression), then
+/// the rest.
+pub type LogFile = std::io::Chain<std::io::Cursor<Vec<u8>>, std::fs::File>;
+
+/// The compressed formats recognised by their first bytes: their name, the command that
+/// decompresses one to stdout, and their magic bytes.
+const COMPRESSED: [(&str, &str, &[u8]); 5] = [
+    ("gzip", "gzip -dc FILE", &[0x1f, 0x8b]),
+    ("zstd", "zstd -dc FILE", &[0x28, 0xb5, 0x2f, 0xfd]),
+    ("bzip2", "bzip2 -dc FILE", b"BZh"),
+    ("xz", "xz -dc FILE", &[0xfd, b'7', b'z', b'X', b'Z', 0x00]),
+    ("zip", "unzip -p FILE", b"PK\x03\x04"),
+];
+
+/// The compressed format whose magic bytes `head` starts with, if any.
+fn compression_of(head: &[u8]) -> Option<(&'static str, &'static str)> {
+    COMPRESSED
+        .iter()
+        .find(|(format, _, magic)| {
+            // bzip2's "BZh" is followed by its block size, a digit from 1 to 9: text may start
+            // with "BZh" too.
+            head.starts_with(magic)
+                && (*format != "bzip2" || head.get(3).is_some_and(|b| (b'1'..=b'9').contains(b)))
+        })
+        .map(|&(format, command, _)| (format, command))
+}
+
+/// Opens a log file for [`import_log`], naming it when it cannot be opened, and refuses a
+/// compressed one by its first bytes (gzip, zstd, bzip2, xz, zip): read as text it would only be
+/// "malformed lines". (Open the file before the store, and a file that cannot be read leaves no
+/// database behind.)
+pub fn open_log(path: &Path) -> Result<LogFile, ImportError> {
+    use std::io::Read;
+    let read_error = |source| ImportError::Read {
         path: path.to_owned(),
         source,
-    })
+    };
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    // Read through `take` so that a pipe gives what it has, however it arrives.
+    let mut head = Vec::with_capacity(8);
+    (&file).take(8).read_to_end(&mut head).map_err(read_error)?;
+    if let Some((format, command)) = compression_of(&head) {
+        return Err(ImportError::Compressed {
+            path: path.to_owned(),
+            format,
+            command,
+        });
+    }
+    Ok(std::io::Cursor::new(head).chain(file))
 }
 
 /// Stores the log `input` holds (read from `path`, which errors name) as `options.org_id`'s log,

@@ -194,6 +194,16 @@ pub fn run(
     query: &NamedQuery,
     params: &[(String, String)],
 ) -> Result<QueryRows, QueryError> {
+    run_within(store, query, params, &crate::QueryLimits::default())
+}
+
+/// [`run`] within `limits` (time, memory, the answer's size): see [`crate::QueryLimits`].
+pub fn run_within(
+    store: &Store,
+    query: &NamedQuery,
+    params: &[(String, String)],
+    limits: &crate::QueryLimits,
+) -> Result<QueryRows, QueryError> {
     let known = store.query_parameters(query.sql)?;
     if let Some((name, _)) = params.iter().find(|(name, _)| !known.contains(name)) {
         return Err(QueryError::UnknownParameter {
@@ -203,7 +213,7 @@ pub fn run(
         });
     }
     let params = checked_parameters(query, params)?;
-    Ok(store.run_query(query.sql, &params)?)
+    Ok(store.run_query_within(query.sql, &params, limits)?)
 }
 
 /// `params` checked against the parameters the header declares, names and kinds (SQLite would
