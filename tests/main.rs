@@ -15,6 +15,7 @@ mod database_cli;
 mod docs;
 mod errors_cli;
 mod export_cli;
+mod findings;
 mod first_hour;
 mod fuzz;
 mod import_cli;
