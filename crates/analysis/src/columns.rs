@@ -9,8 +9,9 @@ use std::collections::HashMap;
 /// The HTTP status of a request refused by the budget.
 pub(crate) const TOO_MANY_REQUESTS: i32 = 429;
 
-/// Who sent a request: the strings consumers are told apart by.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+/// Who sent a request: the strings consumers are told apart by. Ordered by its strings: the
+/// columns number senders in that order (see [`RequestColumns`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct Sender {
     pub user_agent: Option<String>,
     pub admin_id: Option<String>,
@@ -30,8 +31,8 @@ impl From<callbudget_store::RequestSource> for Sender {
     }
 }
 
-/// What a request called.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+/// What a request called. Ordered by its strings, like [`Sender`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct CalledEndpoint {
     pub operation_id: Option<String>,
     pub method: Option<String>,
@@ -39,9 +40,15 @@ pub(crate) struct CalledEndpoint {
 }
 
 /// The request log of one organization over a window, as every detector of this crate takes it:
-/// one row per request, **in time order** (ties in the order stored or pushed), four integer
-/// columns — when, the HTTP status, who sent it, what it called: 18 bytes a request — and the
-/// distinct senders and endpoints the rows name by index.
+/// one row per request, **in time order**, four integer columns — when, the HTTP status, who sent
+/// it, what it called: 18 bytes a request — and the distinct senders and endpoints the rows name by
+/// index.
+///
+/// **One log per multiset of requests.** Senders and endpoints are numbered in the order of their
+/// strings, and requests made at the same microsecond are put in the order of their status, sender
+/// and endpoint — never in the order they were stored, pushed or paged. So the same requests, read
+/// from pages in any order or imported in any order, are the same columns, and every detector's
+/// output (which reads nothing else) is the same to the byte.
 ///
 /// Each distinct sender and endpoint appears once in its table, so two rows name the same strings
 /// exactly when they name the same index: a detector works out what it needs (a consumer's name,
@@ -97,6 +104,44 @@ impl RequestColumns {
         let first = self.ts_us.partition_point(|&t| t < from_us);
         let end = self.ts_us.partition_point(|&t| t < to_us);
         first..end.max(first)
+    }
+
+    /// What orders request `row` among those made at the same time: its time, status, sender and
+    /// endpoint — all it is, so two requests with the same key are the same request.
+    #[inline]
+    fn key(&self, row: usize) -> (i64, u16, u32, u32) {
+        (
+            self.ts_us[row],
+            self.status[row],
+            self.sender[row],
+            self.endpoint[row],
+        )
+    }
+
+    /// Puts each run of requests made at the same time (the log in time order) in key order, in
+    /// place: a run's requests share their time, so sorting their other columns sorts the run.
+    fn order_ties(&mut self) {
+        let mut first = 0;
+        while first < self.len() {
+            let ts = self.ts_us[first];
+            let mut end = first + 1;
+            while end < self.len() && self.ts_us[end] == ts {
+                end += 1;
+            }
+            let sorted = (first + 1..end).all(|row| self.key(row - 1) <= self.key(row));
+            if !sorted {
+                let mut run: Vec<(u16, u32, u32)> = (first..end)
+                    .map(|row| (self.status[row], self.sender[row], self.endpoint[row]))
+                    .collect();
+                run.sort_unstable();
+                for (row, (status, sender, endpoint)) in (first..end).zip(run) {
+                    self.status[row] = status;
+                    self.sender[row] = sender;
+                    self.endpoint[row] = endpoint;
+                }
+            }
+            first = end;
+        }
     }
 
     /// Requests per sender.
@@ -237,7 +282,7 @@ impl RequestLogBuilder {
         self.push_indexed(row.ts_us, row.response_code.unwrap_or(0), sender, endpoint);
     }
 
-    /// The columns, in time order; requests pushed at the same time in the order pushed.
+    /// The columns, in their one order whatever the order pushed (see [`RequestColumns`]).
     pub fn finish(self) -> RequestColumns {
         let mut columns = RequestColumns {
             ts_us: self.ts_us,
@@ -247,14 +292,21 @@ impl RequestLogBuilder {
             senders: self.senders,
             endpoints: self.endpoints,
         };
+        // Senders and endpoints by their strings, first: ties are broken by those numbers.
+        let sender_rank = renumber_by_value(&mut columns.senders);
+        remap(&mut columns.sender, sender_rank.as_deref());
+        let endpoint_rank = renumber_by_value(&mut columns.endpoints);
+        remap(&mut columns.endpoint, endpoint_rank.as_deref());
         // The store reads in time order already; pushed requests may come in any order.
         if !columns.ts_us.is_sorted() {
             let mut order: Vec<u32> = (0..columns.len() as u32).collect();
-            order.sort_by_key(|&row| columns.ts_us[row as usize]);
+            order.sort_unstable_by_key(|&row| columns.key(row as usize));
             permute(&mut columns.ts_us, &order);
             permute(&mut columns.status, &order);
             permute(&mut columns.sender, &order);
             permute(&mut columns.endpoint, &order);
+        } else {
+            columns.order_ties();
         }
         columns
     }
@@ -308,6 +360,35 @@ impl RequestLogBuilder {
 /// `values` taken in `order`.
 fn permute<T: Copy>(values: &mut Vec<T>, order: &[u32]) {
     *values = order.iter().map(|&row| values[row as usize]).collect();
+}
+
+/// Sorts `values` (distinct) and returns each one's new index by its old one; `None` when they were
+/// in order already.
+fn renumber_by_value<T: Ord>(values: &mut Vec<T>) -> Option<Vec<u32>> {
+    if values.is_sorted() {
+        return None;
+    }
+    let mut order: Vec<u32> = (0..values.len() as u32).collect();
+    order.sort_unstable_by(|&a, &b| values[a as usize].cmp(&values[b as usize]));
+    let mut rank = vec![0u32; values.len()];
+    for (new, &old) in order.iter().enumerate() {
+        rank[old as usize] = new as u32;
+    }
+    let mut taken: Vec<Option<T>> = std::mem::take(values).into_iter().map(Some).collect();
+    *values = order
+        .iter()
+        .filter_map(|&old| taken[old as usize].take())
+        .collect();
+    Some(rank)
+}
+
+/// Each index of `column` replaced by its `rank` (unchanged without one).
+fn remap(column: &mut [u32], rank: Option<&[u32]>) {
+    if let Some(rank) = rank {
+        for index in column {
+            *index = rank[*index as usize];
+        }
+    }
 }
 
 /// Numbers pairs `(a, b)` of small indices densely, in the order first seen: through a table when
@@ -443,18 +524,56 @@ mod tests {
     }
 
     #[test]
-    fn requests_at_the_same_time_keep_the_order_they_were_pushed_in() {
+    fn requests_at_the_same_time_are_ordered_by_what_they_are_not_by_when_they_came() {
         let log = fixtures::log([
-            request(5).user_agent("a"),
-            request(3).user_agent("b"),
             request(5).user_agent("c"),
             request(3).user_agent("d"),
+            request(5).user_agent("a"),
+            request(3).user_agent("b").status(429),
+            request(3).user_agent("b"),
         ]);
-        assert_eq!(log.ts_us, vec![3, 3, 5, 5]);
-        let agents: Vec<Option<&str>> = (0..4)
+        assert_eq!(log.ts_us, vec![3, 3, 3, 5, 5]);
+        let agents: Vec<Option<&str>> = (0..5)
             .map(|row| log.senders[log.sender[row] as usize].user_agent.as_deref())
             .collect();
-        assert_eq!(agents, [Some("b"), Some("d"), Some("a"), Some("c")]);
+        // By status first (200 before 429), then by sender.
+        assert_eq!(
+            agents,
+            [Some("b"), Some("d"), Some("b"), Some("a"), Some("c")]
+        );
+        assert_eq!(log.status[..3], [200, 200, 429]);
+        // Senders are numbered by their strings, whatever came first.
+        assert!(log.senders.is_sorted());
+    }
+
+    proptest::proptest! {
+        /// Any order of the same requests is the same log: the columns are a function of the
+        /// multiset.
+        #[test]
+        fn the_same_requests_in_any_order_are_the_same_columns(
+            requests in proptest::collection::vec((0i64..6, 0usize..3, 0usize..3, proptest::bool::ANY), 0..40),
+            seed in 0u64..1_000,
+        ) {
+            const AGENTS: [&str; 3] = ["a", "b", "c"];
+            const PATHS: [&str; 3] = ["/x", "/y", "/z"];
+            let literal = |&(ts, agent, path, refused): &(i64, usize, usize, bool)| {
+                request(ts)
+                    .user_agent(AGENTS[agent])
+                    .path(PATHS[path])
+                    .status(if refused { 429 } else { 200 })
+            };
+            let mut shuffled = requests.clone();
+            // A cheap deterministic shuffle: enough to put ties in another order.
+            let n = shuffled.len();
+            for i in (1..n).rev() {
+                let j = ((seed.wrapping_mul(6364136223846793005).wrapping_add(i as u64)) >> 33) as usize % (i + 1);
+                shuffled.swap(i, j);
+            }
+            proptest::prop_assert_eq!(
+                fixtures::log(requests.iter().map(literal)),
+                fixtures::log(shuffled.iter().rev().map(literal))
+            );
+        }
     }
 
     #[test]
