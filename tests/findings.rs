@@ -65,7 +65,11 @@ fn claims(audit: &OrgAudit) -> String {
         let _ = writeln!(
             out,
             "{} {scenario}: {} removed; others refused {} → {} ({} spared)",
-            w.consumer, w.requests_removed, w.refused_others_before, w.refused_others_after, w.spared
+            w.consumer,
+            w.requests_removed,
+            w.refused_others_before,
+            w.refused_others_after,
+            w.spared
         );
     }
     let _ = writeln!(out, "\n## Findings");
