@@ -465,14 +465,15 @@ fn five_consumers_count_intended_calls_and_writes() {
     assert!(
         pusher
             .arithmetic
-            .starts_with("500 writes in 1 burst(s), the first at 03:00:0"),
+            .starts_with("500 writes in 1 burst(s), the first at 2026-11-19 03:00:0"),
         "{}",
         pusher.arithmetic
     );
     assert!(
         pusher.arithmetic.ends_with(
-            "→ ⌈500 / 100⌉ = 5 action batch(es) of up to 100 actions; 1 burst(s) in 1 day: \
-             500 writes/day → 5 batch(es)/day; saves 495/day"
+            "→ ⌈500 / 100⌉ = 5 action batch(es) of up to 100 actions; 1 burst(s) on 2026-11-19, \
+             whose time of day the window holds on 1 date: 500 writes/day → 5 batch(es)/day; \
+             saves 495/day"
         ),
         "{}",
         pusher.arithmetic

@@ -8,8 +8,9 @@
 //! resource and whether it retried a refused call. Calls a day count the calls a consumer meant
 //! to make: retries of refused calls are left out (and said so), a refused call never retried
 //! still counts. Calls a day are the calls seen in the window times `24 h / window length`; a
-//! burst, which happens at a time of day, counts per whole day the window covers (at least one),
-//! so a once-a-day burst is once a day in a 6-hour window and in a 26-hour one alike.
+//! burst, which happens at a time of day, counts once per date on which the window holds that
+//! time of day, so a daily 03:00 job is once a day in a 6-hour window, and in a 26-hour window from
+//! 02:00 that holds 03:00 on two dates, not twice in "1 day". The text names the dates.
 //!
 //! **Arithmetic that multiplies out.** Figures are rounded to whole calls before they are used,
 //! so every arithmetic text multiplies out from the numbers it shows.
@@ -132,8 +133,9 @@ struct Period {
     seconds: f64,
     /// `24 h / window length`: what scales the window's counts of polling to a day.
     per_day: f64,
-    /// Whole days the window covers, at least one: what a burst's count is divided by.
-    whole_days: f64,
+    /// The window, µs: what a burst's time of day recurs in.
+    start_us: i64,
+    end_us: i64,
 }
 
 impl Period {
@@ -142,8 +144,21 @@ impl Period {
         Period {
             seconds,
             per_day: SECONDS_PER_DAY / seconds,
-            whole_days: (seconds / SECONDS_PER_DAY).round().max(1.0),
+            start_us: window.start_us(),
+            end_us: window.end_us(),
         }
+    }
+
+    /// On how many dates the window holds the time of day of `at_us` (a moment inside it): the
+    /// days a daily job at that time could have run in it — once a date, whatever the window's
+    /// length or where it starts.
+    fn dates_holding_time_of_day(&self, at_us: i64) -> u64 {
+        let day = SECONDS_PER_DAY as i64 * MICROS_PER_SECOND;
+        // Whole days k with start ≤ at + k·day < end.
+        let first = (self.start_us - at_us).div_euclid(day)
+            + i64::from((self.start_us - at_us).rem_euclid(day) != 0);
+        let last = (self.end_us - at_us - 1).div_euclid(day);
+        (last - first + 1).max(1) as u64
     }
 
     /// `N calls in 6 h = M/day`, the window's length in hours with at most two decimals.
