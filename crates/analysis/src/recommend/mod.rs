@@ -408,12 +408,18 @@ pub(crate) fn recommend_resolved(
         .map(|read| ((read.consumer, read.operation.operation_id.as_str()), read))
         .collect();
 
-    let networks_in_log = fan_out::networks_in_paths(resolved);
+    let networks = fan_out::NetworksNamed::of(
+        resolved,
+        reads.values(),
+        writes
+            .iter()
+            .flat_map(|((consumer, _), requests)| requests.iter().map(|r| (*consumer, r))),
+    );
     let mut out = Vec::new();
     for usage in reads.values() {
         let id = usage.operation.operation_id.as_str();
         let rec = if let Some(pair) = table.fan_out_pair(id) {
-            fan_out::recommendation(resolved, &period, usage, pair, options, networks_in_log)
+            fan_out::recommendation(resolved, &period, usage, pair, options, &networks)
         } else {
             rereads::recommendation(resolved, &period, usage, table)
         };

@@ -196,7 +196,7 @@ fn records_without_an_operation_id_are_resolved_from_their_path() {
 }
 
 #[test]
-fn without_an_inventory_the_networks_are_estimated_from_the_log() {
+fn without_an_inventory_the_networks_are_those_of_the_consumers_own_calls() {
     let mut calls = per_device_polls(Some("getDeviceLldpCdp"), "/lldpCdp", 10, 300);
     for (i, net) in ["L_1", "L_2", "L_3"].iter().enumerate() {
         calls.push(call(
@@ -211,6 +211,40 @@ fn without_an_inventory_the_networks_are_estimated_from_the_log() {
     assert_eq!(recs.len(), 1);
     assert!(recs[0].estimated);
     assert_eq!(recs[0].calls_per_day_after, 3.0 * 288.0);
+    assert!(
+        recs[0].arithmetic.contains(
+            "once for each of the 3 networks (estimated from the networks in the log: its own \
+             calls name none)"
+        ),
+        "{}",
+        recs[0].arithmetic
+    );
+    // Once the poller's own calls name networks (it reads two networks' devices), its loop is
+    // over those, not the other consumer's.
+    for (i, net) in ["N_0", "N_1"].iter().enumerate() {
+        calls.push(call(
+            10 + i as i64,
+            POLLER,
+            Some("getNetworkDevices"),
+            "GET",
+            format!("/api/v1/networks/{net}/devices"),
+        ));
+    }
+    let recs = run(&calls, &RecommendOptions::default());
+    let lldp = recs
+        .iter()
+        .find(|r| r.current_operation == "getDeviceLldpCdp")
+        .unwrap();
+    assert!(lldp.estimated);
+    assert_eq!(lldp.calls_per_cycle_after, Some(2));
+    assert_eq!(lldp.calls_per_day_after, 2.0 * 288.0);
+    assert!(
+        lldp.arithmetic.contains(
+            "once for each of the 2 networks (estimated: the networks its own calls name)"
+        ),
+        "{}",
+        lldp.arithmetic
+    );
 }
 
 #[test]
