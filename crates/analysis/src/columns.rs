@@ -2,7 +2,9 @@
 //! columns without a string per row ([`load_request_log`]) or built from literal requests
 //! ([`RequestLogBuilder`]).
 
+use super::recommend::ReplacementTable;
 use super::{AnalysisError, AnalysisWindow};
+use callbudget_api::OperationCatalog;
 use callbudget_store::{OrgId, RequestLogDictionaries, RequestLogIds, RequestLogRow, Store};
 use std::collections::HashMap;
 
@@ -37,6 +39,23 @@ pub(crate) struct CalledEndpoint {
     pub operation_id: Option<String>,
     pub method: Option<String>,
     pub path: Option<String>,
+    /// For an operation whose query parameters change what a call returns (the replacement
+    /// table's conditions: [`ReplacementTable::query_parameters`]), those its query named
+    /// (`deviceSerial=Q2…`, `""` for none); `None` for any other operation, or a query not known.
+    pub selector: Option<String>,
+}
+
+/// The query parameters that tell apart the calls of the operation `endpoint` calls (by its
+/// operationId, else its method and path), if it has any.
+fn query_parameters(endpoint: &CalledEndpoint) -> Option<Vec<&'static str>> {
+    let catalog = OperationCatalog::meraki_v1();
+    let operation = endpoint
+        .operation_id
+        .as_deref()
+        .and_then(|id| catalog.get(id))
+        .or_else(|| catalog.match_path(endpoint.method.as_deref()?, endpoint.path.as_deref()?))?;
+    let parameters = ReplacementTable::meraki_v1().query_parameters(&operation.operation_id);
+    (!parameters.is_empty()).then_some(parameters)
 }
 
 /// The request log of one organization over a window, as every detector of this crate takes it:
@@ -212,12 +231,19 @@ pub fn load_request_log(
             .into_iter()
             .map(|(id, s)| (id, builder.sender_index(Sender::from(s)))),
     );
+    // The endpoints whose calls their query parameters tell apart (few, if any): their rows are
+    // read with their query strings, each kind of call an endpoint of its own.
+    let mut selective: HashMap<i64, Vec<&'static str>> = HashMap::new();
     let endpoint_of = DictionaryIndex::new(endpoints.into_iter().map(|(id, e)| {
         let endpoint = CalledEndpoint {
             operation_id: e.operation_id,
             method: e.method,
             path: e.path,
+            selector: None,
         };
+        if let Some(parameters) = query_parameters(&endpoint) {
+            selective.insert(id, parameters);
+        }
         (id, builder.endpoint_index(endpoint))
     }));
     let hint = usize::try_from(read.rows_hint()).unwrap_or(usize::MAX);
@@ -225,18 +251,96 @@ pub fn load_request_log(
     builder.reserve(hint);
     let mut later = RequestLogBuilder::default();
     later.reserve(hint / 2 + hint / 8);
-    let visit = |part: &mut RequestLogBuilder, ids: &RequestLogIds| {
+    // A call told apart by its query is pushed as a kind of its part ([`Kinds`]), numbered when
+    // both parts are read.
+    let (mut kinds, mut later_kinds) = (Kinds::default(), Kinds::default());
+    let visit = |part: &mut RequestLogBuilder,
+                 kinds: &mut Kinds,
+                 ids: &RequestLogIds,
+                 query: Option<&str>| {
+        let endpoint = endpoint_of.get(ids.endpoint_id).unwrap_or(missing_endpoint);
+        let endpoint = match selective.get(&ids.endpoint_id) {
+            Some(parameters) => kinds.of(
+                endpoint,
+                ReplacementTable::query_selector(parameters, query.unwrap_or_default()),
+            ),
+            None => endpoint,
+        };
         part.push_indexed(
             ids.ts_us,
             ids.response_code.unwrap_or(0),
             sender_of.get(ids.source_id).unwrap_or(missing_sender),
-            endpoint_of.get(ids.endpoint_id).unwrap_or(missing_endpoint),
+            endpoint,
         );
     };
-    read.scan(|ids| visit(&mut builder, ids), |ids| visit(&mut later, ids))
-        .map_err(AnalysisError::store(org_id))?;
+    if selective.is_empty() {
+        read.scan(
+            |ids| visit(&mut builder, &mut kinds, ids, None),
+            |ids| visit(&mut later, &mut later_kinds, ids, None),
+        )
+    } else {
+        let wants = |endpoint_id: i64| selective.contains_key(&endpoint_id);
+        read.scan_with_queries(
+            &wants,
+            |ids, query| visit(&mut builder, &mut kinds, ids, query),
+            |ids, query| visit(&mut later, &mut later_kinds, ids, query),
+        )
+    }
+    .map_err(AnalysisError::store(org_id))?;
+    let first = builder.ts_us.len();
     builder.append(later);
+    kinds.number(&mut builder, 0..first);
+    let end = builder.ts_us.len();
+    later_kinds.number(&mut builder, first..end);
     Ok(builder.finish())
+}
+
+/// The kinds of call a part of the log pushed, an endpoint and its query's selector each: pushed
+/// as `KIND | index` until [`Kinds::number`] gives each its endpoint of the whole log.
+#[derive(Default)]
+struct Kinds {
+    seen: HashMap<(u32, String), u32>,
+    kinds: Vec<(u32, String)>,
+}
+
+impl Kinds {
+    const KIND: u32 = 1 << 31;
+
+    /// The stand-in index of `endpoint` called with `selector`.
+    fn of(&mut self, endpoint: u32, selector: String) -> u32 {
+        let next = self.kinds.len() as u32;
+        let index = *self
+            .seen
+            .entry((endpoint, selector))
+            .or_insert_with_key(|kind| {
+                self.kinds.push(kind.clone());
+                next
+            });
+        Self::KIND | index
+    }
+
+    /// Gives each kind its endpoint in `builder` and puts it in place of the stand-ins of `rows`.
+    fn number(self, builder: &mut RequestLogBuilder, rows: std::ops::Range<usize>) {
+        if self.kinds.is_empty() {
+            return;
+        }
+        let endpoints: Vec<u32> = self
+            .kinds
+            .into_iter()
+            .map(|(endpoint, selector)| {
+                let called = CalledEndpoint {
+                    selector: Some(selector),
+                    ..builder.endpoints[endpoint as usize].clone()
+                };
+                builder.endpoint_index(called)
+            })
+            .collect();
+        for index in &mut builder.endpoint[rows] {
+            if *index & Self::KIND != 0 {
+                *index = endpoints[(*index & !Self::KIND) as usize];
+            }
+        }
+    }
 }
 
 /// Builds [`RequestColumns`] one request at a time, in any order (they are put in time order
@@ -265,8 +369,14 @@ impl RequestLogBuilder {
         builder
     }
 
-    /// Adds one request.
+    /// Adds one request, its query string not known.
     pub fn push(&mut self, row: &RequestLogRow<'_>) {
+        self.push_with_query(row, None);
+    }
+
+    /// Adds one request and its query string (`None`: not known), of which only what tells the
+    /// calls of its operation apart is kept (see [`CalledEndpoint`]'s selector).
+    pub fn push_with_query(&mut self, row: &RequestLogRow<'_>, query: Option<&str>) {
         let owned = |value: Option<&str>| value.map(str::to_owned);
         let sender = self.sender_index(Sender {
             user_agent: owned(row.user_agent),
@@ -274,11 +384,18 @@ impl RequestLogBuilder {
             source_ip: owned(row.source_ip),
             client_id: owned(row.client_id),
         });
-        let endpoint = self.endpoint_index(CalledEndpoint {
+        let mut endpoint = CalledEndpoint {
             operation_id: owned(row.operation_id),
             method: owned(row.method),
             path: owned(row.path),
-        });
+            selector: None,
+        };
+        if let Some(query) = query
+            && let Some(parameters) = query_parameters(&endpoint)
+        {
+            endpoint.selector = Some(ReplacementTable::query_selector(&parameters, query));
+        }
+        let endpoint = self.endpoint_index(endpoint);
         self.push_indexed(row.ts_us, row.response_code.unwrap_or(0), sender, endpoint);
     }
 
@@ -544,6 +661,122 @@ mod tests {
         assert_eq!(log.status[..3], [200, 200, 429]);
         // Senders are numbered by their strings, whatever came first.
         assert!(log.senders.is_sorted());
+    }
+
+    /// The records of one hour at 2026-11-19 10:00, of which 0, 1, 2 share a microsecond and 3–5
+    /// read one network's channel utilization as its average, one AP's and one client's.
+    fn stored_records() -> Vec<callbudget_api::RequestRecord> {
+        let at = |ms: i64| {
+            callbudget_api::timestamp::parse("2026-11-19T10:00:00Z").unwrap()
+                + chrono::TimeDelta::milliseconds(ms)
+        };
+        let record = |ms: i64, agent: &str, path: &str, query: &str, code: u16| {
+            callbudget_api::RequestRecord {
+                admin_id: None,
+                method: Some("GET".to_owned()),
+                host: None,
+                path: Some(path.to_owned()),
+                query_string: Some(query.to_owned()),
+                user_agent: Some(agent.to_owned()),
+                ts: at(ms),
+                response_code: Some(code),
+                source_ip: None,
+                version: Some(1),
+                operation_id: None,
+                client: None,
+            }
+        };
+        let history = "/api/v1/networks/N_1/wireless/channelUtilizationHistory";
+        vec![
+            record(5, "b", "/api/v1/organizations/1/networks", "", 200),
+            record(5, "a", "/api/v1/organizations/1/networks", "", 429),
+            record(5, "a", "/api/v1/organizations/1/devices", "perPage=5", 200),
+            record(9, "c", history, "timespan=600", 200),
+            record(9, "c", history, "deviceSerial=Q2MR-1&timespan=600", 200),
+            record(9, "c", history, "clientId=k1&timespan=600", 200),
+        ]
+    }
+
+    /// `records`, stored as one window, loaded.
+    fn stored_and_loaded(records: &[callbudget_api::RequestRecord]) -> RequestColumns {
+        use callbudget_store::{CollectionFilter, Endpoint, WindowMeta};
+        let t = |s: &str| callbudget_api::timestamp::parse(s).unwrap();
+        let (t0, t1) = (t("2026-11-19T10:00:00Z"), t("2026-11-19T11:00:00Z"));
+        let mut store = Store::open_in_memory().unwrap();
+        let meta = WindowMeta {
+            org_id: OrgId::new("1"),
+            endpoint: Endpoint::ApiRequests,
+            filter: CollectionFilter::None,
+            t0,
+            t1,
+            started_at: t1,
+            finished_at: t1,
+            calls: 1,
+            http_429s: 0,
+        };
+        store.store_request_window(&meta, records).unwrap();
+        let window = AnalysisWindow::new(t0, t1).unwrap();
+        load_request_log(&store, &OrgId::new("1"), &window).unwrap()
+    }
+
+    #[test]
+    fn a_stored_log_keeps_the_query_parameters_that_tell_an_operations_calls_apart() {
+        let log = stored_and_loaded(&stored_records());
+        let selectors: Vec<Option<&str>> = (0..log.len())
+            .map(|row| {
+                log.endpoints[log.endpoint[row] as usize]
+                    .selector
+                    .as_deref()
+            })
+            .collect();
+        // Only the channel-utilization history's calls keep what tells them apart.
+        let mut history: Vec<&str> = selectors[3..].iter().map(|s| s.unwrap()).collect();
+        history.sort_unstable();
+        assert_eq!(history, ["", "clientId=k1", "deviceSerial=Q2MR-1"]);
+        assert_eq!(selectors[..3], [None, None, None]);
+        // The same in memory.
+        let mut builder = RequestLogBuilder::default();
+        for r in stored_records() {
+            let row = RequestLogRow {
+                ts_us: r.ts.timestamp_micros(),
+                response_code: r.response_code,
+                method: r.method.as_deref(),
+                path: r.path.as_deref(),
+                user_agent: r.user_agent.as_deref(),
+                admin_id: None,
+                source_ip: None,
+                operation_id: None,
+                client_id: None,
+            };
+            builder.push_with_query(&row, r.query_string.as_deref());
+        }
+        let in_memory = builder.finish();
+        // The same rows (the stored log's endpoints include some no row of the window names).
+        let rows = |log: &RequestColumns| -> Vec<(i64, u16, CalledEndpoint)> {
+            (0..log.len())
+                .map(|row| {
+                    let endpoint = log.endpoints[log.endpoint[row] as usize].clone();
+                    (log.ts_us[row], log.status[row], endpoint)
+                })
+                .collect()
+        };
+        assert_eq!(rows(&in_memory), rows(&log));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        /// Records stored in any order — pages read newest first, an import shuffled — load as
+        /// the same columns.
+        #[test]
+        fn records_stored_in_any_order_load_as_the_same_columns(
+            order in proptest::strategy::Strategy::prop_shuffle(
+                proptest::strategy::Just((0..6usize).collect::<Vec<_>>())
+            )
+        ) {
+            let records = stored_records();
+            let shuffled: Vec<_> = order.iter().map(|&i| records[i].clone()).collect();
+            proptest::prop_assert_eq!(stored_and_loaded(&shuffled), stored_and_loaded(&records));
+        }
     }
 
     proptest::proptest! {

@@ -119,7 +119,12 @@ pub(super) fn recommendation(
     }
     let current = usage.per_day(period);
     let after = (current * per_cycle as f64 / resources as f64).round();
-    let paths = if reads_items(usage.operation) {
+    let paths = if !pair.with_query.is_empty() {
+        format!(
+            "{resources} {} values across {targets} {noun}",
+            pair.with_query.join(" and ")
+        )
+    } else if reads_items(usage.operation) {
         format!("{resources} paths across {targets} {noun}")
     } else {
         format!("{resources} {noun}")

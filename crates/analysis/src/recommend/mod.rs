@@ -173,10 +173,13 @@ impl Period {
     }
 }
 
-/// How one consumer read one operation: the calls it meant to make, by path.
+/// How one consumer read one operation (one kind of its calls, where their parameters tell
+/// apart what replaces them): the calls it meant to make, by path.
 struct Reads<'c> {
     consumer: usize,
     operation: &'c Operation,
+    /// The fan-out pair that replaces these calls, if one does.
+    pair: Option<&'static FanOutPair>,
     /// Distinct paths of its intended calls.
     resources: u64,
     /// The gaps between two intended calls on one path, µs.
@@ -339,16 +342,25 @@ pub(crate) fn recommend_resolved(
     let table = ReplacementTable::meraki_v1();
     let period = Period::of(window);
 
-    // (consumer, operation) → how it was read, numbered densely; writes apart, in time order.
+    // (consumer, operation, fan-out pair) → how it was read, numbered densely; writes apart, in
+    // time order. An operation's pair is decided call by call where its parameters decide it
+    // (`fan_out_pair_for`): one AP's history and a network's average are different reads.
     // Operations are numbered by shape, so that a request's costs no string hash.
-    let mut operation_ids: HashMap<&str, u32> = HashMap::new();
+    let mut operation_ids: HashMap<(&str, Option<usize>), u32> = HashMap::new();
     let mut operation_of_shape = vec![u32::MAX; resolved.shapes.len()];
+    let mut pair_of_operation: Vec<Option<&FanOutPair>> = Vec::new();
     for (shape, operation) in resolved.operations_of_shapes() {
         if let Some(op) = operation {
+            let selector = resolved.shapes[shape].selector.as_deref();
+            let pair = table.fan_out_pair_for(&op.operation_id, selector);
+            let row = pair.and_then(|p| table.fan_out.iter().position(|q| std::ptr::eq(p, q)));
             let next = operation_ids.len() as u32;
             operation_of_shape[shape] = *operation_ids
-                .entry(op.operation_id.as_str())
-                .or_insert(next);
+                .entry((op.operation_id.as_str(), row))
+                .or_insert_with(|| {
+                    pair_of_operation.push(pair);
+                    next
+                });
         }
     }
     let mut usages = PairIndex::new(resolved.consumers.len(), operation_ids.len());
@@ -375,6 +387,7 @@ pub(crate) fn recommend_resolved(
             reads.push(Reads {
                 consumer,
                 operation: op,
+                pair: None,
                 resources: 0,
                 gaps: Vec::new(),
                 interval_us: OnceCell::new(),
@@ -384,6 +397,7 @@ pub(crate) fn recommend_resolved(
             });
         }
         let read = &mut reads[usage];
+        read.pair = pair_of_operation[operation as usize];
         if r.retry {
             read.retries += 1;
             continue;
@@ -403,9 +417,16 @@ pub(crate) fn recommend_resolved(
         }
     }
     drop(last_call);
-    let reads: BTreeMap<(usize, &str), Reads<'_>> = reads
+    let reads: BTreeMap<(usize, &str, Option<&str>), Reads<'_>> = reads
         .into_iter()
-        .map(|read| ((read.consumer, read.operation.operation_id.as_str()), read))
+        .map(|read| {
+            let key = (
+                read.consumer,
+                read.operation.operation_id.as_str(),
+                read.pair.map(|p| p.replacement.as_str()),
+            );
+            (key, read)
+        })
         .collect();
 
     let networks = fan_out::NetworksNamed::of(
@@ -417,8 +438,7 @@ pub(crate) fn recommend_resolved(
     );
     let mut out = Vec::new();
     for usage in reads.values() {
-        let id = usage.operation.operation_id.as_str();
-        let rec = if let Some(pair) = table.fan_out_pair(id) {
+        let rec = if let Some(pair) = usage.pair {
             fan_out::recommendation(resolved, &period, usage, pair, options, &networks)
         } else {
             rereads::recommendation(resolved, &period, usage, table)

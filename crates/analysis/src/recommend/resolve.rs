@@ -59,6 +59,9 @@ pub(crate) struct RequestShape {
     /// operation); `None` when it is known or missing.
     pub unknown_operation_id: Option<String>,
     pub method: Option<String>,
+    /// The query parameters that tell the calls of its operation apart, as they were named
+    /// (`None`: not known, or none matter for the operation).
+    pub selector: Option<String>,
     /// Index into [`ResolvedLog::resources`]; [`NONE`] without a path.
     resource: u32,
     /// The method and the operation as small numbers, for keying calls and usages cheaply.
@@ -276,9 +279,18 @@ pub(crate) fn resolve_columns<'c>(
         });
         let method = method.map(str::to_ascii_uppercase);
         let method_text = method.as_deref().unwrap_or_default();
+        // Calls its query tells apart (one AP's history on a network's path) are resources of
+        // their own.
+        let resource = path.map(|p| match called.selector.as_deref() {
+            Some(selector) if !selector.is_empty() => {
+                resources.intern(&format!("{}?{selector}", path_below_base(p)))
+            }
+            _ => resources.intern(path_below_base(p)),
+        });
         shapes.push(RequestShape {
             unknown_operation_id: op_id.filter(|_| known.is_none()).map(str::to_owned),
-            resource: path.map_or(NONE, |p| resources.intern(path_below_base(p))),
+            selector: called.selector.clone(),
+            resource: resource.unwrap_or(NONE),
             method_code: method_codes.intern(method_text),
             usage_code: usage_codes.intern(&format!(
                 "{method_text} {}",
