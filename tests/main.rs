@@ -19,6 +19,7 @@ mod findings;
 mod first_hour;
 mod fuzz;
 mod import_cli;
+mod independent;
 mod metrics;
 mod notify;
 mod output_safety;
