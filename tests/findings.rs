@@ -22,7 +22,7 @@ fn audit_of(scenario: &str, since: &str) -> OrgAudit {
     let simulator = Simulator::build(SimConfig::new(vec![scenario], time(END), "k"))
         .expect("the scenario builds");
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let mut store = Store::open(&dir.path().join("cb.db")).expect("the database opens");
+    let mut store = Store::open(dir.path().join("cb.db")).expect("the database opens");
     store_hourly_log(&mut store, &simulator, &org, time(since), time(END));
     let mut run = run_audits(&store, &AuditRequest::default()).expect("the audit runs");
     assert_eq!(run.audits.len(), 1);
