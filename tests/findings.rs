@@ -17,14 +17,23 @@ const END: &str = "2026-11-20T00:00:00Z";
 /// The default audit (the last 24 h of the log) of `scenario`'s log from `since` to its end,
 /// stored as a collection would store it.
 fn audit_of(scenario: &str, since: &str) -> OrgAudit {
+    let (simulator, org) = simulated(scenario);
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut store = Store::open(dir.path().join("cb.db")).expect("the database opens");
+    store_hourly_log(&mut store, &simulator, &org, time(since), time(END));
+    audit_in(&store)
+}
+
+fn simulated(scenario: &str) -> (Simulator, String) {
     let scenario = Scenario::load(&sample_path(scenario)).expect("a shipped scenario");
     let org = scenario.org_id.clone();
     let simulator = Simulator::build(SimConfig::new(vec![scenario], time(END), "k"))
         .expect("the scenario builds");
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let mut store = Store::open(dir.path().join("cb.db")).expect("the database opens");
-    store_hourly_log(&mut store, &simulator, &org, time(since), time(END));
-    let mut run = run_audits(&store, &AuditRequest::default()).expect("the audit runs");
+    (simulator, org)
+}
+
+fn audit_in(store: &Store) -> OrgAudit {
+    let mut run = run_audits(store, &AuditRequest::default()).expect("the audit runs");
     assert_eq!(run.audits.len(), 1);
     run.audits.remove(0)
 }
@@ -104,4 +113,55 @@ fn retry_mix() {
 fn fleet_loops() {
     let audit = audit_of("fleet-loops.toml", "2026-11-19T00:00:00Z");
     insta::assert_snapshot!("fleet_loops", claims(&audit));
+}
+
+/// Issue 29, item 5, on the shipped scenarios: the same records stored newest first, as a
+/// collection that pages newest first stores them, are the same audit to the byte.
+#[test]
+fn the_shipped_scenarios_stored_newest_first_are_the_same_audit() {
+    use callbudget_store::{CollectionFilter, Endpoint, OrgId, WindowMeta};
+    for scenario in ["retry-mix.toml", "fleet-loops.toml"] {
+        let (simulator, org) = simulated(scenario);
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut forward = Store::open(dir.path().join("forward.db")).expect("opens");
+        store_hourly_log(
+            &mut forward,
+            &simulator,
+            &org,
+            time("2026-11-19T00:00:00Z"),
+            time(END),
+        );
+        let mut backward = Store::open(dir.path().join("backward.db")).expect("opens");
+        let mut records = simulator.records(&org);
+        records.sort_by_key(|r| std::cmp::Reverse(r.ts));
+        for hour in 0..24 {
+            let t0 = time("2026-11-19T00:00:00Z") + chrono::TimeDelta::hours(hour);
+            let t1 = t0 + chrono::TimeDelta::hours(1);
+            let meta = WindowMeta {
+                org_id: OrgId::new(&org),
+                endpoint: Endpoint::ApiRequests,
+                filter: CollectionFilter::None,
+                t0,
+                t1,
+                started_at: t1,
+                finished_at: t1,
+                calls: 1,
+                http_429s: 0,
+            };
+            let newest_first: Vec<_> = records
+                .iter()
+                .filter(|r| r.ts >= t0 && r.ts < t1)
+                .cloned()
+                .collect();
+            backward
+                .store_request_window(&meta, &newest_first)
+                .expect("stored");
+        }
+        let json = |audit: &OrgAudit| serde_json::to_string(audit).expect("serializes");
+        assert_eq!(
+            json(&audit_in(&backward)),
+            json(&audit_in(&forward)),
+            "{scenario}"
+        );
+    }
 }

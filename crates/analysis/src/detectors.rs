@@ -62,7 +62,9 @@ pub(crate) fn detect(
     });
     let by_consumer = by_consumer?;
     // Whoever did harm gets its what-if too, however few requests it sent: the action list ranks
-    // by the refusals a fix spares, and a fix nobody replayed would spare none.
+    // by the refusals a fix spares, and a fix nobody replayed would spare none. Without it only
+    // (one replay each, on two threads): the most any fix of it can spare, which is what the
+    // action of a client that must stop retrying early is judged by.
     let harmful: Vec<&str> = harmful_user_agents(&by_consumer)
         .into_iter()
         .filter(|agent| !what_ifs.iter().any(|w| w.consumer == *agent))
@@ -73,7 +75,7 @@ pub(crate) fn detect(
             &options.budget,
             &replay,
             &harmful,
-            &recommendations,
+            &[],
         ));
     }
     Ok(Detected {
