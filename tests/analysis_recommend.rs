@@ -175,8 +175,9 @@ fn concrete_path(template: &str, target: usize, item: usize) -> String {
 
 /// Every fan-out pair of the replacement table, exercised: a consumer reads the per-target
 /// operation for 10 targets (3 targets × 4 items for an operation that reads items one by one)
-/// every 5 minutes for an hour, without operationIds, and gets exactly one recommendation —
-/// the pair's replacement, with the calls a cycle the pair's coverage and page size give.
+/// every 5 minutes for an hour, without operationIds, with the query parameters the pair holds
+/// for, and gets exactly one recommendation — the pair's replacement, with the calls a cycle the
+/// pair's coverage and page size give.
 #[test]
 fn a_fan_out_over_every_pair_of_the_replacement_table_is_found() {
     use callbudget_analysis::RequestLogBuilder;
@@ -210,18 +211,27 @@ fn a_fan_out_over_every_pair_of_the_replacement_table_is_found() {
             for t in 0..targets {
                 for i in 0..items_per_target {
                     let path = concrete_path(&current.path, t, i);
-                    builder.push(&RequestLogRow {
-                        ts_us: start.timestamp_micros()
-                            + (cycle * 300 + (t * items_per_target + i) as i64) * 1_000_000,
-                        response_code: Some(200),
-                        method: Some("GET"),
-                        path: Some(&path),
-                        user_agent: Some("Looper/1.0"),
-                        admin_id: None,
-                        source_ip: None,
-                        operation_id: None,
-                        client_id: None,
-                    });
+                    // A pair that holds for the calls naming a parameter: each call names it.
+                    let query: Vec<String> = pair
+                        .with_query
+                        .iter()
+                        .map(|q| format!("{q}=v-{t}"))
+                        .collect();
+                    builder.push_with_query(
+                        &RequestLogRow {
+                            ts_us: start.timestamp_micros()
+                                + (cycle * 300 + (t * items_per_target + i) as i64) * 1_000_000,
+                            response_code: Some(200),
+                            method: Some("GET"),
+                            path: Some(&path),
+                            user_agent: Some("Looper/1.0"),
+                            admin_id: None,
+                            source_ip: None,
+                            operation_id: None,
+                            client_id: None,
+                        },
+                        Some(&query.join("&")),
+                    );
                 }
             }
         }
@@ -268,7 +278,7 @@ fn a_fan_out_over_every_pair_of_the_replacement_table_is_found() {
         assert_eq!(r.per_page, pair.per_page);
         found.push(pair.current.clone());
     }
-    assert_eq!(found.len(), 58);
+    assert_eq!(found.len(), 59);
 }
 
 /// The simulated log of `scenario` (its one day ends at 2026-11-20T00:00Z) as the analysis reads
@@ -465,14 +475,15 @@ fn five_consumers_count_intended_calls_and_writes() {
     assert!(
         pusher
             .arithmetic
-            .starts_with("500 writes in 1 burst(s), the first at 03:00:0"),
+            .starts_with("500 writes in 1 burst(s), the first at 2026-11-19 03:00:0"),
         "{}",
         pusher.arithmetic
     );
     assert!(
         pusher.arithmetic.ends_with(
-            "→ ⌈500 / 100⌉ = 5 action batch(es) of up to 100 actions; 1 burst(s) in 1 day: \
-             500 writes/day → 5 batch(es)/day; saves 495/day"
+            "→ ⌈500 / 100⌉ = 5 action batch(es) of up to 100 actions; 1 burst(s) on 2026-11-19, \
+             whose time of day the window holds on 1 date: 500 writes/day → 5 batch(es)/day; \
+             saves 495/day"
         ),
         "{}",
         pusher.arithmetic

@@ -496,3 +496,37 @@ fn the_budget_flags_choose_a_model_a_bucket_or_each_organizations_own() {
         OrgChoice::Ids(vec![OrgId::new("7")])
     );
 }
+
+#[test]
+fn hours_asked_for_and_never_collected_are_missing_from_the_verdict() {
+    // Issue 29, item 6: a collection killed after 10 of the 26 hours asked for.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = quiet_store(&dir.path().join("cb.db"), &borrowed(&hours(0, 10)), &[]);
+    let asked = AuditRequest {
+        since: WindowStart::At(time("2026-11-19T00:00:00Z")),
+        until: Some(time("2026-11-20T02:00:00Z")),
+        ..AuditRequest::default()
+    };
+    let (audit, findings) = quiet_audit(&store, asked);
+    // The figures are over the 10 hours collected; the verdict over the 26 asked for.
+    assert_eq!(
+        (audit.window.start, audit.window.end),
+        (time("2026-11-19T00:00:00Z"), time("2026-11-19T10:00:00Z"))
+    );
+    assert_eq!(
+        findings,
+        vec![(FindingKind::IncompleteData, Severity::Critical)]
+    );
+    assert!(audit.data_coverage.asked_for);
+    assert!((audit.data_coverage.missing_share - 16.0 / 26.0).abs() < 1e-9);
+    assert_eq!(
+        audit.findings[0].summary,
+        "The per-request log is missing for 16 h of the 1 d 2 h asked for (62 %): no collection \
+         window covers it. The findings cover only what was collected; the missing time is not \
+         known to be clear."
+    );
+    // The last day of the log asks for what was collected in it: nothing is missing.
+    let (audit, findings) = quiet_audit(&store, AuditRequest::default());
+    assert!(!audit.data_coverage.asked_for);
+    assert_eq!(findings, vec![]);
+}

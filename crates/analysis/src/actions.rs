@@ -1,10 +1,12 @@
 //! What to do, ranked: for each consumer worth fixing, what to change, the calls a day it saves
 //! and the refusals it would spare the others — the first thing a report says.
 //!
-//! The ranking is by refusals spared (from the what-if replays), because refusals are what the
-//! other integrations feel; calls saved break ties. When two or more fixes would each spare every
-//! refusal the others received, the refusals cannot tell them apart: the list says so and ranks
-//! those by calls saved.
+//! **Harm first** ([`RANKING_RULE`]): by the other consumers' refusals the change would spare (from
+//! the what-if replays), because refusals are what the other integrations feel; then by the
+//! severity of what was found about the consumer (a client that ignores Retry-After and caused a
+//! spike before one that re-reads a list too often); then by the calls a day it saves. When two
+//! or more fixes would each spare every refusal the others received, the refusals cannot tell them
+//! apart: the list says so and ranks those by severity and calls saved.
 
 use super::{
     Finding, FindingKind, Recommendation, RecommendationKind, RetryBehaviour, Severity, WhatIf,
@@ -14,11 +16,19 @@ use callbudget_api::text::thousands_rounded;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
+/// How the actions are ranked, in one sentence: what a report says where the list begins.
+pub const RANKING_RULE: &str = "Ranked by the harm each change removes: first the other \
+     consumers' refusals it would spare (replayed without it, or with its calls replaced), then \
+     the severity of what was found about it, then the calls a day it saves.";
+
 /// What one consumer should change.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Action {
     /// The consumer's name (as the audit's consumers are named).
     pub consumer: String,
+    /// The most severe finding about its own behaviour: its retries, the saturation or the spike
+    /// it drove, its recommendations.
+    pub severity: Severity,
     /// What to change, one sentence each, biggest saving first.
     pub changes: Vec<String>,
     /// Calls a day its recommendations would save.
@@ -85,16 +95,26 @@ impl Action {
     }
 }
 
-/// The findings that make a consumer worth fixing on their own (besides its recommendations).
+/// The findings that make a consumer worth fixing on their own (besides its recommendations),
+/// and what its action's severity is taken from: what it did, not what was done to it — a spike
+/// counts for the consumer that was refused most in it only when it was also sending most as it
+/// began.
 fn worth_fixing(f: &Finding) -> bool {
-    f.severity >= Severity::Warning
-        && matches!(
-            f.kind,
-            FindingKind::NoisyConsumer
-                | FindingKind::IgnoresRetryAfter
-                | FindingKind::RetryStorm
-                | FindingKind::NoBackoffGrowth
-        )
+    match f.kind {
+        FindingKind::NoisyConsumer
+        | FindingKind::IgnoresRetryAfter
+        | FindingKind::RetryStorm
+        | FindingKind::NoBackoffGrowth => f.severity >= Severity::Warning,
+        FindingKind::Spike429 => f.severity >= Severity::Warning && drove_spike(f),
+        _ => false,
+    }
+}
+
+/// Whether a spike's consumer (the one refused most in it) was also the one sending most as it
+/// began: the spike's cause, not a bystander.
+fn drove_spike(f: &Finding) -> bool {
+    let sender = f.metrics["top_senders_at_start"][0]["consumer"].as_str();
+    sender.is_some() && sender == f.consumer.as_deref()
 }
 
 /// Ranks what each consumer should change, from an audit's parts.
@@ -109,6 +129,7 @@ pub fn rank_actions(
     let mut actions: BTreeMap<String, Action> = BTreeMap::new();
     let new_action = |consumer: &str| Action {
         consumer: consumer.to_owned(),
+        severity: Severity::Info,
         changes: Vec::new(),
         calls_saved_per_day: 0.0,
         refusals_spared: None,
@@ -122,6 +143,15 @@ pub fn rank_actions(
         action.calls_saved_per_day += r.calls_saved_per_day.max(0.0);
         action.changes.push(change_for(r));
     }
+    // Each consumer's recommendations count for its severity as their findings rate them.
+    for f in findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::Recommendation)
+    {
+        if let Some(action) = f.consumer.as_deref().and_then(|c| actions.get_mut(c)) {
+            action.severity = action.severity.max(f.severity);
+        }
+    }
     for f in findings.iter().filter(|f| worth_fixing(f)) {
         let Some(consumer) = f.consumer.as_deref() else {
             continue;
@@ -129,6 +159,7 @@ pub fn rank_actions(
         let action = actions
             .entry(consumer.to_owned())
             .or_insert_with(|| new_action(consumer));
+        action.severity = action.severity.max(f.severity);
         let change = match f.kind {
             FindingKind::IgnoresRetryAfter | FindingKind::RetryStorm | FindingKind::NoBackoffGrowth => {
                 let early = retries
@@ -188,6 +219,7 @@ pub fn rank_actions(
                 .cmp(&a.refusals_spared.unwrap_or(0))
         };
         by_spared
+            .then(b.severity.cmp(&a.severity))
             .then(b.calls_saved_per_day.total_cmp(&a.calls_saved_per_day))
             .then(a.consumer.cmp(&b.consumer))
     });
@@ -198,7 +230,7 @@ pub fn rank_actions(
         .collect();
     let note = (everything.len() >= 2).then(|| {
         format!(
-            "Fixing any one of {} alone would spare every refusal the others received, so they are ranked by the calls each saves.",
+            "Fixing any one of {} alone would spare every refusal the others received, so they are ranked by the severity of what was found about each, then by the calls each saves.",
             everything.join(", ")
         )
     });
@@ -225,5 +257,173 @@ fn change_for(r: &Recommendation) -> String {
             "call {} instead of {} — {saves}",
             r.suggested_operation, r.current_operation
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RetryBehaviour;
+    use chrono::{DateTime, Utc};
+
+    fn at() -> DateTime<Utc> {
+        callbudget_api::timestamp::parse("2026-12-05T00:00:00Z").unwrap()
+    }
+
+    fn finding(kind: FindingKind, severity: Severity, consumer: &str) -> Finding {
+        Finding {
+            kind,
+            severity,
+            consumer: Some(consumer.to_owned()),
+            start: at(),
+            end: at(),
+            summary: String::new(),
+            metrics: serde_json::Value::Null,
+        }
+    }
+
+    fn recommendation(consumer: &str, saved: f64) -> Recommendation {
+        Recommendation {
+            kind: RecommendationKind::SlowChangingList,
+            consumer: consumer.to_owned(),
+            application: consumer.to_owned(),
+            current_operation: "getOrganizationNetworks".to_owned(),
+            calls_in_window: 0,
+            retries_excluded: 0,
+            current_calls_per_day: saved + 25.0,
+            distinct_targets: 1,
+            distinct_resources: 1,
+            polling_interval_seconds: None,
+            cycles_per_day: None,
+            suggested_operation: "getOrganizationConfigurationChanges".to_owned(),
+            calls_per_cycle_after: None,
+            per_page: None,
+            filter: None,
+            calls_per_day_after: 25.0,
+            calls_saved_per_day: saved,
+            estimated: false,
+            arithmetic: String::new(),
+            reason: None,
+            documentation_url: None,
+        }
+    }
+
+    fn without(consumer: &str, spared: u64, of: u64) -> WhatIf {
+        WhatIf {
+            consumer: consumer.to_owned(),
+            scenario: WhatIfScenario::WithoutConsumer,
+            requests_removed: 1,
+            refused_others_before: of,
+            refused_others_after: of - spared,
+            spared,
+            spared_share: spared as f64 / of as f64,
+            replayed_others_before: of,
+            replayed_others_after: of - spared,
+        }
+    }
+
+    fn ranked(list: &ActionList) -> Vec<(&str, Severity)> {
+        list.actions
+            .iter()
+            .map(|a| (a.consumer.as_str(), a.severity))
+            .collect()
+    }
+
+    #[test]
+    fn the_offender_that_harms_the_others_comes_before_advice_that_only_saves_calls() {
+        // The list re-reader would save the most calls; the offender ignores Retry-After and
+        // drove the spike, and only a replay without it spares the others' refusals.
+        let recommendations = [
+            recommendation("Lists/1.0", 50_000.0),
+            recommendation("Offender/1.0", 400.0),
+        ];
+        let spike = Finding {
+            metrics: serde_json::json!({"top_senders_at_start": [{"consumer": "Offender/1.0"}]}),
+            ..finding(FindingKind::Spike429, Severity::Critical, "Offender/1.0")
+        };
+        let findings = [
+            spike,
+            finding(
+                FindingKind::IgnoresRetryAfter,
+                Severity::Warning,
+                "Offender/1.0",
+            ),
+            finding(FindingKind::Recommendation, Severity::Warning, "Lists/1.0"),
+            finding(FindingKind::Recommendation, Severity::Info, "Offender/1.0"),
+        ];
+        let retries = [RetryBehaviour {
+            consumer: Some("Offender/1.0".to_owned()),
+            ..behaviour()
+        }];
+        let list = rank_actions(
+            &recommendations,
+            &[without("Offender/1.0", 3, 5), without("Lists/1.0", 0, 5)],
+            &retries,
+            &findings,
+        );
+        assert_eq!(
+            ranked(&list),
+            [
+                ("Offender/1.0", Severity::Critical),
+                ("Lists/1.0", Severity::Warning)
+            ]
+        );
+        assert_eq!(list.actions[0].spared_if, Some(SparedIf::Removed));
+    }
+
+    #[test]
+    fn equal_refusals_spared_are_ranked_by_severity_before_calls_saved() {
+        let recommendations = [
+            recommendation("Big/1.0", 50_000.0),
+            recommendation("Small/1.0", 10.0),
+        ];
+        let findings = [
+            finding(FindingKind::Recommendation, Severity::Info, "Big/1.0"),
+            finding(FindingKind::Recommendation, Severity::Info, "Small/1.0"),
+            finding(FindingKind::NoisyConsumer, Severity::Critical, "Small/1.0"),
+        ];
+        let list = rank_actions(&recommendations, &[], &[], &findings);
+        assert_eq!(
+            ranked(&list),
+            [
+                ("Small/1.0", Severity::Critical),
+                ("Big/1.0", Severity::Info)
+            ]
+        );
+        // A consumer refused most in a spike it did not start is no more severe for it.
+        let bystander = Finding {
+            metrics: serde_json::json!({"top_senders_at_start": [{"consumer": "Small/1.0"}]}),
+            ..finding(FindingKind::Spike429, Severity::Critical, "Big/1.0")
+        };
+        let list = rank_actions(&recommendations, &[], &[], &[bystander]);
+        assert_eq!(
+            ranked(&list),
+            [("Big/1.0", Severity::Info), ("Small/1.0", Severity::Info)]
+        );
+    }
+
+    fn behaviour() -> RetryBehaviour {
+        RetryBehaviour {
+            consumer: None,
+            user_agent: None,
+            http_429s: 0,
+            retried_429s: 0,
+            early_retries: 0,
+            early_share: 0.0,
+            quick_repeat_share: 0.0,
+            early_beyond_rhythm: 7,
+            median_delay_seconds: None,
+            chains: 0,
+            median_growth_ratio: None,
+            early_chains: 0,
+            early_chain_growth_ratio: None,
+            first_retries: 0,
+            first_retry_delay_cv: None,
+            peak_early_retries_per_minute: 0,
+            peak_minute: None,
+            others_refused_during_early_retries: 0,
+            others_refused_in_peak_minute: 0,
+            others_refused_in_window: 0,
+        }
     }
 }

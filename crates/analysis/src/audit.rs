@@ -107,24 +107,37 @@ pub fn audit_org(
     window: AnalysisWindow,
     options: AuditOptions,
 ) -> Result<OrgAudit, AnalysisError> {
-    audit_org_within(store, org_id, window, window, options)
+    let checked = CheckedSpan {
+        span: window,
+        asked_for: false,
+    };
+    audit_org_within(store, org_id, window, checked, options)
 }
 
-/// Audits `org_id` over `window`, its data checked against what was collected over `checked` (the
-/// window and the failed or unfinished collection windows next to it): any of it missing is an
-/// `incomplete_data` finding.
+/// The span an audit's data is checked over: what the user asked for, or the window and the
+/// failed or unfinished collection windows next to it (see [`super::coverage`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckedSpan {
+    pub span: AnalysisWindow,
+    /// Whether `span` is what the user asked for.
+    pub asked_for: bool,
+}
+
+/// Audits `org_id` over `window`, its data checked against what was collected over `checked`: any
+/// of it missing is an `incomplete_data` finding.
 pub fn audit_org_within(
     store: &Store,
     org_id: &OrgId,
     window: AnalysisWindow,
-    checked: AnalysisWindow,
+    checked: CheckedSpan,
     options: AuditOptions,
 ) -> Result<OrgAudit, AnalysisError> {
     let mut audit = audit_log(store, org_id, window, options)?;
     audit.organization_name = store
         .organization_name(org_id)
         .map_err(AnalysisError::store(org_id))?;
-    let mut coverage = data_coverage(store, org_id, &checked)?;
+    let mut coverage = data_coverage(store, org_id, &checked.span)?;
+    coverage.asked_for = checked.asked_for;
     coverage.rest_on(match audit.coverage {
         Coverage::IntervalsOnly => Endpoint::ResponseCodesByInterval,
         Coverage::RequestLog | Coverage::Nothing => Endpoint::ApiRequests,

@@ -3,9 +3,12 @@
 //! on is missing, an `incomplete_data` finding says so. A report that does not say what it rests
 //! on cannot be trusted, and "no findings" over missing data is not an all-clear.
 //!
-//! The span checked is the analysed window stretched over the collection windows next to it that
-//! failed or never finished (the pipeline decides which: [`super::pipeline`]), so that a collection
-//! that failed just after the last complete window still counts against the verdict.
+//! The span checked is what the user asked for when the request names it on the calendar
+//! (`--since TIME`, `--until TIME`): a collection killed after 10 of the 26 hours asked for is 16
+//! hours missing, not an analysed window quietly shrunk to the 10 stored. Otherwise (the last day
+//! of the log, `--since 7d`) it is the analysed window stretched over the collection windows next
+//! to it that failed or never finished (the pipeline decides which: [`super::pipeline`]), so that
+//! a collection that failed just after the last complete window still counts against the verdict.
 
 use super::findings::{Finding, FindingKind, Severity};
 use super::{AnalysisError, AnalysisWindow};
@@ -64,6 +67,9 @@ pub struct DataCoverage {
     /// The span checked against what was collected (see the module docs); `None` only for a
     /// default value.
     pub checked: Option<AnalysisWindow>,
+    /// Whether `checked` is the span the user asked for (else what the log's windows and the
+    /// failed collections next to them cover).
+    pub asked_for: bool,
     /// The endpoint the audit's findings rest on: `apiRequests`, or `responseCodesByInterval`
     /// for an audit from interval counts only; `None` until [`DataCoverage::rest_on`] says.
     pub basis: Option<&'static str>,
@@ -207,6 +213,7 @@ pub fn data_coverage(
     }
     Ok(DataCoverage {
         checked: Some(*checked),
+        asked_for: false,
         basis: None,
         missing_share: 0.0,
         endpoints,
@@ -258,14 +265,20 @@ pub fn coverage_findings(coverage: &DataCoverage) -> Vec<Finding> {
         start: checked.start,
         end: checked.end,
         summary: format!(
-            "{what} is missing for {} of the {} checked ({} %): {because}. The findings \
+            "{what} is missing for {} of the {} {} ({} %): {because}. The findings \
              cover only what was collected; the missing time is not known to be clear.",
             duration(missing),
             duration(length),
+            if coverage.asked_for {
+                "asked for"
+            } else {
+                "checked"
+            },
             coverage.missing_percent(),
         ),
         metrics: serde_json::json!({
             "endpoint": basis,
+            "asked_for": coverage.asked_for,
             "checked_seconds": length.num_seconds(),
             "missing_seconds": missing.num_seconds(),
             "missing_share": coverage.missing_share,

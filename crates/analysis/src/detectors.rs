@@ -11,7 +11,7 @@
 use super::classes::classes_of;
 use super::columns::RequestColumns;
 use super::consumers::{ConsumerCounts, usage_of};
-use super::recommend::{recommend_resolved, resolve_columns};
+use super::recommend::{ResolvedLog, recommend_resolved, resolve_columns};
 use super::retries::{Retries, retries_of};
 use super::spikes::spikes_of;
 use super::timeline::{BucketReplay, timeline_of};
@@ -50,7 +50,7 @@ pub(crate) fn detect(
     let replay = BucketReplay::of(log, &options.budget);
     // The detectors by consumer and over time on one thread, those by operation (the longer
     // part) on the other.
-    let (by_consumer, (recommendations, what_ifs)) = std::thread::scope(|scope| {
+    let (by_consumer, (resolved, recommendations, mut what_ifs)) = std::thread::scope(|scope| {
         let by_consumer =
             scope.spawn(|| by_consumer_and_time(log, window, options, &replay, previous));
         let by_operation = recommendations_and_what_ifs(log, window, options, &replay);
@@ -60,12 +60,59 @@ pub(crate) fn detect(
         };
         (by_consumer, by_operation)
     });
+    let by_consumer = by_consumer?;
+    // Whoever did harm gets its what-if too, however few requests it sent: the action list ranks
+    // by the refusals a fix spares, and a fix nobody replayed would spare none. Without it only
+    // (one replay each, on two threads): the most any fix of it can spare, which is what the
+    // action of a client that must stop retrying early is judged by.
+    let harmful: Vec<&str> = harmful_user_agents(&by_consumer)
+        .into_iter()
+        .filter(|agent| !what_ifs.iter().any(|w| w.consumer == *agent))
+        .collect();
+    if !harmful.is_empty() {
+        what_ifs.extend(what_if_consumers_resolved(
+            &resolved,
+            &options.budget,
+            &replay,
+            &harmful,
+            &[],
+        ));
+    }
     Ok(Detected {
         recommendations,
         what_ifs,
-        ..by_consumer?
+        ..by_consumer
     })
 }
+
+/// The user agents whose behaviour harmed the others (at most [`MAX_HARMFUL_REPLAYED`], each a
+/// replay of the whole log): those that ignore Retry-After, and those that sent most as a 429
+/// spike began and were refused most in it.
+fn harmful_user_agents(detected: &Detected) -> Vec<&str> {
+    let mut agents: Vec<&str> = detected
+        .retries
+        .behaviours
+        .iter()
+        .filter(|b| b.ignores_retry_after())
+        .filter_map(|b| b.user_agent.as_deref())
+        .collect();
+    for spike in &detected.spikes {
+        let sender = spike.top_senders_at_start.first();
+        let refused = spike.most_refused.first();
+        if let (Some(sender), Some(refused)) = (sender, refused)
+            && sender.user_agent == refused.user_agent
+            && let Some(agent) = sender.user_agent.as_deref()
+            && !agents.contains(&agent)
+        {
+            agents.push(agent);
+        }
+    }
+    agents.truncate(MAX_HARMFUL_REPLAYED);
+    agents
+}
+
+/// The most consumers replayed for the harm they did, besides the biggest senders.
+const MAX_HARMFUL_REPLAYED: usize = 3;
 
 /// Every detector but the recommendations and the what-ifs (left empty).
 fn by_consumer_and_time(
@@ -109,15 +156,15 @@ fn by_consumer_and_time(
     })
 }
 
-/// The recommendations (for a provider with an operation catalog) and the what-ifs: the three
-/// biggest senders, and whoever sent most while the bucket was refusing. The log is resolved
-/// once for both.
-fn recommendations_and_what_ifs(
-    log: &RequestColumns,
+/// The log resolved, the recommendations (for a provider with an operation catalog) and the
+/// what-ifs: the three biggest senders, and whoever sent most while the bucket was refusing. The
+/// log is resolved once for both.
+fn recommendations_and_what_ifs<'c>(
+    log: &'c RequestColumns,
     window: &AnalysisWindow,
     options: &AuditOptions,
     replay: &BucketReplay,
-) -> (Vec<Recommendation>, Vec<WhatIf>) {
+) -> (ResolvedLog<'c>, Vec<Recommendation>, Vec<WhatIf>) {
     let budget = &options.budget;
     let resolved = resolve_columns(log, OperationCatalog::meraki_v1());
     let recommendations = match budget.catalog {
@@ -140,5 +187,5 @@ fn recommendations_and_what_ifs(
             &recommendations,
         ));
     }
-    (recommendations, what_ifs)
+    (resolved, recommendations, what_ifs)
 }

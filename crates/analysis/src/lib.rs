@@ -32,8 +32,10 @@ use callbudget_store::{OrgId, StoreError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-pub use actions::{Action, ActionList, SparedIf, rank_actions};
-pub use audit::{AuditOptions, OrgAudit, audit_org, audit_org_within, made_alike, save_audit};
+pub use actions::{Action, ActionList, RANKING_RULE, SparedIf, rank_actions};
+pub use audit::{
+    AuditOptions, CheckedSpan, OrgAudit, audit_org, audit_org_within, made_alike, save_audit,
+};
 pub use classes::{ClassUsage, class_findings, class_usage};
 pub use columns::{RequestColumns, RequestLogBuilder, load_request_log};
 pub use consumers::{

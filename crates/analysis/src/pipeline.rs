@@ -4,10 +4,13 @@
 //! [`AuditRequest`] and call [`run_audits`]; tests call it directly.
 //!
 //! **Coverage.** The analysed window is clipped to what was collected, so rates and per-day figures
-//! are over collected time. What was asked for but failed is not clipped away: the collection
-//! windows of the log that failed or never finished, inside the window asked for — or, when the
-//! window ends where the log ends, anywhere after it (the newest collection failed) — stretch the
-//! span the audit's data is checked over, and their time is an `incomplete_data` finding. An
+//! are over collected time. What was asked for is not clipped away: a window the request names on
+//! the calendar (`--since TIME`, `--until TIME`) is checked whole, so hours asked for and never
+//! collected — a collection killed partway, never started — are an `incomplete_data` finding
+//! against the hours asked for. A window measured back from the log's end (the default day,
+//! `--since 7d`) asks for what was collected in it: the collection windows of the log that failed
+//! or never finished, inside it — or, when it ends where the log ends, anywhere after it (the
+//! newest collection failed) — stretch the span checked, and their time is the finding. An
 //! organization with nothing collected in the window, or whose collected windows there hold no
 //! request, gets no audit (and no all-clear): the run says so and fails, or, among every collected
 //! organization, leaves it out with the reason.
@@ -376,7 +379,7 @@ fn org_budget(
 /// The window an audit analyses, and the span its data is checked over.
 struct AuditSpan {
     window: AnalysisWindow,
-    checked: AnalysisWindow,
+    checked: super::CheckedSpan,
 }
 
 /// The window to audit: the request's, clipped to what was collected of the organization, so
@@ -475,11 +478,23 @@ fn audit_window(
         start = start.min(w.t0.max(since));
         end = end.max(if open_ended { w.t1 } else { w.t1.min(until) });
     }
-    let checked = AnalysisWindow::new(start, end).map_err(|source| PipelineError::Analysis {
+    // A window named on the calendar is checked whole: what was asked for and not collected is
+    // missing, however little of it the store holds.
+    let asked_for = request.until.is_some() || matches!(request.since, WindowStart::At(_));
+    if asked_for {
+        start = start.min(since);
+        if let Some(until) = request.until {
+            end = end.max(until);
+        }
+    }
+    let span = AnalysisWindow::new(start, end).map_err(|source| PipelineError::Analysis {
         org_id: org_id.clone(),
         source,
     })?;
-    Ok(AuditSpan { window, checked })
+    Ok(AuditSpan {
+        window,
+        checked: super::CheckedSpan { span, asked_for },
+    })
 }
 
 #[cfg(test)]

@@ -686,7 +686,7 @@ pub fn retry_findings(analysis: &RetryAnalysis, window: &AnalysisWindow) -> Vec<
                     "{name} sent {} retries before Retry-After could have passed in the minute from \
                      {} UTC. {}",
                     thousands(b.peak_early_retries_per_minute),
-                    minute.format("%H:%M"),
+                    minute.format("%Y-%m-%d %H:%M"),
                     harm_sentence(harm, "those retries", b.others_refused_in_window)
                 ),
                 serde_json::json!({

@@ -6,6 +6,12 @@
 //! retries included (a retry is a request the budget had to answer), and starts with a full
 //! bucket. It does not model the retries that fewer refusals would have made unnecessary, so the
 //! figures are what the same demand minus X does to the bucket.
+//!
+//! **The log's refusals are the baseline.** A server's bucket and the replay's never agree to the
+//! request (its timer, its clock, other limits), so the others' refusals a what-if starts from are
+//! those the log shows — the figure every other part of the audit quotes — and what it spares is
+//! what the replay removes: the replay's refusals of the others as logged less those in the
+//! scenario, at most the log's.
 
 use super::columns::RequestColumns;
 use super::recommend::{Recommendation, ResolvedLog, resolve_columns};
@@ -36,14 +42,19 @@ pub struct WhatIf {
     pub scenario: WhatIfScenario,
     /// The consumer's requests the scenario takes out of the replay.
     pub requests_removed: u64,
-    /// Requests of the other consumers the replay refuses as logged.
+    /// Requests of the other consumers the log shows refused (answered 429).
     pub refused_others_before: u64,
-    /// … and in the scenario.
+    /// … less those the scenario spares: `refused_others_before − spared`.
     pub refused_others_after: u64,
-    /// `refused_others_before − refused_others_after`.
+    /// The others' refusals the scenario spares: those the replay refuses as logged less those it
+    /// refuses in the scenario, at most `refused_others_before`.
     pub spared: u64,
     /// `spared / refused_others_before` (0 when nobody else was refused).
     pub spared_share: f64,
+    /// The other consumers' requests the replay refuses as logged, and in the scenario: the model
+    /// `spared` comes from.
+    pub replayed_others_before: u64,
+    pub replayed_others_after: u64,
 }
 
 /// The what-ifs for the `top` consumers by requests (most first): without each, and, when it
@@ -126,7 +137,9 @@ struct Scenario<'a> {
     kind: WhatIfScenario,
     removed: Vec<u64>,
     requests_removed: u64,
-    others_before: u64,
+    /// The others' refusals in the log, and as the replay refuses them.
+    others_logged: u64,
+    others_replayed: u64,
     name: &'a str,
 }
 
@@ -177,11 +190,16 @@ fn what_if_resolved(
             own,
         });
     }
-    // One pass over the log: refusals per consumer as logged (the one replay every detector
-    // shares), and what each scenario takes away.
+    // One pass over the log: refusals per consumer in the log and in the replay as logged (the one
+    // replay every detector shares), and what each scenario takes away.
+    let mut logged = vec![0u64; anonymous + 1];
     let mut before = vec![0u64; anonymous + 1];
+    let columns = log.columns();
     for row in 0..log.len() {
         let slot = log.consumer_of(row).unwrap_or(anonymous);
+        if columns.refused(row) {
+            logged[slot] += 1;
+        }
         if replay.refused(row) {
             before[slot] += 1;
         }
@@ -221,7 +239,8 @@ fn what_if_resolved(
     let mut scenarios = Vec::new();
     for &x in consumers {
         let name = log.consumers[x].as_str();
-        let others_before = refused_except(&before, x);
+        let (others_logged, others_replayed) =
+            (refused_except(&logged, x), refused_except(&before, x));
         let Some(removal) = removal_of_slot[x].map(|i| &removals[i]) else {
             continue;
         };
@@ -230,7 +249,8 @@ fn what_if_resolved(
             kind: WhatIfScenario::WithoutConsumer,
             removed: removal.all.clone(),
             requests_removed: removal.all_count,
-            others_before,
+            others_logged,
+            others_replayed,
             name,
         });
         if removal.own.is_empty() {
@@ -251,7 +271,8 @@ fn what_if_resolved(
             kind: WhatIfScenario::WithRecommendations { operations },
             removed: removal.thinned.clone(),
             requests_removed,
-            others_before,
+            others_logged,
+            others_replayed,
             name,
         });
     }
@@ -264,13 +285,13 @@ fn what_if_resolved(
     scenarios
         .into_iter()
         .zip(after)
-        .map(|(scenario, refused_others_after)| {
+        .map(|(scenario, replayed_after)| {
             outcome(
                 scenario.name,
                 scenario.kind,
                 scenario.requests_removed,
-                scenario.others_before,
-                refused_others_after,
+                scenario.others_logged,
+                (scenario.others_replayed, replayed_after),
             )
         })
         .collect()
@@ -293,26 +314,32 @@ fn on_two_threads<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) 
     })
 }
 
+/// A what-if's figures: the others' refusals in the log, and in the replay (as logged, in the
+/// scenario).
 fn outcome(
     consumer: &str,
     scenario: WhatIfScenario,
     requests_removed: u64,
     refused_others_before: u64,
-    refused_others_after: u64,
+    (replayed_others_before, replayed_others_after): (u64, u64),
 ) -> WhatIf {
-    let spared = refused_others_before.saturating_sub(refused_others_after);
+    let spared = replayed_others_before
+        .saturating_sub(replayed_others_after)
+        .min(refused_others_before);
     WhatIf {
         consumer: consumer.to_owned(),
         scenario,
         requests_removed,
         refused_others_before,
-        refused_others_after,
+        refused_others_after: refused_others_before - spared,
         spared,
         spared_share: if refused_others_before == 0 {
             0.0
         } else {
             spared as f64 / refused_others_before as f64
         },
+        replayed_others_before,
+        replayed_others_after,
     }
 }
 
@@ -481,19 +508,37 @@ mod tests {
         AnalysisWindow::new(t0(), t0() + TimeDelta::hours(1)).unwrap()
     }
 
-    /// (ms after 10:00, user agent) → PUTs for the burster (no operationId), GETs for the others.
+    /// (ms after 10:00, user agent) → PUTs for the burster (no operationId), GETs for the others,
+    /// in time order; each answered as Meraki's bucket answers it (429 when it refuses).
     fn request_log(calls: &[(i64, &str)]) -> RequestColumns {
-        fixtures::log(calls.iter().map(|&(at_ms, agent)| {
-            let (method, path) = if agent == BURSTER {
-                ("PUT", "/api/v1/devices/Q2XX-0001-0001/switch/ports/1")
-            } else {
-                ("GET", "/api/v1/organizations/1/networks")
-            };
-            request(t0().timestamp_micros() + at_ms * 1000)
-                .method(method)
-                .path(path)
-                .user_agent(agent)
-        }))
+        let refused: Vec<bool> = replay_bucket(
+            &BudgetModel::meraki(),
+            calls.iter().map(|&(at_ms, _)| at_ms * 1000),
+        )
+        .map(|(_, admitted)| !admitted)
+        .collect();
+        answered(calls, &refused)
+    }
+
+    /// The log of `calls`, the `refused` ones answered 429.
+    fn answered(calls: &[(i64, &str)], refused: &[bool]) -> RequestColumns {
+        fixtures::log(
+            calls
+                .iter()
+                .zip(refused)
+                .map(|(&(at_ms, agent), &refused)| {
+                    let (method, path) = if agent == BURSTER {
+                        ("PUT", "/api/v1/devices/Q2XX-0001-0001/switch/ports/1")
+                    } else {
+                        ("GET", "/api/v1/organizations/1/networks")
+                    };
+                    request(t0().timestamp_micros() + at_ms * 1000)
+                        .method(method)
+                        .path(path)
+                        .user_agent(agent)
+                        .status(if refused { 429 } else { 200 })
+                }),
+        )
     }
 
     /// 30 writes at 10:00:00 from the burster, then 5 reads at 10:00:00.1 from the steady one:
@@ -555,6 +600,8 @@ mod tests {
                     refused_others_after: 0,
                     spared: 4,
                     spared_share: 1.0,
+                    replayed_others_before: 4,
+                    replayed_others_after: 0,
                 },
                 // The reads came after the burst: without them the burster is refused as often.
                 WhatIf {
@@ -565,8 +612,40 @@ mod tests {
                     refused_others_after: 10,
                     spared: 0,
                     spared_share: 0.0,
+                    replayed_others_before: 10,
+                    replayed_others_after: 10,
                 },
             ]
+        );
+    }
+
+    #[test]
+    fn the_others_refusals_a_what_if_starts_from_are_those_the_log_shows() {
+        // The server refused all 5 reads, where the replay refuses 4: the what-if starts from the
+        // log's 5 and spares the replay's 4, so 1 is left.
+        let mut calls = vec![(0, BURSTER); 30];
+        calls.extend([(100, STEADY); 5]);
+        let refused: Vec<bool> = (0..35).map(|i| (20..30).contains(&i) || i >= 30).collect();
+        let without = &top(&answered(&calls, &refused), &[])[0];
+        assert_eq!(
+            (
+                without.refused_others_before,
+                without.spared,
+                without.refused_others_after,
+                without.replayed_others_before
+            ),
+            (5, 4, 1, 4)
+        );
+        // The server refused only 2: the replay's 4 spared are at most those 2.
+        let refused: Vec<bool> = (0..35).map(|i| (20..30).contains(&i) || i >= 33).collect();
+        let without = &top(&answered(&calls, &refused), &[])[0];
+        assert_eq!(
+            (
+                without.refused_others_before,
+                without.spared,
+                without.refused_others_after
+            ),
+            (2, 2, 0)
         );
     }
 

@@ -120,6 +120,8 @@ struct OrgView {
     incomplete: Option<String>,
     /// What to do, ranked: the page's first section.
     actions: Vec<ActionView>,
+    /// How they are ranked ([`callbudget_analysis::RANKING_RULE`]).
+    ranking_rule: &'static str,
     action_note: Option<String>,
     headline: Vec<Stat>,
     /// One sentence that reconciles the budget used on average with the seconds at the limit.
@@ -372,6 +374,7 @@ fn org_view(a: &OrgAudit, charts: &[EmbeddedChart]) -> OrgView {
         },
         incomplete: a.data_coverage.missing_text(),
         actions: action_views(a),
+        ranking_rule: callbudget_analysis::RANKING_RULE,
         action_note: a.actions.note.clone(),
         headline: headline(a),
         reconcile: reconcile(a),

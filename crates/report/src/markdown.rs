@@ -33,6 +33,7 @@ fn write_actions(out: &mut String, list: &callbudget_analysis::ActionList) {
         return;
     }
     let _ = writeln!(out, "**What to do**\n");
+    let _ = writeln!(out, "{}\n", escape(callbudget_analysis::RANKING_RULE));
     if let Some(note) = &list.note {
         let _ = writeln!(out, "{}\n", escape(note));
     }

@@ -426,18 +426,54 @@ impl RequestLogRead<'_> {
     /// rows it visited. `later` may run on another thread, on a second connection.
     pub fn scan(
         self,
-        earlier: impl FnMut(&RequestLogIds),
-        later: impl FnMut(&RequestLogIds) + Send,
+        mut earlier: impl FnMut(&RequestLogIds),
+        mut later: impl FnMut(&RequestLogIds) + Send,
     ) -> Result<u64, StoreError> {
-        self.scan_split_from(ROWS_TO_SPLIT, earlier, later)
+        self.scan_split_with_queries(
+            ROWS_TO_SPLIT,
+            None,
+            |ids, _| earlier(ids),
+            |ids, _| later(ids),
+        )
+    }
+
+    /// [`RequestLogRead::scan`], each row handed out with its query string when `wants_query`
+    /// says its endpoint (a key of [`RequestLogDictionaries::endpoints`]) needs it — `None` for
+    /// the others, and for a query string that is missing or not text. Reading a row's query
+    /// string costs a string per row: ask for the few endpoints whose calls it tells apart.
+    pub fn scan_with_queries(
+        self,
+        wants_query: &(dyn Fn(i64) -> bool + Sync),
+        earlier: impl FnMut(&RequestLogIds, Option<&str>),
+        later: impl FnMut(&RequestLogIds, Option<&str>) + Send,
+    ) -> Result<u64, StoreError> {
+        self.scan_split_with_queries(ROWS_TO_SPLIT, Some(wants_query), earlier, later)
     }
 
     /// [`RequestLogRead::scan`], reading on two connections from `rows_to_split` rows.
+    #[cfg(test)]
     pub(crate) fn scan_split_from(
         self,
         rows_to_split: u64,
         mut earlier: impl FnMut(&RequestLogIds),
         mut later: impl FnMut(&RequestLogIds) + Send,
+    ) -> Result<u64, StoreError> {
+        self.scan_split_with_queries(
+            rows_to_split,
+            None,
+            |ids, _| earlier(ids),
+            |ids, _| later(ids),
+        )
+    }
+
+    /// [`RequestLogRead::scan_with_queries`], reading on two connections from `rows_to_split`
+    /// rows; without `wants_query`, no query string is read.
+    fn scan_split_with_queries(
+        self,
+        rows_to_split: u64,
+        wants_query: Option<&(dyn Fn(i64) -> bool + Sync)>,
+        mut earlier: impl FnMut(&RequestLogIds, Option<&str>),
+        mut later: impl FnMut(&RequestLogIds, Option<&str>) + Send,
     ) -> Result<u64, StoreError> {
         let store = self.store;
         let (t0_us, t1_us) = (
@@ -460,9 +496,13 @@ impl RequestLogRead<'_> {
         let second = (total >= rows_to_split && store.path != Path::new(super::IN_MEMORY))
             .then(|| second_connection(&store.path))
             .flatten();
+        let scan = |conn: &Connection,
+                    windows: &[LogWindow],
+                    visit: &mut dyn FnMut(&RequestLogIds, Option<&str>)| {
+            scan_windows(conn, windows, t0_us, t1_us, wants_query, visit)
+        };
         let Some(second) = second else {
-            let visited = scan_windows(&store.conn, &self.windows, t0_us, t1_us, &mut earlier)
-                .map_err(read_error())?;
+            let visited = scan(&store.conn, &self.windows, &mut earlier).map_err(read_error())?;
             return Ok(visited);
         };
         let (earlier_rows, helper_rows) = std::thread::scope(|scope| {
@@ -478,11 +518,11 @@ impl RequestLogRead<'_> {
                     Ok(listed) if listed == *windows => {}
                     _ => return Ok(None),
                 }
-                let visited = scan_windows(&second, rest, t0_us, t1_us, later)?;
+                let visited = scan(&second, rest, later)?;
                 view.finish()?;
                 Ok(Some(visited))
             });
-            let earlier_rows = scan_windows(&store.conn, first, t0_us, t1_us, &mut earlier);
+            let earlier_rows = scan(&store.conn, first, &mut earlier);
             match helper.join() {
                 Ok(helper_rows) => (earlier_rows, helper_rows),
                 Err(panic) => std::panic::resume_unwind(panic),
@@ -491,9 +531,7 @@ impl RequestLogRead<'_> {
         let earlier_rows = earlier_rows.map_err(read_error())?;
         let later_rows = match helper_rows.map_err(read_error())? {
             Some(rows) => rows,
-            None => {
-                scan_windows(&store.conn, rest, t0_us, t1_us, &mut later).map_err(read_error())?
-            }
+            None => scan(&store.conn, rest, &mut later).map_err(read_error())?,
         };
         Ok(earlier_rows + later_rows)
     }
@@ -546,18 +584,20 @@ fn log_windows(
     .collect()
 }
 
-/// Visits the rows of `windows` with `t0_us <= ts < t1_us`, window after window, each by time.
+/// Visits the rows of `windows` with `t0_us <= ts < t1_us`, window after window, each by time,
+/// with the query string of those whose endpoint `wants_query` names.
 fn scan_windows(
     conn: &Connection,
     windows: &[LogWindow],
     t0_us: i64,
     t1_us: i64,
-    visit: &mut impl FnMut(&RequestLogIds),
+    wants_query: Option<&(dyn Fn(i64) -> bool + Sync)>,
+    visit: &mut dyn FnMut(&RequestLogIds, Option<&str>),
 ) -> rusqlite::Result<u64> {
-    let mut scan = WindowScan::prepare(conn)?;
+    let mut scan = WindowScan::prepare(conn, wants_query.is_some())?;
     let mut visited = 0;
     for window in windows {
-        visited += scan.scan(window.id, t0_us, t1_us, visit)?;
+        visited += scan.scan(window.id, t0_us, t1_us, wants_query, visit)?;
     }
     Ok(visited)
 }

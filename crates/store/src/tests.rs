@@ -1684,6 +1684,50 @@ fn a_log_read_on_two_connections_is_the_log_read_on_one_in_time_order() {
 }
 
 #[test]
+fn a_scan_hands_out_the_query_strings_of_the_endpoints_asked_for_and_only_those() {
+    let mut store = Store::open_in_memory().unwrap();
+    let with_query = |ts: &str, path: &str, query: Option<&str>| RequestRecord {
+        query_string: query.map(str::to_owned),
+        ..record(ts, path)
+    };
+    let records = [
+        with_query("2026-11-20T10:10:00Z", "/a", Some("deviceSerial=Q2&t0=1")),
+        with_query("2026-11-20T10:20:00Z", "/a", None),
+        with_query("2026-11-20T10:30:00Z", "/b", Some("perPage=5")),
+        with_query("2026-11-20T10:40:00Z", "/a", Some("")),
+    ];
+    store
+        .store_request_window(
+            &requests("2026-11-20T10:00:00Z", "2026-11-20T11:00:00Z"),
+            &records,
+        )
+        .unwrap();
+    let read = store
+        .read_request_log(&org(), t("2026-11-20T10:00:00Z"), t("2026-11-20T11:00:00Z"))
+        .unwrap();
+    let endpoints = read.dictionaries().unwrap().endpoints;
+    let path_of = |id: i64| endpoints[&id].path.clone().unwrap_or_default();
+    let wants = |id: i64| path_of(id) == "/a";
+    let (mut earlier, mut later) = (Vec::new(), Vec::new());
+    read.scan_with_queries(
+        &wants,
+        |ids, query| earlier.push((path_of(ids.endpoint_id), query.map(str::to_owned))),
+        |ids, query| later.push((path_of(ids.endpoint_id), query.map(str::to_owned))),
+    )
+    .unwrap();
+    let some = |q: &str| Some(q.to_owned());
+    assert_eq!(
+        [earlier, later].concat(),
+        [
+            ("/a".to_owned(), some("deviceSerial=Q2&t0=1")),
+            ("/a".to_owned(), None),
+            ("/b".to_owned(), None),
+            ("/a".to_owned(), some("")),
+        ]
+    );
+}
+
+#[test]
 fn hand_edited_request_rows_are_read_as_before_or_refused_naming_the_column() {
     let mut store = Store::open_in_memory().unwrap();
     let records = [

@@ -29,6 +29,15 @@ const SCAN_WINDOW: &CStr = c"SELECT ts_us, response_code, source_id, endpoint_id
      WHERE window_id = ?1 AND ts_us >= ?2 AND ts_us < ?3
      ORDER BY ts_us, id";
 
+/// [`SCAN_WINDOW`] with each row's query string, read only for the rows asked for.
+const SCAN_WINDOW_WITH_QUERY: &CStr =
+    c"SELECT ts_us, response_code, source_id, endpoint_id, query_string FROM request_log
+     WHERE window_id = ?1 AND ts_us >= ?2 AND ts_us < ?3
+     ORDER BY ts_us, id";
+
+/// The column of [`SCAN_WINDOW_WITH_QUERY`] that holds the query string.
+const QUERY_STRING: c_int = 4;
+
 /// The column of [`SCAN_WINDOW`] that may be null.
 const RESPONSE_CODE: c_int = 1;
 
@@ -60,7 +69,16 @@ pub(super) struct WindowScan<'c> {
 }
 
 impl<'c> WindowScan<'c> {
-    pub(super) fn prepare(conn: &'c Connection) -> rusqlite::Result<WindowScan<'c>> {
+    /// The scan of `conn`'s windows; `with_query`: one that can hand out rows' query strings.
+    pub(super) fn prepare(
+        conn: &'c Connection,
+        with_query: bool,
+    ) -> rusqlite::Result<WindowScan<'c>> {
+        let sql = if with_query {
+            SCAN_WINDOW_WITH_QUERY
+        } else {
+            SCAN_WINDOW
+        };
         // SAFETY: the handle is the open connection `conn`, borrowed for as long as the statement
         // lives; rusqlite does nothing with it meanwhile that a prepared statement could upset.
         let db = unsafe { conn.handle() };
@@ -68,13 +86,7 @@ impl<'c> WindowScan<'c> {
         // SAFETY: a valid connection, a NUL-terminated SQL text (-1: read to the NUL), and an
         // out-pointer SQLite fills with the statement or null.
         let code = unsafe {
-            ffi::sqlite3_prepare_v2(
-                db,
-                SCAN_WINDOW.as_ptr(),
-                -1,
-                &mut statement,
-                std::ptr::null_mut(),
-            )
+            ffi::sqlite3_prepare_v2(db, sql.as_ptr(), -1, &mut statement, std::ptr::null_mut())
         };
         let scan = WindowScan {
             statement,
@@ -85,14 +97,16 @@ impl<'c> WindowScan<'c> {
         Ok(scan)
     }
 
-    /// Calls `visit` with each row of window `window_id` with `t0_us <= ts < t1_us`, by time;
+    /// Calls `visit` with each row of window `window_id` with `t0_us <= ts < t1_us`, by time, and
+    /// its query string when `wants_query` names its endpoint (a scan prepared with queries);
     /// returns how many it visited.
     pub(super) fn scan(
         &mut self,
         window_id: i64,
         t0_us: i64,
         t1_us: i64,
-        visit: &mut impl FnMut(&RequestLogIds),
+        wants_query: Option<&(dyn Fn(i64) -> bool + Sync)>,
+        visit: &mut dyn FnMut(&RequestLogIds, Option<&str>),
     ) -> rusqlite::Result<u64> {
         let s = self.statement;
         // SAFETY: `s` is this scan's statement, prepared and not finalized; parameter indices 1–3
@@ -155,12 +169,41 @@ impl<'c> WindowScan<'c> {
                     endpoint_id: ffi::sqlite3_column_int64(s, 3),
                 }
             };
-            visit(&ids);
+            let query = match wants_query {
+                // SAFETY: a row was stepped to, and a scan given `wants_query` was prepared with
+                // the query string's column.
+                Some(wants) if wants(ids.endpoint_id) => unsafe { self.query_text() },
+                _ => None,
+            };
+            visit(&ids, query);
             visited += 1;
         }
         // SAFETY: as above: the statement is done with, its read lock released.
         unsafe { ffi::sqlite3_reset(s) };
         Ok(visited)
+    }
+
+    /// The current row's query string: `None` when it is null, not text (a hand-made edit) or not
+    /// UTF-8.
+    ///
+    /// # Safety
+    /// The statement was prepared from [`SCAN_WINDOW_WITH_QUERY`] and stepped to a row; the text
+    /// is SQLite's, valid until the next step, and the borrow of `self` ends before that.
+    unsafe fn query_text(&self) -> Option<&str> {
+        let s = self.statement;
+        // SAFETY: as the function's contract says; the type is read before the value (a
+        // conversion may change it), and the bytes after the text (whose length SQLite gives).
+        unsafe {
+            if ffi::sqlite3_column_type(s, QUERY_STRING) != ffi::SQLITE_TEXT {
+                return None;
+            }
+            let text = ffi::sqlite3_column_text(s, QUERY_STRING);
+            let len = ffi::sqlite3_column_bytes(s, QUERY_STRING);
+            if text.is_null() || len < 0 {
+                return None;
+            }
+            std::str::from_utf8(std::slice::from_raw_parts(text, len as usize)).ok()
+        }
     }
 
     /// `code` as rusqlite's error, with the connection's message.

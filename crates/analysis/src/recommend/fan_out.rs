@@ -7,22 +7,51 @@
 use super::table::{Coverage, FanOutPair, reads_items, target_parameter};
 use super::{
     MIN_FAN_OUT_TARGETS, Period, Reads, RecommendOptions, Recommendation, RecommendationKind,
-    ResolvedLog, each_every, thousands,
+    ResolvedLog, ResolvedRequest, each_every, thousands,
 };
-use callbudget_api::OperationCatalog;
+use callbudget_api::{Operation, OperationCatalog};
 use std::collections::BTreeSet;
 
-/// Distinct network ids in any path of the log.
-pub(super) fn networks_in_paths(log: &ResolvedLog<'_>) -> usize {
-    let mut networks = BTreeSet::new();
-    for (operation, target) in log.distinct_calls() {
-        if let (Some(op), Some(target)) = (operation, target)
-            && target_parameter(op) == Some("networkId")
-        {
-            networks.insert(target);
+/// The networks the requests name in their paths: those of each consumer's own calls (index into
+/// [`ResolvedLog::consumers`]), and of everyone's.
+pub(super) struct NetworksNamed {
+    pub by_consumer: Vec<BTreeSet<usize>>,
+    pub in_log: usize,
+}
+
+impl NetworksNamed {
+    /// Each consumer's networks from its reads (`reads`, whose targets are what their paths
+    /// address) and its writes.
+    pub fn of<'c>(
+        log: &ResolvedLog<'_>,
+        reads: impl Iterator<Item = &'c Reads<'c>>,
+        writes: impl Iterator<Item = (usize, &'c ResolvedRequest<'c>)>,
+    ) -> Self {
+        let is_network = |op: &Operation| target_parameter(op) == Some("networkId");
+        let mut by_consumer = vec![BTreeSet::new(); log.consumers.len()];
+        for read in reads.filter(|read| is_network(read.operation)) {
+            by_consumer[read.consumer].extend(read.targets.iter().copied());
+        }
+        for (consumer, write) in writes {
+            if let (Some(op), Some(target)) = (write.operation, write.target_index())
+                && is_network(op)
+            {
+                by_consumer[consumer].insert(target);
+            }
+        }
+        let mut in_log = BTreeSet::new();
+        for (operation, target) in log.distinct_calls() {
+            if let (Some(op), Some(target)) = (operation, target)
+                && is_network(op)
+            {
+                in_log.insert(target);
+            }
+        }
+        NetworksNamed {
+            by_consumer,
+            in_log: in_log.len(),
         }
     }
-    networks.len()
 }
 
 /// The recommendation for a fan-out of `usage` over `pair`, if the loop covers enough paths and
@@ -33,7 +62,7 @@ pub(super) fn recommendation(
     usage: &Reads<'_>,
     pair: &FanOutPair,
     options: &RecommendOptions,
-    networks_in_log: usize,
+    networks: &NetworksNamed,
 ) -> Option<Recommendation> {
     let resources = usage.resources();
     if (resources as usize) < MIN_FAN_OUT_TARGETS {
@@ -61,20 +90,22 @@ pub(super) fn recommendation(
             }
         }
         Coverage::Network => {
-            let (networks, estimated) = if per_device {
-                networks_of(log, usage, options, networks_in_log)
+            let (count, basis) = if per_device {
+                networks_of(log, usage, options, networks)
             } else {
-                (targets, false)
+                (targets, NetworkBasis::Paths)
             };
-            let guess = if estimated {
-                " (estimated from the networks in the log)"
-            } else {
-                ""
+            let guess = match basis {
+                NetworkBasis::Paths | NetworkBasis::Inventory => "",
+                NetworkBasis::OwnCalls => " (estimated: the networks its own calls name)",
+                NetworkBasis::WholeLog => {
+                    " (estimated from the networks in the log: its own calls name none)"
+                }
             };
             (
-                networks,
-                format!("once for each of the {networks} networks{guess}"),
-                estimated,
+                count,
+                format!("once for each of the {count} networks{guess}"),
+                matches!(basis, NetworkBasis::OwnCalls | NetworkBasis::WholeLog),
             )
         }
         Coverage::Device => (
@@ -88,7 +119,12 @@ pub(super) fn recommendation(
     }
     let current = usage.per_day(period);
     let after = (current * per_cycle as f64 / resources as f64).round();
-    let paths = if reads_items(usage.operation) {
+    let paths = if !pair.with_query.is_empty() {
+        format!(
+            "{resources} {} values across {targets} {noun}",
+            pair.with_query.join(" and ")
+        )
+    } else if reads_items(usage.operation) {
         format!("{resources} paths across {targets} {noun}")
     } else {
         format!("{resources} {noun}")
@@ -124,19 +160,36 @@ pub(super) fn recommendation(
     Some(rec)
 }
 
+/// Where a per-device loop's count of networks comes from.
+enum NetworkBasis {
+    /// The loop's own paths name the networks.
+    Paths,
+    /// The inventory maps its serials to networks.
+    Inventory,
+    /// The networks the consumer's own calls name (an estimate: its devices are likely in them).
+    OwnCalls,
+    /// The networks anyone's calls name, when its own name none (an estimate).
+    WholeLog,
+}
+
 /// The networks of the serials `usage` read: from the inventory, a serial it lacks counting as a
-/// network of its own; without any inventory, the networks seen in the log (at most one per
-/// serial), flagged as an estimate.
+/// network of its own; without any inventory, the networks its consumer's own calls name (at most
+/// one per serial), else those anyone's calls name — an estimate either way.
 fn networks_of(
     log: &ResolvedLog<'_>,
     usage: &Reads<'_>,
     options: &RecommendOptions,
-    networks_in_log: usize,
-) -> (u64, bool) {
+    named: &NetworksNamed,
+) -> (u64, NetworkBasis) {
     let targets = usage.targets.len();
     if options.device_networks.is_empty() {
-        let networks = networks_in_log.clamp(1, targets.max(1));
-        return (networks as u64, true);
+        let own = named.by_consumer[usage.consumer].len();
+        let (networks, basis) = if own > 0 {
+            (own, NetworkBasis::OwnCalls)
+        } else {
+            (named.in_log, NetworkBasis::WholeLog)
+        };
+        return (networks.clamp(1, targets.max(1)) as u64, basis);
     }
     let mut networks = BTreeSet::new();
     let mut unknown = 0u64;
@@ -148,5 +201,5 @@ fn networks_of(
             None => unknown += 1,
         }
     }
-    (networks.len() as u64 + unknown, false)
+    (networks.len() as u64 + unknown, NetworkBasis::Inventory)
 }

@@ -8,8 +8,9 @@
 //! resource and whether it retried a refused call. Calls a day count the calls a consumer meant
 //! to make: retries of refused calls are left out (and said so), a refused call never retried
 //! still counts. Calls a day are the calls seen in the window times `24 h / window length`; a
-//! burst, which happens at a time of day, counts per whole day the window covers (at least one),
-//! so a once-a-day burst is once a day in a 6-hour window and in a 26-hour one alike.
+//! burst, which happens at a time of day, counts once per date on which the window holds that
+//! time of day, so a daily 03:00 job is once a day in a 6-hour window, and in a 26-hour window from
+//! 02:00 that holds 03:00 on two dates, not twice in "1 day". The text names the dates.
 //!
 //! **Arithmetic that multiplies out.** Figures are rounded to whole calls before they are used,
 //! so every arithmetic text multiplies out from the numbers it shows.
@@ -132,8 +133,9 @@ struct Period {
     seconds: f64,
     /// `24 h / window length`: what scales the window's counts of polling to a day.
     per_day: f64,
-    /// Whole days the window covers, at least one: what a burst's count is divided by.
-    whole_days: f64,
+    /// The window, µs: what a burst's time of day recurs in.
+    start_us: i64,
+    end_us: i64,
 }
 
 impl Period {
@@ -142,8 +144,21 @@ impl Period {
         Period {
             seconds,
             per_day: SECONDS_PER_DAY / seconds,
-            whole_days: (seconds / SECONDS_PER_DAY).round().max(1.0),
+            start_us: window.start_us(),
+            end_us: window.end_us(),
         }
+    }
+
+    /// On how many dates the window holds the time of day of `at_us` (a moment inside it): the
+    /// days a daily job at that time could have run in it — once a date, whatever the window's
+    /// length or where it starts.
+    fn dates_holding_time_of_day(&self, at_us: i64) -> u64 {
+        let day = SECONDS_PER_DAY as i64 * MICROS_PER_SECOND;
+        // Whole days k with start ≤ at + k·day < end.
+        let first = (self.start_us - at_us).div_euclid(day)
+            + i64::from((self.start_us - at_us).rem_euclid(day) != 0);
+        let last = (self.end_us - at_us - 1).div_euclid(day);
+        (last - first + 1).max(1) as u64
     }
 
     /// `N calls in 6 h = M/day`, the window's length in hours with at most two decimals.
@@ -158,10 +173,13 @@ impl Period {
     }
 }
 
-/// How one consumer read one operation: the calls it meant to make, by path.
+/// How one consumer read one operation (one kind of its calls, where their parameters tell
+/// apart what replaces them): the calls it meant to make, by path.
 struct Reads<'c> {
     consumer: usize,
     operation: &'c Operation,
+    /// The fan-out pair that replaces these calls, if one does.
+    pair: Option<&'static FanOutPair>,
     /// Distinct paths of its intended calls.
     resources: u64,
     /// The gaps between two intended calls on one path, µs.
@@ -324,16 +342,25 @@ pub(crate) fn recommend_resolved(
     let table = ReplacementTable::meraki_v1();
     let period = Period::of(window);
 
-    // (consumer, operation) → how it was read, numbered densely; writes apart, in time order.
+    // (consumer, operation, fan-out pair) → how it was read, numbered densely; writes apart, in
+    // time order. An operation's pair is decided call by call where its parameters decide it
+    // (`fan_out_pair_for`): one AP's history and a network's average are different reads.
     // Operations are numbered by shape, so that a request's costs no string hash.
-    let mut operation_ids: HashMap<&str, u32> = HashMap::new();
+    let mut operation_ids: HashMap<(&str, Option<usize>), u32> = HashMap::new();
     let mut operation_of_shape = vec![u32::MAX; resolved.shapes.len()];
+    let mut pair_of_operation: Vec<Option<&FanOutPair>> = Vec::new();
     for (shape, operation) in resolved.operations_of_shapes() {
         if let Some(op) = operation {
+            let selector = resolved.shapes[shape].selector.as_deref();
+            let pair = table.fan_out_pair_for(&op.operation_id, selector);
+            let row = pair.and_then(|p| table.fan_out.iter().position(|q| std::ptr::eq(p, q)));
             let next = operation_ids.len() as u32;
             operation_of_shape[shape] = *operation_ids
-                .entry(op.operation_id.as_str())
-                .or_insert(next);
+                .entry((op.operation_id.as_str(), row))
+                .or_insert_with(|| {
+                    pair_of_operation.push(pair);
+                    next
+                });
         }
     }
     let mut usages = PairIndex::new(resolved.consumers.len(), operation_ids.len());
@@ -360,6 +387,7 @@ pub(crate) fn recommend_resolved(
             reads.push(Reads {
                 consumer,
                 operation: op,
+                pair: None,
                 resources: 0,
                 gaps: Vec::new(),
                 interval_us: OnceCell::new(),
@@ -369,6 +397,7 @@ pub(crate) fn recommend_resolved(
             });
         }
         let read = &mut reads[usage];
+        read.pair = pair_of_operation[operation as usize];
         if r.retry {
             read.retries += 1;
             continue;
@@ -388,17 +417,29 @@ pub(crate) fn recommend_resolved(
         }
     }
     drop(last_call);
-    let reads: BTreeMap<(usize, &str), Reads<'_>> = reads
+    let reads: BTreeMap<(usize, &str, Option<&str>), Reads<'_>> = reads
         .into_iter()
-        .map(|read| ((read.consumer, read.operation.operation_id.as_str()), read))
+        .map(|read| {
+            let key = (
+                read.consumer,
+                read.operation.operation_id.as_str(),
+                read.pair.map(|p| p.replacement.as_str()),
+            );
+            (key, read)
+        })
         .collect();
 
-    let networks_in_log = fan_out::networks_in_paths(resolved);
+    let networks = fan_out::NetworksNamed::of(
+        resolved,
+        reads.values(),
+        writes
+            .iter()
+            .flat_map(|((consumer, _), requests)| requests.iter().map(|r| (*consumer, r))),
+    );
     let mut out = Vec::new();
     for usage in reads.values() {
-        let id = usage.operation.operation_id.as_str();
-        let rec = if let Some(pair) = table.fan_out_pair(id) {
-            fan_out::recommendation(resolved, &period, usage, pair, options, networks_in_log)
+        let rec = if let Some(pair) = usage.pair {
+            fan_out::recommendation(resolved, &period, usage, pair, options, &networks)
         } else {
             rereads::recommendation(resolved, &period, usage, table)
         };

@@ -8,8 +8,10 @@
 //! with the same method and path was answered 429, sooner before it than half the consumer's
 //! polling cycle for that operation (the median gap after an answered call on one path, which can
 //! only be a new call) and than the retry detector's horizon ([`RetryOptions::horizon`], 5
-//! minutes). So a poller that reads a refused path again at its next cycle is not retrying it,
-//! and a burst's writes, each to its own path, pair as the retry detector pairs them. Counts of
+//! minutes), and no sooner than the consumer's most common retry delay. So a poller that reads a
+//! refused path again at its next cycle is not retrying it, a burst's writes, each to its own
+//! path, pair as the retry detector pairs them, and a burst that comes back to a few paths again
+//! and again is not taken to retry a write it gave up on. Counts of
 //! intent (calls a day, writes in a burst) leave retries out: a refused call retried five times
 //! is one call its consumer meant to make, and one that was never retried still is one.
 
@@ -57,6 +59,9 @@ pub(crate) struct RequestShape {
     /// operation); `None` when it is known or missing.
     pub unknown_operation_id: Option<String>,
     pub method: Option<String>,
+    /// The query parameters that tell the calls of its operation apart, as they were named
+    /// (`None`: not known, or none matter for the operation).
+    pub selector: Option<String>,
     /// Index into [`ResolvedLog::resources`]; [`NONE`] without a path.
     resource: u32,
     /// The method and the operation as small numbers, for keying calls and usages cheaply.
@@ -274,9 +279,18 @@ pub(crate) fn resolve_columns<'c>(
         });
         let method = method.map(str::to_ascii_uppercase);
         let method_text = method.as_deref().unwrap_or_default();
+        // Calls its query tells apart (one AP's history on a network's path) are resources of
+        // their own.
+        let resource = path.map(|p| match called.selector.as_deref() {
+            Some(selector) if !selector.is_empty() => {
+                resources.intern(&format!("{}?{selector}", path_below_base(p)))
+            }
+            _ => resources.intern(path_below_base(p)),
+        });
         shapes.push(RequestShape {
             unknown_operation_id: op_id.filter(|_| known.is_none()).map(str::to_owned),
-            resource: path.map_or(NONE, |p| resources.intern(path_below_base(p))),
+            selector: called.selector.clone(),
+            resource: resource.unwrap_or(NONE),
             method_code: method_codes.intern(method_text),
             usage_code: usage_codes.intern(&format!(
                 "{method_text} {}",
@@ -319,25 +333,6 @@ impl GapHistogram {
 
     fn add(&mut self, gap_us: i64) {
         self.0[Self::bucket(gap_us).min(255)] += 1;
-    }
-
-    /// The lower edge of the busiest run of buckets below `below_us` (the buckets around the
-    /// busiest one that hold at least an eighth of its count), one bucket lower for margin: the
-    /// shortest delay a consumer's retries usually keep.
-    fn usual_shortest_us(&self, below_us: i64) -> Option<i64> {
-        let counts = &self.0[..Self::bucket(below_us).min(255)];
-        let (peak, &most) = counts
-            .iter()
-            .enumerate()
-            .max_by_key(|(i, n)| (**n, usize::MAX - i))?;
-        if most == 0 {
-            return None;
-        }
-        let mut low = peak;
-        while low > 0 && counts[low - 1] * 8 >= most {
-            low -= 1;
-        }
-        Some(2f64.powf((low.saturating_sub(1)) as f64 / 4.0) as i64)
     }
 
     /// The upper edge of the bucket holding the `share` quantile of the gaps shorter than
@@ -428,8 +423,9 @@ impl GapBuckets {
 /// the same path: after an answered call (which can only be followed by a new call: the polling
 /// cycle) and after a refused one (mostly the retry delay). A request is the retry of a refused
 /// request on its path still waiting for one when the gap lies within the consumer's usual retry
-/// delays (the busiest run of gaps after a refusal, up to their 95th percentile), sooner than half
-/// its cycle and than the retry detector's horizon. Any other request is a call of its own — so a
+/// delays (from the shortest gap of its most common delay after a refusal,
+/// [`usual_shortest_delay_us`], up to the 95th percentile of those gaps), sooner than half its
+/// cycle and than the retry detector's horizon. Any other request is a call of its own — so a
 /// poller that reads a refused path again at its next cycle, or whose overlapping cycles read one
 /// path twice, is not taken for retrying it.
 ///
@@ -474,8 +470,10 @@ fn mark_retries(resolved: &ResolvedLog<'_>, usage_codes: usize) -> Vec<u64> {
         ))
     };
     // First pass: each (consumer, method, operation)'s gaps after answered calls (its polling
-    // cycle) and after refused ones (mostly its retry delay).
+    // cycle) and after refused ones (mostly its retry delay), those also exactly (as many as the
+    // refusals).
     let mut gaps: Vec<[GapHistogram; 2]> = Vec::new();
+    let mut after_refusal: Vec<Vec<i64>> = Vec::new();
     let mut latest: Vec<Option<(i64, bool)>> = Vec::new();
     for row in 0..log.len() {
         let Some((call, usage)) = keys(&mut calls, &mut usages, row) else {
@@ -486,30 +484,35 @@ fn mark_retries(resolved: &ResolvedLog<'_>, usage_codes: usize) -> Vec<u64> {
         }
         if usage == gaps.len() {
             gaps.push([GapHistogram([0; 256]), GapHistogram([0; 256])]);
+            after_refusal.push(Vec::new());
         }
         let ts_us = log.ts_us[row];
         if let Some((ts, refused)) = latest[call].replace((ts_us, log.refused(row))) {
             gaps[usage][usize::from(refused)].add(ts_us - ts);
+            if refused {
+                after_refusal[usage].push(ts_us - ts);
+            }
         }
     }
     drop(latest);
     // A retry comes after a refused request on its path, within the consumer's usual retry
-    // delays (the busiest run of gaps after a refusal, up to their 95th percentile) and sooner
-    // than half its cycle.
+    // delays — from the shortest delay of its most common one, up to the 95th percentile of the
+    // gaps after a refusal — and sooner than half its cycle.
     let windows: Vec<(i64, i64)> = gaps
         .iter()
-        .map(|[after_answered, after_refused]| {
+        .zip(&after_refusal)
+        .map(|([after_answered, after_refused], exact)| {
             let until = after_answered
                 .median_us(i64::MAX)
                 .map_or(horizon_us, |m| ((m / 2.0) as i64).min(horizon_us));
-            let from = after_refused.usual_shortest_us(until).unwrap_or(0);
+            let from = usual_shortest_delay_us(exact, until).unwrap_or(0);
             let until = after_refused
                 .usual_longest_us(0.95, until)
                 .map_or(until, |longest| longest.min(until));
             (from, until)
         })
         .collect();
-    drop(gaps);
+    drop((gaps, after_refusal));
     // Second pass: each path's refused requests still waiting for a retry ("open chains"); a
     // request in the window of the oldest is its retry, any other is a call of its own — so the
     // chains of two overlapping cycles on one path are told apart.
@@ -533,6 +536,68 @@ fn mark_retries(resolved: &ResolvedLog<'_>, usage_codes: usize) -> Vec<u64> {
     }
     retries
 }
+
+/// The resolution at which a consumer's usual retry delay is told from other gaps: a sixteenth of
+/// an octave (4.4 %), finer than the 19 % between a 0.4 s and a 0.5 s gap.
+const FINE_PER_OCTAVE: f64 = 16.0;
+/// The resolution its most common delay is found at: a quarter of an octave, wide enough for a
+/// delay's jitter (a latency of 60–140 ms on a 1 s Retry-After) to fall in one or two.
+const COARSE_PER_OCTAVE: f64 = 4.0;
+
+/// The shortest delay a consumer's retries keep, from the `gaps` after its refused requests (µs;
+/// those shorter than `below_us` count).
+///
+/// Its most common delay is the busiest quarter-octave of those gaps (the shortest among equals:
+/// exponential back-off waits 1 s once for each 2 s); within it, the busiest sixteenth of an octave
+/// is where the run starts, and it reaches down through every sixteenth holding at least an eighth
+/// of that one's count, across as many sparser sixteenths in a row as chance leaves empty among
+/// the run's gaps (a handful of jittered retries spread thin; hundreds at one delay do not). The
+/// run's lower edge, less an eighth of an octave ([`EARLY_MARGIN`]), is the floor.
+///
+/// A retry delay is a client's constant (0.5 s, Retry-After plus jitter); what else follows a
+/// refusal on its path is another call of the same kind, which comes when its schedule says. A
+/// job that writes a port every 2.4 s and retries every 0.5 s, four times, writes it again 0.4 s
+/// after its last retry: sixteenths of their own, four empty ones below the retries', and not
+/// taken for them.
+fn usual_shortest_delay_us(gaps: &[i64], below_us: i64) -> Option<i64> {
+    let bucket = |gap: i64, per_octave: f64| ((gap.max(1) as f64).log2() * per_octave) as usize;
+    let (mut fine, mut coarse) = (vec![0u32; 64 * 16 + 1], vec![0u32; 64 * 4 + 1]);
+    for &gap in gaps.iter().filter(|&&gap| gap < below_us) {
+        fine[bucket(gap, FINE_PER_OCTAVE)] += 1;
+        coarse[bucket(gap, COARSE_PER_OCTAVE)] += 1;
+    }
+    let busiest = |counts: &[u32], within: std::ops::Range<usize>| {
+        counts[within.clone()]
+            .iter()
+            .enumerate()
+            .max_by_key(|(i, n)| (**n, usize::MAX - i))
+            .filter(|(_, n)| **n > 0)
+            .map(|(i, &n)| (within.start + i, n))
+    };
+    let (most_common, _) = busiest(&coarse, 0..coarse.len())?;
+    let per_coarse = (FINE_PER_OCTAVE / COARSE_PER_OCTAVE) as usize;
+    let start = most_common * per_coarse;
+    let (peak, most) = busiest(&fine, start..(start + per_coarse).min(fine.len()))?;
+    let busy = |i: usize| fine[i] * 8 >= most;
+    let (mut low, mut gaps_in_run) = (peak, u64::from(most));
+    while let Some(next) = (0..low).rev().find(|&i| busy(i)) {
+        // Empty sixteenths a run this dense leaves by chance: fewer than ln(100) ≈ 4.6 times the
+        // sixteenths it spans per gap (a 1 % chance for a run of as many more).
+        let spanned = (peak - low + 1) as f64;
+        let by_chance = (4.6 * spanned / gaps_in_run as f64).ceil().max(1.0) as usize;
+        if low - next - 1 > by_chance {
+            break;
+        }
+        gaps_in_run += fine[next..low].iter().map(|&n| u64::from(n)).sum::<u64>();
+        low = next;
+    }
+    Some(2f64.powf(low.saturating_sub(EARLY_MARGIN) as f64 / FINE_PER_OCTAVE) as i64)
+}
+
+/// Sixteenths of an octave below the run's lower edge a retry may still come (9 %): a delay a
+/// little shorter than any seen (a faster answer), and still well above a 0.4 s gap below 0.5 s
+/// retries.
+const EARLY_MARGIN: usize = 2;
 
 /// The value in the concrete `path` of the parameter of `op`'s template that names what was
 /// addressed: its `{serial}` or `{networkId}`, else its first parameter (an organization id), so
@@ -640,6 +705,46 @@ mod tests {
         let resolved = resolve_columns(&log, OperationCatalog::meraki_v1());
         let retries: Vec<bool> = resolved.requests().map(|r| r.retry).collect();
         assert_eq!(retries, [false, false, true, false, false, false]);
+    }
+
+    #[test]
+    fn a_write_to_a_path_soon_after_its_last_retry_gave_up_is_a_write_of_its_own() {
+        // A port written every 2.4 s, each refused write retried every 0.5 s, four times: the
+        // next write comes 0.4 s after the last retry. Three writes, 15 requests.
+        let port = "/api/v1/devices/Q2XX-1/switch/ports/1";
+        let rows: Vec<(i64, u16, &str, &str, &str)> = (0..3i64)
+            .flat_map(|write| (0..5i64).map(move |attempt| write * 2_400 + attempt * 500))
+            .map(|ms| (ms * 1_000, 429, "B", "PUT", port))
+            .collect();
+        let log = request_log(&rows);
+        let resolved = resolve_columns(&log, OperationCatalog::meraki_v1());
+        let retries: Vec<bool> = resolved.requests().map(|r| r.retry).collect();
+        let first_attempts: Vec<usize> = (0..retries.len()).filter(|&i| !retries[i]).collect();
+        assert_eq!(first_attempts, [0, 5, 10]);
+    }
+
+    #[test]
+    fn the_usual_shortest_delay_is_the_floor_of_the_most_common_one() {
+        const MS: i64 = 1_000;
+        let floor = |gaps: &[i64]| usual_shortest_delay_us(gaps, 5_000 * MS);
+        // Retries at 0.5 s (and a little later), new calls 0.34–0.4 s after the last retry: the
+        // floor lies between them.
+        let mut gaps = vec![500 * MS, 505 * MS, 512 * MS, 500 * MS, 501 * MS, 503 * MS];
+        gaps.extend([400 * MS, 340 * MS, 380 * MS]);
+        let shortest = floor(&gaps).unwrap();
+        assert!((400 * MS..470 * MS).contains(&shortest), "{shortest}");
+        // Exponential back-off, 1 s first: the floor is just below the first delay.
+        let shortest =
+            floor(&[1_000 * MS, 1_000 * MS, 2_000 * MS, 4_000 * MS, 1_010 * MS]).unwrap();
+        assert!((850 * MS..1_000 * MS).contains(&shortest), "{shortest}");
+        // Retry-After plus up to a second of jitter, a few retries: the run spans them all.
+        let jittered = [
+            1_050, 1_130, 1_210, 1_300, 1_420, 1_560, 1_700, 1_880, 2_010,
+        ];
+        let shortest = floor(&jittered.map(|ms| ms * MS)).unwrap();
+        assert!(shortest < 1_050 * MS, "{shortest}");
+        // Nothing below the cycle's half: no floor.
+        assert_eq!(floor(&[9_000 * MS]), None);
     }
 
     #[test]

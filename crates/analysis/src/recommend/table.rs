@@ -67,6 +67,12 @@ pub enum Coverage {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FanOutPair {
     pub current: String,
+    /// Query parameters a call of `current` must name for the pair to hold (`deviceSerial`: one
+    /// AP's history)…
+    pub with_query: Vec<String>,
+    /// …and those it must not name (neither `deviceSerial` nor `clientId`: a network's average).
+    /// With either, the pair is decided from each call's parameters, not from its operation.
+    pub without_query: Vec<String>,
     pub replacement: String,
     pub filter: Option<Filter>,
     pub coverage: Coverage,
@@ -131,6 +137,10 @@ struct TableFile {
 #[serde(deny_unknown_fields)]
 struct FanOutEntry {
     current: String,
+    #[serde(default)]
+    with_query: Vec<String>,
+    #[serde(default)]
+    without_query: Vec<String>,
     replacement: String,
     filter: Option<Filter>,
     /// The most targets one call may name, where the documentation caps the filter below the
@@ -213,10 +223,45 @@ impl ReplacementTable {
             }
         };
 
-        let mut fan_out = Vec::new();
+        let mut fan_out: Vec<FanOutPair> = Vec::new();
         for row in file.fan_out {
-            once(&row.current)?;
+            // An operation may have several rows, when their query conditions tell its calls
+            // apart: no call may match two.
+            let conditioned = !row.with_query.is_empty() || !row.without_query.is_empty();
+            let apart = |other: &FanOutPair| {
+                row.with_query
+                    .iter()
+                    .any(|p| other.without_query.contains(p))
+                    || row
+                        .without_query
+                        .iter()
+                        .any(|p| other.with_query.contains(p))
+            };
+            let earlier: Vec<&FanOutPair> = fan_out
+                .iter()
+                .filter(|p| p.current == row.current)
+                .collect();
+            if earlier.is_empty() {
+                once(&row.current)?;
+            } else if !conditioned || !earlier.iter().all(|p| apart(p)) {
+                return Err(invalid(
+                    &row.current,
+                    "has more than one row a call could match: tell them apart by with_query \
+                     and without_query",
+                ));
+            }
             let current = get(&row.current)?;
+            if let Some(unknown) = row
+                .with_query
+                .iter()
+                .chain(&row.without_query)
+                .find(|p| !current.accepts(p))
+            {
+                return Err(invalid(
+                    &row.current,
+                    format!("takes no query parameter {unknown}"),
+                ));
+            }
             let replacement = get(&row.replacement)?;
             quotes(&row.reason, current)?;
             quotes(&row.reason, replacement)?;
@@ -262,6 +307,8 @@ impl ReplacementTable {
             }
             fan_out.push(FanOutPair {
                 current: row.current,
+                with_query: row.with_query,
+                without_query: row.without_query,
                 replacement: row.replacement,
                 filter: row.filter,
                 coverage,
@@ -320,8 +367,65 @@ impl ReplacementTable {
         })
     }
 
+    /// The pair of `current` whatever a call's parameters (its first row).
     pub fn fan_out_pair(&self, current: &str) -> Option<&FanOutPair> {
         self.fan_out.iter().find(|p| p.current == current)
+    }
+
+    /// The pair a call of `current` with these query parameters (`selector`, as
+    /// [`ReplacementTable::query_selector`] writes it; `None`: not known) has: a row with query
+    /// conditions holds only for a call whose parameters are known and meet them.
+    pub fn fan_out_pair_for(&self, current: &str, selector: Option<&str>) -> Option<&FanOutPair> {
+        fn names(selector: &str) -> Vec<&str> {
+            selector
+                .split('&')
+                .filter_map(|pair| pair.split_once('=').map(|(name, _)| name))
+                .collect()
+        }
+        self.fan_out
+            .iter()
+            .filter(|p| p.current == current)
+            .find(|p| {
+                if p.with_query.is_empty() && p.without_query.is_empty() {
+                    return true;
+                }
+                let Some(selector) = selector else {
+                    return false;
+                };
+                let named = names(selector);
+                p.with_query.iter().all(|q| named.contains(&q.as_str()))
+                    && !p.without_query.iter().any(|q| named.contains(&q.as_str()))
+            })
+    }
+
+    /// The query parameters that tell the calls of `operation` apart (those its rows' conditions
+    /// name), if any: the only query parameters the analysis reads.
+    pub fn query_parameters(&self, operation: &str) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .fan_out
+            .iter()
+            .filter(|p| p.current == operation)
+            .flat_map(|p| p.with_query.iter().chain(&p.without_query))
+            .map(String::as_str)
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
+    /// What of `query` tells a call of an operation with these `parameters` apart: each of them
+    /// the query names with a value, `name=value`, by name, joined by `&` ("" for none of them).
+    pub fn query_selector(parameters: &[&str], query: &str) -> String {
+        let mut named: Vec<&str> = query
+            .split(['&', ';'])
+            .filter(|pair| {
+                pair.split_once('=')
+                    .is_some_and(|(name, value)| !value.is_empty() && parameters.contains(&name))
+            })
+            .collect();
+        named.sort_unstable();
+        named.dedup();
+        named.join("&")
     }
 }
 
@@ -336,7 +440,7 @@ mod tests {
     #[test]
     fn the_embedded_table_fits_the_catalog() {
         let table = ReplacementTable::meraki_v1();
-        assert_eq!(table.fan_out.len(), 58);
+        assert_eq!(table.fan_out.len(), 59);
         assert_eq!(
             (
                 table.slow_changing_lists.len(),
@@ -344,7 +448,7 @@ mod tests {
                 table.event_feeds.len(),
                 table.rejected.len()
             ),
-            (10, 2, 6, 50)
+            (10, 2, 6, 49)
         );
         let ports = table.fan_out_pair("getDeviceSwitchPortsStatuses").unwrap();
         assert_eq!(
@@ -369,6 +473,49 @@ mod tests {
                 .unwrap()
                 .coverage,
             Coverage::Device
+        );
+    }
+
+    #[test]
+    fn a_channel_utilization_history_is_replaced_by_what_its_parameters_ask_for() {
+        let table = ReplacementTable::meraki_v1();
+        let op = "getNetworkWirelessChannelUtilizationHistory";
+        assert_eq!(table.query_parameters(op), ["clientId", "deviceSerial"]);
+        assert!(table.query_parameters("getDevice").is_empty());
+        let selector =
+            |query: &str| ReplacementTable::query_selector(&table.query_parameters(op), query);
+        assert_eq!(selector("timespan=600&resolution=600"), "");
+        assert_eq!(
+            selector("t0=1&deviceSerial=Q2MR-1&band=5&deviceSerial=Q2MR-1"),
+            "deviceSerial=Q2MR-1"
+        );
+        // A parameter named without a value names nothing.
+        assert_eq!(selector("clientId=&timespan=60"), "");
+        let replacement = |selector: Option<&str>| {
+            table
+                .fan_out_pair_for(op, selector)
+                .map(|p| p.replacement.as_str())
+        };
+        // A network's average…
+        assert_eq!(
+            replacement(Some("")),
+            Some("getOrganizationWirelessDevicesChannelUtilizationHistoryByNetworkByInterval")
+        );
+        // …one AP's history…
+        assert_eq!(
+            replacement(Some("deviceSerial=Q2MR-1")),
+            Some("getOrganizationWirelessDevicesChannelUtilizationHistoryByDeviceByInterval")
+        );
+        // …a client's history, and calls whose parameters are not known: nothing is claimed.
+        assert_eq!(replacement(Some("clientId=k1")), None);
+        assert_eq!(replacement(Some("clientId=k1&deviceSerial=Q2MR-1")), None);
+        assert_eq!(replacement(None), None);
+        // An operation without conditions is paired whatever is known of its calls.
+        assert_eq!(
+            table
+                .fan_out_pair_for("getDevice", None)
+                .map(|p| p.replacement.as_str()),
+            Some("getOrganizationDevices")
         );
     }
 
@@ -401,7 +548,7 @@ mod tests {
                 .iter()
                 .filter(|id| table.fan_out.iter().any(|p| p.replacement == **id))
                 .count(),
-            11
+            12
         );
     }
 
@@ -452,7 +599,15 @@ mod tests {
         );
         assert_eq!(
             problem(&format!("{ok}\n{ok}")),
-            "replacements.toml: getDevice: has more than one row"
+            "replacements.toml: getDevice: has more than one row a call could match: tell them \
+             apart by with_query and without_query"
+        );
+        assert_eq!(
+            problem(&ok.replace(
+                "current = \"getDevice\"",
+                "current = \"getDevice\"\nwith_query = [\"deviceSerial\"]"
+            )),
+            "replacements.toml: getDevice: takes no query parameter deviceSerial"
         );
         assert_eq!(
             problem(&ok.replace("current = \"getDevice\"", "current = \"updateDevice\"")),
@@ -491,7 +646,10 @@ mod tests {
              ⌈targets / page⌉ org-wide calls (the page is the catalog's largest `perPage`, or the \
              filter's documented cap), or one call per network, or one per device (for items read \
              one by one); calls a day after = calls a day × calls a cycle after / paths read a \
-             cycle. Retries of refused calls are not counted.\n",
+             cycle. Retries of refused calls are not counted. Where an operation's query \
+             parameters change what a call returns (one AP's history or a network's average), its \
+             rows say which calls each holds for (\"its calls\"), and each call is paired by the \
+             parameters it named; a call whose parameters are not known is paired with nothing.\n",
             source = catalog.source(),
             operations = thousands(catalog.len() as u64),
             min = super::super::MIN_FAN_OUT_TARGETS,
@@ -499,8 +657,8 @@ mod tests {
         let _ = write!(
             md,
             "\n## Fan-outs → one call for many targets ({})\n\n\
-             | per-target operation | replacement | one call covers | filter | page | reason |\n\
-             |---|---|---|---|---|---|\n",
+             | per-target operation | its calls | replacement | one call covers | filter | page | reason |\n\
+             |---|---|---|---|---|---|---|\n",
             table.fan_out.len()
         );
         for p in &table.fan_out {
@@ -519,10 +677,14 @@ mod tests {
                 Coverage::Network => ("a network".to_owned(), "—".to_owned()),
                 Coverage::Device => ("a device".to_owned(), "—".to_owned()),
             };
+            let with = p.with_query.iter().map(|q| format!("with `{q}`"));
+            let without = p.without_query.iter().map(|q| format!("without `{q}`"));
+            let calls = with.chain(without).collect::<Vec<_>>().join(", ");
             let _ = writeln!(
                 md,
-                "| `{}` | [`{}`]({}) | {covers} | {} | {page} | {} |",
+                "| `{}` | {} | [`{}`]({}) | {covers} | {} | {page} | {} |",
                 p.current,
+                if calls.is_empty() { "all" } else { &calls },
                 p.replacement,
                 catalog
                     .get(&p.replacement)

@@ -16,6 +16,7 @@ fn hour() -> AnalysisWindow {
     AnalysisWindow::new(t0(), t0() + TimeDelta::hours(1)).unwrap()
 }
 
+#[derive(Clone)]
 struct Call<'a> {
     at_ms: i64,
     code: u16,
@@ -195,7 +196,7 @@ fn records_without_an_operation_id_are_resolved_from_their_path() {
 }
 
 #[test]
-fn without_an_inventory_the_networks_are_estimated_from_the_log() {
+fn without_an_inventory_the_networks_are_those_of_the_consumers_own_calls() {
     let mut calls = per_device_polls(Some("getDeviceLldpCdp"), "/lldpCdp", 10, 300);
     for (i, net) in ["L_1", "L_2", "L_3"].iter().enumerate() {
         calls.push(call(
@@ -210,6 +211,40 @@ fn without_an_inventory_the_networks_are_estimated_from_the_log() {
     assert_eq!(recs.len(), 1);
     assert!(recs[0].estimated);
     assert_eq!(recs[0].calls_per_day_after, 3.0 * 288.0);
+    assert!(
+        recs[0].arithmetic.contains(
+            "once for each of the 3 networks (estimated from the networks in the log: its own \
+             calls name none)"
+        ),
+        "{}",
+        recs[0].arithmetic
+    );
+    // Once the poller's own calls name networks (it reads two networks' devices), its loop is
+    // over those, not the other consumer's.
+    for (i, net) in ["N_0", "N_1"].iter().enumerate() {
+        calls.push(call(
+            10 + i as i64,
+            POLLER,
+            Some("getNetworkDevices"),
+            "GET",
+            format!("/api/v1/networks/{net}/devices"),
+        ));
+    }
+    let recs = run(&calls, &RecommendOptions::default());
+    let lldp = recs
+        .iter()
+        .find(|r| r.current_operation == "getDeviceLldpCdp")
+        .unwrap();
+    assert!(lldp.estimated);
+    assert_eq!(lldp.calls_per_cycle_after, Some(2));
+    assert_eq!(lldp.calls_per_day_after, 2.0 * 288.0);
+    assert!(
+        lldp.arithmetic.contains(
+            "once for each of the 2 networks (estimated: the networks its own calls name)"
+        ),
+        "{}",
+        lldp.arithmetic
+    );
 }
 
 #[test]
@@ -337,19 +372,19 @@ fn a_burst_of_single_writes_becomes_action_batches_counting_each_intended_write_
     );
     assert_eq!(
         r.arithmetic,
-        "130 writes in 1 burst(s), the first at 10:00:00 UTC (40 retries of refused writes not \
-         counted) → ⌈130 / 100⌉ = 2 action batch(es) of up to 100 actions; 1 burst(s) in 1 day: \
-         130 writes/day → 2 batch(es)/day; saves 128/day"
+        "130 writes in 1 burst(s), the first at 2026-11-19 10:00:00 UTC (40 retries of refused \
+         writes not counted) → ⌈130 / 100⌉ = 2 action batch(es) of up to 100 actions; 1 burst(s) \
+         on 2026-11-19, whose time of day the window holds on 1 date: 130 writes/day → 2 \
+         batch(es)/day; saves 128/day"
     );
 }
 
-#[test]
-fn a_daily_burst_counts_once_a_day_in_a_window_of_about_a_day() {
-    // 250 writes at 10:00 in a 26-hour window: one burst in one whole day, 3 batches.
-    let calls: Vec<Call<'_>> = (0..250)
+/// 250 writes at 10:00 (one burst of 3 batches) as `Pusher/1`, and the same an offset later.
+fn burst_at(offset: TimeDelta) -> Vec<Call<'static>> {
+    (0..250)
         .map(|i| {
             call(
-                i * 50,
+                offset.num_milliseconds() + i * 50,
                 "Pusher/1",
                 None,
                 "PUT",
@@ -360,38 +395,61 @@ fn a_daily_burst_counts_once_a_day_in_a_window_of_about_a_day() {
                 ),
             )
         })
-        .collect();
-    let window = AnalysisWindow::new(t0(), t0() + TimeDelta::hours(26)).unwrap();
-    let recs = recommend(
-        &request_log(&calls),
-        &window,
-        OperationCatalog::meraki_v1(),
-        &RecommendOptions::default(),
-    )
-    .unwrap();
+        .collect()
+}
+
+#[test]
+fn a_burst_counts_once_for_each_date_the_window_holds_its_time_of_day_on() {
+    let recommend_over = |calls: &[Call<'_>], hours: i64| {
+        let window = AnalysisWindow::new(t0(), t0() + TimeDelta::hours(hours)).unwrap();
+        recommend(
+            &request_log(calls),
+            &window,
+            OperationCatalog::meraki_v1(),
+            &RecommendOptions::default(),
+        )
+        .unwrap()
+        .remove(0)
+    };
+    // 23 hours from 10:00 hold 10:00 on one date: the burst is once a day.
+    let once = burst_at(TimeDelta::zero());
+    let r = recommend_over(&once, 23);
     assert_eq!(
-        (recs[0].current_calls_per_day, recs[0].calls_per_day_after),
+        (r.current_calls_per_day, r.calls_per_day_after),
         (250.0, 3.0)
     );
-    // Two days (47 h) with the one burst: half of it a day.
-    let window = AnalysisWindow::new(t0(), t0() + TimeDelta::hours(47)).unwrap();
-    let recs = recommend(
-        &request_log(&calls),
-        &window,
-        OperationCatalog::meraki_v1(),
-        &RecommendOptions::default(),
-    )
-    .unwrap();
+    // 26 hours from 10:00 hold 10:00 on two dates, and the job ran on one of them: half of it a
+    // day, as in two days (47 h).
+    for hours in [26, 47] {
+        let r = recommend_over(&once, hours);
+        assert_eq!(
+            (r.current_calls_per_day, r.calls_per_day_after),
+            (125.0, 2.0)
+        );
+        assert!(
+            r.arithmetic.ends_with(
+                "1 burst(s) on 2026-11-19, whose time of day the window holds on 2 dates: 250 / \
+                 2 = 125 writes/day → 3 / 2 = 2 batch(es)/day; saves 123/day"
+            ),
+            "{}",
+            r.arithmetic
+        );
+    }
+    // The daily job on both dates of 26 hours: once a day, not twice in "1 day".
+    let mut daily = once.clone();
+    daily.extend(burst_at(TimeDelta::days(1)));
+    let r = recommend_over(&daily, 26);
     assert_eq!(
-        (recs[0].current_calls_per_day, recs[0].calls_per_day_after),
-        (125.0, 2.0)
+        (r.current_calls_per_day, r.calls_per_day_after),
+        (250.0, 3.0)
     );
     assert!(
-        recs[0]
-            .arithmetic
-            .ends_with("1 burst(s) in 2 days: 250 / 2 = 125 writes/day → 3 / 2 = 2 batch(es)/day; saves 123/day"),
+        r.arithmetic.ends_with(
+            "2 burst(s) on 2026-11-19, 2026-11-20, whose time of day the window holds on 2 \
+             dates: 500 / 2 = 250 writes/day → 6 / 2 = 3 batch(es)/day; saves 247/day"
+        ),
         "{}",
-        recs[0].arithmetic
+        r.arithmetic
     );
 }
 

@@ -3,7 +3,8 @@
 //! clustered at gaps longer than [`WRITE_BURST_SPAN_SECONDS`]; a cluster with
 //! [`MIN_WRITES_IN_BURST`] writes within one such span is a burst, and becomes
 //! ⌈writes / [`ACTIONS_PER_BATCH`]⌉ synchronous action batches. A burst happens at a time of day,
-//! so bursts count per whole day the window covers.
+//! so it counts once for each date the window holds that time of day on (a daily job is once a
+//! day, whichever dates the window spans), and the text names the dates of the bursts.
 
 use super::{
     ACTION_BATCH, ACTIONS_PER_BATCH, MIN_WRITES_IN_BURST, Period, Recommendation,
@@ -53,10 +54,8 @@ pub(super) fn recommendation(
         })
         .count() as u64;
     let calls: u64 = bursts.iter().map(|b| b.len() as u64).sum();
-    let batches: u64 = bursts
-        .iter()
-        .map(|b| (b.len() as u64).div_ceil(ACTIONS_PER_BATCH))
-        .sum();
+    let batches_of = |b: &[&ResolvedRequest<'_>]| (b.len() as u64).div_ceil(ACTIONS_PER_BATCH);
+    let batches: u64 = bursts.iter().map(|b| batches_of(b)).sum();
     let targets: BTreeSet<usize> = bursts
         .iter()
         .flat_map(|b| b.iter().filter_map(|r| r.target_index()))
@@ -70,9 +69,22 @@ pub(super) fn recommendation(
         .map(|w| w[1][0].ts_us - w[0][0].ts_us)
         .collect();
     let interval_seconds = median(&mut gaps).map(|us| us / MICROS_PER_SECOND as f64);
-    let days = period.whole_days;
-    let current = (calls as f64 / days).round();
-    let after = (batches as f64 / days).round();
+    // A burst happens at a time of day: it counts once for each date the window holds that time
+    // on, so a daily job is once a day however the window falls across the date lines.
+    let dates: Vec<u64> = bursts
+        .iter()
+        .map(|b| period.dates_holding_time_of_day(b[0].ts_us))
+        .collect();
+    let share = |count: &dyn Fn(&[&ResolvedRequest<'_>]) -> u64| -> f64 {
+        bursts
+            .iter()
+            .zip(&dates)
+            .map(|(b, &n)| count(b) as f64 / n as f64)
+            .sum()
+    };
+    let current = share(&|b| b.len() as u64).round();
+    let after = share(&batches_of).round();
+    let cycles_per_day = share(&|_| 1);
     let n = bursts.len();
     let batched = if n == 1 {
         format!(
@@ -86,26 +98,37 @@ pub(super) fn recommendation(
              {ACTIONS_PER_BATCH}⌉ per burst)"
         )
     };
-    let per_day = if days == 1.0 {
-        format!(
-            "{n} burst(s) in 1 day: {} writes/day → {batches} batch(es)/day",
+    let on_dates: BTreeSet<String> = bursts
+        .iter()
+        .map(|b| day_of(b[0].ts_us).format("%Y-%m-%d").to_string())
+        .collect();
+    let on_dates = on_dates.into_iter().collect::<Vec<_>>().join(", ");
+    let per_day = match dates[..] {
+        [first, ..] if dates.iter().all(|&d| d == first) && first == 1 => format!(
+            "{n} burst(s) on {on_dates}, whose time of day the window holds on 1 date: {} \
+             writes/day → {batches} batch(es)/day",
             thousands(calls as f64)
-        )
-    } else {
-        format!(
-            "{n} burst(s) in {days} days: {} / {days} = {} writes/day → {batches} / {days} = {} \
-             batch(es)/day",
+        ),
+        [first, ..] if dates.iter().all(|&d| d == first) => format!(
+            "{n} burst(s) on {on_dates}, whose time of day the window holds on {first} dates: {} \
+             / {first} = {} writes/day → {batches} / {first} = {} batch(es)/day",
             thousands(calls as f64),
             thousands(current),
             thousands(after),
-        )
+        ),
+        _ => format!(
+            "{n} burst(s) on {on_dates}, each counted once for every date the window holds its \
+             time of day on: {} writes/day → {} batch(es)/day",
+            thousands(current),
+            thousands(after),
+        ),
     };
     let at = bursts[0][0].ts_us;
     let arithmetic = format!(
         "{writes} writes in {n} burst(s), the first at {time} UTC{retries} → {batched}; \
          {per_day}; saves {saved}/day",
         writes = thousands(calls as f64),
-        time = callbudget_api::timestamp::from_micros(at).format("%H:%M:%S"),
+        time = day_of(at).format("%Y-%m-%d %H:%M:%S"),
         retries = retries_text(retries, "writes"),
         saved = thousands(current - after),
     );
@@ -121,7 +144,7 @@ pub(super) fn recommendation(
         distinct_targets: targets.len() as u64,
         distinct_resources: resources.len() as u64,
         polling_interval_seconds: interval_seconds,
-        cycles_per_day: Some(n as f64 / days),
+        cycles_per_day: Some(cycles_per_day),
         suggested_operation: ACTION_BATCH.to_owned(),
         calls_per_cycle_after: Some(batches.div_ceil(n as u64)),
         per_page: None,
@@ -137,6 +160,10 @@ pub(super) fn recommendation(
             .get(ACTION_BATCH)
             .map(|op| op.documentation_url()),
     })
+}
+
+fn day_of(ts_us: i64) -> chrono::DateTime<chrono::Utc> {
+    callbudget_api::timestamp::from_micros(ts_us)
 }
 
 /// The most writes within any `span_us` (inclusive of its start, exclusive of its end).
